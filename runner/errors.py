@@ -1,0 +1,94 @@
+"""The one error tree and the one table of exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_JOBS_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INVENTORY = 3
+EXIT_GATE = 4
+EXIT_STALE = 5
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: a file position and/or a data path such as `$.benchmarks[1].load`."""
+
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+    path: str | None = None
+
+    def prefix(self) -> str:
+        parts = [p for p in (self.file, self.line, self.col) if p is not None]
+        return ":".join(str(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One user-facing problem: a message and where it is."""
+
+    message: str
+    where: Location = Location()
+
+    def render(self) -> str:
+        head = self.where.prefix()
+        text = f"{head}: {self.message}" if head else self.message
+        if self.where.path:
+            text += f" (at {self.where.path})"
+        return text
+
+
+class RunnerError(Exception):
+    """Base of every error a user may see; `exit_code` says how the process ends."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
+        super().__init__(message)
+        self.problems: tuple[Problem, ...] = (Problem(message, where or Location()),)
+
+    @classmethod
+    def many(cls, problems: Sequence[Problem]) -> RunnerError:
+        """One error carrying several problems, all reported at once."""
+        err = cls(problems[0].message, problems[0].where)
+        err.problems = tuple(problems)
+        return err
+
+    def lines(self) -> list[str]:
+        return [p.render() for p in self.problems]
+
+
+class UsageError(RunnerError):
+    """Bad command line."""
+
+    exit_code = EXIT_INVALID
+
+
+class InputError(RunnerError):
+    """A plan, config or template is invalid."""
+
+    exit_code = EXIT_INVALID
+
+
+class InventoryError(RunnerError):
+    """No usable inventory, an auth failure, or a selection that matches no models."""
+
+    exit_code = EXIT_INVENTORY
+
+
+class GateError(RunnerError):
+    """A quality gate failed."""
+
+    exit_code = EXIT_GATE
+
+
+class StaleError(RunnerError):
+    """A saved plan no longer matches the plan file or the inventory."""
+
+    exit_code = EXIT_STALE
