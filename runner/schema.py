@@ -1,0 +1,159 @@
+"""The JSON Schemas in schemas/: loading, validation with file positions, type look-ups."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator
+from pathlib import Path as FsPath
+from typing import Any
+
+import jsonschema
+
+from runner.errors import InputError, Problem
+from runner.yamlfile import Document, Path
+
+SCHEMA_NAMES = ("plan", "servers", "models")
+_TYPE_NAMES = {
+    "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+    "number": "a number", "boolean": "true or false", "null": "null",
+}
+_BOUNDS = {
+    "minimum": "at least", "maximum": "at most",
+    "exclusiveMinimum": "greater than", "exclusiveMaximum": "less than",
+}
+
+
+def schema_dir() -> FsPath:
+    """schemas/ beside the package (a checkout or an editable install)."""
+    here = FsPath(__file__).resolve().parent
+    for candidate in (here.parent / "schemas", here / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise InputError(f"cannot find the schemas directory next to {here}")
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed schema `schemas/<name>.schema.json`."""
+    if name not in SCHEMA_NAMES:
+        raise InputError(f"unknown schema '{name}'; choose one of {', '.join(SCHEMA_NAMES)}")
+    with open(schema_dir() / f"{name}.schema.json", encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+@functools.cache
+def _validator(name: str) -> Any:
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def validate(doc: Document, name: str) -> list[Problem]:
+    """Every schema violation of `doc`, one Problem each, in document order."""
+    problems: list[Problem] = []
+    for error in _validator(name).iter_errors(doc.data):
+        problems.extend(_describe(doc, error))
+    return sorted(problems, key=_order)
+
+
+def _order(problem: Problem) -> tuple[int, int, str]:
+    return (problem.where.line or 0, problem.where.col or 0, problem.message)
+
+
+def _describe(doc: Document, error: Any) -> Iterator[Problem]:
+    path: Path = tuple(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        yield from _unknown_keys(doc, error, path)
+        return
+    custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
+    yield Problem(custom or _message(error), doc.where(path))
+
+
+def _unknown_keys(doc: Document, error: Any, path: Path) -> Iterator[Problem]:
+    allowed = sorted(error.schema.get("properties", {}))
+    for key in error.instance:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(allowed)}"
+        yield Problem(f"unknown key '{key}'{hint}", doc.where((*path, key), key=True))
+
+
+def _message(error: Any) -> str:
+    kind, value, inst = error.validator, error.validator_value, error.instance
+    if kind == "required":
+        missing = [k for k in value if isinstance(inst, dict) and k not in inst]
+        return f"missing required key '{missing[0] if missing else value}'"
+    if kind == "type":
+        wanted = value if isinstance(value, list) else [value]
+        names = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in wanted)
+        return f"expected {names}, got {_show(inst)}"
+    if kind == "enum":
+        close = difflib.get_close_matches(str(inst), [str(v) for v in value], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"{_show(inst)} is not one of {', '.join(map(str, value))}{hint}"
+    if kind == "const":
+        return f"must be {json.dumps(value)}, got {_show(inst)}"
+    if kind in _BOUNDS:
+        return f"must be {_BOUNDS[kind]} {value}, got {_show(inst)}"
+    if kind in ("anyOf", "oneOf"):
+        about = error.schema.get("description", "see the schema")
+        return f"{_show(inst)} is not valid here: {about}"
+    if kind == "pattern":
+        return f"{_show(inst)} does not match the pattern {value}"
+    return str(error.message)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def expected_types(name: str, path: Path) -> set[str]:
+    """JSON types the schema allows at `path` (empty when it does not say)."""
+    root = load_schema(name)
+    nodes = [root]
+    for part in path:
+        nodes = [child for node in nodes for child in _children(root, node, part)]
+    return {t for node in nodes for t in _types(root, node)}
+
+
+def _resolve(root: dict[str, Any], node: Any) -> list[dict[str, Any]]:
+    if not isinstance(node, dict):
+        return []
+    if "$ref" in node:
+        target: Any = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        return _resolve(root, target)
+    out = [node]
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key, []):
+            out.extend(_resolve(root, sub))
+    return out
+
+
+def _children(root: dict[str, Any], node: Any, part: str | int) -> list[Any]:
+    out: list[Any] = []
+    for sub in _resolve(root, node):
+        if isinstance(part, int):
+            out.append(sub.get("items"))
+        elif part in sub.get("properties", {}):
+            out.append(sub["properties"][part])
+        elif isinstance(sub.get("additionalProperties"), dict):
+            out.append(sub["additionalProperties"])
+    return [child for child in out if child is not None]
+
+
+def _types(root: dict[str, Any], node: Any) -> set[str]:
+    found: set[str] = set()
+    for sub in _resolve(root, node):
+        kind = sub.get("type")
+        found.update(kind if isinstance(kind, list) else [kind] if kind else [])
+        for choice in sub.get("enum", []) + ([sub["const"]] if "const" in sub else []):
+            found.add("string" if isinstance(choice, str) else "number")
+    return found
