@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from runner import defaults
+from runner.errors import InputError
+from runner.schema import validate
+from runner.yamlfile import Document, load_file
 
 
 @dataclass(frozen=True)
@@ -15,9 +22,9 @@ class Server:
     url: str
     api_key_env: str | None = None
     verify_tls: bool = True
-    kind: str = "litellm"  # "litellm" (any OpenAI-compatible proxy) or "mock" (embedded simulator)
+    kind: str = "litellm"  # or "mock": the embedded simulator
     timeout_s: float = 10.0
-    options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings (mock timings)
+    options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
 
 
 @dataclass(frozen=True)
@@ -43,3 +50,102 @@ class ModelsConfig:
     def for_server(self, server: str) -> list[ModelEntry]:
         """The fallback models listed for `server`."""
         return [m for m in self.models if m.servers is None or server in m.servers]
+
+
+@dataclass(frozen=True)
+class Servers:
+    """configs/servers.yaml."""
+
+    path: str
+    default: str | None
+    servers: Mapping[str, Server]
+
+
+def config_dir(option: str | None, env: Mapping[str, str]) -> str:
+    """--config-dir > RUNNER_CONFIG_DIR > ./configs."""
+    return option or env.get("RUNNER_CONFIG_DIR") or defaults.CONFIG_DIR
+
+
+def _load_valid(path: str, schema: str) -> Document:
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: file not found; create it or point --config-dir at its folder")
+    doc = load_file(path)
+    if doc.data is None:
+        doc.data = {}
+    problems = validate(doc, schema)
+    if problems:
+        raise InputError.many(problems)
+    return doc
+
+
+def load_servers(directory: str) -> Servers:
+    """Read and validate servers.yaml."""
+    path = os.path.join(directory, "servers.yaml")
+    doc = _load_valid(path, "servers")
+    servers = {name: _server(name, spec) for name, spec in doc.data["servers"].items()}
+    default = doc.data.get("default")
+    if default is not None and default not in servers:
+        message = f"default server '{default}' is not defined{_hint(default, servers)}"
+        raise InputError(message, doc.where(("default",)))
+    return Servers(path, default, servers)
+
+
+def _server(name: str, spec: Mapping[str, Any]) -> Server:
+    return Server(
+        name=name,
+        url=spec["url"].rstrip("/"),
+        api_key_env=spec.get("api_key_env"),
+        verify_tls=spec.get("verify_tls", defaults.SERVER["verify_tls"]),
+        timeout_s=float(spec.get("timeout_s", defaults.SERVER["timeout_s"])),
+    )
+
+
+def load_models(directory: str) -> ModelsConfig:
+    """Read and validate models.yaml; a missing file is an empty fallback inventory."""
+    path = os.path.join(directory, "models.yaml")
+    if not os.path.isfile(path):
+        return ModelsConfig(path)
+    data = _load_valid(path, "models").data
+    groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}
+    models = tuple(_model(spec) for spec in data.get("models", []))
+    return ModelsConfig(path, groups, models)
+
+
+def _as_terms(members: str | list[str]) -> tuple[str, ...]:
+    return (members,) if isinstance(members, str) else tuple(members)
+
+
+def _model(spec: Mapping[str, Any]) -> ModelEntry:
+    servers = spec.get("servers")
+    return ModelEntry(
+        id=spec["id"],
+        servers=tuple(servers) if servers is not None else None,
+        mode=spec.get("mode"),
+        max_input_tokens=spec.get("max_input_tokens"),
+        max_output_tokens=spec.get("max_output_tokens"),
+        tags=tuple(spec.get("tags", ())),
+    )
+
+
+def choose_server(
+    servers: Servers, option: str | None, env: Mapping[str, str], plan_server: str | None
+) -> Server:
+    """--server > RUNNER_SERVER > the plan's inventory.server > servers.yaml's default."""
+    for source, name in (("--server", option), ("RUNNER_SERVER", env.get("RUNNER_SERVER")),
+                         ("the plan's inventory.server", plan_server),
+                         ("the default in " + servers.path, servers.default)):
+        if name:
+            if name not in servers.servers:
+                raise InputError(f"server '{name}' (from {source}) is not defined in "
+                                 f"{servers.path}{_hint(name, servers.servers)}")
+            return servers.servers[name]
+    if len(servers.servers) == 1:
+        return next(iter(servers.servers.values()))
+    names = ", ".join(servers.servers)
+    raise InputError(f"no server chosen: pass --server NAME or set default: in {servers.path} "
+                     f"(servers: {names})")
+
+
+def _hint(name: str, choices: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f"; defined: {', '.join(choices)}"

@@ -1,0 +1,30 @@
+"""The one place for default values (tests keep schemas/*.json `default`s equal to these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Flat job parameters that have a fixed default.
+PARAMS: dict[str, Any] = {
+    "endpoint": "chat",
+    "input_tokens_stddev": 0,
+    "max_tokens": 256,
+    "temperature": 0,
+    "seed": 0,
+    "stream": True,
+    "arrival": "poisson",
+    "warmup_requests": 0,
+    "request_timeout_s": 600,
+}
+
+# Defaults that apply only when no alternative was chosen (see `complete_params`).
+INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
+CONCURRENCY = 1  # when neither concurrency nor rate is given
+REQUESTS = 100  # when neither requests nor duration_s is given
+
+BENCHMARK: dict[str, Any] = {"on_empty": "error", "retries": 0, "max_error_rate": 0}
+PLAN: dict[str, Any] = {"fallback": True, "gate": False}
+SERVER: dict[str, Any] = {"verify_tls": True, "timeout_s": 10}
+
+MAX_JOBS = 10_000
+CONFIG_DIR = "configs"

@@ -1,0 +1,289 @@
+"""Model patterns: select model ids with Ansible-style host patterns."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import itertools
+import re
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
+
+from runner.errors import InputError
+
+Groups = Mapping[str, Sequence[str]]
+
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_GLOB_META = re.compile(r"[*?\[]")
+_EVERYTHING = ("all", "*")
+_NEIGHBOURS = 25  # ids taken on each side of a misspelt term, by start and by end
+
+
+class PatternError(InputError):
+    """A pattern that cannot be evaluated: bad regex, unknown group, group cycle, empty term."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The models a spec selects, and the terms that selected nothing."""
+
+    models: tuple[str, ...]
+    unmatched: tuple[str, ...] = ()
+    suggestions: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+
+    def warnings(self) -> list[str]:
+        """One line per unmatched term, with close matches when there are some."""
+        return [_warning(term, self.suggestions.get(term, ())) for term in self.unmatched]
+
+
+def split_terms(spec: str | Sequence[str]) -> list[str]:
+    """Split a spec into stripped, non-empty terms; commas inside (), [], {} do not split."""
+    items = [spec] if isinstance(spec, str) else spec
+    return [term for item in items for term in _split(item)]
+
+
+def check(spec: str | Sequence[str], groups: Groups | None = None) -> None:
+    """Raise PatternError for syntax problems (bad regex, unknown group, cycle, empty prefix)."""
+    _Resolver(_inventory(()), groups).terms(split_terms(spec))
+
+
+def resolve(
+    spec: str | Sequence[str], ids: Sequence[str], groups: Groups | None = None
+) -> Selection:
+    """Select from `ids` the models `spec` names; report the terms that matched nothing."""
+    inv = _inventory(tuple(ids))
+    pairs = _Resolver(inv, groups).terms(split_terms(spec))
+    unmatched = tuple(dict.fromkeys(term.text for term, found in pairs if not found))
+    suggestions = {text: inv.suggest(_parse(text).body) for text in unmatched}
+    return Selection(tuple(sorted(_combine(pairs, inv.set))), unmatched, suggestions)
+
+
+def intersect(
+    selection: Selection,
+    limit: str | Sequence[str],
+    ids: Sequence[str],
+    groups: Groups | None = None,
+) -> Selection:
+    """Apply a --limit pattern: keep only models that the limit also selects.
+
+    The limit's own unmatched terms are not added; resolve the limit once to report them.
+    """
+    keep = set(resolve(limit, ids, groups).models)
+    return replace(selection, models=tuple(m for m in selection.models if m in keep))
+
+
+def _split(text: str) -> list[str]:
+    terms: list[str] = []
+    closers: list[str] = []
+    start, escaped = 0, False
+    for i, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":  # so that `~a\(,b` still splits
+            escaped = True
+        elif char in _CLOSER and closers[-1:] != ["]"]:  # in a class only `]` is special
+            closers.append(_CLOSER[char])
+        elif closers and char == closers[-1]:
+            closers.pop()
+        elif char == "," and not closers:
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return [term.strip() for term in terms if term.strip()]
+
+
+@dataclass(frozen=True)
+class _Term:
+    text: str  # as written, prefix included
+    op: str  # "", "!" or "&"
+    body: str  # `all`, `*`, `~regex`, `@group`, an id or a glob
+
+
+_Matched = list[tuple[_Term, frozenset[str]]]
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> _Term:
+    op = text[0] if text[0] in "!&" else ""
+    body = text[len(op) :].strip()
+    if body in ("", "~", "@"):
+        raise PatternError(f"pattern term {text!r} has nothing after {text.rstrip()[-1]!r}")
+    if body[0] in "!&":
+        raise PatternError(f"pattern term {text!r} has more than one '!' or '&' prefix")
+    if body[0] == "~":
+        _regex(body[1:])
+    return _Term(text, op, body)
+
+
+@lru_cache(maxsize=4096)
+def _regex(source: str, flags: int = 0) -> re.Pattern[str]:
+    try:
+        return re.compile(source, flags)
+    except re.error as err:
+        raise PatternError(f"invalid regex '~{source}': {err}") from None
+
+
+@lru_cache(maxsize=4096)
+def _glob(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    # fnmatch.fnmatch would fold case on some platforms; ids are case-sensitive everywhere
+    return re.compile(fnmatch.translate(pattern), flags)
+
+
+class _Inventory:
+    """Sorted ids, their set, and what each non-group term matches or suggests, memoized."""
+
+    def __init__(self, ids: tuple[str, ...]) -> None:
+        self.ids = tuple(sorted(set(ids)))
+        self.set = frozenset(self.ids)
+        self.matches: dict[str, frozenset[str]] = {}
+        self.suggestions: dict[str, tuple[str, ...]] = {}
+
+    def match(self, body: str) -> frozenset[str]:
+        if body not in self.matches:
+            self.matches[body] = frozenset(_match(body, self.ids, self.set))
+        return self.matches[body]
+
+    def suggest(self, body: str) -> tuple[str, ...]:
+        if body not in self.suggestions:
+            self.suggestions[body] = _suggest(body, self)
+        return self.suggestions[body]
+
+    @cached_property
+    def by_start(self) -> list[tuple[str, str]]:
+        return sorted((i.casefold(), i) for i in self.ids)
+
+    @cached_property
+    def by_end(self) -> list[tuple[str, str]]:
+        return sorted((i.casefold()[::-1], i) for i in self.ids)
+
+
+@lru_cache(maxsize=8)
+def _inventory(ids: tuple[str, ...]) -> _Inventory:
+    return _Inventory(ids)
+
+
+def _match(body: str, ids: tuple[str, ...], id_set: frozenset[str]) -> Sequence[str]:
+    if body in _EVERYTHING:
+        return ids
+    if body[0] == "~":
+        return list(filter(_regex(body[1:]).match, ids))
+    meta = _GLOB_META.search(body)
+    if body in id_set or meta is None:
+        return [body] if body in id_set else []
+    return list(filter(_glob(body).match, _with_prefix(ids, body[: meta.start()])))
+
+
+def _with_prefix(ids: tuple[str, ...], prefix: str) -> tuple[str, ...]:
+    """The ids starting with `prefix`: one slice, since `ids` is sorted."""
+    if not prefix:
+        return ids
+    start = end = bisect_left(ids, prefix)
+    while end < len(ids) and ids[end].startswith(prefix):
+        end += 1
+    return ids[start:end]
+
+
+class _Resolver:
+    """Evaluates terms against one inventory, resolving each group once."""
+
+    def __init__(self, inv: _Inventory, groups: Groups | None) -> None:
+        self.inv = inv
+        self.groups = groups or {}
+        self.resolved: dict[str, frozenset[str]] = {}
+        self.stack: list[str] = []
+
+    def terms(self, texts: list[str]) -> _Matched:
+        return [self.term(text) for text in texts]
+
+    def term(self, text: str) -> tuple[_Term, frozenset[str]]:
+        try:
+            term = _parse(text)
+        except PatternError as err:
+            inside = f" (in group '@{self.stack[-1]}')" if self.stack else ""
+            raise PatternError(f"{err}{inside}") from None
+        if term.body[0] == "@":
+            return term, self.group(term.body[1:])
+        return term, self.inv.match(term.body)
+
+    def group(self, name: str) -> frozenset[str]:
+        if name in self.stack:
+            chain = " -> ".join(f"@{g}" for g in [*self.stack[self.stack.index(name) :], name])
+            raise PatternError(f"model group cycle: {chain}")
+        if name not in self.resolved:
+            if name not in self.groups:
+                raise PatternError(_unknown_group(name, self.groups, self.stack))
+            self.stack.append(name)
+            pairs = self.terms(split_terms(self.groups[name]))
+            self.resolved[name] = _combine(pairs, self.inv.set)
+            self.stack.pop()
+        return self.resolved[name]
+
+
+def _combine(pairs: _Matched, everything: frozenset[str]) -> frozenset[str]:
+    """Ansible's order: union of plain terms (or everything), then each `&`, then each `!`."""
+    if not pairs:
+        return frozenset()
+    plain = [found for term, found in pairs if not term.op]
+    result = frozenset[str]().union(*plain) if plain else everything
+    for term, found in pairs:
+        if term.op == "&":
+            result &= found
+    for term, found in pairs:
+        if term.op == "!":
+            result -= found
+    return result
+
+
+def _suggest(body: str, inv: _Inventory) -> tuple[str, ...]:
+    """Ids the term would match ignoring case (or as a prefix), else the closest by spelling."""
+    if body[0] == "@" or body in _EVERYTHING:
+        return ()
+    for loose in _loosened(body):
+        found = tuple(itertools.islice(filter(loose.match, inv.ids), 3))
+        if found:
+            return found
+    text = body.removeprefix("~")
+    return tuple(difflib.get_close_matches(text, _neighbours(text, inv), n=3))
+
+
+def _loosened(body: str) -> list[re.Pattern[str]]:
+    if body[0] == "~":
+        return [_regex(body[1:], re.IGNORECASE)]
+    return [_glob(body, re.IGNORECASE), _glob(body + "*", re.IGNORECASE)]
+
+
+def _neighbours(text: str, inv: _Inventory) -> list[str]:
+    """The ids sharing the longest start or end with `text`, ignoring case.
+
+    difflib over every id costs seconds on a large inventory of similar ids; a typo
+    rarely spoils both ends of an id, so these few are the likely close matches.
+    """
+    pool: list[str] = []
+    for keys, probe in ((inv.by_start, text.casefold()), (inv.by_end, text.casefold()[::-1])):
+        at = bisect_left(keys, (probe,))
+        pool += [i for _, i in keys[max(at - _NEIGHBOURS, 0) : at + _NEIGHBOURS]]
+    return list(dict.fromkeys(pool))
+
+
+def _unknown_group(name: str, groups: Groups, stack: list[str]) -> str:
+    close = difflib.get_close_matches(name, list(groups), n=3)
+    if close:
+        hint = f"did you mean {_either(['@' + c for c in close])}?"
+    elif groups:
+        hint = "known groups: " + ", ".join(f"@{g}" for g in sorted(groups))
+    else:
+        hint = "no model groups are defined"
+    inside = f" in group '@{stack[-1]}'" if stack else ""
+    return f"unknown model group '@{name}'{inside} ({hint})"
+
+
+def _warning(term: str, close: Sequence[str]) -> str:
+    line = f"pattern term {term!r} matched no model"
+    return f"{line} (did you mean {_either(close)}?)" if close else line
+
+
+def _either(names: Sequence[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"

@@ -1,0 +1,275 @@
+"""Loading a plan: YAML with positions -> templates rendered -> schema-valid -> typed records."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import defaults
+from runner.errors import InputError, Location, Problem
+from runner.schema import validate
+from runner.templating import render_document
+from runner.yamlfile import Document, Path, load_text
+
+PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
+LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
+_NESTED = ("workload", "load", "slo")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark of a plan, with the plan's defaults already applied."""
+
+    name: str
+    index: int
+    models: str | tuple[str, ...]
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    on_empty: str = defaults.BENCHMARK["on_empty"]
+    params: Mapping[str, Any] = field(default_factory=dict)  # flat, before the matrix
+    matrix: Mapping[str, Any] | None = None
+    slo: Mapping[str, Any] = field(default_factory=dict)
+    retries: int = defaults.BENCHMARK["retries"]
+    max_error_rate: float = defaults.BENCHMARK["max_error_rate"]
+    where: Mapping[str, Location] = field(default_factory=dict)  # "models", "matrix", "name"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A loaded, rendered and validated plan."""
+
+    path: str
+    sha256: str
+    name: str
+    description: str
+    server: str | None
+    fallback: bool
+    gate: bool
+    variables: Mapping[str, Any]
+    benchmarks: tuple[Benchmark, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "sha256": self.sha256}
+
+
+def parse_extra_vars(items: list[str]) -> dict[str, str]:
+    """`-e KEY=VALUE` pairs; a malformed one is a usage error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"-e {item!r}: expected KEY=VALUE with KEY a variable name")
+        out[key] = value
+    return out
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
+    """Read, render, validate and type a plan; every problem is reported at once."""
+    raw = _read(path)
+    doc = load_text(_decode(raw, path), path)
+    if not isinstance(doc.data, dict):
+        raise InputError("a plan must be a mapping with version, name and benchmarks",
+                         Location(path, 1, 1, "$"))
+    variables = {**_plan_vars(doc), **(extra_vars or {})}
+    problems = render_document(doc, variables, "plan", _is_runtime_template)
+    problems += validate(doc, "plan")
+    if not problems:
+        problems += _check_names(doc) + _check_datasets(doc, path)
+    if problems:
+        raise InputError.many(problems)
+    return _build(doc, path, file_sha256(raw), variables)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: plan file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the plan: {exc.strerror}") from None
+
+
+def _decode(raw: bytes, path: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _plan_vars(doc: Document) -> dict[str, Any]:
+    found = doc.data.get("vars")
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def _is_runtime_template(path: Path) -> bool:
+    """`vars` are data, and prompt templates are rendered per request at run time."""
+    return path[:1] == ("vars",) or "template" in path[-2:]
+
+
+def _check_names(doc: Document) -> list[Problem]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, bench in enumerate(doc.data["benchmarks"]):
+        name = bench["name"]
+        if name in seen:
+            first = doc.where(("benchmarks", seen[name], "name")).line
+            msg = f"duplicate benchmark name '{name}' (first used on line {first})"
+            problems.append(Problem(msg, doc.where(("benchmarks", i, "name"))))
+        seen.setdefault(name, i)
+    return problems
+
+
+def _check_datasets(doc: Document, plan_path: str) -> list[Problem]:
+    problems = []
+    for path, value in _dataset_values(doc.data):
+        full = os.path.join(os.path.dirname(plan_path), value)
+        if not os.path.isfile(full):
+            problems.append(Problem(f"dataset file not found: {full}", doc.where(path)))
+    return problems
+
+
+def _dataset_values(data: dict[str, Any]) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    workload = data.get("defaults", {}).get("workload", {})
+    if "dataset" in workload:
+        found.append((("defaults", "workload", "dataset"), workload["dataset"]))
+    for i, bench in enumerate(data["benchmarks"]):
+        if "dataset" in bench.get("workload", {}):
+            found.append((("benchmarks", i, "workload", "dataset"), bench["workload"]["dataset"]))
+        matrix = bench.get("matrix", {})
+        for j, value in enumerate(matrix.get("dataset", [])):
+            found.append((("benchmarks", i, "matrix", "dataset", j), value))
+        for key in ("include", "exclude"):
+            for j, entry in enumerate(matrix.get(key, [])):
+                if "dataset" in entry:
+                    found.append((("benchmarks", i, "matrix", key, j, "dataset"), entry["dataset"]))
+    return found
+
+
+def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) -> Plan:
+    data = doc.data
+    inventory = data.get("inventory", {})
+    base = data.get("defaults", {})
+    specs = [merge_defaults(base, bench) for bench in data["benchmarks"]]
+    benchmarks = tuple(_benchmark(doc, i, spec) for i, spec in enumerate(specs))
+    return Plan(
+        path=path,
+        sha256=sha256,
+        name=data["name"],
+        description=data.get("description", ""),
+        server=inventory.get("server"),
+        fallback=inventory.get("fallback", defaults.PLAN["fallback"]),
+        gate=data.get("gate", defaults.PLAN["gate"]),
+        variables=dict(variables),
+        benchmarks=benchmarks,
+    )
+
+
+def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
+    at = ("benchmarks", index)
+    return Benchmark(
+        name=spec["name"],
+        index=index,
+        models=spec["models"] if isinstance(spec["models"], str) else tuple(spec["models"]),
+        description=spec.get("description", ""),
+        tags=tuple(spec.get("tags", ())),
+        on_empty=spec.get("on_empty", defaults.BENCHMARK["on_empty"]),
+        params=flatten(spec.get("workload", {}), spec.get("load", {})),
+        matrix=spec.get("matrix"),
+        slo=spec.get("slo", {}),
+        retries=spec.get("retries", defaults.BENCHMARK["retries"]),
+        max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
+        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix")},
+    )
+
+
+def merge_defaults(base: Mapping[str, Any], bench: Mapping[str, Any]) -> dict[str, Any]:
+    """A benchmark over the plan's defaults: nested sections merge key by key, the
+    benchmark's prompt source and load mode replace the defaults' ones."""
+    merged = {**base, **bench}
+    for section in _NESTED:
+        if section in base and section in bench:
+            merged[section] = _merge_section(base[section], bench[section])
+    return merged
+
+
+def _merge_section(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    kept = dict(base)
+    for trigger, rivals in _RIVALS:
+        if any(key in own for key in trigger):
+            for key in rivals:
+                kept.pop(key, None)
+    return {**kept, **own}
+
+
+_RIVALS = (
+    (("synthetic", "dataset", "template"), ("synthetic", "dataset", "template")),
+    (("concurrency",), ("rate", "arrival", "max_concurrency")),
+    (("rate",), ("concurrency",)),
+)
+
+
+def flatten(workload: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat parameter namespace that matrix keys and job params use."""
+    flat = {k: v for k, v in workload.items() if k != "synthetic"}
+    flat.update(workload.get("synthetic", {}))
+    flat.update(load)
+    return flat
+
+
+def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    """Effective job parameters: base overridden by a matrix point, then defaults.
+
+    Raises ValueError when the point picks two rival settings (e.g. concurrency and rate)."""
+    params = dict(base)
+    for groups in (PROMPT_SOURCES, LOAD_MODES):
+        chosen = [g for g in groups if any(k in point for k in g)]
+        if len(chosen) > 1:
+            names = " and ".join(g[0] for g in chosen)
+            raise ValueError(f"a matrix point sets both {names}")
+        for group in groups:
+            if chosen and group is not chosen[0]:
+                for key in group:
+                    params.pop(key, None)
+    params.update(point)
+    return _with_defaults(params)
+
+
+def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
+    if not any(k in params for k in ("input_tokens", "dataset", "template")):
+        params["input_tokens"] = defaults.INPUT_TOKENS
+    if "concurrency" not in params and "rate" not in params:
+        params["concurrency"] = defaults.CONCURRENCY
+    if "requests" not in params and "duration_s" not in params:
+        params["requests"] = defaults.REQUESTS
+    for key, value in defaults.PARAMS.items():
+        if _applies(key, params):
+            params.setdefault(key, value)
+    return {key: params[key] for key in sorted(params, key=_param_rank)}
+
+
+def _applies(key: str, params: Mapping[str, Any]) -> bool:
+    if key == "input_tokens_stddev":
+        return "input_tokens" in params
+    if key == "arrival":
+        return "rate" in params
+    return True
+
+
+_ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "dataset", "template", "max_tokens",
+          "temperature", "seed", "stream", "extra_body", "concurrency", "rate", "arrival",
+          "max_concurrency", "requests", "duration_s", "warmup_requests", "request_timeout_s",
+          "job_timeout_s")
+_RANK = {key: i for i, key in enumerate(_ORDER)}
+
+
+def _param_rank(key: str) -> int:
+    return _RANK.get(key, len(_ORDER))

@@ -1,0 +1,110 @@
+"""Sandboxed Jinja2 rendering of the string values of a plan."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from runner.errors import Problem
+from runner.schema import expected_types
+from runner.yamlfile import Document, Path
+
+_MAX_POWER = 64
+_MAX_REPEAT = 100_000
+_MARKERS = ("{{", "{%", "{#")
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, plus limits on `**` and sequence repetition so a plan cannot hang us."""
+
+    intercepted_binops = frozenset(["**", "*"])
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "**":
+            if isinstance(right, int | float) and abs(right) > _MAX_POWER:
+                raise SecurityError(f"exponent {right} is too large")
+            return operator.pow(left, right)
+        if _repeats(left, right) or _repeats(right, left):
+            raise SecurityError("repetition produces a value that is too long")
+        return operator.mul(left, right)
+
+
+def _repeats(seq: Any, count: Any) -> bool:
+    return isinstance(seq, str | list | tuple) and isinstance(count, int) and (
+        len(seq) * count > _MAX_REPEAT
+    )
+
+
+@functools.cache
+def environment() -> SandboxedEnvironment:
+    """The one template environment: no globals, no loader, undefined names are errors."""
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals.clear()
+    return env
+
+
+def has_template(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
+
+
+def render_text(text: str, variables: Mapping[str, Any]) -> str:
+    """Render one template string; raises jinja2 errors for the caller to locate."""
+    return str(environment().from_string(text).render(dict(variables)))
+
+
+def explain(exc: Exception) -> str:
+    """One line that says what went wrong in a template and what to do."""
+    if isinstance(exc, UndefinedError):
+        return f"template error: {exc.message}; define it under vars: or pass -e NAME=VALUE"
+    if isinstance(exc, SecurityError):
+        return f"template not allowed by the sandbox: {exc}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"template syntax error: {exc.message} (template line {exc.lineno})"
+    if isinstance(exc, TypeError) and "no loader" in str(exc):
+        return "template error: templates cannot include or import files"
+    return f"template error: {exc}"
+
+
+def render_document(
+    doc: Document, variables: Mapping[str, Any], schema: str, skip: Callable[[Path], bool]
+) -> list[Problem]:
+    """Render every templated string of `doc.data` in place; return the problems found."""
+    problems: list[Problem] = []
+
+    def visit(value: Any, path: Path) -> Any:
+        if skip(path):
+            return value
+        if isinstance(value, dict):
+            return {k: visit(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [visit(v, (*path, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or not has_template(value):
+            return value
+        try:
+            return coerce(render_text(value, variables), expected_types(schema, path))
+        except Exception as exc:  # any failure inside a user's template is the user's error
+            problems.append(Problem(explain(exc), doc.where(path)))
+            return value
+
+    doc.data = visit(doc.data, ())
+    return problems
+
+
+def coerce(text: str, types: set[str]) -> Any:
+    """Give a rendered string the type the schema expects (`"64"` -> 64 for an integer)."""
+    if not types or "string" in types:
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, bool) and "boolean" not in types:
+        return text
+    return value if value is not None or "null" in types else text
