@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,22 +188,32 @@ def expand_jobs(
     benchmark: str,
     models: Sequence[str],
     points: Sequence[Mapping[str, Any]],
-    base_params: Mapping[str, Any],
+    base_params: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]],
 ) -> list[Job]:
-    """The jobs of one benchmark, model-major: every point of the first model, then the next."""
-    prepared = [_prepare(point, base_params) for point in points]
+    """The jobs of one benchmark, model-major: every point of the first model, then the next.
+
+    `base_params` is either the parameters a point overrides, or a function from a point
+    to the job's complete parameters."""
+    complete = base_params if callable(base_params) else _overlay(base_params)
+    prepared = [_prepare(point, complete) for point in points]
     return [job for model in models for job in _model_jobs(benchmark, model, prepared)]
 
 
 _Prepared = tuple[Mapping[str, Any], str, str, dict[str, Any]]
 
 
-def _prepare(point: Mapping[str, Any], base_params: Mapping[str, Any]) -> _Prepared:
+def _overlay(base: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+    return lambda point: {**base, **point}
+
+
+def _prepare(
+    point: Mapping[str, Any], complete: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+) -> _Prepared:
     label = point_label(point)
     clean = _UNSAFE.sub("_", label)
     # Sanitised "<benchmark>/<model>/" ends in "_": a leading "_" here belongs to the same run.
     clean = clean[1:] if clean.startswith("_") else clean
-    return point, label, clean, {**base_params, **point}
+    return point, label, clean, dict(complete(point))
 
 
 def _model_jobs(benchmark: str, model: str, prepared: Sequence[_Prepared]) -> Iterator[Job]:

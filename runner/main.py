@@ -1,0 +1,113 @@
+"""Command line: parse argv, dispatch to runner.commands.<name>, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from runner import __version__
+from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RunnerError
+
+_EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input, 3 inventory/resolution error,
+4 quality gate failed, 5 saved plan is stale, 70 internal error, 130 interrupted"""
+
+
+def _add_config_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-dir", metavar="DIR",
+                        help="folder with servers.yaml and models.yaml "
+                             "(default: $RUNNER_CONFIG_DIR or ./configs)")
+
+
+def _add_inventory_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", metavar="NAME", help="server from servers.yaml "
+                        "(default: $RUNNER_SERVER, the plan's inventory.server, servers.yaml default)")
+    parser.add_argument("--source", choices=("auto", "live", "fallback"), default="auto",
+                        help="live: never fall back; fallback: never call the proxy "
+                             "(default: auto)")
+    _add_config_dir(parser)
+
+
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", metavar="PATTERN",
+                        help="intersect every benchmark's models with this pattern")
+    parser.add_argument("--tags", metavar="a,b", help="only benchmarks with one of these tags")
+    parser.add_argument("--skip-tags", metavar="a,b", help="leave out benchmarks with these tags")
+    parser.add_argument("-e", "--extra-vars", metavar="KEY=VALUE", action="append", default=[],
+                        help="template variable, wins over the plan's vars (repeatable)")
+    parser.add_argument("--max-jobs", type=int, metavar="N",
+                        help="refuse plans expanding to more jobs (default: 10000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runner", description="Declarative, version-controlled LLM benchmarks.",
+        epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"runner {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check plans (and config files) against their schemas",
+                       epilog=_EPILOG)
+    p.add_argument("files", nargs="+", metavar="FILE", help="plan, servers.yaml or models.yaml")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument("-e", "--extra-vars", metavar="KEY=VALUE", action="append", default=[])
+    _add_config_dir(p)
+
+    p = sub.add_parser("inventory", help="list the models a server serves now", epilog=_EPILOG)
+    p.add_argument("pattern", nargs="?", help="only models matching this pattern")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_inventory_options(p)
+
+    p = sub.add_parser("plan", help="show which models and jobs a plan would run (dry run)",
+                       epilog=_EPILOG)
+    p.add_argument("plan", metavar="PLAN")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--out", metavar="FILE", help="save a lock that `runner apply FILE` runs exactly")
+    _add_inventory_options(p)
+    _add_selection_options(p)
+
+    p = sub.add_parser("schema", help="print a JSON Schema", epilog=_EPILOG)
+    p.add_argument("name", choices=("plan", "servers", "models"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    command = importlib.import_module(f"runner.commands.{args.command}")
+    try:
+        code: int = command.run(args, dict(os.environ))
+        return code
+    except RunnerError as exc:
+        for line in exc.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        log = _write_crash_log()
+        print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _write_crash_log() -> str:
+    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                          "runner")
+    path = os.path.join(folder, "crash.log")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"runner {__version__} {sys.argv!r}\n{traceback.format_exc()}\n")
+    except OSError:
+        return "(could not write the crash log)"
+    return path
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
