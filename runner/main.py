@@ -23,8 +23,9 @@ def _add_config_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_inventory_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="NAME", help="server from servers.yaml "
-                        "(default: $RUNNER_SERVER, the plan's inventory.server, servers.yaml default)")
+    parser.add_argument("--server", metavar="NAME",
+                        help="server from servers.yaml (default: $RUNNER_SERVER, the plan's "
+                             "inventory.server, then servers.yaml's default)")
     parser.add_argument("--source", choices=("auto", "live", "fallback"), default="auto",
                         help="live: never fall back; fallback: never call the proxy "
                              "(default: auto)")
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_EPILOG)
     p.add_argument("plan", metavar="PLAN")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--out", metavar="FILE", help="save a lock that `runner apply FILE` runs exactly")
+    p.add_argument("--out", metavar="FILE",
+                   help="save a lock that `runner apply FILE` runs exactly")
     _add_inventory_options(p)
     _add_selection_options(p)
 

@@ -1,0 +1,56 @@
+"""`runner inventory`: the models a server serves now, and where that list came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+
+from runner import patterns
+from runner.errors import EXIT_OK
+from runner.inventory import Inventory, Model
+from runner.workspace import describe_source, fetch, open_workspace
+
+_COLUMNS = ("id", "mode", "max_input_tokens", "max_output_tokens")
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    ws = open_workspace(args.config_dir, args.server, env, None)
+    inv = fetch(ws, env, args.source, allow_fallback=True)
+    models = list(inv.models)
+    warnings: list[str] = []
+    if args.pattern:
+        chosen = patterns.resolve(args.pattern, inv.ids(), ws.models.groups)
+        keep = set(chosen.models)
+        models = [m for m in models if m.id in keep]
+        warnings = chosen.warnings()
+    if inv.source != "live":
+        print(describe_source(inv, ws.models.path), file=sys.stderr)
+    for warning in warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(_as_json(inv, models) if args.json else _as_text(inv, models, ws.models.path))
+    return EXIT_OK
+
+
+def _as_json(inv: Inventory, models: Sequence[Model]) -> str:
+    data = inv.to_json()
+    data["models"] = [m.to_json() for m in models]
+    data["model_count"] = len(models)
+    return json.dumps(data, indent=2)
+
+
+def _as_text(inv: Inventory, models: Sequence[Model], models_path: str) -> str:
+    rows = [[_cell(getattr(m, c)) for c in _COLUMNS] for m in models]
+    header = ["ID", "MODE", "MAX IN", "MAX OUT"]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [describe_source(inv, models_path), ""]
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not models:
+        lines.append("(no models)")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,125 @@
+"""`runner plan PLAN`: the dry run that shows exactly which models and jobs would run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from runner import __version__, defaults
+from runner.commands.validate import pattern_problems
+from runner.errors import EXIT_OK, InputError
+from runner.inventory import Inventory
+from runner.plan import Plan, load_plan, parse_extra_vars
+from runner.selection import Options, Selected, select, split_tags
+from runner.workspace import describe_source, fetch, open_workspace
+
+LOCK_VERSION = 1
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    extra = parse_extra_vars(args.extra_vars)
+    plan = load_plan(args.plan, extra)
+    ws = open_workspace(args.config_dir, args.server, env, plan.server)
+    problems = pattern_problems(plan, ws.models.groups)
+    if problems:
+        raise InputError.many(problems)
+    inv = fetch(ws, env, args.source, allow_fallback=plan.fallback)
+    chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))
+    report = to_json(plan, inv, chosen)
+    if args.out:
+        write_lock(args.out, report, inv, args, extra)
+    if args.json:
+        if inv.source != "live":
+            print(describe_source(inv, ws.models.path), file=sys.stderr)
+        print(json.dumps(report, separators=(",", ":")))
+    else:
+        print(as_text(plan, inv, chosen, ws.models.path))
+    if args.out:
+        print(f"saved plan lock to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    max_jobs = args.max_jobs if args.max_jobs is not None else defaults.MAX_JOBS
+    if max_jobs < 1:
+        raise InputError("--max-jobs must be at least 1")
+    return Options(args.limit, split_tags(args.tags), split_tags(args.skip_tags), max_jobs)
+
+
+def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str, Any]:
+    """The machine-readable plan view (also the body of a plan lock)."""
+    summary = inv.to_json()
+    del summary["models"]
+    return {
+        "plan": plan.to_json(),
+        "inventory": summary,
+        "benchmarks": [s.to_json() for s in chosen],
+        "jobs": [job.to_json() for s in chosen for job in s.jobs],
+        "totals": _totals(chosen),
+    }
+
+
+def _totals(chosen: Sequence[Selected]) -> dict[str, int]:
+    models = {m for s in chosen if not s.skipped for m in s.models}
+    return {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
+            "models": len(models), "jobs": sum(len(s.jobs) for s in chosen)}
+
+
+def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, args: argparse.Namespace,
+               extra: Mapping[str, str]) -> None:
+    """Save the plan view with the inventory snapshot, atomically."""
+    lock = {
+        "lock_version": LOCK_VERSION,
+        "runner_version": __version__,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **report,
+        "inventory_snapshot": inv.to_json(),
+        "options": {"server": inv.server, "source": args.source, "limit": args.limit,
+                    "tags": args.tags, "skip_tags": args.skip_tags, "extra_vars": dict(extra)},
+    }
+    write_atomic(path, json.dumps(lock, indent=1) + "\n")
+
+
+def write_atomic(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path: str) -> str:
+    """The human view, in the spirit of `ansible-playbook --list-hosts`."""
+    lines = [f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})",
+             describe_source(inv, models_path)]
+    for s in chosen:
+        lines += ["", *_benchmark_lines(s)]
+    t = _totals(chosen)
+    lines += ["", f"TOTAL: {t['benchmarks']} benchmarks ({t['skipped']} skipped), "
+                  f"{t['models']} models, {t['jobs']} jobs"]
+    return "\n".join(lines)
+
+
+def _benchmark_lines(s: Selected) -> list[str]:
+    tags = f"  [tags: {', '.join(s.benchmark.tags)}]" if s.benchmark.tags else ""
+    head = f"benchmark: {s.benchmark.name}{tags}"
+    lines = [head + (f"  SKIPPED ({s.skipped})" if s.skipped else ""),
+             f"  pattern: {', '.join(s.patterns)}"]
+    lines += [f"  WARNING: {w}" for w in s.warnings]
+    if s.skipped and not s.models:
+        return lines
+    lines.append(f"  models ({len(s.models)}):")
+    lines += [f"    {m}" for m in s.models]
+    lines.append(f"  jobs ({len(s.jobs)}):")
+    lines += [f"    {job.id}" for job in s.jobs]
+    return lines

@@ -1,0 +1,45 @@
+"""What a command works with: the config files, the chosen server and its inventory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from runner import config
+from runner.inventory import Inventory, load_inventory
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Loaded configs and the server a command talks to."""
+
+    directory: str
+    servers: config.Servers
+    models: config.ModelsConfig
+    server: config.Server
+
+
+def open_workspace(
+    config_dir: str | None, server: str | None, env: Mapping[str, str], plan_server: str | None
+) -> Workspace:
+    """Load servers.yaml and models.yaml and choose the server."""
+    directory = config.config_dir(config_dir, env)
+    servers = config.load_servers(directory)
+    models = config.load_models(directory)
+    chosen = config.choose_server(servers, server, env, plan_server)
+    return Workspace(directory, servers, models, chosen)
+
+
+def fetch(ws: Workspace, env: Mapping[str, str], source: str, allow_fallback: bool) -> Inventory:
+    """The inventory of the chosen server, live or from the fallback file."""
+    return load_inventory(ws.server, ws.models, env, source=source, allow_fallback=allow_fallback)
+
+
+def describe_source(inv: Inventory, models_path: str) -> str:
+    """One line saying where the models came from."""
+    count = f"{len(inv.models)} model{'s' if len(inv.models) != 1 else ''}"
+    if inv.source == "live":
+        return (f"inventory: live from server '{inv.server}' ({inv.url}) "
+                f"at {inv.fetched_at}, {count}")
+    return (f"WARNING: inventory from the fallback file {models_path} for server "
+            f"'{inv.server}' ({inv.url}) because: {inv.fallback_reason}; {count}")
