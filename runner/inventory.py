@@ -232,7 +232,7 @@ def _get_with_retries(
         except httpx.TransportError as exc:
             reason = _transport_reason(exc, url, timeout_s)
         else:
-            if status < 500:
+            if status < 500 or _is_auth_error(status, _error_of(body)):
                 return status, body
             reason = f"HTTP {status} from {url}"
         if attempt < retries:
@@ -269,7 +269,7 @@ def _check_status(status: int, body: bytes, server: Server, env: Mapping[str, st
     if 200 <= status < 300:
         return
     error = _error_of(body)
-    if status in (401, 403) or _is_no_db(status, error):
+    if _is_auth_error(status, error):
         raise InventoryError(_auth_message(status, error, server, env))
     detail = _scrub(str(error.get("message") or ""), _api_key(server, env))
     said = f": {detail}" if detail else ""
@@ -287,6 +287,11 @@ def _error_of(body: bytes) -> dict[str, Any]:
         return {}
     error = payload.get("error") if isinstance(payload, dict) else None
     return error if isinstance(error, dict) else {}
+
+
+def _is_auth_error(status: int, error: Mapping[str, Any]) -> bool:
+    # Some LiteLLM versions answer a missing key with a 500 labelled auth_error: not an outage.
+    return status in (401, 403) or _is_no_db(status, error) or error.get("type") == "auth_error"
 
 
 def _is_no_db(status: int, error: Mapping[str, Any]) -> bool:
@@ -349,15 +354,15 @@ def _parse_models(payload: Any, url: str) -> tuple[Model, ...]:
 
 def _with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
     """`model` with the metadata it lacks taken from `info` (well-typed values only)."""
+    # LiteLLM's legacy `max_tokens` is ignored: for embedding models it is an input limit.
     mode = info.get("mode")
-    max_output = _token_limit(info.get("max_output_tokens"))
-    if max_output is None:
-        max_output = _token_limit(info.get("max_tokens"))  # LiteLLM's legacy name for it
     return replace(
         model,
         mode=model.mode or (mode if isinstance(mode, str) and mode else None),
         max_input_tokens=_first(model.max_input_tokens, _token_limit(info.get("max_input_tokens"))),
-        max_output_tokens=_first(model.max_output_tokens, max_output),
+        max_output_tokens=_first(
+            model.max_output_tokens, _token_limit(info.get("max_output_tokens"))
+        ),
     )
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import itertools
 import re
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
@@ -17,8 +16,11 @@ Groups = Mapping[str, Sequence[str]]
 
 _CLOSER = {"(": ")", "[": "]", "{": "}"}
 _GLOB_META = re.compile(r"[*?\[]")
+_REGEX_META = re.compile(r"[.^$*+?{}\[\]\\|()]")
+_GLOB_PIECE = re.compile(r"\[!?\]?[^\]]*\]|[*?\[]")  # a class, a wildcard or a lone `[`
 _EVERYTHING = ("all", "*")
-_NEIGHBOURS = 25  # ids taken on each side of a misspelt term, by start and by end
+_LAST_CHAR = chr(0x10FFFF)
+_NEIGHBOURS = 10  # ids taken on each side of a misspelt term, by start and by end
 
 
 class PatternError(InputError):
@@ -137,12 +139,13 @@ class _Inventory:
     def __init__(self, ids: tuple[str, ...]) -> None:
         self.ids = tuple(sorted(set(ids)))
         self.set = frozenset(self.ids)
+        self.exact = _Index(self.ids, self.ids)
         self.matches: dict[str, frozenset[str]] = {}
         self.suggestions: dict[str, tuple[str, ...]] = {}
 
     def match(self, body: str) -> frozenset[str]:
         if body not in self.matches:
-            self.matches[body] = frozenset(_match(body, self.ids, self.set))
+            self.matches[body] = frozenset(_match(body, self))
         return self.matches[body]
 
     def suggest(self, body: str) -> tuple[str, ...]:
@@ -151,12 +154,41 @@ class _Inventory:
         return self.suggestions[body]
 
     @cached_property
-    def by_start(self) -> list[tuple[str, str]]:
-        return sorted((i.casefold(), i) for i in self.ids)
+    def folded(self) -> _Index:
+        return _Index.by(self.ids, str.casefold)
 
     @cached_property
-    def by_end(self) -> list[tuple[str, str]]:
-        return sorted((i.casefold()[::-1], i) for i in self.ids)
+    def reversed(self) -> _Index:
+        return _Index.by(self.ids, lambda i: i.casefold()[::-1])
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Ids in the order of a key, so that a key prefix is one slice found by bisection."""
+
+    keys: tuple[str, ...]
+    ids: tuple[str, ...]
+
+    @classmethod
+    def by(cls, ids: Sequence[str], key: Callable[[str], str]) -> _Index:
+        pairs = sorted((key(i), i) for i in ids)
+        return cls(tuple(k for k, _ in pairs), tuple(i for _, i in pairs))
+
+    def narrow(self, prefix: str, needle: str = "") -> Sequence[str]:
+        """The ids whose key starts with `prefix` and contains `needle` (or a few more)."""
+        start = bisect_left(self.keys, prefix)
+        end = len(self.keys)
+        if prefix and prefix[-1] < _LAST_CHAR:
+            end = bisect_left(self.keys, prefix[:-1] + chr(ord(prefix[-1]) + 1), start)
+        if not needle:
+            return self.ids[start:end]
+        pairs = zip(self.ids[start:end], self.keys[start:end], strict=True)
+        return [i for i, key in pairs if needle in key]  # `in` is much cheaper than a regex
+
+    def near(self, key: str) -> tuple[str, ...]:
+        """The ids whose keys sort next to `key`: those sharing the longest start with it."""
+        at = bisect_left(self.keys, key)
+        return self.ids[max(at - _NEIGHBOURS, 0) : at + _NEIGHBOURS]
 
 
 @lru_cache(maxsize=8)
@@ -164,25 +196,37 @@ def _inventory(ids: tuple[str, ...]) -> _Inventory:
     return _Inventory(ids)
 
 
-def _match(body: str, ids: tuple[str, ...], id_set: frozenset[str]) -> Sequence[str]:
+def _match(body: str, inv: _Inventory) -> Sequence[str]:
     if body in _EVERYTHING:
-        return ids
+        return inv.ids
     if body[0] == "~":
-        return list(filter(_regex(body[1:]).match, ids))
-    meta = _GLOB_META.search(body)
-    if body in id_set or meta is None:
-        return [body] if body in id_set else []
-    return list(filter(_glob(body).match, _with_prefix(ids, body[: meta.start()])))
+        return list(filter(_regex(body[1:]).match, inv.exact.narrow(_regex_prefix(body[1:]))))
+    if body in inv.set or not _GLOB_META.search(body):
+        return [body] if body in inv.set else []
+    candidates = inv.exact.narrow(_glob_prefix(body), _literal(body))
+    return list(filter(_glob(body).match, candidates))
 
 
-def _with_prefix(ids: tuple[str, ...], prefix: str) -> tuple[str, ...]:
-    """The ids starting with `prefix`: one slice, since `ids` is sorted."""
-    if not prefix:
-        return ids
-    start = end = bisect_left(ids, prefix)
-    while end < len(ids) and ids[end].startswith(prefix):
-        end += 1
-    return ids[start:end]
+def _regex_prefix(source: str) -> str:
+    """Plain characters every match starts with; empty when unsure (alternation, flags)."""
+    if "|" in source:
+        return ""
+    meta = _REGEX_META.search(source)
+    if meta is None:
+        return source
+    end = meta.start()
+    if source[end] in "*?{":  # the character before it may be absent
+        end -= 1
+    return source[:end]
+
+
+def _glob_prefix(glob: str) -> str:
+    return _GLOB_META.split(glob, maxsplit=1)[0]
+
+
+def _literal(glob: str) -> str:
+    """The longest run of plain characters in a glob: every id it matches contains it."""
+    return max(_GLOB_PIECE.split(glob), key=len)
 
 
 class _Resolver:
@@ -240,31 +284,33 @@ def _suggest(body: str, inv: _Inventory) -> tuple[str, ...]:
     """Ids the term would match ignoring case (or as a prefix), else the closest by spelling."""
     if body[0] == "@" or body in _EVERYTHING:
         return ()
-    for loose in _loosened(body):
-        found = tuple(itertools.islice(filter(loose.match, inv.ids), 3))
-        if found:
-            return found
-    text = body.removeprefix("~")
-    return tuple(difflib.get_close_matches(text, _neighbours(text, inv), n=3))
-
-
-def _loosened(body: str) -> list[re.Pattern[str]]:
     if body[0] == "~":
-        return [_regex(body[1:], re.IGNORECASE)]
-    return [_glob(body, re.IGNORECASE), _glob(body + "*", re.IGNORECASE)]
+        candidates = inv.folded.narrow(_regex_prefix(body[1:]).casefold())
+        return _first_matching([_regex(body[1:], re.IGNORECASE)], candidates)
+    candidates = inv.folded.narrow(_glob_prefix(body).casefold(), _literal(body).casefold())
+    exact = _glob(body, re.IGNORECASE)
+    loose = [exact] if body.endswith("*") else [exact, _glob(body + "*", re.IGNORECASE)]
+    return _first_matching(loose, candidates) or _close(body, inv)
 
 
-def _neighbours(text: str, inv: _Inventory) -> list[str]:
-    """The ids sharing the longest start or end with `text`, ignoring case.
+def _first_matching(patterns: list[re.Pattern[str]], ids: Sequence[str]) -> tuple[str, ...]:
+    """Up to 3 ids matched by the first of `patterns` that matches any."""
+    for rx in patterns:
+        found = sorted(filter(rx.match, ids))
+        if found:
+            return tuple(found[:3])
+    return ()
 
-    difflib over every id costs seconds on a large inventory of similar ids; a typo
-    rarely spoils both ends of an id, so these few are the likely close matches.
+
+def _close(text: str, inv: _Inventory) -> tuple[str, ...]:
+    """Up to 3 ids spelt like `text`, chosen among those sharing its start or its end.
+
+    difflib over every id takes seconds on a large inventory of similar ids; a typo
+    rarely spoils both ends of an id, so the close matches are among these few.
     """
-    pool: list[str] = []
-    for keys, probe in ((inv.by_start, text.casefold()), (inv.by_end, text.casefold()[::-1])):
-        at = bisect_left(keys, (probe,))
-        pool += [i for _, i in keys[max(at - _NEIGHBOURS, 0) : at + _NEIGHBOURS]]
-    return list(dict.fromkeys(pool))
+    folded = text.casefold()
+    pool = dict.fromkeys([*inv.folded.near(folded), *inv.reversed.near(folded[::-1])])
+    return tuple(difflib.get_close_matches(text, pool, n=3))
 
 
 def _unknown_group(name: str, groups: Groups, stack: list[str]) -> str:

@@ -92,7 +92,9 @@ def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence
     found = patterns.resolve(bench.models, ids, groups)
     models = found.models if limit is None else tuple(m for m in found.models if m in limit)
     skipped = None
-    if not models and bench.on_empty == "skip":
+    if found.models and not models:
+        skipped = "no models left after --limit"
+    elif not models and bench.on_empty == "skip":
         skipped = "no models matched (on_empty: skip)"
     return Selected(bench, terms, models, found.unmatched, tuple(found.warnings()), skipped)
 

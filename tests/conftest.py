@@ -1,0 +1,45 @@
+"""Shared fixtures: a real LiteLLM proxy (one per session) and a URL where nothing listens."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litellm_proxy import LiteLLMProxy, free_port, listed_ids, model_list, start_proxy
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def litellm_binary() -> Path:
+    """`litellm` from $RUNNER_LITELLM_VENV, else from the repo's .venv-litellm."""
+    venv = os.environ.get("RUNNER_LITELLM_VENV") or str(REPO / ".venv-litellm")
+    return Path(venv) / "bin" / "litellm"
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
+    """A real LiteLLM proxy serving mock models; skipped locally if not installed, failed in CI."""
+    binary = litellm_binary()
+    if not binary.exists():
+        message = f"no LiteLLM proxy at {binary}: run .ci/install-litellm"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    backend_key = f"fake-backend-key-{secrets.token_hex(8)}"
+    proxy = start_proxy(binary, tmp_path_factory.mktemp("litellm"), model_list(backend_key))
+    try:
+        proxy.backend_key = backend_key
+        configured = set(proxy.model_names)
+        proxy.wildcard_ids = sorted({i for i in listed_ids(proxy) if i not in configured})
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL on a free port: connecting to it is refused."""
+    return f"http://127.0.0.1:{free_port()}"
