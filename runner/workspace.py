@@ -25,7 +25,7 @@ def open_workspace(
     """Load servers.yaml and models.yaml and choose the server."""
     directory = config.config_dir(config_dir, env)
     servers = config.load_servers(directory)
-    models = config.load_models(directory)
+    models = config.load_models(directory, env)
     chosen = config.choose_server(servers, server, env, plan_server)
     return Workspace(directory, servers, models, chosen)
 

@@ -19,6 +19,14 @@ def litellm_binary() -> Path:
     return Path(venv) / "bin" / "litellm"
 
 
+@pytest.fixture(autouse=True)
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests never read or write the user's ~/.cache/runner."""
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
     """A real LiteLLM proxy serving mock models; skipped locally if not installed, failed in CI."""

@@ -54,11 +54,9 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str, Any]:
     """The machine-readable plan view (also the body of a plan lock)."""
-    summary = inv.to_json()
-    del summary["models"]
     return {
         "plan": plan.to_json(),
-        "inventory": summary,
+        "inventory": inv.summary(),
         "benchmarks": [s.to_json() for s in chosen],
         "jobs": [job.to_json() for s in chosen for job in s.jobs],
         "totals": _totals(chosen),

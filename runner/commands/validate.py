@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner import config, patterns
 from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Problem
 from runner.plan import Plan, load_plan, parse_extra_vars
 
-_CONFIG_FILES = {"servers.yaml": config.load_servers, "models.yaml": config.load_models}
+_CONFIG_FILES: dict[str, Callable[[str], object]] = {
+    "servers.yaml": config.load_servers,
+    "models.yaml": config.load_models,
+}
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
