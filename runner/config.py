@@ -123,10 +123,7 @@ def load_models(directory: str, env: Mapping[str, str] | None = None) -> ModelsC
     path = os.path.join(directory, "models.yaml")
     if not os.path.isfile(path):
         return ModelsConfig(path)
-    if env is None:
-        data = _load_valid(path, "models").data
-    else:
-        data = _load_cached(path, "models", env)
+    data = _load_cached(path, "models", env) if env else _load_valid(path, "models").data
     groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}
     models = tuple(_model(spec) for spec in data.get("models", []))
     return ModelsConfig(path, groups, models)
