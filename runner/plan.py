@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +79,11 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
                          Location(path, 1, 1, "$"))
     variables = {**_plan_vars(doc), **(extra_vars or {})}
     problems = render_document(doc, variables, "plan", _is_runtime_template)
-    problems += validate(doc, "plan")
-    if not problems:
-        problems += _check_names(doc) + _check_datasets(doc, path)
+    failed = {p.where.path for p in problems}  # a failed template is not also a type error
+    checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
+    problems += [p for p in checks if p.where.path not in failed]
     if problems:
-        raise InputError.many(problems)
+        raise InputError.many(sorted(problems, key=_order))
     return _build(doc, path, file_sha256(raw), variables)
 
 
@@ -109,16 +109,41 @@ def _plan_vars(doc: Document) -> dict[str, Any]:
     return dict(found) if isinstance(found, dict) else {}
 
 
+def _order(problem: Problem) -> tuple[int, int]:
+    return (problem.where.line or 0, problem.where.col or 0)
+
+
 def _is_runtime_template(path: Path) -> bool:
     """`vars` are data, and prompt templates are rendered per request at run time."""
-    return path[:1] == ("vars",) or "template" in path[-2:]
+    return path[:1] == ("vars",) or _holds_param(path, "template")
+
+
+def _holds_param(path: Path, name: str) -> bool:
+    """Whether `path` holds job parameter `name`: in a workload, a matrix list or entry."""
+    tail = tuple(None if isinstance(part, int) else part for part in path[-4:])
+    return tail[-2:] == ("workload", name) or tail[-3:] == ("matrix", name, None) or (
+        tail in (("matrix", "include", None, name), ("matrix", "exclude", None, name))
+    )
+
+
+def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _walk(child, (*path, i))
 
 
 def _check_names(doc: Document) -> list[Problem]:
     seen: dict[str, int] = {}
     problems = []
-    for i, bench in enumerate(doc.data["benchmarks"]):
-        name = bench["name"]
+    benchmarks = doc.data.get("benchmarks")
+    for i, bench in enumerate(benchmarks if isinstance(benchmarks, list) else []):
+        name = bench.get("name") if isinstance(bench, dict) else None
+        if not isinstance(name, str):
+            continue
         if name in seen:
             first = doc.where(("benchmarks", seen[name], "name")).line
             msg = f"duplicate benchmark name '{name}' (first used on line {first})"
@@ -128,30 +153,17 @@ def _check_names(doc: Document) -> list[Problem]:
 
 
 def _check_datasets(doc: Document, plan_path: str) -> list[Problem]:
+    """Dataset files exist, relative to the plan file."""
     problems = []
-    for path, value in _dataset_values(doc.data):
+    for path, value in _walk(doc.data):
+        if path[:1] == ("vars",) or not _holds_param(path, "dataset"):
+            continue
+        if not isinstance(value, str) or not value:
+            continue
         full = os.path.join(os.path.dirname(plan_path), value)
         if not os.path.isfile(full):
             problems.append(Problem(f"dataset file not found: {full}", doc.where(path)))
     return problems
-
-
-def _dataset_values(data: dict[str, Any]) -> list[tuple[Path, str]]:
-    found: list[tuple[Path, str]] = []
-    workload = data.get("defaults", {}).get("workload", {})
-    if "dataset" in workload:
-        found.append((("defaults", "workload", "dataset"), workload["dataset"]))
-    for i, bench in enumerate(data["benchmarks"]):
-        if "dataset" in bench.get("workload", {}):
-            found.append((("benchmarks", i, "workload", "dataset"), bench["workload"]["dataset"]))
-        matrix = bench.get("matrix", {})
-        for j, value in enumerate(matrix.get("dataset", [])):
-            found.append((("benchmarks", i, "matrix", "dataset", j), value))
-        for key in ("include", "exclude"):
-            for j, entry in enumerate(matrix.get(key, [])):
-                if "dataset" in entry:
-                    found.append((("benchmarks", i, "matrix", key, j, "dataset"), entry["dataset"]))
-    return found
 
 
 def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) -> Plan:
@@ -228,19 +240,32 @@ def flatten(workload: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, A
 def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
     """Effective job parameters: base overridden by a matrix point, then defaults.
 
-    Raises ValueError when the point picks two rival settings (e.g. concurrency and rate)."""
+    The first key of a rival group (input_tokens, dataset, template; concurrency, rate) picks
+    it and drops the other groups' keys from `base`. Raises ValueError when the point picks
+    two rival settings (e.g. concurrency and rate), or sets a key of a group it does not use
+    (e.g. arrival in a closed-loop job)."""
     params = dict(base)
     for groups in (PROMPT_SOURCES, LOAD_MODES):
-        chosen = [g for g in groups if any(k in point for k in g)]
+        chosen = [g for g in groups if g[0] in point]
         if len(chosen) > 1:
             names = " and ".join(g[0] for g in chosen)
-            raise ValueError(f"a matrix point sets both {names}")
+            raise ValueError(f"a matrix point sets both {names}; choose one")
         for group in groups:
             if chosen and group is not chosen[0]:
                 for key in group:
                     params.pop(key, None)
     params.update(point)
-    return _with_defaults(params)
+    completed = _with_defaults(params)
+    _check_modifiers(point, completed)
+    return completed
+
+
+def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    for group in (*PROMPT_SOURCES, *LOAD_MODES):
+        for key in group[1:]:
+            if key in point and group[0] not in params:
+                raise ValueError(f"a matrix point sets {key}, which needs {group[0]}; "
+                                 f"this benchmark's jobs do not use {group[0]}")
 
 
 def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:

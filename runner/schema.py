@@ -24,6 +24,12 @@ _BOUNDS = {
     "exclusiveMinimum": "greater than", "exclusiveMaximum": "less than",
 }
 
+_SIZES = {
+    "minItems": "needs at least {n} item{s}", "maxItems": "allows at most {n} item{s}",
+    "minLength": "needs at least {n} character{s}", "maxLength": "allows at most {n} character{s}",
+    "minProperties": "needs at least {n} key{s}", "maxProperties": "allows at most {n} key{s}",
+}
+
 
 def schema_dir() -> FsPath:
     """schemas/ beside the package (a checkout or an editable install)."""
@@ -45,6 +51,13 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
+def schema_bytes(name: str) -> bytes:
+    """The schema file's bytes (cache keys change when a schema does)."""
+    load_schema(name)
+    return (schema_dir() / f"{name}.schema.json").read_bytes()
+
+
+@functools.cache
 def _validator(name: str) -> Any:
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
@@ -55,7 +68,7 @@ def validate(doc: Document, name: str) -> list[Problem]:
     """Every schema violation of `doc`, one Problem each, in document order."""
     problems: list[Problem] = []
     for error in _validator(name).iter_errors(doc.data):
-        problems.extend(_describe(doc, error))
+        problems.extend(_describe(doc, error, name))
     return sorted(problems, key=_order)
 
 
@@ -63,31 +76,47 @@ def _order(problem: Problem) -> tuple[int, int, str]:
     return (problem.where.line or 0, problem.where.col or 0, problem.message)
 
 
-def _describe(doc: Document, error: Any) -> Iterator[Problem]:
+def _describe(doc: Document, error: Any, name: str) -> Iterator[Problem]:
     path: Path = tuple(error.absolute_path)
     kind = error.validator
     if kind == "additionalProperties" and isinstance(error.instance, dict):
-        yield from _unknown_keys(doc, error, path)
+        yield from _unknown_keys(doc, error, path, name)
+        return
+    if "propertyNames" in error.schema_path:  # the error is about a key, not a value
+        message = f"key {_message(error)}"
+        yield Problem(message, doc.where((*path, error.instance), key=True))
         return
     custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
     yield Problem(custom or _message(error), doc.where(path))
 
 
-def _unknown_keys(doc: Document, error: Any, path: Path) -> Iterator[Problem]:
-    allowed = sorted(error.schema.get("properties", {}))
-    for key in error.instance:
-        if key in allowed:
-            continue
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(allowed)}"
-        yield Problem(f"unknown key '{key}'{hint}", doc.where((*path, key), key=True))
+def _unknown_keys(doc: Document, error: Any, path: Path, name: str) -> Iterator[Problem]:
+    properties = error.schema.get("properties", {})
+    for key, value in error.instance.items():
+        if key not in properties:
+            hint = _key_hint(str(key), value, properties, name)
+            yield Problem(f"unknown key '{key}'{hint}", doc.where((*path, key), key=True))
+
+
+def _key_hint(key: str, value: Any, properties: dict[str, Any], name: str) -> str:
+    """Where a misplaced key and its value belong, else the closest key, else every key."""
+    root = load_schema(name)
+    homes = [home for home, sub in properties.items() for node in _resolve(root, sub)
+             if key in node.get("properties", {})
+             and _validator(name).evolve(schema=node["properties"][key]).is_valid(value)]
+    if homes:
+        return f" (it belongs under {' or '.join(repr(h + ':') for h in homes)})"
+    allowed = sorted(properties)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(allowed)}"
 
 
 def _message(error: Any) -> str:
     kind, value, inst = error.validator, error.validator_value, error.instance
-    if kind == "required":
+    if kind == "required":  # one error per missing key; jsonschema names it only in the text
         missing = [k for k in value if isinstance(inst, dict) and k not in inst]
-        return f"missing required key '{missing[0] if missing else value}'"
+        named = [k for k in missing if error.message == f"{k!r} is a required property"]
+        return f"missing required key '{(named or missing or value)[0]}'"
     if kind == "type":
         wanted = value if isinstance(value, list) else [value]
         names = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in wanted)
@@ -105,6 +134,10 @@ def _message(error: Any) -> str:
         return f"{_show(inst)} is not valid here: {about}"
     if kind == "pattern":
         return f"{_show(inst)} does not match the pattern {value}"
+    if kind in _SIZES:
+        return f"{_show(inst)} {_SIZES[kind].format(n=value, s='' if value == 1 else 's')}"
+    if kind == "uniqueItems":
+        return f"{_show(inst)} has duplicate items"
     return str(error.message)
 
 

@@ -84,8 +84,10 @@ def explain(exc: Exception) -> str:
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
-    if isinstance(exc, UndefinedError):
+    if isinstance(exc, UndefinedError) and "is undefined" in str(exc.message):
         return f"template error: {exc.message}; define it under vars: or pass -e NAME=VALUE"
+    if isinstance(exc, UndefinedError):  # a missing attribute or key of a defined variable
+        return f"template error: {exc.message}"
     if isinstance(exc, SecurityError):
         return f"template not allowed by the sandbox: {exc}"
     if isinstance(exc, TemplateSyntaxError):

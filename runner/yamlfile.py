@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -12,21 +12,57 @@ from runner.errors import InputError, Location
 
 Path = tuple[str | int, ...]
 
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_INT = re.compile(r"^[-+]?[0-9]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-_SPECIAL_FLOAT = {".inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _MAX_DEPTH = 64
-_RESOLVER = yaml.resolver.Resolver()
-_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
-_EXPLICIT: dict[str, Any] = {
-    "tag:yaml.org,2002:str": str,
-    "tag:yaml.org,2002:int": int,
-    "tag:yaml.org,2002:float": float,
-    "tag:yaml.org,2002:bool": lambda v: {"true": True, "false": False}[v.lower()],
-    "tag:yaml.org,2002:null": lambda v: None,
+_MAX_ALIAS_VALUES = 100_000  # values copied through aliases (stops "billion laughs" documents)
+_TAG = "tag:yaml.org,2002:"
+_COLLECTION_TAGS = {_TAG + "map", _TAG + "seq"}
+_Pair = tuple[yaml.Node, yaml.Node]  # (key node, value node)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader with YAML 1.2 core-schema tag resolution instead of YAML 1.1's."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[tuple[str, re.Pattern[str]]]]] = {
+        None: [(_TAG + "null", _NULL), (_TAG + "bool", _BOOL), (_TAG + "int", _INT),
+               (_TAG + "float", _FLOAT), (_TAG + "merge", re.compile(r"^<<$"))],
+        "": [(_TAG + "null", _NULL)],
+    }
+
+
+def _to_int(value: str) -> int:
+    if not _INT.match(value):
+        raise ValueError(value)
+    return int(value, 0) if value[:2] in ("0o", "0x") else int(value)
+
+
+def _to_float(value: str) -> float:
+    if _INT.match(value):
+        return float(_to_int(value))
+    if not _FLOAT.match(value):
+        raise ValueError(value)
+    special = value.lstrip("+-").lower()  # ".inf" / ".nan": Python spells them without the dot
+    return float(value[: -len(special)] + special[1:] if special in (".inf", ".nan") else value)
+
+
+def _to_bool(value: str) -> bool:
+    if not _BOOL.match(value):
+        raise ValueError(value)
+    return value.lower() == "true"
+
+
+def _to_null(value: str) -> None:
+    if not _NULL.match(value):
+        raise ValueError(value)
+
+
+_SCALARS: dict[str, Any] = {
+    _TAG + "str": str, _TAG + "int": _to_int, _TAG + "float": _to_float,
+    _TAG + "bool": _to_bool, _TAG + "null": _to_null,
 }
 
 
@@ -105,11 +141,17 @@ class _Builder:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.active: set[int] = set()
+        self.built: set[int] = set()
+        self.copies = 0
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.doc.values[path] = _pos(node)
-        if id(node) in self.active or len(path) > _MAX_DEPTH:
+        if id(node) in self.active:
             raise InputError("recursive YAML alias", self.doc.where(path))
+        if len(path) > _MAX_DEPTH:
+            raise InputError(f"YAML nested more than {_MAX_DEPTH} levels deep",
+                             self.doc.where(path))
+        self._count(node, path)
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
             raise InputError(f"unsupported YAML tag {node.tag}", self.doc.where(path))
         self.active.add(id(node))
@@ -123,55 +165,64 @@ class _Builder:
         finally:
             self.active.discard(id(node))
 
+    def _count(self, node: yaml.Node, path: Path) -> None:
+        """A node built a second time is a copy made by an alias; too many is an attack."""
+        if id(node) not in self.built:
+            self.built.add(id(node))
+            return
+        self.copies += 1
+        if self.copies > _MAX_ALIAS_VALUES:
+            message = f"YAML aliases expand to more than {_MAX_ALIAS_VALUES} values"
+            raise InputError(message, self.doc.where(path))
+
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
-        value: str = node.value
-        if node.style:  # quoted or block scalars are always strings
-            return value
-        implicit = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
-        if node.tag == implicit:
-            return _implicit_value(value)
-        explicit = _EXPLICIT.get(node.tag)
-        if explicit is None:
+        """Plain scalars were resolved by YAML 1.2 core rules; explicit tags must fit."""
+        convert = _SCALARS.get(node.tag)
+        if convert is None:
             raise InputError(f"unsupported YAML tag {node.tag}", self.doc.where(path))
         try:
-            return explicit(value)
+            return convert(node.value)
         except ValueError:
-            raise InputError(f"{value!r} is not a valid {node.tag}", self.doc.where(path)) from None
+            message = f"{node.value!r} is not a valid {node.tag}"
+            raise InputError(message, self.doc.where(path)) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key_node, value_node in self._pairs(node, path):
-            key = self._key(key_node, path)
-            self.doc.keys.setdefault((*path, key), _pos(key_node))
+        for key, (key_node, value_node) in self._pairs(node, path, {id(node)}).items():
+            self.doc.keys[(*path, key)] = _pos(key_node)
             out[key] = self.build(value_node, (*path, key))
         return out
 
-    def _pairs(self, node: yaml.MappingNode, path: Path) -> list[tuple[yaml.Node, yaml.Node]]:
-        """Own pairs after merged (`<<`) ones, so own keys win; duplicate own keys are errors."""
-        merged: list[tuple[yaml.Node, yaml.Node]] = []
-        own: list[tuple[yaml.Node, yaml.Node]] = []
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                merged.extend(self._merge_source(value_node, path))
-                continue
-            key = getattr(key_node, "value", None)
-            if key in seen:
-                first = seen[key].start_mark.line + 1
-                where = Location(self.doc.file, *_pos(key_node), format_path((*path, str(key))))
-                raise InputError(f"duplicate key '{key}' (first defined on line {first})", where)
-            seen[key] = key_node
-            own.append((key_node, value_node))
-        return merged + own
+    def _pairs(self, node: yaml.MappingNode, path: Path, merging: set[int]) -> dict[str, _Pair]:
+        """Key -> (key node, value node): merged (`<<`) pairs first, then own pairs, which win.
 
-    def _merge_source(self, node: yaml.Node, path: Path) -> list[tuple[yaml.Node, yaml.Node]]:
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        pairs: list[tuple[yaml.Node, yaml.Node]] = []
-        for source in reversed(sources):  # earlier sources win, as in YAML's merge spec
-            if not isinstance(source, yaml.MappingNode):
-                raise InputError("a merge key (<<) needs a mapping or a list of mappings",
-                                 Location(self.doc.file, *_pos(source), format_path(path)))
-            pairs.extend(self._pairs(source, path))
+        Duplicate own keys are errors; `merging` holds the mappings being merged (no cycles)."""
+        sources: list[yaml.Node] = []
+        own: dict[str, _Pair] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                is_list = isinstance(value_node, yaml.SequenceNode)
+                sources.extend(value_node.value if is_list else [value_node])
+                continue
+            key = self._key(key_node, path)
+            if key in own:
+                first = own[key][0].start_mark.line + 1
+                where = Location(self.doc.file, *_pos(key_node), format_path((*path, key)))
+                raise InputError(f"duplicate key '{key}' (first defined on line {first})", where)
+            own[key] = (key_node, value_node)
+        return {**self._merged(sources, path, merging), **own}
+
+    def _merged(self, sources: list[yaml.Node], path: Path, merging: set[int]) -> dict[str, _Pair]:
+        """The pairs of every merge source; earlier sources win, as in YAML's merge spec."""
+        pairs: dict[str, _Pair] = {}
+        for source in sources:
+            where = Location(self.doc.file, *_pos(source), format_path(path))
+            if not isinstance(source, yaml.MappingNode) or source.tag not in _COLLECTION_TAGS:
+                raise InputError("a merge key (<<) needs a mapping or a list of mappings", where)
+            if id(source) in merging:
+                raise InputError("recursive YAML alias in a merge key (<<)", where)
+            for key, pair in self._pairs(source, path, merging | {id(source)}).items():
+                pairs.setdefault(key, pair)
         return pairs
 
     def _key(self, node: yaml.Node, path: Path) -> str:
@@ -179,29 +230,3 @@ class _Builder:
             where = Location(self.doc.file, *_pos(node), format_path(path))
             raise InputError("mapping keys must be plain strings", where)
         return str(node.value)
-
-
-def _implicit_tag(value: str) -> str:
-    if _NULL.match(value):
-        return "null"
-    if _BOOL.match(value):
-        return "bool"
-    if _INT.match(value):
-        return "int"
-    if _FLOAT.match(value) or value.lower() in _SPECIAL_FLOAT:
-        return "float"
-    return "str"
-
-
-def _implicit_value(value: str) -> Any:
-    """YAML 1.2 core schema: `yes`/`on`/dates stay strings (no Norway problem)."""
-    tag = _implicit_tag(value)
-    if tag == "null":
-        return None
-    if tag == "bool":
-        return value.lower() == "true"
-    if tag == "int":
-        return int(value)
-    if tag == "float":
-        return _SPECIAL_FLOAT.get(value.lower()) or float(value)
-    return value
