@@ -12,7 +12,7 @@ from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.schema import validate
 from runner.templating import render_document
-from runner.yamlfile import Document, Path, load_text
+from runner.yamlfile import Document, Path, load_text, plain_scalar
 
 PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
 LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
@@ -55,14 +55,15 @@ class Plan:
         return {"name": self.name, "path": self.path, "sha256": self.sha256}
 
 
-def parse_extra_vars(items: list[str]) -> dict[str, str]:
-    """`-e KEY=VALUE` pairs; a malformed one is a usage error."""
-    out: dict[str, str] = {}
+def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+    """`-e KEY=VALUE` pairs, VALUE read as a YAML 1.2 scalar (`mt=64` is the integer 64, so
+    `{{ mt * 2 }}` is 128); a malformed pair is a usage error."""
+    out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise InputError(f"-e {item!r}: expected KEY=VALUE with KEY a variable name")
-        out[key] = value
+        out[key] = plain_scalar(value)
     return out
 
 
@@ -278,7 +279,14 @@ def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in defaults.PARAMS.items():
         if _applies(key, params):
             params.setdefault(key, value)
+    for key in _INTEGER_PARAMS & params.keys():
+        if isinstance(params[key], float):  # JSON Schema's integer admits 4.0
+            params[key] = int(params[key])
     return {key: params[key] for key in sorted(params, key=_param_rank)}
+
+
+_INTEGER_PARAMS = frozenset({"input_tokens", "max_tokens", "seed", "concurrency",
+                             "max_concurrency", "requests", "warmup_requests"})
 
 
 def _applies(key: str, params: Mapping[str, Any]) -> bool:

@@ -60,6 +60,16 @@ def _to_null(value: str) -> None:
         raise ValueError(value)
 
 
+def plain_scalar(text: str) -> Any:
+    """`text` as a YAML 1.2 plain scalar: an int, float or bool when it reads as one."""
+    for convert in (_to_int, _to_float, _to_bool):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
 _SCALARS: dict[str, Any] = {
     _TAG + "str": str, _TAG + "int": _to_int, _TAG + "float": _to_float,
     _TAG + "bool": _to_bool, _TAG + "null": _to_null,

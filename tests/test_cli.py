@@ -225,7 +225,7 @@ def test_plan_out_writes_a_lock_with_inventory_snapshot(
     data = json.loads(lock.read_text())
     assert data["lock_version"] == 1 and data["plan"]["sha256"]
     assert data["inventory_snapshot"]["models"][0]["id"] == "Qwen/Qwen3-8B"
-    assert data["options"]["extra_vars"] == {"mt": "8"}
+    assert data["options"]["extra_vars"] == {"mt": 8}
     assert len(data["jobs"]) == 5
     assert not list(lock.parent.glob(".tmp-*"))
 

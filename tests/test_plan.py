@@ -282,15 +282,17 @@ def test_dataset_names_elsewhere_are_not_files(tmp_path: Path) -> None:
     ("items", "expected"),
     [
         ([], {}),
-        (["a=1"], {"a": "1"}),
-        (["a=1", "b=x y"], {"a": "1", "b": "x y"}),
-        (["a=1", "a=2"], {"a": "2"}),
+        (["a=1"], {"a": 1}),
+        (["a=1", "b=x y"], {"a": 1, "b": "x y"}),
+        (["a=1", "a=2"], {"a": 2}),
+        (["f=0.5", "t=true", "y=yes", "o=012", "n=null"],
+         {"f": 0.5, "t": True, "y": "yes", "o": 12, "n": "null"}),
         (["url=http://x/?q=1"], {"url": "http://x/?q=1"}),
         (["empty="], {"empty": ""}),
         (["_x9=[1, 2]"], {"_x9": "[1, 2]"}),
     ],
 )
-def test_parse_extra_vars(items: list[str], expected: dict[str, str]) -> None:
+def test_parse_extra_vars(items: list[str], expected: dict[str, object]) -> None:
     assert parse_extra_vars(items) == expected
 
 
@@ -520,3 +522,10 @@ def test_a_rendered_dataset_path_is_checked(tmp_path: Path) -> None:
         f"{path}:6:25: dataset file not found: {tmp_path}/elsewhere/d.jsonl "
         "(at $.benchmarks[0].workload.dataset)"
     ]
+
+
+def test_integer_params_written_as_floats_become_ints() -> None:
+    params = complete_params({"concurrency": 4.0}, {"max_tokens": 64.0})
+    assert params["concurrency"] == 4 and isinstance(params["concurrency"], int)
+    assert isinstance(params["max_tokens"], int)
+    assert isinstance(params["temperature"], int | float)

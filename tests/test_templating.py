@@ -421,3 +421,13 @@ def test_skip_sees_every_path() -> None:
     assert render_document(doc, {}, "plan", skip) == []
     assert seen == [(), ("a",), ("a", "b"), ("a", "b", 0), ("a", "b", 1)]
     assert doc.data == {"a": {"b": [1, "{{ x }}"]}}
+
+
+def test_extra_vars_are_typed_scalars_so_arithmetic_works(tmp_path: Path) -> None:
+    from runner.plan import load_plan, parse_extra_vars
+
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\nbenchmarks:\n  - name: a\n    models: all\n"
+                    "    workload: {max_tokens: '{{ mt * 2 }}'}\n")
+    loaded = load_plan(str(plan), parse_extra_vars(["mt=64"]))
+    assert loaded.benchmarks[0].params["max_tokens"] == 128
