@@ -106,13 +106,20 @@ def load_servers(directory: str) -> Servers:
 
 
 def _server(name: str, spec: Mapping[str, Any]) -> Server:
+    kind = spec.get("kind", defaults.SERVER["kind"])
+    options = {k: spec.get(k, defaults.SERVER.get(k)) for k in _MOCK_KEYS} if kind == "mock" else {}
     return Server(
         name=name,
-        url=spec["url"].rstrip("/"),
+        url=spec.get("url", "").rstrip("/"),
         api_key_env=spec.get("api_key_env"),
         verify_tls=spec.get("verify_tls", defaults.SERVER["verify_tls"]),
+        kind=kind,
         timeout_s=float(spec.get("timeout_s", defaults.SERVER["timeout_s"])),
+        options=options,
     )
+
+
+_MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens")
 
 
 def load_models(directory: str, env: Mapping[str, str] | None = None) -> ModelsConfig:

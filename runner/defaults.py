@@ -24,7 +24,10 @@ REQUESTS = 100  # when neither requests nor duration_s is given
 
 BENCHMARK: dict[str, Any] = {"on_empty": "error", "retries": 0, "max_error_rate": 0}
 PLAN: dict[str, Any] = {"fallback": True, "gate": False}
-SERVER: dict[str, Any] = {"verify_tls": True, "timeout_s": 10}
+SERVER: dict[str, Any] = {
+    "verify_tls": True, "timeout_s": 10, "kind": "litellm",
+    "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
+}
 
 MAX_JOBS = 10_000
 CONFIG_DIR = "configs"

@@ -71,15 +71,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inventory_options(p)
     _add_selection_options(p)
 
+    p = sub.add_parser("apply", help="run a plan (or a saved plan lock) and keep the results",
+                       epilog=_EPILOG)
+    p.add_argument("plan", metavar="PLAN|LOCK",
+                   help="a plan file, or a lock saved by `runner plan --out`")
+    _add_inventory_options(p)
+    _add_selection_options(p)
+    p.add_argument("--results", metavar="DIR", default="results",
+                   help="where runs are stored (default: ./results)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run: skip its complete jobs, run the rest")
+    p.add_argument("--fail-fast", action="store_true", help="stop after the first failed job")
+    p.add_argument("--forks", type=int, default=1, metavar="N",
+                   help="run jobs of up to N different servers side by side (default: 1)")
+    p.add_argument("--force", action="store_true",
+                   help="with a lock: run it even though the plan file changed")
+    p.add_argument("--allow-drift", action="store_true",
+                   help="with a lock: skip jobs of models the server no longer serves")
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print only the RECAP")
+    noise.add_argument("-v", "--verbose", action="store_true", help="print more detail")
+
     p = sub.add_parser("schema", help="print a JSON Schema", epilog=_EPILOG)
     p.add_argument("name", choices=("plan", "servers", "models"))
+
+    p = sub.add_parser("mock-server", help="serve a simulated OpenAI-compatible endpoint",
+                       epilog=_EPILOG)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="0: a free port (default: 8000)")
+    p.add_argument("--models", default="mock-model", metavar="a,b",
+                   help="model ids served (default: mock-model)")
+    p.add_argument("--ttft-ms", type=float, default=50.0, help="time to first token (default: 50)")
+    p.add_argument("--itl-ms", type=float, default=10.0, help="inter-token latency (default: 10)")
+    p.add_argument("--output-tokens", type=int, default=128, metavar="N",
+                   help="natural answer length, as if EOS came there (default: 128)")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
+    key.add_argument("--api-key-env", metavar="NAME",
+                     help="the same, with the key read from $NAME (keeps it out of `ps`)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    command = importlib.import_module(f"runner.commands.{args.command}")
+    command = importlib.import_module(f"runner.commands.{args.command.replace('-', '_')}")
     try:
         code: int = command.run(args, dict(os.environ))
         return code

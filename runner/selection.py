@@ -28,7 +28,9 @@ class Selected:
         return {"name": self.benchmark.name, "patterns": list(self.patterns),
                 "models": list(self.models), "unmatched_terms": list(self.unmatched),
                 "warnings": list(self.warnings), "skipped": self.skipped is not None,
-                "skip_reason": self.skipped, "job_count": len(self.jobs)}
+                "skip_reason": self.skipped, "job_count": len(self.jobs),
+                "slo": dict(self.benchmark.slo), "retries": self.benchmark.retries,
+                "max_error_rate": self.benchmark.max_error_rate}
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from runner import config
 from runner.inventory import Inventory, load_inventory
@@ -28,6 +29,22 @@ def open_workspace(
     models = config.load_models(directory, env)
     chosen = config.choose_server(servers, server, env, plan_server)
     return Workspace(directory, servers, models, chosen)
+
+
+@contextlib.contextmanager
+def serving(ws: Workspace) -> Iterator[Workspace]:
+    """The workspace with its server reachable: a `kind: mock` server is started in its own
+    process on a free loopback port for the duration, and stopped after."""
+    if ws.server.kind != "mock":
+        yield ws
+        return
+    from runner.mockserver import MockConfig, mock_process
+
+    opts = ws.server.options
+    config = MockConfig(models=tuple(opts["models"]), ttft_ms=float(opts["ttft_ms"]),
+                        itl_ms=float(opts["itl_ms"]), output_tokens=int(opts["output_tokens"]))
+    with mock_process(config) as url:
+        yield replace(ws, server=replace(ws.server, url=url))
 
 
 def fetch(ws: Workspace, env: Mapping[str, str], source: str, allow_fallback: bool) -> Inventory:

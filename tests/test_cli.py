@@ -225,7 +225,8 @@ def test_plan_out_writes_a_lock_with_inventory_snapshot(
     data = json.loads(lock.read_text())
     assert data["lock_version"] == 1 and data["plan"]["sha256"]
     assert data["inventory_snapshot"]["models"][0]["id"] == "Qwen/Qwen3-8B"
-    assert data["options"]["extra_vars"] == {"mt": 8}
+    assert data["variables"] == {"mt": 8}  # plan vars with -e on top
+    assert data["benchmarks"][0]["retries"] == 0 and data["benchmarks"][0]["slo"] == {}
     assert len(data["jobs"]) == 5
     assert not list(lock.parent.glob(".tmp-*"))
 

@@ -10,14 +10,14 @@ from collections.abc import Mapping, Sequence
 from runner import patterns
 from runner.errors import EXIT_OK
 from runner.inventory import Inventory, Model
-from runner.workspace import describe_source, fetch, open_workspace
+from runner.workspace import describe_source, fetch, open_workspace, serving
 
 _COLUMNS = ("id", "mode", "max_input_tokens", "max_output_tokens")
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    ws = open_workspace(args.config_dir, args.server, env, None)
-    inv = fetch(ws, env, args.source, allow_fallback=True)
+    with serving(open_workspace(args.config_dir, args.server, env, None)) as ws:
+        inv = fetch(ws, env, args.source, allow_fallback=True)
     models = list(inv.models)
     warnings: list[str] = []
     if args.pattern:

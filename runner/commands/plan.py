@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from runner import __version__, defaults
+from runner import defaults
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory import Inventory
+from runner.lock import build_lock, write_atomic
 from runner.plan import Plan, load_plan, parse_extra_vars
 from runner.selection import Options, Selected, select, split_tags
-from runner.workspace import describe_source, fetch, open_workspace
-
-LOCK_VERSION = 1
+from runner.workspace import describe_source, fetch, open_workspace, serving
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -29,11 +25,12 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     problems = pattern_problems(plan, ws.models.groups)
     if problems:
         raise InputError.many(problems)
-    inv = fetch(ws, env, args.source, allow_fallback=plan.fallback)
+    with serving(ws) as live:
+        inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
     chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))
     report = to_json(plan, inv, chosen)
     if args.out:
-        write_lock(args.out, report, inv, args, extra)
+        write_lock(args.out, report, inv, plan, args)
     if args.json:
         if inv.source != "live":
             print(describe_source(inv, ws.models.path), file=sys.stderr)
@@ -69,31 +66,13 @@ def _totals(chosen: Sequence[Selected]) -> dict[str, int]:
             "models": len(models), "jobs": sum(len(s.jobs) for s in chosen)}
 
 
-def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, args: argparse.Namespace,
-               extra: Mapping[str, str]) -> None:
+def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, plan: Plan,
+               args: argparse.Namespace) -> None:
     """Save the plan view with the inventory snapshot, atomically."""
-    lock = {
-        "lock_version": LOCK_VERSION,
-        "runner_version": __version__,
-        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **report,
-        "inventory_snapshot": inv.to_json(),
-        "options": {"server": inv.server, "source": args.source, "limit": args.limit,
-                    "tags": args.tags, "skip_tags": args.skip_tags, "extra_vars": dict(extra)},
-    }
+    options = {"server": inv.server, "source": args.source, "limit": args.limit,
+               "tags": args.tags, "skip_tags": args.skip_tags}
+    lock = build_lock(report, inv, plan.variables, options)
     write_atomic(path, json.dumps(lock, indent=1) + "\n")
-
-
-def write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path: str) -> str:

@@ -1,0 +1,178 @@
+"""`runner apply PLAN|LOCK`: run every job, keep every result on disk, print a RECAP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from runner import __version__, recap
+from runner.commands.plan import options_from
+from runner.commands.validate import pattern_problems
+from runner.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, InputError
+from runner.executor import Context, JobSpec, execute
+from runner.expand import Job
+from runner.inventory import Inventory
+from runner.lock import check_fresh, is_lock, locked_jobs, read_lock
+from runner.plan import load_plan, parse_extra_vars
+from runner.progress import reporter_for
+from runner.selection import select
+from runner.workspace import Workspace, describe_source, fetch, open_workspace, serving
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs, from a plan or a lock."""
+
+    plan: dict[str, Any]  # name, path, sha256
+    variables: Mapping[str, Any]
+    inventory: Inventory
+    specs: list[JobSpec]
+    warnings: list[str]
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    with _prepared(args, env) as (ws, prepared):
+        for warning in prepared.warnings:
+            print(f"WARNING: {warning}", file=sys.stderr)
+        return _run(args, env, ws, prepared)
+
+
+@contextmanager
+def _prepared(args: argparse.Namespace,
+              env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    if is_lock(args.plan):
+        with _from_lock(args, env) as found:
+            yield found
+    else:
+        with _from_plan(args, env) as found:
+            yield found
+
+
+@contextmanager
+def _from_plan(args: argparse.Namespace,
+               env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
+    ws = open_workspace(args.config_dir, args.server, env, plan.server)
+    problems = pattern_problems(plan, ws.models.groups)
+    if problems:
+        raise InputError.many(problems)
+    with serving(ws) as live:
+        inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
+        chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))
+        specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
+                         s.benchmark.max_error_rate) for s in chosen for job in s.jobs]
+        warnings = [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
+        yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings)
+
+
+@contextmanager
+def _from_lock(args: argparse.Namespace,
+               env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    lock = read_lock(args.plan)
+    server = args.server or lock["options"]["server"]
+    ws = open_workspace(args.config_dir, server, env, None)
+    with serving(ws) as live:
+        inv = fetch(live, env, args.source, allow_fallback=True)
+        jobs = locked_jobs(lock)
+        warnings = check_fresh(args.plan, lock, jobs, inv.ids(), args.force, args.allow_drift)
+        served = set(inv.ids())
+        settings = {b["name"]: b for b in lock["benchmarks"]}
+        specs = [_locked_spec(job, live, settings[job.benchmark])
+                 for job in jobs if job.model in served]
+        yield live, Prepared(lock["plan"], lock.get("variables", {}), inv, specs, warnings)
+
+
+def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
+    return JobSpec(job, ws.server, bench.get("slo", {}), bench.get("retries", 0),
+                   bench.get("max_error_rate", 0))
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
+         prepared: Prepared) -> int:
+    from runner.store import RunStore
+
+    prompts = _prompt_sources(prepared)
+    store = (RunStore.open(args.resume) if args.resume
+             else RunStore.create(args.results, prepared.plan["name"], _manifest(args, prepared)))
+    store.set_jobs([_job_entry(spec.job) for spec in prepared.specs])
+    reporter = reporter_for(args, len(prepared.specs))
+    source_line = describe_source(prepared.inventory, ws.models.path)
+    reporter.note(source_line)
+    summaries, interrupted = _execute(prepared, store, reporter, env, prompts, args)
+    status = _run_status(summaries, interrupted)
+    store.finish(status)
+    print(recap.render(summaries, source_line, store.run_dir))
+    return {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_JOBS_FAILED}.get(status, EXIT_OK)
+
+
+def _prompt_sources(prepared: Prepared) -> dict[str, Any]:
+    """Each job's prompt source, built before anything runs (a bad dataset is exit 2 now)."""
+    from runner.workload import prompt_source
+
+    plan_dir = os.path.dirname(prepared.plan["path"])
+    cache: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for spec in prepared.specs:
+        key = repr(sorted((k, repr(v)) for k, v in spec.job.params.items()))
+        if key not in cache:
+            cache[key] = prompt_source(spec.job.params, plan_dir, prepared.variables)
+        out[spec.job.id] = cache[key]
+    return out
+
+
+def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
+    return {
+        "plan": prepared.plan,
+        "runner_version": __version__,
+        "inventory": prepared.inventory.to_json(),
+        "options": {"source": args.source, "limit": getattr(args, "limit", None),
+                    "tags": getattr(args, "tags", None), "forks": args.forks,
+                    "fail_fast": args.fail_fast, "lock": is_lock(args.plan)},
+    }
+
+
+def _job_entry(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
+            "params": dict(job.params)}
+
+
+def _execute(prepared: Prepared, store: Any, reporter: Any, env: Mapping[str, str],
+             prompts: Mapping[str, Any], args: argparse.Namespace,
+             ) -> tuple[list[dict[str, Any]], bool]:
+    async def main() -> tuple[list[dict[str, Any]], bool]:
+        stop = asyncio.Event()
+        _install_signals(stop, asyncio.current_task())
+        ctx = Context(store, reporter, env, lambda spec: prompts[spec.job.id], stop,
+                      fail_fast=args.fail_fast, resume=bool(args.resume))
+        summaries = await execute(prepared.specs, ctx, forks=args.forks)
+        return summaries, stop.is_set()
+
+    return asyncio.run(main())
+
+
+def _install_signals(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> None:
+    """First SIGINT/SIGTERM: stop sending and finish cleanly; a second one: cancel now."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+
+def _run_status(summaries: Sequence[Mapping[str, Any]], interrupted: bool) -> str:
+    if interrupted or any(s["status"] == "interrupted" for s in summaries):
+        return "interrupted"
+    if any(s["status"] == "failed" for s in summaries):
+        return "failed"
+    return "ok"

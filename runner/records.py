@@ -1,0 +1,77 @@
+"""What the load generator records per request, shared by loadgen, metrics and store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Error kinds (a failed request always has one; a successful request has none).
+ERROR_KINDS = (
+    "http",  # non-2xx status (the status is in `http_status`)
+    "timeout",  # request_timeout_s passed
+    "connection",  # could not connect, or the connection broke
+    "stream_error",  # an error event inside a 200 stream
+    "truncated",  # the stream ended before `data: [DONE]` / a finish reason
+    "invalid_response",  # an answer that is not the OpenAI shape
+    "cancelled",  # stopped by an interrupt or the job timeout
+)
+
+
+@dataclass
+class RequestRecord:
+    """One request as measured by the client. Times are milliseconds; offsets are from the
+    job's start (the first request's scheduled time), durations from the actual send."""
+
+    index: int
+    warmup: bool = False
+    scheduled_ms: float | None = None  # open loop: when the request should have been sent
+    sent_ms: float = 0.0  # when it was actually sent
+    ttft_ms: float | None = None  # send -> first chunk carrying content or reasoning text
+    itl_ms: list[float] = field(default_factory=list)  # gaps between content chunks
+    e2e_ms: float | None = None  # send -> stream finished
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    output_tokens_source: str | None = None  # "usage" (server) or "chunks" (content chunks)
+    content_chunks: int = 0
+    finish_reason: str | None = None
+    ok: bool = False
+    error_kind: str | None = None  # one of ERROR_KINDS when not ok
+    http_status: int | None = None
+    error: str | None = None  # short message, never containing secrets
+
+    @property
+    def e2e_from_scheduled_ms(self) -> float | None:
+        """Open loop: latency including client-side queueing before the send."""
+        if self.scheduled_ms is None or self.e2e_ms is None:
+            return None
+        return self.sent_ms - self.scheduled_ms + self.e2e_ms
+
+    @property
+    def tpot_ms(self) -> float | None:
+        """(E2E - TTFT) / (output_tokens - 1); undefined for fewer than 2 output tokens."""
+        if self.e2e_ms is None or self.ttft_ms is None or not self.output_tokens:
+            return None
+        if self.output_tokens < 2:
+            return None
+        return (self.e2e_ms - self.ttft_ms) / (self.output_tokens - 1)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
+        for key in ("scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms"):
+            if data[key] is not None:
+                data[key] = round(data[key], 3)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class ClientHealth:
+    """The load generator's view of itself: was it, not the server, the limit?"""
+
+    scheduling_lag_ms: list[float] = field(default_factory=list)  # actual - scheduled send
+    loop_delay_ms: list[float] = field(default_factory=list)  # event-loop timer overshoot
