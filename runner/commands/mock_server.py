@@ -1,0 +1,48 @@
+"""`runner mock-server`: serve the simulated OpenAI-compatible endpoint until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Mapping
+
+from runner.errors import EXIT_OK, UsageError
+from runner.mockserver import READY_PREFIX, MockConfig, serving
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = build_config(args, env)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
+    asyncio.run(_serve(config, args.host, args.port))
+    return EXIT_OK
+
+
+def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig:
+    """The simulator's config from the command line; bad values are a UsageError."""
+    key = args.api_key
+    if args.api_key_env is not None:
+        key = env.get(args.api_key_env)
+        if not key:
+            raise UsageError(f"--api-key-env: ${args.api_key_env} is not set")
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    try:
+        return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key)
+    except ValueError as exc:
+        raise UsageError(f"mock-server: {exc}") from None
+
+
+async def _serve(config: MockConfig, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            url = await stack.enter_async_context(serving(config, host, port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        print(f"{READY_PREFIX}{url}", flush=True)
+        await stop.wait()

@@ -1,0 +1,530 @@
+"""A simulated OpenAI-compatible endpoint with deterministic timing, for testing clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import hmac
+import itertools
+import json
+import os
+import random
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, TypeVar
+
+from aiohttp import web
+
+TOKEN_TEXT = "tok "  # every output token is this word, one content chunk each
+API_KEY_ENV = "RUNNER_MOCK_API_KEY"  # how `mock_process` hands the key to its child
+READY_PREFIX = "mock-server listening on "
+LAG_SAMPLE_SIZE = 100_000  # write lags kept for percentiles (a uniform reservoir beyond that)
+SHUTDOWN_GRACE_S = 1.0
+WRITE_BUFFER_LIMIT = 1 << 18  # bytes queued for a client before its tokens wait
+_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+_DONE = b"data: [DONE]\n\n"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """How the simulator answers: served models, timing (ms), natural answer length, key."""
+
+    models: tuple[str, ...] = ("mock-model",)
+    ttft_ms: float = 50.0
+    itl_ms: float = 10.0
+    output_tokens: int = 128
+    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.models or not all(self.models):
+            raise ValueError("models must be non-empty ids")
+        if self.ttft_ms < 0 or self.itl_ms < 0:
+            raise ValueError("ttft_ms and itl_ms must be >= 0")
+        if self.output_tokens < 1:
+            raise ValueError("output_tokens must be >= 1")
+
+
+def count_prompt_tokens(prompt: object) -> int:
+    """The prompt-length estimate: whitespace-separated words of every text; a token id is 1."""
+    if isinstance(prompt, str):
+        return len(prompt.split())
+    if isinstance(prompt, int):
+        return 1
+    if isinstance(prompt, list):
+        return sum(count_prompt_tokens(item) for item in prompt)
+    if isinstance(prompt, dict):  # a chat message, or a content part such as {"type": "text"}
+        return count_prompt_tokens(prompt.get("content", prompt.get("text")))
+    return 0
+
+
+class ApiError(Exception):
+    """A request the simulator refuses, answered in OpenAI's error shape."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.param, self.code = status, param, code
+
+    def response(self) -> web.Response:
+        error = {"message": str(self), "type": "invalid_request_error", "param": self.param,
+                 "code": self.code}
+        return web.json_response({"error": error}, status=self.status)
+
+
+class LagStats:
+    """Write lags (seconds): exact count and max, percentiles from a bounded uniform sample."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.max = 0.0
+        self.sample: list[float] = []
+
+    def add_schedule(self, now: float, first: float, step: float, start: int, stop: int) -> None:
+        """Tokens start..stop-1, scheduled at first + k*step, all written at `now`."""
+        self.max = max(self.max, now - first - start * step)
+        for k in range(start, stop):
+            self.count += 1
+            if len(self.sample) < LAG_SAMPLE_SIZE:
+                self.sample.append(now - first - k * step)
+            elif (slot := int(random.random() * self.count)) < LAG_SAMPLE_SIZE:
+                self.sample[slot] = now - first - k * step
+
+    def to_json(self) -> dict[str, Any]:
+        ordered = sorted(self.sample)
+
+        def pick(q: float) -> float | None:
+            return round(ordered[int(q * (len(ordered) - 1))] * 1e3, 4) if ordered else None
+
+        peak = round(self.max * 1e3, 4) if self.count else None
+        return {"count": self.count, "p50": pick(0.5), "p99": pick(0.99), "max": peak}
+
+
+class Stats:
+    """Request counts and write lags, served by `GET /mock/stats`."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = self.streaming = self.disconnected = self.tokens = 0
+        self.peak_in_flight = self.in_flight
+        self.by_status: dict[int, int] = {}
+        self.lag = LagStats()
+
+    def answered(self, status: int) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        requests = {"total": self.total, "streaming": self.streaming,
+                    "in_flight": self.in_flight, "peak_in_flight": self.peak_in_flight,
+                    "disconnected": self.disconnected,
+                    "by_status": {str(k): v for k, v in sorted(self.by_status.items())}}
+        return {"requests": requests, "tokens": self.tokens, "write_lag_ms": self.lag.to_json()}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One parsed generation request."""
+
+    chat: bool
+    model: str
+    stream: bool
+    include_usage: bool
+    tokens: int
+    finish_reason: str
+    prompt_tokens: int
+
+
+def _field(body: dict[str, Any], name: str, kind: type[_T], default: _T) -> _T:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ApiError(400, f"'{name}' must be of type {kind.__name__}", name)
+    return value
+
+
+def _positive(body: dict[str, Any], name: str, default: int, least: int) -> int:
+    value = _field(body, name, int, default)
+    if value < least:
+        raise ApiError(400, f"'{name}' must be >= {least}", name)
+    return value
+
+
+def _answer_length(body: dict[str, Any], natural: int) -> tuple[int, str]:
+    """(output tokens, finish_reason) as a server with EOS after `natural` tokens answers."""
+    newer = body.get("max_completion_tokens") is not None  # wins over max_tokens, as in vLLM
+    name = "max_completion_tokens" if newer else "max_tokens"
+    wanted = max(natural, _positive(body, "min_tokens", 0, 0))
+    ignore_eos = _field(body, "ignore_eos", bool, False)
+    if body.get(name) is None:  # no limit: as long as the answer wants ("length" if it never ends)
+        return wanted, "length" if ignore_eos else "stop"
+    limit = _positive(body, name, natural, 1)
+    length = limit if ignore_eos else min(limit, wanted)
+    return length, "length" if length == limit else "stop"
+
+
+def _prompt(body: dict[str, Any], chat: bool) -> object:
+    name = "messages" if chat else "prompt"
+    value = body.get(name)
+    if chat and not (isinstance(value, list) and value
+                     and all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                             for m in value)):
+        raise ApiError(400, "'messages' must be a non-empty list of messages with a role", name)
+    if not chat and not isinstance(value, str | list):
+        raise ApiError(400, "'prompt' is required: a string or a list", name)
+    return value
+
+
+class _Chunks:
+    """One request's SSE events, encoded once; every token event is the same bytes."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        kind = "chat.completion" if job.chat else "text_completion"
+        self.head = {"id": f"{'chatcmpl' if job.chat else 'cmpl'}-mock-{next(self._ids)}",
+                     "object": f"{kind}.chunk" if job.chat else kind,
+                     "created": int(time.time()), "model": job.model}
+        if job.include_usage:
+            self.head["usage"] = None  # OpenAI marks every chunk so when usage is asked for
+        self.token = self._event(self._choice(TOKEN_TEXT, None))
+        end = [self._event(self._choice(None, job.finish_reason))]
+        if job.include_usage:
+            end.append(self._event(None, usage=self.usage()))
+        self.trailer = b"".join([*end, _DONE])
+
+    def opening(self) -> bytes:
+        """Sent at arrival: chat's role-only chunk (as vLLM does); for completions no event."""
+        if not self.job.chat:
+            return b""  # still flushes the headers, as real servers do at once
+        choice = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                  "finish_reason": None}
+        return self._event(choice)
+
+    def usage(self) -> dict[str, int]:
+        prompt, completion = self.job.prompt_tokens, self.job.tokens
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion}
+
+    def answer(self) -> dict[str, Any]:
+        """The non-streaming body."""
+        text = TOKEN_TEXT * self.job.tokens
+        choice: dict[str, Any] = {"index": 0, "logprobs": None,
+                                  "finish_reason": self.job.finish_reason}
+        if self.job.chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        head = {**self.head, "object": "chat.completion" if self.job.chat else "text_completion"}
+        return {**head, "choices": [choice], "usage": self.usage()}
+
+    def _choice(self, text: str | None, finish: str | None) -> dict[str, Any]:
+        if self.job.chat:
+            delta = {} if text is None else {"content": text}
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    def _event(self, choice: dict[str, Any] | None, **extra: Any) -> bytes:
+        data = {**self.head, "choices": [choice] if choice else [], **extra}
+        return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+class _Stream:
+    """One streaming answer's token schedule, written straight to its socket by the clock."""
+
+    def __init__(self, request: web.Request, chunks: _Chunks, first: float, step: float) -> None:
+        self.transport = request.transport
+        self.chunked = request.version >= (1, 1)  # as aiohttp frames the response
+        self.chunks, self.first, self.step = chunks, first, step
+        self.total, self.sent, self.hold_until = chunks.job.tokens, 0, 0.0
+        self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def next_at(self) -> float:
+        return max(self.first + self.sent * self.step, self.hold_until)
+
+    def due(self, now: float) -> int:
+        """How many tokens are due at `now` (at least one more: the clock says it is time)."""
+        if self.step <= 0:
+            return self.total
+        return min(self.total, max(self.sent + 1, int((now - self.first) / self.step) + 1))
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
+
+    def finish(self, completed: bool) -> None:
+        if not self.done.done():
+            self.done.set_result(completed)
+
+
+class _Clock:
+    """Writes every stream's due tokens from one timer: per token a heap step and a socket write,
+    not a timer, a future and a task switch each (the difference is the mock's lag)."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+        self.loop = asyncio.get_running_loop()
+        self.heap: list[tuple[float, int, _Stream]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.order = itertools.count()
+
+    def add(self, stream: _Stream) -> None:
+        heapq.heappush(self.heap, (stream.next_at(), next(self.order), stream))
+        if self.timer is None or self.timer.when() > self.heap[0][0]:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(self.heap[0][0], self._tick) if self.heap else None
+
+    def _tick(self) -> None:
+        self.timer = None
+        heap = self.heap
+        while heap and heap[0][0] <= (now := self.loop.time()):
+            stream = heapq.heappop(heap)[2]
+            if self._advance(stream, now):
+                heapq.heappush(heap, (stream.next_at(), next(self.order), stream))
+        self._arm()
+
+    def _advance(self, stream: _Stream, now: float) -> bool:
+        """Write what is due; False when the stream is over."""
+        transport = stream.transport
+        if stream.done.done() or transport is None or transport.is_closing():
+            stream.finish(False)
+            return False
+        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:  # a client not reading
+            stream.hold_until = now + 0.001
+            return True
+        due = stream.due(now)
+        body = stream.chunks.token * (due - stream.sent)
+        stream.write(body + stream.chunks.trailer if due == stream.total else body)
+        self.stats.lag.add_schedule(now, stream.first, stream.step, stream.sent, due)
+        self.stats.tokens += due - stream.sent
+        stream.sent = due
+        if due == stream.total:
+            stream.finish(True)
+        return due < stream.total
+
+
+class _Simulator:
+    """The request handlers, sharing one config and one Stats."""
+
+    def __init__(self, config: MockConfig) -> None:
+        self.config, self.stats = config, Stats()
+        self.first_s, self.step_s = config.ttft_ms / 1e3, config.itl_ms / 1e3
+        created = int(time.time())
+        data = [{"id": m, "object": "model", "created": created, "owned_by": "runner-mock"}
+                for m in config.models]
+        self.models_body = json.dumps({"object": "list", "data": data}).encode()
+        self.clock: _Clock | None = None  # made in the event loop, at the first stream
+
+    async def models(self, request: web.Request) -> web.Response:
+        try:
+            self._check_key(request)
+        except ApiError as err:
+            return err.response()
+        return web.Response(body=self.models_body, content_type="application/json")
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, chat=True)
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, chat=False)
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.to_json())
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.stats.reset()
+        return web.json_response(self.stats.to_json())
+
+    async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
+        start = asyncio.get_running_loop().time()
+        stats = self.stats
+        stats.total += 1
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        try:
+            return await self._answer(request, chat, start)
+        finally:
+            stats.in_flight -= 1
+
+    async def _answer(self, request: web.Request, chat: bool, start: float) -> web.StreamResponse:
+        try:
+            job = await self._parse(request, chat)
+        except ApiError as err:
+            self.stats.answered(err.status)
+            return err.response()
+        self.stats.answered(200)
+        chunks = _Chunks(job)
+        if job.stream:
+            self.stats.streaming += 1
+            return await self._stream(request, chunks, start)
+        await self._sleep_until(start + self.first_s + (job.tokens - 1) * self.step_s, job)
+        return web.json_response(chunks.answer())
+
+    async def _parse(self, request: web.Request, chat: bool) -> _Job:
+        self._check_key(request)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            raise ApiError(400, "We could not parse the JSON body of your request.") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        model = body.get("model")
+        if not isinstance(model, str):
+            raise ApiError(400, "'model' is required: a string", "model")
+        prompt = _prompt(body, chat)
+        if model not in self.config.models:
+            raise ApiError(404, f"The model `{model}` does not exist.", "model",
+                           "model_not_found")
+        if _field(body, "n", int, 1) != 1:
+            raise ApiError(400, "the simulator answers with n=1 only", "n")
+        tokens, finish = _answer_length(body, self.config.output_tokens)
+        options = _field(body, "stream_options", dict, {})
+        return _Job(chat, model, _field(body, "stream", bool, False),
+                    bool(options.get("include_usage")), tokens, finish,
+                    count_prompt_tokens(prompt))
+
+    def _check_key(self, request: web.Request) -> None:
+        key = self.config.api_key
+        if key is None:
+            return
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+            raise ApiError(401, "Incorrect or missing API key.", None, "invalid_api_key")
+
+    async def _stream(self, request: web.Request, chunks: _Chunks,
+                      start: float) -> web.StreamResponse:
+        response = web.StreamResponse(headers=_SSE_HEADERS)
+        await response.prepare(request)
+        stream = _Stream(request, chunks, start + self.first_s, self.step_s)
+        try:
+            await response.write(chunks.opening())  # a client must not take it for TTFT
+            self._clock().add(stream)
+            if await stream.done:
+                await response.write_eof()
+            else:
+                self.stats.disconnected += 1
+        except ConnectionResetError:  # the client went away mid-stream: not worth a traceback
+            self.stats.disconnected += 1
+        finally:
+            stream.finish(False)
+        return response
+
+    def _clock(self) -> _Clock:
+        if self.clock is None:
+            self.clock = _Clock(self.stats)
+        return self.clock
+
+    async def _sleep_until(self, target: float, job: _Job) -> None:
+        now = asyncio.get_running_loop().time()
+        if target > now:
+            await asyncio.sleep(target - now)
+            now = asyncio.get_running_loop().time()
+        self.stats.lag.add_schedule(now, target, 0.0, 0, 1)  # one sample per whole answer
+        self.stats.tokens += job.tokens
+
+
+def build_app(config: MockConfig) -> web.Application:
+    """The simulator as an aiohttp application."""
+    sim = _Simulator(config)
+    app = web.Application()
+    app.router.add_get("/v1/models", sim.models)
+    app.router.add_post("/v1/chat/completions", sim.chat)
+    app.router.add_post("/v1/completions", sim.completions)
+    app.router.add_get("/mock/stats", sim.get_stats)
+    app.router.add_post("/mock/stats/reset", sim.reset_stats)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving(config: MockConfig, host: str = "127.0.0.1",
+                  port: int = 0) -> AsyncIterator[str]:
+    """Serve the simulator in the running event loop; yields its base URL (port 0: any free)."""
+    app_runner = web.AppRunner(build_app(config), access_log=None, handle_signals=False,
+                               shutdown_timeout=SHUTDOWN_GRACE_S)
+    await app_runner.setup()
+    try:
+        site = web.TCPSite(app_runner, host, port, backlog=4096)
+        await site.start()
+        bound_port = app_runner.addresses[0][1]
+        yield f"http://{f'[{host}]' if ':' in host else host}:{bound_port}"
+    finally:
+        await app_runner.cleanup()
+
+
+def mock_process_argv(config: MockConfig, host: str) -> list[str]:
+    """The command line of a simulator process (its key travels in $RUNNER_MOCK_API_KEY)."""
+    if any("," in model for model in config.models):
+        raise ValueError("model ids passed to `runner mock-server` cannot contain commas")
+    argv = [sys.executable, "-m", "runner", "mock-server", "--host", host, "--port", "0",
+            "--models", ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
+            "--itl-ms", repr(config.itl_ms), "--output-tokens", str(config.output_tokens)]
+    return argv + (["--api-key-env", API_KEY_ENV] if config.api_key is not None else [])
+
+
+@contextlib.contextmanager
+def mock_process(config: MockConfig, host: str = "127.0.0.1",
+                 startup_timeout_s: float = 15.0) -> Iterator[str]:
+    """Run the simulator in its own process; yields its base URL, stops it on exit."""
+    env = dict(os.environ)
+    if config.api_key is not None:
+        env[API_KEY_ENV] = config.api_key
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(mock_process_argv(config, host), stdout=subprocess.PIPE,
+                                stderr=stderr, env=env)
+        try:
+            url = _read_url(proc, time.monotonic() + startup_timeout_s)
+            if url is None:
+                _stop(proc)
+                raise RuntimeError(f"mock-server did not start: {_tail(stderr)}")
+            yield url
+        finally:
+            _stop(proc)
+
+
+def _read_url(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
+    assert proc.stdout is not None
+    fd, line = proc.stdout.fileno(), b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in line:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return None
+            data = os.read(fd, 4096)
+            if not data:
+                return None
+            line += data
+    text = line.split(b"\n", 1)[0].decode(errors="replace")
+    return text.removeprefix(READY_PREFIX) if text.startswith(READY_PREFIX) else None
+
+
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _tail(stream: IO[bytes], limit: int = 2000) -> str:
+    stream.seek(0)
+    text = stream.read().decode(errors="replace").strip()
+    return text[-limit:] or "(no output on stderr)"
