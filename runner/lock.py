@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from runner import __version__
+from runner.atomicfile import write_atomic
 from runner.errors import InputError, StaleError
 from runner.expand import Job
 from runner.inventory import Inventory
@@ -32,15 +32,11 @@ def build_lock(report: Mapping[str, Any], inv: Inventory, variables: Mapping[str
     }
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write `text` to `path` through a temp file and os.replace (never half a file)."""
-    folder = os.path.dirname(os.path.abspath(path))
+def save_lock(path: str, lock: Mapping[str, Any]) -> None:
+    """Write a lock atomically; a path that cannot be written is an InputError."""
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomic(path, json.dumps(lock, indent=1) + "\n")
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -12,7 +12,7 @@ from runner import defaults
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory import Inventory
-from runner.lock import build_lock, write_atomic
+from runner.lock import build_lock, save_lock
 from runner.plan import Plan, load_plan, parse_extra_vars
 from runner.selection import Options, Selected, select, split_tags
 from runner.workspace import describe_source, fetch, open_workspace, serving
@@ -71,8 +71,7 @@ def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, plan: Plan,
     """Save the plan view with the inventory snapshot, atomically."""
     options = {"server": inv.server, "source": args.source, "limit": args.limit,
                "tags": args.tags, "skip_tags": args.skip_tags}
-    lock = build_lock(report, inv, plan.variables, options)
-    write_atomic(path, json.dumps(lock, indent=1) + "\n")
+    save_lock(path, build_lock(report, inv, plan.variables, options))
 
 
 def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path: str) -> str:
