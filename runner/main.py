@@ -95,8 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print a JSON Schema", epilog=_EPILOG)
     p.add_argument("name", choices=("plan", "servers", "models"))
 
-    p = sub.add_parser("mock-server", help="serve a simulated OpenAI-compatible endpoint",
-                       epilog=_EPILOG)
+    p = sub.add_parser(
+        "mock-server", help="serve a simulated OpenAI-compatible endpoint", epilog=_EPILOG,
+        description="Serves GET /v1/models, POST /v1/chat/completions and /v1/completions "
+                    "(streamed or not) with deterministic timing: token k is sent at "
+                    "ttft + k*itl after the request arrived. usage.prompt_tokens counts the "
+                    "prompt's whitespace-separated words. GET /mock/stats shows request counts "
+                    "and the server's own write lag; POST /mock/stats/reset clears them.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0: a free port (default: 8000)")
     p.add_argument("--models", default="mock-model", metavar="a,b",

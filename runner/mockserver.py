@@ -8,8 +8,9 @@ import heapq
 import hmac
 import itertools
 import json
+import math
 import os
-import random
+import select
 import selectors
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from aiohttp import web
 TOKEN_TEXT = "tok "  # every output token is this word, one content chunk each
 API_KEY_ENV = "RUNNER_MOCK_API_KEY"  # how `mock_process` hands the key to its child
 READY_PREFIX = "mock-server listening on "
-LAG_SAMPLE_SIZE = 100_000  # write lags kept for percentiles (a uniform reservoir beyond that)
+LAG_SAMPLE_SIZE = 50_000  # write lags kept for percentiles: between this and twice this
 SHUTDOWN_GRACE_S = 1.0
 WRITE_BUFFER_LIMIT = 1 << 18  # bytes queued for a client before its tokens wait
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -45,8 +46,8 @@ class MockConfig:
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
             raise ValueError("models must be non-empty ids")
-        if self.ttft_ms < 0 or self.itl_ms < 0:
-            raise ValueError("ttft_ms and itl_ms must be >= 0")
+        if not (0 <= self.ttft_ms < math.inf and 0 <= self.itl_ms < math.inf):  # NaN fails too
+            raise ValueError("ttft_ms and itl_ms must be finite and >= 0")
         if self.output_tokens < 1:
             raise ValueError("output_tokens must be >= 1")
 
@@ -79,22 +80,24 @@ class ApiError(Exception):
 
 
 class LagStats:
-    """Write lags (seconds): exact count and max, percentiles from a bounded uniform sample."""
+    """Write lags (seconds): exact count and max; percentiles from every stride-th lag, the
+    stride doubling whenever the sample fills, so memory stays bounded and the sample uniform."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.max = 0.0
+        self.count, self.max, self.stride = 0, 0.0, 1
         self.sample: list[float] = []
 
     def add_schedule(self, now: float, first: float, step: float, start: int, stop: int) -> None:
         """Tokens start..stop-1, scheduled at first + k*step, all written at `now`."""
-        self.max = max(self.max, now - first - start * step)
-        for k in range(start, stop):
-            self.count += 1
-            if len(self.sample) < LAG_SAMPLE_SIZE:
-                self.sample.append(now - first - k * step)
-            elif (slot := int(random.random() * self.count)) < LAG_SAMPLE_SIZE:
-                self.sample[slot] = now - first - k * step
+        late = now - first
+        self.max = max(self.max, late - start * step)
+        skip = -self.count % self.stride  # tokens of this batch before the next one kept
+        kept = range(start + skip, stop, self.stride)
+        self.sample.extend([late - k * step for k in kept] if step else [late] * len(kept))
+        self.count += stop - start
+        if len(self.sample) >= 2 * LAG_SAMPLE_SIZE:
+            del self.sample[1::2]
+            self.stride *= 2
 
     def to_json(self) -> dict[str, Any]:
         ordered = sorted(self.sample)
@@ -107,7 +110,7 @@ class LagStats:
 
 
 class Stats:
-    """Request counts and write lags, served by `GET /mock/stats`."""
+    """Counts of generation requests and write lags, served by `GET /mock/stats`."""
 
     def __init__(self) -> None:
         self.in_flight = 0
@@ -182,6 +185,25 @@ def _prompt(body: dict[str, Any], chat: bool) -> object:
     if not chat and not isinstance(value, str | list):
         raise ApiError(400, "'prompt' is required: a string or a list", name)
     return value
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        raise ApiError(400, "We could not parse the JSON body of your request.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _job(body: dict[str, Any], chat: bool, model: str, prompt: object, natural: int) -> _Job:
+    if _field(body, "n", int, 1) != 1:
+        raise ApiError(400, "the simulator answers with n=1 only", "n")
+    tokens, finish = _answer_length(body, natural)
+    options = _field(body, "stream_options", dict, {})
+    return _Job(chat, model, _field(body, "stream", bool, False),
+                bool(options.get("include_usage")), tokens, finish, count_prompt_tokens(prompt))
 
 
 class _Chunks:
@@ -259,6 +281,7 @@ class _Stream:
         return min(self.total, max(self.sent + 1, int((now - self.first) / self.step) + 1))
 
     def write(self, data: bytes) -> None:
+        # The framing aiohttp's writer adds; its write() is a coroutine, the clock's tick is not.
         assert self.transport is not None
         self.transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
 
@@ -279,9 +302,20 @@ class _Clock:
         self.order = itertools.count()
 
     def add(self, stream: _Stream) -> None:
+        """Schedule a new stream; tokens already due are written at once."""
+        now = self.loop.time()
+        if stream.next_at() <= now and not self._advance(stream, now):
+            return
         heapq.heappush(self.heap, (stream.next_at(), next(self.order), stream))
         if self.timer is None or self.timer.when() > self.heap[0][0]:
             self._arm()
+
+    def close(self) -> None:
+        """End every stream now (the server is stopping)."""
+        for _, _, stream in self.heap:
+            stream.finish(False)
+        self.heap.clear()
+        self._arm()
 
     def _arm(self) -> None:
         if self.timer is not None:
@@ -376,12 +410,7 @@ class _Simulator:
 
     async def _parse(self, request: web.Request, chat: bool) -> _Job:
         self._check_key(request)
-        try:
-            body = json.loads(await request.read())
-        except ValueError:
-            raise ApiError(400, "We could not parse the JSON body of your request.") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "The request body must be a JSON object.")
+        body = await _json_body(request)
         model = body.get("model")
         if not isinstance(model, str):
             raise ApiError(400, "'model' is required: a string", "model")
@@ -389,13 +418,7 @@ class _Simulator:
         if model not in self.config.models:
             raise ApiError(404, f"The model `{model}` does not exist.", "model",
                            "model_not_found")
-        if _field(body, "n", int, 1) != 1:
-            raise ApiError(400, "the simulator answers with n=1 only", "n")
-        tokens, finish = _answer_length(body, self.config.output_tokens)
-        options = _field(body, "stream_options", dict, {})
-        return _Job(chat, model, _field(body, "stream", bool, False),
-                    bool(options.get("include_usage")), tokens, finish,
-                    count_prompt_tokens(prompt))
+        return _job(body, chat, model, prompt, self.config.output_tokens)
 
     def _check_key(self, request: web.Request) -> None:
         key = self.config.api_key
@@ -423,6 +446,10 @@ class _Simulator:
             stream.finish(False)
         return response
 
+    async def close_streams(self, app: web.Application) -> None:
+        if self.clock is not None:
+            self.clock.close()
+
     def _clock(self) -> _Clock:
         if self.clock is None:
             self.clock = _Clock(self.stats)
@@ -437,6 +464,25 @@ class _Simulator:
         self.stats.tokens += job.tokens
 
 
+if sys.platform == "linux":
+
+    class _PreciseSelector(selectors.EpollSelector):
+        """epoll_wait rounds its timeout up to whole milliseconds, a lag every token would carry;
+        select() on the epoll descriptor waits to the microsecond, then epoll says what is ready."""
+
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            if timeout is not None and timeout > 0 and self.fileno() < 1024:  # FD_SETSIZE
+                select.select([self.fileno()], [], [], timeout)
+                timeout = 0
+            return super().select(timeout)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop whose timers fire within microseconds of their time, not milliseconds."""
+    selector = _PreciseSelector() if sys.platform == "linux" else selectors.DefaultSelector()
+    return asyncio.SelectorEventLoop(selector)
+
+
 def build_app(config: MockConfig) -> web.Application:
     """The simulator as an aiohttp application."""
     sim = _Simulator(config)
@@ -446,6 +492,7 @@ def build_app(config: MockConfig) -> web.Application:
     app.router.add_post("/v1/completions", sim.completions)
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
+    app.on_shutdown.append(sim.close_streams)
     return app
 
 

@@ -19,6 +19,17 @@ def litellm_binary() -> Path:
     return Path(venv) / "bin" / "litellm"
 
 
+def require_litellm() -> Path:
+    """The litellm binary; skips the test locally when it is missing, fails it in CI."""
+    binary = litellm_binary()
+    if not binary.exists():
+        message = f"no LiteLLM proxy at {binary}: run .ci/install-litellm"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
 @pytest.fixture(autouse=True)
 def private_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -30,12 +41,7 @@ def private_cache(
 @pytest.fixture(scope="session")
 def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
     """A real LiteLLM proxy serving mock models; skipped locally if not installed, failed in CI."""
-    binary = litellm_binary()
-    if not binary.exists():
-        message = f"no LiteLLM proxy at {binary}: run .ci/install-litellm"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = require_litellm()
     backend_key = f"fake-backend-key-{secrets.token_hex(8)}"
     proxy = start_proxy(binary, tmp_path_factory.mktemp("litellm"), model_list(backend_key))
     try:

@@ -418,11 +418,16 @@ def test_summary_validates_against_result_schema(schema: dict[str, Any], case: s
     records, slo, health = CASES[case]
     metrics = summarize(records, slo=slo, health=health)
     validator(schema, "metrics").validate(metrics)
-    job = {"id": "b/m", "slug": "b_m", "benchmark": "b", "model": "m", "params": {},
-           "status": "ok", "attempts": 1, "started_at": "2025-01-01T00:00:00Z",
-           "finished_at": "2025-01-01T00:01:00Z", "server": {"name": "local"},
-           "metrics": json.loads(json.dumps(metrics)), "error": None}
+    job = {"id": "b/m", "slug": "b_m", "benchmark": "b", "model": "m", "point": {},
+           "params": {}, "server": {"name": "local"}, "status": "ok", "error": None,
+           "attempts": 1, "stopped": "done", "started_at": "2025-01-01T00:00:00Z",
+           "finished_at": "2025-01-01T00:01:00Z", "duration_s": 60.0,
+           "metrics": json.loads(json.dumps(metrics))}
     jsonschema.Draft202012Validator(schema).validate(job)
+    skipped = {**job, "status": "skipped", "error": "not run", "attempts": 0,
+               "started_at": None, "finished_at": None, "metrics": None}
+    del skipped["stopped"], skipped["duration_s"]
+    jsonschema.Draft202012Validator(schema).validate(skipped)
     for record in records:
         validator(schema, "request").validate(json.loads(json.dumps(record.to_json())))
 

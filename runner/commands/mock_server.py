@@ -9,14 +9,15 @@ import signal
 from collections.abc import Mapping
 
 from runner.errors import EXIT_OK, UsageError
-from runner.mockserver import READY_PREFIX, MockConfig, serving
+from runner.mockserver import READY_PREFIX, MockConfig, new_event_loop, serving
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = build_config(args, env)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
-    asyncio.run(_serve(config, args.host, args.port))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(_serve(config, args.host, args.port))
     return EXIT_OK
 
 
