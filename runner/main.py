@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("-v", "--verbose", action="store_true", help="print more detail")
 
     p = sub.add_parser("schema", help="print a JSON Schema", epilog=_EPILOG)
-    p.add_argument("name", choices=("plan", "servers", "models"))
+    p.add_argument("name", choices=("plan", "servers", "models", "result"))
 
     p = sub.add_parser(
         "mock-server", help="serve a simulated OpenAI-compatible endpoint", epilog=_EPILOG,

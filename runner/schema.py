@@ -14,7 +14,7 @@ import jsonschema
 from runner.errors import InputError, Problem
 from runner.yamlfile import Document, Path
 
-SCHEMA_NAMES = ("plan", "servers", "models")
+SCHEMA_NAMES = ("plan", "servers", "models", "result")
 _TYPE_NAMES = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
     "number": "a number", "boolean": "true or false", "null": "null",
