@@ -160,3 +160,25 @@ def test_fail_fast_skips_the_rest(
                                "--fail-fast")
     assert code == EXIT_JOBS_FAILED
     assert "failed=1 skipped=3" in out and "--fail-fast" in out
+
+
+def test_retries_rerun_a_failed_job_and_the_recap_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = SLOW_PLAN.replace("max_tokens: [40, 41, 42]", "max_tokens: [4]").replace(
+        "    matrix:", "    retries: 2\n    matrix:")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1",
+                   "--api-key-env", "SIM_KEY", env={"SIM_KEY": SECRET}) as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        monkeypatch.setenv("SIM_KEY", SECRET)
+        monkeypatch.setattr("runner.executor.auth_headers", lambda server, env: {})
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+    assert code == EXIT_JOBS_FAILED
+    assert "(attempt 3)" in err and "(attempt 4)" not in err
+    [run] = run_dirs(tmp_path / "r", "p")
+    [job] = manifest(run)["jobs"]
+    summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
+    assert summary["attempts"] == 3 and summary["metrics"]["errors"] == {"http_401": 6}
+    assert "no request succeeded (6 x http_401)" in out
+    assert len(jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")) == 6  # last attempt
