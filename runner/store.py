@@ -1,60 +1,28 @@
-"""The results store: run directories, job summaries, request logs and the shared sqlite index."""
+"""The results store: run directories, manifests, job summaries and request logs."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, suppress
+from contextlib import suppress
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from runner import __version__
+from runner import __version__, index
 from runner.atomicfile import write_atomic
 from runner.errors import InputError
+from runner.index import INDEX_FILE, RunRow
 from runner.records import RequestRecord
 
-# results/index.sqlite is shared by every plan; its schema version is PRAGMA user_version.
-#   runs(run_id PK, plan, plan_path, plan_sha256, started_at, finished_at, status,
-#        inventory_source, run_dir)     run_dir is relative to the results directory
-#   jobs(run_id, job_id, slug, benchmark, model, params_json, status, started_at, finished_at,
-#        PK(run_id, job_id))            params_json is canonical JSON (sorted keys, no spaces)
-#   metrics(run_id, job_id, name, value, PK(run_id, job_id, name))
-#                                       the summary's numeric metrics, dotted: "ttft_ms.p50"
-# Times are UTC ISO 8601 text ("2026-11-25T00:16:27Z"), so they sort as strings. Every write is
-# one short transaction on its own connection, in WAL mode, so a crash leaves the index readable.
-SCHEMA_VERSION = 1
-_SCHEMA = f"""
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, plan TEXT NOT NULL, plan_path TEXT, plan_sha256 TEXT,
-    started_at TEXT, finished_at TEXT, status TEXT NOT NULL, inventory_source TEXT,
-    run_dir TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    run_id TEXT NOT NULL, job_id TEXT NOT NULL, slug TEXT NOT NULL, benchmark TEXT, model TEXT,
-    params_json TEXT, status TEXT NOT NULL, started_at TEXT, finished_at TEXT,
-    PRIMARY KEY (run_id, job_id));
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL, job_id TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
-    PRIMARY KEY (run_id, job_id, name));
-CREATE INDEX IF NOT EXISTS runs_by_plan ON runs (plan, started_at);
-CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs (benchmark, model);
-PRAGMA user_version = {SCHEMA_VERSION};
-COMMIT;
-"""
-
-INDEX_FILE = "index.sqlite"
 MANIFEST_FILE = "manifest.json"
 JOBS_DIR = "jobs"
 RUN_STATUSES = ("ok", "failed", "interrupted")
 COMPLETE_STATUSES = ("ok", "failed")
-BUSY_TIMEOUT_S = 30.0
 _PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SECRET_KEY = re.compile(
     r"(?:.*_)?(?:api_?key|master_key)|(?:proxy_)?authorization|litellm_params"
@@ -97,7 +65,7 @@ class RunStore:
         data.update({k: v for k, v in given.items() if k not in data}, jobs=jobs)
         store = cls(run_dir, data, now)
         store._save_manifest()
-        store._index(jobs, replace_jobs=True)
+        index.replace_jobs(store.index_path, store._run_row(), jobs)
         return store
 
     @classmethod
@@ -127,7 +95,7 @@ class RunStore:
         with self._lock:
             self.manifest["jobs"] = entries
             self._save_manifest()
-        self._index(rows, replace_jobs=True)
+        index.replace_jobs(self.index_path, self._run_row(), rows)
 
     def request_log(self, slug: str) -> RequestLog:
         """The job's request log, opened for appending."""
@@ -152,7 +120,7 @@ class RunStore:
         with self._lock:
             entry["status"] = data["status"]
             self._save_manifest()
-        self._index([{**entry, **data}])
+        index.upsert_job(self.index_path, self._run_row(), {**entry, **data})
 
     def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The stored summary if it is complete ("ok" or "failed") and has these params."""
@@ -173,7 +141,7 @@ class RunStore:
             self.manifest["status"] = status
             self.manifest["finished_at"] = _stamp(_utc(self._now()))
             self._save_manifest()
-        self._index()
+        index.upsert_run(self.index_path, self._run_row())
 
     def read_requests(self, slug: str) -> list[RequestRecord]:
         """The job's request records; a torn last line (a crash mid-write) is skipped."""
@@ -199,47 +167,8 @@ class RunStore:
         refuse_secrets(self.manifest, "run manifest")
         write_atomic(os.path.join(self.run_dir, MANIFEST_FILE), _dumps(self.manifest))
 
-    def _index(self, jobs: Sequence[Mapping[str, Any]] = (), *, replace_jobs: bool = False) -> None:
-        """One short transaction: the run's row, then the jobs' rows and metrics."""
-        try:
-            with closing(_connect(self.index_path)) as conn, conn:
-                self._upsert_run(conn)
-                if replace_jobs:
-                    conn.execute("DELETE FROM jobs WHERE run_id = ?", (self.run_id,))
-                    conn.execute("DELETE FROM metrics WHERE run_id = ?", (self.run_id,))
-                for job in jobs:
-                    self._upsert_job(conn, job)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.ProgrammingError | sqlite3.IntegrityError):
-                raise
-            message = f"{self.index_path}: cannot update the results index ({exc})"
-            raise InputError(message) from None
-
-    def _upsert_run(self, conn: sqlite3.Connection) -> None:
-        m = self.manifest
-        source = _dig(m, "inventory", "source") or _dig(m, "inventory_snapshot", "source")
-        conn.execute(
-            "INSERT OR REPLACE INTO runs (run_id, plan, plan_path, plan_sha256, started_at,"
-            " finished_at, status, inventory_source, run_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.run_id, self.plan_name, _dig(m, "plan", "path"), _dig(m, "plan", "sha256"),
-             m.get("started_at"), m.get("finished_at"), m.get("status"), source,
-             f"{self.plan_name}/{self.run_id}"),
-        )
-
-    def _upsert_job(self, conn: sqlite3.Connection, job: Mapping[str, Any]) -> None:
-        key = (self.run_id, job["id"])
-        conn.execute(
-            "INSERT OR REPLACE INTO jobs (run_id, job_id, slug, benchmark, model, params_json,"
-            " status, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*key, job["slug"], job.get("benchmark"), job.get("model"),
-             json.dumps(job.get("params"), sort_keys=True, separators=(",", ":")),
-             job["status"], job.get("started_at"), job.get("finished_at")),
-        )
-        conn.execute("DELETE FROM metrics WHERE run_id = ? AND job_id = ?", key)
-        conn.executemany(
-            "INSERT OR REPLACE INTO metrics (run_id, job_id, name, value) VALUES (?, ?, ?, ?)",
-            [(*key, name, value) for name, value in flatten_metrics(job.get("metrics"))],
-        )
+    def _run_row(self) -> RunRow:
+        return RunRow.from_manifest(self.plan_name, self.manifest)
 
 
 class RequestLog:
@@ -296,22 +225,6 @@ def refuse_secrets(data: Any, what: str, path: str = "$") -> None:
     elif isinstance(data, list | tuple):
         for i, item in enumerate(data):
             refuse_secrets(item, what, f"{path}[{i}]")
-
-
-def flatten_metrics(metrics: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """The finite numbers of a nested metrics dict, under dotted names."""
-    if not isinstance(metrics, Mapping):
-        return
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from flatten_metrics(value, f"{name}.")
-        elif _is_number(value):
-            yield name, float(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _drop_torn_tail(path: str) -> None:
@@ -377,22 +290,6 @@ def _claim_run_dir(plan_dir: str, started: datetime) -> str:
     raise InputError(f"cannot create a run directory in {plan_dir}: every run id is taken")
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise InputError(f"{path}: index schema version {version} is newer than this "
-                             f"runner's ({SCHEMA_VERSION}); upgrade runner")
-        if version < SCHEMA_VERSION:
-            conn.executescript(_SCHEMA)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 def _load_json(path: str) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
@@ -411,12 +308,6 @@ def _jsonable(value: Any) -> Any:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, indent=1) + "\n"
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    for key in keys:
-        data = data.get(key) if isinstance(data, Mapping) else None
-    return data
 
 
 def _utc_now() -> datetime:

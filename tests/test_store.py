@@ -15,8 +15,9 @@ import pytest
 
 from runner import __version__
 from runner.errors import InputError
+from runner.index import SCHEMA_VERSION
 from runner.records import RequestRecord
-from runner.store import SCHEMA_VERSION, RunStore, flatten_metrics
+from runner.store import RunStore
 
 T0 = datetime(2026, 11, 25, 0, 16, 27, tzinfo=UTC)
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
@@ -289,13 +290,6 @@ def test_rewriting_a_job_replaces_its_metrics(tmp_path: Path) -> None:
     assert query(tmp_path, "SELECT name, value FROM metrics") == [
         ("throughput.output_tokens_per_s", 99.0)]
     assert query(tmp_path, "SELECT status FROM jobs WHERE slug = 'chat_m1_c=1'") == [("ok",)]
-
-
-def test_flatten_metrics_keeps_finite_numbers_only() -> None:
-    metrics = {"a": {"b": {"c": 1}}, "nan": float("nan"), "inf": float("inf"), "ok": True,
-               "n": None, "s": "x", "l": [1]}
-    assert list(flatten_metrics(metrics)) == [("a.b.c", 1.0)]
-    assert list(flatten_metrics(None)) == []
 
 
 def test_one_index_holds_the_runs_of_several_plans(tmp_path: Path) -> None:
