@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _MESSAGE_LIMIT = 200
+# The fast path's tests: a non-empty text value, and anything that needs a real parse.
+_TEXT = re.compile(rb'"(?:content|reasoning_content|reasoning|text)":"[^"]')
+_NOT_PLAIN = re.compile(rb'"(?:usage|error|finish_reason)":(?!null[,}])|"tool_calls"')
 
 
 def short(text: str, limit: int = _MESSAGE_LIMIT) -> str:
@@ -67,6 +71,7 @@ class StreamState:
         """The body ended: parse a last line that had no line end."""
         if self._buf:
             self.feed(b"\n", now_ns)
+        self._pending = None  # an event cut off by the end of the body: truncated, not invalid
         self._end_event()
 
     def body(self, data: bytes, now_ns: int) -> None:
@@ -97,11 +102,16 @@ class StreamState:
         payload = line[6:] if line[5:6] == b" " else line[5:]
         if payload[-1:] == b"\r":
             payload = payload[:-1]
-        if self._pending is not None:
+        if self._pending is None:
+            if payload == b"[DONE]":
+                self.done = True
+                return
+            if not self._event and _plain_text(payload):
+                self.events += 1
+                self.chunk_ns.append(now_ns)
+                return
+        else:
             payload = self._pending + b"\n" + payload
-        if payload == b"[DONE]":
-            self.done, self._pending = True, None
-            return
         try:
             answer = json.loads(payload)
         except ValueError:  # maybe the first line of a multi-line event: wait for its end
@@ -166,6 +176,16 @@ class StreamState:
                 self.finish_reason = str(reason)
             text = _has_text(choice) or text
         return text
+
+
+def _plain_text(payload: bytes) -> bool:
+    """Whether `payload` is certainly a compact chunk with text and nothing else of note (no
+    usage, error, finish reason or tool call), decided without parsing it: measured to halve
+    the parser's time per content chunk. Sound because every quote inside a JSON string is
+    escaped: `"usage":` can only be a key, never part of a model's text; and OpenAI's chunk has
+    text keys only inside its choices. Anything else is parsed (spaced JSON too)."""
+    return (payload[:1] == b"{" and payload[-1:] == b"}" and b'"choices":[' in payload
+            and _NOT_PLAIN.search(payload) is None and _TEXT.search(payload) is not None)
 
 
 def _has_text(choice: dict[str, Any]) -> bool:

@@ -1,0 +1,180 @@
+"""How fast and how exact is the load generator? Prints numbers, asserts nothing.
+
+The simulator (runner.mockserver) runs in its own process pinned to one core, the client on
+another. (a) capacity: output tokens/s with zero server delay, 256 tokens per answer, at
+concurrency 1, 16, 64 and 256. (b) fidelity: measured minus true TTFT and ITL (p50, p99) beside
+the simulator's own write lag, so the error splits into the server's share and the client's:
+closed loops as the issue states them, then open loops (constant arrivals) holding as many
+streams, whose requests do not all start in the same instant.
+CPU columns are cores busy: the client, the simulator and every other process on the machine
+(a busy machine makes every number here worse; compare runs with "others" near 0).
+Run: .venv/bin/python benchmarks/loadgen.py [--quick]   (about 80 s; --quick: about 30 s)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+from runner.loadgen import LoadResult, Target, run_load
+from runner.mockserver import MockConfig, mock_process
+from runner.workload import prompt_source
+
+MODEL = "mock-model"
+CAPACITY_TOKENS = 256
+CAPACITY_CONCURRENCY = (1, 16, 64, 256)
+# (ttft_ms, itl_ms, output tokens, streams): the issue's two fidelity points.
+FIDELITY = ((50.0, 10.0, 64, 64), (50.0, 40.0, 32, 256))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cores() -> tuple[int, int]:
+    """(server core, client core); the same core twice on a one-core machine."""
+    mine = sorted(os.sched_getaffinity(0))
+    return mine[0], mine[-1]
+
+
+@contextlib.contextmanager
+def simulator(config: MockConfig) -> Iterator[str]:
+    """The simulator process pinned to the server core (it inherits our affinity at start)."""
+    server, client = cores()
+    original = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {server})
+    try:
+        with mock_process(config) as url:
+            os.sched_setaffinity(0, {client})
+            yield url
+    finally:
+        os.sched_setaffinity(0, original)
+
+
+def mock_stats(url: str, reset: bool = False) -> dict[str, Any]:
+    method = "POST" if reset else "GET"
+    path = "/mock/stats/reset" if reset else "/mock/stats"
+    with urllib.request.urlopen(urllib.request.Request(url + path, method=method)) as answer:
+        data: dict[str, Any] = json.loads(answer.read())
+        return data
+
+
+def cpu_times() -> tuple[float, float, float]:
+    """CPU seconds so far: (this process, its children, the whole machine busy)."""
+    pid = os.getpid()
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        children = fh.read().split()
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    machine = (sum(fields) - fields[3] - fields[4]) / TICKS  # minus idle and iowait
+    return _process_cpu("self"), sum(_process_cpu(c) for c in children), machine
+
+
+def _process_cpu(pid: str) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def job(concurrency: int, tokens: int, duration_s: float) -> dict[str, Any]:
+    return {"endpoint": "chat", "input_tokens": 32, "max_tokens": tokens, "temperature": 0,
+            "seed": 0, "stream": True, "extra_body": {"ignore_eos": True},
+            "concurrency": concurrency, "duration_s": duration_s,
+            "warmup_requests": concurrency, "request_timeout_s": 60}
+
+
+def run(url: str, params: dict[str, Any]) -> tuple[LoadResult, str]:
+    """The load's result and the cores busy meanwhile: client, simulator, others."""
+    mock_stats(url, reset=True)
+    before, wall = cpu_times(), time.perf_counter()
+    result = asyncio.run(run_load(Target(url, {}, MODEL), params, prompt_source(params, ".", {})))
+    after, wall = cpu_times(), time.perf_counter() - wall
+    client, server, machine = ((b - a) / wall for a, b in zip(before, after, strict=True))
+    return result, f"{client:>6.2f} {server:>6.2f} {max(machine - client - server, 0):>6.2f}"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[round(q * (len(ordered) - 1))] if ordered else float("nan")
+
+
+def window_s(result: LoadResult) -> float:
+    measured = [r for r in result.records if not r.warmup and r.ok]
+    start = min(r.sent_ms for r in measured)
+    end = max(r.sent_ms + (r.e2e_ms or 0) for r in measured)
+    return (end - start) / 1e3
+
+
+CPU_HEAD = f"{'client':>6} {'sim':>6} {'others':>6}"
+
+
+def capacity(duration_s: float) -> None:
+    print(f"(a) capacity: zero server delay, {CAPACITY_TOKENS} tokens per answer, closed loop")
+    print(f"{'concurrency':>11} {'tokens/s':>9} {'req/s':>6} {'failed':>6} {'sched p99':>9}"
+          f" {'loop p99':>8}  {CPU_HEAD}")
+    config = MockConfig(models=(MODEL,), ttft_ms=0, itl_ms=0, output_tokens=CAPACITY_TOKENS)
+    with simulator(config) as url:
+        for concurrency in CAPACITY_CONCURRENCY:
+            result, cpu = run(url, job(concurrency, CAPACITY_TOKENS, duration_s))
+            measured = [r for r in result.records if not r.warmup]
+            ok = [r for r in measured if r.ok]
+            span = window_s(result)
+            tokens = sum(r.output_tokens or 0 for r in ok)
+            health = result.health
+            print(f"{concurrency:>11} {tokens / span:>9,.0f} {len(ok) / span:>6,.0f}"
+                  f" {len(measured) - len(ok):>6} {pct(health.scheduling_lag_ms, .99):>9.1f}"
+                  f" {pct(health.loop_delay_ms, .99):>8.1f}  {cpu}")
+
+
+def fidelity_job(ttft: float, itl: float, tokens: int, streams: int, open_loop: bool,
+                 duration_s: float) -> dict[str, Any]:
+    """Closed loop at `streams`, or open loop with constant arrivals keeping `streams` busy."""
+    params = job(streams, tokens, duration_s)
+    if open_loop:
+        del params["concurrency"]
+        params.update(rate=streams / ((ttft + (tokens - 1) * itl) / 1e3), arrival="constant")
+    return params
+
+
+def fidelity(duration_s: float) -> None:
+    print("\n(b) fidelity: measured minus true, ms; sim lag: the simulator's own write lag;"
+          " sched, loop: the client's scheduling lag and event-loop delay")
+    print(f"{'':>6} {'ttft/itl':>8} {'streams':>7} {'TTFT p50':>8} {'p99':>5} {'ITL p50':>7}"
+          f" {'p99':>5} {'sim lag p50':>11} {'p99':>5} {'sched p99':>9} {'loop p50':>8}"
+          f" {'p99':>5} {'requests':>8}  {CPU_HEAD}")
+    for open_loop in (False, True):
+        for ttft, itl, tokens, streams in FIDELITY:
+            config = MockConfig(models=(MODEL,), ttft_ms=ttft, itl_ms=itl, output_tokens=tokens)
+            with simulator(config) as url:
+                params = fidelity_job(ttft, itl, tokens, streams, open_loop, duration_s)
+                result, cpu = run(url, params)
+                lag = mock_stats(url)["write_lag_ms"]
+            ok = [r for r in result.records if not r.warmup and r.ok]
+            ttft_err = [(r.ttft_ms or 0) - ttft for r in ok]
+            itl_err = [x - itl for r in ok for x in r.itl_ms]
+            health = result.health
+            print(f"{'open' if open_loop else 'closed':>6} {ttft:>3.0f}/{itl:<4.0f}"
+                  f" {streams:>7} {pct(ttft_err, .5):>8.2f} {pct(ttft_err, .99):>5.1f}"
+                  f" {pct(itl_err, .5):>7.2f} {pct(itl_err, .99):>5.1f} {lag['p50']:>11.2f}"
+                  f" {lag['p99']:>5.1f} {pct(health.scheduling_lag_ms, .99):>9.1f}"
+                  f" {pct(health.loop_delay_ms, .5):>8.2f} {pct(health.loop_delay_ms, .99):>5.1f}"
+                  f" {len(ok):>8}  {cpu}")
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv[1:]
+    server, client = cores()
+    print(f"simulator on core {server}, client on core {client}; Python {sys.version.split()[0]}")
+    capacity(1.5 if quick else 4.0)
+    fidelity(3.0 if quick else 8.0)
+
+
+if __name__ == "__main__":
+    main()
