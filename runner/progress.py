@@ -19,8 +19,9 @@ from runner.records import RequestRecord
 class Plain:
     """One line when each job starts and ends."""
 
-    def __init__(self, total: int, out: TextIO, quiet: bool = False) -> None:
-        self.total, self.out, self.quiet = total, out, quiet
+    def __init__(self, total: int, out: TextIO, quiet: bool = False,
+                 verbose: bool = False) -> None:
+        self.total, self.out, self.quiet, self.verbose = total, out, quiet, verbose
         self.done = 0
 
     def note(self, text: str) -> None:
@@ -37,14 +38,33 @@ class Plain:
     def job_finished(self, spec: JobSpec, summary: Mapping[str, Any]) -> None:
         self.done += 1
         self.note(f"[{self.done}/{self.total}] {job_line(summary)}")
+        if self.verbose:
+            for line in details(summary):
+                self.note(f"    {line}")
+
+
+def details(summary: Mapping[str, Any]) -> list[str]:
+    """-v: the error breakdown, SLO checks and client health behind a job's line."""
+    metrics = summary.get("metrics") or {}
+    lines = []
+    if metrics.get("errors"):
+        lines.append("errors: " + ", ".join(f"{k}={v}" for k, v in metrics["errors"].items()))
+    for check in (metrics.get("slo") or {}).get("checks", []):
+        stat = f" {check['stat']}" if check.get("stat") else ""
+        verdict = "ok" if check["passed"] else "MISSED"
+        lines.append(f"slo {check['metric']}{stat}: {check['value']} vs {check['limit']} {verdict}")
+    client = metrics.get("client") or {}
+    if client.get("client_bound"):
+        lines.append(f"client_bound: {client.get('reason')}")
+    return lines
 
 
 class Live(Plain):
     """A status line rewritten in place: jobs done/total, the running job's requests,
     tokens/s and errors."""
 
-    def __init__(self, total: int, out: TextIO) -> None:
-        super().__init__(total, out)
+    def __init__(self, total: int, out: TextIO, verbose: bool = False) -> None:
+        super().__init__(total, out, verbose=verbose)
         self.started = 0.0
         self.requests = self.failed = self.tokens = 0
         self.shown = 0.0
@@ -77,7 +97,8 @@ class Live(Plain):
         goal = f"/{self.goal}" if self.goal else ""
         text = (f"[{self.done + 1}/{self.total}] {spec.job.id}  {self.requests}{goal} req  "
                 f"{rate:,.0f} tok/s  {self.failed} errors")
-        width = max(os.get_terminal_size(self.out.fileno()).columns - 1, 20)
+        columns = os.get_terminal_size(self.out.fileno()).columns or 80  # 0: size unknown
+        width = max(columns - 1, 20)
         self.out.write("\r\x1b[2K" + text[:width])
         self.out.flush()
 
@@ -88,5 +109,5 @@ def reporter_for(args: argparse.Namespace, total: int, out: TextIO | None = None
     if args.quiet:
         return Plain(total, stream, quiet=True)
     if stream.isatty() and os.environ.get("CI", "").lower() not in ("true", "1"):
-        return Live(total, stream)
-    return Plain(total, stream)
+        return Live(total, stream, verbose=args.verbose)
+    return Plain(total, stream, verbose=args.verbose)
