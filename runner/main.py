@@ -88,9 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with a lock: run it even though the plan file changed")
     p.add_argument("--allow-drift", action="store_true",
                    help="with a lock: skip jobs of models the server no longer serves")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write report.html and summary.md into the run directory")
+    p.add_argument("--gate", action="store_true",
+                   help="exit 4 when any job misses its SLO (also: `gate: true` in the plan)")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML, one test case per job")
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="print only the RECAP")
     noise.add_argument("-v", "--verbose", action="store_true", help="print more detail")
+
+    _add_results_parsers(sub)
 
     p = sub.add_parser("schema", help="print a JSON Schema", epilog=_EPILOG)
     p.add_argument("name", choices=("plan", "servers", "models", "result"))
@@ -115,6 +122,46 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--api-key-env", metavar="NAME",
                      help="the same, with the key read from $NAME (keeps it out of `ps`)")
     return parser
+
+
+def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("report", help="render a stored run as HTML, Markdown, CSV or JSON",
+                       epilog=_EPILOG)
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+    p = sub.add_parser("compare", help="compare two runs; exit 4 on a regression",
+                       epilog=_EPILOG)
+    p.add_argument("base", metavar="BASE", help="run directory, run id, latest or previous")
+    p.add_argument("new", metavar="NEW", help="run directory, run id, latest or previous")
+    p.add_argument("--threshold", default="10%", metavar="PCT",
+                   help="a change worse than this is a regression (default: 10%%)")
+    p.add_argument("--metric", metavar="a,b", help="metrics to compare, e.g. ttft_p95,tpot_p50")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.add_argument("--plan", metavar="NAME", help="the plan whose latest/previous runs to use")
+    p.add_argument("--results", metavar="DIR", default="results")
+
+    p = sub.add_parser("history", help="a metric over time per job, from the results index",
+                       epilog=_EPILOG)
+    p.add_argument("--plan", metavar="NAME")
+    p.add_argument("--benchmark", metavar="NAME")
+    p.add_argument("--model", metavar="PATTERN")
+    p.add_argument("--metric", metavar="NAME", default="ttft_p95")
+    p.add_argument("--last", type=int, metavar="N", default=20)
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    p.add_argument("--results", metavar="DIR", default="results")
+
+    p = sub.add_parser("new", help="write a plan interactively from the live inventory",
+                       epilog=_EPILOG)
+    p.add_argument("--name", metavar="NAME", help="plan name (plans/NAME.yaml)")
+    p.add_argument("--server", metavar="NAME")
+    p.add_argument("--models", metavar="PATTERN", help="model pattern (no question asked)")
+    p.add_argument("--preset", choices=("latency", "throughput", "long-context"))
+    p.add_argument("--source", choices=("auto", "live", "fallback"), default="auto")
+    p.add_argument("--plans-dir", metavar="DIR", default="plans")
+    p.add_argument("--yes", action="store_true", help="accept defaults; never ask")
+    _add_config_dir(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
