@@ -52,7 +52,7 @@ class Plan:
     benchmarks: tuple[Benchmark, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "sha256": self.sha256}
+        return {"name": self.name, "path": self.path, "sha256": self.sha256, "gate": self.gate}
 
 
 def parse_extra_vars(items: list[str]) -> dict[str, Any]:

@@ -42,9 +42,24 @@ def _flags(metrics: Mapping[str, Any]) -> list[str]:
     if (metrics.get("client") or {}).get("client_bound"):
         flags.append("client_bound")
     slo = metrics.get("slo")
-    if slo is not None and not slo.get("passed"):
-        flags.append("SLO missed")
+    if slo is not None:
+        misses = slo_misses({"metrics": metrics})
+        flags.append(f"SLO missed: {'; '.join(misses)}" if misses else "SLO ok")
     return flags
+
+
+def slo_misses(summary: Mapping[str, Any]) -> list[str]:
+    """One line per missed SLO check of a job, e.g. `ttft_ms p95 512.3 > 500`."""
+    slo = (summary.get("metrics") or {}).get("slo") or {}
+    return [_describe(check) for check in slo.get("checks", []) if not check.get("passed")]
+
+
+def _describe(check: Mapping[str, Any]) -> str:
+    stat = f" {check['stat']}" if check.get("stat") else ""
+    value = check.get("value")
+    shown = "no data" if value is None else f"{value:.4g}"
+    relation = ">=" if check["metric"].startswith("min_") else "<="
+    return f"{check['metric']}{stat} {shown} (limit {relation} {check['limit']})"
 
 
 def totals(summaries: Sequence[Mapping[str, Any]]) -> dict[str, int]:

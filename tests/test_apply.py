@@ -182,3 +182,49 @@ def test_retries_rerun_a_failed_job_and_the_recap_says_why(
     assert summary["attempts"] == 3 and summary["metrics"]["errors"] == {"http_401": 6}
     assert "no request succeeded (6 x http_401)" in out
     assert len(jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")) == 6  # last attempt
+
+
+GATED = """\
+version: 1
+name: g
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: slo
+    models: 'm*'
+    workload: {synthetic: {input_tokens: 8}, max_tokens: 4}
+    load: {concurrency: 1, requests: 4}
+    matrix: {concurrency: [1, 2]}
+    slo:
+      ttft_ms: {p95: TTFT_LIMIT}
+      error_rate: 0
+"""
+
+
+def test_gate_turns_slo_misses_into_exit_4_and_junit_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    from runner.errors import EXIT_GATE
+
+    with simulator("--models", "m1", "--ttft-ms", "20", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, GATED.replace("TTFT_LIMIT", "5"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        results, junit = str(tmp_path / "r"), tmp_path / "ci" / "junit.xml"
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", results)
+        assert code == EXIT_OK and "SLO missed: ttft_ms p95" in out  # no gate: shown only
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", results, "--gate",
+                                 "--junit", str(junit))
+        assert code == EXIT_GATE and err.count("GATE: slo/m1/") == 2
+        suite = ET.parse(junit).getroot()
+        assert suite.get("tests") == "2" and suite.get("failures") == "2"
+        [failure, *_] = suite.iter("failure")
+        assert failure.get("type") == "slo" and "ttft_ms p95" in (failure.get("message") or "")
+        plan.write_text(GATED.replace("TTFT_LIMIT", "5000").replace("benchmarks:",
+                                                                   "gate: true\nbenchmarks:"))
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", results)
+        assert code == EXIT_OK and out.count("SLO ok") == 2
+        plan.write_text(GATED.replace("TTFT_LIMIT", "5").replace("benchmarks:",
+                                                                "gate: true\nbenchmarks:"))
+        code, _, _ = run_cli(capsys, "apply", str(plan), "--results", results)
+        assert code == EXIT_GATE

@@ -37,7 +37,7 @@ def test_plain_prints_one_line_per_job_start_and_end() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "[1/1] start b/m/concurrency=2"
     assert lines[1].startswith("[1/1] b  m  concurrency=2  ok  ok=2 failed=1  TTFT p50 40.0 p95")
-    assert lines[1].endswith("12.5 tok/s  client_bound  SLO missed")
+    assert lines[1].endswith("12.5 tok/s  client_bound  SLO missed: ttft_ms p95 50 (limit <= 45)")
 
 
 def test_verbose_adds_errors_slo_checks_and_client_health() -> None:

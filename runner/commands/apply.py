@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from runner import __version__, recap
+from runner import __version__, junit, recap
+from runner.atomicfile import write_atomic
 from runner.commands.plan import options_from
 from runner.commands.validate import pattern_problems
-from runner.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, InputError
+from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, InputError
 from runner.executor import Context, JobSpec, execute
 from runner.expand import Job
 from runner.inventory import Inventory
@@ -108,8 +109,30 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     summaries, interrupted = _execute(prepared, store, reporter, env, prompts, args)
     status = _run_status(summaries, interrupted)
     store.finish(status)
+    if args.junit:
+        save_text(args.junit, junit.render(prepared.plan["name"], summaries))
     print(recap.render(summaries, source_line, store.run_dir))
-    return {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_JOBS_FAILED}.get(status, EXIT_OK)
+    return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+
+
+def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) -> int:
+    """130 interrupted, else 1 when a job failed, else 4 when a gated SLO was missed."""
+    if status == "interrupted":
+        return EXIT_INTERRUPTED
+    if status == "failed":
+        return EXIT_JOBS_FAILED
+    failures = junit.gate_failures(summaries) if gate else []
+    for line in failures:
+        print(f"GATE: {line}", file=sys.stderr)
+    return EXIT_GATE if failures else EXIT_OK
+
+
+def save_text(path: str, text: str) -> None:
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomic(path, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _prompt_sources(prepared: Prepared) -> dict[str, Any]:
