@@ -14,14 +14,12 @@ from typing import Any
 
 from runner import __version__, junit, recap
 from runner.atomicfile import write_atomic
-from runner.commands.plan import options_from
-from runner.commands.validate import pattern_problems
+from runner.commands.plan import load_checked, options_from
 from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, InputError
 from runner.executor import Context, JobSpec, execute
 from runner.expand import Job
 from runner.inventory import Inventory
 from runner.lock import check_fresh, is_lock, locked_jobs, read_lock
-from runner.plan import load_plan, parse_extra_vars
 from runner.progress import reporter_for
 from runner.selection import select
 from runner.workspace import Workspace, describe_source, fetch, open_workspace, serving
@@ -59,11 +57,7 @@ def _prepared(args: argparse.Namespace,
 @contextmanager
 def _from_plan(args: argparse.Namespace,
                env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
-    plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
-    ws = open_workspace(args.config_dir, args.server, env, plan.server)
-    problems = pattern_problems(plan, ws.models.groups)
-    if problems:
-        raise InputError.many(problems)
+    plan, ws = load_checked(args, env)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))

@@ -15,16 +15,21 @@ from runner.inventory import Inventory
 from runner.lock import build_lock, save_lock
 from runner.plan import Plan, load_plan, parse_extra_vars
 from runner.selection import Options, Selected, select, split_tags
-from runner.workspace import describe_source, fetch, open_workspace, serving
+from runner.workspace import Workspace, describe_source, fetch, open_workspace, serving
 
 
-def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    extra = parse_extra_vars(args.extra_vars)
-    plan = load_plan(args.plan, extra)
+def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:
+    """The plan and its workspace, with pattern syntax checked before any network call."""
+    plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
     ws = open_workspace(args.config_dir, args.server, env, plan.server)
     problems = pattern_problems(plan, ws.models.groups)
     if problems:
         raise InputError.many(problems)
+    return plan, ws
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    plan, ws = load_checked(args, env)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
     chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))
