@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from runner.loadgen import LoadResult, Target, run_load
-from runner.mockserver import MockConfig, mock_process
+from runner.mockprocess import mock_process
+from runner.mockserver import MockConfig
 from runner.workload import prompt_source
 
 MODEL = "mock-model"

@@ -8,8 +8,6 @@ import contextlib
 import gc
 import itertools
 import json
-import random
-import re
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,19 +16,19 @@ from typing import Any
 
 import aiohttp
 
+from runner.arrivals import arrival_offsets
 from runner.records import ClientHealth, RequestRecord
+from runner.redaction import redact
 from runner.sse import StreamState, error_message, short
-from runner.workload import PromptSource, encode_body, request_body
+from runner.workload import PromptSource, RequestBodies
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 OPEN_LOOP_SLOTS = 1024  # open loop without max_concurrency: in flight at most (file handles)
-PREBUILD_BYTES = 64 * 2**20  # request bodies encoded before the clock starts, at most
 PREBUILD_UNBOUNDED = 4096  # bodies built ahead when the job's request count is not known
 LOOP_TICK_S = 0.01  # the event-loop monitor's sleep; its overshoot is the loop delay
 DRAIN_S = 1.0  # after [DONE], how long the rest of the body (chunk terminator) may take
 PROBE_MIN, PROBE_MAX = 3, 32  # the first requests that, all refused, mean "unreachable"
 SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see _Job._turn)
-_SECRET = re.compile(r"\bsk-[A-Za-z0-9_\-]{4,}")
 
 
 @dataclass(frozen=True)
@@ -77,48 +75,6 @@ def _ignore(record: RequestRecord) -> None:
     pass
 
 
-def arrival_offsets(params: Mapping[str, Any]) -> Iterator[float]:
-    """Open loop: every arrival's offset (seconds) from the job start, the first at 0."""
-    rate = float(params["rate"])
-    if params.get("arrival", "poisson") == "constant":
-        return (i / rate for i in itertools.count())
-    rng = random.Random(params.get("seed", 0))
-    return itertools.accumulate((rng.expovariate(rate) for _ in itertools.count()), initial=0.0)
-
-
-def redact(text: str, headers: Mapping[str, str]) -> str:
-    """`text` without the header values (API keys) or anything shaped like an `sk-` key."""
-    for value in headers.values():
-        for secret in (value, value.removeprefix("Bearer ")):
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-    return _SECRET.sub("sk-***", text)
-
-
-class _Bodies:
-    """Encoded request bodies: the first ones built before the clock starts, others on demand."""
-
-    def __init__(self, target: Target, params: Mapping[str, Any], prompts: PromptSource) -> None:
-        self.target, self.params, self.prompts = target, params, prompts
-        self.ready: dict[int, bytes] = {}
-
-    def build(self, index: int) -> bytes:
-        body = request_body(self.params, self.target.model, self.prompts.prompt(index))
-        return encode_body(body)
-
-    def prebuild(self, count: int) -> None:
-        size = 0
-        for index in range(count):
-            if size >= PREBUILD_BYTES:
-                return
-            self.ready[index] = body = self.build(index)
-            size += len(body)
-
-    def get(self, index: int) -> bytes:
-        body = self.ready.pop(index, None)
-        return body if body is not None else self.build(index)
-
-
 class _Job:
     """One job's state while it runs."""
 
@@ -139,7 +95,7 @@ class _Job:
         worth = int(float(params["rate"])) if self.open_loop else self.slots
         self.probe = min(max(worth, PROBE_MIN), PROBE_MAX)
         self.session: aiohttp.ClientSession
-        self.bodies = _Bodies(target, params, prompts)
+        self.bodies = RequestBodies(params, target.model, prompts)
         self.records: list[RequestRecord] = []
         self.health = ClientHealth()
         self.tasks: set[asyncio.Task[None]] = set()

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import hmac
 import itertools
 import json
 import math
-import os
-import select
-import selectors
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from runner.mockclock import Clock, Stats, Stream
+
 TOKEN_TEXT = "tok "  # every output token is this word, one content chunk each
-API_KEY_ENV = "RUNNER_MOCK_API_KEY"  # how `mock_process` hands the key to its child
-READY_PREFIX = "mock-server listening on "
-LAG_SAMPLE_SIZE = 50_000  # write lags kept for percentiles: between this and twice this
+READY_PREFIX = "mock-server listening on "  # what `runner mock-server` prints when serving
 SHUTDOWN_GRACE_S = 1.0
-WRITE_BUFFER_LIMIT = 1 << 18  # bytes queued for a client before its tokens wait
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _DONE = b"data: [DONE]\n\n"
 _T = TypeVar("_T")
@@ -77,60 +69,6 @@ class ApiError(Exception):
         error = {"message": str(self), "type": "invalid_request_error", "param": self.param,
                  "code": self.code}
         return web.json_response({"error": error}, status=self.status)
-
-
-class LagStats:
-    """Write lags (seconds): exact count and max; percentiles from every stride-th lag, the
-    stride doubling whenever the sample fills, so memory stays bounded and the sample uniform."""
-
-    def __init__(self) -> None:
-        self.count, self.max, self.stride = 0, 0.0, 1
-        self.sample: list[float] = []
-
-    def add_schedule(self, now: float, first: float, step: float, start: int, stop: int) -> None:
-        """Tokens start..stop-1, scheduled at first + k*step, all written at `now`."""
-        late = now - first
-        self.max = max(self.max, late - start * step)
-        skip = -self.count % self.stride  # tokens of this batch before the next one kept
-        kept = range(start + skip, stop, self.stride)
-        self.sample.extend([late - k * step for k in kept] if step else [late] * len(kept))
-        self.count += stop - start
-        if len(self.sample) >= 2 * LAG_SAMPLE_SIZE:
-            del self.sample[1::2]
-            self.stride *= 2
-
-    def to_json(self) -> dict[str, Any]:
-        ordered = sorted(self.sample)
-
-        def pick(q: float) -> float | None:
-            return round(ordered[int(q * (len(ordered) - 1))] * 1e3, 4) if ordered else None
-
-        peak = round(self.max * 1e3, 4) if self.count else None
-        return {"count": self.count, "p50": pick(0.5), "p99": pick(0.99), "max": peak}
-
-
-class Stats:
-    """Counts of generation requests and write lags, served by `GET /mock/stats`."""
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self.reset()
-
-    def reset(self) -> None:
-        self.total = self.streaming = self.disconnected = self.tokens = 0
-        self.peak_in_flight = self.in_flight
-        self.by_status: dict[int, int] = {}
-        self.lag = LagStats()
-
-    def answered(self, status: int) -> None:
-        self.by_status[status] = self.by_status.get(status, 0) + 1
-
-    def to_json(self) -> dict[str, Any]:
-        requests = {"total": self.total, "streaming": self.streaming,
-                    "in_flight": self.in_flight, "peak_in_flight": self.peak_in_flight,
-                    "disconnected": self.disconnected,
-                    "by_status": {str(k): v for k, v in sorted(self.by_status.items())}}
-        return {"requests": requests, "tokens": self.tokens, "write_lag_ms": self.lag.to_json()}
 
 
 @dataclass(frozen=True)
@@ -261,96 +199,6 @@ class _Chunks:
         return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-class _Stream:
-    """One streaming answer's token schedule, written straight to its socket by the clock."""
-
-    def __init__(self, request: web.Request, chunks: _Chunks, first: float, step: float) -> None:
-        self.transport = request.transport
-        self.chunked = request.version >= (1, 1)  # as aiohttp frames the response
-        self.chunks, self.first, self.step = chunks, first, step
-        self.total, self.sent, self.hold_until = chunks.job.tokens, 0, 0.0
-        self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-    def next_at(self) -> float:
-        return max(self.first + self.sent * self.step, self.hold_until)
-
-    def due(self, now: float) -> int:
-        """How many tokens are due at `now` (at least one more: the clock says it is time)."""
-        if self.step <= 0:
-            return self.total
-        return min(self.total, max(self.sent + 1, int((now - self.first) / self.step) + 1))
-
-    def write(self, data: bytes) -> None:
-        # The framing aiohttp's writer adds; its write() is a coroutine, the clock's tick is not.
-        assert self.transport is not None
-        self.transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
-
-    def finish(self, completed: bool) -> None:
-        if not self.done.done():
-            self.done.set_result(completed)
-
-
-class _Clock:
-    """Writes every stream's due tokens from one timer: per token a heap step and a socket write,
-    not a timer, a future and a task switch each (the difference is the mock's lag)."""
-
-    def __init__(self, stats: Stats) -> None:
-        self.stats = stats
-        self.loop = asyncio.get_running_loop()
-        self.heap: list[tuple[float, int, _Stream]] = []
-        self.timer: asyncio.TimerHandle | None = None
-        self.order = itertools.count()
-
-    def add(self, stream: _Stream) -> None:
-        """Schedule a new stream; tokens already due are written at once."""
-        now = self.loop.time()
-        if stream.next_at() <= now and not self._advance(stream, now):
-            return
-        heapq.heappush(self.heap, (stream.next_at(), next(self.order), stream))
-        if self.timer is None or self.timer.when() > self.heap[0][0]:
-            self._arm()
-
-    def close(self) -> None:
-        """End every stream now (the server is stopping)."""
-        for _, _, stream in self.heap:
-            stream.finish(False)
-        self.heap.clear()
-        self._arm()
-
-    def _arm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_at(self.heap[0][0], self._tick) if self.heap else None
-
-    def _tick(self) -> None:
-        self.timer = None
-        heap = self.heap
-        while heap and heap[0][0] <= (now := self.loop.time()):
-            stream = heapq.heappop(heap)[2]
-            if self._advance(stream, now):
-                heapq.heappush(heap, (stream.next_at(), next(self.order), stream))
-        self._arm()
-
-    def _advance(self, stream: _Stream, now: float) -> bool:
-        """Write what is due; False when the stream is over."""
-        transport = stream.transport
-        if stream.done.done() or transport is None or transport.is_closing():
-            stream.finish(False)
-            return False
-        if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:  # a client not reading
-            stream.hold_until = now + 0.001
-            return True
-        due = stream.due(now)
-        body = stream.chunks.token * (due - stream.sent)
-        stream.write(body + stream.chunks.trailer if due == stream.total else body)
-        self.stats.lag.add_schedule(now, stream.first, stream.step, stream.sent, due)
-        self.stats.tokens += due - stream.sent
-        stream.sent = due
-        if due == stream.total:
-            stream.finish(True)
-        return due < stream.total
-
-
 class _Simulator:
     """The request handlers, sharing one config and one Stats."""
 
@@ -361,7 +209,7 @@ class _Simulator:
         data = [{"id": m, "object": "model", "created": created, "owned_by": "runner-mock"}
                 for m in config.models]
         self.models_body = json.dumps({"object": "list", "data": data}).encode()
-        self.clock: _Clock | None = None  # made in the event loop, at the first stream
+        self.clock: Clock | None = None  # made in the event loop, at the first stream
 
     async def models(self, request: web.Request) -> web.Response:
         try:
@@ -432,7 +280,8 @@ class _Simulator:
                       start: float) -> web.StreamResponse:
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
-        stream = _Stream(request, chunks, start + self.first_s, self.step_s)
+        stream = Stream(request, chunks.token, chunks.trailer, chunks.job.tokens,
+                        start + self.first_s, self.step_s)
         try:
             await response.write(chunks.opening())  # a client must not take it for TTFT
             self._clock().add(stream)
@@ -450,9 +299,9 @@ class _Simulator:
         if self.clock is not None:
             self.clock.close()
 
-    def _clock(self) -> _Clock:
+    def _clock(self) -> Clock:
         if self.clock is None:
-            self.clock = _Clock(self.stats)
+            self.clock = Clock(self.stats)
         return self.clock
 
     async def _sleep_until(self, target: float, job: _Job) -> None:
@@ -462,25 +311,6 @@ class _Simulator:
             now = asyncio.get_running_loop().time()
         self.stats.lag.add_schedule(now, target, 0.0, 0, 1)  # one sample per whole answer
         self.stats.tokens += job.tokens
-
-
-if sys.platform == "linux":
-
-    class _PreciseSelector(selectors.EpollSelector):
-        """epoll_wait rounds its timeout up to whole milliseconds, a lag every token would carry;
-        select() on the epoll descriptor waits to the microsecond, then epoll says what is ready."""
-
-        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-            if timeout is not None and timeout > 0 and self.fileno() < 1024:  # FD_SETSIZE
-                select.select([self.fileno()], [], [], timeout)
-                timeout = 0
-            return super().select(timeout)
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """An event loop whose timers fire within microseconds of their time, not milliseconds."""
-    selector = _PreciseSelector() if sys.platform == "linux" else selectors.DefaultSelector()
-    return asyncio.SelectorEventLoop(selector)
 
 
 def build_app(config: MockConfig) -> web.Application:
@@ -510,68 +340,3 @@ async def serving(config: MockConfig, host: str = "127.0.0.1",
         yield f"http://{f'[{host}]' if ':' in host else host}:{bound_port}"
     finally:
         await app_runner.cleanup()
-
-
-def mock_process_argv(config: MockConfig, host: str) -> list[str]:
-    """The command line of a simulator process (its key travels in $RUNNER_MOCK_API_KEY)."""
-    if any("," in model for model in config.models):
-        raise ValueError("model ids passed to `runner mock-server` cannot contain commas")
-    argv = [sys.executable, "-m", "runner", "mock-server", "--host", host, "--port", "0",
-            "--models", ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
-            "--itl-ms", repr(config.itl_ms), "--output-tokens", str(config.output_tokens)]
-    return argv + (["--api-key-env", API_KEY_ENV] if config.api_key is not None else [])
-
-
-@contextlib.contextmanager
-def mock_process(config: MockConfig, host: str = "127.0.0.1",
-                 startup_timeout_s: float = 15.0) -> Iterator[str]:
-    """Run the simulator in its own process; yields its base URL, stops it on exit."""
-    env = dict(os.environ)
-    if config.api_key is not None:
-        env[API_KEY_ENV] = config.api_key
-    with tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(mock_process_argv(config, host), stdout=subprocess.PIPE,
-                                stderr=stderr, env=env)
-        try:
-            url = _read_url(proc, time.monotonic() + startup_timeout_s)
-            if url is None:
-                _stop(proc)
-                raise RuntimeError(f"mock-server did not start: {_tail(stderr)}")
-            yield url
-        finally:
-            _stop(proc)
-
-
-def _read_url(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
-    assert proc.stdout is not None
-    fd, line = proc.stdout.fileno(), b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in line:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                return None
-            data = os.read(fd, 4096)
-            if not data:
-                return None
-            line += data
-    text = line.split(b"\n", 1)[0].decode(errors="replace")
-    return text.removeprefix(READY_PREFIX) if text.startswith(READY_PREFIX) else None
-
-
-def _stop(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def _tail(stream: IO[bytes], limit: int = 2000) -> str:
-    stream.seek(0)
-    text = stream.read().decode(errors="replace").strip()
-    return text[-limit:] or "(no output on stderr)"

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from runner.errors import InputError, Location
 from runner.templating import environment, explain, render_text
 
+PREBUILD_BYTES = 64 * 2**20  # request bodies encoded before the clock starts, at most
+
 # Common English words that most BPE tokenizers (Llama, Qwen, GPT) encode as one token each when
 # preceded by a space, so a prompt of N words is about N tokens. It is an approximation: the
 # exact count depends on the model's tokenizer and the chat template adds a few tokens.
@@ -161,3 +163,27 @@ def request_body(
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """Compact JSON bytes, as sent."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class RequestBodies:
+    """Encoded request bodies: the first ones built before the clock starts, others on demand."""
+
+    def __init__(self, params: Mapping[str, Any], model: str, prompts: PromptSource) -> None:
+        self.params, self.model, self.prompts = params, model, prompts
+        self.ready: dict[int, bytes] = {}
+
+    def build(self, index: int) -> bytes:
+        body = request_body(self.params, self.model, self.prompts.prompt(index))
+        return encode_body(body)
+
+    def prebuild(self, count: int) -> None:
+        size = 0
+        for index in range(count):
+            if size >= PREBUILD_BYTES:
+                return
+            self.ready[index] = body = self.build(index)
+            size += len(body)
+
+    def get(self, index: int) -> bytes:
+        body = self.ready.pop(index, None)
+        return body if body is not None else self.build(index)

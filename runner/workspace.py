@@ -38,7 +38,8 @@ def serving(ws: Workspace) -> Iterator[Workspace]:
     if ws.server.kind != "mock":
         yield ws
         return
-    from runner.mockserver import MockConfig, mock_process
+    from runner.mockprocess import mock_process
+    from runner.mockserver import MockConfig
 
     opts = ws.server.options
     config = MockConfig(models=tuple(opts["models"]), ttft_ms=float(opts["ttft_ms"]),

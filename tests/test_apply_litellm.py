@@ -13,7 +13,8 @@ from conftest import require_litellm
 from litellm_proxy import LiteLLMProxy, start_proxy
 
 from runner.errors import EXIT_OK
-from runner.mockserver import MockConfig, mock_process
+from runner.mockprocess import mock_process
+from runner.mockserver import MockConfig
 
 pytestmark = pytest.mark.litellm
 

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from runner.arrivals import arrival_offsets
 from runner.errors import InputError
-from runner.loadgen import LoadResult, Target, arrival_offsets, redact, run_load
-from runner.mockserver import MockConfig, mock_process, serving
+from runner.loadgen import LoadResult, Target, run_load
+from runner.mockprocess import mock_process
+from runner.mockserver import MockConfig, serving
 from runner.records import RequestRecord
+from runner.redaction import redact
 from runner.workload import prompt_source
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from runner import mockserver
+from runner import mockclock, mockprocess, mockserver
 from runner.main import main
-from runner.mockserver import MockConfig, count_prompt_tokens, mock_process, serving
+from runner.mockprocess import mock_process
+from runner.mockserver import MockConfig, count_prompt_tokens, serving
 
 T = TypeVar("T")
 FAST = MockConfig(models=("m1", "org/m2"), ttft_ms=0, itl_ms=0, output_tokens=8)
@@ -36,7 +37,7 @@ def with_server(config: MockConfig,
         async with serving(config) as url, aiohttp.ClientSession() as session:
             return await scenario(session, url)
 
-    with asyncio.Runner(loop_factory=mockserver.new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=mockclock.new_event_loop) as runner:
         return runner.run(run())
 
 
@@ -261,8 +262,8 @@ def test_client_disconnect_mid_stream_is_quiet(caplog: pytest.LogCaptureFixture)
 
 
 def test_lag_sample_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mockserver, "LAG_SAMPLE_SIZE", 4)
-    lags = mockserver.LagStats()
+    monkeypatch.setattr(mockclock, "LAG_SAMPLE_SIZE", 4)
+    lags = mockclock.LagStats()
     for k in range(100):
         lags.add_schedule(1.0 + k * 1e-3, 1.0, 0.0, 0, 1)  # lag k ms
     assert lags.count == 100
@@ -288,7 +289,7 @@ def test_count_prompt_tokens(prompt: object, count: int) -> None:
 
 def test_mock_process_serves_and_stops() -> None:
     config = MockConfig(models=("m1",), ttft_ms=0, itl_ms=0, output_tokens=3, api_key="k3y")
-    assert "k3y" not in " ".join(mockserver.mock_process_argv(config, "127.0.0.1"))
+    assert "k3y" not in " ".join(mockprocess.mock_process_argv(config, "127.0.0.1"))
 
     async def get(url: str, headers: dict[str, str]) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as session, \

@@ -9,7 +9,8 @@ import signal
 from collections.abc import Mapping
 
 from runner.errors import EXIT_OK, UsageError
-from runner.mockserver import READY_PREFIX, MockConfig, new_event_loop, serving
+from runner.mockclock import new_event_loop
+from runner.mockserver import READY_PREFIX, MockConfig, serving
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
