@@ -120,7 +120,8 @@ def test_sha256_is_of_the_file_bytes(tmp_path: Path, data: bytes) -> None:
     path.write_bytes(data)
     assert load_plan(str(path)).sha256 == hashlib.sha256(data).hexdigest()
     assert load_plan(str(path)).to_json() == {
-        "name": "nightly", "path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+        "name": "nightly", "path": str(path), "sha256": hashlib.sha256(data).hexdigest(),
+        "gate": False}
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -1,0 +1,70 @@
+"""`runner history`: a metric over time per job, from the results index."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+from runner.commands.compare import format_value
+from runner.compare import Metric, find_metric, verdict
+from runner.errors import EXIT_OK
+from runner.history import Series, load_history, sparkline
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    metric = find_metric(args.metric)
+    series = load_history(args.results, metric, plan=args.plan, benchmark=args.benchmark,
+                          model=args.model, last=args.last)
+    renderers = {"text": as_text, "json": as_json, "csv": as_csv}
+    print(renderers[args.format](series, metric, args), end="")
+    return EXIT_OK
+
+
+def as_text(series: Sequence[Series], metric: Metric, args: argparse.Namespace) -> str:
+    """One line per job: a sparkline, first, last, min, max and the change."""
+    scope = f" of plan {args.plan}" if args.plan else ""
+    runs = len({p.run_id for s in series for p in s.points})
+    head = f"{metric.name} ({metric.unit}) over the last {runs} run(s){scope}"
+    if not series:
+        return f"{head}: no stored values\n"
+    width = max(len(s.job_id) for s in series)
+    spark = max(len(s.points) for s in series)
+    lines = [f"{s.job_id.ljust(width)}  {sparkline(s.values).ljust(spark)}  {_figures(s, metric)}"
+             for s in series]
+    return "\n".join([head, *lines]) + "\n"
+
+
+def as_json(series: Sequence[Series], metric: Metric, args: argparse.Namespace) -> str:
+    """Every point of every job, with the filters that chose them."""
+    filters = {"plan": args.plan, "benchmark": args.benchmark, "model": args.model,
+               "last": args.last}
+    data = {"metric": metric.name, "index_name": metric.index_name, "unit": metric.unit,
+            "filters": filters, "series": [s.to_json(metric) for s in series]}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def as_csv(series: Sequence[Series], metric: Metric, args: argparse.Namespace) -> str:
+    """One row per point: job, run and value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["job_id", "benchmark", "model", "run_id", "plan", "started_at", "status",
+                     "metric", "value"])
+    for s in series:
+        writer.writerows([s.job_id, s.benchmark, s.model, p.run_id, p.plan, p.started_at,
+                          p.status, metric.name, repr(p.value)] for p in s.points)
+    return out.getvalue()
+
+
+def _figures(s: Series, metric: Metric) -> str:
+    values = s.values
+    first, last = values[0], values[-1]
+    shown = [f"{label} {format_value(v, metric.name)}" for label, v in
+             (("first", first), ("last", last), ("min", min(values)), ("max", max(values)))]
+    change, trend = s.change(metric), verdict(metric, first, last, math.inf)
+    text = "-" if change is None else format_value(change, metric.name, signed=True) \
+        if metric.absolute else f"{change * 100:+.1f}%"
+    return "  ".join([*shown, f"change {text} ({trend})", f"{len(values)} run(s)"])
