@@ -16,7 +16,7 @@ def _ms(dist: Mapping[str, Any] | None, stat: str) -> str:
 def job_line(summary: Mapping[str, Any]) -> str:
     """benchmark, model, parameters, status, requests, TTFT p50/p95, TPOT p50, tokens/s."""
     metrics = summary.get("metrics") or {}
-    point = point_label(_point(summary)) or "-"
+    point = point_label(_point(summary)) or _load_label(summary.get("params") or {})
     status = summary["status"] + (" (resumed)" if summary.get("resumed") else "")
     parts = [summary["benchmark"], summary["model"], point, status]
     if metrics:
@@ -31,6 +31,11 @@ def job_line(summary: Mapping[str, Any]) -> str:
     if summary.get("error") and summary["status"] != "ok":
         parts.append(f"({summary['error']})")
     return "  ".join(parts)
+
+
+def _load_label(params: Mapping[str, Any]) -> str:
+    """Without a matrix point, the load that defines the job (`concurrency=8`, `rate=4`)."""
+    return point_label({k: params[k] for k in ("concurrency", "rate") if k in params}) or "-"
 
 
 def _point(summary: Mapping[str, Any]) -> Mapping[str, Any]:

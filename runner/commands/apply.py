@@ -105,8 +105,20 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     store.finish(status)
     if args.junit:
         save_text(args.junit, junit.render(prepared.plan["name"], summaries))
+    if not args.no_report:
+        _write_reports(store.run_dir)
     print(recap.render(summaries, source_line, store.run_dir))
     return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+
+
+def _write_reports(run_dir: str) -> None:
+    """report.html and summary.md; a report that cannot be written never changes the outcome."""
+    from runner.report import write_reports
+
+    try:
+        write_reports(run_dir)
+    except (InputError, OSError) as exc:
+        print(f"WARNING: could not write the reports: {exc}", file=sys.stderr)
 
 
 def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) -> int:
