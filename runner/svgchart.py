@@ -138,13 +138,23 @@ def empty_chart(title: str, message: str = "no data") -> str:
     return "".join(parts)
 
 
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels for ticks, with as many digits as it takes to tell neighbours apart."""
+    labels = [fmt_num(t) for t in ticks]
+    for digits in range(4, 8):
+        if len(set(labels)) == len(set(ticks)):
+            break
+        labels = [fmt_num(t) if abs(t) >= 1e4 else f"{t:.{digits}g}" for t in ticks]
+    return labels
+
+
 def y_axis(scale: Scale, ticks: Sequence[float], label: str, x: float = LEFT) -> list[str]:
     parts = []
-    for t in ticks:
+    for t, text in zip(ticks, tick_labels(ticks), strict=True):
         y = scale(t)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" '
                      f'y2="{y:.1f}"/><text class="tick" x="{x - 5}" y="{y + 3.5:.1f}" '
-                     f'text-anchor="end">{fmt_num(t)}</text>')
+                     f'text-anchor="end">{text}</text>')
     middle = (scale.px_lo + scale.px_hi) / 2
     parts.append(f'<text class="label" transform="translate(13 {middle:.0f}) rotate(-90)" '
                  f'text-anchor="middle">{escape(label)}{" (log)" if scale.log else ""}</text>')
@@ -155,11 +165,12 @@ def x_axis(scale: Scale, ticks: Sequence[float], label: str,
            names: Sequence[str] | None = None) -> list[str]:
     base = TOP + PLOT_H
     parts, last = [], -math.inf
+    labels = tick_labels(ticks)
     for i, t in enumerate(ticks):
         x = scale(t)
         parts.append(f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}"/>')
         if x - last >= 30:  # leave out labels that would overlap
-            text = clip_middle(names[i], 14) if names else fmt_num(t)
+            text = clip_middle(names[i], 14) if names else labels[i]
             parts.append(f'<text class="tick" x="{x:.1f}" y="{base + 16}" '
                          f'text-anchor="middle">{escape(text)}</text>')
             last = x

@@ -475,3 +475,11 @@ def test_three_hundred_jobs_stay_usable(tmp_path: Path) -> None:
     assert len(html) < 5_000_000 and seconds < 30
     assert html.count(" open>") + html.count(" open=") <= 1  # only the first benchmark expanded
     assert count_svgs(html) == 3 * (3 + 2 * 40)
+
+
+def test_tick_labels_keep_neighbouring_ticks_apart() -> None:
+    from runner.svgchart import tick_labels
+
+    assert tick_labels([165.8, 166.0, 166.2]) == ["165.8", "166", "166.2"]
+    assert tick_labels([0, 20, 40]) == ["0", "20", "40"]
+    assert tick_labels([12_000, 14_000]) == ["12k", "14k"]
