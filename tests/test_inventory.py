@@ -423,7 +423,7 @@ def test_a_slow_drip_answer_is_cut_at_the_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(LiveUnavailable) as caught:
         fetch_live(client, server, {}, retries=1, backoff_s=0.0)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # without the deadline: 4 s
     assert caught.value.reason == f"timed out after 0.1s waiting for {MODELS_URL} (2 attempts)"
 
 

@@ -346,7 +346,7 @@ def test_template_failing_for_one_request_stops_the_job() -> None:
 
 
 def test_ttft_and_itl_match_the_simulator_within_tolerance() -> None:
-    """The simulator in its own process: TTFT within 10 ms and ITL within 1.5 ms at the median
+    """The simulator in its own process: TTFT within 25 ms and ITL within 2 ms at the median
     (CI machines are noisy; benchmarks/loadgen.py measures the real error)."""
     job = params(concurrency=8, requests=24, max_tokens=20, warmup_requests=4)
     with mock_process(MockConfig(models=("m",), ttft_ms=50, itl_ms=10)) as url:
@@ -357,8 +357,8 @@ def test_ttft_and_itl_match_the_simulator_within_tolerance() -> None:
     assert {r.content_chunks for r in measured} == {20}
     ttft = statistics.median(r.ttft_ms or 0 for r in measured)
     itl = statistics.median(x for r in measured for x in r.itl_ms)
-    assert 50 <= ttft < 60
-    assert 8.5 <= itl < 11.5
+    assert 50 <= ttft < 75
+    assert 8 <= itl < 12
     assert result.health.loop_delay_ms
 
 
