@@ -4,11 +4,11 @@ import json
 import random
 import statistics
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakeclock import StepClock
 
 from runner.compare import (
     DEFAULT_METRICS,
@@ -34,15 +34,9 @@ from runner.store import RunStore
 Samples = Mapping[str, list[RequestRecord]]
 
 
-class Clock:
-    """Each call one minute later, so every run gets its own, ordered run id."""
 
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 0, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
+def Clock() -> StepClock:
+    return StepClock()
 
 
 def job(model: str, concurrency: int = 1, **params: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakeclock import StepClock
 
 from runner.compare import METRICS
 from runner.errors import InputError, InventoryError
@@ -21,13 +22,9 @@ Q1, Q8, L1, LONG = (f"chat/{QWEN}/concurrency=1", f"chat/{QWEN}/concurrency=8",
                     f"chat/{LLAMA}/concurrency=1", f"long/{QWEN}")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 0, 0, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
-        self.now += timedelta(hours=1)
-        return self.now
+def Clock() -> StepClock:
+    return StepClock(datetime(2026, 11, 20, 0, 0, 0, tzinfo=UTC), timedelta(hours=1))
 
 
 def job(job_id: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakeclock import StepClock
 
 from runner import reportdata, svgchart, svgdist
 from runner.expand import job_id, slugify
@@ -49,13 +50,9 @@ class Spec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+def Clock() -> StepClock:
+    return StepClock(datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC), timedelta(seconds=1))
 
 
 def requests(spec: Spec, tokens: int = 16, itl: float = 2.0) -> list[RequestRecord]:

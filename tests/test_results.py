@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakeclock import StepClock
 
 from runner.errors import InputError
 from runner.records import RequestRecord
@@ -16,16 +16,12 @@ JOBS = [{"id": f"chat/m{n}", "slug": f"chat_m{n}", "benchmark": "chat", "model":
          "params": {"n": n}} for n in (1, 2, 3)]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 0, 0, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
+def Clock() -> StepClock:
+    return StepClock()
 
 
-def new_run(results: Path, plan: str = "nightly", clock: Clock | None = None) -> RunStore:
+def new_run(results: Path, plan: str = "nightly", clock: StepClock | None = None) -> RunStore:
     manifest = {"plan": {"name": plan, "path": f"plans/{plan}.yaml", "sha256": "ab" * 32}}
     store = RunStore.create(str(results), plan, manifest, now=clock or Clock())
     store.set_jobs(JOBS)
