@@ -61,7 +61,7 @@ def records(seed: int, n: int = 200, ttft: float = 100.0, sd: float = 10.0,
     return out
 
 
-def store_run(results: Path, clock: Clock, jobs: Mapping[str, tuple[dict[str, Any],
+def store_run(results: Path, clock: StepClock, jobs: Mapping[str, tuple[dict[str, Any],
               list[RequestRecord]]], plan: str = "nightly", *, logs: bool = True) -> str:
     """A finished run of `jobs` (slug -> (job, records)); returns its directory."""
     manifest = {"plan": {"name": plan, "path": f"plans/{plan}.yaml", "sha256": "ab" * 32}}

@@ -39,7 +39,7 @@ def metrics(ttft_p95: float, error_rate: float = 0.0) -> dict[str, Any]:
             "throughput": {"output_tokens_per_s": 1000.0 - ttft_p95}}
 
 
-def store_run(results: Path, clock: Clock, values: Mapping[str, dict[str, Any]],
+def store_run(results: Path, clock: StepClock, values: Mapping[str, dict[str, Any]],
               plan: str = "nightly", status: Mapping[str, str] | None = None) -> str:
     manifest = {"plan": {"name": plan, "path": f"plans/{plan}.yaml", "sha256": "ab" * 32}}
     store = RunStore.create(str(results), plan, manifest, now=clock)
