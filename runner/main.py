@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 
 from runner import __version__
-from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, RunnerError
+from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RunnerError
 
 _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input, 3 inventory/resolution error,
 4 quality gate failed, 5 saved plan is stale, 70 internal error, 130 interrupted"""
@@ -178,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`runner history | head`): all it wanted was read; say nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         log = _write_crash_log()
         print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})",

@@ -308,3 +308,10 @@ def test_example_plans_plan_against_the_example_fallback(
     for plan in ("plans/demo.yaml", "plans/nightly.yaml"):
         code, data, _ = run_json(capsys, "plan", plan, "--json", "--source", "fallback")
         assert code == EXIT_OK and data["jobs"], plan
+
+
+def test_a_closed_pipe_is_not_an_internal_error() -> None:
+    proc = subprocess.run(f"'{sys.executable}' -m runner schema plan | head -c 10", shell=True,
+                          capture_output=True, text=True, check=False, cwd=REPO,
+                          executable="/bin/bash")
+    assert proc.stdout == '{\n  "$sche' and "internal error" not in proc.stderr
