@@ -9,9 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.compare import (
-    NOISE_LEVEL,
-    NOISE_MIN_SAMPLES,
-    NOISE_ROUNDS,
     Comparison,
     JobPair,
     Row,
@@ -20,6 +17,7 @@ from runner.compare import (
     parse_threshold,
 )
 from runner.errors import EXIT_GATE, EXIT_OK
+from runner.noise import NOISE_LEVEL, NOISE_MIN_SAMPLES, NOISE_ROUNDS
 from runner.results import StoredRun, load_run, resolve_run
 
 _HEAD = ("", "metric", "unit", "base", "new", "delta", "delta%", "verdict")
