@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 from runner import __version__
+from runner.atomicfile import write_atomic
 
 
 def cache_dir(env: Mapping[str, str]) -> str:
@@ -43,10 +43,8 @@ def put(folder: str, key: str, value: Any) -> None:
     """Store `value` atomically; a cache that cannot be written is silently skipped."""
     target = os.path.join(folder, "documents")
     try:
+        text = json.dumps(value, separators=(",", ":"))
         os.makedirs(target, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, separators=(",", ":"))
-        os.replace(tmp, os.path.join(target, f"{key}.json"))
+        write_atomic(os.path.join(target, f"{key}.json"), text)
     except (OSError, TypeError, ValueError):
         return

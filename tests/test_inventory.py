@@ -14,7 +14,8 @@ import pytest
 from runner import inventory
 from runner.config import ModelEntry, ModelsConfig, Server
 from runner.errors import InventoryError
-from runner.inventory import Inventory, LiveUnavailable, Model, fetch_live, from_fallback
+from runner.inventory import Inventory, LiveUnavailable, Model, from_fallback
+from runner.proxyclient import fetch_live
 
 KEY = "sk-unit-secret-5f1c9a"
 BACKEND_KEY = "fake-backend-key-77d2"

@@ -10,7 +10,8 @@ from litellm_proxy import DESCRIBED_ID, DESCRIBED_INFO, SERVED_IDS, LiteLLMProxy
 
 from runner.config import ModelEntry, ModelsConfig, Server
 from runner.errors import InventoryError
-from runner.inventory import SPECIAL_IDS, Inventory, fetch_live, load_inventory
+from runner.inventory import Inventory, load_inventory
+from runner.proxyclient import SPECIAL_IDS, fetch_live
 
 pytestmark = pytest.mark.litellm
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -21,25 +22,25 @@ _CONFIG_FILES: dict[str, Callable[[str], object]] = {
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     extra = parse_extra_vars(args.extra_vars)
     directory = config.config_dir(args.config_dir, env)
-    results = {path: check_file(path, extra, directory) for path in args.files}
+    # models.yaml's groups are read once for all plan files (and only if a plan is given).
+    groups = functools.cache(lambda: config.load_models(directory, env).groups)
+    results = {path: check_file(path, extra, groups) for path in args.files}
     print(render(results, args.format))
     return EXIT_INVALID if any(results.values()) else EXIT_OK
 
 
-def check_file(path: str, extra: Mapping[str, str], directory: str) -> list[Problem]:
+def check_file(
+    path: str, extra: Mapping[str, str], groups: Callable[[], Mapping[str, tuple[str, ...]]]
+) -> list[Problem]:
     """The problems of one file (a plan, or servers.yaml/models.yaml by name)."""
     try:
         loader = _CONFIG_FILES.get(os.path.basename(path))
         if loader is not None:
             loader(os.path.dirname(path) or ".")
             return []
-        return pattern_problems(load_plan(path, extra), _groups(directory))
+        return pattern_problems(load_plan(path, extra), groups())
     except InputError as exc:
         return list(exc.problems)
-
-
-def _groups(directory: str) -> Mapping[str, tuple[str, ...]]:
-    return config.load_models(directory).groups
 
 
 def pattern_problems(plan: Plan, groups: Mapping[str, tuple[str, ...]]) -> list[Problem]:
