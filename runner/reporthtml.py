@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,13 +105,14 @@ def render_html(run: StoredRun) -> str:
 
 def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -> BenchmarkView:
     ax = axis(jobs)
+    requests = functools.cache(run.requests)  # a job's JSONL is read once for both uses
     shown = [j for j in jobs if (stat(j, "requests.ok") or 0) > 0][:DIST_JOBS]
-    dists = tuple(distribution(j, run.requests(str(j["slug"]))) for j in shown)
+    dists = tuple(distribution(j, requests(str(j["slug"]))) for j in shown)
     note = (f"{len(shown)} of {len(jobs)} jobs" if len(shown) < len(jobs) else "every job")
     return BenchmarkView(name, f"b{index}", counts(jobs), ax.param or "model",
                          charts(jobs, ax), tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
-                         f"{SAMPLE_CAP:,} requests each).", error_rows(run, jobs))
+                         f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:
@@ -118,14 +120,12 @@ def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:
     x_label = ax.param or "model"
     common: dict[str, Any] = {"x_label": x_label, "categories": ax.categories}
     pair = ("p50", "p95")
-    return (
-        Markup(line_chart(_series(jobs, ax, "ttft_ms", pair), title="TTFT", y_label="ms",
-                          styles=pair, **common)),
-        Markup(line_chart(_series(jobs, ax, "tpot_ms", pair), title="TPOT", y_label="ms",
-                          styles=pair, **common)),
-        Markup(line_chart(_series(jobs, ax, "throughput", ("output_tokens_per_s",)),
-                          title="Output tokens/s", y_label="tokens/s", **common)),
-    )
+    latency = tuple(Markup(line_chart(_series(jobs, ax, metric, pair), title=title, y_label="ms",
+                                      styles=pair, **common))
+                    for metric, title in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT")))
+    return (*latency,
+            Markup(line_chart(_series(jobs, ax, "throughput", ("output_tokens_per_s",)),
+                              title="Output tokens/s", y_label="tokens/s", **common)))
 
 
 def _series(jobs: Sequence[Job], ax: Axis, metric: str, stats: Sequence[str]) -> list[Series]:
@@ -193,7 +193,9 @@ def _histogram(job: Job, metric: str, title: str, values: Sequence[float | None]
                             marks=marks))
 
 
-def error_rows(run: StoredRun, jobs: Sequence[Job]) -> tuple[ErrorRow, ...]:
+def error_rows(
+    requests: Callable[[str], Sequence[RequestRecord]], jobs: Sequence[Job]
+) -> tuple[ErrorRow, ...]:
     """Every job that did not end ok or had failed requests: kinds, reason, example messages."""
     rows = []
     for job in jobs:
@@ -201,7 +203,7 @@ def error_rows(run: StoredRun, jobs: Sequence[Job]) -> tuple[ErrorRow, ...]:
         if job.get("status") == "ok" and not failed:
             continue
         kinds = stat(job, "errors") or {}
-        examples = _examples(run.requests(str(job["slug"]))) if failed else ()
+        examples = _examples(requests(str(job["slug"]))) if failed else ()
         rows.append(ErrorRow(str(job.get("id")), str(job.get("status")),
                              ", ".join(f"{k} ×{n}" for k, n in kinds.items()) or "–",
                              str(job.get("error") or ""), examples))

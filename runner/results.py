@@ -11,7 +11,7 @@ from typing import Any
 
 from runner.errors import InputError
 from runner.records import RequestRecord
-from runner.store import JOBS_DIR, RunStore
+from runner.store import JOBS_DIR, RunStore, read_requests
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class StoredRun:
 
     def requests(self, slug: str) -> list[RequestRecord]:
         """The per-request records of one job (empty when none were stored)."""
-        return RunStore.open(self.run_dir).read_requests(slug)
+        return read_requests(self.run_dir, slug)
 
 
 def load_run(run_dir: str) -> StoredRun:

@@ -145,16 +145,10 @@ class RunStore:
 
     def read_requests(self, slug: str) -> list[RequestRecord]:
         """The job's request records; a torn last line (a crash mid-write) is skipped."""
-        path = self._job_file(slug, ".requests.jsonl")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().split("\n")
-        except FileNotFoundError:
-            return []
-        return [RequestRecord.from_json(data) for data in _parse_jsonl(lines, path)]
+        return read_requests(self.run_dir, slug)
 
     def _job_file(self, slug: str, suffix: str) -> str:
-        return os.path.join(self.run_dir, JOBS_DIR, check_slug(slug) + suffix)
+        return _job_file(self.run_dir, slug, suffix)
 
     def _entry(self, slug: str) -> dict[str, Any]:
         entry: dict[str, Any]
@@ -197,6 +191,21 @@ class RequestLog:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def read_requests(run_dir: str, slug: str) -> list[RequestRecord]:
+    """A stored job's request records, without reading the manifest (reports call this per job)."""
+    path = _job_file(run_dir, slug, ".requests.jsonl")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+    except FileNotFoundError:
+        return []
+    return [RequestRecord.from_json(data) for data in _parse_jsonl(lines, path)]
+
+
+def _job_file(run_dir: str, slug: str, suffix: str) -> str:
+    return os.path.join(run_dir, JOBS_DIR, check_slug(slug) + suffix)
 
 
 def check_slug(slug: object) -> str:
