@@ -127,9 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="render a stored run as HTML, Markdown, CSV or JSON",
                        epilog=_EPILOG)
-    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("run", metavar="RUN", help="run directory, run id, latest or previous")
     p.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--plan", metavar="NAME", help="the plan whose latest/previous run to use")
+    p.add_argument("--results", metavar="DIR", default="results")
 
     p = sub.add_parser("compare", help="compare two runs; exit 4 on a regression",
                        epilog=_EPILOG)

@@ -480,3 +480,18 @@ def test_tick_labels_keep_neighbouring_ticks_apart() -> None:
     assert tick_labels([165.8, 166.0, 166.2]) == ["165.8", "166", "166.2"]
     assert tick_labels([0, 20, 40]) == ["0", "20", "40"]
     assert tick_labels([12_000, 14_000]) == ["12k", "14k"]
+
+
+def test_report_command_takes_latest_of_a_plan_among_several(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.main import main
+
+    results = tmp_path / "results"
+    for plan in ("alpha", "beta"):
+        store = RunStore.create(str(results), plan, {"plan": {"name": plan}})
+        store.set_jobs([])
+        store.finish("ok")
+    assert main(["report", "latest", "--plan", "beta", "--results", str(results),
+                 "--format", "json"]) == 0
+    assert '"beta"' in capsys.readouterr().out

@@ -11,11 +11,9 @@ from runner.errors import EXIT_OK, InputError
 from runner.report import render_report
 from runner.results import resolve_run
 
-RESULTS_DIR = "results"
-
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    run_dir = resolve_run(args.run, RESULTS_DIR)
+    run_dir = resolve_run(args.run, args.results, args.plan)
     text = render_report(run_dir, args.format)
     if not args.output:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
