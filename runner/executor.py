@@ -13,8 +13,6 @@ from runner.config import Server
 from runner.expand import Job
 from runner.records import RequestRecord
 
-STATUSES = ("ok", "failed", "interrupted", "skipped")
-
 
 @dataclass(frozen=True)
 class JobSpec:

@@ -280,9 +280,9 @@ class _Job:
         except TimeoutError:
             end = self._failed(record, "timeout", "no complete answer within request_timeout_s")
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
-            end = self._failed(record, "connection", self._describe(exc))
+            end = self._failed(record, "connection", f"{type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
-            end = self._failed(record, "invalid_response", self._describe(exc))
+            end = self._failed(record, "invalid_response", f"{type(exc).__name__}: {exc}")
         self._measure(record, state, start, end)
         self._finish(record)
 
@@ -336,19 +336,18 @@ class _Job:
 
     async def _http_error(self, resp: aiohttp.ClientResponse, record: RequestRecord) -> int:
         record.http_status = resp.status
-        text = (await resp.read()).decode(errors="replace")
+        # Redacted whole, before error_message and short cut it: a cut key would slip through.
+        text = redact((await resp.read()).decode(errors="replace"), self.target.headers)
         try:
             message = error_message(json.loads(text))
         except ValueError:
             message = short(text) or resp.reason or ""
         return self._failed(record, "http", f"HTTP {resp.status}: {message}")
 
-    def _describe(self, exc: BaseException) -> str:
-        return redact(short(f"{type(exc).__name__}: {exc}"), self.target.headers)
-
     def _failed(self, record: RequestRecord, kind: str, message: str) -> int:
         record.error_kind = record.error_kind or kind
-        record.error = record.error or redact(short(message), self.target.headers)
+        # Redact before shortening: a key cut in two by `short` would no longer be found.
+        record.error = record.error or short(redact(message, self.target.headers))
         return perf_counter_ns()
 
     def _measure(self, record: RequestRecord, state: StreamState, start: int, end: int) -> None:

@@ -96,10 +96,12 @@ class DatasetPrompts:
             with open(self.path, encoding="utf-8") as fh:
                 lines = fh.read().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read the dataset: {exc}", Location(self.path)) from None
+            raise InputError(f"cannot read the dataset: {exc}; workload.dataset is a UTF-8 JSONL "
+                             "file, relative to the plan's folder", Location(self.path)) from None
         prompts = [self._line(text, n) for n, text in enumerate(lines, 1) if text.strip()]
         if not prompts:
-            raise InputError("the dataset has no prompts", Location(self.path))
+            raise InputError('the dataset has no prompts; add one JSON object per line, with '
+                             '"prompt" or "messages"', Location(self.path))
         return prompts
 
     def _line(self, text: str, lineno: int) -> dict[str, Any]:
@@ -149,15 +151,19 @@ def request_body(
     params: Mapping[str, Any], model: str, prompt: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The JSON body of one request: prompt and sampling params, then `extra_body` on top."""
-    body: dict[str, Any] = {"model": model, **prompt}
-    for key in ("max_tokens", "temperature", "seed"):
-        if params.get(key) is not None:
-            body[key] = params[key]
-    body["stream"] = bool(params.get("stream", True))
-    if body["stream"]:
-        body["stream_options"] = {"include_usage": True}
-    body.update(params.get("extra_body") or {})
-    return body
+    return {"model": model, **prompt, **_body_tail(params)}
+
+
+def _body_tail(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What follows the prompt in every body of a job (a key of `extra_body` that is also an
+    earlier key, such as `model`, keeps that key's place when merged)."""
+    tail: dict[str, Any] = {k: params[k] for k in ("max_tokens", "temperature", "seed")
+                            if params.get(k) is not None}
+    tail["stream"] = bool(params.get("stream", True))
+    if tail["stream"]:
+        tail["stream_options"] = {"include_usage": True}
+    tail.update(params.get("extra_body") or {})
+    return tail
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
@@ -169,12 +175,12 @@ class RequestBodies:
     """Encoded request bodies: the first ones built before the clock starts, others on demand."""
 
     def __init__(self, params: Mapping[str, Any], model: str, prompts: PromptSource) -> None:
-        self.params, self.model, self.prompts = params, model, prompts
+        self.model, self.prompts = model, prompts
+        self.tail = _body_tail(params)  # the same for every request: built once per job
         self.ready: dict[int, bytes] = {}
 
     def build(self, index: int) -> bytes:
-        body = request_body(self.params, self.model, self.prompts.prompt(index))
-        return encode_body(body)
+        return encode_body({"model": self.model, **self.prompts.prompt(index), **self.tail})
 
     def prebuild(self, count: int) -> None:
         size = 0

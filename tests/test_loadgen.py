@@ -271,6 +271,16 @@ def test_errors_never_show_the_key() -> None:
     assert record.error.startswith("HTTP 401: bad key ***")
 
 
+def test_errors_never_show_part_of_a_key_cut_by_shortening() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        # "HTTP 401: " + this, cut at 199 characters, would keep "sk-tes" of the key
+        message = "a" * 182 + " " + request.headers["Authorization"].removeprefix("Bearer ")
+        return web.json_response({"error": {"message": message}}, status=401)
+
+    (record,) = run(echo, params()).records
+    assert record.error is not None and "sk-tes" not in record.error
+
+
 def test_redact() -> None:
     headers = {"Authorization": "Bearer abcdefgh"}
     assert redact("x abcdefgh y sk-1234567 z", headers) == "x *** y sk-*** z"
