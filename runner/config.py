@@ -27,6 +27,17 @@ class Server:
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
 
 
+def api_key(server: Server, env: Mapping[str, str]) -> str | None:
+    """The key from the server's variable; an empty variable counts as unset."""
+    return (env.get(server.api_key_env) or None) if server.api_key_env else None
+
+
+def auth_headers(server: Server, env: Mapping[str, str]) -> dict[str, str]:
+    """`Authorization: Bearer <key>` when the server's key variable is set."""
+    key = api_key(server, env)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One model of the fallback inventory in configs/models.yaml."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from runner.config import Server
+from runner.config import Server, auth_headers
 from runner.expand import Job
 from runner.records import RequestRecord
 
@@ -156,11 +156,6 @@ def _first_error(metrics: Mapping[str, Any]) -> str:
         return "no requests"
     kind, count = max(errors.items(), key=lambda item: item[1])
     return f"{count} x {kind}"
-
-
-def auth_headers(server: Server, env: Mapping[str, str]) -> dict[str, str]:
-    key = env.get(server.api_key_env) if server.api_key_env else None
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def job_header(spec: JobSpec) -> dict[str, Any]:

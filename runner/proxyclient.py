@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from runner.config import Server
+from runner.config import Server, api_key, auth_headers
 from runner.errors import InventoryError
 from runner.inventory import Inventory, LiveUnavailable, Model, stamp, unique_sorted, with_metadata
 
@@ -35,7 +35,7 @@ def fetch_live(
     Raises LiveUnavailable when the fallback is allowed, InventoryError when it is not.
     """
     root = _root_url(server.url)
-    headers = _auth_headers(server, env)
+    headers = auth_headers(server, env)
     url = f"{root}/v1/models"
     status, body = _get_with_retries(client, url, headers, server.timeout_s, retries, backoff_s)
     _check_status(status, body, server, env)
@@ -59,18 +59,6 @@ def fetch(server: Server, env: Mapping[str, str], client: httpx.Client | None) -
 def _root_url(url: str) -> str:
     root = url.rstrip("/")
     return root.removesuffix("/v1")
-
-
-def _api_key(server: Server, env: Mapping[str, str]) -> str | None:
-    """The key from the server's variable; an empty variable counts as unset."""
-    if server.api_key_env is None:
-        return None
-    return env.get(server.api_key_env) or None
-
-
-def _auth_headers(server: Server, env: Mapping[str, str]) -> dict[str, str]:
-    key = _api_key(server, env)
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def _timeout(timeout_s: float) -> httpx.Timeout:
@@ -147,7 +135,7 @@ def _check_status(status: int, body: bytes, server: Server, env: Mapping[str, st
     error = _error_of(body)
     if _is_auth_error(status, error):
         raise InventoryError(_auth_message(status, error, server, env))
-    detail = _scrub(str(error.get("message") or ""), _api_key(server, env))
+    detail = _scrub(str(error.get("message") or ""), api_key(server, env))
     said = f": {detail}" if detail else ""
     raise InventoryError(
         f"server {server.name!r} ({server.url}) answered HTTP {status} to GET /v1/models{said};"
@@ -189,7 +177,7 @@ def _auth_message(
             f"{head} requires an API key ({code}) and none is configured:"
             " set api_key_env for it in configs/servers.yaml and export that variable"
         )
-    if _api_key(server, env) is None:
+    if api_key(server, env) is None:
         return f"{head} requires an API key ({code}) but ${var} is unset: export it"
     if status == 403:
         return (

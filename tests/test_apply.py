@@ -228,3 +228,20 @@ def test_gate_turns_slo_misses_into_exit_4_and_junit_lists_them(
                                                                 "gate: true\nbenchmarks:"))
         code, _, _ = run_cli(capsys, "apply", str(plan), "--results", results)
         assert code == EXIT_GATE
+
+
+def test_a_bad_dataset_line_stops_before_any_job_and_names_plan_and_benchmark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.errors import EXIT_INVALID
+
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "hi"}\n{"nope": 1}\n')
+    body = SLOW_PLAN.replace("workload: {synthetic: {input_tokens: 16}, max_tokens: 40}",
+                             "workload: {dataset: prompts.jsonl, max_tokens: 4}")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+    assert code == EXIT_INVALID and out == ""
+    assert err.startswith(f"error: {plan}: benchmark 'b': ") and "prompts.jsonl:2" in err
+    assert not (tmp_path / "r").exists()

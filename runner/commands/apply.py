@@ -15,7 +15,14 @@ from typing import Any
 from runner import __version__, junit, recap
 from runner.atomicfile import write_atomic
 from runner.commands.plan import load_checked, options_from
-from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, InputError
+from runner.errors import (
+    EXIT_GATE,
+    EXIT_INTERRUPTED,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    InputError,
+    Problem,
+)
 from runner.executor import Context, JobSpec, execute
 from runner.expand import Job
 from runner.inventory import Inventory
@@ -143,17 +150,30 @@ def save_text(path: str, text: str) -> None:
 
 def _prompt_sources(prepared: Prepared) -> dict[str, Any]:
     """Each job's prompt source, built before anything runs (a bad dataset is exit 2 now)."""
-    from runner.workload import prompt_source
-
     plan_dir = os.path.dirname(prepared.plan["path"])
     cache: dict[str, Any] = {}
     out: dict[str, Any] = {}
     for spec in prepared.specs:
-        key = repr(sorted((k, repr(v)) for k, v in spec.job.params.items()))
+        params = spec.job.params
+        key = repr([params.get(k) for k in _PROMPT_PARAMS])  # load settings share prompts
         if key not in cache:
-            cache[key] = prompt_source(spec.job.params, plan_dir, prepared.variables)
+            cache[key] = _prompt_source(spec, plan_dir, prepared)
         out[spec.job.id] = cache[key]
     return out
+
+
+_PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_tokens_stddev",
+                  "seed")
+
+
+def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:
+    from runner.workload import prompt_source
+
+    try:
+        return prompt_source(spec.job.params, plan_dir, prepared.variables)
+    except InputError as exc:
+        where = f"{prepared.plan['path']}: benchmark '{spec.job.benchmark}'"
+        raise InputError.many([Problem(f"{where}: {p.render()}") for p in exc.problems]) from None
 
 
 def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
