@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -144,18 +146,26 @@ def test_stale_lock_is_exit_5_unless_forced(
         assert code == EXIT_OK and "ok=1 failed=0" in out
 
 
+@contextmanager
+def refusing_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str,
+                      models: str) -> Iterator[Path]:
+    """A keyed simulator: the inventory call succeeds with the key, then every request is
+    sent without it and refused (401)."""
+    with simulator("--models", models, "--ttft-ms", "1", "--itl-ms", "1",
+                   "--api-key-env", "SIM_KEY", env={"SIM_KEY": SECRET}) as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        monkeypatch.setenv("SIM_KEY", SECRET)
+        monkeypatch.setattr("runner.executor.auth_headers", lambda server, env: {})
+        yield plan
+
+
 def test_fail_fast_skips_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     body = SLOW_PLAN.replace("models: all", "models: 'm*'").replace(
         "max_tokens: [40, 41, 42]", "max_tokens: [4, 5]")
-    with simulator("--models", "m1,m2", "--ttft-ms", "1", "--itl-ms", "1",
-                   "--api-key-env", "SIM_KEY", env={"SIM_KEY": SECRET}) as (url, _):
-        configs, plan = write_setup(tmp_path, url, body)
-        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
-        monkeypatch.setenv("SIM_KEY", SECRET)
-        # the inventory call succeeds with the key; then every request is refused (401)
-        monkeypatch.setattr("runner.executor.auth_headers", lambda server, env: {})
+    with refusing_requests(tmp_path, monkeypatch, body, "m1,m2") as plan:
         code, out, _ = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"),
                                "--fail-fast")
     assert code == EXIT_JOBS_FAILED
@@ -167,12 +177,7 @@ def test_retries_rerun_a_failed_job_and_the_recap_says_why(
 ) -> None:
     body = SLOW_PLAN.replace("max_tokens: [40, 41, 42]", "max_tokens: [4]").replace(
         "    matrix:", "    retries: 2\n    matrix:")
-    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1",
-                   "--api-key-env", "SIM_KEY", env={"SIM_KEY": SECRET}) as (url, _):
-        configs, plan = write_setup(tmp_path, url, body)
-        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
-        monkeypatch.setenv("SIM_KEY", SECRET)
-        monkeypatch.setattr("runner.executor.auth_headers", lambda server, env: {})
+    with refusing_requests(tmp_path, monkeypatch, body, "m1") as plan:
         code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
     assert code == EXIT_JOBS_FAILED
     assert "(attempt 3)" in err and "(attempt 4)" not in err
