@@ -59,6 +59,21 @@ def test_quiet_prints_nothing() -> None:
     assert out.getvalue() == ""
 
 
+def read_all(fd: int) -> str:
+    """Everything written to a pseudo-terminal whose other end is closed (reads come in parts)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode()
+
+
 def test_live_line_on_a_terminal_shows_requests_tokens_and_errors() -> None:
     leader, follower = os.openpty()
     with os.fdopen(follower, "w") as tty:
@@ -70,7 +85,6 @@ def test_live_line_on_a_terminal_shows_requests_tokens_and_errors() -> None:
         live.shown = 0.0
         live.request_done(SPEC, RequestRecord(index=1, ok=False))
         live.job_finished(SPEC, SUMMARY)
-    screen = os.read(leader, 65536).decode()
-    os.close(leader)
+    screen = read_all(leader)
     assert "\r\x1b[2K[1/2] b/m/concurrency=2  2/3 req" in screen
     assert "1 errors" in screen and "[1/2] b  m  concurrency=2  ok" in screen
