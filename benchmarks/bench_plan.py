@@ -72,11 +72,11 @@ def stage(name: str, fn: Callable[[], Any], rows: list[tuple[str, float]]) -> An
 
 
 def breakdown(plan_path: Path, configs: Path) -> list[tuple[str, float]]:
-    from runner import config
     from runner.commands.plan import to_json
-    from runner.inventory import from_fallback
-    from runner.plan import load_plan
-    from runner.selection import Options, select
+    from runner.inventory import config
+    from runner.inventory.listing import from_fallback
+    from runner.plan.planfile import load_plan
+    from runner.plan.selection import Options, select
 
     rows: list[tuple[str, float]] = []
     plan = stage("load + render + validate plan", lambda: load_plan(str(plan_path)), rows)
@@ -94,7 +94,7 @@ def breakdown(plan_path: Path, configs: Path) -> list[tuple[str, float]]:
 @contextlib.contextmanager
 def simulator_thread() -> Iterator[str]:
     """The simulator serving 10,000 ids, in a thread (that many ids do not fit in an argv)."""
-    from runner.mockserver import MockConfig, serving
+    from runner.mock.server import MockConfig, serving
 
     urls: queue.Queue[str] = queue.Queue()
     stop = threading.Event()

@@ -1,6 +1,6 @@
 """How fast and how exact is the load generator? Prints numbers, asserts nothing.
 
-The simulator (runner.mockserver) runs in its own process pinned to one core, the client on
+The simulator (runner.mock.server) runs in its own process pinned to one core, the client on
 another. (a) capacity: output tokens/s with zero server delay, 256 tokens per answer, at
 concurrency 1, 16, 64 and 256. (b) fidelity: measured minus true TTFT and ITL (p50, p99) beside
 the simulator's own write lag, so the error splits into the server's share and the client's:
@@ -23,10 +23,10 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from runner.loadgen import LoadResult, Target, run_load
-from runner.mockprocess import mock_process
-from runner.mockserver import MockConfig
-from runner.workload import prompt_source
+from runner.load.loadgen import LoadResult, Target, run_load
+from runner.load.workload import prompt_source
+from runner.mock.process import mock_process
+from runner.mock.server import MockConfig
 
 MODEL = "mock-model"
 CAPACITY_TOKENS = 256

@@ -9,9 +9,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from runner import config, defaults
+from runner import defaults
 from runner.errors import InputError, Location, Problem
-from runner.plan import load_plan
+from runner.inventory import config
+from runner.plan.planfile import load_plan
 from runner.schema import SCHEMA_NAMES, expected_types, load_schema, validate
 from runner.yamlfile import load_file, load_text
 

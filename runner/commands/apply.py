@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from runner import __version__, junit, recap
+from runner import __version__
 from runner.atomicfile import write_atomic
 from runner.commands.plan import load_checked, options_from
 from runner.errors import (
@@ -23,13 +23,15 @@ from runner.errors import (
     InputError,
     Problem,
 )
-from runner.executor import Context, JobSpec, execute
-from runner.expand import Job
-from runner.inventory import Inventory
-from runner.lock import check_fresh, is_lock, locked_jobs, read_lock
-from runner.progress import reporter_for
-from runner.selection import select
-from runner.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.inventory.listing import Inventory
+from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.plan.expand import Job
+from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
+from runner.plan.selection import select
+from runner.report import junit
+from runner.run import recap
+from runner.run.executor import Context, JobSpec, execute
+from runner.run.progress import reporter_for
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
          prepared: Prepared) -> int:
-    from runner.store import RunStore
+    from runner.results.store import RunStore
 
     prompts = _prompt_sources(prepared)
     store = (RunStore.open(args.resume) if args.resume
@@ -120,7 +122,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
 
 def _write_reports(run_dir: str) -> None:
     """report.html and summary.md; a report that cannot be written never changes the outcome."""
-    from runner.report import write_reports
+    from runner.report.render import write_reports
 
     try:
         write_reports(run_dir)
@@ -167,7 +169,7 @@ _PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_toke
 
 
 def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:
-    from runner.workload import prompt_source
+    from runner.load.workload import prompt_source
 
     try:
         return prompt_source(spec.job.params, plan_dir, prepared.variables)

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runner.compare import (
+from runner.errors import EXIT_GATE, EXIT_OK
+from runner.report.compare import (
     Comparison,
     JobPair,
     Row,
@@ -16,9 +17,8 @@ from runner.compare import (
     parse_metrics,
     parse_threshold,
 )
-from runner.errors import EXIT_GATE, EXIT_OK
-from runner.noise import NOISE_LEVEL, NOISE_MIN_SAMPLES, NOISE_ROUNDS
-from runner.results import StoredRun, load_run, resolve_run
+from runner.report.noise import NOISE_LEVEL, NOISE_MIN_SAMPLES, NOISE_ROUNDS
+from runner.results.runs import StoredRun, load_run, resolve_run
 
 _HEAD = ("", "metric", "unit", "base", "new", "delta", "delta%", "verdict")
 

@@ -10,9 +10,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 from runner.commands.compare import format_value
-from runner.compare import Metric, find_metric, verdict
 from runner.errors import EXIT_OK
-from runner.history import Series, load_history, sparkline
+from runner.report.compare import Metric, find_metric, verdict
+from runner.report.history import Series, load_history, sparkline
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

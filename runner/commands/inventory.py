@@ -7,10 +7,10 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 
-from runner import patterns
 from runner.errors import EXIT_OK
-from runner.inventory import Inventory, Model
-from runner.workspace import describe_source, fetch, open_workspace, serving
+from runner.inventory.listing import Inventory, Model
+from runner.inventory.workspace import describe_source, fetch, open_workspace, serving
+from runner.plan import patterns
 
 _COLUMNS = ("id", "mode", "max_input_tokens", "max_output_tokens")
 

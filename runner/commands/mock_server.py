@@ -9,8 +9,8 @@ import signal
 from collections.abc import Mapping
 
 from runner.errors import EXIT_OK, UsageError
-from runner.mockclock import new_event_loop
-from runner.mockserver import READY_PREFIX, MockConfig, serving
+from runner.mock.clock import new_event_loop
+from runner.mock.server import READY_PREFIX, MockConfig, serving
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -15,15 +15,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from runner import config, newplan, patterns
 from runner.atomicfile import write_atomic
 from runner.commands.plan import as_text
 from runner.errors import EXIT_OK, InputError, InventoryError, UsageError
-from runner.inventory import Inventory, Model
-from runner.newplan import AnswerError, Choice, Preset
-from runner.plan import Plan, load_plan
-from runner.selection import Options, select
-from runner.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.inventory import config
+from runner.inventory.listing import Inventory, Model
+from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.plan import newplan, patterns
+from runner.plan.newplan import AnswerError, Choice, Preset
+from runner.plan.planfile import Plan, load_plan
+from runner.plan.selection import Options, select
 
 T = TypeVar("T")
 _DEFAULTS = "--yes to take the defaults"

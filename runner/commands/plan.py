@@ -11,11 +11,11 @@ from typing import Any
 from runner import defaults
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
-from runner.inventory import Inventory
-from runner.lock import build_lock, save_lock
-from runner.plan import Plan, load_plan, parse_extra_vars
-from runner.selection import Options, Selected, select, split_tags
-from runner.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.inventory.listing import Inventory
+from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.plan.lock import build_lock, save_lock
+from runner.plan.planfile import Plan, load_plan, parse_extra_vars
+from runner.plan.selection import Options, Selected, select, split_tags
 
 
 def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:

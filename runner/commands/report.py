@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 from runner.atomicfile import write_atomic
 from runner.errors import EXIT_OK, InputError
-from runner.report import render_report
-from runner.results import resolve_run
+from runner.report.render import render_report
+from runner.results.runs import resolve_run
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:

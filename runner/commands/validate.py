@@ -9,9 +9,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner import config, patterns
 from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Problem
-from runner.plan import Plan, load_plan, parse_extra_vars
+from runner.inventory import config
+from runner.plan import patterns
+from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 
 _CONFIG_FILES: dict[str, Callable[[str], object]] = {
     "servers.yaml": config.load_servers,

@@ -1,0 +1,143 @@
+"""What an inventory is: the models a server serves, where the list came from, and when."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.inventory.config import ModelEntry, ModelsConfig, Server
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of an inventory, with the metadata the proxy or the fallback file gave."""
+
+    id: str
+    mode: str | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    tags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "mode": self.mode,
+            "max_input_tokens": self.max_input_tokens,
+            "max_output_tokens": self.max_output_tokens,
+            "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Model:
+        return cls(
+            id=data["id"],
+            mode=data.get("mode"),
+            max_input_tokens=data.get("max_input_tokens"),
+            max_output_tokens=data.get("max_output_tokens"),
+            tags=tuple(data.get("tags") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The models of one server, where they came from (live or fallback), when and why."""
+
+    source: str
+    server: str
+    url: str
+    fetched_at: str
+    fallback_reason: str | None
+    models: tuple[Model, ...]
+
+    def ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+    def summary(self) -> dict[str, Any]:
+        """Where the inventory came from, without the models."""
+        return {
+            "source": self.source,
+            "server": self.server,
+            "url": self.url,
+            "fetched_at": self.fetched_at,
+            "fallback_reason": self.fallback_reason,
+            "model_count": len(self.models),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.summary(), "models": [m.to_json() for m in self.models]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Inventory:
+        """The inverse of `to_json` (plan locks and run manifests store that shape)."""
+        return cls(
+            source=data["source"],
+            server=data["server"],
+            url=data["url"],
+            fetched_at=data["fetched_at"],
+            fallback_reason=data.get("fallback_reason"),
+            models=unique_sorted(Model.from_json(m) for m in data["models"]),
+        )
+
+
+class LiveUnavailable(Exception):
+    """The live inventory could not be had for a reason that allows the fallback."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def from_fallback(
+    server: Server,
+    models: ModelsConfig,
+    reason: str | None,
+    now: Callable[[], datetime] | None = None,
+) -> Inventory:
+    """The inventory that the fallback models file lists for `server`."""
+    listed = unique_sorted(_from_entry(e) for e in models.for_server(server.name))
+    return Inventory("fallback", server.name, server.url, stamp(now), reason, listed)
+
+
+def with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
+    """`model` with the metadata it lacks taken from `info` (well-typed values only)."""
+    # LiteLLM's legacy `max_tokens` is ignored: for embedding models it is an input limit.
+    mode = info.get("mode")
+    return replace(
+        model,
+        mode=model.mode or (mode if isinstance(mode, str) and mode else None),
+        max_input_tokens=_first(model.max_input_tokens, _token_limit(info.get("max_input_tokens"))),
+        max_output_tokens=_first(
+            model.max_output_tokens, _token_limit(info.get("max_output_tokens"))
+        ),
+    )
+
+
+def _token_limit(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
+def _first(a: int | None, b: int | None) -> int | None:
+    return a if a is not None else b
+
+
+def _from_entry(entry: ModelEntry) -> Model:
+    return Model(
+        entry.id, entry.mode, entry.max_input_tokens, entry.max_output_tokens, tuple(entry.tags)
+    )
+
+
+def unique_sorted(models: Iterable[Model]) -> tuple[Model, ...]:
+    """One model per id, sorted by id; a repeated id adds only the metadata still missing."""
+    by_id: dict[str, Model] = {}
+    for model in models:
+        seen = by_id.get(model.id)
+        by_id[model.id] = model if seen is None else with_metadata(seen, model.to_json())
+    return tuple(by_id[i] for i in sorted(by_id))
+
+
+def stamp(now: Callable[[], datetime] | None) -> str:
+    moment = now() if now is not None else datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

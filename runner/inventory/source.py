@@ -1,0 +1,56 @@
+"""Choosing an inventory source: live from a LiteLLM proxy's /v1/models, else the fallback file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from runner.errors import InventoryError
+from runner.inventory.config import ModelsConfig, Server
+from runner.inventory.listing import Inventory, LiveUnavailable, from_fallback
+
+SOURCES = ("auto", "live", "fallback")
+
+# The HTTP client (runner.inventory.proxyclient, which imports httpx) is imported only when a live
+# inventory is wanted: commands that only read the fallback file start about 80 ms faster.
+if TYPE_CHECKING:
+    import httpx
+
+
+def load_inventory(
+    server: Server,
+    models: ModelsConfig,
+    env: Mapping[str, str],
+    *,
+    source: str = "auto",
+    allow_fallback: bool = True,
+    client: httpx.Client | None = None,
+) -> Inventory:
+    """The inventory for `server` by `source` ("auto", "live" or "fallback")."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown inventory source {source!r}")
+    if source == "fallback":
+        return _fallback(server, models, "--source fallback")
+    from runner.inventory import proxyclient
+
+    try:
+        return proxyclient.fetch(server, env, client)
+    except LiveUnavailable as exc:
+        where = f"server {server.name!r} ({server.url}) is unreachable: {exc.reason}"
+        if source == "live":
+            raise InventoryError(f"{where}; --source live forbids the fallback") from None
+        if not allow_fallback:
+            raise InventoryError(
+                f"{where}; the plan's `inventory.fallback: false` forbids the fallback"
+            ) from None
+        return _fallback(server, models, exc.reason)
+
+
+def _fallback(server: Server, models: ModelsConfig, reason: str) -> Inventory:
+    inventory = from_fallback(server, models, reason)
+    if not inventory.models:
+        raise InventoryError(
+            f"no usable inventory: {reason}, and {models.path} lists no models"
+            f" for server {server.name!r}"
+        )
+    return inventory

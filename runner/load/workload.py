@@ -1,0 +1,195 @@
+"""What each request asks: prompts (synthetic, a JSONL dataset or a template) and request bodies."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from runner.errors import InputError, Location
+from runner.plan.templating import environment, explain, render_text
+
+PREBUILD_BYTES = 64 * 2**20  # request bodies encoded before the clock starts, at most
+
+# Common English words that most BPE tokenizers (Llama, Qwen, GPT) encode as one token each when
+# preceded by a space, so a prompt of N words is about N tokens. It is an approximation: the
+# exact count depends on the model's tokenizer and the chat template adds a few tokens.
+_WORDS = """
+the of and to in is was for on that with as by at from his it an were are which be this has
+also had not first one their its new after but who they have her she two been other when there
+all during into school time may years more most only over city some world would where later up
+such used many can state about national out known university united then made just see team
+year part well both life could these between them while name three under house back right
+same long still work will each power high because much through early before since water light
+music game story line place group member number area point side book river home field word
+order form class force paper table voice plan money hand head room door road child woman man
+friend night week month party market court front south north east west model system level
+price value rate sound color space small large great good old young
+"""
+VOCABULARY = tuple(_WORDS.split())
+
+
+class PromptSource(Protocol):
+    """The prompt of request `index`: `{"messages": [...]}` (chat) or `{"prompt": "..."}`."""
+
+    def prompt(self, index: int) -> dict[str, Any]: ...
+
+
+def prompt_source(
+    params: Mapping[str, Any], plan_dir: str, variables: Mapping[str, Any]
+) -> PromptSource:
+    """The job's prompt source; dataset and template errors raise InputError (exit 2)."""
+    chat = params.get("endpoint", "chat") == "chat"
+    if params.get("dataset"):
+        return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
+    if params.get("template"):
+        return TemplatePrompts(params["template"], variables, chat)
+    return SyntheticPrompts(
+        params["input_tokens"], params.get("input_tokens_stddev", 0), params.get("seed", 0), chat
+    )
+
+
+def _wrap(text: str, chat: bool) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]} if chat else {"prompt": text}
+
+
+class SyntheticPrompts:
+    """Random words, seeded by (seed, index) so reruns send identical prompts.
+
+    A prompt is `input_tokens` words (normal with `stddev`, at least 1) counting its first one,
+    the request index, which makes every prompt's start unique for servers' prefix caches."""
+
+    def __init__(self, input_tokens: int, stddev: float, seed: int, chat: bool) -> None:
+        self.input_tokens, self.stddev, self.seed, self.chat = input_tokens, stddev, seed, chat
+
+    def length(self, index: int) -> int:
+        return self._draw(index)[0]
+
+    def prompt(self, index: int) -> dict[str, Any]:
+        return _wrap(self.text(index), self.chat)
+
+    def text(self, index: int) -> str:
+        length, rng = self._draw(index)
+        return " ".join([str(index), *rng.choices(VOCABULARY, k=length - 1)])
+
+    def _draw(self, index: int) -> tuple[int, random.Random]:
+        rng = random.Random(f"{self.seed}:{index}")  # str seeds are stable across processes
+        if not self.stddev:
+            return self.input_tokens, rng
+        return max(1, round(rng.gauss(self.input_tokens, self.stddev))), rng
+
+
+class DatasetPrompts:
+    """A JSONL file of `{"prompt": "..."}` or `{"messages": [...]}` lines, read once and cycled."""
+
+    def __init__(self, path: str, chat: bool) -> None:
+        self.path, self.chat = path, chat
+        self.prompts = self._read()
+
+    def prompt(self, index: int) -> dict[str, Any]:
+        return self.prompts[index % len(self.prompts)]
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the dataset: {exc}; workload.dataset is a UTF-8 JSONL "
+                             "file, relative to the plan's folder", Location(self.path)) from None
+        prompts = [self._line(text, n) for n, text in enumerate(lines, 1) if text.strip()]
+        if not prompts:
+            raise InputError('the dataset has no prompts; add one JSON object per line, with '
+                             '"prompt" or "messages"', Location(self.path))
+        return prompts
+
+    def _line(self, text: str, lineno: int) -> dict[str, Any]:
+        where = Location(self.path, lineno)
+        try:
+            item = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"not JSON: {exc}", where) from None
+        if not isinstance(item, dict):
+            raise InputError('expected an object with "prompt" or "messages"', where)
+        if isinstance(item.get("prompt"), str) and item["prompt"]:
+            return _wrap(item["prompt"], self.chat)
+        if "messages" in item:
+            return self._messages(item["messages"], where)
+        raise InputError('expected "prompt" (a non-empty string) or "messages" (a list)', where)
+
+    def _messages(self, messages: Any, where: Location) -> dict[str, Any]:
+        if not self.chat:
+            raise InputError('"messages" needs endpoint chat; use "prompt" for completions', where)
+        if not isinstance(messages, list) or not messages or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
+        ):
+            raise InputError('"messages" must be a non-empty list of objects with a role', where)
+        return {"messages": messages}
+
+
+class TemplatePrompts:
+    """A Jinja2 template rendered per request (sandboxed) with the plan's vars and `i`."""
+
+    def __init__(self, template: str, variables: Mapping[str, Any], chat: bool) -> None:
+        self.variables, self.chat = dict(variables), chat
+        try:
+            render_text(template, {**self.variables, "i": 0})  # syntax, sandbox and names
+            self.compiled = environment().from_string(template)
+        except Exception as exc:  # any failure inside a user's template is the user's error
+            raise InputError(f"workload.template: {explain(exc)}") from None
+
+    def prompt(self, index: int) -> dict[str, Any]:
+        try:
+            text = str(self.compiled.render({**self.variables, "i": index}))
+        except Exception as exc:
+            raise InputError(f"workload.template (request {index}): {explain(exc)}") from None
+        return _wrap(text, self.chat)
+
+
+def request_body(
+    params: Mapping[str, Any], model: str, prompt: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON body of one request: prompt and sampling params, then `extra_body` on top."""
+    return {"model": model, **prompt, **_body_tail(params)}
+
+
+def _body_tail(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What follows the prompt in every body of a job (a key of `extra_body` that is also an
+    earlier key, such as `model`, keeps that key's place when merged)."""
+    tail: dict[str, Any] = {k: params[k] for k in ("max_tokens", "temperature", "seed")
+                            if params.get(k) is not None}
+    tail["stream"] = bool(params.get("stream", True))
+    if tail["stream"]:
+        tail["stream_options"] = {"include_usage": True}
+    tail.update(params.get("extra_body") or {})
+    return tail
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """Compact JSON bytes, as sent."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class RequestBodies:
+    """Encoded request bodies: the first ones built before the clock starts, others on demand."""
+
+    def __init__(self, params: Mapping[str, Any], model: str, prompts: PromptSource) -> None:
+        self.model, self.prompts = model, prompts
+        self.tail = _body_tail(params)  # the same for every request: built once per job
+        self.ready: dict[int, bytes] = {}
+
+    def build(self, index: int) -> bytes:
+        return encode_body({"model": self.model, **self.prompts.prompt(index), **self.tail})
+
+    def prebuild(self, count: int) -> None:
+        size = 0
+        for index in range(count):
+            if size >= PREBUILD_BYTES:
+                return
+            self.ready[index] = body = self.build(index)
+            size += len(body)
+
+    def get(self, index: int) -> bytes:
+        body = self.ready.pop(index, None)
+        return body if body is not None else self.build(index)

@@ -1,0 +1,82 @@
+"""The simulator in its own process: started on a free port, its URL read, stopped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import IO
+
+from runner.mock.server import READY_PREFIX, MockConfig
+
+API_KEY_ENV = "RUNNER_MOCK_API_KEY"  # how `mock_process` hands the key to its child
+
+
+def mock_process_argv(config: MockConfig, host: str) -> list[str]:
+    """The command line of a simulator process (its key travels in $RUNNER_MOCK_API_KEY)."""
+    if any("," in model for model in config.models):
+        raise ValueError("model ids passed to `runner mock-server` cannot contain commas")
+    argv = [sys.executable, "-m", "runner", "mock-server", "--host", host, "--port", "0",
+            "--models", ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
+            "--itl-ms", repr(config.itl_ms), "--output-tokens", str(config.output_tokens)]
+    return argv + (["--api-key-env", API_KEY_ENV] if config.api_key is not None else [])
+
+
+@contextlib.contextmanager
+def mock_process(config: MockConfig, host: str = "127.0.0.1",
+                 startup_timeout_s: float = 15.0) -> Iterator[str]:
+    """Run the simulator in its own process; yields its base URL, stops it on exit."""
+    env = dict(os.environ)
+    if config.api_key is not None:
+        env[API_KEY_ENV] = config.api_key
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(mock_process_argv(config, host), stdout=subprocess.PIPE,
+                                stderr=stderr, env=env)
+        try:
+            url = _read_url(proc, time.monotonic() + startup_timeout_s)
+            if url is None:
+                _stop(proc)
+                raise RuntimeError(f"mock-server did not start: {_tail(stderr)}")
+            yield url
+        finally:
+            _stop(proc)
+
+
+def _read_url(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
+    assert proc.stdout is not None
+    fd, line = proc.stdout.fileno(), b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in line:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return None
+            data = os.read(fd, 4096)
+            if not data:
+                return None
+            line += data
+    text = line.split(b"\n", 1)[0].decode(errors="replace")
+    return text.removeprefix(READY_PREFIX) if text.startswith(READY_PREFIX) else None
+
+
+def _stop(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _tail(stream: IO[bytes], limit: int = 2000) -> str:
+    stream.seek(0)
+    text = stream.read().decode(errors="replace").strip()
+    return text[-limit:] or "(no output on stderr)"

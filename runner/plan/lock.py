@@ -1,0 +1,111 @@
+"""Plan locks: `runner plan --out` saves exactly what would run; `runner apply LOCK` runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from runner import __version__
+from runner.atomicfile import write_atomic
+from runner.errors import InputError, StaleError
+from runner.inventory.listing import Inventory
+from runner.plan.expand import Job
+from runner.plan.planfile import file_sha256
+
+LOCK_VERSION = 1
+
+
+def build_lock(report: Mapping[str, Any], inv: Inventory, variables: Mapping[str, Any],
+               options: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan view plus the inventory snapshot and everything needed to run it again."""
+    return {
+        "lock_version": LOCK_VERSION,
+        "runner_version": __version__,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **report,
+        "inventory_snapshot": inv.to_json(),
+        "variables": dict(variables),
+        "options": dict(options),
+    }
+
+
+def save_lock(path: str, lock: Mapping[str, Any]) -> None:
+    """Write a lock atomically; a path that cannot be written is an InputError."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomic(path, json.dumps(lock, indent=1) + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def is_lock(path: str) -> bool:
+    """A lock is JSON with a `lock_version`; a plan is YAML."""
+    if not path.endswith(".json"):
+        return False
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return '"lock_version"' in fh.read(4096)
+    except OSError:
+        return False
+
+
+def read_lock(path: str) -> dict[str, Any]:
+    """Load a lock file; anything that is not a lock of this version is an InputError."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: lock file not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable plan lock ({exc})") from None
+    if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION:
+        raise InputError(f"{path}: not a plan lock of version {LOCK_VERSION}; "
+                         "make a new one with `runner plan PLAN --out FILE`")
+    return data
+
+
+def stale_plan(lock: Mapping[str, Any]) -> str | None:
+    """Why the locked plan file no longer matches, or None."""
+    plan = lock["plan"]
+    try:
+        with open(plan["path"], "rb") as fh:
+            current = file_sha256(fh.read())
+    except OSError:
+        return f"the plan file {plan['path']} is gone"
+    if current != plan["sha256"]:
+        return f"the plan file {plan['path']} changed since the lock was made"
+    return None
+
+
+def drifted_models(jobs: Sequence[Job], served: Sequence[str]) -> list[str]:
+    """Locked models that the inventory no longer serves."""
+    live = set(served)
+    return sorted({job.model for job in jobs if job.model not in live})
+
+
+def check_fresh(lock_path: str, lock: Mapping[str, Any], jobs: Sequence[Job],
+                served: Sequence[str], force: bool, allow_drift: bool) -> list[str]:
+    """Raise StaleError (exit 5) unless forced; returns the warnings for what was allowed."""
+    warnings = []
+    changed = stale_plan(lock)
+    if changed:
+        if not force:
+            raise StaleError(f"{lock_path}: {changed}; re-run `runner plan --out` "
+                             "or pass --force to run the locked jobs anyway")
+        warnings.append(f"{changed} (--force)")
+    gone = drifted_models(jobs, served)
+    if gone:
+        names = ", ".join(gone)
+        if not allow_drift:
+            raise StaleError(f"{lock_path}: locked models no longer served: {names}; re-run "
+                             "`runner plan --out` or pass --allow-drift to skip their jobs")
+        warnings.append(f"skipping jobs of models no longer served: {names} (--allow-drift)")
+    return warnings
+
+
+def locked_jobs(lock: Mapping[str, Any]) -> list[Job]:
+    return [Job(j["id"], j["slug"], j["benchmark"], j["model"], j["point"], j["params"])
+            for j in lock["jobs"]]

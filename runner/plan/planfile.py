@@ -1,0 +1,308 @@
+"""Loading a plan: YAML with positions -> templates rendered -> schema-valid -> typed records."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import defaults
+from runner.errors import InputError, Location, Problem
+from runner.plan.templating import render_document
+from runner.schema import validate
+from runner.yamlfile import Document, Path, load_text, plain_scalar
+
+PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
+LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
+_NESTED = ("workload", "load", "slo")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark of a plan, with the plan's defaults already applied."""
+
+    name: str
+    index: int
+    models: str | tuple[str, ...]
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    on_empty: str = defaults.BENCHMARK["on_empty"]
+    params: Mapping[str, Any] = field(default_factory=dict)  # flat, before the matrix
+    matrix: Mapping[str, Any] | None = None
+    slo: Mapping[str, Any] = field(default_factory=dict)
+    retries: int = defaults.BENCHMARK["retries"]
+    max_error_rate: float = defaults.BENCHMARK["max_error_rate"]
+    where: Mapping[str, Location] = field(default_factory=dict)  # "models", "matrix", "name"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A loaded, rendered and validated plan."""
+
+    path: str
+    sha256: str
+    name: str
+    description: str
+    server: str | None
+    fallback: bool
+    gate: bool
+    variables: Mapping[str, Any]
+    benchmarks: tuple[Benchmark, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "sha256": self.sha256, "gate": self.gate}
+
+
+def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+    """`-e KEY=VALUE` pairs, VALUE read as a YAML 1.2 scalar (`mt=64` is the integer 64, so
+    `{{ mt * 2 }}` is 128); a malformed pair is a usage error."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"-e {item!r}: expected KEY=VALUE with KEY a variable name")
+        out[key] = plain_scalar(value)
+    return out
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
+    """Read, render, validate and type a plan; every problem is reported at once."""
+    raw = _read(path)
+    doc = load_text(_decode(raw, path), path)
+    if not isinstance(doc.data, dict):
+        raise InputError("a plan must be a mapping with version, name and benchmarks",
+                         Location(path, 1, 1, "$"))
+    variables = {**_plan_vars(doc), **(extra_vars or {})}
+    problems = render_document(doc, variables, "plan", _is_runtime_template)
+    failed = {p.where.path for p in problems}  # a failed template is not also a type error
+    checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
+    problems += [p for p in checks if p.where.path not in failed]
+    if problems:
+        raise InputError.many(sorted(problems, key=_order))
+    return _build(doc, path, file_sha256(raw), variables)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: plan file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the plan: {exc.strerror}") from None
+
+
+def _decode(raw: bytes, path: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _plan_vars(doc: Document) -> dict[str, Any]:
+    found = doc.data.get("vars")
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def _order(problem: Problem) -> tuple[int, int]:
+    return (problem.where.line or 0, problem.where.col or 0)
+
+
+def _is_runtime_template(path: Path) -> bool:
+    """`vars` are data, and prompt templates are rendered per request at run time."""
+    return path[:1] == ("vars",) or _holds_param(path, "template")
+
+
+def _holds_param(path: Path, name: str) -> bool:
+    """Whether `path` holds job parameter `name`: in a workload, a matrix list or entry."""
+    tail = tuple(None if isinstance(part, int) else part for part in path[-4:])
+    return tail[-2:] == ("workload", name) or tail[-3:] == ("matrix", name, None) or (
+        tail in (("matrix", "include", None, name), ("matrix", "exclude", None, name))
+    )
+
+
+def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _walk(child, (*path, i))
+
+
+def _check_names(doc: Document) -> list[Problem]:
+    seen: dict[str, int] = {}
+    problems = []
+    benchmarks = doc.data.get("benchmarks")
+    for i, bench in enumerate(benchmarks if isinstance(benchmarks, list) else []):
+        name = bench.get("name") if isinstance(bench, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            first = doc.where(("benchmarks", seen[name], "name")).line
+            msg = f"duplicate benchmark name '{name}' (first used on line {first})"
+            problems.append(Problem(msg, doc.where(("benchmarks", i, "name"))))
+        seen.setdefault(name, i)
+    return problems
+
+
+def _check_datasets(doc: Document, plan_path: str) -> list[Problem]:
+    """Dataset files exist, relative to the plan file."""
+    problems = []
+    for path, value in _walk(doc.data):
+        if path[:1] == ("vars",) or not _holds_param(path, "dataset"):
+            continue
+        if not isinstance(value, str) or not value:
+            continue
+        full = os.path.join(os.path.dirname(plan_path), value)
+        if not os.path.isfile(full):
+            problems.append(Problem(f"dataset file not found: {full}", doc.where(path)))
+    return problems
+
+
+def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) -> Plan:
+    data = doc.data
+    inventory = data.get("inventory", {})
+    base = data.get("defaults", {})
+    specs = [merge_defaults(base, bench) for bench in data["benchmarks"]]
+    benchmarks = tuple(_benchmark(doc, i, spec) for i, spec in enumerate(specs))
+    return Plan(
+        path=path,
+        sha256=sha256,
+        name=data["name"],
+        description=data.get("description", ""),
+        server=inventory.get("server"),
+        fallback=inventory.get("fallback", defaults.PLAN["fallback"]),
+        gate=data.get("gate", defaults.PLAN["gate"]),
+        variables=dict(variables),
+        benchmarks=benchmarks,
+    )
+
+
+def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
+    at = ("benchmarks", index)
+    return Benchmark(
+        name=spec["name"],
+        index=index,
+        models=spec["models"] if isinstance(spec["models"], str) else tuple(spec["models"]),
+        description=spec.get("description", ""),
+        tags=tuple(spec.get("tags", ())),
+        on_empty=spec.get("on_empty", defaults.BENCHMARK["on_empty"]),
+        params=flatten(spec.get("workload", {}), spec.get("load", {})),
+        matrix=spec.get("matrix"),
+        slo=spec.get("slo", {}),
+        retries=spec.get("retries", defaults.BENCHMARK["retries"]),
+        max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
+        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix")},
+    )
+
+
+def merge_defaults(base: Mapping[str, Any], bench: Mapping[str, Any]) -> dict[str, Any]:
+    """A benchmark over the plan's defaults: nested sections merge key by key, the
+    benchmark's prompt source and load mode replace the defaults' ones."""
+    merged = {**base, **bench}
+    for section in _NESTED:
+        if section in base and section in bench:
+            merged[section] = _merge_section(base[section], bench[section])
+    return merged
+
+
+def _merge_section(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    kept = dict(base)
+    for trigger, rivals in _RIVALS:
+        if any(key in own for key in trigger):
+            for key in rivals:
+                kept.pop(key, None)
+    return {**kept, **own}
+
+
+_RIVALS = (
+    (("synthetic", "dataset", "template"), ("synthetic", "dataset", "template")),
+    (("concurrency",), ("rate", "arrival", "max_concurrency")),
+    (("rate",), ("concurrency",)),
+)
+
+
+def flatten(workload: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat parameter namespace that matrix keys and job params use."""
+    flat = {k: v for k, v in workload.items() if k != "synthetic"}
+    flat.update(workload.get("synthetic", {}))
+    flat.update(load)
+    return flat
+
+
+def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    """Effective job parameters: base overridden by a matrix point, then defaults.
+
+    The first key of a rival group (input_tokens, dataset, template; concurrency, rate) picks
+    it and drops the other groups' keys from `base`. Raises ValueError when the point picks
+    two rival settings (e.g. concurrency and rate), or sets a key of a group it does not use
+    (e.g. arrival in a closed-loop job)."""
+    params = dict(base)
+    for groups in (PROMPT_SOURCES, LOAD_MODES):
+        chosen = [g for g in groups if g[0] in point]
+        if len(chosen) > 1:
+            names = " and ".join(g[0] for g in chosen)
+            raise ValueError(f"a matrix point sets both {names}; choose one")
+        for group in groups:
+            if chosen and group is not chosen[0]:
+                for key in group:
+                    params.pop(key, None)
+    params.update(point)
+    completed = _with_defaults(params)
+    _check_modifiers(point, completed)
+    return completed
+
+
+def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    for group in (*PROMPT_SOURCES, *LOAD_MODES):
+        for key in group[1:]:
+            if key in point and group[0] not in params:
+                raise ValueError(f"a matrix point sets {key}, which needs {group[0]}; "
+                                 f"this benchmark's jobs do not use {group[0]}")
+
+
+def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
+    if not any(k in params for k in ("input_tokens", "dataset", "template")):
+        params["input_tokens"] = defaults.INPUT_TOKENS
+    if "concurrency" not in params and "rate" not in params:
+        params["concurrency"] = defaults.CONCURRENCY
+    if "requests" not in params and "duration_s" not in params:
+        params["requests"] = defaults.REQUESTS
+    for key, value in defaults.PARAMS.items():
+        if _applies(key, params):
+            params.setdefault(key, value)
+    for key in _INTEGER_PARAMS & params.keys():
+        if isinstance(params[key], float):  # JSON Schema's integer admits 4.0
+            params[key] = int(params[key])
+    return {key: params[key] for key in sorted(params, key=_param_rank)}
+
+
+_INTEGER_PARAMS = frozenset({"input_tokens", "max_tokens", "seed", "concurrency",
+                             "max_concurrency", "requests", "warmup_requests"})
+
+
+def _applies(key: str, params: Mapping[str, Any]) -> bool:
+    if key == "input_tokens_stddev":
+        return "input_tokens" in params
+    if key == "arrival":
+        return "rate" in params
+    return True
+
+
+_ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "dataset", "template", "max_tokens",
+          "temperature", "seed", "stream", "extra_body", "concurrency", "rate", "arrival",
+          "max_concurrency", "requests", "duration_s", "warmup_requests", "request_timeout_s",
+          "job_timeout_s")
+_RANK = {key: i for i, key in enumerate(_ORDER)}
+
+
+def _param_rank(key: str) -> int:
+    return _RANK.get(key, len(_ORDER))

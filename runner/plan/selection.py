@@ -1,0 +1,145 @@
+"""From a plan and an inventory to the benchmarks' models and the jobs (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import InputError, InventoryError, Location, Problem
+from runner.plan import patterns
+from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
+from runner.plan.planfile import Benchmark, Plan, complete_params
+
+
+@dataclass(frozen=True)
+class Selected:
+    """What one benchmark resolved to."""
+
+    benchmark: Benchmark
+    patterns: tuple[str, ...]
+    models: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    skipped: str | None = None  # why it does not run, or None
+    jobs: tuple[Job, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.benchmark.name, "patterns": list(self.patterns),
+                "models": list(self.models), "unmatched_terms": list(self.unmatched),
+                "warnings": list(self.warnings), "skipped": self.skipped is not None,
+                "skip_reason": self.skipped, "job_count": len(self.jobs),
+                "slo": dict(self.benchmark.slo), "retries": self.benchmark.retries,
+                "max_error_rate": self.benchmark.max_error_rate}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Selection options from the command line."""
+
+    limit: str | None = None
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    max_jobs: int = 10_000
+
+
+def split_tags(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+
+def tag_skip_reason(bench: Benchmark, tags: Sequence[str], skip_tags: Sequence[str]) -> str | None:
+    """Ansible's rules: `never` runs only when asked for by tag, `always` unless skipped."""
+    own = set(bench.tags)
+    if own & set(skip_tags):
+        return "skipped by --skip-tags"
+    if tags and not own & (set(tags) | {"always"}) and "all" not in tags:
+        return "not selected by --tags"
+    if "never" in own and not own & set(tags) - {"all"}:
+        return "tagged never"
+    return None
+
+
+def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
+           options: Options) -> list[Selected]:
+    """Resolve every benchmark against the inventory ids, then expand the jobs."""
+    limit = _limit_models(options.limit, ids, groups)
+    chosen = [_resolve(b, ids, groups, limit, options) for b in plan.benchmarks]
+    errors = [p for s in chosen for p in _empty_problem(s)]
+    if errors:
+        raise InventoryError.many(errors)
+    enforce_max_jobs(_count(chosen), options.max_jobs)
+    jobs = check_unique([j for s in chosen for j in _jobs(s)])
+    by_bench: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_bench.setdefault(job.benchmark, []).append(job)
+    return [_with_jobs(s, by_bench.get(s.benchmark.name, [])) for s in chosen]
+
+
+def _limit_models(limit: str | None, ids: Sequence[str],
+                  groups: Mapping[str, Sequence[str]]) -> frozenset[str] | None:
+    if limit is None:
+        return None
+    found = patterns.resolve(limit, ids, groups).models
+    if not found:
+        raise InventoryError(f"--limit '{limit}' matches no model of the inventory")
+    return frozenset(found)
+
+
+def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
+             limit: frozenset[str] | None, options: Options) -> Selected:
+    terms = tuple(patterns.split_terms(bench.models))
+    reason = tag_skip_reason(bench, options.tags, options.skip_tags)
+    if reason:
+        return Selected(bench, terms, skipped=reason)
+    found = patterns.resolve(bench.models, ids, groups)
+    models = found.models if limit is None else tuple(m for m in found.models if m in limit)
+    skipped = None
+    if found.models and not models:
+        skipped = "no models left after --limit"
+    elif not models and bench.on_empty == "skip":
+        skipped = "no models matched (on_empty: skip)"
+    return Selected(bench, terms, models, found.unmatched, tuple(found.warnings()), skipped)
+
+
+def _empty_problem(selected: Selected) -> list[Problem]:
+    if selected.models or selected.skipped:
+        return []
+    name = selected.benchmark.name
+    message = (f"benchmark '{name}' matches no model; check its models pattern against "
+               "`runner inventory`, or set on_empty: skip")
+    return [Problem(message, selected.benchmark.where["models"])]
+
+
+def _points(bench: Benchmark) -> list[dict[str, Any]]:
+    return expand_matrix(bench.matrix, path=bench.where["matrix"].path or "$.matrix")
+
+
+def _count(chosen: Sequence[Selected]) -> int:
+    return sum(len(s.models) * len(_points(s.benchmark)) for s in chosen if not s.skipped)
+
+
+def _jobs(selected: Selected) -> list[Job]:
+    if selected.skipped:
+        return []
+    bench = selected.benchmark
+    points = _points(bench)
+    if not points:
+        raise InputError("the matrix's exclude removes every combination", bench.where["matrix"])
+    return expand_jobs(bench.name, selected.models, points, _completer(bench))
+
+
+def _completer(bench: Benchmark) -> Any:
+    where: Location = bench.where["matrix"]
+
+    def complete(point: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return complete_params(bench.params, point)
+        except ValueError as exc:
+            raise InputError(str(exc), where) from None
+
+    return complete
+
+
+def _with_jobs(selected: Selected, jobs: list[Job]) -> Selected:
+    return Selected(selected.benchmark, selected.patterns, selected.models, selected.unmatched,
+                    selected.warnings, selected.skipped, tuple(jobs))

@@ -1,0 +1,281 @@
+"""Compare two stored runs job by job: deltas, direction-aware verdicts, and noise."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, Protocol
+
+from runner.errors import InputError
+from runner.load.records import RequestRecord
+from runner.report.noise import difference_interval, request_values
+
+DEFAULT_METRICS = ("ttft_p50", "ttft_p95", "tpot_p50", "e2e_p95", "output_tps", "error_rate")
+# A change smaller than this is "same": relative for most metrics, absolute for error_rate.
+SAME_RELATIVE = 0.005
+SAME_ABSOLUTE = 0.0005
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A friendly metric name: where its value sits in a job summary, and which way is better."""
+
+    name: str
+    path: tuple[str, ...]  # inside the summary's `metrics`
+    unit: str
+    higher_is_better: bool = False
+    absolute: bool = False  # judged by the absolute delta (error_rate: its base is often 0)
+    samples: str | None = None  # the request field whose spread separates noise from change
+
+    @property
+    def index_name(self) -> str:
+        """The dotted name of this metric in the results index (`ttft_ms.p95`)."""
+        return ".".join(self.path)
+
+    def value(self, summary: Mapping[str, Any]) -> float | None:
+        """This metric's value in a job summary; None when it is missing."""
+        data: Any = summary.get("metrics")
+        for key in self.path:
+            data = data.get(key) if isinstance(data, Mapping) else None
+        ok = isinstance(data, int | float) and not isinstance(data, bool) and math.isfinite(data)
+        return float(data) if ok else None
+
+
+def _metric_table() -> dict[str, Metric]:
+    table: dict[str, Metric] = {}
+    for short in ("ttft", "tpot", "itl", "e2e"):
+        for stat in ("p50", "p90", "p95", "p99", "mean"):
+            field = f"{short}_ms"
+            table[f"{short}_{stat}"] = Metric(f"{short}_{stat}", (field, stat), "ms", samples=field)
+    for metric in (
+        Metric("output_tps", ("throughput", "output_tokens_per_s"), "tok/s", True),
+        Metric("request_tps", ("throughput", "requests_per_s"), "req/s", True),
+        Metric("total_tps", ("throughput", "total_tokens_per_s"), "tok/s", True),
+        Metric("goodput", ("goodput", "requests_per_s"), "req/s", True),
+        Metric("error_rate", ("error_rate",), "%", absolute=True),
+    ):
+        table[metric.name] = metric
+    return table
+
+
+METRICS: Mapping[str, Metric] = _metric_table()
+
+
+def find_metric(name: str) -> Metric:
+    """The metric called `name`; InputError with close names when there is none."""
+    if name in METRICS:
+        return METRICS[name]
+    close = difflib.get_close_matches(name, list(METRICS), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(METRICS)}"
+    raise InputError(f"unknown metric '{name}'; {hint}")
+
+
+def parse_metrics(spec: str | None) -> tuple[Metric, ...]:
+    """The metrics of a comma-separated `--metric` value; the default set when None."""
+    names = DEFAULT_METRICS if spec is None else [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise InputError(f"--metric names no metric; known: {', '.join(METRICS)}")
+    return tuple(dict.fromkeys(find_metric(n) for n in names))
+
+
+def parse_threshold(text: str) -> float:
+    """A `--threshold` as a fraction: "10%" and "0.1" both give 0.1."""
+    raw = text.strip()
+    try:
+        value = float(raw.removesuffix("%"))
+    except ValueError:
+        value = math.nan
+    if raw.endswith("%"):
+        value /= 100
+    elif value > 1:
+        raise InputError(f"--threshold {text}: a plain number is a fraction (0.1 = 10%); "
+                         f"did you mean {raw}%?")
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"--threshold {text}: expected a percentage such as 10% or a "
+                         "fraction such as 0.1")
+    return value
+
+
+def worsening(metric: Metric, base: float, new: float) -> float:
+    """How much worse `new` is than `base` (negative: better), relative to base; absolute for
+    absolute metrics. Infinite when a relative base is 0 and new differs."""
+    delta = new - base if not metric.higher_is_better else base - new
+    if metric.absolute or delta == 0:
+        return delta
+    return delta / base if base else math.copysign(math.inf, delta)
+
+
+def verdict(metric: Metric, base: float | None, new: float | None, threshold: float) -> str:
+    """better, same, worse, regression (worse by more than `threshold`) or n/a."""
+    if base is None or new is None:
+        return "n/a"
+    change = worsening(metric, base, new)
+    if change > threshold:
+        return "regression"
+    if abs(change) < (SAME_ABSOLUTE if metric.absolute else SAME_RELATIVE):
+        return "same"
+    return "worse" if change > 0 else "better"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One metric of one job in both runs."""
+
+    metric: Metric
+    base: float | None
+    new: float | None
+    verdict: str
+    ci: tuple[float, float] | None = None  # NOISE_LEVEL interval of new - base
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.base is None or self.new is None else self.new - self.base
+
+    @property
+    def delta_pct(self) -> float | None:
+        """The relative change in percent; None for absolute metrics and a zero base."""
+        if self.delta is None or self.metric.absolute or not self.base:
+            return None
+        return self.delta / self.base * 100
+
+    @property
+    def within_noise(self) -> bool | None:
+        """Whether the interval holds 0; None when no request data allowed a test."""
+        return None if self.ci is None else self.ci[0] <= 0 <= self.ci[1]
+
+    @property
+    def gates(self) -> bool:
+        """A regression that fails the gate: one within noise does not."""
+        return self.verdict == "regression" and self.within_noise is not True
+
+
+@dataclass(frozen=True)
+class JobPair:
+    """A job present in both runs, and its rows."""
+
+    base: Mapping[str, Any]
+    new: Mapping[str, Any]
+    rows: tuple[Row, ...]
+
+    @property
+    def id(self) -> str:
+        return str(self.new["id"])
+
+    def params_changed(self) -> dict[str, tuple[Any, Any]]:
+        """Parameters whose values differ between the runs: name -> (base, new)."""
+        old, new = self.base.get("params") or {}, self.new.get("params") or {}
+        return {k: (old.get(k), new.get(k)) for k in sorted({*old, *new})
+                if old.get(k) != new.get(k)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every matched job's rows, and the jobs found in one run only."""
+
+    threshold: float
+    metrics: tuple[Metric, ...]
+    jobs: tuple[JobPair, ...]
+    only_in_base: tuple[str, ...]
+    only_in_new: tuple[str, ...]
+
+    def rows(self) -> Iterator[Row]:
+        return chain.from_iterable(job.rows for job in self.jobs)
+
+    def counts(self) -> dict[str, int]:
+        """Gating regressions, improvements beyond noise, and changes within noise."""
+        rows = list(self.rows())
+        return {"regressions": sum(r.gates for r in rows),
+                "improvements": sum(r.verdict == "better" and not r.within_noise for r in rows),
+                "within_noise": sum(r.verdict in ("better", "worse", "regression")
+                                    and r.within_noise is True for r in rows)}
+
+    @property
+    def failed(self) -> bool:
+        return any(row.gates for row in self.rows())
+
+
+class RunData(Protocol):
+    """What compare reads of a run (runner.results.runs.StoredRun fits)."""
+
+    @property
+    def jobs(self) -> Sequence[Mapping[str, Any]]: ...
+
+    def requests(self, slug: str) -> Sequence[RequestRecord]: ...
+
+
+def compare(base: RunData, new: RunData, metrics: Sequence[Metric], threshold: float) -> Comparison:
+    """Match the runs' jobs and compare every metric of every job present in both."""
+    pairs, only_base, only_new = match_jobs(base.jobs, new.jobs)
+    jobs = tuple(_job(base, new, b, n, metrics, threshold) for b, n in pairs)
+    return Comparison(threshold, tuple(metrics), jobs,
+                      tuple(j["id"] for j in only_base), tuple(j["id"] for j in only_new))
+
+
+Job = Mapping[str, Any]
+
+
+def match_jobs(
+    base: Sequence[Job], new: Sequence[Job]
+) -> tuple[list[tuple[Job, Job]], list[Job], list[Job]]:
+    """Pairs by id, then by (benchmark, model, point); and the jobs of one side only."""
+    by_id, (base_left, new_left) = _pair_by(base, new, lambda job: job["id"])
+    by_point, (only_base, only_new) = _pair_by(base_left, new_left, _point_key)
+    order = {id(job): n for n, job in enumerate(new)}
+    return sorted(by_id + by_point, key=lambda pair: order[id(pair[1])]), only_base, only_new
+
+
+def _pair_by(
+    base: Sequence[Job], new: Sequence[Job], key: Callable[[Job], Any]
+) -> tuple[list[tuple[Job, Job]], tuple[list[Job], list[Job]]]:
+    waiting = {key(job): job for job in base}
+    pairs, unmatched = [], []
+    for job in new:
+        other = waiting.pop(key(job), None)
+        if other is None:
+            unmatched.append(job)
+        else:
+            pairs.append((other, job))
+    return pairs, (list(waiting.values()), unmatched)
+
+
+def _point_key(job: Job) -> tuple[Any, ...]:
+    point = job.get("point")
+    if not isinstance(point, Mapping):
+        return ("id", job["id"])
+    return (job.get("benchmark"), job.get("model"), tuple(sorted(point.items(), key=str)))
+
+
+def _job(base_run: RunData, new_run: RunData, base: Job, new: Job, metrics: Sequence[Metric],
+         threshold: float) -> JobPair:
+    samples = _Samples(base_run, base["slug"], new_run, new["slug"])
+    return JobPair(base, new, tuple(_row(m, base, new, threshold, samples) for m in metrics))
+
+
+def _row(metric: Metric, base: Job, new: Job, threshold: float, samples: _Samples) -> Row:
+    b, n = metric.value(base), metric.value(new)
+    row = Row(metric, b, n, verdict(metric, b, n, threshold))
+    if not metric.samples or row.verdict == "n/a":
+        return row
+    old, now = samples.values(metric.samples)
+    ci = difference_interval(old, now, metric.path[-1], seed=f"{new['id']}|{metric.name}")
+    return Row(metric, b, n, row.verdict, ci)
+
+
+class _Samples:
+    """Both jobs' request values by field, read from the runs once and only when needed."""
+
+    def __init__(self, base: RunData, base_slug: str, new: RunData, new_slug: str) -> None:
+        self._sources = ((base, base_slug), (new, new_slug))
+        self._records: tuple[Sequence[RequestRecord], ...] | None = None
+        self._values: dict[str, tuple[list[float], list[float]]] = {}
+
+    def values(self, field: str) -> tuple[list[float], list[float]]:
+        if self._records is None:
+            self._records = tuple(run.requests(slug) for run, slug in self._sources)
+        if field not in self._values:
+            base, new = (request_values(records, field) for records in self._records)
+            self._values[field] = (base, new)
+        return self._values[field]

@@ -1,0 +1,198 @@
+"""What every report format shares: jobs by benchmark, run info, warnings, axes, definitions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.plan.expand import point_label
+from runner.results.runs import StoredRun
+from runner.run.recap import slo_misses
+from runner.schema import load_schema
+
+Job = Mapping[str, Any]
+# The matrix parameters a chart prefers on its x axis, in this order.
+X_PREFERENCE = ("concurrency", "rate", "max_concurrency", "input_tokens", "max_tokens")
+STATUSES = ("ok", "failed", "interrupted", "skipped", "pending")
+
+
+@dataclass(frozen=True)
+class Banner:
+    """A run-level banner: `level` is warn or error."""
+
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Axis:
+    """How a benchmark's jobs are charted: x parameter, x per job, series name per job."""
+
+    param: str | None  # None: nothing varies, the models are the x categories
+    categories: tuple[str, ...] | None  # set when x is not numeric
+    xs: tuple[float, ...]
+    series: tuple[str, ...]
+
+
+def all_jobs(run: StoredRun) -> list[Job]:
+    """Every job in manifest order: its stored summary, else its manifest entry (never run)."""
+    stored = {job.get("slug"): job for job in run.jobs}
+    entries = run.manifest.get("jobs", [])
+    return [stored.get(e.get("slug")) or {**e, "metrics": None} for e in entries]
+
+
+def by_benchmark(jobs: Sequence[Job]) -> dict[str, list[Job]]:
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(str(job.get("benchmark", "")), []).append(job)
+    return groups
+
+
+def point(job: Job) -> Mapping[str, Any]:
+    """The job's matrix point (its params when the point was not stored)."""
+    found = job.get("point")
+    return found if isinstance(found, Mapping) else job.get("params") or {}
+
+
+def label(job: Job) -> str:
+    return point_label(point(job)) or "-"
+
+
+def stat(job: Job, path: str) -> Any:
+    """A metric by dotted path, e.g. `ttft_ms.p95`; None when missing."""
+    value: Any = job.get("metrics")
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def client_bound(job: Job) -> bool:
+    return bool(stat(job, "client.client_bound"))
+
+
+def slo_missed(job: Job) -> bool:
+    return stat(job, "slo.passed") is False
+
+
+def counts(jobs: Sequence[Job]) -> dict[str, int]:
+    """Jobs per status, in a fixed order (statuses without jobs left out, except ok)."""
+    found = {s: sum(1 for j in jobs if j.get("status") == s) for s in STATUSES}
+    others = {str(j.get("status")) for j in jobs} - set(STATUSES)
+    found.update({s: sum(1 for j in jobs if j.get("status") == s) for s in sorted(others)})
+    return {s: n for s, n in found.items() if n or s == "ok"}
+
+
+def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
+    """The run's header: plan, ids, times, inventory source and job totals."""
+    manifest = run.manifest
+    # Older or partial manifests may lack fields: every key the reports read is present.
+    inventory = {**dict.fromkeys(("source", "server", "url", "fetched_at", "fallback_reason",
+                                  "model_count")),
+                 **{k: v for k, v in (manifest.get("inventory") or {}).items() if k != "models"}}
+    plan = {**dict.fromkeys(("name", "path", "sha256")), **(manifest.get("plan") or {})}
+    return {"plan": plan, "run_id": run.run_id,
+            "run_dir": run.run_dir, "status": manifest.get("status"),
+            "started_at": manifest.get("started_at"), "finished_at": manifest.get("finished_at"),
+            "runner_version": manifest.get("runner_version"), "inventory": inventory,
+            "totals": counts(jobs), "jobs": len(jobs)}
+
+
+def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
+    """Why a reader should be careful with these numbers."""
+    found = _status_warnings(str(run.manifest.get("status")), jobs)
+    inventory = run.manifest.get("inventory") or {}
+    if inventory.get("source") == "fallback":
+        reason = inventory.get("fallback_reason") or "no reason recorded"
+        found.append(Banner("warn", "The model inventory came from the fallback file, not the "
+                                     f"live proxy: {reason}"))
+    bound = [j for j in jobs if client_bound(j)]
+    if bound:
+        found.append(Banner("warn", f"{_jobs(bound, 'was')} client-bound: the load generator, "
+                                    f"not the server, was the limit ({_ids(bound)})"))
+    missed = [j for j in jobs if slo_missed(j)]
+    if missed:
+        found.append(Banner("warn", f"{_jobs(missed)} missed the SLO: "
+                             + "; ".join(f"{j.get('id')}: {', '.join(slo_misses(j))}"
+                                         for j in missed[:5]) + _more(missed)))
+    return found
+
+
+def _status_warnings(status: str, jobs: Sequence[Job]) -> list[Banner]:
+    failed = [j for j in jobs if j.get("status") == "failed"]
+    found = [Banner("error", f"{_jobs(failed)} failed ({_ids(failed)})")] if failed else []
+    if status == "interrupted":
+        undone = [j for j in jobs if j.get("status") not in ("ok", "failed")]
+        found.insert(0, Banner("error", f"The run was interrupted: {_jobs(undone)} did not "
+                                         "finish; `runner apply PLAN --resume RUN_DIR` runs them"))
+    elif status not in ("ok", "failed"):
+        found.insert(0, Banner("error", f"The run has not finished (status {status}): it is "
+                                         "still running or it crashed; numbers may be partial"))
+    return found
+
+
+def _jobs(jobs: Sequence[Job], verb: str = "") -> str:
+    one = len(jobs) == 1
+    was = {"": "", "was": " was" if one else " were"}[verb]
+    return f"{len(jobs)} job{'' if one else 's'}{was}"
+
+
+def _ids(jobs: Sequence[Job]) -> str:
+    return ", ".join(str(j.get("id")) for j in jobs[:5]) + _more(jobs)
+
+
+def _more(jobs: Sequence[Job]) -> str:
+    return f" and {len(jobs) - 5} more" if len(jobs) > 5 else ""
+
+
+def axis(jobs: Sequence[Job]) -> Axis:
+    """The matrix parameter to chart against, and one series per model (+ other varied keys)."""
+    points = [point(j) for j in jobs]
+    varied = _varied(points)
+    numeric = [k for k in varied if all(_is_number(p.get(k)) for p in points)]
+    param = next((k for k in (*X_PREFERENCE, *numeric, *varied) if k in varied), None)
+    others = [k for k in varied if k != param]
+    series = tuple(_series_name(j, p, others) for j, p in zip(jobs, points, strict=True))
+    if param is None:
+        names = tuple(dict.fromkeys(series))
+        return Axis(None, names, tuple(float(names.index(s)) for s in series), series)
+    if param in numeric:
+        return Axis(param, None, tuple(float(p[param]) for p in points), series)
+    values = [_text(p.get(param)) for p in points]
+    names = tuple(dict.fromkeys(values))
+    return Axis(param, names, tuple(float(names.index(v)) for v in values), series)
+
+
+def _varied(points: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys = list(dict.fromkeys(k for p in points for k in p))
+    return [k for k in keys if len({_text(p.get(k)) for p in points}) > 1]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _series_name(job: Job, p: Mapping[str, Any], others: Sequence[str]) -> str:
+    extra = point_label({k: p[k] for k in others if k in p})
+    return f"{job.get('model')} · {extra}" if extra else str(job.get("model"))
+
+
+def metric_definitions() -> list[tuple[str, str]]:
+    """(name, description) of every metric, from schemas/result.schema.json."""
+    defs = load_schema("result")["$defs"]
+    found = [("statistics", defs["distribution"]["description"])]
+    for name, spec in defs["metrics"]["properties"].items():
+        if "description" in spec:
+            found.append((name, spec["description"]))
+        for sub, sub_spec in spec.get("properties", {}).items():
+            if "description" in sub_spec:
+                found.append((f"{name}.{sub}", sub_spec["description"]))
+    found.append(("client", defs["client"]["description"]))
+    return found

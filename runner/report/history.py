@@ -1,0 +1,145 @@
+"""A metric over time per job, read from the results index (results/index.sqlite)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import InputError, InventoryError
+from runner.plan.patterns import resolve
+from runner.report.compare import Metric, worsening
+from runner.results.index import INDEX_FILE, open_index
+
+BARS = "▁▂▃▄▅▆▇█"
+# Complete jobs only: an interrupted job's numbers cover part of its requests.
+_QUERY = """
+SELECT r.run_id, r.plan, r.started_at, j.status, m.value, j.job_id, j.benchmark, j.model,
+       j.params_json
+FROM metrics m
+JOIN jobs j ON j.run_id = m.run_id AND j.job_id = m.job_id
+JOIN runs r ON r.run_id = m.run_id
+WHERE m.name = :metric AND j.status IN ('ok', 'failed')
+  AND (:plan IS NULL OR r.plan = :plan) AND (:benchmark IS NULL OR j.benchmark = :benchmark)
+ORDER BY r.started_at, r.run_id
+"""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run's value of the metric for one job."""
+
+    run_id: str
+    plan: str
+    started_at: str | None
+    status: str
+    value: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "plan": self.plan, "started_at": self.started_at,
+                "value": self.value, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Series:
+    """A job's values over time, oldest first; the job is its id (benchmark/model/point)."""
+
+    job_id: str
+    benchmark: str | None
+    model: str | None
+    params: Any  # of the newest point
+    points: tuple[Point, ...]
+
+    @property
+    def values(self) -> list[float]:
+        return [p.value for p in self.points]
+
+    def change(self, metric: Metric) -> float | None:
+        """last vs first: relative, or absolute for absolute metrics (error_rate)."""
+        first, last = self.values[0], self.values[-1]
+        if metric.absolute:
+            return last - first
+        return (last - first) / first if first else None
+
+    def to_json(self, metric: Metric) -> dict[str, Any]:
+        values = self.values
+        return {"job_id": self.job_id, "benchmark": self.benchmark, "model": self.model,
+                "params": self.params, "first": values[0], "last": values[-1],
+                "min": min(values), "max": max(values), "change": self.change(metric),
+                "worsening": worsening(metric, values[0], values[-1]),
+                "points": [p.to_json() for p in self.points]}
+
+
+def load_history(
+    results_dir: str, metric: Metric, *, plan: str | None = None, benchmark: str | None = None,
+    model: str | None = None, last: int = 20,
+) -> list[Series]:
+    """The metric per job over the last `last` runs that have it, sorted by job id."""
+    if last < 1:
+        raise InputError(f"--last must be at least 1, not {last}")
+    path = os.path.join(results_dir, INDEX_FILE)
+    if not os.path.isfile(path):
+        raise InputError(f"no runs are stored yet: {path} does not exist; run `runner apply "
+                         "PLAN` first, or point --results at the folder that holds the runs")
+    with closing(open_index(path)) as conn:
+        _check_name(conn, "plan", plan, "SELECT DISTINCT plan FROM runs")
+        _check_name(conn, "benchmark", benchmark, "SELECT DISTINCT benchmark FROM jobs")
+        models = _models(conn, model)
+        rows = conn.execute(_QUERY, {"metric": metric.index_name, "plan": plan,
+                                     "benchmark": benchmark}).fetchall()
+    rows = [row for row in rows if models is None or row[7] in models]
+    runs = list(dict.fromkeys(row[0] for row in rows))[-last:]
+    return _series([row for row in rows if row[0] in set(runs)])
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One bar per value, scaled between the values' min and max (flat: mid-height bars)."""
+    low, high = min(values, default=0.0), max(values, default=0.0)
+    if high == low:
+        return BARS[3] * len(values)
+    top = len(BARS) - 1
+    return "".join(BARS[round((v - low) / (high - low) * top)] for v in values)
+
+
+def _series(rows: Sequence[tuple[Any, ...]]) -> list[Series]:
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        grouped.setdefault(row[5], []).append(row)
+    return [Series(job_id, group[-1][6], group[-1][7], _params(group[-1][8]),
+                   tuple(Point(*row[:5]) for row in group))
+            for job_id, group in sorted(grouped.items())]
+
+
+def _params(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _check_name(conn: sqlite3.Connection, what: str, name: str | None, sql: str) -> None:
+    if name is None:
+        return
+    known = sorted(str(row[0]) for row in conn.execute(sql) if row[0] is not None)
+    if name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=3)
+    listed = ", ".join(known) or "none"
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known: {listed}"
+    raise InputError(f"no {what} '{name}' in the results index; {hint}")
+
+
+def _models(conn: sqlite3.Connection, pattern: str | None) -> set[str] | None:
+    if pattern is None:
+        return None
+    ids = [str(row[0]) for row in conn.execute("SELECT DISTINCT model FROM jobs") if row[0]]
+    selection = resolve(pattern, sorted(ids))
+    if not selection.models:
+        why = "; ".join(selection.warnings()) or "the terms exclude every model"
+        raise InventoryError(f"--model {pattern} matches no model in the results index: {why}")
+    return set(selection.models)

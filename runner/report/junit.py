@@ -1,0 +1,76 @@
+"""JUnit XML for CI systems: one test case per job; SLO misses and failed jobs are failures."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from runner.plan.expand import point_label
+from runner.run.recap import slo_misses
+
+
+def gate_failures(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`job id: misses` for every job that ran and missed an SLO."""
+    return [f"{s['id']}: {'; '.join(slo_misses(s))}" for s in summaries if slo_misses(s)]
+
+
+def render(plan_name: str, summaries: Sequence[Mapping[str, Any]]) -> str:
+    """The JUnit XML document (testsuites > one testsuite per benchmark > testcases)."""
+    root = ET.Element("testsuites", name=f"runner {plan_name}")
+    suites: dict[str, ET.Element] = {}
+    for summary in summaries:
+        bench = summary["benchmark"]
+        if bench not in suites:
+            suites[bench] = ET.SubElement(root, "testsuite", name=f"{plan_name}.{bench}")
+        _testcase(suites[bench], plan_name, summary)
+    for suite in [root, *suites.values()]:
+        _count(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _testcase(suite: ET.Element, plan_name: str, summary: Mapping[str, Any]) -> None:
+    name = f"{summary['model']} {point_label(summary.get('point') or {}) or '-'}".strip()
+    case = ET.SubElement(suite, "testcase", classname=f"{plan_name}.{summary['benchmark']}",
+                         name=name, time=f"{summary.get('duration_s') or 0:.3f}")
+    status = summary["status"]
+    if status in ("skipped", "interrupted"):
+        ET.SubElement(case, "skipped", message=f"{status}: {summary.get('error') or ''}")
+        return
+    if status == "failed":
+        failure = ET.SubElement(case, "failure", type="job_failed",
+                                message=str(summary.get("error") or "job failed"))
+        failure.text = _errors_text(summary)
+    misses = slo_misses(summary)
+    if misses:
+        failure = ET.SubElement(case, "failure", type="slo", message="SLO missed: " + misses[0])
+        failure.text = "\n".join(misses)
+    ET.SubElement(case, "system-out").text = _metrics_text(summary)
+
+
+def _errors_text(summary: Mapping[str, Any]) -> str:
+    errors = (summary.get("metrics") or {}).get("errors") or {}
+    return "\n".join(f"{kind}: {count}" for kind, count in errors.items())
+
+
+def _metrics_text(summary: Mapping[str, Any]) -> str:
+    metrics = summary.get("metrics") or {}
+    lines = [f"id: {summary['id']}"]
+    for name in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+        dist = metrics.get(name) or {}
+        if dist.get("count"):
+            lines.append(f"{name}: p50 {dist['p50']:.2f} p95 {dist['p95']:.2f}")
+    tput = (metrics.get("throughput") or {}).get("output_tokens_per_s")
+    if tput is not None:
+        lines.append(f"output_tokens_per_s: {tput:.1f}")
+    return "\n".join(lines)
+
+
+def _count(element: ET.Element) -> None:
+    cases = list(element.iter("testcase"))
+    element.set("tests", str(len(cases)))
+    element.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+    element.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
+    element.set("errors", "0")
+    element.set("time", f"{sum(float(c.get('time', 0)) for c in cases):.3f}")

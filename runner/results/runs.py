@@ -1,0 +1,100 @@
+"""Reading stored runs back: a run directory, its job summaries, and run references
+(`latest`, `previous`, a run id or a path), for report, compare and history."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import InputError
+from runner.load.records import RequestRecord
+from runner.results.store import JOBS_DIR, RunStore, read_requests
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One run as stored on disk; never the executor's memory."""
+
+    run_dir: str
+    manifest: Mapping[str, Any]
+    jobs: tuple[Mapping[str, Any], ...]  # summaries in manifest order (pending ones omitted)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest["run_id"])
+
+    @property
+    def plan_name(self) -> str:
+        return str(self.manifest.get("plan", {}).get("name", ""))
+
+    def requests(self, slug: str) -> list[RequestRecord]:
+        """The per-request records of one job (empty when none were stored)."""
+        return read_requests(self.run_dir, slug)
+
+
+def load_run(run_dir: str) -> StoredRun:
+    """Read a run directory: its manifest and every stored job summary."""
+    store = RunStore.open(run_dir)
+    jobs = []
+    for entry in store.manifest.get("jobs", []):
+        path = os.path.join(run_dir, JOBS_DIR, f"{entry['slug']}.json")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                jobs.append(json.load(fh))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: unreadable job summary ({exc})") from None
+    return StoredRun(run_dir, store.manifest, tuple(jobs))
+
+
+def run_dirs(results_dir: str, plan: str) -> list[str]:
+    """A plan's run directories, oldest first (run ids sort by time)."""
+    folder = os.path.join(results_dir, plan)
+    if not os.path.isdir(folder):
+        return []
+    names = sorted(n for n in os.listdir(folder)
+                   if os.path.isfile(os.path.join(folder, n, "manifest.json")))
+    return [os.path.join(folder, n) for n in names]
+
+
+def resolve_run(ref: str, results_dir: str, plan: str | None = None) -> str:
+    """A run directory from a path, a run id, or `latest`/`previous` (of `plan`)."""
+    if os.path.isfile(os.path.join(ref, "manifest.json")):
+        return ref
+    if ref in ("latest", "previous"):
+        return _relative(ref, results_dir, plan)
+    matches = _by_id(ref, results_dir)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise InputError(f"run id '{ref}' is ambiguous: {', '.join(matches)}")
+    raise InputError(f"no run '{ref}' under {results_dir}/: give a run directory, a run id, "
+                     "or latest/previous with --plan")
+
+
+def _relative(ref: str, results_dir: str, plan: str | None) -> str:
+    plans = [plan] if plan else _plans(results_dir)
+    if len(plans) != 1:
+        raise InputError(f"'{ref}' needs --plan NAME (plans under {results_dir}/: "
+                         f"{', '.join(plans) or 'none'})")
+    runs = run_dirs(results_dir, plans[0])
+    wanted = 1 if ref == "latest" else 2
+    if len(runs) < wanted:
+        raise InputError(f"plan '{plans[0]}' has {len(runs)} stored run(s); "
+                         f"'{ref}' needs {wanted}")
+    return runs[-wanted]
+
+
+def _plans(results_dir: str) -> list[str]:
+    if not os.path.isdir(results_dir):
+        return []
+    return sorted(n for n in os.listdir(results_dir) if run_dirs(results_dir, n))
+
+
+def _by_id(run_id: str, results_dir: str) -> list[str]:
+    return [d for plan in _plans(results_dir) for d in run_dirs(results_dir, plan)
+            if os.path.basename(d) == run_id]

@@ -1,0 +1,332 @@
+"""The results store: run directories, manifests, job summaries and request logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from runner import __version__
+from runner.atomicfile import write_atomic
+from runner.errors import InputError
+from runner.load.records import RequestRecord
+from runner.results import index
+from runner.results.index import INDEX_FILE, RunRow
+
+MANIFEST_FILE = "manifest.json"
+JOBS_DIR = "jobs"
+RUN_STATUSES = ("ok", "failed", "interrupted")
+COMPLETE_STATUSES = ("ok", "failed")
+_PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_SECRET_KEY = re.compile(
+    r"(?:.*_)?(?:api_?key|master_key)|(?:proxy_)?authorization|litellm_params"
+)
+
+
+class RunStore:
+    """One run's directory under results/<plan>/<run-id>/ and its rows in the index."""
+
+    def __init__(
+        self, run_dir: str, manifest: dict[str, Any], now: Callable[[], datetime] | None = None
+    ) -> None:
+        self.run_dir = run_dir
+        self.manifest = manifest
+        self.run_id: str = manifest["run_id"]
+        plan_dir = os.path.dirname(os.path.abspath(run_dir))
+        self.plan_name = os.path.basename(plan_dir)
+        self.index_path = os.path.join(os.path.dirname(plan_dir), INDEX_FILE)
+        self._now = now or _utc_now
+        # Guards the manifest, in case jobs are written from worker threads.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(
+        cls,
+        results_dir: str,
+        plan_name: str,
+        manifest: Mapping[str, Any],
+        now: Callable[[], datetime] | None = None,
+    ) -> RunStore:
+        """Make results/<plan>/<run-id>/jobs/, write manifest.json and index the run."""
+        given = _plain(manifest)
+        refuse_secrets(given, "run manifest")
+        jobs = _job_entries(given.get("jobs", []))
+        started = _utc(now() if now else _utc_now())
+        run_dir = _claim_run_dir(os.path.join(results_dir, check_plan_name(plan_name)), started)
+        data: dict[str, Any] = {"run_id": os.path.basename(run_dir), "status": "running",
+                "started_at": _stamp(started), "finished_at": None,
+                "runner_version": __version__}
+        data.update({k: v for k, v in given.items() if k not in data}, jobs=jobs)
+        store = cls(run_dir, data, now)
+        store._save_manifest()
+        index.replace_jobs(store.index_path, store._run_row(), jobs)
+        return store
+
+    @classmethod
+    def open(cls, run_dir: str) -> RunStore:
+        """The stored run at `run_dir` (for --resume and reports)."""
+        path = os.path.join(run_dir, MANIFEST_FILE)
+        hint = "expected a run directory such as results/<plan>/<run-id>"
+        try:
+            manifest = _load_json(path)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no run manifest; {hint}") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: unreadable run manifest ({exc}); start a new run") from None
+        if not (isinstance(manifest, dict) and isinstance(manifest.get("run_id"), str)
+                and isinstance(manifest.get("jobs"), list)):
+            raise InputError(f"{path}: not a run manifest (no run_id or jobs); {hint}")
+        return cls(run_dir, manifest)
+
+    def set_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> None:
+        """Record the run's jobs as pending; a job already complete on disk keeps its status."""
+        entries = _job_entries(jobs)
+        rows = []
+        for entry in entries:
+            done = self.completed_job(entry["slug"], entry["params"])
+            entry["status"] = done["status"] if done else "pending"
+            rows.append({**entry, **(done or {})})
+        with self._lock:
+            self.manifest["jobs"] = entries
+            self._save_manifest()
+        index.replace_jobs(self.index_path, self._run_row(), rows)
+
+    def request_log(self, slug: str) -> RequestLog:
+        """The job's request log, opened for appending."""
+        return RequestLog(self._job_file(slug, ".requests.jsonl"))
+
+    def reset_request_log(self, slug: str) -> None:
+        """Empty the job's request log: a retried or resumed job starts afresh."""
+        with open(self._job_file(slug, ".requests.jsonl"), "w", encoding="utf-8"):
+            pass
+
+    def write_job(self, summary: Mapping[str, Any]) -> None:
+        """Write jobs/<slug>.json, then the job's status in the manifest, then the index."""
+        data = _plain(summary)
+        refuse_secrets(data, "job summary")
+        entry = self._entry(check_slug(data.get("slug")))
+        if not isinstance(data.get("status"), str):
+            raise ValueError(f"job summary {entry['slug']!r} has no status")
+        if data.setdefault("id", entry["id"]) != entry["id"]:
+            raise ValueError(f"job summary {entry['slug']!r} has id {data['id']!r}, "
+                             f"the manifest {entry['id']!r}")
+        write_atomic(self._job_file(entry["slug"], ".json"), _dumps(data))
+        with self._lock:
+            entry["status"] = data["status"]
+            self._save_manifest()
+        index.upsert_job(self.index_path, self._run_row(), {**entry, **data})
+
+    def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The stored summary if it is complete ("ok" or "failed") and has these params."""
+        path = self._job_file(slug, ".json")
+        try:
+            data = _load_json(path)
+        except (FileNotFoundError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("status") not in COMPLETE_STATUSES:
+            return None
+        return data if data.get("params") == _plain(params) else None
+
+    def finish(self, status: str) -> None:
+        """Stamp finished_at and the final status ("ok", "failed" or "interrupted")."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+        with self._lock:
+            self.manifest["status"] = status
+            self.manifest["finished_at"] = _stamp(_utc(self._now()))
+            self._save_manifest()
+        index.upsert_run(self.index_path, self._run_row())
+
+    def read_requests(self, slug: str) -> list[RequestRecord]:
+        """The job's request records; a torn last line (a crash mid-write) is skipped."""
+        return read_requests(self.run_dir, slug)
+
+    def _job_file(self, slug: str, suffix: str) -> str:
+        return _job_file(self.run_dir, slug, suffix)
+
+    def _entry(self, slug: str) -> dict[str, Any]:
+        entry: dict[str, Any]
+        for entry in self.manifest["jobs"]:
+            if entry.get("slug") == slug:
+                return entry
+        raise ValueError(f"job {slug!r} is not in the run manifest; call set_jobs first")
+
+    def _save_manifest(self) -> None:
+        refuse_secrets(self.manifest, "run manifest")
+        write_atomic(os.path.join(self.run_dir, MANIFEST_FILE), _dumps(self.manifest))
+
+    def _run_row(self) -> RunRow:
+        return RunRow.from_manifest(self.plan_name, self.manifest)
+
+
+class RequestLog:
+    """One job's append-only JSONL of request records, each flushed as it is written."""
+
+    def __init__(self, path: str) -> None:
+        _drop_torn_tail(path)
+        self.path = path
+        # Kept open across many writes; closed by close() or the with-block.
+        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    def write(self, record: RequestRecord) -> None:
+        self._file.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RequestLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_requests(run_dir: str, slug: str) -> list[RequestRecord]:
+    """A stored job's request records, without reading the manifest (reports call this per job)."""
+    path = _job_file(run_dir, slug, ".requests.jsonl")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+    except FileNotFoundError:
+        return []
+    return [RequestRecord.from_json(data) for data in _parse_jsonl(lines, path)]
+
+
+def _job_file(run_dir: str, slug: str, suffix: str) -> str:
+    return os.path.join(run_dir, JOBS_DIR, check_slug(slug) + suffix)
+
+
+def check_slug(slug: object) -> str:
+    """`slug` if it names a file inside jobs/; else ValueError."""
+    if (not isinstance(slug, str) or not slug or slug.startswith(".")
+            or any(c in slug for c in "/\\\0")):
+        raise ValueError(f"unsafe job slug {slug!r}")
+    return slug
+
+
+def check_plan_name(name: str) -> str:
+    """`name` if it is a safe directory name under results/; else ValueError."""
+    if not _PLAN_NAME.fullmatch(name) or name.startswith(INDEX_FILE):
+        raise ValueError(f"unsafe plan name {name!r}")
+    return name
+
+
+def refuse_secrets(data: Any, what: str, path: str = "$") -> None:
+    """ValueError if any key in the nested `data` is named like a credential."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            where = f"{path}.{key}"
+            if _SECRET_KEY.fullmatch(str(key).lower().replace("-", "_")):
+                raise ValueError(f"refusing to store a {what} with a secret-like key at {where}")
+            refuse_secrets(value, what, where)
+    elif isinstance(data, list | tuple):
+        for i, item in enumerate(data):
+            refuse_secrets(item, what, f"{path}[{i}]")
+
+
+def _drop_torn_tail(path: str) -> None:
+    """Cut a partial last line left by a crash, so that new records start on their own line."""
+    try:
+        fh = open(path, "r+b")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return
+    with fh:
+        end = pos = fh.seek(0, os.SEEK_END)
+        while pos > 0:
+            start = max(0, pos - 65536)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            cut = chunk.rfind(b"\n")
+            if cut == len(chunk) - 1 and pos == end:
+                return
+            if cut >= 0:
+                fh.truncate(start + cut + 1)
+                return
+            pos = start
+        fh.truncate(0)
+
+
+def _parse_jsonl(lines: Sequence[str], path: str) -> Iterator[dict[str, Any]]:
+    last = len(lines) - 1
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            yield data
+        elif n != last:  # only the last line can be torn by a crash
+            raise InputError(f"{path}:{n + 1}: corrupt request record")
+
+
+def _job_entries(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    entries = [{**_plain(job), "status": "pending"} for job in jobs]
+    slugs = [check_slug(e.get("slug")) for e in entries]
+    ids = [e.get("id") for e in entries]
+    if not all(isinstance(i, str) and i for i in ids):
+        raise ValueError("every job needs an id")
+    if len(set(slugs)) < len(slugs) or len(set(ids)) < len(ids):
+        raise ValueError("job slugs and ids must be unique")
+    return entries
+
+
+def _claim_run_dir(plan_dir: str, started: datetime) -> str:
+    """Create results/<plan>/<run-id>/jobs/ with a run id no other run has."""
+    try:
+        os.makedirs(plan_dir, exist_ok=True)
+        for _ in range(1000):
+            run_dir = os.path.join(plan_dir, f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}")
+            with suppress(FileExistsError):
+                os.mkdir(run_dir)
+                os.mkdir(os.path.join(run_dir, JOBS_DIR))
+                return run_dir
+    except OSError as exc:
+        raise InputError(f"cannot create a run directory in {plan_dir}: {exc.strerror}") from None
+    raise InputError(f"cannot create a run directory in {plan_dir}: every run id is taken")
+
+
+def _load_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _plain(data: Any) -> Any:
+    """A deep copy as plain JSON data (lists, dicts), so stored and compared values agree."""
+    return json.loads(json.dumps(data, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot store a {type(value).__name__} as JSON")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=1) + "\n"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _stamp(when: datetime) -> str:
+    return f"{when:%Y-%m-%dT%H:%M:%SZ}"

@@ -1,0 +1,171 @@
+"""Runs jobs: one server's jobs one after another, different servers side by side (--forks),
+every request and every finished job on disk as soon as it exists."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from runner.inventory.config import Server, auth_headers
+from runner.load.records import RequestRecord
+from runner.plan.expand import Job
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job with everything needed to run and judge it."""
+
+    job: Job
+    server: Server  # with a reachable url
+    slo: Mapping[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    max_error_rate: float = 0.0
+
+
+class Reporter(Protocol):
+    """What the user sees while jobs run (only the CLI prints)."""
+
+    def job_started(self, spec: JobSpec, attempt: int) -> None: ...
+    def request_done(self, spec: JobSpec, record: RequestRecord) -> None: ...
+    def job_finished(self, spec: JobSpec, summary: Mapping[str, Any]) -> None: ...
+
+
+class Store(Protocol):
+    """The part of runner.results.store.RunStore the executor uses."""
+
+    def request_log(self, slug: str) -> Any: ...
+    def reset_request_log(self, slug: str) -> None: ...
+    def write_job(self, summary: Mapping[str, Any]) -> None: ...
+    def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None: ...
+
+
+@dataclass
+class Context:
+    """Shared state of one run."""
+
+    store: Store
+    reporter: Reporter
+    env: Mapping[str, str]
+    prompts: Callable[[JobSpec], Any]  # a job's PromptSource
+    stop: asyncio.Event
+    fail_fast: bool = False
+    resume: bool = False
+    failed: bool = False  # set by the first failed job (for --fail-fast)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def execute(specs: Sequence[JobSpec], ctx: Context, forks: int = 1) -> list[dict[str, Any]]:
+    """Run every job; returns their summaries in job order (skipped ones included)."""
+    groups: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault(spec.server.name, []).append(i)
+    results: list[dict[str, Any] | None] = [None] * len(specs)
+    slots = asyncio.Semaphore(max(forks, 1))
+
+    async def run_group(indexes: list[int]) -> None:
+        async with slots:
+            for i in indexes:
+                results[i] = await run_job(specs[i], ctx)
+
+    await asyncio.gather(*(run_group(ix) for ix in groups.values()))
+    return [r if r is not None else skipped_summary(specs[i], "not run")
+            for i, r in enumerate(results)]
+
+
+async def run_job(spec: JobSpec, ctx: Context) -> dict[str, Any]:
+    """One job with its retries; the final summary is written to the store."""
+    if ctx.stop.is_set():
+        return skipped_summary(spec, "interrupted before it started", status="interrupted")
+    if ctx.fail_fast and ctx.failed:
+        summary = skipped_summary(spec, "skipped after an earlier failure (--fail-fast)")
+        ctx.store.write_job(summary)
+        return summary
+    if ctx.resume:
+        done = ctx.store.completed_job(spec.job.slug, spec.job.params)
+        if done is not None:
+            done = {**done, "resumed": True}
+            ctx.reporter.job_finished(spec, done)
+            return done
+    summary = await _attempts(spec, ctx)
+    ctx.store.write_job(summary)
+    ctx.failed = ctx.failed or summary["status"] == "failed"
+    ctx.reporter.job_finished(spec, summary)
+    return summary
+
+
+async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for attempt in range(1, spec.retries + 2):
+        summary = await _attempt(spec, ctx, attempt)
+        if summary["status"] != "failed" or ctx.stop.is_set():
+            break
+    return summary
+
+
+async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
+    from runner.load.loadgen import Target, run_load
+    from runner.run.metrics import summarize
+
+    ctx.reporter.job_started(spec, attempt)
+    ctx.store.reset_request_log(spec.job.slug)
+    started = utc_now()
+    target = Target(spec.server.url, auth_headers(spec.server, ctx.env), spec.job.model)
+    with ctx.store.request_log(spec.job.slug) as log:
+
+        def on_record(record: RequestRecord) -> None:
+            log.write(record)
+            ctx.reporter.request_done(spec, record)
+
+        result = await run_load(target, spec.job.params, ctx.prompts(spec),
+                                on_record=on_record, stop=ctx.stop)
+    metrics = summarize(result.records, slo=spec.slo or None, health=result.health)
+    status, error = judge(metrics, result.stopped, spec.max_error_rate)
+    return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
+            "stopped": result.stopped, "started_at": started, "finished_at": utc_now(),
+            "duration_s": round(result.duration_s, 3), "metrics": metrics}
+
+
+def judge(
+    metrics: Mapping[str, Any], stopped: str, max_error_rate: float
+) -> tuple[str, str | None]:
+    """A job's status and, when it did not succeed, why."""
+    if stopped == "interrupted":
+        return "interrupted", "interrupted"
+    if stopped == "unreachable":
+        return "failed", f"server unreachable ({_first_error(metrics)})"
+    if stopped == "job_timeout":
+        return "failed", "job_timeout_s reached before the job finished"
+    requests = metrics["requests"]
+    if requests["ok"] == 0:
+        return "failed", f"no request succeeded ({_first_error(metrics)})"
+    if metrics["error_rate"] > max_error_rate:
+        rate = metrics["error_rate"]
+        return "failed", f"error rate {rate:.3g} above max_error_rate {max_error_rate:g}"
+    return "ok", None
+
+
+def _first_error(metrics: Mapping[str, Any]) -> str:
+    errors = metrics.get("errors") or {}
+    if not errors:
+        return "no requests"
+    kind, count = max(errors.items(), key=lambda item: item[1])
+    return f"{count} x {kind}"
+
+
+def job_header(spec: JobSpec) -> dict[str, Any]:
+    job = spec.job
+    return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
+            "point": dict(job.point), "params": dict(job.params),
+            "server": {"name": spec.server.name, "kind": spec.server.kind,
+                       "url": spec.server.url}}
+
+
+def skipped_summary(spec: JobSpec, why: str, status: str = "skipped") -> dict[str, Any]:
+    return {**job_header(spec), "status": status, "error": why, "attempts": 0,
+            "started_at": None, "finished_at": None, "metrics": None}

@@ -1,0 +1,113 @@
+"""What `runner apply` shows while it runs (CLI layer: the only non-command module that prints).
+
+On a terminal a live status line; in CI or when piped, one plain line per job start and end."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from runner.load.records import RequestRecord
+from runner.run.executor import JobSpec
+from runner.run.recap import job_line
+
+
+class Plain:
+    """One line when each job starts and ends."""
+
+    def __init__(self, total: int, out: TextIO, quiet: bool = False,
+                 verbose: bool = False) -> None:
+        self.total, self.out, self.quiet, self.verbose = total, out, quiet, verbose
+        self.done = 0
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+    def job_started(self, spec: JobSpec, attempt: int) -> None:
+        retry = f" (attempt {attempt})" if attempt > 1 else ""
+        self.note(f"[{self.done + 1}/{self.total}] start {spec.job.id}{retry}")
+
+    def request_done(self, spec: JobSpec, record: RequestRecord) -> None:
+        return None
+
+    def job_finished(self, spec: JobSpec, summary: Mapping[str, Any]) -> None:
+        self.done += 1
+        self.note(f"[{self.done}/{self.total}] {job_line(summary)}")
+        if self.verbose:
+            for line in details(summary):
+                self.note(f"    {line}")
+
+
+def details(summary: Mapping[str, Any]) -> list[str]:
+    """-v: the error breakdown, SLO checks and client health behind a job's line."""
+    metrics = summary.get("metrics") or {}
+    lines = []
+    if metrics.get("errors"):
+        lines.append("errors: " + ", ".join(f"{k}={v}" for k, v in metrics["errors"].items()))
+    for check in (metrics.get("slo") or {}).get("checks", []):
+        stat = f" {check['stat']}" if check.get("stat") else ""
+        verdict = "ok" if check["passed"] else "MISSED"
+        lines.append(f"slo {check['metric']}{stat}: {check['value']} vs {check['limit']} {verdict}")
+    client = metrics.get("client") or {}
+    if client.get("client_bound"):
+        lines.append(f"client_bound: {client.get('reason')}")
+    return lines
+
+
+class Live(Plain):
+    """A status line rewritten in place: jobs done/total, the running job's requests,
+    tokens/s and errors."""
+
+    def __init__(self, total: int, out: TextIO, verbose: bool = False) -> None:
+        super().__init__(total, out, verbose=verbose)
+        self.started = 0.0
+        self.requests = self.failed = self.tokens = 0
+        self.shown = 0.0
+        self.goal = 0
+
+    def job_started(self, spec: JobSpec, attempt: int) -> None:
+        self.started = time.monotonic()
+        self.requests = self.failed = self.tokens = 0
+        self.goal = int(spec.job.params.get("requests") or 0)
+        self._show(spec, force=True)
+
+    def request_done(self, spec: JobSpec, record: RequestRecord) -> None:
+        if record.warmup:
+            return
+        self.requests += 1
+        self.failed += 0 if record.ok else 1
+        self.tokens += record.output_tokens or 0
+        self._show(spec)
+
+    def job_finished(self, spec: JobSpec, summary: Mapping[str, Any]) -> None:
+        self.out.write("\r\x1b[2K")
+        super().job_finished(spec, summary)
+
+    def _show(self, spec: JobSpec, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.shown < 0.1:
+            return
+        self.shown = now
+        rate = self.tokens / max(now - self.started, 1e-9)
+        goal = f"/{self.goal}" if self.goal else ""
+        text = (f"[{self.done + 1}/{self.total}] {spec.job.id}  {self.requests}{goal} req  "
+                f"{rate:,.0f} tok/s  {self.failed} errors")
+        columns = os.get_terminal_size(self.out.fileno()).columns or 80  # 0: size unknown
+        width = max(columns - 1, 20)
+        self.out.write("\r\x1b[2K" + text[:width])
+        self.out.flush()
+
+
+def reporter_for(args: argparse.Namespace, total: int, out: TextIO | None = None) -> Plain:
+    """Live on a terminal (unless CI or --quiet), plain lines otherwise."""
+    stream = out or sys.stderr
+    if args.quiet:
+        return Plain(total, stream, quiet=True)
+    if stream.isatty() and os.environ.get("CI", "").lower() not in ("true", "1"):
+        return Live(total, stream, verbose=args.verbose)
+    return Plain(total, stream, verbose=args.verbose)

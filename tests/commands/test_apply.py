@@ -1,0 +1,252 @@
+"""`runner apply` end to end against the simulator: results, faults, interrupts, resume, locks."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from apply_helpers import apply_process, jsonl_lines, manifest, run_dirs, simulator, wait_for
+from cli_helpers import run_cli
+
+from runner.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STALE
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "sk-sim-secret-5c1d9e"
+
+
+def test_demo_plan_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    results = tmp_path / "results"
+    code, out, err = run_cli(capsys, "apply", "plans/demo.yaml", "--results", str(results))
+    assert code == EXIT_OK, err
+    assert "RECAP" in out and "ok=4 failed=0 skipped=0 interrupted=0" in out
+    [run] = run_dirs(results, "demo")
+    data = manifest(run)
+    assert data["status"] == "ok" and data["inventory"]["source"] == "live"
+    assert [j["status"] for j in data["jobs"]] == ["ok"] * 4
+    for job in data["jobs"]:
+        summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
+        assert summary["metrics"]["requests"]["ok"] == job["params"]["requests"]
+        lines = jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
+        assert len(lines) == job["params"]["requests"] + job["params"]["warmup_requests"]
+        assert all(line["ok"] for line in lines)
+    with sqlite3.connect(results / "index.sqlite") as db:
+        assert db.execute("select count(*) from jobs").fetchone() == (4,)
+        assert db.execute("select status from runs").fetchall() == [("ok",)]
+
+
+def write_setup(tmp_path: Path, url: str, plan_body: str) -> tuple[Path, Path]:
+    configs = tmp_path / "configs"
+    configs.mkdir(exist_ok=True)
+    (configs / "servers.yaml").write_text(
+        f"servers:\n  sim:\n    url: {url}\n    api_key_env: SIM_KEY\n    timeout_s: 5\n")
+    plan = tmp_path / "p.yaml"
+    plan.write_text(plan_body)
+    return configs, plan
+
+
+SLOW_PLAN = """\
+version: 1
+name: p
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: b
+    models: all
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 40}
+    load: {concurrency: 2, requests: 6, request_timeout_s: 10}
+    matrix: {max_tokens: [40, 41, 42]}
+"""
+
+
+def test_server_killed_mid_job_fails_that_job_and_the_run_goes_on(tmp_path: Path) -> None:
+    with simulator("--models", "m1", "--itl-ms", "25", "--api-key-env", "SIM_KEY",
+                   env={"SIM_KEY": SECRET}) as (url, proc):
+        configs, plan = write_setup(tmp_path, url, SLOW_PLAN)
+        env = {"RUNNER_CONFIG_DIR": str(configs), "SIM_KEY": SECRET}
+        apply = apply_process(str(plan), "--results", "results", cwd=tmp_path, env=env)
+        first = lambda: sorted((tmp_path / "results" / "p").glob("*/jobs/*.requests.jsonl"))  # noqa: E731
+        wait_for(lambda: first() and first()[0].stat().st_size > 0, what="first records")
+        proc.kill()
+        out, err = apply.communicate(timeout=60)
+    assert apply.returncode == EXIT_JOBS_FAILED, err
+    [run] = run_dirs(tmp_path / "results", "p")
+    jobs = manifest(run)["jobs"]
+    assert [j["status"] for j in jobs] == ["failed", "failed", "failed"]  # later ones ran too
+    summary = json.loads((run / "jobs" / f"{jobs[0]['slug']}.json").read_text())
+    assert summary["metrics"]["errors"].get("connection", 0) >= 1
+    records = jsonl_lines(run / "jobs" / f"{jobs[0]['slug']}.requests.jsonl")
+    assert any(r["ok"] for r in records) and any(r["error_kind"] == "connection" for r in records)
+    assert "ok=0 failed=3" in out
+    everything = out + err + "".join(p.read_text() for p in run.rglob("*") if p.is_file())
+    assert SECRET not in everything
+
+
+def test_sigint_stops_cleanly_and_resume_runs_only_the_rest(tmp_path: Path) -> None:
+    with simulator("--models", "m1", "--itl-ms", "20") as (url, _):
+        configs, plan = write_setup(tmp_path, url, SLOW_PLAN)
+        env = {"RUNNER_CONFIG_DIR": str(configs)}
+        apply = apply_process(str(plan), "--results", "results", cwd=tmp_path, env=env)
+        jobs_dir = lambda: list((tmp_path / "results" / "p").glob("*/jobs"))  # noqa: E731
+        wait_for(lambda: jobs_dir() and len(list(jobs_dir()[0].glob("*.json"))) >= 1,
+                 what="the first finished job")
+        apply.send_signal(signal.SIGINT)
+        out, err = apply.communicate(timeout=30)
+        assert apply.returncode == EXIT_INTERRUPTED, err
+        [run] = run_dirs(tmp_path / "results", "p")
+        data = manifest(run)
+        assert data["status"] == "interrupted"
+        statuses = [j["status"] for j in data["jobs"]]
+        assert statuses[0] == "ok" and "interrupted" in statuses
+        first_log = run / "jobs" / f"{data['jobs'][0]['slug']}.requests.jsonl"
+        before = first_log.read_text()
+
+        resume = apply_process(str(plan), "--results", "results", "--resume", str(run),
+                               cwd=tmp_path, env=env)
+        out, err = resume.communicate(timeout=60)
+        assert resume.returncode == EXIT_OK, err
+    assert [j["status"] for j in manifest(run)["jobs"]] == ["ok", "ok", "ok"]
+    assert manifest(run)["status"] == "ok"
+    assert first_log.read_text() == before  # nothing run twice
+    assert "(resumed)" in out
+    assert run_dirs(tmp_path / "results", "p") == [run]
+
+
+def test_stale_lock_is_exit_5_unless_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick = SLOW_PLAN.replace("max_tokens: [40, 41, 42]", "max_tokens: [4]")
+    with simulator("--models", "m1,m2", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, quick.replace("models: all", "models: 'm*'"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        lock = tmp_path / "p.lock.json"
+        code, _, _ = run_cli(capsys, "plan", str(plan), "--out", str(lock))
+        assert code == EXIT_OK
+        results = str(tmp_path / "results")
+        code, out, _ = run_cli(capsys, "apply", str(lock), "--results", results)
+        assert code == EXIT_OK and "ok=2 failed=0" in out
+        plan.write_text(plan.read_text() + "# edited\n")
+        code, _, err = run_cli(capsys, "apply", str(lock), "--results", results)
+        assert code == EXIT_STALE and "changed since the lock was made" in err
+        code, out, _ = run_cli(capsys, "apply", str(lock), "--results", results, "--force")
+        assert code == EXIT_OK and "ok=2" in out
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        write_setup(tmp_path, url, plan.read_text())
+        code, _, err = run_cli(capsys, "apply", str(lock), "--results", results, "--force")
+        assert code == EXIT_STALE and "no longer served: m2" in err
+        code, out, _ = run_cli(capsys, "apply", str(lock), "--results", results, "--force",
+                               "--allow-drift")
+        assert code == EXIT_OK and "ok=1 failed=0" in out
+
+
+@contextmanager
+def refusing_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str,
+                      models: str) -> Iterator[Path]:
+    """A keyed simulator: the inventory call succeeds with the key, then every request is
+    sent without it and refused (401)."""
+    with simulator("--models", models, "--ttft-ms", "1", "--itl-ms", "1",
+                   "--api-key-env", "SIM_KEY", env={"SIM_KEY": SECRET}) as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        monkeypatch.setenv("SIM_KEY", SECRET)
+        monkeypatch.setattr("runner.run.executor.auth_headers", lambda server, env: {})
+        yield plan
+
+
+def test_fail_fast_skips_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = SLOW_PLAN.replace("models: all", "models: 'm*'").replace(
+        "max_tokens: [40, 41, 42]", "max_tokens: [4, 5]")
+    with refusing_requests(tmp_path, monkeypatch, body, "m1,m2") as plan:
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"),
+                               "--fail-fast")
+    assert code == EXIT_JOBS_FAILED
+    assert "failed=1 skipped=3" in out and "--fail-fast" in out
+
+
+def test_retries_rerun_a_failed_job_and_the_recap_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = SLOW_PLAN.replace("max_tokens: [40, 41, 42]", "max_tokens: [4]").replace(
+        "    matrix:", "    retries: 2\n    matrix:")
+    with refusing_requests(tmp_path, monkeypatch, body, "m1") as plan:
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+    assert code == EXIT_JOBS_FAILED
+    assert "(attempt 3)" in err and "(attempt 4)" not in err
+    [run] = run_dirs(tmp_path / "r", "p")
+    [job] = manifest(run)["jobs"]
+    summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
+    assert summary["attempts"] == 3 and summary["metrics"]["errors"] == {"http_401": 6}
+    assert "no request succeeded (6 x http_401)" in out
+    assert len(jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")) == 6  # last attempt
+
+
+GATED = """\
+version: 1
+name: g
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: slo
+    models: 'm*'
+    workload: {synthetic: {input_tokens: 8}, max_tokens: 4}
+    load: {concurrency: 1, requests: 4}
+    matrix: {concurrency: [1, 2]}
+    slo:
+      ttft_ms: {p95: TTFT_LIMIT}
+      error_rate: 0
+"""
+
+
+def test_gate_turns_slo_misses_into_exit_4_and_junit_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    from runner.errors import EXIT_GATE
+
+    with simulator("--models", "m1", "--ttft-ms", "20", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, GATED.replace("TTFT_LIMIT", "5"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        results, junit = str(tmp_path / "r"), tmp_path / "ci" / "junit.xml"
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", results)
+        assert code == EXIT_OK and "SLO missed: ttft_ms p95" in out  # no gate: shown only
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", results, "--gate",
+                                 "--junit", str(junit))
+        assert code == EXIT_GATE and err.count("GATE: slo/m1/") == 2
+        suite = ET.parse(junit).getroot()
+        assert suite.get("tests") == "2" and suite.get("failures") == "2"
+        [failure, *_] = suite.iter("failure")
+        assert failure.get("type") == "slo" and "ttft_ms p95" in (failure.get("message") or "")
+        plan.write_text(GATED.replace("TTFT_LIMIT", "5000").replace("benchmarks:",
+                                                                   "gate: true\nbenchmarks:"))
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", results)
+        assert code == EXIT_OK and out.count("SLO ok") == 2
+        plan.write_text(GATED.replace("TTFT_LIMIT", "5").replace("benchmarks:",
+                                                                "gate: true\nbenchmarks:"))
+        code, _, _ = run_cli(capsys, "apply", str(plan), "--results", results)
+        assert code == EXIT_GATE
+
+
+def test_a_bad_dataset_line_stops_before_any_job_and_names_plan_and_benchmark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.errors import EXIT_INVALID
+
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "hi"}\n{"nope": 1}\n')
+    body = SLOW_PLAN.replace("workload: {synthetic: {input_tokens: 16}, max_tokens: 40}",
+                             "workload: {dataset: prompts.jsonl, max_tokens: 4}")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+    assert code == EXIT_INVALID and out == ""
+    assert err.startswith(f"error: {plan}: benchmark 'b': ") and "prompts.jsonl:2" in err
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,385 @@
+"""The load generator against small in-test servers and the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from runner.errors import InputError
+from runner.load.arrivals import arrival_offsets
+from runner.load.loadgen import LoadResult, Target, run_load
+from runner.load.records import RequestRecord
+from runner.load.workload import prompt_source
+from runner.mock.process import mock_process
+from runner.mock.server import MockConfig, serving
+from runner.redaction import redact
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+KEY = "sk-test-secret-123456"
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    """A loopback server answering both OpenAI endpoints with `handler`."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    app.router.add_post("/v1/completions", handler)
+    app_runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await app_runner.setup()
+    await web.TCPSite(app_runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{app_runner.addresses[0][1]}"
+    finally:
+        await app_runner.cleanup()
+
+
+def event(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def token(text: str = "tok ") -> bytes:
+    return event({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+FINISH = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+DONE = b"data: [DONE]\n\n"
+
+
+def usage(completion: int) -> bytes:
+    return event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": completion,
+                                           "total_tokens": 5 + completion}})
+
+
+def streaming(*parts: bytes, delay_s: float = 0.0, cut: bool = False) -> Handler:
+    """An SSE answer of `parts`, `delay_s` apart; `cut` breaks the connection instead of ending."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for part in parts:
+            await asyncio.sleep(delay_s)
+            await response.write(part)
+        if cut:
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+def params(**overrides: Any) -> dict[str, Any]:
+    base = {"endpoint": "chat", "input_tokens": 8, "max_tokens": 4, "temperature": 0, "seed": 0,
+            "stream": True, "concurrency": 1, "requests": 1, "warmup_requests": 0,
+            "request_timeout_s": 10}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def load(url: str, job: dict[str, Any], **kwargs: Any) -> Coroutine[Any, Any, LoadResult]:
+    target = Target(url, {"Authorization": f"Bearer {KEY}"}, "m")
+    return run_load(target, job, prompt_source(job, ".", {}), **kwargs)
+
+
+def run(handler: Handler, job: dict[str, Any], **kwargs: Any) -> LoadResult:
+    async def main() -> LoadResult:
+        async with serve(handler) as url:
+            return await load(url, job, **kwargs)
+
+    return asyncio.run(main())
+
+
+def test_closed_loop_sends_warmup_then_requests_at_the_concurrency() -> None:
+    in_flight, peak, bodies = [0], [0], []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        bodies.append(await request.json())
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        try:
+            return await streaming(token(), FINISH, usage(1), DONE, delay_s=0.01)(request)
+        finally:
+            in_flight[0] -= 1
+
+    seen: list[RequestRecord] = []
+    result = run(handler, params(concurrency=3, requests=7, warmup_requests=2),
+                 on_record=seen.append)
+    assert result.stopped == "done"
+    assert [r.index for r in result.records] == list(range(9))
+    assert [r.warmup for r in result.records] == [True] * 2 + [False] * 7
+    assert all(r.ok for r in result.records)
+    assert sorted(r.index for r in seen) == list(range(9))
+    assert peak[0] == 3
+    assert len(bodies) == 9 and bodies[0]["stream_options"] == {"include_usage": True}
+    assert len(result.health.scheduling_lag_ms) == 9 - 3  # not a worker's first request
+    assert all(r.scheduled_ms is None for r in result.records)
+
+
+def test_many_workers_take_turns_to_start_and_all_finish() -> None:
+    """64 workers start at once: a few per event-loop iteration, every request sent once."""
+    received: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        received.append(len(received))
+        return await streaming(token(), FINISH, DONE)(request)
+
+    result = run(handler, params(concurrency=64, requests=300))
+    assert result.stopped == "done"
+    assert len(received) == len(result.records) == 300
+    assert all(r.ok for r in result.records)
+    assert len(result.health.scheduling_lag_ms) == 300 - 64
+
+
+def test_stop_while_workers_wait_for_their_turn_sends_nothing_more() -> None:
+    received: list[float] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        received.append(time.monotonic())
+        return await streaming(token(), FINISH, DONE, delay_s=0.2)(request)
+
+    async def main() -> LoadResult:
+        stop = asyncio.Event()
+        stop.set()  # already set: the supervisor stops the job in its first iteration
+        async with serve(handler) as url:
+            return await load(url, params(concurrency=64, requests=64), stop=stop, grace_s=0)
+
+    result = asyncio.run(main())
+    assert result.stopped == "interrupted"
+    assert len(received) <= len(result.records) <= 4  # the first iteration's starts only
+    assert {r.error_kind for r in result.records} == {"cancelled"}
+
+
+def test_open_loop_constant_rate_keeps_absolute_offsets() -> None:
+    result = run(streaming(token(), DONE), params(concurrency=None, rate=40, arrival="constant",
+                                                  requests=12))
+    assert result.stopped == "done"
+    assert [r.scheduled_ms for r in result.records] == [i * 25.0 for i in range(12)]
+    lateness = [r.sent_ms - r.scheduled_ms for r in result.records if r.scheduled_ms is not None]
+    assert min(lateness) >= 0 and max(lateness) < 15
+    assert all(r.ok for r in result.records)
+
+
+def test_poisson_arrivals_are_seeded() -> None:
+    first = list(itertools.islice(arrival_offsets({"rate": 10, "seed": 1}), 2000))
+    again = list(itertools.islice(arrival_offsets({"rate": 10, "seed": 1}), 2000))
+    other = list(itertools.islice(arrival_offsets({"rate": 10, "seed": 2}), 2000))
+    assert first == again != other
+    assert first[0] == 0.0 and first == sorted(first)
+    assert 0.09 < statistics.mean(b - a for a, b in itertools.pairwise(first)) < 0.11
+
+
+def test_max_concurrency_queues_arrivals_and_shows_the_wait() -> None:
+    result = run(streaming(token(), DONE, delay_s=0.05),
+                 params(concurrency=None, rate=100, arrival="constant", max_concurrency=1,
+                        requests=4))
+    waits = [r.sent_ms - (r.scheduled_ms or 0) for r in result.records]
+    assert waits[0] < 10
+    assert waits[1] < waits[2] < waits[3]
+    assert waits[3] > 150  # three answers of ~100 ms each minus 30 ms of arrivals
+    sends = [r.sent_ms for r in result.records]
+    ends = [r.sent_ms + (r.e2e_ms or 0) for r in result.records]
+    assert all(s >= e - 1 for s, e in zip(sends[1:], ends, strict=False))  # one at a time
+
+
+def test_duration_stops_sending() -> None:
+    result = run(streaming(token(), DONE, delay_s=0.02),
+                 params(concurrency=2, requests=None, duration_s=0.3))
+    assert result.stopped == "duration"
+    assert 6 <= len(result.records) <= 16
+    assert all(r.sent_ms < 300 for r in result.records)
+    assert all(r.ok for r in result.records)
+
+
+def test_open_loop_duration_stops_arrivals() -> None:
+    result = run(streaming(token(), DONE), params(concurrency=None, rate=50, arrival="constant",
+                                                  requests=None, duration_s=0.2))
+    assert result.stopped == "duration"
+    assert len(result.records) == 10
+    assert max(r.scheduled_ms or 0 for r in result.records) == 180
+
+
+def json_error(status: int, message: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        body = {"error": {"message": message, "type": "x", "code": str(status)}}
+        return web.json_response(body, status=status)
+
+    return handler
+
+
+async def slow(request: web.Request) -> web.StreamResponse:
+    await asyncio.sleep(5)
+    return web.Response()
+
+
+ERRORS: list[tuple[str, Handler, dict[str, Any], tuple[str, int | None, str]]] = [
+    ("http 500", json_error(500, "Internal error"), {}, ("http", 500, "HTTP 500: Internal error")),
+    ("http 429", json_error(429, "Rate limit reached"), {},
+     ("http", 429, "HTTP 429: Rate limit reached")),
+    ("timeout", slow, {"request_timeout_s": 0.2},
+     ("timeout", None, "no complete answer within request_timeout_s")),
+    ("server closes mid-stream", streaming(token(), token(), cut=True), {},
+     ("connection", None, "ClientPayloadError")),
+    ("error event", streaming(token(), event({"error": {"message": "engine died"}}), DONE), {},
+     ("stream_error", None, "engine died")),
+    ("truncated", streaming(token(), token()), {},
+     ("truncated", None, "the stream ended before [DONE] or a finish reason")),
+    ("invalid", streaming(b"data: {not json\n\n", DONE), {},
+     ("invalid_response", None, "an event is not JSON: {not json")),
+]
+
+
+@pytest.mark.parametrize(("handler", "job", "expected"), [e[1:] for e in ERRORS],
+                         ids=[e[0] for e in ERRORS])
+def test_errors_are_recorded_by_kind(
+    handler: Handler, job: dict[str, Any], expected: tuple[str, int | None, str]
+) -> None:
+    result = run(handler, params(**job))
+    (record,) = result.records
+    assert not record.ok
+    assert (record.error_kind, record.http_status) == expected[:2]
+    assert record.error is not None and expected[2] in record.error
+    assert record.e2e_ms is not None
+
+
+def test_connection_refused_stops_early_as_unreachable(dead_url: str) -> None:
+    started = time.monotonic()
+    result = asyncio.run(load(dead_url, params(concurrency=4, requests=None, duration_s=30)))
+    assert result.stopped == "unreachable"
+    assert time.monotonic() - started < 5
+    assert 4 <= len(result.records) < 50
+    assert {r.error_kind for r in result.records} == {"connection"}
+
+
+def test_errors_never_show_the_key() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        message = f"bad key {request.headers['Authorization']} (also {KEY[:-2]}xx)"
+        return web.json_response({"error": {"message": message}}, status=401)
+
+    (record,) = run(echo, params()).records
+    assert record.error is not None and KEY not in record.error and "sk-test" not in record.error
+    assert record.error.startswith("HTTP 401: bad key ***")
+
+
+def test_errors_never_show_part_of_a_key_cut_by_shortening() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        # "HTTP 401: " + this, cut at 199 characters, would keep "sk-tes" of the key
+        message = "a" * 182 + " " + request.headers["Authorization"].removeprefix("Bearer ")
+        return web.json_response({"error": {"message": message}}, status=401)
+
+    (record,) = run(echo, params()).records
+    assert record.error is not None and "sk-tes" not in record.error
+
+
+def test_redact() -> None:
+    headers = {"Authorization": "Bearer abcdefgh"}
+    assert redact("x abcdefgh y sk-1234567 z", headers) == "x *** y sk-*** z"
+
+
+def test_stop_event_cancels_in_flight_requests() -> None:
+    async def main() -> tuple[LoadResult, float]:
+        stop = asyncio.Event()
+        async with serve(streaming(token(), *[token()] * 100, DONE, delay_s=0.05)) as url:
+            asyncio.get_running_loop().call_later(0.3, stop.set)
+            started = time.monotonic()
+            result = await load(url, params(concurrency=3, requests=100), stop=stop,
+                                grace_s=0.1)
+            return result, time.monotonic() - started
+
+    result, took = asyncio.run(main())
+    assert result.stopped == "interrupted"
+    assert took < 1.5
+    assert len(result.records) == 3
+    assert {r.error_kind for r in result.records} == {"cancelled"}
+    assert not any(r.ok for r in result.records)
+    assert all(r.content_chunks >= 3 for r in result.records)  # measured until cancelled
+
+
+def test_stop_grace_lets_short_requests_finish() -> None:
+    async def main() -> LoadResult:
+        stop = asyncio.Event()
+        async with serve(streaming(token(), FINISH, DONE, delay_s=0.1)) as url:
+            asyncio.get_running_loop().call_later(0.05, stop.set)
+            return await load(url, params(concurrency=2, requests=10), stop=stop, grace_s=2)
+
+    result = asyncio.run(main())
+    assert result.stopped == "interrupted"
+    assert len(result.records) == 2 and all(r.ok for r in result.records)
+
+
+def test_job_timeout() -> None:
+    result = run(streaming(token(), *[token()] * 100, DONE, delay_s=0.05),
+                 params(concurrency=2, requests=10, job_timeout_s=0.3), grace_s=0.05)
+    assert result.stopped == "job_timeout"
+    assert {r.error_kind for r in result.records} == {"cancelled"}
+    assert result.duration_s < 1
+
+
+def test_usage_is_the_token_source_when_present_else_chunks() -> None:
+    with_usage = run(streaming(token(), token(), FINISH, usage(7), DONE), params()).records[0]
+    assert (with_usage.output_tokens, with_usage.output_tokens_source) == (7, "usage")
+    assert (with_usage.prompt_tokens, with_usage.content_chunks) == (5, 2)
+    without = run(streaming(token(), token(), token(), FINISH, DONE), params()).records[0]
+    assert (without.output_tokens, without.output_tokens_source) == (3, "chunks")
+    assert without.prompt_tokens is None
+
+
+def test_not_streaming_ttft_is_e2e() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}}
+        return web.json_response(body)
+
+    (record,) = run(handler, params(stream=False)).records
+    assert record.ok and record.ttft_ms == record.e2e_ms and record.e2e_ms >= 50
+    assert (record.output_tokens, record.output_tokens_source) == (9, "usage")
+    assert record.itl_ms == []
+
+
+def test_template_failing_for_one_request_stops_the_job() -> None:
+    job = params(input_tokens=None, template="{{ items[i] }}", requests=3)
+    target = Target("http://127.0.0.1:9", {}, "m")
+    with pytest.raises(InputError, match="request 2"):
+        asyncio.run(run_load(target, job, prompt_source(job, ".", {"items": ["a", "b"]})))
+
+
+def test_ttft_and_itl_match_the_simulator_within_tolerance() -> None:
+    """The simulator in its own process: TTFT within 25 ms and ITL within 2 ms at the median
+    (CI machines are noisy; benchmarks/loadgen.py measures the real error)."""
+    job = params(concurrency=8, requests=24, max_tokens=20, warmup_requests=4)
+    with mock_process(MockConfig(models=("m",), ttft_ms=50, itl_ms=10)) as url:
+        result = asyncio.run(load(url, job))
+    measured = [r for r in result.records if not r.warmup]
+    assert all(r.ok and r.output_tokens == 20 for r in measured)
+    assert {r.output_tokens_source for r in measured} == {"usage"}
+    assert {r.content_chunks for r in measured} == {20}
+    ttft = statistics.median(r.ttft_ms or 0 for r in measured)
+    itl = statistics.median(x for r in measured for x in r.itl_ms)
+    assert 50 <= ttft < 75
+    assert 8 <= itl < 12
+    assert result.health.loop_delay_ms
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_completions_against_the_simulator(stream: bool) -> None:
+    async def main() -> LoadResult:
+        async with serving(MockConfig(models=("m",), ttft_ms=5, itl_ms=1)) as url:
+            return await load(url, params(endpoint="completions", stream=stream, requests=3,
+                                          concurrency=2, max_tokens=8))
+
+    result = asyncio.run(main())
+    assert all(r.ok and r.output_tokens == 8 for r in result.records)
+    assert all(r.finish_reason == "length" for r in result.records)
+    assert all((r.content_chunks == 8) is stream for r in result.records)

@@ -1,0 +1,260 @@
+"""Table tests for the SSE parser: recorded streams of real servers, fed whole and in pieces."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from runner.load import sse
+from runner.load.sse import StreamState, error_message
+
+
+def event(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def chat(content: str | None = None, *, finish: str | None = None, **delta: Any) -> bytes:
+    if content is not None:
+        delta["content"] = content
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return event({"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                  "choices": [choice]})
+
+
+DONE = b"data: [DONE]\n\n"
+USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+
+# vLLM 0.x with stream_options.include_usage: role-only first chunk, usage-only last chunk.
+VLLM = (
+    chat("", role="assistant")
+    + chat("Hello") + chat(" there") + chat("!")
+    + chat(finish="stop")
+    + event({"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [],
+             "usage": USAGE})
+    + DONE
+)
+
+# Recorded from LiteLLM 1.x (mock_response): the first chunk carries the role AND text, the last
+# carries usage beside an empty choice.
+LITELLM = (
+    b'data: {"id":"chatcmpl-247b","object":"chat.completion.chunk","created":1795566568,'
+    b'"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'
+    + b"".join(
+        b'data: {"id":"chatcmpl-247b","object":"chat.completion.chunk","created":1795566568,'
+        b'"model":"m","choices":[{"index":0,"delta":{"content":"' + text + b'"}}]}\n\n'
+        for text in (b"lo ", b"the", b"re,", b" fr", b"ien", b"d")
+    )
+    + b'data: {"id":"chatcmpl-247b","object":"chat.completion.chunk","created":1795566568,'
+    b'"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"chatcmpl-247b","created":1795566568,"model":"m","object":'
+    b'"chat.completion.chunk","choices":[{"index":0,"delta":{}}],"usage":{"completion_tokens":4,'
+    b'"prompt_tokens":8,"total_tokens":12,"completion_tokens_details":{"reasoning_tokens":0,'
+    b'"text_tokens":4}}}\n\n'
+    + DONE
+)
+
+# Recorded from LiteLLM 1.x, /v1/completions.
+LITELLM_COMPLETIONS = (
+    b"".join(
+        b'data: {"id":"cmpl-bf1b","object":"text_completion","created":1795566568,"model":"m",'
+        b'"choices":[{"index":0,"text":"' + text + b'"}]}\n\n'
+        for text in (b"Hel", b"lo ", b"the", b"re,", b" fr", b"ien", b"d")
+    )
+    + b'data: {"id":"cmpl-bf1b","object":"text_completion","created":1795566568,"model":"m",'
+    b'"choices":[{"finish_reason":"stop","index":0}]}\n\n'
+    b'data: {"id":"cmpl-bf1b","object":"text_completion","created":1795566568,"model":"m",'
+    b'"choices":[{"index":0}],"usage":{"completion_tokens":4,"prompt_tokens":8,'
+    b'"total_tokens":12}}\n\n'
+    + DONE
+)
+
+# OpenAI style with include_usage: `"usage":null` on every chunk, spaces after separators.
+SPACED = b"".join(
+    b"data: " + json.dumps(obj).encode() + b"\n\n"
+    for obj in (
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}], "usage": None},
+        {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}],
+         "usage": None},
+        {"choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": "length"}],
+         "usage": None},
+        {"choices": [], "usage": USAGE},
+    )
+) + DONE
+
+
+def summary(state: StreamState) -> tuple[Any, ...]:
+    return (len(state.chunk_ns), state.finish_reason, state.prompt_tokens,
+            state.completion_tokens, state.outcome())
+
+
+OK = (None, None)
+TRUNCATED = ("truncated", "the stream ended before [DONE] or a finish reason")
+
+CASES = [
+    ("vllm role-only first chunk and usage-only chunk", VLLM, (3, "stop", 12, 3, OK)),
+    ("litellm role with text, usage beside choices", LITELLM, (7, "stop", 8, 4, OK)),
+    ("litellm completions text", LITELLM_COMPLETIONS, (7, "stop", 8, 4, OK)),
+    ("openai spaced json, usage null on every chunk", SPACED, (2, "length", 12, 3, OK)),
+    ("usage chunk that also carries text",
+     chat("a") + event({"choices": [{"index": 0, "delta": {"content": "b"},
+                                     "finish_reason": "stop"}], "usage": USAGE}) + DONE,
+     (2, "stop", 12, 3, OK)),
+    ("reasoning_content counts as content",
+     chat(None, reasoning_content="think") + chat(None, reasoning_content="ing")
+     + chat("answer", finish="stop") + DONE, (3, "stop", None, None, OK)),
+    ("reasoning counts as content", chat(None, reasoning="hm") + chat("x") + DONE,
+     (2, None, None, None, OK)),
+    ("tool call arguments count as content",
+     chat(None, tool_calls=[{"index": 0, "function": {"name": "f", "arguments": ""}}])
+     + chat(None, tool_calls=[{"index": 0, "function": {"arguments": "{\"a\""}}])
+     + chat(finish="tool_calls") + DONE, (1, "tool_calls", None, None, OK)),
+    ("empty and null content is not content",
+     chat("", role="assistant") + event({"choices": [{"delta": {"content": None}}]})
+     + chat("x") + DONE,
+     (1, None, None, None, OK)),
+    ("comments, keep-alives, event/id/retry fields",
+     b": ping\n\n\n" + b"event: message\nid: 7\nretry: 1000\n" + chat("a") + b": ping\n\n"
+     + chat("b") + b"\n\n" + DONE, (2, None, None, None, OK)),
+    ("crlf line ends", (chat("a") + chat("b", finish="stop") + DONE).replace(b"\n", b"\r\n"),
+     (2, "stop", None, None, OK)),
+    ("no space after data:, no final newline",
+     chat("a").replace(b"data: ", b"data:") + b"data:[DONE]", (1, None, None, None, OK)),
+    ("a json object over two data lines",
+     b'data: {"choices":[{"index":0,\ndata: "delta":{"content":"x"}}]}\n\n' + DONE,
+     (1, None, None, None, OK)),
+    ("text that looks like keys stays content",
+     chat("usage") + chat('"error": 1, "finish_reason": "stop"') + chat("\\\"usage\\\"") + DONE,
+     (3, None, None, None, OK)),
+    ("anything after [DONE] is ignored", chat("a") + DONE + chat("b") + b"data: nonsense\n\n",
+     (1, None, None, None, OK)),
+    ("error object inside a 200 stream",
+     chat("a") + event({"error": {"message": "CUDA out of memory", "code": 500}}) + DONE,
+     (1, None, None, None, ("stream_error", "CUDA out of memory"))),
+    ("named error event", chat("a") + b"event: error\ndata: {\"message\": \"overloaded\"}\n\n",
+     (1, None, None, None, ("stream_error", "overloaded"))),
+    ("cut before [DONE]", chat("a") + chat("b"), (2, None, None, None, TRUNCATED)),
+    ("cut inside an event", chat("a") + chat("b")[:30], (1, None, None, None, TRUNCATED)),
+    ("finish reason without [DONE] is complete", chat("a") + chat(finish="stop"),
+     (1, "stop", None, None, OK)),
+    ("empty body", b"", (0, None, None, None, TRUNCATED)),
+    ("data that is not json", chat("a") + b"data: {oops\n\n" + DONE,
+     (1, None, None, None, ("invalid_response", "an event is not JSON: {oops"))),
+    ("a json value that is not an object", b"data: [1, 2]\n\n" + DONE,
+     (0, None, None, None, ("invalid_response", "an event is not a JSON object"))),
+    ("choices that are not a list", event({"choices": {"delta": {}}}) + DONE,
+     (0, None, None, None, ("invalid_response", "choices is not a list"))),
+    ("an html page", b"<html>\n<body>Bad gateway</body>\n</html>\n",
+     (0, None, None, None, ("invalid_response", "the answer is not an event stream"))),
+]
+
+
+def feed_in_pieces(stream: bytes, cuts: list[int]) -> StreamState:
+    state = StreamState()
+    start = 0
+    for n, cut in enumerate([*sorted(cuts), len(stream)]):
+        state.feed(stream[start:cut], n)
+        start = cut
+    state.close(len(cuts) + 1)
+    return state
+
+
+@pytest.mark.parametrize(("stream", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_stream(stream: bytes, expected: tuple[Any, ...]) -> None:
+    assert summary(feed_in_pieces(stream, [])) == expected
+
+
+@pytest.mark.parametrize(("stream", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_stream_split_anywhere(stream: bytes, expected: tuple[Any, ...]) -> None:
+    """The same result whatever the TCP reads: one byte at a time, and random cuts."""
+    assert summary(feed_in_pieces(stream, list(range(1, len(stream))))) == expected
+    rng = random.Random(len(stream))
+    for _ in range(20):
+        cuts = rng.sample(range(1, len(stream)), min(5, max(len(stream) - 1, 0)))
+        assert summary(feed_in_pieces(stream, cuts)) == expected
+
+
+def test_chunk_times_are_those_of_the_read_that_completed_the_line() -> None:
+    state = StreamState()
+    state.feed(chat("a") + chat("b")[:20], 100)
+    state.feed(chat("b")[20:], 200)
+    state.feed(chat("c") + DONE, 300)
+    state.close(400)
+    assert state.chunk_ns == [100, 200, 300]
+
+
+NON_STREAMED = [
+    ("chat", {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                           "finish_reason": "stop"}], "usage": USAGE},
+     (1, "stop", 12, 3, OK)),
+    ("completions", {"choices": [{"index": 0, "text": "hi", "finish_reason": "length"}]},
+     (1, "length", None, None, OK)),
+    ("reasoning only", {"choices": [{"message": {"content": None, "reasoning_content": "x"},
+                                     "finish_reason": "stop"}]}, (1, "stop", None, None, OK)),
+    ("error in a 200 body", {"error": {"message": "bad things"}},
+     (0, None, None, None, ("stream_error", "bad things"))),
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), [c[1:] for c in NON_STREAMED],
+                         ids=[c[0] for c in NON_STREAMED])
+def test_body(answer: Any, expected: tuple[Any, ...]) -> None:
+    state = StreamState()
+    state.body(json.dumps(answer).encode(), 5)
+    assert summary(state) == expected
+
+
+def test_body_not_json() -> None:
+    state = StreamState()
+    state.body(b"<html>oops</html>", 5)
+    assert state.outcome() == ("invalid_response", "the answer is not JSON: <html>oops</html>")
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ({"error": {"message": "No connected db.", "type": "x"}}, "No connected db."),
+        ({"detail": "Not Found"}, "Not Found"),
+        ("plain", "plain"),
+        ({"code": 1}, '{"code": 1}'),
+        ({"message": "x " * 200}, "x " * 99 + "x…"),
+    ],
+)
+def test_error_message(error: Any, message: str) -> None:
+    assert error_message(error) == message
+
+
+@pytest.mark.parametrize(("stream", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_fast_path_agrees_with_parsing(
+    stream: bytes, expected: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content chunks recognised without json.loads give what parsing every event gives."""
+    monkeypatch.setattr(sse, "_plain_text", lambda payload: False)
+    assert summary(feed_in_pieces(stream, [])) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "plain"),
+    [
+        (chat("hi")[6:-2], True),  # vLLM
+        (LITELLM.split(b"\n\n")[1][6:], True),
+        (b'{"choices":[{"delta":{"content":"x"},"finish_reason":null}],"usage":null}', True),
+        (b'{"choices":[{"index":0,"text":"x"}]}', True),
+        (chat("", role="assistant")[6:-2], False),
+        (chat(finish="stop")[6:-2], False),
+        (b'{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}', False),
+        (b'{"choices":[{"delta":{"content":"x"}}],"usage":{"completion_tokens":1}}', False),
+        (b'{"choices":[{"delta":{"content":"x"}}],"error":"x"}', False),
+        (b'{"choices":[{"delta":{"content": "x"}}]}', False),  # not compact: parsed
+        (b'{"choices":[{"delta":{"content":"x"}}],"usage": null}', False),
+        (b'{"choices":[{"delta":{"content":"\\"usage\\": 1"}}]}', True),
+        (b'{"choices":[{"delta":{"content":"","reasoning_content":"x"}}]}', True),
+        (b'{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}', False),
+        (b'{"choices":[],"usage":null}', False),
+        (b'{"choices":[{"delta":{"content":"x"', False),
+    ],
+)
+def test_fast_path_takes_only_plain_text_chunks(payload: bytes, plain: bool) -> None:
+    assert sse._plain_text(payload) is plain

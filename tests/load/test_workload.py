@@ -1,0 +1,190 @@
+"""Prompt sources (synthetic, dataset, template) and request bodies."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.errors import InputError
+from runner.load.workload import (
+    VOCABULARY,
+    DatasetPrompts,
+    SyntheticPrompts,
+    encode_body,
+    prompt_source,
+    request_body,
+)
+
+
+def text_of(prompt: dict[str, Any]) -> str:
+    return str(prompt["messages"][0]["content"] if "messages" in prompt else prompt["prompt"])
+
+
+def synthetic(**params: Any) -> Any:
+    return prompt_source({"input_tokens": 64, **params}, ".", {})
+
+
+def test_synthetic_prompts_are_identical_across_calls_and_sources() -> None:
+    one, two = synthetic(seed=7), synthetic(seed=7)
+    assert [one.prompt(i) for i in range(5)] == [two.prompt(i) for i in range(5)]
+    assert one.prompt(3) == one.prompt(3)
+
+
+def test_synthetic_prompts_differ_by_index_and_seed() -> None:
+    texts = {text_of(synthetic(seed=seed).prompt(i)) for seed in (0, 1) for i in range(50)}
+    assert len(texts) == 100
+
+
+def test_synthetic_prompt_starts_with_its_index_and_has_the_length() -> None:
+    source = synthetic(input_tokens=100)
+    for index in (0, 1, 12345):
+        words = text_of(source.prompt(index)).split()
+        assert words[0] == str(index)
+        assert len(words) == 100
+        assert set(words[1:]) <= set(VOCABULARY)
+
+
+def test_synthetic_chat_and_completions_shapes() -> None:
+    assert synthetic(endpoint="completions").prompt(0).keys() == {"prompt"}
+    messages = synthetic(endpoint="chat").prompt(0)["messages"]
+    assert [m["role"] for m in messages] == ["user"]
+
+
+def test_synthetic_stddev_varies_lengths_around_the_mean_at_least_one() -> None:
+    source = SyntheticPrompts(200, 50, 0, chat=True)
+    lengths = [len(text_of(source.prompt(i)).split()) for i in range(400)]
+    assert lengths == [source.length(i) for i in range(400)]
+    assert 190 < statistics.mean(lengths) < 210
+    assert 40 < statistics.stdev(lengths) < 60
+    tiny = SyntheticPrompts(2, 50, 0, chat=True)
+    assert min(tiny.length(i) for i in range(200)) == 1
+
+
+def write(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_dataset_prompt_and_messages_lines_cycle(tmp_path: Path) -> None:
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    write(tmp_path, [json.dumps({"prompt": "one"}), "", json.dumps({"messages": messages})])
+    source = prompt_source({"dataset": "prompts.jsonl"}, str(tmp_path), {})
+    assert source.prompt(0) == {"messages": [{"role": "user", "content": "one"}]}
+    assert source.prompt(1) == {"messages": messages}
+    assert source.prompt(2) == source.prompt(0)
+
+
+def test_dataset_for_completions(tmp_path: Path) -> None:
+    write(tmp_path, [json.dumps({"prompt": "one"})])
+    source = prompt_source({"dataset": "prompts.jsonl", "endpoint": "completions"},
+                           str(tmp_path), {})
+    assert source.prompt(5) == {"prompt": "one"}
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "message"),
+    [
+        (['{"prompt": "ok"}', "{nope"], 2, "not JSON"),
+        (['{"prompt": "ok"}', "", '["a"]'], 3, 'expected an object with "prompt" or "messages"'),
+        (['{"text": "x"}'], 1, 'expected "prompt" (a non-empty string) or "messages"'),
+        (['{"prompt": ""}'], 1, 'expected "prompt" (a non-empty string) or "messages"'),
+        (['{"messages": []}'], 1, '"messages" must be a non-empty list of objects with a role'),
+        (['{"messages": [{"content": "x"}]}'], 1, '"messages" must be a non-empty list'),
+    ],
+)
+def test_dataset_bad_line_says_file_and_line(
+    tmp_path: Path, lines: list[str], line: int, message: str
+) -> None:
+    path = write(tmp_path, lines)
+    with pytest.raises(InputError) as caught:
+        DatasetPrompts(str(path), chat=True)
+    rendered = caught.value.lines()[0]
+    assert rendered.startswith(f"{path}:{line}: ")
+    assert message in rendered
+    assert caught.value.exit_code == 2
+
+
+def test_dataset_messages_need_chat(tmp_path: Path) -> None:
+    path = write(tmp_path, ['{"messages": [{"role": "user", "content": "x"}]}'])
+    with pytest.raises(InputError, match="needs endpoint chat"):
+        DatasetPrompts(str(path), chat=False)
+
+
+def test_dataset_empty_or_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, ["", "  "])
+    with pytest.raises(InputError, match="no prompts"):
+        DatasetPrompts(str(path), chat=True)
+    with pytest.raises(InputError, match="cannot read the dataset"):
+        DatasetPrompts(str(tmp_path / "missing.jsonl"), chat=True)
+
+
+def test_template_renders_per_request_with_vars_and_i() -> None:
+    source = prompt_source({"template": "Q{{ i }} for {{ who }}: {{ 'x' * i }}"}, ".",
+                           {"who": "bob"})
+    assert text_of(source.prompt(0)) == "Q0 for bob: "
+    assert text_of(source.prompt(3)) == "Q3 for bob: xxx"
+
+
+def test_template_for_completions() -> None:
+    source = prompt_source({"template": "n={{ i }}", "endpoint": "completions"}, ".", {})
+    assert source.prompt(2) == {"prompt": "n=2"}
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ missing }}", "'missing' is undefined"),
+        ("{{ i ", "template syntax error"),
+        ("{{ ''.__class__ }}", "not allowed by the sandbox"),
+        ("{{ 'x' * 1000000 }}", "not allowed by the sandbox"),
+        ("{% include 'x' %}", "cannot include or import files"),
+    ],
+)
+def test_template_errors_are_input_errors(template: str, message: str) -> None:
+    with pytest.raises(InputError, match=r"workload\.template") as caught:
+        prompt_source({"template": template}, ".", {})
+    assert message in str(caught.value)
+
+
+def test_template_error_for_one_request_index() -> None:
+    source = prompt_source({"template": "{{ items[i] }}"}, ".", {"items": ["a", "b"]})
+    assert text_of(source.prompt(1)) == "b"
+    with pytest.raises(InputError, match=r"request 2"):
+        source.prompt(2)
+
+
+PROMPT = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_chat_body_streaming() -> None:
+    params = {"max_tokens": 16, "temperature": 0.5, "seed": 3, "stream": True}
+    assert request_body(params, "m", PROMPT) == {
+        "model": "m", "messages": PROMPT["messages"], "max_tokens": 16, "temperature": 0.5,
+        "seed": 3, "stream": True, "stream_options": {"include_usage": True},
+    }
+
+
+def test_completions_body_not_streaming() -> None:
+    params = {"max_tokens": 16, "temperature": 0, "seed": 0, "stream": False}
+    assert request_body(params, "m", {"prompt": "hi"}) == {
+        "model": "m", "prompt": "hi", "max_tokens": 16, "temperature": 0, "seed": 0,
+        "stream": False,
+    }
+
+
+def test_extra_body_merges_on_top() -> None:
+    params = {"max_tokens": 16, "stream": True,
+              "extra_body": {"ignore_eos": True, "max_tokens": 32, "stream_options": None}}
+    body = request_body(params, "m", PROMPT)
+    assert body["ignore_eos"] is True
+    assert body["max_tokens"] == 32
+    assert body["stream_options"] is None
+
+
+def test_encode_body_is_compact_utf8() -> None:
+    assert encode_body({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'.encode()

@@ -1,0 +1,48 @@
+"""JUnit XML: one test case per job; SLO misses and failed jobs are failures."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from runner.report.junit import gate_failures, render
+
+
+def summary(model: str, status: str = "ok", passed: bool | None = True,
+            error: str | None = None) -> dict[str, Any]:
+    slo = None if passed is None else {"passed": passed, "checks": [
+        {"metric": "ttft_ms", "stat": "p95", "limit": 100, "value": 150.0 if not passed else 50.0,
+         "passed": passed},
+        {"metric": "min_output_tokens_per_s", "stat": None, "limit": 10, "value": 20.0,
+         "passed": True}]}
+    metrics = {"errors": {"http_500": 2}, "slo": slo, "ttft_ms": {"count": 1, "p50": 1.0,
+                                                                  "p95": 2.0}}
+    return {"id": f"b/{model}", "benchmark": "b", "model": model, "point": {"concurrency": 1},
+            "status": status, "error": error, "duration_s": 1.5,
+            "metrics": None if status == "skipped" else metrics}
+
+
+def test_cases_failures_and_skips() -> None:
+    jobs = [summary("ok-model"), summary("<slow>&model", passed=False),
+            summary("broken", status="failed", passed=None, error="no request succeeded"),
+            summary("later", status="skipped", passed=None, error="--fail-fast")]
+    root = ET.fromstring(render("nightly", jobs))
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("4", "2", "1")
+    [suite] = root.findall("testsuite")
+    assert suite.get("name") == "nightly.b" and suite.get("time") == "6.000"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert set(cases) == {"ok-model concurrency=1", "<slow>&model concurrency=1",
+                          "broken concurrency=1", "later concurrency=1"}
+    slow = cases["<slow>&model concurrency=1"].find("failure")
+    assert slow is not None and slow.get("type") == "slo"
+    assert slow.get("message") == "SLO missed: ttft_ms p95 150 (limit <= 100)"
+    broken = cases["broken concurrency=1"].find("failure")
+    assert broken is not None and broken.text == "http_500: 2"
+    assert cases["later concurrency=1"].find("skipped") is not None
+    assert "&lt;slow&gt;&amp;model" in render("nightly", jobs)
+
+
+def test_gate_failures_name_the_job_and_the_miss() -> None:
+    jobs = [summary("a"), summary("b", passed=False), summary("c", status="skipped",
+                                                             passed=None)]
+    assert gate_failures(jobs) == ["b/b: ttft_ms p95 150 (limit <= 100)"]

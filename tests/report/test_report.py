@@ -1,0 +1,392 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stored_runs import EVIL, Spec, grid, job_of, mixed_run, store_job, store_run
+
+from runner.main import main
+from runner.report import data as reportdata
+from runner.report import svgchart, svgdist
+from runner.report.html import SAMPLE_CAP
+from runner.report.render import render_report, schema_leaves, write_reports
+from runner.results.runs import load_run
+from runner.results.store import RunStore
+from runner.schema import load_schema
+
+
+def count_svgs(html: str) -> int:
+    return html.count('<svg class="chart"')
+
+
+# --- svgchart / svgdist -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lo", "hi", "count", "ticks"), [
+    (0, 10, 5, [0, 2, 4, 6, 8, 10]),
+    (0, 10, 4, [0, 2.5, 5, 7.5, 10]),
+    (0, 1, 5, [0, 0.2, 0.4, 0.6, 0.8, 1]),
+    (0, 3300, 4, [0, 1000, 2000, 3000]),
+    (0, 0.013, 5, [0, 0.005, 0.01]),
+    (0, 0.013, 6, [0, 0.0025, 0.005, 0.0075, 0.01, 0.0125]),
+    (-3, 3, 3, [-2, 0, 2]),
+])
+def test_linear_ticks_are_round_numbers(
+    lo: float, hi: float, count: int, ticks: list[float]
+) -> None:
+    assert svgchart.linear_ticks(lo, hi, count) == ticks
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0, "0"), (0.25, "0.25"), (2.5, "2.5"), (512, "512"), (1200, "1200"), (12500, "12.5k"),
+    (3_000_000, "3M"), (0.001234, "0.00123"),
+])
+def test_tick_labels_are_short(value: float, text: str) -> None:
+    assert svgchart.fmt_num(value) == text
+
+
+def test_log_ticks_use_decades_over_wide_ranges() -> None:
+    assert svgchart.log_ticks(1, 100) == [1, 2, 5, 10, 20, 50, 100]
+    assert svgchart.log_ticks(0.1, 100000) == [0.1, 1, 10, 100, 1000, 10000, 100000]
+
+
+def test_value_axis_starts_at_zero_unless_the_range_is_log_ish() -> None:
+    scale, ticks = svgchart.value_scale([3.0, 7.0], 200, 0)
+    assert (scale.lo, scale.log, ticks[0]) == (0, False, 0)
+    scale, ticks = svgchart.value_scale([2.0, 5000.0], 200, 0)
+    assert scale.log and (scale.lo, scale.hi) == (2, 5000)
+    assert scale(2) == 200 and scale(5000) == 0
+    scale, ticks = svgchart.value_scale([3.0, 700.0], 200, 0)
+    assert (scale.lo, scale.hi, ticks) == (2, 1000, [2, 5, 10, 20, 50, 100, 200, 500, 1000])
+
+
+def test_position_axis_is_log_for_doubling_sweeps_and_ticks_at_the_data() -> None:
+    scale, ticks = svgchart.position_scale([1, 2, 4, 8, 16, 32, 64], 0, 100)
+    assert scale.log and ticks == [1, 2, 4, 8, 16, 32, 64]
+    assert scale(2) - scale(1) == pytest.approx(scale(64) - scale(32))
+
+
+def line(points: Sequence[tuple[float, float | None]], name: str = "m", **kw: Any) -> str:
+    return svgchart.line_chart([svgchart.Series(name, tuple(points))], title="TTFT",
+                               x_label="concurrency", y_label="ms", **kw)
+
+
+def test_line_chart_has_axes_ticks_legend_and_a_tooltip_per_point() -> None:
+    svg = line([(1, 10.0), (2, 12.0), (4, 20.0)])
+    assert svg.startswith('<svg class="chart"') and svg.endswith("</svg>")
+    assert svg.count("<polyline") == 1 and svg.count("<circle") == 3
+    assert ">concurrency<" in svg and ">ms<" in svg and ">m<" in svg
+    assert "m: 20 at concurrency 4" in svg
+
+
+def test_line_chart_breaks_lines_at_missing_values() -> None:
+    svg = line([(1, 10.0), (2, None), (4, 20.0), (8, 22.0)])
+    assert svg.count("<polyline") == 2 and svg.count("<circle") == 3
+
+
+@pytest.mark.parametrize("points", [[(4, 10.0)], [(4, 0.0)], [(0, 5.0)]])
+def test_line_chart_with_a_single_point(points: list[tuple[float, float]]) -> None:
+    svg = line(points)
+    assert svg.count("<circle") == 1 and "nan" not in svg.lower()
+
+
+def test_line_chart_without_data_says_so() -> None:
+    svg = line([(1, None)])
+    assert "no data" in svg and svg.startswith('<svg class="chart"')
+
+
+@pytest.mark.parametrize(("text", "width", "clipped"), [
+    ("short", 10, "short"),
+    ("Qwen/Qwen3-Coder-30B-A3B-Instruct-v02", 20, "Qwen/Qwen…struct-v02"),
+    ("abcdefghijk", 10, "abcd…ghijk"),
+])
+def test_long_names_keep_both_ends(text: str, width: int, clipped: str) -> None:
+    assert svgchart.clip_middle(text, width) == clipped
+    assert len(clipped) <= width
+
+
+def test_chart_text_is_escaped() -> None:
+    svg = svgchart.line_chart([svgchart.Series(EVIL, ((0, 1.0),))], title="<b>", x_label="m",
+                              y_label="ms", categories=["<i>"])
+    assert "<script" not in svg and "<b>" not in svg and "<i>" not in svg
+    assert "&lt;script&gt;" in svg
+
+
+def test_histogram_counts_every_value_and_draws_the_cdf() -> None:
+    values = [float(v) for v in range(50, 150)]
+    svg = svgdist.histogram(values, title="TTFT", x_label="ms", marks=[("p50", 99.5)])
+    counts = [int(n) for n in re.findall(r"<title>(\d+) in ", svg)]
+    assert sum(counts) == 100 and len(counts) == 20
+    assert 'class="cdf"' in svg and ">p50<" in svg and ">100%<" in svg
+
+
+def test_histogram_of_one_value_and_of_none() -> None:
+    assert "<title>3 in " in svgdist.histogram([7.0, 7.0, 7.0], title="t", x_label="ms")
+    assert "no data" in svgdist.histogram([], title="t", x_label="ms")
+
+
+def test_histogram_goes_log_for_long_tails() -> None:
+    svg = svgdist.histogram([1.0] * 50 + [500.0], title="t", x_label="ms")
+    assert "ms (log)" in svg
+
+
+# --- shared report data --------------------------------------------------------------------
+
+
+def jobs(*points: dict[str, Any], model: str = "m") -> list[dict[str, Any]]:
+    return [{"model": model, "point": p} for p in points]
+
+
+def test_axis_prefers_concurrency_and_names_series_by_the_other_varied_keys() -> None:
+    ax = reportdata.axis(jobs({"concurrency": 1, "input_tokens": 128},
+                              {"concurrency": 8, "input_tokens": 128},
+                              {"concurrency": 1, "input_tokens": 1024}))
+    assert ax.param == "concurrency" and ax.categories is None and ax.xs == (1, 8, 1)
+    assert ax.series == ("m · input_tokens=128", "m · input_tokens=128", "m · input_tokens=1024")
+
+
+def test_axis_uses_categories_for_text_values_and_models_when_nothing_varies() -> None:
+    ax = reportdata.axis(jobs({"endpoint": "chat"}, {"endpoint": "completions"}))
+    assert (ax.param, ax.categories, ax.xs) == ("endpoint", ("chat", "completions"), (0, 1))
+    ax = reportdata.axis([{"model": "a", "point": {}}, {"model": "b", "point": {}}])
+    assert (ax.param, ax.categories, ax.series) == (None, ("a", "b"), ("a", "b"))
+
+
+def test_metric_definitions_come_from_the_result_schema() -> None:
+    found = dict(reportdata.metric_definitions())
+    metrics = load_schema("result")["$defs"]["metrics"]["properties"]
+    assert found["ttft_ms"] == metrics["ttft_ms"]["description"]
+    assert found["throughput.output_tokens_per_s"].startswith("Sum of output_tokens")
+    assert {"statistics", "tpot_ms", "itl_ms", "e2e_ms", "goodput", "client"} <= set(found)
+
+
+def test_warnings_name_fallback_client_bound_slo_and_failures(tmp_path: Path) -> None:
+    run = load_run(mixed_run(tmp_path))
+    texts = [w.text for w in reportdata.warnings(run, reportdata.all_jobs(run))]
+    assert any("fallback file" in t and "connection refused" in t for t in texts)
+    assert any("1 job was client-bound" in t for t in texts)
+    assert any("missed the SLO" in t and "ttft_ms p95" in t for t in texts)
+    assert any(t.startswith("2 jobs failed") for t in texts)
+
+
+def test_interrupted_run_reports_unfinished_jobs_as_pending(tmp_path: Path) -> None:
+    specs = grid("latency", ["m"], [1, 2, 4])
+    specs[2].write = False
+    run_dir = store_run(tmp_path, specs, status="interrupted")
+    md = render_report(run_dir, "md")
+    assert "The run was interrupted: 1 job did not finish" in md
+    assert "| m | concurrency=4 | pending |" in md
+    assert "<td class=\"status s-pending\"" in render_report(run_dir, "html")
+
+
+def test_unfinished_and_empty_runs_still_render(tmp_path: Path) -> None:
+    store = RunStore.create(str(tmp_path / "a"), "nightly", {"plan": {"name": "nightly"}})
+    store.set_jobs([job_of(s) for s in grid("x", ["m"], [1, 2])])
+    store_job(store, Spec("x", "m", {"concurrency": 1}), job_of(Spec("x", "m", {"concurrency": 1})))
+    html = render_report(store.run_dir, "html")
+    assert "The run has not finished (status running)" in html and count_svgs(html) == 3 + 2
+    empty = store_run(tmp_path / "b", [])
+    for fmt in ("html", "md", "csv", "json"):
+        assert render_report(empty, fmt)
+    assert json.loads(render_report(empty, "json"))["jobs"] == []
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def test_html_is_one_self_contained_file_with_charts_tables_and_distributions(
+    tmp_path: Path,
+) -> None:
+    html = render_report(mixed_run(tmp_path), "html")
+    assert html.count('<details class="bench"') == 2
+    assert html.count("<tr>") == 12 + 2 + 1 + 3  # job rows, headers, errors header and rows
+    # per benchmark: 3 trend charts + 2 histograms per job with successful requests
+    assert count_svgs(html) == (3 + 2 * 8) + (3 + 2 * 3)
+    assert 'class="dist-select"' in html and "Metric definitions" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+
+
+def test_html_escapes_untrusted_model_ids_and_error_messages(tmp_path: Path) -> None:
+    html = render_report(mixed_run(tmp_path), "html")
+    assert "alert(" in html  # the text is there...
+    assert "<script>alert" not in html  # ...but never as markup
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "bad &lt;script&gt;" in html and "error budget broken &lt;script&gt;" in html
+
+
+def test_html_banners_and_error_breakdown(tmp_path: Path) -> None:
+    html = render_report(mixed_run(tmp_path), "html")
+    assert html.count('<div class="banner') == 4
+    assert "http_500 ×10" in html and "http_500 ×15" in html  # every 3rd and every 2nd of 30
+    assert "http_500: bad &lt;script&gt;" in html
+
+
+def test_html_distribution_samples_are_capped(tmp_path: Path) -> None:
+    run_dir = store_run(tmp_path, [Spec("big", "m", {}, n=SAMPLE_CAP * 2 + 10)])
+    html = render_report(run_dir, "html")
+    note = f"{SAMPLE_CAP:,} of {SAMPLE_CAP * 2 + 10:,} ok requests (an evenly spaced sample)"
+    assert note in html
+
+
+def test_markdown_summary_is_compact_and_escaped(tmp_path: Path) -> None:
+    md = render_report(mixed_run(tmp_path), "md")
+    assert md.startswith("### runner · nightly · run `")
+    assert "**failed** · jobs: ok=10 failed=2 · inventory: fallback (local)" in md
+    assert "- ⚠ The model inventory came from the fallback file" in md
+    assert "#### latency (ok=8)" in md and "#### stress (ok=2 failed=2)" in md
+    assert "| org/alpha | concurrency=1 | ok | 12.5 | 15.0 | 2.00 | 2,560 | 0 |" in md
+    assert "| ok · client-bound · SLO missed |" in md
+    assert "<script" not in md and "&lt;script&gt;" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert all(line.count(" | ") == 7 for line in rows)  # pipes in text never add a column
+
+
+def test_markdown_caps_rows_per_benchmark(tmp_path: Path) -> None:
+    run_dir = store_run(tmp_path, grid("wide", ["m"], list(range(1, 61)), n=3))
+    md = render_report(run_dir, "md")
+    assert "| … 10 more jobs: see report.html |" in md
+
+
+def test_csv_has_one_row_per_job_and_every_metric(tmp_path: Path) -> None:
+    text = render_report(mixed_run(tmp_path), "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    header = next(csv.reader(io.StringIO(text)))
+    assert len(rows) == 12 and len(header) == len(set(header))
+    fixed = [c for c in schema_leaves() if c not in ("errors", "slo.checks")]
+    assert [c for c in header if c in fixed] == fixed  # every metric, in schema order
+    assert {"ttft_ms.p95", "throughput.output_tokens_per_s", "client.client_bound",
+            "param.concurrency", "param.rate", "param.extra_body", "errors.http_500",
+            "slo.checks.ttft_ms.p95.value", "slo.passed", "load_duration_s"} <= set(header)
+    beta = next(r for r in rows if r["id"] == "latency/org/beta/concurrency=4")
+    assert beta["param.concurrency"] == "4" and beta["param.rate"] == ""
+    assert beta["errors.http_500"] == "0" and beta["client.client_bound"] == "false"
+    assert float(beta["ttft_ms.p50"]) > 0 and beta["param.extra_body"] == '{"ignore_eos": true}'
+    unreachable = next(r for r in rows if r["error"] == "unreachable")
+    assert unreachable["ttft_ms.p50"] == "" and unreachable["errors.http_500"] == ""
+
+
+def test_csv_metric_columns_are_the_same_for_every_run(tmp_path: Path) -> None:
+    def header(run_dir: str) -> list[str]:
+        names = next(csv.reader(io.StringIO(render_report(run_dir, "csv"))))
+        return [c for c in names if "." in c and not c.startswith(("param.", "errors."))]
+
+    one = store_run(tmp_path / "a", grid("x", ["m"], [1]))
+    other = store_run(tmp_path / "b", grid("y", ["n", "o"], [1, 2], param="rate"))
+    assert header(one) == header(other)
+
+
+def test_json_has_run_info_warnings_and_every_job(tmp_path: Path) -> None:
+    data = json.loads(render_report(mixed_run(tmp_path), "json"))
+    assert data["run"]["plan"]["name"] == "nightly" and data["run"]["status"] == "failed"
+    assert data["run"]["inventory"]["source"] == "fallback"
+    assert data["run"]["totals"] == {"ok": 10, "failed": 2}
+    assert len(data["jobs"]) == 12 and data["jobs"][0]["metrics"]["requests"]["ok"] == 30
+    assert any("client-bound" in w for w in data["warnings"])
+
+
+def test_write_reports_writes_html_and_markdown_into_the_run(tmp_path: Path) -> None:
+    run_dir = mixed_run(tmp_path)
+    paths = write_reports(run_dir)
+    assert [Path(p).name for p in paths] == ["report.html", "summary.md"]
+    assert all(Path(p).parent == Path(run_dir) and Path(p).stat().st_size > 0 for p in paths)
+    assert Path(paths[0]).read_text() == render_report(run_dir, "html")
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+
+def test_cli_prints_or_writes_each_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = mixed_run(tmp_path)
+    assert main(["report", run_dir, "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("### runner · nightly")
+    for fmt in ("html", "csv", "json"):
+        out = tmp_path / f"report.{fmt}"
+        assert main(["report", run_dir, "--format", fmt, "-o", str(out)]) == 0
+        assert out.read_text() == render_report(run_dir, fmt)
+        assert f"to {out}" in capsys.readouterr().err
+
+
+def test_cli_resolves_a_run_id_and_reports_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = store_run(tmp_path / "results", grid("x", ["m"], [1]))
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", Path(run_dir).name, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["run_id"] == Path(run_dir).name
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "no run" in capsys.readouterr().err
+    assert main(["report", run_dir, "-o", str(tmp_path / "no" / "dir" / "r.html")]) == 2
+    assert "cannot write the report" in capsys.readouterr().err
+
+
+def test_report_of_a_real_run_against_the_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(
+        "default: sim\nservers:\n  sim: {kind: mock, models: [a/b, 'c:d'], ttft_ms: 2, "
+        "itl_ms: 1, output_tokens: 16}\n")
+    (configs / "models.yaml").write_text("models: []\n")
+    plan = tmp_path / "e2e.yaml"
+    plan.write_text("version: 1\nname: e2e\nbenchmarks:\n  - name: latency\n    models: all\n"
+                    "    load: {requests: 12}\n    matrix: {concurrency: [1, 4]}\n")
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+    assert main(["apply", str(plan), "--results", str(tmp_path / "results")]) == 0
+    capsys.readouterr()
+    run_dir = str(next((tmp_path / "results" / "e2e").iterdir()))
+    html = Path(write_reports(run_dir)[0]).read_text()
+    assert count_svgs(html) == 3 + 2 * 4 and html.count("<tr>") == 4 + 1
+    assert "latency/c:d/concurrency=4" in html
+    rows = list(csv.DictReader(io.StringIO(render_report(run_dir, "csv"))))
+    assert [r["requests.ok"] for r in rows] == ["12"] * 4
+    assert {r["param.concurrency"] for r in rows} == {"1", "4"}
+    assert "| c:d | concurrency=4 | ok |" in render_report(run_dir, "md")
+
+
+def test_three_hundred_jobs_stay_usable(tmp_path: Path) -> None:
+    models = [f"org/model-{i:02d}" for i in range(10)]
+    specs = [s for b in ("latency", "throughput", "long") for s in
+             grid(b, models, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], n=20)]
+    run_dir = store_run(tmp_path, specs)
+    started = time.perf_counter()
+    html = render_report(run_dir, "html")
+    seconds = time.perf_counter() - started
+    print(f"300 jobs: html {len(html) / 1e6:.2f} MB in {seconds:.2f} s")
+    assert len(specs) == 300 and html.count("<tr>") == 300 + 3
+    assert len(html) < 5_000_000 and seconds < 30
+    assert html.count(" open>") + html.count(" open=") <= 1  # only the first benchmark expanded
+    assert count_svgs(html) == 3 * (3 + 2 * 40)
+
+
+def test_tick_labels_keep_neighbouring_ticks_apart() -> None:
+    from runner.report.svgchart import tick_labels
+
+    assert tick_labels([165.8, 166.0, 166.2]) == ["165.8", "166", "166.2"]
+    assert tick_labels([0, 20, 40]) == ["0", "20", "40"]
+    assert tick_labels([12_000, 14_000]) == ["12k", "14k"]
+
+
+def test_report_command_takes_latest_of_a_plan_among_several(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.main import main
+
+    results = tmp_path / "results"
+    for plan in ("alpha", "beta"):
+        store = RunStore.create(str(results), plan, {"plan": {"name": plan}})
+        store.set_jobs([])
+        store.finish("ok")
+    assert main(["report", "latest", "--plan", "beta", "--results", str(results),
+                 "--format", "json"]) == 0
+    assert '"beta"' in capsys.readouterr().out
