@@ -82,6 +82,12 @@ class InventoryError(RunnerError):
     exit_code = EXIT_INVENTORY
 
 
+class InstallationError(RunnerError):
+    """runner's own files are missing or damaged: nothing the user's input can fix."""
+
+    exit_code = EXIT_INTERNAL
+
+
 class GateError(RunnerError):
     """A quality gate failed."""
 

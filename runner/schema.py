@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from runner.errors import InputError, Problem
+from runner.errors import InputError, InstallationError, Problem
 from runner.yamlfile import Document, Path
 
 SCHEMA_NAMES = ("plan", "servers", "models", "result")
@@ -32,12 +32,18 @@ _SIZES = {
 
 
 def schema_dir() -> FsPath:
-    """schemas/ beside the package (a checkout or an editable install)."""
+    """The folder of the JSON Schemas: inside the installed package (a wheel carries a copy of the
+    repository's schemas/), else schemas/ beside the package (a checkout or an editable install).
+
+    Raises InstallationError when neither exists."""
     here = FsPath(__file__).resolve().parent
-    for candidate in (here.parent / "schemas", here / "schemas"):
-        if candidate.is_dir():
+    for candidate in (here / "schemas", here.parent / "schemas"):
+        if (candidate / "plan.schema.json").is_file():
             return candidate
-    raise InputError(f"cannot find the schemas directory next to {here}")
+    raise InstallationError(
+        "this installation of runner has no JSON Schemas (plan.schema.json is missing);"
+        " reinstall it, e.g. `pip install --force-reinstall runner`"
+    )
 
 
 @functools.cache
