@@ -87,6 +87,12 @@ class InstallationError(RunnerError):
 
     exit_code = EXIT_INTERNAL
 
+    @classmethod
+    def missing(cls, what: str) -> InstallationError:
+        """The error for a file that every installation of runner carries but this one lacks."""
+        return cls(f"this installation of runner has no {what}; reinstall it,"
+                   " e.g. `pip install --force-reinstall runner`")
+
 
 class GateError(RunnerError):
     """A quality gate failed."""

@@ -40,27 +40,30 @@ def schema_dir() -> FsPath:
     for candidate in (here / "schemas", here.parent / "schemas"):
         if (candidate / "plan.schema.json").is_file():
             return candidate
-    raise InstallationError(
-        "this installation of runner has no JSON Schemas (plan.schema.json is missing);"
-        " reinstall it, e.g. `pip install --force-reinstall runner`"
-    )
+    raise InstallationError.missing("JSON Schemas (plan.schema.json)")
 
 
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed schema `schemas/<name>.schema.json`."""
-    if name not in SCHEMA_NAMES:
-        raise InputError(f"unknown schema '{name}'; choose one of {', '.join(SCHEMA_NAMES)}")
-    with open(schema_dir() / f"{name}.schema.json", encoding="utf-8") as fh:
-        data: dict[str, Any] = json.load(fh)
+    try:
+        data: dict[str, Any] = json.loads(schema_bytes(name))
+    except ValueError:
+        raise InstallationError.missing(f"readable JSON Schema {name}.schema.json") from None
     return data
 
 
 @functools.cache
 def schema_bytes(name: str) -> bytes:
-    """The schema file's bytes (cache keys change when a schema does)."""
-    load_schema(name)
-    return (schema_dir() / f"{name}.schema.json").read_bytes()
+    """The schema file's bytes (cache keys change when a schema does).
+
+    Raises InputError for an unknown name, InstallationError when the file is missing."""
+    if name not in SCHEMA_NAMES:
+        raise InputError(f"unknown schema '{name}'; choose one of {', '.join(SCHEMA_NAMES)}")
+    try:
+        return (schema_dir() / f"{name}.schema.json").read_bytes()
+    except OSError:
+        raise InstallationError.missing(f"JSON Schema {name}.schema.json") from None
 
 
 @functools.cache

@@ -9,9 +9,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from runner import defaults
-from runner.errors import InputError, Location, Problem
+from runner import defaults, schema
+from runner.errors import EXIT_INTERNAL, InputError, Location, Problem
 from runner.inventory import config
+from runner.main import main
 from runner.plan.planfile import load_plan
 from runner.schema import SCHEMA_NAMES, expected_types, load_schema, validate
 from runner.yamlfile import load_file, load_text
@@ -632,3 +633,45 @@ def test_example_configs_load() -> None:
     servers = config.load_servers(str(REPO / "configs"))
     assert servers.default in servers.servers
     assert config.load_models(str(REPO / "configs")).models
+
+
+@pytest.fixture
+def uncached_schemas() -> Iterator[None]:
+    """Forget loaded schemas before and after, so a test may point the loader elsewhere."""
+    caches = (schema.load_schema, schema.schema_bytes, schema._validator)
+    for cached in caches:
+        cached.cache_clear()
+    yield
+    for cached in caches:
+        cached.cache_clear()
+
+
+def test_an_installed_package_reads_its_own_copy_of_the_schemas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uncached_schemas: None
+) -> None:
+    package = tmp_path / "site-packages" / "runner"
+    (package / "schemas").mkdir(parents=True)
+    for name in SCHEMA_NAMES:
+        source = REPO / "schemas" / f"{name}.schema.json"
+        (package / "schemas" / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(schema, "__file__", str(package / "schema.py"))
+    assert schema.schema_dir() == package / "schemas"
+    assert load_schema("plan")["$id"].endswith("plan.schema.json")
+
+
+@pytest.mark.parametrize("missing", ["folder", "one file"])
+def test_missing_schemas_say_reinstall_and_name_no_path(
+    missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    uncached_schemas: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    package = tmp_path / "site-packages" / "runner"
+    (package / "schemas").mkdir(parents=True)
+    if missing == "one file":
+        (package / "schemas" / "plan.schema.json").write_bytes(
+            (REPO / "schemas" / "plan.schema.json").read_bytes())
+    monkeypatch.setattr(schema, "__file__", str(package / "schema.py"))
+    code = main(["schema", "result"])
+    err = capsys.readouterr().err
+    assert code == EXIT_INTERNAL
+    assert err.startswith("error: this installation of runner has no ") and err.endswith("\n")
+    assert "reinstall" in err and str(tmp_path) not in err and err.count("\n") == 1

@@ -12,6 +12,7 @@ import jinja2
 from markupsafe import Markup
 
 from runner import __version__
+from runner.errors import InstallationError
 from runner.load.records import RequestRecord
 from runner.report.data import (
     Axis,
@@ -97,7 +98,11 @@ def render_html(run: StoredRun) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
-    return str(env.get_template("report.html.j2").render(
+    try:
+        template = env.get_template("report.html.j2")
+    except jinja2.TemplateNotFound:
+        raise InstallationError.missing("the report template report.html.j2") from None
+    return str(template.render(
         info=run_info(run, jobs), banners=warnings(run, jobs), benchmarks=views,
         headers=HEADERS, definitions=metric_definitions(), open_all=len(jobs) <= OPEN_JOBS,
         version=__version__))
