@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import secrets
 from contextlib import suppress
+from typing import IO, Any
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Replace `path` with `text`: readers see the old file or the new one, never a mix."""
+def write_atomic(path: str, text: str | bytes) -> None:
+    """Replace `path` with `text` (bytes are written as they are): readers see the old file or
+    the new one, never a mix."""
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, f".tmp-{os.path.basename(path)}-{secrets.token_hex(4)}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with _open(fd, text) as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -23,6 +25,10 @@ def write_atomic(path: str, text: str) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
+
+
+def _open(fd: int, text: str | bytes) -> IO[Any]:
+    return os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _fsync_dir(folder: str) -> None:

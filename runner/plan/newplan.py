@@ -293,10 +293,16 @@ NOTES = {
 
 def render_plan(plan: Mapping[str, Any], schema_ref: str, header: Sequence[str] = (),
                 notes: Mapping[tuple[str, ...], str] | None = None) -> str:
-    """YAML text: the schema modeline, `header` as comments, then the plan with end-of-line
+    """The plan as YAML text (see `render_yaml`), with the standard NOTES on its keys."""
+    return render_yaml(plan, schema_ref, header, {**NOTES, **(notes or {})})
+
+
+def render_yaml(data: Mapping[str, Any], schema_ref: str, header: Sequence[str] = (),
+                notes: Mapping[tuple[str, ...], str] | None = None) -> str:
+    """YAML text: the schema modeline, `header` as comments, then `data` with end-of-line
     comments from `notes` (keyed by mapping keys; list positions are left out)."""
     lines = [f"# yaml-language-server: $schema={schema_ref}", *(f"# {h}" for h in header)]
-    lines += _block(plan, {**NOTES, **(notes or {})}, (), 0)
+    lines += _block(data, notes or {}, (), 0)
     return "\n".join(lines) + "\n"
 
 
