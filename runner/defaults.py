@@ -31,3 +31,8 @@ SERVER: dict[str, Any] = {
 
 MAX_JOBS = 10_000
 CONFIG_DIR = "configs"
+
+# `runner init`: the LiteLLM proxy a new project starts with.
+INIT_SERVER = "litellm"
+INIT_URL = "http://127.0.0.1:4000"
+INIT_API_KEY_ENV = "LITELLM_API_KEY"

@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from runner import __version__
+from runner import __version__, defaults
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RunnerError
 
 _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input, 3 inventory/resolution error,
@@ -99,8 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_results_parsers(sub)
 
-    p = sub.add_parser("schema", help="print a JSON Schema", epilog=_EPILOG)
-    p.add_argument("name", choices=("plan", "servers", "models", "result"))
+    p = sub.add_parser("schema", help="print a JSON Schema, or write them all into a folder",
+                       epilog=_EPILOG)
+    p.add_argument("name", nargs="?", choices=("plan", "servers", "models", "result"),
+                   help="the schema to print (leave it out with --write)")
+    p.add_argument("--write", metavar="DIR",
+                   help="write every schema into DIR (created if needed), replacing older "
+                        "copies, e.g. `--write schemas` after an upgrade; prints what changed")
+
+    _add_init_parser(sub)
 
     p = sub.add_parser(
         "mock-server", help="serve a simulated OpenAI-compatible endpoint", epilog=_EPILOG,
@@ -122,6 +129,36 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--api-key-env", metavar="NAME",
                      help="the same, with the key read from $NAME (keeps it out of `ps`)")
     return parser
+
+
+def _add_init_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "init", help="start a project: configs, an example plan and the JSON Schemas",
+        epilog=_EPILOG,
+        description="Writes configs/servers.yaml (your proxy, the default server, and `demo`, "
+                    "the built-in simulator), configs/models.yaml (groups and the fallback "
+                    "inventory), plans/example.yaml and schemas/*.schema.json into DIR, then "
+                    "prints the next commands. It never replaces a file: one with the same "
+                    "content is kept (unchanged), one that differs is kept and listed; "
+                    "--force FILE replaces that file. With --url it asks the proxy once for "
+                    "its models (key from $NAME of --api-key-env, never written) and lists "
+                    "them in models.yaml. An unreachable proxy is a WARNING: the files are "
+                    "written, models.yaml without models, exit 0. A refused key (or any other "
+                    "refusal) is exit 3 and nothing is written.")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR",
+                   help="the project folder, created if needed (default: .)")
+    p.add_argument("--url", metavar="URL",
+                   help="your LiteLLM proxy's base URL; its models are fetched once "
+                        f"(default: {defaults.INIT_URL}, not fetched)")
+    p.add_argument("--api-key-env", metavar="NAME", default=defaults.INIT_API_KEY_ENV,
+                   help="the environment variable that holds the proxy's key "
+                        f"(default: {defaults.INIT_API_KEY_ENV})")
+    p.add_argument("--server", metavar="NAME", default=defaults.INIT_SERVER,
+                   help=f"the proxy's name in servers.yaml (default: {defaults.INIT_SERVER})")
+    p.add_argument("--force", metavar="FILE", action="append", nargs="?", const="",
+                   help="replace FILE (relative to DIR, e.g. configs/models.yaml) even if it "
+                        "differs; repeat it for more files. A bare --force is refused (exit "
+                        "2): name the files")
 
 
 def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -294,7 +294,7 @@ def test_usage_errors_are_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == EXIT_INVALID
 
 
-@pytest.mark.parametrize("command", ["", "validate", "inventory", "plan", "schema"])
+@pytest.mark.parametrize("command", ["", "validate", "inventory", "plan", "schema", "init"])
 def test_every_command_has_help(command: str) -> None:
     argv = [sys.executable, "-m", "runner", *([command] if command else []), "--help"]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
