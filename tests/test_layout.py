@@ -1,4 +1,4 @@
-"""The package tree shows the pipeline: imports run commands -> stages -> shared basics, no cycles."""
+"""The package tree shows the pipeline: imports run commands -> stages -> basics, no cycles."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def imported(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("runner."))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "runner" or node.module.startswith("runner."):
-                found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+              and (node.module == "runner" or node.module.startswith("runner."))):
+            found.update(f"{node.module}.{a.name}" for a in node.names)
     return {name for name in (_existing(n) for n in found) if name}
 
 
@@ -72,7 +72,8 @@ def test_stages_import_each_other_one_way() -> None:
     edges: dict[str, set[str]] = {s: set() for s in STAGES}
     for module, targets in GRAPH.items():
         if group(module) in STAGES:
-            edges[group(module)] |= {group(t) for t in targets if group(t) in STAGES} - {group(module)}
+            others = {group(t) for t in targets if group(t) in STAGES}
+            edges[group(module)] |= others - {group(module)}
     graphlib.TopologicalSorter(edges).prepare()  # raises CycleError naming the cycle
 
 
