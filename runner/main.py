@@ -157,8 +157,8 @@ def _add_init_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                    help=f"the proxy's name in servers.yaml (default: {defaults.INIT_SERVER})")
     p.add_argument("--force", metavar="FILE", action="append", nargs="?", const="",
                    help="replace FILE (relative to DIR, e.g. configs/models.yaml) even if it "
-                        "differs; repeat it for more files. A bare --force is refused (exit "
-                        "2): name the files")
+                        "differs; repeat it for more files; give DIR before it. A bare --force "
+                        "is refused (exit 2): name the files")
 
 
 def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

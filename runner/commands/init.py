@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from runner import fileset
+from runner import defaults, fileset
 from runner.commands.schema import schema_files
 from runner.errors import EXIT_OK, InventoryError, UsageError
 from runner.fileset import DIFFERS, NEW, SAME, File, Found
@@ -46,24 +46,31 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
+_OPTIONS = {".url": "--url", ".api_key_env": "--api-key-env"}  # schema path -> option
+
+
 def _proxy(args: argparse.Namespace) -> Proxy:
     """The proxy from the options, checked by the servers schema (a bad value is exit 2)."""
-    url = (args.url or starter.Proxy.url).rstrip("/")
+    url = (args.url or defaults.INIT_URL).rstrip("/")
     proxy = Proxy(args.server, url, args.api_key_env)
     if proxy.name == DEMO_SERVER:
         raise UsageError(f"--server {DEMO_SERVER}: that name is the built-in simulator's; "
                          "choose another")
-    if urlsplit(url).password is not None:
-        raise UsageError(f"--url: put no key in the URL; export it as ${proxy.api_key_env}")
     doc = load_text(starter.servers_yaml(proxy), starter.SERVERS_FILE)
     for problem in validate(doc, "servers"):
         where = problem.where.path or ""
         option = next((o for k, o in _OPTIONS.items() if where.endswith(k)), "--server")
         raise UsageError(f"{option}: {problem.message}")
+    if _has_password(url):
+        raise UsageError(f"--url: put no key in the URL; export it as ${proxy.api_key_env}")
     return proxy
 
 
-_OPTIONS = {".url": "--url", ".api_key_env": "--api-key-env"}
+def _has_password(url: str) -> bool:
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        raise UsageError("--url: not a valid URL, e.g. http://127.0.0.1:4000") from None
 
 
 def _files(proxy: Proxy, models: Sequence[Model] | None) -> list[File]:
