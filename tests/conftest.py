@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from litellm_proxy import LiteLLMProxy, free_port, listed_ids, model_list, start_proxy
+from litellm_proxy import LiteLLMProxy, listed_ids, model_list, start_proxy
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,9 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMP
 
 
 @pytest.fixture
-def dead_url() -> str:
-    """A loopback URL on a free port: connecting to it is refused."""
-    return f"http://127.0.0.1:{free_port()}"
+def dead_url() -> Iterator[str]:
+    """A loopback URL where connecting is refused: its port stays bound to this test (so nothing
+    else can start listening there meanwhile) but is never listened on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"

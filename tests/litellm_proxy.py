@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -30,6 +31,7 @@ DESCRIBED_INFO = {"mode": "chat", "max_input_tokens": 131072, "max_output_tokens
 WILDCARD = "openai/*"
 # Only what the proxy needs to run: never the caller's API keys or cloud credentials.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE")
+BIND_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -104,10 +106,26 @@ def start_proxy(
     *,
     deadline_s: float = 90.0,
 ) -> LiteLLMProxy:
-    """Write a config, start `litellm` on a free loopback port and wait until it is live."""
+    """Write a config, start `litellm` on a free loopback port and wait until it is live.
+
+    LiteLLM binds its port only after ~10 s of start-up: if another process took the port
+    meanwhile, it exits with "address already in use" and is started again on another port."""
     master_key = new_master_key()
     config = workdir / "litellm.yaml"
     write_config(config, model_list, master_key)
+    names = [str(m["model_name"]) for m in model_list]
+    for _ in range(BIND_ATTEMPTS - 1):
+        with contextlib.suppress(PortTaken):
+            return _start(litellm_bin, config, workdir, master_key, names, deadline_s)
+    return _start(litellm_bin, config, workdir, master_key, names, deadline_s)
+
+
+class PortTaken(RuntimeError):
+    """LiteLLM could not bind its port: another process listens there."""
+
+
+def _start(litellm_bin: Path, config: Path, workdir: Path, master_key: str, names: list[str],
+           deadline_s: float) -> LiteLLMProxy:
     port = free_port()
     log_path = workdir / "litellm.log"
     with log_path.open("wb") as log:
@@ -120,7 +138,6 @@ def start_proxy(
             cwd=workdir,
         )
     running = LiteLLMProxy(f"http://127.0.0.1:{port}", master_key, process, log_path)
-    names = [str(m["model_name"]) for m in model_list]
     running.model_names = [n for n in names if "*" not in n]
     try:
         _wait_ready(running, deadline_s)
@@ -145,6 +162,8 @@ def _wait_ready(proxy: LiteLLMProxy, deadline_s: float) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if proxy.process.poll() is not None:
+            if "address already in use" in proxy.log_tail():
+                raise PortTaken(f"{proxy.url} was taken before litellm could bind it")
             raise RuntimeError(
                 f"litellm exited with {proxy.process.returncode} before it was ready;"
                 f" log tail:\n{proxy.log_tail()}"
