@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -199,9 +197,11 @@ def test_wrong_or_missing_key_is_401(headers: dict[str, str] | None) -> None:
     assert post("/v1/chat/completions", {**CHAT, "model": "mock-model"}, config, good)[0] == 200
 
 
-def test_timing_follows_the_schedule() -> None:
-    # Tolerance (machines are noisy): TTFT within [50, 65] ms from the client's send, the
-    # median gap between content chunks within 10 ± 2 ms; the role-only chunk comes at once.
+def test_tokens_never_come_before_their_schedule() -> None:
+    """Whatever the machine's load: content chunk k arrives no earlier than TTFT + k * ITL after
+    the request was sent, and every write is at or after its time (a lag is never negative).
+    The exact schedule is tested on a fake loop (test_clock.py); how close to it a real loop
+    gets is measured by benchmarks/loadgen.py ("sim lag"), not asserted: a busy machine is late."""
     config = MockConfig(ttft_ms=50, itl_ms=10, output_tokens=10)
 
     async def scenario(session: aiohttp.ClientSession, url: str) -> tuple[list[float], Any]:
@@ -210,18 +210,32 @@ def test_timing_follows_the_schedule() -> None:
         arrivals = []
         async with session.post(url + "/v1/chat/completions", json=body) as resp:
             async for line in resp.content:
-                if line.startswith(b"data: {"):
+                if line.startswith(b"data: {") and b'"content":"tok ' in line:
                     arrivals.append(time.perf_counter() - start)
         async with session.get(url + "/mock/stats") as resp:
             return arrivals, await resp.json()
 
     arrivals, stats = with_server(config, scenario)
-    role, tokens = arrivals[0] * 1e3, [t * 1e3 for t in arrivals[1:11]]
-    assert role < 25
-    assert 50 <= tokens[0] <= 80
-    assert 8 <= statistics.median(b - a for a, b in itertools.pairwise(tokens)) <= 12
-    assert stats["write_lag_ms"]["count"] == 10
-    assert 0 <= stats["write_lag_ms"]["p50"] <= 5
+    due = [0.050 + k * 0.010 for k in range(10)]
+    assert len(arrivals) == 10
+    assert all(got >= want - 1e-6 for got, want in zip(arrivals, due, strict=True)), arrivals
+    assert arrivals[-1] < 10  # a sanity bound, many times the 0.14 s due: ms are not seconds
+    lag = stats["write_lag_ms"]
+    assert lag["count"] == 10
+    assert 0 <= lag["p50"] <= lag["p99"] <= lag["max"]
+
+
+def test_the_role_chunk_comes_at_arrival_not_at_ttft() -> None:
+    config = MockConfig(ttft_ms=600_000, itl_ms=10, output_tokens=10)  # first token in 10 min
+
+    async def scenario(session: aiohttp.ClientSession, url: str) -> bytes:
+        body = {"model": "mock-model", "messages": CHAT["messages"], "stream": True}
+        async with asyncio.timeout(60), \
+                session.post(url + "/v1/chat/completions", json=body) as resp:
+            return await resp.content.readline()
+
+    role = json.loads(with_server(config, scenario).removeprefix(b"data: "))
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""}
 
 
 def test_stats_count_requests_and_reset() -> None:
@@ -252,9 +266,15 @@ def test_client_disconnect_mid_stream_is_quiet(caplog: pytest.LogCaptureFixture)
         body = {**CHAT, "model": "mock-model", "stream": True}
         async with session.post(url + "/v1/chat/completions", json=body) as resp:
             await resp.content.readline()
-        await asyncio.sleep(0.05)  # the response was released unread: its connection closed
-        async with session.get(url + "/mock/stats") as resp:
-            return await resp.json()
+        # The response was released unread: its connection closed. The server notices at its
+        # next write; wait for that (not for a fixed time, which a busy machine can outlast).
+        async with asyncio.timeout(30):
+            while True:
+                async with session.get(url + "/mock/stats") as resp:
+                    stats = await resp.json()
+                if stats["requests"]["in_flight"] == 0:
+                    return stats
+                await asyncio.sleep(0.01)
 
     with caplog.at_level(logging.DEBUG):
         stats = with_server(config, scenario)
