@@ -102,13 +102,22 @@ def run(handler: Handler, job: dict[str, Any], **kwargs: Any) -> LoadResult:
 
 def test_closed_loop_sends_warmup_then_requests_at_the_concurrency() -> None:
     in_flight, peak, bodies = [0], [0], []
+    all_in = asyncio.Event()
 
     async def handler(request: web.Request) -> web.StreamResponse:
         bodies.append(await request.json())
         in_flight[0] += 1
         peak[0] = max(peak[0], in_flight[0])
+        if in_flight[0] == 3:
+            all_in.set()
         try:
-            return await streaming(token(), FINISH, usage(1), DONE, delay_s=0.01)(request)
+            # The first answers wait until three requests are in: the peak is the concurrency
+            # however slow the machine. A client that sends fewer fails the test after 5 s.
+            try:
+                await asyncio.wait_for(all_in.wait(), 5)
+            except TimeoutError:
+                all_in.set()
+            return await streaming(token(), FINISH, usage(1), DONE)(request)
         finally:
             in_flight[0] -= 1
 
@@ -165,8 +174,11 @@ def test_open_loop_constant_rate_keeps_absolute_offsets() -> None:
                                                   requests=12))
     assert result.stopped == "done"
     assert [r.scheduled_ms for r in result.records] == [i * 25.0 for i in range(12)]
-    lateness = [r.sent_ms - r.scheduled_ms for r in result.records if r.scheduled_ms is not None]
-    assert min(lateness) >= 0 and max(lateness) < 15
+    lateness = [r.sent_ms - (r.scheduled_ms or 0) for r in result.records]
+    sent = [r.sent_ms for r in result.records]
+    assert min(lateness) >= 0 and sent == sorted(sent)  # never early, in order
+    # How late is the client's to report (benchmarks/loadgen.py measures it), not asserted.
+    assert result.health.scheduling_lag_ms == pytest.approx(lateness)
     assert all(r.ok for r in result.records)
 
 
@@ -184,29 +196,36 @@ def test_max_concurrency_queues_arrivals_and_shows_the_wait() -> None:
                  params(concurrency=None, rate=100, arrival="constant", max_concurrency=1,
                         requests=4))
     waits = [r.sent_ms - (r.scheduled_ms or 0) for r in result.records]
-    assert waits[0] < 10
+    assert 0 <= waits[0] < 100  # not queued behind an answer (each takes 100 ms or more)
     assert waits[1] < waits[2] < waits[3]
-    assert waits[3] > 150  # three answers of ~100 ms each minus 30 ms of arrivals
+    assert waits[3] >= 270  # three answers of at least 100 ms minus 30 ms of arrivals
     sends = [r.sent_ms for r in result.records]
     ends = [r.sent_ms + (r.e2e_ms or 0) for r in result.records]
-    assert all(s >= e - 1 for s, e in zip(sends[1:], ends, strict=False))  # one at a time
+    assert all(s >= e - 1e-6 for s, e in zip(sends[1:], ends, strict=False))  # one at a time
 
 
 def test_duration_stops_sending() -> None:
     result = run(streaming(token(), DONE, delay_s=0.02),
                  params(concurrency=2, requests=None, duration_s=0.3))
-    assert result.stopped == "duration"
-    assert 6 <= len(result.records) <= 16
-    assert all(r.sent_ms < 300 for r in result.records)
+    assert result.stopped == "duration" and result.duration_s >= 0.3
+    # Each worker sends at most every 40 ms (two 20 ms parts), only before 300 ms: 0..280.
+    assert 2 <= len(result.records) <= 16
     assert all(r.ok for r in result.records)
+    # A worker takes a request only if its previous one ended before 300 ms: only each worker's
+    # last request may end later.
+    ends = sorted(r.sent_ms + (r.e2e_ms or 0) for r in result.records)
+    assert all(end < 300 for end in ends[:-2])
 
 
 def test_open_loop_duration_stops_arrivals() -> None:
-    result = run(streaming(token(), DONE), params(concurrency=None, rate=50, arrival="constant",
-                                                  requests=None, duration_s=0.2))
+    result = run(streaming(token(), DONE), params(concurrency=None, rate=20, arrival="constant",
+                                                  requests=None, duration_s=0.5))
     assert result.stopped == "duration"
-    assert len(result.records) == 10
-    assert max(r.scheduled_ms or 0 for r in result.records) == 180
+    # Arrivals at 0, 50, ..., 450 ms, none at 500 or later. One still waiting at 500 ms (on a
+    # busy machine) is never sent, nor any after it: the records are a prefix of the schedule.
+    scheduled = [r.scheduled_ms for r in result.records]
+    assert scheduled == [i * 50.0 for i in range(len(scheduled))]
+    assert 5 <= len(scheduled) <= 10  # the first five were due 300 ms or more before the end
 
 
 def json_error(status: int, message: str) -> Handler:
@@ -253,10 +272,9 @@ def test_errors_are_recorded_by_kind(
 
 
 def test_connection_refused_stops_early_as_unreachable(dead_url: str) -> None:
-    started = time.monotonic()
     result = asyncio.run(load(dead_url, params(concurrency=4, requests=None, duration_s=30)))
     assert result.stopped == "unreachable"
-    assert time.monotonic() - started < 5
+    assert result.duration_s < 15  # long before the 30 s duration (it takes milliseconds)
     assert 4 <= len(result.records) < 50
     assert {r.error_kind for r in result.records} == {"connection"}
 
@@ -287,22 +305,39 @@ def test_redact() -> None:
 
 
 def test_stop_event_cancels_in_flight_requests() -> None:
-    async def main() -> tuple[LoadResult, float]:
-        stop = asyncio.Event()
-        async with serve(streaming(token(), *[token()] * 100, DONE, delay_s=0.05)) as url:
-            asyncio.get_running_loop().call_later(0.3, stop.set)
-            started = time.monotonic()
-            result = await load(url, params(concurrency=3, requests=100), stop=stop,
-                                grace_s=0.1)
-            return result, time.monotonic() - started
+    written: list[int] = []  # tokens written, per answer
 
-    result, took = asyncio.run(main())
+    async def main() -> LoadResult:
+        stop = asyncio.Event()
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            """101 tokens 50 ms apart; the stop comes once all three answers have three."""
+            await request.read()
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            mine = len(written)
+            written.append(0)
+            with contextlib.suppress(ConnectionResetError):
+                for _ in range(101):
+                    await response.write(token())
+                    written[mine] += 1
+                    if len(written) == 3 and min(written) >= 3:
+                        stop.set()
+                    await asyncio.sleep(0.05)
+                await response.write(DONE)
+            return response
+
+        async with serve(handler) as url:
+            job = params(concurrency=3, requests=100, job_timeout_s=30)  # if the stop never comes
+            return await load(url, job, stop=stop, grace_s=0.1)
+
+    result = asyncio.run(main())
     assert result.stopped == "interrupted"
-    assert took < 1.5
     assert len(result.records) == 3
     assert {r.error_kind for r in result.records} == {"cancelled"}
     assert not any(r.ok for r in result.records)
     assert all(r.content_chunks >= 3 for r in result.records)  # measured until cancelled
+    assert len(written) == 3 and max(written) < 101  # every answer was cut, none ran out
 
 
 def test_stop_grace_lets_short_requests_finish() -> None:
@@ -310,7 +345,8 @@ def test_stop_grace_lets_short_requests_finish() -> None:
         stop = asyncio.Event()
         async with serve(streaming(token(), FINISH, DONE, delay_s=0.1)) as url:
             asyncio.get_running_loop().call_later(0.05, stop.set)
-            return await load(url, params(concurrency=2, requests=10), stop=stop, grace_s=2)
+            # The answers take 300 ms; the grace is ample for a busy machine and costs nothing.
+            return await load(url, params(concurrency=2, requests=10), stop=stop, grace_s=30)
 
     result = asyncio.run(main())
     assert result.stopped == "interrupted"
@@ -321,8 +357,9 @@ def test_job_timeout() -> None:
     result = run(streaming(token(), *[token()] * 100, DONE, delay_s=0.05),
                  params(concurrency=2, requests=10, job_timeout_s=0.3), grace_s=0.05)
     assert result.stopped == "job_timeout"
+    # Cancelled, not finished: the job did not wait for its 5 s answers; nor end early.
     assert {r.error_kind for r in result.records} == {"cancelled"}
-    assert result.duration_s < 1
+    assert result.duration_s >= 0.3
 
 
 def test_usage_is_the_token_source_when_present_else_chunks() -> None:
@@ -355,9 +392,10 @@ def test_template_failing_for_one_request_stops_the_job() -> None:
         asyncio.run(run_load(target, job, prompt_source(job, ".", {"items": ["a", "b"]})))
 
 
-def test_ttft_and_itl_match_the_simulator_within_tolerance() -> None:
-    """The simulator in its own process: TTFT within 25 ms and ITL within 2 ms at the median
-    (CI machines are noisy; benchmarks/loadgen.py measures the real error)."""
+def test_ttft_and_itl_against_the_simulator_follow_its_schedule() -> None:
+    """The simulator in its own process: no token is measured before the simulator's schedule
+    lets it come (TTFT 50 ms, then one per 10 ms). How close the measurement comes is
+    measured by benchmarks/loadgen.py, not asserted: a busy machine makes every figure late."""
     job = params(concurrency=8, requests=24, max_tokens=20, warmup_requests=4)
     with mock_process(MockConfig(models=("m",), ttft_ms=50, itl_ms=10)) as url:
         result = asyncio.run(load(url, job))
@@ -365,10 +403,12 @@ def test_ttft_and_itl_match_the_simulator_within_tolerance() -> None:
     assert all(r.ok and r.output_tokens == 20 for r in measured)
     assert {r.output_tokens_source for r in measured} == {"usage"}
     assert {r.content_chunks for r in measured} == {20}
-    ttft = statistics.median(r.ttft_ms or 0 for r in measured)
-    itl = statistics.median(x for r in measured for x in r.itl_ms)
-    assert 50 <= ttft < 75
-    assert 8 <= itl < 12
+    for r in measured:  # token k comes at TTFT + k * ITL or later, never earlier
+        arrivals = list(itertools.accumulate(r.itl_ms, initial=r.ttft_ms or 0))
+        assert all(t >= 50 + 10 * k - 1e-6 for k, t in enumerate(arrivals)), arrivals
+    # Sanity, far above the 50 and 10 ms due: the figures are milliseconds, not microseconds.
+    assert statistics.median(r.ttft_ms or 0 for r in measured) < 1000
+    assert statistics.median(x for r in measured for x in r.itl_ms) < 100
     assert result.health.loop_delay_ms
 
 
