@@ -335,10 +335,10 @@ def test_alias_bombs_are_rejected_quickly() -> None:
     names = "abcdefghij"
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"{n}: &{n} [{', '.join(['*' + p] * 10)}]" for p, n in itertools.pairwise(names)]
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: other processes on a busy machine do not count
     message = error("\n".join(lines) + "\n")
     assert "YAML aliases expand to more than 100000 values" in message
-    assert time.monotonic() - start < 2
+    assert time.process_time() - start < 2
 
 
 def test_many_small_aliases_are_fine() -> None:

@@ -339,11 +339,12 @@ def test_ordinary_templates_still_work(template: str, variables: dict[str, Any],
 
 
 def test_hostile_templates_fail_fast() -> None:
-    start = time.monotonic()
+    # CPU time, not wall time: other processes on a busy machine do not count (~0.03 s here).
+    start = time.process_time()
     for template in ("{{ 9 ** 64 ** 64 }}", "{{ (9 ** 64) ** 64 ** 64 }}", "{{ 'x' * 10**9 }}"):
         with pytest.raises(SecurityError):
             render_text(template, {})
-    assert time.monotonic() - start < 1
+    assert time.process_time() - start < 1
 
 
 def test_variables_are_not_mutated() -> None:

@@ -359,10 +359,10 @@ def test_three_hundred_jobs_stay_usable(tmp_path: Path) -> None:
     specs = [s for b in ("latency", "throughput", "long") for s in
              grid(b, models, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], n=20)]
     run_dir = store_run(tmp_path, specs)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: other processes on a busy machine do not count
     html = render_report(run_dir, "html")
-    seconds = time.perf_counter() - started
-    print(f"300 jobs: html {len(html) / 1e6:.2f} MB in {seconds:.2f} s")
+    seconds = time.process_time() - started
+    print(f"300 jobs: html {len(html) / 1e6:.2f} MB in {seconds:.2f} s of CPU")
     assert len(specs) == 300 and html.count("<tr>") == 300 + 3
     assert len(html) < 5_000_000 and seconds < 30
     assert html.count(" open>") + html.count(" open=") <= 1  # only the first benchmark expanded

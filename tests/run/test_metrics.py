@@ -473,7 +473,7 @@ def test_summarize_100k_records_is_fast() -> None:
     ]
     health = ClientHealth([rng.random() for _ in range(100_000)], [rng.random()] * 1000)
     slo = {"ttft_ms": {"p95": 400}, "tpot_ms": {"p99": 60}, "e2e_ms": {"max": 4000}}
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes on a busy machine do not count
     summarize(records, slo=slo, health=health)
     # ~0.3-0.5 s on a shared 2-CPU box; the bound only catches a quadratic slip.
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
