@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -410,21 +411,30 @@ def test_a_retry_that_succeeds_gives_the_live_inventory(no_sleep: list[float]) -
 
 
 class DripStream(httpx.SyncByteStream):
-    """A body that arrives a few bytes at a time, slower than the deadline allows."""
+    """A body of 100 bytes, one each 0.02 s of `clock`: 2 s, slower than the deadline allows.
+    `read` counts the bytes each answer gave before the client stopped reading."""
+
+    def __init__(self, clock: SimpleNamespace, read: list[int]) -> None:
+        self.clock, self.read = clock, read
 
     def __iter__(self) -> Iterator[bytes]:
+        self.read.append(0)
         for _ in range(100):
-            time.sleep(0.02)
+            self.clock.now += 0.02
+            self.read[-1] += 1
             yield b" "
 
 
-def test_a_slow_drip_answer_is_cut_at_the_deadline() -> None:
+def test_a_slow_drip_answer_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The client's clock is the drip's: time passes only as bytes come, whatever the machine.
+    clock, read = SimpleNamespace(now=0.0), []
+    fake_time = SimpleNamespace(monotonic=lambda: clock.now, sleep=lambda seconds: None)
+    monkeypatch.setattr("runner.inventory.proxyclient.time", fake_time)
     server = Server(name="local", url="http://proxy.test:4000", timeout_s=0.1)
-    client = proxy(lambda: httpx.Response(200, stream=DripStream()))
-    started = time.monotonic()
+    client = proxy(lambda: httpx.Response(200, stream=DripStream(clock, read)))
     with pytest.raises(LiveUnavailable) as caught:
         fetch_live(client, server, {}, retries=1, backoff_s=0.0)
-    assert time.monotonic() - started < 2.0  # without the deadline: 4 s
+    assert len(read) == 2 and all(5 <= n <= 6 for n in read)  # cut after 0.1 s of 2 s, twice
     assert caught.value.reason == f"timed out after 0.1s waiting for {MODELS_URL} (2 attempts)"
 
 
