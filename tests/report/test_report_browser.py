@@ -27,7 +27,8 @@ def chromium() -> str:
                                          if os.path.exists("/usr/bin/chromium") else None)
     if found:
         return found
-    message = "no chromium: run .ci/install-chromium"
+    message = ("no chromium on PATH or at /usr/bin/chromium, which the browser tests need"
+               " (bash .ci/install-chromium installs it)")
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
