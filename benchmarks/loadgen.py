@@ -4,8 +4,9 @@ The simulator (runner.mock.server) runs in its own process pinned to one core, t
 another. (a) capacity: output tokens/s with zero server delay, 256 tokens per answer, at
 concurrency 1, 16, 64 and 256. (b) fidelity: measured minus true TTFT and ITL (p50, p99) beside
 the simulator's own write lag, so the error splits into the server's share and the client's:
-closed loops as the issue states them, then open loops (constant arrivals) holding as many
-streams, whose requests do not all start in the same instant.
+closed loops (one stream, then as the issue states them), then open loops (constant arrivals)
+holding as many streams, whose requests do not all start in the same instant.
+The tests assert schedules and order only; these figures are where precision is measured.
 CPU columns are cores busy: the client, the simulator and every other process on the machine
 (a busy machine makes every number here worse; compare runs with "others" near 0).
 Run: .venv/bin/python benchmarks/loadgen.py [--quick]   (about 80 s; --quick: about 30 s)
@@ -31,8 +32,9 @@ from runner.mock.server import MockConfig
 MODEL = "mock-model"
 CAPACITY_TOKENS = 256
 CAPACITY_CONCURRENCY = (1, 16, 64, 256)
-# (ttft_ms, itl_ms, output tokens, streams): the issue's two fidelity points.
-FIDELITY = ((50.0, 10.0, 64, 64), (50.0, 40.0, 32, 256))
+# (ttft_ms, itl_ms, output tokens, streams): one stream, whose precision the tests no longer
+# assert (a busy machine pushes any such bound over: issue 7), then the issue's two points.
+FIDELITY = ((50.0, 10.0, 10, 1), (50.0, 10.0, 64, 64), (50.0, 40.0, 32, 256))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
