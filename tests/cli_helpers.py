@@ -27,7 +27,7 @@ def write_configs(folder: Path, url: str, api_key_env: str | None = "TEST_LITELL
     folder.mkdir(parents=True, exist_ok=True)
     key = f"\n    api_key_env: {api_key_env}" if api_key_env else ""
     (folder / "servers.yaml").write_text(
-        f"default: local\nservers:\n  local:\n    url: {url}{key}\n    timeout_s: 5\n"
+        f"default: local\nservers:\n  local:\n    url: {url}{key}\n    timeout_s: 30\n"
         f"  other:\n    url: {url}\n")
     (folder / "models.yaml").write_text(FALLBACK_MODELS)
     return folder
