@@ -427,7 +427,7 @@ class DripStream(httpx.SyncByteStream):
 
 def test_a_slow_drip_answer_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     # The client's clock is the drip's: time passes only as bytes come, whatever the machine.
-    clock, read = SimpleNamespace(now=0.0), []
+    clock, read = SimpleNamespace(now=0.0), list[int]()
     fake_time = SimpleNamespace(monotonic=lambda: clock.now, sleep=lambda seconds: None)
     monkeypatch.setattr("runner.inventory.proxyclient.time", fake_time)
     server = Server(name="local", url="http://proxy.test:4000", timeout_s=0.1)
