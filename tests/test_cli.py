@@ -100,7 +100,7 @@ def test_benchmark_matching_nothing_is_exit_3_unless_skip(
     code, _, err = run_cli(capsys, "plan", str(write_plan(env, body)))
     assert code == EXIT_INVENTORY
     assert "plan.yaml:5:13: benchmark 'a' matches no model" in err
-    skip = body + "    on_empty: skip\n"
+    skip = body + "    on_empty: skip\n" + "  - name: b\n    models: 'Qwen/*'\n"
     code, out, _ = run_cli(capsys, "plan", str(write_plan(env, skip)))
     assert code == EXIT_OK and "SKIPPED (no models matched (on_empty: skip))" in out
 
