@@ -196,6 +196,21 @@ class Comparison:
     def failed(self) -> bool:
         return any(row.gates for row in self.rows())
 
+    def gate_failures(self, allow_missing: bool = False) -> list[str]:
+        """Why the comparison fails its gate: regressions, and jobs of BASE that NEW lacks
+        (a run that measured less is no evidence of no regression)."""
+        found = []
+        regressions = self.counts()["regressions"]
+        if regressions:
+            found.append(f"{regressions} regression{'' if regressions == 1 else 's'} beyond "
+                         f"the {self.threshold * 100:g}% threshold")
+        if self.only_in_base and not allow_missing:
+            ids = ", ".join(self.only_in_base[:5])
+            more = f" and {len(self.only_in_base) - 5} more" if len(self.only_in_base) > 5 else ""
+            found.append(f"{len(self.only_in_base)} job(s) of BASE missing from NEW ({ids}{more});"
+                         " pass --allow-missing when NEW ran less on purpose")
+        return found
+
 
 class RunData(Protocol):
     """What compare reads of a run (runner.results.runs.StoredRun fits)."""
