@@ -204,12 +204,21 @@ class Comparison:
         if regressions:
             found.append(f"{regressions} regression{'' if regressions == 1 else 's'} beyond "
                          f"the {self.threshold * 100:g}% threshold")
+        broken = [job.id for job in self.jobs
+                  if job.base.get("status") == "ok" and job.new.get("status") != "ok"]
+        if broken:
+            found.append(f"{len(broken)} job(s) ok in BASE did not succeed in NEW "
+                         f"({_some(broken)})")
         if self.only_in_base and not allow_missing:
-            ids = ", ".join(self.only_in_base[:5])
-            more = f" and {len(self.only_in_base) - 5} more" if len(self.only_in_base) > 5 else ""
-            found.append(f"{len(self.only_in_base)} job(s) of BASE missing from NEW ({ids}{more});"
-                         " pass --allow-missing when NEW ran less on purpose")
+            found.append(f"{len(self.only_in_base)} job(s) of BASE missing from NEW "
+                         f"({_some(self.only_in_base)}); pass --allow-missing when NEW ran "
+                         "less on purpose")
         return found
+
+
+def _some(ids: Sequence[str]) -> str:
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return ", ".join(ids[:5]) + more
 
 
 class RunData(Protocol):

@@ -70,7 +70,7 @@ def store_run(results: Path, clock: StepClock, jobs: Mapping[str, tuple[dict[str
             with store.request_log(slug) as log:
                 for rec in recs:
                     log.write(rec)
-        store.write_job({**spec, "status": "ok", "metrics": summarize(recs)})
+        store.write_job({"status": "ok", **spec, "metrics": summarize(recs)})
     store.finish("ok")
     return store.run_dir
 
@@ -503,3 +503,17 @@ def test_cli_text_notes_status_and_params(
     assert "  params changed: max_tokens 32 -> 64" in out.splitlines()
     error = next(line for line in out.splitlines() if "error_rate" in line).split()
     assert error[2:] == ["0.00", "0.50", "+0.50pp", "-", "worse"]
+
+
+def test_cli_a_job_that_failed_in_new_fails_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A failed job has no numbers to regress: without this check compare would say 0.
+    clock, results = Clock(), tmp_path / "results"
+    base = store_run(results, clock, {"s": ({**job("m1"), "slug": "s"}, records(1))})
+    new = store_run(results, clock, {"s": ({**job("m1"), "slug": "s", "status": "failed"},
+                                           records(1, n=0, failed=3))})
+    code, out, err = cli(capsys, "compare", base, new)
+    assert code == 4
+    assert "GATE: 1 job(s) ok in BASE did not succeed in NEW (chat/m1/concurrency=1)" in err
+    assert "  status: ok -> failed" in out.splitlines()
