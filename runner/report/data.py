@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.results.runs import StoredRun
-from runner.run.recap import slo_misses
+from runner.run.recap import load_label, slo_misses
 from runner.schema import load_schema
 
 Job = Mapping[str, Any]
@@ -57,7 +57,8 @@ def point(job: Job) -> Mapping[str, Any]:
 
 
 def label(job: Job) -> str:
-    return point_label(point(job)) or "-"
+    """The job's matrix point, else the load that defines it (`concurrency=8`)."""
+    return point_label(point(job)) or load_label(job.get("params") or {})
 
 
 def stat(job: Job, path: str) -> Any:

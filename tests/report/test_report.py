@@ -429,3 +429,14 @@ def test_cli_a_plan_folder_lists_its_runs_and_no_runs_says_so(
     err = capsys.readouterr().err
     assert f"results/nightly is a plan's folder, not a run; its runs: {Path(run_dir).name}" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("job", "text"), [
+    ({"point": {"concurrency": 1, "max_tokens": 64}}, "concurrency=1,max_tokens=64"),
+    ({"point": {}, "params": {"concurrency": 8, "requests": 40}}, "concurrency=8"),
+    ({"point": {}, "params": {"rate": 4}}, "rate=4"),
+    ({"point": {}, "params": {}}, "-"),
+])
+def test_a_job_without_a_matrix_point_is_labelled_by_its_load(job: dict[str, Any],
+                                                              text: str) -> None:
+    assert reportdata.label(job) == text
