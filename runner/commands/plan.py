@@ -41,9 +41,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
     options = options_from(args)
+    chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: the error says it
     for line in unknown_tags(plan, options):
         print(f"WARNING: {line}", file=sys.stderr)
-    chosen = select(plan, inv.ids(), ws.models.groups, options)
     report = to_json(plan, inv, chosen)
     if args.out:
         write_lock(args.out, report, inv, plan, args)

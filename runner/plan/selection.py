@@ -106,7 +106,7 @@ def _nothing_left(plan: Plan, chosen: Sequence[Selected], options: Options) -> l
     why = "; ".join(f"{s.benchmark.name}: {s.skipped}" for s in chosen if s.skipped)
     where = Location(plan.path)
     head = Problem(f"the selection leaves no job to run ({why or 'the plan has no benchmark'}); "
-                   "check --tags/--skip-tags/--limit against `runner plan`", where)
+                   "check --tags, --skip-tags and --limit", where)
     return [head, *(Problem(line, where) for line in unknown_tags(plan, options))]
 
 
