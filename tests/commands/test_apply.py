@@ -459,3 +459,23 @@ def test_a_job_without_streaming_shows_no_tpot_rather_than_zero(
     [job] = manifest(run)["jobs"]
     summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
     assert summary["params"]["stream"] is False and summary["metrics"]["tpot_ms"]["p50"] is None
+
+
+def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.errors import EXIT_INVENTORY
+
+    body = TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000").replace("models: 'm*'", "models: all")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        lock = tmp_path / "lock.json"
+        assert run_cli(capsys, "plan", str(plan), "--out", str(lock))[0] == EXIT_OK
+    with simulator("--models", "other", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        write_setup(tmp_path, url, body)
+        results = tmp_path / "results"
+        code, out, err = run_cli(capsys, "apply", str(lock), "--allow-drift",
+                                 "--results", str(results))
+    assert (code, out) == (EXIT_INVENTORY, "")
+    assert "none of the locked jobs can run" in err and not results.exists()
