@@ -141,7 +141,8 @@ def test_no_stored_runs_says_so_as_history_does(tmp_path: Path, ref: str) -> Non
 
 def test_a_plan_folder_is_not_a_run_and_its_runs_are_listed(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    first, second = new_run(results), new_run(results)
+    clock = Clock()
+    first, second = new_run(results, clock=clock), new_run(results, clock=clock)
     with pytest.raises(InputError) as info:
         resolve_run(str(results / "nightly"), str(results))
     message = str(info.value)
