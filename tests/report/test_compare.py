@@ -517,3 +517,20 @@ def test_cli_a_job_that_failed_in_new_fails_the_gate(
     assert code == 4
     assert "GATE: 1 job(s) ok in BASE did not succeed in NEW (chat/m1/concurrency=1)" in err
     assert "  status: ok -> failed" in out.splitlines()
+
+
+def test_cli_an_empty_new_run_fails_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Seen: an empty run (a tag typo ran nothing) became `latest`; compare said
+    # "jobs only in base: 2" and exited 0.
+    clock, results = Clock(), tmp_path / "results"
+    store_run(results, clock, {f"s{i}": ({**job(f"m{i}"), "slug": f"s{i}"}, records(i))
+                               for i in (1, 2)})
+    store_run(results, clock, {})
+    code, out, err = cli(capsys, "compare", "previous", "latest", "--results", str(results))
+    assert code == 4 and "jobs only in base: 2" in out
+    assert "GATE: 2 job(s) of BASE missing from NEW" in err
+    code, out, _ = cli(capsys, "compare", "previous", "latest", "--results", str(results),
+                       "--format", "md")
+    assert code == 4 and "**Gate failed:** 2 job(s) of BASE missing from NEW" in out
