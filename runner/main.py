@@ -166,11 +166,14 @@ def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
                        epilog=_EPILOG)
     p.add_argument("run", metavar="RUN", help="run directory, run id, latest or previous")
     p.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write here; `-` is stdout (default: stdout, except HTML on a "
+                        "terminal, which goes to the run's report.html)")
     p.add_argument("--plan", metavar="NAME", help="the plan whose latest/previous run to use")
     p.add_argument("--results", metavar="DIR", default="results")
 
-    p = sub.add_parser("compare", help="compare two runs; exit 4 on a regression",
+    p = sub.add_parser("compare", help="compare two runs; exit 4 on a regression or a "
+                       "missing job",
                        epilog=_EPILOG)
     p.add_argument("base", metavar="BASE", help="run directory, run id, latest or previous")
     p.add_argument("new", metavar="NEW", help="run directory, run id, latest or previous")
@@ -180,6 +183,11 @@ def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--format", choices=("text", "md", "json"), default="text")
     p.add_argument("--plan", metavar="NAME", help="the plan whose latest/previous runs to use")
     p.add_argument("--results", metavar="DIR", default="results")
+    p.add_argument("--gate", action="store_true",
+                   help="exit 4 on a regression or on jobs of BASE missing from NEW "
+                        "(always on; for scripts that spell it out)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="jobs of BASE missing from NEW are listed but do not fail the gate")
 
     p = sub.add_parser("history", help="a metric over time per job, from the results index",
                        epilog=_EPILOG)

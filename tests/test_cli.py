@@ -100,7 +100,7 @@ def test_benchmark_matching_nothing_is_exit_3_unless_skip(
     code, _, err = run_cli(capsys, "plan", str(write_plan(env, body)))
     assert code == EXIT_INVENTORY
     assert "plan.yaml:5:13: benchmark 'a' matches no model" in err
-    skip = body + "    on_empty: skip\n"
+    skip = body + "    on_empty: skip\n" + "  - name: b\n    models: 'Qwen/*'\n"
     code, out, _ = run_cli(capsys, "plan", str(write_plan(env, skip)))
     assert code == EXIT_OK and "SKIPPED (no models matched (on_empty: skip))" in out
 
@@ -331,3 +331,18 @@ def test_a_closed_pipe_is_not_an_internal_error(monkeypatch: pytest.MonkeyPatch)
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_plan_with_a_tag_typo_is_exit_3_and_says_it_once(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = ("version: 1\nname: t\nbenchmarks:\n  - name: a\n    models: 'Qwen/*'\n"
+            "    tags: [latency]\n")
+    code, out, err = run_cli(capsys, "plan", str(write_plan(env, body)), "--tags", "latncy")
+    assert (code, out) == (EXIT_INVENTORY, "")
+    assert err.count("did you mean latency?") == 1 and "WARNING" not in err
+    assert "the selection leaves no job to run (a: not selected by --tags)" in err
+    code, out, err = run_cli(capsys, "plan", str(write_plan(env, body)),
+                             "--tags", "latency,latncy")
+    assert code == EXIT_OK and "TOTAL: 1 benchmarks (0 skipped)" in out
+    assert err.count("WARNING: --tags 'latncy': no benchmark has this tag") == 1

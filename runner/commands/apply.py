@@ -21,13 +21,15 @@ from runner.errors import (
     EXIT_JOBS_FAILED,
     EXIT_OK,
     InputError,
+    InventoryError,
     Problem,
+    UsageError,
 )
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
 from runner.plan.expand import Job
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
-from runner.plan.selection import select
+from runner.plan.selection import select, totals, unknown_tags
 from runner.report import junit
 from runner.run import recap
 from runner.run.executor import Context, JobSpec, execute
@@ -43,6 +45,8 @@ class Prepared:
     inventory: Inventory
     specs: list[JobSpec]
     warnings: list[str]
+    selection: Mapping[str, Any]  # the options that chose the jobs: limit, tags, skip_tags
+    totals: Mapping[str, int]  # the plan view's totals: benchmarks, skipped, models, jobs
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -67,18 +71,23 @@ def _prepared(args: argparse.Namespace,
 def _from_plan(args: argparse.Namespace,
                env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
     plan, ws = load_checked(args, env)
+    options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))
+        chosen = select(plan, inv.ids(), ws.models.groups, options)
         specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
                          s.benchmark.max_error_rate) for s in chosen for job in s.jobs]
-        warnings = [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
-        yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings)
+        warnings = unknown_tags(plan, options)
+        warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
+        selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
+        yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings, selection,
+                             totals(chosen))
 
 
 @contextmanager
 def _from_lock(args: argparse.Namespace,
                env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    _refuse_selection_options(args)
     lock = read_lock(args.plan)
     server = args.server or lock["options"]["server"]
     ws = open_workspace(args.config_dir, server, env, None)
@@ -90,7 +99,26 @@ def _from_lock(args: argparse.Namespace,
         settings = {b["name"]: b for b in lock["benchmarks"]}
         specs = [_locked_spec(job, live, settings[job.benchmark])
                  for job in jobs if job.model in served]
-        yield live, Prepared(lock["plan"], lock.get("variables", {}), inv, specs, warnings)
+        if not specs:
+            raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
+                                 "re-plan with `runner plan PLAN --out FILE`")
+        options = lock.get("options") or {}
+        selection = {k: options.get(k) for k in ("limit", "tags", "skip_tags")}
+        yield live, Prepared(lock["plan"], lock.get("variables", {}), inv, specs, warnings,
+                             selection, lock.get("totals") or {})
+
+
+_SELECTION_FLAGS = (("limit", "--limit"), ("tags", "--tags"), ("skip_tags", "--skip-tags"),
+                    ("extra_vars", "-e/--extra-vars"), ("max_jobs", "--max-jobs"))
+
+
+def _refuse_selection_options(args: argparse.Namespace) -> None:
+    """A lock's jobs and variables are fixed: options that would change them are exit 2."""
+    given = [flag for name, flag in _SELECTION_FLAGS if getattr(args, name, None)]
+    if given:
+        raise UsageError(f"{', '.join(given)} with a lock ({args.plan}): a lock runs exactly "
+                         "what was planned; re-plan with these options: "
+                         "`runner plan PLAN [options] --out FILE`")
 
 
 def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
@@ -112,22 +140,27 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     summaries, interrupted = _execute(prepared, store, reporter, env, prompts, args)
     status = _run_status(summaries, interrupted)
     store.finish(status)
+    gate = args.gate or bool(prepared.plan.get("gate"))
     if args.junit:
-        save_text(args.junit, junit.render(prepared.plan["name"], summaries))
-    if not args.no_report:
-        _write_reports(store.run_dir)
-    print(recap.render(summaries, source_line, store.run_dir))
-    return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+        save_text(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate))
+    report = None if args.no_report else _write_reports(store.run_dir)
+    statuses = {job["id"]: job["status"] for job in store.manifest["jobs"]}
+    facts = recap.RunFacts(store.run_dir, status, args.plan, prepared.plan["name"], source_line,
+                           prepared.totals, report, statuses)
+    print(recap.render(summaries, facts))
+    return _exit_code(status, summaries, gate)
 
 
-def _write_reports(run_dir: str) -> None:
-    """report.html and summary.md; a report that cannot be written never changes the outcome."""
+def _write_reports(run_dir: str) -> str | None:
+    """report.html and summary.md; a report that cannot be written never changes the outcome.
+    Returns the HTML report's path, or None when it could not be written."""
     from runner.report.render import write_reports
 
     try:
-        write_reports(run_dir)
+        return write_reports(run_dir)[0]
     except (InputError, OSError) as exc:
         print(f"WARNING: could not write the reports: {exc}", file=sys.stderr)
+        return None
 
 
 def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) -> int:
@@ -183,8 +216,7 @@ def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
         "plan": prepared.plan,
         "runner_version": __version__,
         "inventory": prepared.inventory.to_json(),
-        "options": {"source": args.source, "limit": getattr(args, "limit", None),
-                    "tags": getattr(args, "tags", None), "forks": args.forks,
+        "options": {"source": args.source, **prepared.selection, "forks": args.forks,
                     "fail_fast": args.fail_fast, "lock": is_lock(args.plan)},
     }
 

@@ -31,12 +31,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if base.run_dir == new.run_dir:
         print(f"note: BASE and NEW are the same run ({base.run_dir})", file=sys.stderr)
     result = compare(base, new, metrics, threshold)
+    failures = result.gate_failures(args.allow_missing)
     renderers = {"text": as_text, "md": as_markdown, "json": as_json}
-    print(renderers[args.format](result, base, new))
-    return EXIT_GATE if result.failed else EXIT_OK
+    print(renderers[args.format](result, base, new, failures))
+    for line in failures:
+        print(f"GATE: {line}", file=sys.stderr)
+    return EXIT_GATE if failures else EXIT_OK
 
 
-def as_json(result: Comparison, base: StoredRun, new: StoredRun) -> str:
+def as_json(result: Comparison, base: StoredRun, new: StoredRun,
+            failures: Sequence[str] = ()) -> str:
     """Everything: both runs, every row with its interval, and the summary."""
     data = {"base": _run_info(base), "new": _run_info(new), "threshold": result.threshold,
             "metrics": [m.name for m in result.metrics],
@@ -44,7 +48,8 @@ def as_json(result: Comparison, base: StoredRun, new: StoredRun) -> str:
                       "min_samples": NOISE_MIN_SAMPLES},
             "jobs": [_job_json(job) for job in result.jobs],
             "only_in_base": list(result.only_in_base), "only_in_new": list(result.only_in_new),
-            "summary": {**result.counts(), "gate": "failed" if result.failed else "passed"}}
+            "summary": {**result.counts(), "gate": "failed" if failures else "passed",
+                        "gate_failures": list(failures)}}
     return json.dumps(data, indent=2)
 
 
@@ -64,7 +69,8 @@ def _row_json(row: Row) -> dict[str, Any]:
             "ci": list(row.ci) if row.ci else None, "gates": row.gates}
 
 
-def as_text(result: Comparison, base: StoredRun, new: StoredRun) -> str:
+def as_text(result: Comparison, base: StoredRun, new: StoredRun,
+            failures: Sequence[str] = ()) -> str:
     """An aligned table per job; `>>` marks a regression that fails the gate."""
     lines = [f"base: {_run_label(base)}", f"new:  {_run_label(new)}",
              f"threshold: {result.threshold * 100:g}%; noise: {NOISE_LEVEL:.0%} interval of "
@@ -75,14 +81,17 @@ def as_text(result: Comparison, base: StoredRun, new: StoredRun) -> str:
     lines.append("")
     lines += [f"only in base: {job_id}" for job_id in result.only_in_base]
     lines += [f"only in new: {job_id}" for job_id in result.only_in_new]
-    return "\n".join([*lines, summary_line(result)])
+    gate = [f"gate: FAILED: {line}" for line in failures] or ["gate: passed"]
+    return "\n".join([*lines, summary_line(result), *gate])
 
 
-def as_markdown(result: Comparison, base: StoredRun, new: StoredRun) -> str:
+def as_markdown(result: Comparison, base: StoredRun, new: StoredRun,
+                failures: Sequence[str] = ()) -> str:
     """A summary and a table per job, for a pull-request comment."""
     lines = [f"**runner compare**: base `{base.plan_name}/{base.run_id}` → "
              f"new `{new.plan_name}/{new.run_id}`, "
-             f"threshold {result.threshold * 100:g}%", "", summary_line(result)]
+             f"threshold {result.threshold * 100:g}%", "", summary_line(result),
+             *(["", *(f"**Gate failed:** {line}" for line in failures)] if failures else [])]
     for job in result.jobs:
         lines += ["", f"#### `{job.id}`", "",
                   "| metric | base | new | Δ | Δ% | verdict |", "|---|--:|--:|--:|--:|---|"]

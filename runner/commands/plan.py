@@ -15,7 +15,15 @@ from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
 from runner.plan.lock import build_lock, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
-from runner.plan.selection import Options, Selected, select, split_tags
+from runner.plan.selection import (
+    Options,
+    Selected,
+    select,
+    split_tags,
+    totals,
+    totals_text,
+    unknown_tags,
+)
 
 
 def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:
@@ -32,7 +40,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plan, ws = load_checked(args, env)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-    chosen = select(plan, inv.ids(), ws.models.groups, options_from(args))
+    options = options_from(args)
+    chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: the error says it
+    for line in unknown_tags(plan, options):
+        print(f"WARNING: {line}", file=sys.stderr)
     report = to_json(plan, inv, chosen)
     if args.out:
         write_lock(args.out, report, inv, plan, args)
@@ -61,14 +72,8 @@ def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str,
         "inventory": inv.summary(),
         "benchmarks": [s.to_json() for s in chosen],
         "jobs": [job.to_json() for s in chosen for job in s.jobs],
-        "totals": _totals(chosen),
+        "totals": totals(chosen),
     }
-
-
-def _totals(chosen: Sequence[Selected]) -> dict[str, int]:
-    models = {m for s in chosen if not s.skipped for m in s.models}
-    return {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
-            "models": len(models), "jobs": sum(len(s.jobs) for s in chosen)}
 
 
 def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, plan: Plan,
@@ -85,9 +90,7 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
              describe_source(inv, models_path)]
     for s in chosen:
         lines += ["", *_benchmark_lines(s)]
-    t = _totals(chosen)
-    lines += ["", f"TOTAL: {t['benchmarks']} benchmarks ({t['skipped']} skipped), "
-                  f"{t['models']} models, {t['jobs']} jobs"]
+    lines += ["", f"TOTAL: {totals_text(totals(chosen))}"]
     return "\n".join(lines)
 
 

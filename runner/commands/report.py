@@ -1,27 +1,46 @@
-"""`runner report RUN`: render a stored run as HTML, Markdown, CSV or JSON."""
+"""`runner report RUN`: render a stored run as HTML, Markdown, CSV or JSON.
+
+HTML goes to stdout only when stdout is piped or `-o -` asks for it; on a terminal the HTML file
+is written into the run directory and its path printed."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
 
 from runner.atomicfile import write_atomic
 from runner.errors import EXIT_OK, InputError
-from runner.report.render import render_report
+from runner.report.render import REPORT_FILES, render_report
 from runner.results.runs import resolve_run
+
+STDOUT = "-"
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     run_dir = resolve_run(args.run, args.results, args.plan)
     text = render_report(run_dir, args.format)
-    if not args.output:
+    target = output_path(args.output, args.format, run_dir, sys.stdout.isatty())
+    if target == STDOUT:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return EXIT_OK
     try:
-        write_atomic(args.output, text)
+        write_atomic(target, text)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise InputError(f"{args.output}: cannot write the report ({reason})") from None
-    print(f"wrote {args.format} report of {run_dir} to {args.output}", file=sys.stderr)
+        raise InputError(f"{target}: cannot write the report ({reason})") from None
+    # Asked for a file: a note on stderr. Chosen for the terminal: the path is the output.
+    print(f"wrote {args.format} report of {run_dir} to {target}",
+          file=sys.stderr if args.output else sys.stdout)
     return EXIT_OK
+
+
+def output_path(output: str | None, fmt: str, run_dir: str, terminal: bool) -> str:
+    """Where the report goes: `-o FILE`, stdout (`-`), or, for HTML on a terminal, the run's
+    own report file (a page of markup is no use on a screen)."""
+    if output:
+        return output
+    if fmt == "html" and terminal:
+        return os.path.join(run_dir, dict(REPORT_FILES)["html"])
+    return STDOUT

@@ -156,7 +156,9 @@ class _Job:
             for waiter in reasons:
                 waiter.cancel()
         if driver in done:
-            return driver.result()
+            result = driver.result()
+            # The driver also ends when the probe stopped sending: the cause is the server.
+            return "unreachable" if self.unreachable.is_set() else result
         reason = next((reasons[w] for w in done if w in reasons), "job_timeout")
         await self._wind_down(0.0 if reason == "crashed" else grace_s)
         if self.crash is not None:

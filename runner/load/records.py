@@ -48,10 +48,11 @@ class RequestRecord:
 
     @property
     def tpot_ms(self) -> float | None:
-        """(E2E - TTFT) / (output_tokens - 1); undefined for fewer than 2 output tokens."""
+        """(E2E - TTFT) / (output_tokens - 1); undefined for fewer than 2 output tokens, and
+        for an answer that came in one piece (not streamed): its tokens have no timing."""
         if self.e2e_ms is None or self.ttft_ms is None or not self.output_tokens:
             return None
-        if self.output_tokens < 2:
+        if self.output_tokens < 2 or self.content_chunks == 1:
             return None
         return (self.e2e_ms - self.ttft_ms) / (self.output_tokens - 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ class Options:
     max_jobs: int = 10_000
 
 
+SPECIAL_TAGS = ("all", "always", "never")  # Ansible's tags with a meaning of their own
+
+
 def split_tags(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
@@ -59,9 +63,30 @@ def tag_skip_reason(bench: Benchmark, tags: Sequence[str], skip_tags: Sequence[s
     return None
 
 
+def unknown_tags(plan: Plan, options: Options) -> list[str]:
+    """One warning per --tags/--skip-tags value that no benchmark of the plan carries."""
+    known = sorted({t for b in plan.benchmarks for t in b.tags})
+    lines = []
+    for flag, given in (("--tags", options.tags), ("--skip-tags", options.skip_tags)):
+        for tag in given:
+            if tag not in known and tag not in SPECIAL_TAGS:
+                lines.append(f"{flag} '{tag}': no benchmark has this tag ({_tag_hint(tag, known)})")
+    return lines
+
+
+def _tag_hint(tag: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(tag, known, n=3, cutoff=0.6)
+    if close:
+        return f"did you mean {' or '.join(close)}?"
+    return f"tags in this plan: {', '.join(known)}" if known else "the plan has no tags"
+
+
 def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
            options: Options) -> list[Selected]:
-    """Resolve every benchmark against the inventory ids, then expand the jobs."""
+    """Resolve every benchmark against the inventory ids, then expand the jobs.
+
+    A selection that leaves no job at all is an InventoryError (exit 3), as is an empty --limit.
+    """
     limit = _limit_models(options.limit, ids, groups)
     chosen = [_resolve(b, ids, groups, limit, options) for b in plan.benchmarks]
     errors = [p for s in chosen for p in _empty_problem(s)]
@@ -69,20 +94,33 @@ def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
         raise InventoryError.many(errors)
     enforce_max_jobs(_count(chosen), options.max_jobs)
     jobs = check_unique([j for s in chosen for j in _jobs(s)])
+    if not jobs:
+        raise InventoryError.many(_nothing_left(plan, chosen, options))
     by_bench: dict[str, list[Job]] = {}
     for job in jobs:
         by_bench.setdefault(job.benchmark, []).append(job)
     return [_with_jobs(s, by_bench.get(s.benchmark.name, [])) for s in chosen]
 
 
+def _nothing_left(plan: Plan, chosen: Sequence[Selected], options: Options) -> list[Problem]:
+    why = "; ".join(f"{s.benchmark.name}: {s.skipped}" for s in chosen if s.skipped)
+    where = Location(plan.path)
+    head = Problem(f"the selection leaves no job to run ({why or 'the plan has no benchmark'}); "
+                   "check --tags, --skip-tags and --limit", where)
+    return [head, *(Problem(line, where) for line in unknown_tags(plan, options))]
+
+
 def _limit_models(limit: str | None, ids: Sequence[str],
                   groups: Mapping[str, Sequence[str]]) -> frozenset[str] | None:
     if limit is None:
         return None
-    found = patterns.resolve(limit, ids, groups).models
-    if not found:
-        raise InventoryError(f"--limit '{limit}' matches no model of the inventory")
-    return frozenset(found)
+    found = patterns.resolve(limit, ids, groups)
+    if not found.models:
+        close = [i for term in found.unmatched for i in found.suggestions.get(term, ())]
+        hint = (f"did you mean {' or '.join(dict.fromkeys(close))}?" if close
+                else "see `runner inventory` for the model ids")
+        raise InventoryError(f"--limit '{limit}' matches no model of the inventory ({hint})")
+    return frozenset(found.models)
 
 
 def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
@@ -138,6 +176,19 @@ def _completer(bench: Benchmark) -> Any:
             raise InputError(str(exc), where) from None
 
     return complete
+
+
+def totals(chosen: Sequence[Selected]) -> dict[str, int]:
+    """Benchmarks (and how many are skipped), distinct models and jobs of a selection."""
+    models = {m for s in chosen if not s.skipped for m in s.models}
+    return {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
+            "models": len(models), "jobs": sum(len(s.jobs) for s in chosen)}
+
+
+def totals_text(counts: Mapping[str, int]) -> str:
+    """`2 benchmarks (1 skipped), 3 models, 12 jobs`: the plan view's and the recap's words."""
+    return (f"{counts.get('benchmarks', 0)} benchmarks ({counts.get('skipped', 0)} skipped), "
+            f"{counts.get('models', 0)} models, {counts.get('jobs', 0)} jobs")
 
 
 def _with_jobs(selected: Selected, jobs: list[Job]) -> Selected:

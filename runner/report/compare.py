@@ -196,6 +196,30 @@ class Comparison:
     def failed(self) -> bool:
         return any(row.gates for row in self.rows())
 
+    def gate_failures(self, allow_missing: bool = False) -> list[str]:
+        """Why the comparison fails its gate: regressions, and jobs of BASE that NEW lacks
+        (a run that measured less is no evidence of no regression)."""
+        found = []
+        regressions = self.counts()["regressions"]
+        if regressions:
+            found.append(f"{regressions} regression{'' if regressions == 1 else 's'} beyond "
+                         f"the {self.threshold * 100:g}% threshold")
+        broken = [job.id for job in self.jobs
+                  if job.base.get("status") == "ok" and job.new.get("status") != "ok"]
+        if broken:
+            found.append(f"{len(broken)} job(s) ok in BASE did not succeed in NEW "
+                         f"({_some(broken)})")
+        if self.only_in_base and not allow_missing:
+            found.append(f"{len(self.only_in_base)} job(s) of BASE missing from NEW "
+                         f"({_some(self.only_in_base)}); pass --allow-missing when NEW ran "
+                         "less on purpose")
+        return found
+
+
+def _some(ids: Sequence[str]) -> str:
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    return ", ".join(ids[:5]) + more
+
 
 class RunData(Protocol):
     """What compare reads of a run (runner.results.runs.StoredRun fits)."""

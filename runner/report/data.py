@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.results.runs import StoredRun
-from runner.run.recap import slo_misses
+from runner.run.recap import load_label, slo_misses
 from runner.schema import load_schema
 
 Job = Mapping[str, Any]
@@ -57,7 +57,8 @@ def point(job: Job) -> Mapping[str, Any]:
 
 
 def label(job: Job) -> str:
-    return point_label(point(job)) or "-"
+    """The job's matrix point, else the load that defines it (`concurrency=8`)."""
+    return point_label(point(job)) or load_label(job.get("params") or {})
 
 
 def stat(job: Job, path: str) -> Any:
@@ -75,15 +76,28 @@ def client_bound(job: Job) -> bool:
 
 
 def slo_missed(job: Job) -> bool:
-    return stat(job, "slo.passed") is False
+    """The job ran to the end and missed an SLO (a failed job has no SLO verdict)."""
+    return bool(slo_misses(job))
 
 
 def counts(jobs: Sequence[Job]) -> dict[str, int]:
-    """Jobs per status, in a fixed order (statuses without jobs left out, except ok)."""
+    """Jobs per status in a fixed order, with `slo_missed` (ok jobs that missed their SLO)
+    after ok; statuses without jobs are left out, except ok."""
     found = {s: sum(1 for j in jobs if j.get("status") == s) for s in STATUSES}
+    found["slo_missed"] = sum(1 for j in jobs if slo_missed(j))
     others = {str(j.get("status")) for j in jobs} - set(STATUSES)
     found.update({s: sum(1 for j in jobs if j.get("status") == s) for s in sorted(others)})
-    return {s: n for s, n in found.items() if n or s == "ok"}
+    order = ["ok", "slo_missed", *(s for s in found if s not in ("ok", "slo_missed"))]
+    return {s: found[s] for s in order if found[s] or s == "ok"}
+
+
+def headline(status: str, totals: Mapping[str, int]) -> tuple[str, str]:
+    """The run's badge: (text, css status). An ok run whose jobs missed an SLO is not green."""
+    missed = totals.get("slo_missed", 0)
+    if status == "ok" and missed:
+        jobs = sum(n for s, n in totals.items() if s != "slo_missed")
+        return f"ok, SLO missed by {missed} of {jobs} jobs", "slo_missed"
+    return status, status
 
 
 def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
@@ -98,7 +112,8 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
             "run_dir": run.run_dir, "status": manifest.get("status"),
             "started_at": manifest.get("started_at"), "finished_at": manifest.get("finished_at"),
             "runner_version": manifest.get("runner_version"), "inventory": inventory,
-            "totals": counts(jobs), "jobs": len(jobs)}
+            "totals": counts(jobs), "jobs": len(jobs),
+            "badge": headline(str(manifest.get("status")), counts(jobs))}
 
 
 def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:

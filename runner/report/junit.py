@@ -1,4 +1,5 @@
-"""JUnit XML for CI systems: one test case per job; SLO misses and failed jobs are failures."""
+"""JUnit XML for CI systems: one test case per job. Failed jobs are failures; SLO misses are
+failures under the gate, and a visible count (a property per case and per suite) without it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.plan.expand import point_label
-from runner.run.recap import slo_misses
+from runner.run.recap import load_label, slo_misses
 
 
 def gate_failures(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -15,7 +16,7 @@ def gate_failures(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
     return [f"{s['id']}: {'; '.join(slo_misses(s))}" for s in summaries if slo_misses(s)]
 
 
-def render(plan_name: str, summaries: Sequence[Mapping[str, Any]]) -> str:
+def render(plan_name: str, summaries: Sequence[Mapping[str, Any]], gate: bool = False) -> str:
     """The JUnit XML document (testsuites > one testsuite per benchmark > testcases)."""
     root = ET.Element("testsuites", name=f"runner {plan_name}")
     suites: dict[str, ET.Element] = {}
@@ -23,19 +24,25 @@ def render(plan_name: str, summaries: Sequence[Mapping[str, Any]]) -> str:
         bench = summary["benchmark"]
         if bench not in suites:
             suites[bench] = ET.SubElement(root, "testsuite", name=f"{plan_name}.{bench}")
-        _testcase(suites[bench], plan_name, summary)
+        _testcase(suites[bench], plan_name, summary, gate)
     for suite in [root, *suites.values()]:
         _count(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _testcase(suite: ET.Element, plan_name: str, summary: Mapping[str, Any]) -> None:
-    name = f"{summary['model']} {point_label(summary.get('point') or {}) or '-'}".strip()
+def case_name(summary: Mapping[str, Any]) -> str:
+    """`model concurrency=8`: the matrix point, else the load that defines the job."""
+    point = point_label(summary.get("point") or {})
+    label = point or load_label(summary.get("params") or {})
+    return f"{summary['model']} {label}" if label != "-" else str(summary["model"])
+
+
+def _testcase(suite: ET.Element, plan_name: str, summary: Mapping[str, Any], gate: bool) -> None:
     case = ET.SubElement(suite, "testcase", classname=f"{plan_name}.{summary['benchmark']}",
-                         name=name, time=f"{summary.get('duration_s') or 0:.3f}")
+                         name=case_name(summary), time=f"{summary.get('duration_s') or 0:.3f}")
     status = summary["status"]
-    if status in ("skipped", "interrupted"):
+    if status in ("skipped", "interrupted", "pending"):
         ET.SubElement(case, "skipped", message=f"{status}: {summary.get('error') or ''}")
         return
     if status == "failed":
@@ -43,10 +50,14 @@ def _testcase(suite: ET.Element, plan_name: str, summary: Mapping[str, Any]) -> 
                                 message=str(summary.get("error") or "job failed"))
         failure.text = _errors_text(summary)
     misses = slo_misses(summary)
-    if misses:
+    if misses and gate:
         failure = ET.SubElement(case, "failure", type="slo", message="SLO missed: " + misses[0])
         failure.text = "\n".join(misses)
-    ET.SubElement(case, "system-out").text = _metrics_text(summary)
+    elif misses:
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="slo_missed", value="; ".join(misses))
+    ET.SubElement(case, "system-out").text = "\n".join(
+        [*(f"SLO missed: {m}" for m in misses), _metrics_text(summary)])
 
 
 def _errors_text(summary: Mapping[str, Any]) -> str:
@@ -69,8 +80,18 @@ def _metrics_text(summary: Mapping[str, Any]) -> str:
 
 def _count(element: ET.Element) -> None:
     cases = list(element.iter("testcase"))
+    if element.tag == "testsuite":  # <testsuites> has no <properties> in the JUnit schema
+        props = ET.Element("properties")
+        missed = sum(1 for c in cases if _missed_slo(c))
+        ET.SubElement(props, "property", name="slo_missed", value=str(missed))
+        element.insert(0, props)
     element.set("tests", str(len(cases)))
     element.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
     element.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     element.set("errors", "0")
     element.set("time", f"{sum(float(c.get('time', 0)) for c in cases):.3f}")
+
+
+def _missed_slo(case: ET.Element) -> bool:
+    failed = any(f.get("type") == "slo" for f in case.findall("failure"))
+    return failed or case.find("properties/property[@name='slo_missed']") is not None

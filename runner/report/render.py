@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -66,7 +67,7 @@ def render_markdown(run: StoredRun) -> str:
     info = run_info(run, jobs)
     inventory = info["inventory"]
     lines = [f"### runner · {_md(info['plan'].get('name'))} · run `{info['run_id']}`", "",
-             f"**{info['status']}** · jobs: {_totals(info['totals'])} · inventory: "
+             f"**{_md(info['badge'][0])}** · jobs: {_totals(info['totals'])} · inventory: "
              f"{_md(inventory.get('source'))} ({_md(inventory.get('server'))}) · "
              f"{info['started_at']} → {info['finished_at'] or 'not finished'}"]
     found = warnings(run, jobs)
@@ -81,11 +82,16 @@ def _totals(totals: Mapping[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in totals.items())
 
 
+MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~])")
+
+
 def _md(value: Any) -> str:
-    """Untrusted text made safe for a Markdown table cell: no pipes, tags or newlines."""
+    """Untrusted text made safe for a Markdown table cell: every character Markdown gives a
+    meaning (emphasis, links, tags, pipes, entities) backslash-escaped, newlines made spaces.
+    Markdown shows `\\<=` as `<=`; HTML entities such as `&lt;` would show as written in
+    the raw file and in every renderer that does not decode them."""
     text = str(value if value is not None else "–")
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|").replace("\n", " "))
+    return MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
 def _md_table(jobs: Sequence[Job]) -> list[str]:

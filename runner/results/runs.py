@@ -65,8 +65,13 @@ def resolve_run(ref: str, results_dir: str, plan: str | None = None) -> str:
     """A run directory from a path, a run id, or `latest`/`previous` (of `plan`)."""
     if os.path.isfile(os.path.join(ref, "manifest.json")):
         return ref
+    if not _plans(results_dir) and not os.path.isdir(ref):
+        raise InputError(f"no runs are stored yet under {results_dir}/; run `runner apply "
+                         "PLAN` first, or point --results at the folder that holds the runs")
     if ref in ("latest", "previous"):
         return _relative(ref, results_dir, plan)
+    if os.path.isdir(ref):
+        raise InputError(_not_a_run(ref))
     matches = _by_id(ref, results_dir)
     if len(matches) == 1:
         return matches[0]
@@ -74,6 +79,22 @@ def resolve_run(ref: str, results_dir: str, plan: str | None = None) -> str:
         raise InputError(f"run id '{ref}' is ambiguous: {', '.join(matches)}")
     raise InputError(f"no run '{ref}' under {results_dir}/: give a run directory, a run id, "
                      "or latest/previous with --plan")
+
+
+def _not_a_run(folder: str) -> str:
+    """Why a folder is not a run: a plan's folder lists its runs, a results folder its plans."""
+    parent, name = os.path.split(os.path.normpath(folder))
+    runs = run_dirs(parent, name)
+    if runs:
+        shown = ", ".join(os.path.basename(r) for r in runs[-5:])
+        more = f" (the last 5 of {len(runs)})" if len(runs) > 5 else ""
+        return (f"{folder} is a plan's folder, not a run; its runs{more}: {shown}; "
+                f"give one of them, e.g. {runs[-1]}, or `latest --plan {name}`")
+    plans = _plans(folder)
+    if plans:
+        return (f"{folder} is a results folder, not a run; its plans: {', '.join(plans)}; "
+                f"give a run directory, or `latest --plan NAME --results {folder}`")
+    return f"{folder} is not a run directory (no manifest.json); expected results/<plan>/<run-id>"
 
 
 def _relative(ref: str, results_dir: str, plan: str | None) -> str:

@@ -125,37 +125,42 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
         result = await run_load(target, spec.job.params, ctx.prompts(spec),
                                 on_record=on_record, stop=ctx.stop)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health)
-    status, error = judge(metrics, result.stopped, spec.max_error_rate)
+    first = next((r.error for r in result.records if r.error and not r.warmup), None)
+    status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
             "stopped": result.stopped, "started_at": started, "finished_at": utc_now(),
             "duration_s": round(result.duration_s, 3), "metrics": metrics}
 
 
 def judge(
-    metrics: Mapping[str, Any], stopped: str, max_error_rate: float
+    metrics: Mapping[str, Any], stopped: str, max_error_rate: float,
+    first_error: str | None = None,
 ) -> tuple[str, str | None]:
-    """A job's status and, when it did not succeed, why."""
+    """A job's status and, when it did not succeed, why (with the server's first error
+    message, which usually names the cause)."""
     if stopped == "interrupted":
         return "interrupted", "interrupted"
     if stopped == "unreachable":
-        return "failed", f"server unreachable ({_first_error(metrics)})"
+        return "failed", f"server unreachable ({_errors(metrics, first_error)})"
     if stopped == "job_timeout":
         return "failed", "job_timeout_s reached before the job finished"
     requests = metrics["requests"]
     if requests["ok"] == 0:
-        return "failed", f"no request succeeded ({_first_error(metrics)})"
+        return "failed", f"no request succeeded ({_errors(metrics, first_error)})"
     if metrics["error_rate"] > max_error_rate:
         rate = metrics["error_rate"]
-        return "failed", f"error rate {rate:.3g} above max_error_rate {max_error_rate:g}"
+        return "failed", (f"error rate {rate:.3g} above max_error_rate {max_error_rate:g} "
+                          f"({_errors(metrics, first_error)})")
     return "ok", None
 
 
-def _first_error(metrics: Mapping[str, Any]) -> str:
+def _errors(metrics: Mapping[str, Any], first_error: str | None) -> str:
+    """`3 x connection; first: Cannot connect to host ...`."""
     errors = metrics.get("errors") or {}
     if not errors:
         return "no requests"
     kind, count = max(errors.items(), key=lambda item: item[1])
-    return f"{count} x {kind}"
+    return f"{count} x {kind}" + (f"; first: {first_error}" if first_error else "")
 
 
 def job_header(spec: JobSpec) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from runner.load.records import RequestRecord
 from runner.run.executor import JobSpec
-from runner.run.recap import job_line
+from runner.run.recap import job_line, number
 
 
 class Plain:
@@ -52,7 +52,8 @@ def details(summary: Mapping[str, Any]) -> list[str]:
     for check in (metrics.get("slo") or {}).get("checks", []):
         stat = f" {check['stat']}" if check.get("stat") else ""
         verdict = "ok" if check["passed"] else "MISSED"
-        lines.append(f"slo {check['metric']}{stat}: {check['value']} vs {check['limit']} {verdict}")
+        shown = "no data" if check.get("value") is None else number(check["value"])
+        lines.append(f"slo {check['metric']}{stat}: {shown} vs {check['limit']} {verdict}")
     client = metrics.get("client") or {}
     if client.get("client_bound"):
         lines.append(f"client_bound: {client.get('reason')}")

@@ -1,39 +1,86 @@
-"""The RECAP printed after `runner apply`: one line per job, totals, source and path (pure)."""
+"""The RECAP printed after `runner apply`: one aligned row per job, totals that count SLO misses,
+where everything is, and what to run next (pure)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
+from runner.plan.selection import totals_text
+
+ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
 
 
-def _ms(dist: Mapping[str, Any] | None, stat: str) -> str:
-    value = (dist or {}).get(stat)
-    return "-" if value is None else f"{value:.1f}"
+@dataclass(frozen=True)
+class RunFacts:
+    """What the recap tells about the run besides its jobs."""
+
+    run_dir: str
+    status: str  # the run's status: ok, failed or interrupted
+    plan_ref: str  # the plan or lock file the run was started with
+    plan_name: str
+    source_line: str
+    planned: Mapping[str, int]  # the plan view's totals (benchmarks, skipped, models, jobs)
+    report: str | None = None  # report.html, when it was written
+    statuses: Mapping[str, str] | None = None  # job id -> status in the manifest
+
+
+def number(value: float | None) -> str:
+    """A measured figure with sensible digits: 429.4, 41.2, 4.00, 0.0123; absent as `-`."""
+    if value is None:
+        return ABSENT
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    size = abs(value)
+    if size >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if size >= 1 else f"{value:.3g}"
+
+
+HEADER = ("benchmark", "model", "params", "status", "req ok", "req failed", "TTFT p50 ms",
+          "TTFT p95 ms", "TPOT p50 ms", "tok/s", "notes")
+NUMERIC = frozenset(range(4, 10))  # right-aligned columns
+
+
+def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str]:
+    """One job as the recap's cells (see HEADER); a number that does not exist is `-`."""
+    metrics = summary.get("metrics") or {}
+    point = point_label(_point(summary)) or load_label(summary.get("params") or {})
+    shown = (status or summary["status"]) + (" (resumed)" if summary.get("resumed") else "")
+    req = metrics.get("requests") or {}
+    figures = [_count(req.get("ok")), _count(req.get("failed")),
+               number(_stat(metrics, "ttft_ms", "p50")), number(_stat(metrics, "ttft_ms", "p95")),
+               number(_stat(metrics, "tpot_ms", "p50")),
+               number((metrics.get("throughput") or {}).get("output_tokens_per_s"))]
+    notes = _flags(summary)
+    if summary.get("error") and summary["status"] != "ok":
+        notes.append(f"({summary['error']})")
+    return [summary["benchmark"], summary["model"], point, shown, *figures, "  ".join(notes)]
+
+
+def _count(value: int | None) -> str:
+    return ABSENT if value is None else str(value)
+
+
+def _stat(metrics: Mapping[str, Any], name: str, stat: str) -> float | None:
+    return (metrics.get(name) or {}).get(stat)
 
 
 def job_line(summary: Mapping[str, Any]) -> str:
-    """benchmark, model, parameters, status, requests, TTFT p50/p95, TPOT p50, tokens/s."""
-    metrics = summary.get("metrics") or {}
-    point = point_label(_point(summary)) or _load_label(summary.get("params") or {})
-    status = summary["status"] + (" (resumed)" if summary.get("resumed") else "")
-    parts = [summary["benchmark"], summary["model"], point, status]
-    if metrics:
-        req = metrics["requests"]
-        tput = metrics["throughput"]["output_tokens_per_s"]
-        ttft = metrics["ttft_ms"]
-        parts += [f"ok={req['ok']} failed={req['failed']}",
-                  f"TTFT p50 {_ms(ttft, 'p50')} p95 {_ms(ttft, 'p95')} ms",
-                  f"TPOT p50 {_ms(metrics['tpot_ms'], 'p50')} ms",
-                  f"{tput:.1f} tok/s" if tput is not None else "- tok/s"]
-        parts += _flags(metrics)
-    if summary.get("error") and summary["status"] != "ok":
-        parts.append(f"({summary['error']})")
-    return "  ".join(parts)
+    """One job as a line, for the progress output (the recap aligns the same cells)."""
+    cells = job_cells(summary)
+    parts = cells[:4]
+    if summary.get("metrics"):
+        ok, failed, ttft50, ttft95, tpot, tput = cells[4:10]
+        parts += [f"ok={ok} failed={failed}", f"TTFT p50 {ttft50} p95 {ttft95} ms",
+                  f"TPOT p50 {tpot} ms", f"{tput} tok/s"]
+    return "  ".join([*parts, *cells[10:11]]).rstrip()
 
 
-def _load_label(params: Mapping[str, Any]) -> str:
+def load_label(params: Mapping[str, Any]) -> str:
     """Without a matrix point, the load that defines the job (`concurrency=8`, `rate=4`)."""
     return point_label({k: params[k] for k in ("concurrency", "rate") if k in params}) or "-"
 
@@ -42,19 +89,26 @@ def _point(summary: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(summary.get("point") or {})
 
 
-def _flags(metrics: Mapping[str, Any]) -> list[str]:
+def _flags(summary: Mapping[str, Any]) -> list[str]:
+    """client_bound and the SLO verdict, for jobs whose numbers exist (not failed ones)."""
+    metrics = summary.get("metrics") or {}
+    if summary.get("status") != "ok":
+        return []
     flags = []
     if (metrics.get("client") or {}).get("client_bound"):
         flags.append("client_bound")
-    slo = metrics.get("slo")
-    if slo is not None:
-        misses = slo_misses({"metrics": metrics})
+    if metrics.get("slo") is not None:
+        misses = slo_misses(summary)
         flags.append(f"SLO missed: {'; '.join(misses)}" if misses else "SLO ok")
     return flags
 
 
 def slo_misses(summary: Mapping[str, Any]) -> list[str]:
-    """One line per missed SLO check of a job, e.g. `ttft_ms p95 512.3 > 500`."""
+    """One line per missed SLO check of a job that ran to the end, e.g.
+    `ttft_ms p95 512.3 (limit <= 500)`. A failed or unfinished job has no SLO verdict: its
+    failure is the news, not numbers that do not exist."""
+    if summary.get("status") != "ok":
+        return []
     slo = (summary.get("metrics") or {}).get("slo") or {}
     return [_describe(check) for check in slo.get("checks", []) if not check.get("passed")]
 
@@ -62,22 +116,55 @@ def slo_misses(summary: Mapping[str, Any]) -> list[str]:
 def _describe(check: Mapping[str, Any]) -> str:
     stat = f" {check['stat']}" if check.get("stat") else ""
     value = check.get("value")
-    shown = "no data" if value is None else f"{value:.4g}"
+    shown = "no data" if value is None else number(value)
     relation = ">=" if check["metric"].startswith("min_") else "<="
     return f"{check['metric']}{stat} {shown} (limit {relation} {check['limit']})"
 
 
-def totals(summaries: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    counts = {"ok": 0, "failed": 0, "skipped": 0, "interrupted": 0}
+def totals(summaries: Sequence[Mapping[str, Any]],
+           statuses: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Jobs per status (pending only when some are), and how many of them missed their SLO."""
+    counts = {"ok": 0, "slo_missed": 0, "failed": 0, "skipped": 0, "interrupted": 0}
     for s in summaries:
-        counts[s["status"]] = counts.get(s["status"], 0) + 1
+        status = _status(s, statuses)
+        counts[status] = counts.get(status, 0) + 1
+        counts["slo_missed"] += bool(slo_misses(s))
     return counts
 
 
-def render(summaries: Sequence[Mapping[str, Any]], source_line: str, run_dir: str) -> str:
-    """The whole recap as text."""
-    lines = ["", "RECAP " + "*" * 66]
-    lines += [job_line(s) for s in summaries]
-    t = totals(summaries)
-    lines += ["", " ".join(f"{k}={v}" for k, v in t.items()), source_line, f"results: {run_dir}"]
-    return "\n".join(lines)
+def _status(summary: Mapping[str, Any], statuses: Mapping[str, str] | None) -> str:
+    return str((statuses or {}).get(summary["id"], summary["status"]))
+
+
+def render(summaries: Sequence[Mapping[str, Any]], facts: RunFacts) -> str:
+    """The whole recap as text; its last lines say where the results are and what to run next."""
+    rows = [list(HEADER), *(job_cells(s, _status(s, facts.statuses)) for s in summaries)]
+    counts = totals(summaries, facts.statuses)
+    lines = ["", "RECAP " + "*" * 66, *align(rows), ""]
+    if facts.planned:
+        lines.append(f"planned: {totals_text(facts.planned)}")
+    lines += ["jobs: " + " ".join(f"{k}={v}" for k, v in counts.items()),
+              facts.source_line, f"results: {facts.run_dir}"]
+    if facts.report:
+        lines.append(f"report: {facts.report}")
+    return "\n".join(lines + next_steps(facts))
+
+
+def next_steps(facts: RunFacts) -> list[str]:
+    """The commands a user wants next: resume an unfinished run, else report and compare."""
+    run_dir = shlex.quote(facts.run_dir)
+    if facts.status in ("interrupted", "failed"):
+        return [f"resume with: runner apply {shlex.quote(facts.plan_ref)} --resume {run_dir}"]
+    plan = shlex.quote(facts.plan_name)
+    return [f"next: runner report {run_dir} --format md",
+            f"      runner compare previous latest --plan {plan}"]
+
+
+def align(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as lines whose columns line up (numbers to the right)."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.rjust(w) if i in NUMERIC else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in rows]

@@ -27,7 +27,7 @@ def test_demo_plan_end_to_end(
     results = tmp_path / "results"
     code, out, err = run_cli(capsys, "apply", "plans/demo.yaml", "--results", str(results))
     assert code == EXIT_OK, err
-    assert "RECAP" in out and "ok=4 failed=0 skipped=0 interrupted=0" in out
+    assert "RECAP" in out and "jobs: ok=4 slo_missed=0 failed=0 skipped=0 interrupted=0" in out
     [run] = run_dirs(results, "demo")
     data = manifest(run)
     assert data["status"] == "ok" and data["inventory"]["source"] == "live"
@@ -84,7 +84,7 @@ def test_server_killed_mid_job_fails_that_job_and_the_run_goes_on(tmp_path: Path
     assert summary["metrics"]["errors"].get("connection", 0) >= 1
     records = jsonl_lines(run / "jobs" / f"{jobs[0]['slug']}.requests.jsonl")
     assert any(r["ok"] for r in records) and any(r["error_kind"] == "connection" for r in records)
-    assert "ok=0 failed=3" in out
+    assert "jobs: ok=0 slo_missed=0 failed=3" in out
     everything = out + err + "".join(p.read_text() for p in run.rglob("*") if p.is_file())
     assert SECRET not in everything
 
@@ -105,6 +105,13 @@ def test_sigint_stops_cleanly_and_resume_runs_only_the_rest(tmp_path: Path) -> N
         assert data["status"] == "interrupted"
         statuses = [j["status"] for j in data["jobs"]]
         assert statuses[0] == "ok" and "interrupted" in statuses
+        # The recap uses the manifest's words, and its last line says how to go on.
+        rows = [line.split() for line in out.splitlines() if line.startswith("b ")]
+        assert [row[3] for row in rows] == statuses
+        counts = {s: statuses.count(s) for s in ("ok", "interrupted", "pending") if s in statuses}
+        assert all(f"{s}={n}" in out for s, n in counts.items())
+        resume_line = f"resume with: runner apply {plan} --resume results/p/{run.name}"
+        assert out.splitlines()[-1] == resume_line
         first_log = run / "jobs" / f"{data['jobs'][0]['slug']}.requests.jsonl"
         before = first_log.read_text()
 
@@ -131,19 +138,19 @@ def test_stale_lock_is_exit_5_unless_forced(
         assert code == EXIT_OK
         results = str(tmp_path / "results")
         code, out, _ = run_cli(capsys, "apply", str(lock), "--results", results)
-        assert code == EXIT_OK and "ok=2 failed=0" in out
+        assert code == EXIT_OK and "jobs: ok=2 slo_missed=0 failed=0" in out
         plan.write_text(plan.read_text() + "# edited\n")
         code, _, err = run_cli(capsys, "apply", str(lock), "--results", results)
         assert code == EXIT_STALE and "changed since the lock was made" in err
         code, out, _ = run_cli(capsys, "apply", str(lock), "--results", results, "--force")
-        assert code == EXIT_OK and "ok=2" in out
+        assert code == EXIT_OK and "jobs: ok=2" in out
     with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
         write_setup(tmp_path, url, plan.read_text())
         code, _, err = run_cli(capsys, "apply", str(lock), "--results", results, "--force")
         assert code == EXIT_STALE and "no longer served: m2" in err
         code, out, _ = run_cli(capsys, "apply", str(lock), "--results", results, "--force",
                                "--allow-drift")
-        assert code == EXIT_OK and "ok=1 failed=0" in out
+        assert code == EXIT_OK and "jobs: ok=1 slo_missed=0 failed=0" in out
 
 
 @contextmanager
@@ -185,7 +192,10 @@ def test_retries_rerun_a_failed_job_and_the_recap_says_why(
     [job] = manifest(run)["jobs"]
     summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
     assert summary["attempts"] == 3 and summary["metrics"]["errors"] == {"http_401": 6}
-    assert "no request succeeded (6 x http_401)" in out
+    # The server's own words come with the count, once, in the recap line.
+    assert "no request succeeded (6 x http_401; first: HTTP 401: " in out
+    [line] = [x for x in out.splitlines() if x.startswith("b ")]
+    assert line.count("http_401") == 1 and "SLO" not in line and "client_bound" not in line
     assert len(jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")) == 6  # last attempt
 
 
@@ -250,3 +260,222 @@ def test_a_bad_dataset_line_stops_before_any_job_and_names_plan_and_benchmark(
     assert code == EXIT_INVALID and out == ""
     assert err.startswith(f"error: {plan}: benchmark 'b': ") and "prompts.jsonl:2" in err
     assert not (tmp_path / "r").exists()
+
+
+# --- issue 8: nothing ran is not a success; a lock runs what was planned; the last lines ----
+
+TWO_BENCHMARKS = """\
+version: 1
+name: p
+inventory: {server: sim, fallback: false}
+vars: {max_tokens: 4}
+benchmarks:
+  - name: latency
+    models: 'm*'
+    tags: [latency]
+    workload: {synthetic: {input_tokens: 8}, max_tokens: "{{ max_tokens }}"}
+    load: {concurrency: 1, requests: 2}
+    slo:
+      ttft_ms: {p95: TTFT_LIMIT}
+  - name: throughput
+    models: 'm*'
+    tags: [throughput]
+    workload: {synthetic: {input_tokens: 8}, max_tokens: "{{ max_tokens }}"}
+    load: {concurrency: 2, requests: 2}
+"""
+
+
+def test_a_tag_typo_runs_nothing_is_exit_3_with_did_you_mean_and_leaves_no_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.errors import EXIT_INVENTORY
+
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        results = tmp_path / "results"
+        for command in ("plan", "apply"):
+            code, out, err = run_cli(capsys, command, str(plan), "--tags", "latncy",
+                                     "--results", str(results)) if command == "apply" else \
+                run_cli(capsys, command, str(plan), "--tags", "latncy")
+            assert code == EXIT_INVENTORY, (command, err)
+            assert "the selection leaves no job to run" in err
+            assert "--tags 'latncy': no benchmark has this tag (did you mean latency?)" in err
+            assert "Traceback" not in err and "RECAP" not in out
+        assert not results.exists()  # no empty run to become `latest`
+        # One good tag and one typo: the jobs run, and the typo is a warning.
+        code, out, err = run_cli(capsys, "apply", str(plan), "--tags", "latency,latncy",
+                                 "--results", str(results))
+        assert code == EXIT_OK
+        assert "WARNING: --tags 'latncy': no benchmark has this tag (did you mean latency?)" in err
+
+
+def test_recap_counts_agree_with_the_plan_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with simulator("--models", "m1,m2", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        code, view, _ = run_cli(capsys, "plan", str(plan), "--tags", "latency")
+        assert code == EXIT_OK
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--tags", "latency",
+                               "--results", str(tmp_path / "r"))
+    assert code == EXIT_OK
+    total = view.splitlines()[-1].removeprefix("TOTAL: ")
+    assert total == "2 benchmarks (1 skipped), 2 models, 2 jobs"
+    assert f"planned: {total}" in out.splitlines()
+    assert "jobs: ok=2 slo_missed=0 failed=0 skipped=0 interrupted=0" in out.splitlines()
+    [run] = run_dirs(tmp_path / "r", "p")
+    assert manifest(run)["options"]["tags"] == "latency"
+
+
+@pytest.mark.parametrize("option", [["--tags", "latency"], ["--skip-tags", "latency"],
+                                    ["--limit", "m1"], ["-e", "max_tokens=8"],
+                                    ["--max-jobs", "1"]])
+def test_a_lock_refuses_selection_and_variable_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    option: list[str],
+) -> None:
+    from runner.errors import EXIT_INVALID
+
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        lock = tmp_path / "lock.json"
+        assert run_cli(capsys, "plan", str(plan), "--tags", "throughput", "--out",
+                       str(lock))[0] == EXIT_OK
+        results = tmp_path / "results"
+        code, out, err = run_cli(capsys, "apply", str(lock), *option, "--results", str(results))
+        assert code == EXIT_INVALID and out == ""
+        assert "a lock runs exactly what was planned; re-plan with these options" in err
+        assert option[0].split("/")[0] in err and not results.exists()
+        code, out, _ = run_cli(capsys, "apply", str(lock), "--results", str(results))
+    assert code == EXIT_OK
+    [run] = run_dirs(results, "p")
+    data = manifest(run)
+    assert [j["benchmark"] for j in data["jobs"]] == ["throughput"]
+    assert data["options"]["tags"] == "throughput" and data["options"]["lock"] is True
+    summary = json.loads((run / "jobs" / f"{data['jobs'][0]['slug']}.json").read_text())
+    assert summary["params"]["max_tokens"] == 4
+
+
+def test_slo_misses_are_counted_everywhere_even_without_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    with simulator("--models", "m1,m2", "--ttft-ms", "20", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, TWO_BENCHMARKS.replace("TTFT_LIMIT", "5"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        junit = tmp_path / "junit.xml"
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"),
+                               "--junit", str(junit))
+    assert code == EXIT_OK  # no gate: counted and shown, not an exit code
+    assert "jobs: ok=4 slo_missed=2 failed=0 skipped=0 interrupted=0" in out.splitlines()
+    [run] = run_dirs(tmp_path / "r", "p")
+    summary_md = (run / "summary.md").read_text()
+    assert "**ok, SLO missed by 2 of 4 jobs** · jobs: ok=4 slo_missed=2" in summary_md
+    assert "&lt;" not in summary_md and "(limit \\<= 5)" in summary_md
+    html = (run / "report.html").read_text()
+    assert '<span class="badge s-slo_missed">ok, SLO missed by 2 of 4 jobs</span>' in html
+    suites = ET.parse(junit).getroot()
+    assert suites.get("failures") == "0"
+    missed = {s.get("name"): s.find("properties/property").get("value")  # type: ignore[union-attr]
+              for s in suites.iter("testsuite")}
+    assert missed == {"p.latency": "2", "p.throughput": "0"}
+
+
+def test_the_recap_names_the_report_and_the_next_commands_in_aligned_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with simulator("--models", "m1,model-with-a-long-name", "--ttft-ms", "1",
+                   "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000"))
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+    assert code == EXIT_OK
+    [run] = run_dirs(tmp_path / "r", "p")
+    lines = out.splitlines()
+    start = lines.index("RECAP " + "*" * 66) + 1
+    table = lines[start:lines.index("", start)]
+    assert len(table) == 5 and table[0].split()[:4] == ["benchmark", "model", "params", "status"]
+    # Text cells start where their header starts; numbers end where theirs ends.
+    starts = [table[0].index(h) for h in ("model", "params", "status")]
+    ends = [table[0].index(h) + len(h) for h in ("req ok", "TTFT p50 ms", "tok/s")]
+    for row in table[1:]:
+        assert all(row[i - 1] == " " and row[i] != " " for i in starts), row
+        assert all(row[i - 1] != " " and row[i:i + 1] in ("", " ") for i in ends), row
+    assert lines[-3] == f"report: {run / 'report.html'}"
+    assert lines[-2] == f"next: runner report {run} --format md"
+    assert lines[-1] == "      runner compare previous latest --plan p"
+    assert "resume with" not in out
+
+
+def test_an_unreachable_server_is_said_once_with_its_first_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    dead_url: str,
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {dead_url}\n")
+    (configs / "models.yaml").write_text("models:\n  - {id: m1}\n")
+    plan = tmp_path / "p.yaml"
+    plan.write_text(TWO_BENCHMARKS.replace("TTFT_LIMIT", "5").replace(
+        "fallback: false", "fallback: true").replace("requests: 2", "requests: 4"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+    code, out, _ = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+    assert code == EXIT_JOBS_FAILED
+    [run] = run_dirs(tmp_path / "r", "p")
+    rows = [line for line in out.splitlines() if line.startswith(("latency ", "throughput "))]
+    assert len(rows) == 2
+    for row in rows:
+        assert row.count("unreachable") == 1 and "(server unreachable (" in row
+        assert "; first: " in row and "onnect" in row.split("; first: ")[1]
+        assert "SLO" not in row and "client_bound" not in row
+        assert row.split()[6:9] == ["-", "-", "-"]  # TTFT/TPOT that do not exist are absent
+    assert "jobs: ok=0 slo_missed=0 failed=2" in out
+    assert out.splitlines()[-1] == f"resume with: runner apply {plan} --resume {run}"
+    md = (run / "summary.md").read_text()
+    assert "SLO missed" not in md and "slo_missed" not in md
+
+
+def test_a_job_without_streaming_shows_no_tpot_rather_than_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000").replace(
+        "max_tokens: \"{{ max_tokens }}\"}", "max_tokens: \"{{ max_tokens }}\", stream: false}")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--tags", "latency",
+                               "--results", str(tmp_path / "r"))
+    assert code == EXIT_OK
+    [row] = [line.split() for line in out.splitlines() if line.startswith("latency ")]
+    assert row[8] == "-" and row[6] != "-"  # TPOT absent, TTFT (= E2E) measured
+    [run] = run_dirs(tmp_path / "r", "p")
+    [md_row] = [line for line in (run / "summary.md").read_text().splitlines()
+                if line.startswith("| m1 ")]
+    assert [c.strip() for c in md_row.split("|")][6] == "–"  # the TPOT p50 cell
+    [job] = manifest(run)["jobs"]
+    summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
+    assert summary["params"]["stream"] is False and summary["metrics"]["tpot_ms"]["p50"] is None
+
+
+def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner.errors import EXIT_INVENTORY
+
+    body = TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000").replace("models: 'm*'", "models: all")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        lock = tmp_path / "lock.json"
+        assert run_cli(capsys, "plan", str(plan), "--out", str(lock))[0] == EXIT_OK
+    with simulator("--models", "other", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        write_setup(tmp_path, url, body)
+        results = tmp_path / "results"
+        code, out, err = run_cli(capsys, "apply", str(lock), "--allow-drift",
+                                 "--results", str(results))
+    assert (code, out) == (EXIT_INVENTORY, "")
+    assert "none of the locked jobs can run" in err and not results.exists()

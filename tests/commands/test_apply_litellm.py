@@ -67,7 +67,7 @@ def test_full_apply_through_litellm(
     results = tmp_path / "results"
     code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(results))
     assert code == EXIT_OK, out + err
-    assert "ok=4 failed=0" in out
+    assert "jobs: ok=4 slo_missed=0 failed=0" in out
     [run] = run_dirs(results, "routed")
     for job in manifest(run)["jobs"]:
         summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())

@@ -8,7 +8,15 @@ import pytest
 
 from runner.errors import InputError, InventoryError
 from runner.plan.planfile import Benchmark, load_plan
-from runner.plan.selection import Options, select, split_tags, tag_skip_reason
+from runner.plan.selection import (
+    Options,
+    select,
+    split_tags,
+    tag_skip_reason,
+    totals,
+    totals_text,
+    unknown_tags,
+)
 
 IDS = ["Qwen/Qwen3-8B", "Qwen/Qwen3-8B-FP8", "llama3.1:8b", "org/model", "org-model"]
 GROUPS = {"quant": ("*-FP8",)}
@@ -78,6 +86,69 @@ def test_limit_intersects_and_skips_emptied_benchmarks(tmp_path: Path) -> None:
     assert [j.model for j in b.jobs] == ["org/model"]
     with pytest.raises(InventoryError, match="--limit 'gpt' matches no model"):
         select(plan, IDS, GROUPS, Options(limit="gpt"))
+
+
+@pytest.mark.parametrize(("limit", "hint"), [
+    ("qwen/qwen3-8b", "did you mean Qwen/Qwen3-8B?"),
+    ("org/modle", "did you mean org/model or org-model?"),
+    ("zzz", "see `runner inventory` for the model ids"),
+])
+def test_a_limit_matching_nothing_says_what_was_meant(tmp_path: Path, limit: str,
+                                                      hint: str) -> None:
+    plan = load_plan(str(plan_file(tmp_path, "  - name: a\n    models: all\n")))
+    with pytest.raises(InventoryError) as info:
+        select(plan, IDS, GROUPS, Options(limit=limit))
+    assert str(info.value) == f"--limit '{limit}' matches no model of the inventory ({hint})"
+
+
+TAGGED = ("  - name: lat\n    models: all\n    tags: [latency, nightly]\n"
+          "  - name: tput\n    models: all\n    tags: [throughput]\n")
+
+
+@pytest.mark.parametrize(("tags", "skip", "warnings"), [
+    (("latency",), (), []),
+    (("all", "always", "never"), (), []),
+    (("latncy",), (), ["--tags 'latncy': no benchmark has this tag (did you mean latency?)"]),
+    ((), ("throughput", "thruput"),
+     ["--skip-tags 'thruput': no benchmark has this tag (did you mean throughput?)"]),
+    (("zzz",), (), ["--tags 'zzz': no benchmark has this tag "
+                    "(tags in this plan: latency, nightly, throughput)"]),
+])
+def test_a_tag_no_benchmark_has_is_a_warning_with_did_you_mean(
+    tmp_path: Path, tags: tuple[str, ...], skip: tuple[str, ...], warnings: list[str]
+) -> None:
+    plan = load_plan(str(plan_file(tmp_path, TAGGED)))
+    assert unknown_tags(plan, Options(tags=tags, skip_tags=skip)) == warnings
+
+
+@pytest.mark.parametrize("options", [
+    Options(tags=("latncy",)), Options(skip_tags=("latency", "throughput")),
+    Options(tags=("latency",), skip_tags=("nightly",)),
+])
+def test_a_selection_that_leaves_no_job_is_an_inventory_error(tmp_path: Path,
+                                                              options: Options) -> None:
+    plan = load_plan(str(plan_file(tmp_path, TAGGED)))
+    with pytest.raises(InventoryError) as info:
+        select(plan, IDS, GROUPS, options)
+    first = info.value.problems[0]
+    assert first.message.startswith("the selection leaves no job to run (lat: ")
+    assert first.where.file == plan.path
+    typo = [p.message for p in info.value.problems[1:]]
+    assert typo == (["--tags 'latncy': no benchmark has this tag (did you mean latency?)"]
+                    if options.tags == ("latncy",) else [])
+
+
+def test_benchmarks_skipped_on_empty_leave_no_job_either(tmp_path: Path) -> None:
+    plan = load_plan(str(plan_file(tmp_path, "  - name: a\n    models: gpt\n"
+                                              "    on_empty: skip\n")))
+    with pytest.raises(InventoryError, match=r"no job to run \(a: no models matched"):
+        select(plan, IDS, GROUPS, Options())
+
+
+def test_totals_text_is_the_plan_views_words(tmp_path: Path) -> None:
+    plan = load_plan(str(plan_file(tmp_path, TAGGED)))
+    chosen = select(plan, IDS, GROUPS, Options(tags=("latency",)))
+    assert totals_text(totals(chosen)) == "2 benchmarks (1 skipped), 5 models, 5 jobs"
 
 
 def test_max_jobs_is_checked_before_expansion(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def store_run(results: Path, clock: StepClock, jobs: Mapping[str, tuple[dict[str
             with store.request_log(slug) as log:
                 for rec in recs:
                     log.write(rec)
-        store.write_job({**spec, "status": "ok", "metrics": summarize(recs)})
+        store.write_job({"status": "ok", **spec, "metrics": summarize(recs)})
     store.finish("ok")
     return store.run_dir
 
@@ -359,8 +359,8 @@ def test_params_changed_and_failed_status(tmp_path: Path) -> None:
 def test_cli_text_marks_regressions_and_exits_4(
     runs: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = cli(capsys, "compare", *runs)
-    assert code == 4 and err == ""
+    code, out, err = cli(capsys, "compare", *runs, "--allow-missing")
+    assert code == 4 and err == "GATE: 2 regressions beyond the 10% threshold\n"
     lines = out.splitlines()
     assert lines[0].startswith("base: nightly/") and lines[1].startswith("new:  nightly/")
     m1 = lines[lines.index("chat/m1/concurrency=1") + 1:]
@@ -370,14 +370,15 @@ def test_cli_text_marks_regressions_and_exits_4(
     assert "regression (within noise)" in out
     assert "only in base: chat/m3/concurrency=1" in lines
     assert "only in new: chat/m4/concurrency=1" in lines
-    assert lines[-1].endswith("within noise; jobs only in base: 1; only in new: 1")
+    assert lines[-2].endswith("within noise; jobs only in base: 1; only in new: 1")
+    assert lines[-1] == "gate: FAILED: 2 regressions beyond the 10% threshold"
 
 
 def test_cli_summary_line_counts(runs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "compare", *runs, "--format", "json")
     summary = json.loads(out)["summary"]
     _, text, _ = cli(capsys, "compare", *runs)
-    assert text.splitlines()[-1] == (
+    assert text.splitlines()[-3] == (
         f"{summary['regressions']} regression{'s' if summary['regressions'] != 1 else ''}, "
         f"{summary['improvements']} improvement{'s' if summary['improvements'] != 1 else ''}, "
         f"{summary['within_noise']} within noise; jobs only in base: 1; only in new: 1")
@@ -387,9 +388,26 @@ def test_cli_summary_line_counts(runs: tuple[str, str], capsys: pytest.CaptureFi
 def test_cli_threshold_and_metrics_decide_the_gate(
     runs: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli(capsys, "compare", *runs, "--threshold", "50%")[0] == 0
-    assert cli(capsys, "compare", *runs, "--threshold", "0.2")[0] == 4
-    assert cli(capsys, "compare", *runs, "--metric", "output_tps,error_rate")[0] == 0
+    allow = "--allow-missing"
+    assert cli(capsys, "compare", *runs, "--threshold", "50%", allow)[0] == 0
+    assert cli(capsys, "compare", *runs, "--threshold", "0.2", allow)[0] == 4
+    assert cli(capsys, "compare", *runs, "--metric", "output_tps,error_rate", allow)[0] == 0
+
+
+def test_cli_jobs_missing_from_new_fail_the_gate_unless_allowed(
+    runs: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Seen: NEW ran nothing at all, and compare said "jobs only in base: 18" and exited 0.
+    code, out, err = cli(capsys, "compare", *runs, "--threshold", "50%", "--gate")
+    assert code == 4
+    assert "GATE: 1 job(s) of BASE missing from NEW (chat/m3/concurrency=1)" in err
+    assert "--allow-missing" in err and out.splitlines()[-1].startswith("gate: FAILED: 1 job")
+    code, data, _ = cli(capsys, "compare", *runs, "--threshold", "50%", "--format", "json")
+    assert code == 4 and json.loads(data)["summary"]["gate"] == "failed"
+    assert json.loads(data)["summary"]["gate_failures"][0].startswith("1 job(s) of BASE")
+    code, out, err = cli(capsys, "compare", *runs, "--threshold", "50%", "--allow-missing")
+    assert (code, err) == (0, "") and out.splitlines()[-1] == "gate: passed"
+    assert "only in base: chat/m3/concurrency=1" in out.splitlines()
 
 
 def test_cli_a_regression_within_noise_passes(
@@ -402,7 +420,7 @@ def test_cli_a_regression_within_noise_passes(
     assert code == 0
     row = next(line for line in out.splitlines() if "ttft_p95" in line)
     assert not row.startswith("  >>") and row.endswith("  regression (within noise)")
-    assert out.splitlines()[-1].startswith("0 regressions, 0 improvements, 1 within noise")
+    assert out.splitlines()[-2].startswith("0 regressions, 0 improvements, 1 within noise")
 
 
 @pytest.mark.parametrize(
@@ -485,3 +503,34 @@ def test_cli_text_notes_status_and_params(
     assert "  params changed: max_tokens 32 -> 64" in out.splitlines()
     error = next(line for line in out.splitlines() if "error_rate" in line).split()
     assert error[2:] == ["0.00", "0.50", "+0.50pp", "-", "worse"]
+
+
+def test_cli_a_job_that_failed_in_new_fails_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A failed job has no numbers to regress: without this check compare would say 0.
+    clock, results = Clock(), tmp_path / "results"
+    base = store_run(results, clock, {"s": ({**job("m1"), "slug": "s"}, records(1))})
+    new = store_run(results, clock, {"s": ({**job("m1"), "slug": "s", "status": "failed"},
+                                           records(1, n=0, failed=3))})
+    code, out, err = cli(capsys, "compare", base, new)
+    assert code == 4
+    assert "GATE: 1 job(s) ok in BASE did not succeed in NEW (chat/m1/concurrency=1)" in err
+    assert "  status: ok -> failed" in out.splitlines()
+
+
+def test_cli_an_empty_new_run_fails_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Seen: an empty run (a tag typo ran nothing) became `latest`; compare said
+    # "jobs only in base: 2" and exited 0.
+    clock, results = Clock(), tmp_path / "results"
+    store_run(results, clock, {f"s{i}": ({**job(f"m{i}"), "slug": f"s{i}"}, records(i))
+                               for i in (1, 2)})
+    store_run(results, clock, {})
+    code, out, err = cli(capsys, "compare", "previous", "latest", "--results", str(results))
+    assert code == 4 and "jobs only in base: 2" in out
+    assert "GATE: 2 job(s) of BASE missing from NEW" in err
+    code, out, _ = cli(capsys, "compare", "previous", "latest", "--results", str(results),
+                       "--format", "md")
+    assert code == 4 and "**Gate failed:** 2 job(s) of BASE missing from NEW" in out

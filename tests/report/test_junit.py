@@ -1,4 +1,4 @@
-"""JUnit XML: one test case per job; SLO misses and failed jobs are failures."""
+"""JUnit XML: one test case per job; failed jobs are failures, SLO misses under the gate."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_cases_failures_and_skips() -> None:
     jobs = [summary("ok-model"), summary("<slow>&model", passed=False),
             summary("broken", status="failed", passed=None, error="no request succeeded"),
             summary("later", status="skipped", passed=None, error="--fail-fast")]
-    root = ET.fromstring(render("nightly", jobs))
+    root = ET.fromstring(render("nightly", jobs, gate=True))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("4", "2", "1")
     [suite] = root.findall("testsuite")
     assert suite.get("name") == "nightly.b" and suite.get("time") == "6.000"
@@ -35,7 +35,7 @@ def test_cases_failures_and_skips() -> None:
                           "broken concurrency=1", "later concurrency=1"}
     slow = cases["<slow>&model concurrency=1"].find("failure")
     assert slow is not None and slow.get("type") == "slo"
-    assert slow.get("message") == "SLO missed: ttft_ms p95 150 (limit <= 100)"
+    assert slow.get("message") == "SLO missed: ttft_ms p95 150.0 (limit <= 100)"
     broken = cases["broken concurrency=1"].find("failure")
     assert broken is not None and broken.text == "http_500: 2"
     assert cases["later concurrency=1"].find("skipped") is not None
@@ -45,4 +45,33 @@ def test_cases_failures_and_skips() -> None:
 def test_gate_failures_name_the_job_and_the_miss() -> None:
     jobs = [summary("a"), summary("b", passed=False), summary("c", status="skipped",
                                                              passed=None)]
-    assert gate_failures(jobs) == ["b/b: ttft_ms p95 150 (limit <= 100)"]
+    assert gate_failures(jobs) == ["b/b: ttft_ms p95 150.0 (limit <= 100)"]
+
+
+def test_without_the_gate_slo_misses_are_a_visible_count_not_failures() -> None:
+    jobs = [summary("ok-model"), summary("slow", passed=False), summary("slower", passed=False)]
+    root = ET.fromstring(render("nightly", jobs))
+    assert root.get("failures") == "0"
+    [suite] = root.findall("testsuite")
+    [count] = suite.findall("properties/property")
+    assert (count.get("name"), count.get("value")) == ("slo_missed", "2")
+    slow = next(c for c in suite.iter("testcase") if c.get("name", "").startswith("slow "))
+    assert slow.find("properties/property").get("value") == "ttft_ms p95 150.0 (limit <= 100)"
+    assert "SLO missed: ttft_ms p95" in (slow.findtext("system-out") or "")
+    gated = ET.fromstring(render("nightly", jobs, gate=True))
+    assert gated.get("failures") == "2"
+    assert gated.find("testsuite/properties/property").get("value") == "2"
+
+
+def test_a_failed_job_is_not_also_an_slo_miss() -> None:
+    unreachable = summary("gone", status="failed", passed=False, error="server unreachable")
+    root = ET.fromstring(render("nightly", [unreachable], gate=True))
+    assert [f.get("type") for f in root.iter("failure")] == ["job_failed"]
+    assert root.find("testsuite/properties/property").get("value") == "0"
+
+
+def test_case_names_without_a_matrix_point_name_the_load_not_a_dash() -> None:
+    closed = {**summary("m"), "point": {}, "params": {"concurrency": 8, "requests": 40}}
+    bare = {**summary("n"), "point": {}, "params": {}}
+    names = [c.get("name") for c in ET.fromstring(render("p", [closed, bare])).iter("testcase")]
+    assert names == ["m concurrency=8", "n"]

@@ -239,12 +239,13 @@ def test_html_distribution_samples_are_capped(tmp_path: Path) -> None:
 def test_markdown_summary_is_compact_and_escaped(tmp_path: Path) -> None:
     md = render_report(mixed_run(tmp_path), "md")
     assert md.startswith("### runner · nightly · run `")
-    assert "**failed** · jobs: ok=10 failed=2 · inventory: fallback (local)" in md
+    assert "**failed** · jobs: ok=10 slo_missed=1 failed=2 · inventory: fallback (local)" in md
     assert "- ⚠ The model inventory came from the fallback file" in md
-    assert "#### latency (ok=8)" in md and "#### stress (ok=2 failed=2)" in md
+    assert "#### latency (ok=8)" in md and "#### stress (ok=2 slo_missed=1 failed=2)" in md
     assert "| org/alpha | concurrency=1 | ok | 12.5 | 15.0 | 2.00 | 2,560 | 0 |" in md
     assert "| ok · client-bound · SLO missed |" in md
-    assert "<script" not in md and "&lt;script&gt;" in md
+    assert re.search(r"(?<!\\)[<>]", md) is None and "\\<script\\>" in md
+    assert "&lt;" not in md and "&amp;" not in md  # Markdown, not HTML: entities show as typed
     rows = [line for line in md.splitlines() if line.startswith("| ")]
     assert all(line.count(" | ") == 7 for line in rows)  # pipes in text never add a column
 
@@ -287,7 +288,7 @@ def test_json_has_run_info_warnings_and_every_job(tmp_path: Path) -> None:
     data = json.loads(render_report(mixed_run(tmp_path), "json"))
     assert data["run"]["plan"]["name"] == "nightly" and data["run"]["status"] == "failed"
     assert data["run"]["inventory"]["source"] == "fallback"
-    assert data["run"]["totals"] == {"ok": 10, "failed": 2}
+    assert data["run"]["totals"] == {"ok": 10, "slo_missed": 1, "failed": 2}
     assert len(data["jobs"]) == 12 and data["jobs"][0]["metrics"]["requests"]["ok"] == 30
     assert any("client-bound" in w for w in data["warnings"])
 
@@ -390,3 +391,52 @@ def test_report_command_takes_latest_of_a_plan_among_several(
     assert main(["report", "latest", "--plan", "beta", "--results", str(results),
                  "--format", "json"]) == 0
     assert '"beta"' in capsys.readouterr().out
+
+
+def test_cli_html_on_a_terminal_goes_to_the_runs_file_and_its_path_is_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = mixed_run(tmp_path)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert main(["report", run_dir]) == 0
+    out = capsys.readouterr().out
+    page = Path(run_dir) / "report.html"
+    assert out == f"wrote html report of {run_dir} to {page}\n"
+    assert page.read_text() == render_report(run_dir, "html")
+    assert main(["report", run_dir, "-o", "-"]) == 0  # asked for on stdout: it goes there
+    assert capsys.readouterr().out.startswith("<!doctype html>")
+    assert main(["report", run_dir, "--format", "md"]) == 0  # Markdown reads well on screen
+    assert capsys.readouterr().out.startswith("### runner · nightly")
+
+
+def test_cli_html_piped_goes_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = mixed_run(tmp_path)
+    assert main(["report", run_dir]) == 0  # capsys: not a terminal, as in `| less`
+    assert capsys.readouterr().out.startswith("<!doctype html>")
+    assert not (Path(run_dir) / "report.html").exists()
+
+
+def test_cli_a_plan_folder_lists_its_runs_and_no_runs_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for command in (["report", "latest"], ["compare", "previous", "latest"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: no runs are stored yet under results/; run `runner apply")
+    run_dir = store_run(tmp_path / "results", grid("x", ["m"], [1]))
+    assert main(["report", "results/nightly"]) == 2
+    err = capsys.readouterr().err
+    assert f"results/nightly is a plan's folder, not a run; its runs: {Path(run_dir).name}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("job", "text"), [
+    ({"point": {"concurrency": 1, "max_tokens": 64}}, "concurrency=1,max_tokens=64"),
+    ({"point": {}, "params": {"concurrency": 8, "requests": 40}}, "concurrency=8"),
+    ({"point": {}, "params": {"rate": 4}}, "rate=4"),
+    ({"point": {}, "params": {}}, "-"),
+])
+def test_a_job_without_a_matrix_point_is_labelled_by_its_load(job: dict[str, Any],
+                                                              text: str) -> None:
+    assert reportdata.label(job) == text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,22 @@ def test_previous_needs_two_runs(tmp_path: Path) -> None:
         resolve_run("previous", str(results), "nightly")
 
 
-def test_no_results_folder(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"plans under .*: none"):
-        resolve_run("latest", str(tmp_path / "nothing"))
+@pytest.mark.parametrize("ref", ["latest", "previous", "20261125T010001Z-0eda"])
+def test_no_stored_runs_says_so_as_history_does(tmp_path: Path, ref: str) -> None:
+    with pytest.raises(InputError, match=r"no runs are stored yet under .*nothing/; run "
+                                         r"`runner apply PLAN` first"):
+        resolve_run(ref, str(tmp_path / "nothing"))
+
+
+def test_a_plan_folder_is_not_a_run_and_its_runs_are_listed(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    clock = Clock()
+    first, second = new_run(results, clock=clock), new_run(results, clock=clock)
+    with pytest.raises(InputError) as info:
+        resolve_run(str(results / "nightly"), str(results))
+    message = str(info.value)
+    assert "is a plan's folder, not a run; its runs: " in message
+    assert os.path.basename(first.run_dir) in message and second.run_dir in message
+    assert "`latest --plan nightly`" in message
+    with pytest.raises(InputError, match="is a results folder, not a run; its plans: nightly"):
+        resolve_run(str(results), str(results))

@@ -202,6 +202,15 @@ def test_tpot_excludes_requests_with_fewer_than_two_output_tokens() -> None:
     assert (tpot["count"], tpot["min"], tpot["max"], tpot["mean"]) == (2, 50, 100, 75)
 
 
+def test_an_answer_in_one_piece_has_no_tpot() -> None:
+    # Without streaming all tokens arrive at once: TTFT = E2E, and a TPOT of 0 would be a lie.
+    whole = ok(0, ttft=400, e2e=400, out=10, content_chunks=1)
+    assert whole.tpot_ms is None
+    metrics = summarize([whole])
+    assert metrics["tpot_ms"]["count"] == 0 and metrics["tpot_ms"]["p50"] is None
+    assert metrics["ttft_ms"]["p50"] == 400
+
+
 def test_e2e_from_scheduled_only_in_open_loop() -> None:
     closed = summarize([ok(0, sent=5, e2e=100)])
     assert closed["e2e_from_scheduled_ms"] is None

@@ -7,6 +7,8 @@ import io
 import os
 from typing import Any
 
+import pytest
+
 from runner.inventory.config import Server
 from runner.load.records import RequestRecord
 from runner.plan.expand import Job
@@ -37,7 +39,7 @@ def test_plain_prints_one_line_per_job_start_and_end() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "[1/1] start b/m/concurrency=2"
     assert lines[1].startswith("[1/1] b  m  concurrency=2  ok  ok=2 failed=1  TTFT p50 40.0 p95")
-    assert lines[1].endswith("12.5 tok/s  client_bound  SLO missed: ttft_ms p95 50 (limit <= 45)")
+    assert lines[1].endswith("12.5 tok/s  client_bound  SLO missed: ttft_ms p95 50.0 (limit <= 45)")
 
 
 def test_verbose_adds_errors_slo_checks_and_client_health() -> None:
@@ -49,6 +51,16 @@ def test_verbose_adds_errors_slo_checks_and_client_health() -> None:
     out = io.StringIO()
     Plain(1, out, verbose=True).job_finished(SPEC, SUMMARY)
     assert "    errors: http_500=1" in out.getvalue()
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (429.4186779732903, "429.4"), (41.16099345, "41.2"), (4.0, "4.00"), (0.0123456, "0.0123"),
+    (None, "no data"),
+])
+def test_verbose_slo_values_have_sensible_digits(value: float | None, shown: str) -> None:
+    check = {"metric": "ttft_ms", "stat": "p95", "limit": 500, "value": value, "passed": True}
+    summary = {**SUMMARY, "metrics": {**METRICS, "slo": {"passed": True, "checks": [check]}}}
+    assert f"slo ttft_ms p95: {shown} vs 500 ok" in details(summary)
 
 
 def test_quiet_prints_nothing() -> None:

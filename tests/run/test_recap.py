@@ -1,0 +1,77 @@
+"""The RECAP (pure): aligned rows, totals that count SLO misses, absent numbers, next steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runner.run.recap import RunFacts, job_cells, number, render, slo_misses, totals
+
+SLO_MISSED = {"passed": False, "checks": [{"metric": "ttft_ms", "stat": "p95", "limit": 500,
+                                           "value": 612.3456, "passed": False}]}
+
+
+def job(model: str, status: str = "ok", slo: dict[str, Any] | None = None,
+        error: str | None = None, **metrics: Any) -> dict[str, Any]:
+    measured = {"requests": {"ok": 20, "failed": 0}, "ttft_ms": {"p50": 41.16, "p95": 429.4187},
+                "tpot_ms": {"p50": 4.0}, "throughput": {"output_tokens_per_s": 1286.54},
+                "slo": slo, "client": {"client_bound": False}, **metrics}
+    return {"id": f"b/{model}", "benchmark": "b", "model": model, "point": {"concurrency": 1},
+            "status": status, "error": error, "metrics": measured}
+
+
+FACTS = RunFacts("results/p/r1", "ok", "plans/p.yaml", "p", "inventory: live", {
+    "benchmarks": 2, "skipped": 1, "models": 2, "jobs": 3}, "results/p/r1/report.html")
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, "-"), (0, "0"), (12, "12"), (429.4186779732903, "429.4"), (41.16099345, "41.2"),
+    (4.0, "4.00"), (0.0123456, "0.0123"), (1286.54, "1286.5"),
+])
+def test_numbers_have_sensible_digits(value: float | None, text: str) -> None:
+    assert number(value) == text
+
+
+def test_cells_show_absent_metrics_as_absent_never_zero() -> None:
+    cells = job_cells(job("m", tpot_ms={"count": 0, "p50": None}))
+    assert cells[4:10] == ["20", "0", "41.2", "429.4", "-", "1286.5"]
+    assert job_cells({**job("m"), "metrics": None, "status": "skipped"})[4:10] == ["-"] * 6
+
+
+def test_a_failed_job_is_not_also_client_bound_or_an_slo_miss() -> None:
+    failed = job("m", "failed", SLO_MISSED, "server unreachable (3 x connection; first: refused)",
+                 client={"client_bound": True})
+    assert slo_misses(failed) == []
+    assert job_cells(failed)[-1] == "(server unreachable (3 x connection; first: refused))"
+
+
+def test_totals_count_slo_misses_and_use_the_manifests_words() -> None:
+    jobs = [job("a"), job("b", slo=SLO_MISSED), {**job("c", "interrupted"), "metrics": None}]
+    assert totals(jobs) == {"ok": 2, "slo_missed": 1, "failed": 0, "skipped": 0,
+                            "interrupted": 1}
+    statuses = {"b/c": "pending"}
+    assert totals(jobs, statuses)["pending"] == 1 and totals(jobs, statuses)["interrupted"] == 0
+
+
+def test_render_ends_with_the_report_and_next_commands() -> None:
+    text = render([job("a"), job("b", slo=SLO_MISSED)], FACTS)
+    lines = text.splitlines()
+    assert lines[2].split()[:4] == ["benchmark", "model", "params", "status"]
+    assert lines[3].split()[:4] == ["b", "a", "concurrency=1", "ok"]
+    assert "SLO missed: ttft_ms p95 612.3 (limit <= 500)" in lines[4]
+    assert lines[-7:] == [
+        "planned: 2 benchmarks (1 skipped), 2 models, 3 jobs",
+        "jobs: ok=2 slo_missed=1 failed=0 skipped=0 interrupted=0",
+        "inventory: live", "results: results/p/r1", "report: results/p/r1/report.html",
+        "next: runner report results/p/r1 --format md",
+        "      runner compare previous latest --plan p"]
+
+
+@pytest.mark.parametrize("status", ["interrupted", "failed"])
+def test_an_unfinished_or_failed_run_ends_with_how_to_resume(status: str) -> None:
+    facts = RunFacts("results/p/r 1", status, "plans/p.yaml", "p", "inventory: live", {})
+    text = render([job("a", status)], facts)
+    last = "resume with: runner apply plans/p.yaml --resume 'results/p/r 1'"
+    assert text.splitlines()[-1] == last
+    assert "planned:" not in text and "next:" not in text
