@@ -262,7 +262,8 @@ def test_missing_configs_and_plan_are_one_line_errors(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
     code, _, err = run_cli(capsys, "inventory")
-    assert code == EXIT_INVALID and err.count("\n") == 1 and "servers.yaml: file not found" in err
+    assert code == EXIT_INVALID and err.count("\n") == 1
+    assert "no servers.yaml found: searched configs, " in err
     code, _, err = run_cli(capsys, "plan", "missing.yaml")
     assert code == EXIT_INVALID and "missing.yaml: plan file not found" in err
 

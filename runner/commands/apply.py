@@ -81,7 +81,7 @@ def _from_lock(args: argparse.Namespace,
                env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
     lock = read_lock(args.plan)
     server = args.server or lock["options"]["server"]
-    ws = open_workspace(args.config_dir, server, env, None)
+    ws = open_workspace(args.config_dir, server, env, None, near=lock["plan"].get("path"))
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=True)
         jobs = locked_jobs(lock)

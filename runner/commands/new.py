@@ -96,9 +96,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _draft(args: argparse.Namespace, env: Mapping[str, str], asker: Asker) -> Draft:
     _check_options(args)
-    servers = config.load_servers(config.config_dir(args.config_dir, env))
+    found = config.find_config_dir(args.config_dir, env, near=args.plans_dir)
+    servers = config.load_servers(found.path, found.searched)
     server = args.server or _ask_server(asker, servers, env)
-    ws = open_workspace(args.config_dir, server, env, None)
+    ws = open_workspace(args.config_dir, server, env, None, near=args.plans_dir)
     if args.models:
         patterns.check(args.models, ws.models.groups)
     inv = _inventory(ws, env, args.source, asker)

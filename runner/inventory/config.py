@@ -57,10 +57,18 @@ class ModelsConfig:
     path: str
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     models: tuple[ModelEntry, ...] = ()
+    searched: tuple[str, ...] = ()  # set when the file does not exist: where it was looked for
 
     def for_server(self, server: str) -> list[ModelEntry]:
         """The fallback models listed for `server`."""
         return [m for m in self.models if m.servers is None or server in m.servers]
+
+    def groups_source(self) -> str:
+        """Where model groups come from, for messages about an unknown group."""
+        if self.searched:
+            return (f"groups are defined in models.yaml, and none was found in "
+                    f"{', '.join(self.searched)}: pass --config-dir DIR")
+        return f"groups are defined in {self.path}"
 
 
 @dataclass(frozen=True)
@@ -72,14 +80,62 @@ class Servers:
     servers: Mapping[str, Server]
 
 
-def config_dir(option: str | None, env: Mapping[str, str]) -> str:
-    """--config-dir > RUNNER_CONFIG_DIR > ./configs."""
-    return option or env.get("RUNNER_CONFIG_DIR") or defaults.CONFIG_DIR
+@dataclass(frozen=True)
+class ConfigDir:
+    """The folder of servers.yaml and models.yaml, and every folder searched to find it."""
+
+    path: str
+    searched: tuple[str, ...]
 
 
-def _load_valid(path: str, schema: str) -> Document:
+def find_config_dir(option: str | None, env: Mapping[str, str],
+                    near: str | None = None) -> ConfigDir:
+    """--config-dir > $RUNNER_CONFIG_DIR > the nearest configs/ folder (one holding servers.yaml
+    or models.yaml) at or above the folder of `near` (a plan file or a plans folder), up to its
+    repository's root > the same from the current folder. Nothing found: ./configs."""
+    given = option or env.get("RUNNER_CONFIG_DIR")
+    if given:
+        return ConfigDir(given, (given,))
+    searched: list[str] = []
+    starts = [os.path.dirname(near) if os.path.isfile(near) else near] if near else []
+    for start in [*starts, "."]:
+        for folder in _upwards(start or "."):
+            candidate = _shown(os.path.join(folder, defaults.CONFIG_DIR))
+            if candidate in searched:
+                continue
+            searched.append(candidate)
+            if any(os.path.isfile(os.path.join(candidate, f)) for f in _FILES):
+                return ConfigDir(candidate, tuple(searched))
+    return ConfigDir(defaults.CONFIG_DIR, tuple(searched))
+
+
+_FILES = ("servers.yaml", "models.yaml")
+
+
+def _upwards(start: str) -> list[str]:
+    """`start` and the folders above it, up to a repository's root (a folder with .git), the
+    home folder or the file system's root, whichever comes first."""
+    folder, home = os.path.abspath(start), os.path.expanduser("~")
+    found = [folder]
+    while not os.path.exists(os.path.join(folder, ".git")) and folder != home:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+        found.append(folder)
+    return found
+
+
+def _shown(path: str) -> str:
+    """A path as a user would type it: relative to the current folder or absolute,
+    whichever is shorter."""
+    relative = os.path.relpath(path)
+    return relative if len(relative) <= len(path) else path
+
+
+def _load_valid(path: str, schema: str, searched: tuple[str, ...] = ()) -> Document:
     if not os.path.isfile(path):
-        raise InputError(f"{path}: file not found; create it or point --config-dir at its folder")
+        raise InputError(_not_found(path, searched))
     doc = load_file(path)
     if doc.data is None:
         doc.data = {}
@@ -104,10 +160,18 @@ def _load_cached(path: str, schema: str, env: Mapping[str, str]) -> Any:
     return data
 
 
-def load_servers(directory: str) -> Servers:
-    """Read and validate servers.yaml."""
+def _not_found(path: str, searched: tuple[str, ...]) -> str:
+    name = os.path.basename(path)
+    if len(searched) > 1:
+        return (f"no {name} found: searched {', '.join(searched)}; create configs/{name} beside "
+                "your plans, or pass --config-dir DIR (or set $RUNNER_CONFIG_DIR)")
+    return f"{path}: file not found; create it or point --config-dir at its folder"
+
+
+def load_servers(directory: str, searched: tuple[str, ...] = ()) -> Servers:
+    """Read and validate servers.yaml; `searched` lists the folders looked at to find it."""
     path = os.path.join(directory, "servers.yaml")
-    doc = _load_valid(path, "servers")
+    doc = _load_valid(path, "servers", searched)
     servers = {name: _server(name, spec) for name, spec in doc.data["servers"].items()}
     default = doc.data.get("default")
     if default is not None and default not in servers:
@@ -133,14 +197,16 @@ def _server(name: str, spec: Mapping[str, Any]) -> Server:
 _MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens")
 
 
-def load_models(directory: str, env: Mapping[str, str] | None = None) -> ModelsConfig:
-    """Read and validate models.yaml; a missing file is an empty fallback inventory.
+def load_models(directory: str, env: Mapping[str, str] | None = None,
+                searched: tuple[str, ...] = ()) -> ModelsConfig:
+    """Read and validate models.yaml; a missing file is an empty fallback inventory that
+    remembers where it was looked for (`searched`, else `directory`).
 
     A large fallback inventory is slow to parse and validate, so the validated data is
     cached by content (see runner.cache); pass `env` to use the cache."""
     path = os.path.join(directory, "models.yaml")
     if not os.path.isfile(path):
-        return ModelsConfig(path)
+        return ModelsConfig(path, searched=searched or (directory,))
     data = _load_cached(path, "models", env) if env else _load_valid(path, "models").data
     groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}
     models = tuple(_model(spec) for spec in data.get("models", []))
@@ -171,15 +237,23 @@ def choose_server(
                          ("the plan's inventory.server", plan_server),
                          ("the default in " + servers.path, servers.default)):
         if name:
-            if name not in servers.servers:
-                raise InputError(f"server '{name}' (from {source}) is not defined in "
-                                 f"{servers.path}{_hint(name, servers.servers)}")
+            unknown = unknown_server(servers, name, source)
+            if unknown:
+                raise InputError(unknown)
             return servers.servers[name]
     if len(servers.servers) == 1:
         return next(iter(servers.servers.values()))
     names = ", ".join(servers.servers)
     raise InputError(f"no server chosen: pass --server NAME or set default: in {servers.path} "
                      f"(servers: {names})")
+
+
+def unknown_server(servers: Servers, name: str, source: str) -> str | None:
+    """The message for a server name that servers.yaml does not define, else None."""
+    if name in servers.servers:
+        return None
+    return (f"server '{name}' (from {source}) is not defined in "
+            f"{servers.path}{_hint(name, servers.servers)}")
 
 
 def _hint(name: str, choices: Mapping[str, Any]) -> str:

@@ -22,14 +22,16 @@ class Workspace:
 
 
 def open_workspace(
-    config_dir: str | None, server: str | None, env: Mapping[str, str], plan_server: str | None
+    config_dir: str | None, server: str | None, env: Mapping[str, str], plan_server: str | None,
+    near: str | None = None,
 ) -> Workspace:
-    """Load servers.yaml and models.yaml and choose the server."""
-    directory = config.config_dir(config_dir, env)
-    servers = config.load_servers(directory)
-    models = config.load_models(directory, env)
+    """Load servers.yaml and models.yaml and choose the server; without --config-dir or
+    $RUNNER_CONFIG_DIR the configs are looked for near `near` (a plan), then here."""
+    found = config.find_config_dir(config_dir, env, near)
+    servers = config.load_servers(found.path, found.searched)
+    models = config.load_models(found.path, env, found.searched)
     chosen = config.choose_server(servers, server, env, plan_server)
-    return Workspace(directory, servers, models, chosen)
+    return Workspace(found.path, servers, models, chosen)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,110 @@
+"""Config files: where servers.yaml and models.yaml are found, and what a missing one says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli, write_configs
+
+from runner.errors import EXIT_INVALID, EXIT_OK, InputError
+from runner.inventory.config import find_config_dir, load_models, load_servers
+
+PLAN = """\
+version: 1
+name: nightly
+inventory: {server: local}
+benchmarks:
+  - name: lat
+    models: "all, !@quantized"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dead_url: str) -> Path:
+    """proj/ (a repository) with configs/ and plans/nightly.yaml; the current folder is
+    elsewhere/, beside it, which has no configs/."""
+    proj = tmp_path / "proj"
+    (proj / ".git").mkdir(parents=True)
+    write_configs(proj / "configs", dead_url)
+    (proj / "configs" / "models.yaml").write_text(
+        "groups:\n  quantized: ['*-FP8']\nmodels:\n  - {id: Qwen/Qwen3-8B}\n"
+        "  - {id: Qwen/Qwen3-8B-FP8}\n")
+    (proj / "plans").mkdir()
+    (proj / "plans" / "nightly.yaml").write_text(PLAN)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("RUNNER_SERVER", raising=False)
+    return proj
+
+
+def test_configs_are_found_beside_the_plans_repository(project: Path) -> None:
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    assert found.path == "../proj/configs"
+    assert found.searched == ("../proj/plans/configs", "../proj/configs")
+
+
+def test_option_and_variable_win_over_the_search(project: Path) -> None:
+    env = {"RUNNER_CONFIG_DIR": "from-env"}
+    assert find_config_dir("opt", env, "../proj/plans/nightly.yaml").path == "opt"
+    assert find_config_dir(None, env, "../proj/plans/nightly.yaml").searched == ("from-env",)
+
+
+def test_the_current_folder_and_those_above_it_come_after_the_plan(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project / "plans")
+    assert find_config_dir(None, {}, None).path == "../configs"  # `runner inventory` in plans/
+    (project / "plans" / "configs").mkdir()  # a folder named configs without config files
+    assert find_config_dir(None, {}, "nightly.yaml").path == "../configs"
+
+
+def test_the_search_stops_at_the_repository_root(project: Path) -> None:
+    write_configs(project.parent / "configs", "http://127.0.0.1:9")  # outside the repository
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    assert found.path == "../proj/configs"
+    (project / "configs" / "servers.yaml").unlink()
+    (project / "configs" / "models.yaml").unlink()
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    assert found.searched[:3] == ("../proj/plans/configs", "../proj/configs", "configs")
+    assert found.path == "../configs"  # found from the current folder's side, not the plan's
+
+
+def test_a_missing_servers_yaml_names_every_folder_searched(project: Path) -> None:
+    (project / "configs" / "servers.yaml").unlink()
+    (project / "configs" / "models.yaml").unlink()
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    with pytest.raises(InputError) as info:
+        load_servers(found.path, found.searched)
+    [line] = info.value.lines()
+    assert line.startswith("no servers.yaml found: searched ../proj/plans/configs, "
+                           "../proj/configs, configs, ")
+    assert "pass --config-dir DIR" in line
+
+
+def test_a_missing_models_yaml_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    models = load_models(str(tmp_path / "c"), searched=("a/configs", "configs"))
+    assert models.groups_source() == ("groups are defined in models.yaml, and none was found in "
+                                      "a/configs, configs: pass --config-dir DIR")
+    assert load_models(str(tmp_path)).searched == (str(tmp_path),)
+
+
+def test_validate_and_plan_from_another_folder_use_the_plans_configs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "validate", "../proj/plans/nightly.yaml")
+    assert (code, out, err) == (EXIT_OK, "ok: ../proj/plans/nightly.yaml\n", "")
+    code, out, _ = run_cli(capsys, "plan", "../proj/plans/nightly.yaml", "--source", "fallback")
+    assert code == EXIT_OK and "lat/Qwen/Qwen3-8B" in out and "FP8" not in out.split("jobs")[-1]
+
+
+def test_validate_without_configs_says_why_the_group_is_unknown(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "configs" / "models.yaml").unlink()
+    code, out, _ = run_cli(capsys, "validate", "../proj/plans/nightly.yaml")
+    assert code == EXIT_INVALID
+    assert ("../proj/plans/nightly.yaml:6:13: unknown model group '@quantized' (no model groups"
+            " are defined); groups are defined in models.yaml, and none was found in "
+            "../proj/plans/configs, ../proj/configs: pass --config-dir DIR") in out
