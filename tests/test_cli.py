@@ -175,7 +175,7 @@ def test_validate_config_files(env: Path, capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run_cli(capsys, "validate", str(folder / "servers.yaml"))
     assert code == EXIT_INVALID
     assert "unknown key 'api_key' (did you mean 'api_key_env'?)" in out
-    assert "does not match the pattern" in out
+    assert '"ftp://x" must start with http:// or https://' in out
 
 
 def test_duplicate_keys_name_both_lines(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

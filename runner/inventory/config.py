@@ -25,11 +25,18 @@ class Server:
     kind: str = "litellm"  # or "mock": the embedded simulator
     timeout_s: float = 10.0
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
+    source: str = "configs/servers.yaml"  # the file that defines it
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
-    """The key from the server's variable; an empty variable counts as unset."""
-    return (env.get(server.api_key_env) or None) if server.api_key_env else None
+    """The key from the server's variable; an empty (or blank) variable gives no key."""
+    key = env.get(server.api_key_env) if server.api_key_env else None
+    return key if key and key.strip() else None
+
+
+def key_state(name: str, env: Mapping[str, str]) -> str:
+    """Why `$name` gives no key, for messages: "unset" or "empty" (blank counts as empty)."""
+    return "unset" if name not in env else "empty"
 
 
 def auth_headers(server: Server, env: Mapping[str, str]) -> dict[str, str]:
@@ -172,7 +179,7 @@ def load_servers(directory: str, searched: tuple[str, ...] = ()) -> Servers:
     """Read and validate servers.yaml; `searched` lists the folders looked at to find it."""
     path = os.path.join(directory, "servers.yaml")
     doc = _load_valid(path, "servers", searched)
-    servers = {name: _server(name, spec) for name, spec in doc.data["servers"].items()}
+    servers = {name: _server(name, spec, path) for name, spec in doc.data["servers"].items()}
     default = doc.data.get("default")
     if default is not None and default not in servers:
         message = f"default server '{default}' is not defined{_hint(default, servers)}"
@@ -180,7 +187,7 @@ def load_servers(directory: str, searched: tuple[str, ...] = ()) -> Servers:
     return Servers(path, default, servers)
 
 
-def _server(name: str, spec: Mapping[str, Any]) -> Server:
+def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
     kind = spec.get("kind", defaults.SERVER["kind"])
     options = {k: spec.get(k, defaults.SERVER.get(k)) for k in _MOCK_KEYS} if kind == "mock" else {}
     return Server(
@@ -191,6 +198,7 @@ def _server(name: str, spec: Mapping[str, Any]) -> Server:
         kind=kind,
         timeout_s=float(spec.get("timeout_s", defaults.SERVER["timeout_s"])),
         options=options,
+        source=source,
     )
 
 

@@ -108,3 +108,8 @@ def test_validate_without_configs_says_why_the_group_is_unknown(
     assert ("../proj/plans/nightly.yaml:6:13: unknown model group '@quantized' (no model groups"
             " are defined); groups are defined in models.yaml, and none was found in "
             "../proj/plans/configs, ../proj/configs: pass --config-dir DIR") in out
+
+
+def test_a_server_remembers_the_file_that_defines_it(project: Path) -> None:
+    servers = load_servers("../proj/configs")
+    assert servers.servers["local"].source == "../proj/configs/servers.yaml"

@@ -279,6 +279,11 @@ NO_KEY = {
         ),
         (401, NO_KEY, "LITELLM_API_KEY", {}, ["$LITELLM_API_KEY is unset", "HTTP 401"]),
         (500, NO_KEY, "LITELLM_API_KEY", {}, ["$LITELLM_API_KEY is unset", "HTTP 500"]),
+        # set but empty (or blank) is not unset: exporting it again would not help
+        (401, NO_KEY, "LITELLM_API_KEY", {"LITELLM_API_KEY": ""},
+         ["$LITELLM_API_KEY is empty: put the key in it", "HTTP 401"]),
+        (401, NO_KEY, "LITELLM_API_KEY", {"LITELLM_API_KEY": " \n"},
+         ["$LITELLM_API_KEY is empty: put the key in it", "HTTP 401"]),
         (401, NO_KEY, None, ENV, ["none is configured", "api_key_env", "configs/servers.yaml"]),
         (
             403,
