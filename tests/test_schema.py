@@ -18,6 +18,7 @@ from runner.schema import SCHEMA_NAMES, expected_types, load_schema, validate
 from runner.yamlfile import load_file, load_text
 
 REPO = Path(__file__).resolve().parent.parent
+NAME_RULE = "must start with a letter or digit and hold only letters, digits and _ . -"
 HEAD = "version: 1\nname: p\nbenchmarks:\n  - name: a\n    models: all\n"
 
 
@@ -128,8 +129,8 @@ def test_wrong_types(lines: str, expected: str) -> None:
         (HEAD + "inventory: {server: ''}\n",
          'f.yaml:6:21: "" needs at least 1 character (at $.inventory.server)'),
         (HEAD + "vars: {1st: x}\n",
-         'f.yaml:6:8: key "1st" must be a variable name: letters, digits and _, not starting with a digit '
-         "(at $.vars.1st)"),
+         'f.yaml:6:8: key "1st" must be a variable name: letters, digits and _, not starting '
+         "with a digit (at $.vars.1st)"),
         ("[]\n", "f.yaml:1:1: expected a mapping, got [] (at $)"),
     ],
 )
@@ -304,10 +305,10 @@ def test_bad_enum_values_with_suggestions(lines: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("'bad name'", '"bad name" must start with a letter or digit and hold only letters, digits and _ . -'),
-        ("-lead", '"-lead" must start with a letter or digit and hold only letters, digits and _ . -'),
-        ("a/b", '"a/b" must start with a letter or digit and hold only letters, digits and _ . -'),
-        ("''", '"" must start with a letter or digit and hold only letters, digits and _ . -'),
+        ("'bad name'", '"bad name" ' + NAME_RULE),
+        ("-lead", '"-lead" ' + NAME_RULE),
+        ("a/b", '"a/b" ' + NAME_RULE),
+        ("''", '"" ' + NAME_RULE),
         ("x" * 65, f'"{"x" * 56}... allows at most 64 characters'),
         ("5", "expected a string, got 5"),
         ("null", "expected a string, got null"),
@@ -449,16 +450,15 @@ def test_every_pattern_says_in_words_what_it_wants(name: str) -> None:
           "s.yaml:1:1: unknown key 'server' (did you mean 'servers'?) (at $.server)"]),
         ("servers:\n  a: {}\n", ["s.yaml:2:6: missing required key 'url' (at $.servers.a)"]),
         ("servers:\n  a: {url: ftp://x}\n",
-         ['s.yaml:2:12: "ftp://x" must start with http:// or https:// and hold no spaces, e.g. http://127.0.0.1:4000 '
-          "(at $.servers.a.url)"]),
+         ['s.yaml:2:12: "ftp://x" must start with http:// or https:// and hold no spaces, '
+          "e.g. http://127.0.0.1:4000 (at $.servers.a.url)"]),
         ("servers:\n  a: {url: 'http://x', timeout_s: 0}\n",
          ["s.yaml:2:35: must be greater than 0, got 0 (at $.servers.a.timeout_s)"]),
         ("servers:\n  a: {url: 'http://x', verify_ssl: false}\n",
          ["s.yaml:2:24: unknown key 'verify_ssl' (did you mean 'verify_tls'?) "
           "(at $.servers.a.verify_ssl)"]),
         ("servers:\n  -a: {url: 'http://x'}\n",
-         ['s.yaml:2:3: key "-a" must start with a letter or digit and hold only letters, digits and _ . - '
-          "(at $.servers.-a)"]),
+         [f's.yaml:2:3: key "-a" {NAME_RULE} (at $.servers.-a)']),
         # a pasted secret is not echoed back
         ("servers:\n  a: {url: 'http://x', api_key_env: sk-live-123}\n",
          ["s.yaml:2:37: api_key_env must be the NAME of an environment variable that holds the "
@@ -486,8 +486,8 @@ def test_servers_schema(text: str, expected: list[str]) -> None:
          ["m.yaml:1:13: [] is not valid here: A group's members: a model pattern or a non-empty "
           "list of patterns. (at $.groups.a)"]),
         ("groups: {'a b': x}\n",
-         ['m.yaml:1:10: key "a b" must start with a letter, digit or _ and hold only letters, digits and _ . - '
-          "(at $.groups.a b)"]),
+         ['m.yaml:1:10: key "a b" must start with a letter, digit or _ and hold only letters, '
+          "digits and _ . - (at $.groups.a b)"]),
     ],
 )
 def test_models_schema(text: str, expected: list[str]) -> None:
