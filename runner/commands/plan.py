@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner import defaults
+from runner.commands.plural import counted
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
@@ -66,9 +67,16 @@ def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str,
 
 
 def _totals(chosen: Sequence[Selected]) -> dict[str, int]:
+    """Counts for the plan view; `requests` counts measured requests of the jobs that stop
+    after a number of them (time-bound jobs add `duration_s` instead)."""
     models = {m for s in chosen if not s.skipped for m in s.models}
+    params = [job.params for s in chosen for job in s.jobs]
     return {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
-            "models": len(models), "jobs": sum(len(s.jobs) for s in chosen)}
+            "models": len(models), "jobs": len(params),
+            "requests": sum(p.get("requests", 0) for p in params),
+            "warmup_requests": sum(p.get("warmup_requests", 0) for p in params),
+            "time_bound_jobs": sum(1 for p in params if "requests" not in p),
+            "time_bound_s": sum(p["duration_s"] for p in params if "requests" not in p)}
 
 
 def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, plan: Plan,
@@ -85,10 +93,40 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
              describe_source(inv, models_path)]
     for s in chosen:
         lines += ["", *_benchmark_lines(s)]
-    t = _totals(chosen)
-    lines += ["", f"TOTAL: {t['benchmarks']} benchmarks ({t['skipped']} skipped), "
-                  f"{t['models']} models, {t['jobs']} jobs"]
+    lines += ["", total_line(_totals(chosen))]
     return "\n".join(lines)
+
+
+def total_line(t: Mapping[str, int]) -> str:
+    """`TOTAL: 1 benchmark (0 skipped), 2 models, 4 jobs, 80 requests (+8 warm-up)`; jobs that
+    stop after a time add `and 120 s of timed jobs`."""
+    load = [counted(t["requests"], "request")] if t["requests"] or not t["time_bound_jobs"] else []
+    load += [f"{_number(t['time_bound_s'])} s of timed jobs"] if t["time_bound_jobs"] else []
+    warmup = f" (+{t['warmup_requests']} warm-up)" if t["warmup_requests"] else ""
+    return (f"TOTAL: {counted(t['benchmarks'], 'benchmark')} ({t['skipped']} skipped), "
+            f"{counted(t['models'], 'model')}, {counted(t['jobs'], 'job')}, "
+            f"{' and '.join(load)}{warmup}")
+
+
+def describe_load(params: Mapping[str, Any]) -> str:
+    """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
+    `rate 2/s poisson (at most 8 in flight), 60 s`."""
+    if "rate" in params:
+        load = f"rate {_number(params['rate'])}/s {params.get('arrival', '')}".rstrip()
+        if params.get("max_concurrency"):
+            load += f" (at most {params['max_concurrency']} in flight)"
+    else:
+        load = f"concurrency {params.get('concurrency', defaults.CONCURRENCY)}"
+    requests, duration = params.get("requests"), params.get("duration_s")
+    stop = [counted(requests, "request")] if requests else []
+    stop += [f"{_number(duration)} s"] if duration else []
+    text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
+    warmup = params.get("warmup_requests", 0)
+    return text + (f" (+{warmup} warm-up)" if warmup else "")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
 
 
 def _benchmark_lines(s: Selected) -> list[str]:
@@ -102,5 +140,6 @@ def _benchmark_lines(s: Selected) -> list[str]:
     lines.append(f"  models ({len(s.models)}):")
     lines += [f"    {m}" for m in s.models]
     lines.append(f"  jobs ({len(s.jobs)}):")
-    lines += [f"    {job.id}" for job in s.jobs]
+    width = max((len(job.id) for job in s.jobs), default=0)
+    lines += [f"    {job.id.ljust(width)}  {describe_load(job.params)}" for job in s.jobs]
     return lines

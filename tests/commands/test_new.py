@@ -86,7 +86,7 @@ def test_a_whole_dialogue_against_the_live_simulator(
     assert plan.name == "qwen-lat" and plan.server == "sim"
     assert out.startswith("plan: qwen-lat (plans/qwen-lat.yaml, sha256 ")
     assert "latency/Qwen/Qwen3-8B-FP8/concurrency=4" in out
-    assert out.rstrip().endswith("TOTAL: 1 benchmarks (0 skipped), 2 models, 4 jobs")
+    assert out.rstrip().endswith("TOTAL: 1 benchmark (0 skipped), 2 models, 4 jobs, 80 requests")
     assert "Models" not in out  # questions never go to stdout
 
 
@@ -112,7 +112,7 @@ def test_scripted_with_yes_asks_nothing(
     (bench,) = plan.benchmarks
     assert bench.models == ("Qwen/*", "!@quantized") and bench.matrix == {"rate": [1, 4, 16]}
     assert bench.params["duration_s"] == 60 and bench.params["max_concurrency"] == 256
-    assert "TOTAL: 1 benchmarks (0 skipped), 2 models, 6 jobs" in out
+    assert "TOTAL: 1 benchmark (0 skipped), 2 models, 6 jobs, 360 s of timed jobs" in out
 
 
 def test_the_modeline_points_at_the_nearest_schemas_folder(
@@ -286,7 +286,7 @@ def test_subprocess_with_answers_piped_in(project: Path) -> None:
     assert text.startswith("# yaml-language-server: $schema=../../schemas/plan.schema.json\n")
     assert 'models: [Qwen/*, "!*-FP8"]' in text and "rate: [2, 8]" in text
     assert "duration_s: 5" in text
-    assert "TOTAL: 1 benchmarks (0 skipped), 1 models, 2 jobs" in done.stdout
+    assert "TOTAL: 1 benchmark (0 skipped), 1 model, 2 jobs, " in done.stdout
     assert "Models [" not in done.stdout and "selected 1: Qwen/Qwen3-8B" in done.stderr
 
 
@@ -364,7 +364,7 @@ def test_a_dialogue_on_a_terminal(project: Path, terminal: list[Terminal]) -> No
         term.type(answer)
     assert term.finish() == EXIT_OK, term.screen
     assert "selected 1: Qwen/Qwen3-8B" in term.screen and "Save as" not in term.screen
-    assert "TOTAL: 1 benchmarks (0 skipped), 1 models, 1 jobs" in term.screen
+    assert "TOTAL: 1 benchmark (0 skipped), 1 model, 1 job, 20 requests" in term.screen
     (bench,) = load_plan(str(project / "plans" / "tty.yaml")).benchmarks
     assert bench.models == "Qwen/Qwen3-8B" and bench.params["concurrency"] == 2
 
