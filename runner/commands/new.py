@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _draft(args: argparse.Namespace, env: Mapping[str, str], asker: Asker) -> Draft:
     _check_options(args)
     found = config.find_config_dir(args.config_dir, env, near=args.plans_dir)
-    servers = config.load_servers(found.path, found.searched)
+    servers = config.load_servers(found)
     server = args.server or _ask_server(asker, servers, env)
     ws = open_workspace(args.config_dir, server, env, None, near=args.plans_dir)
     if args.models:

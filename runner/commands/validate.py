@@ -40,10 +40,10 @@ class _Configs:
         return config.find_config_dir(self.option, self.env, plan_path)
 
     def _models(self, found: config.ConfigDir) -> config.ModelsConfig:
-        return config.load_models(found.path, self.env, found.searched)
+        return config.load_models(found, self.env)
 
     def _servers(self, found: config.ConfigDir) -> config.Servers:
-        return config.load_servers(found.path, found.searched)
+        return config.load_servers(found)
 
 
 def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[Problem]:

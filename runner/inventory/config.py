@@ -64,7 +64,7 @@ class ModelsConfig:
     path: str
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     models: tuple[ModelEntry, ...] = ()
-    searched: tuple[str, ...] = ()  # set when the file does not exist: where it was looked for
+    missing: str = ""  # when the file does not exist: where it was looked for, what to do
 
     def for_server(self, server: str) -> list[ModelEntry]:
         """The fallback models listed for `server`."""
@@ -72,10 +72,7 @@ class ModelsConfig:
 
     def groups_source(self) -> str:
         """Where model groups come from, for messages about an unknown group."""
-        if self.searched:
-            return (f"groups are defined in models.yaml, and none was found in "
-                    f"{', '.join(self.searched)}: pass --config-dir DIR")
-        return f"groups are defined in {self.path}"
+        return self.missing or f"groups are defined in {self.path}"
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,21 @@ class ConfigDir:
 
     path: str
     searched: tuple[str, ...]
+    origin: str = ""  # "--config-dir" or "$RUNNER_CONFIG_DIR" when given; "" when searched for
+
+    def missing(self, name: str) -> str:
+        """The message for a config file that is not there: where it was looked for, what to do."""
+        if self.origin == "--config-dir":
+            return f"no {name} in {self.path} (from --config-dir): create it there"
+        if self.origin:
+            return (f"no {name} in {self.path} (from {self.origin}): create it there, or "
+                    f"change or unset {self.origin}")
+        return (f"no {name} found: searched {', '.join(self.searched)}; create configs/{name} "
+                "beside your plans, or pass --config-dir DIR")
+
+
+def _as_found(directory: str | ConfigDir) -> ConfigDir:
+    return directory if isinstance(directory, ConfigDir) else ConfigDir(directory, (directory,))
 
 
 def find_config_dir(option: str | None, env: Mapping[str, str],
@@ -100,9 +112,11 @@ def find_config_dir(option: str | None, env: Mapping[str, str],
     """--config-dir > $RUNNER_CONFIG_DIR > the nearest configs/ folder (one holding servers.yaml
     or models.yaml) at or above the folder of `near` (a plan file or a plans folder), up to its
     repository's root > the same from the current folder. Nothing found: ./configs."""
-    given = option or env.get("RUNNER_CONFIG_DIR")
+    if option:
+        return ConfigDir(option, (option,), "--config-dir")
+    given = env.get("RUNNER_CONFIG_DIR")
     if given:
-        return ConfigDir(given, (given,))
+        return ConfigDir(given, (given,), "$RUNNER_CONFIG_DIR")
     searched: list[str] = []
     starts = [os.path.dirname(near) if os.path.isfile(near) else near] if near else []
     for start in [*starts, "."]:
@@ -140,9 +154,10 @@ def _shown(path: str) -> str:
     return relative if len(relative) <= len(path) else path
 
 
-def _load_valid(path: str, schema: str, searched: tuple[str, ...] = ()) -> Document:
+def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Document:
     if not os.path.isfile(path):
-        raise InputError(_not_found(path, searched))
+        found = found or ConfigDir(os.path.dirname(path), (os.path.dirname(path),))
+        raise InputError(found.missing(os.path.basename(path)))
     doc = load_file(path)
     if doc.data is None:
         doc.data = {}
@@ -167,18 +182,11 @@ def _load_cached(path: str, schema: str, env: Mapping[str, str]) -> Any:
     return data
 
 
-def _not_found(path: str, searched: tuple[str, ...]) -> str:
-    name = os.path.basename(path)
-    if len(searched) > 1:
-        return (f"no {name} found: searched {', '.join(searched)}; create configs/{name} beside "
-                "your plans, or pass --config-dir DIR (or set $RUNNER_CONFIG_DIR)")
-    return f"{path}: file not found; create it or point --config-dir at its folder"
-
-
-def load_servers(directory: str, searched: tuple[str, ...] = ()) -> Servers:
-    """Read and validate servers.yaml; `searched` lists the folders looked at to find it."""
-    path = os.path.join(directory, "servers.yaml")
-    doc = _load_valid(path, "servers", searched)
+def load_servers(directory: str | ConfigDir) -> Servers:
+    """Read and validate servers.yaml; a missing one names the folders searched for it."""
+    found = _as_found(directory)
+    path = os.path.join(found.path, "servers.yaml")
+    doc = _load_valid(path, "servers", found)
     servers = {name: _server(name, spec, path) for name, spec in doc.data["servers"].items()}
     default = doc.data.get("default")
     if default is not None and default not in servers:
@@ -205,16 +213,16 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
 _MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens")
 
 
-def load_models(directory: str, env: Mapping[str, str] | None = None,
-                searched: tuple[str, ...] = ()) -> ModelsConfig:
+def load_models(directory: str | ConfigDir, env: Mapping[str, str] | None = None) -> ModelsConfig:
     """Read and validate models.yaml; a missing file is an empty fallback inventory that
-    remembers where it was looked for (`searched`, else `directory`).
+    remembers where it was looked for.
 
     A large fallback inventory is slow to parse and validate, so the validated data is
     cached by content (see runner.cache); pass `env` to use the cache."""
-    path = os.path.join(directory, "models.yaml")
+    found = _as_found(directory)
+    path = os.path.join(found.path, "models.yaml")
     if not os.path.isfile(path):
-        return ModelsConfig(path, searched=searched or (directory,))
+        return ModelsConfig(path, missing=found.missing("models.yaml"))
     data = _load_cached(path, "models", env) if env else _load_valid(path, "models").data
     groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}
     models = tuple(_model(spec) for spec in data.get("models", []))

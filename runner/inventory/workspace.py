@@ -28,8 +28,8 @@ def open_workspace(
     """Load servers.yaml and models.yaml and choose the server; without --config-dir or
     $RUNNER_CONFIG_DIR the configs are looked for near `near` (a plan), then here."""
     found = config.find_config_dir(config_dir, env, near)
-    servers = config.load_servers(found.path, found.searched)
-    models = config.load_models(found.path, env, found.searched)
+    servers = config.load_servers(found)
+    models = config.load_models(found, env)
     chosen = config.choose_server(servers, server, env, plan_server)
     return Workspace(found.path, servers, models, chosen)
 

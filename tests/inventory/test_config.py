@@ -8,7 +8,7 @@ import pytest
 from cli_helpers import run_cli, write_configs
 
 from runner.errors import EXIT_INVALID, EXIT_OK, InputError
-from runner.inventory.config import find_config_dir, load_models, load_servers
+from runner.inventory.config import ConfigDir, find_config_dir, load_models, load_servers
 
 PLAN = """\
 version: 1
@@ -76,7 +76,7 @@ def test_a_missing_servers_yaml_names_every_folder_searched(project: Path) -> No
     (project / "configs" / "models.yaml").unlink()
     found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
     with pytest.raises(InputError) as info:
-        load_servers(found.path, found.searched)
+        load_servers(found)
     [line] = info.value.lines()
     assert line.startswith("no servers.yaml found: searched ../proj/plans/configs, "
                            "../proj/configs, configs, ")
@@ -84,10 +84,29 @@ def test_a_missing_servers_yaml_names_every_folder_searched(project: Path) -> No
 
 
 def test_a_missing_models_yaml_says_where_it_was_looked_for(tmp_path: Path) -> None:
-    models = load_models(str(tmp_path / "c"), searched=("a/configs", "configs"))
-    assert models.groups_source() == ("groups are defined in models.yaml, and none was found in "
-                                      "a/configs, configs: pass --config-dir DIR")
-    assert load_models(str(tmp_path)).searched == (str(tmp_path),)
+    models = load_models(ConfigDir(str(tmp_path / "c"), ("a/configs", "configs")))
+    assert models.groups_source() == ("no models.yaml found: searched a/configs, configs; "
+                                      "create configs/models.yaml beside your plans, or pass "
+                                      "--config-dir DIR")
+    assert load_models(str(tmp_path)).groups_source().startswith(
+        f"no models.yaml found: searched {tmp_path};")
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "message"),
+    [
+        ("gone", {}, "no servers.yaml in gone (from --config-dir): create it there"),
+        (None, {"RUNNER_CONFIG_DIR": "stale"},
+         "no servers.yaml in stale (from $RUNNER_CONFIG_DIR): create it there, or change or "
+         "unset $RUNNER_CONFIG_DIR"),
+    ],
+)
+def test_a_given_folder_without_servers_yaml_says_where_it_came_from(
+    project: Path, option: str | None, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        load_servers(find_config_dir(option, env, "../proj/plans/nightly.yaml"))
+    assert info.value.lines() == [message]
 
 
 def test_validate_and_plan_from_another_folder_use_the_plans_configs(
@@ -106,8 +125,8 @@ def test_validate_without_configs_says_why_the_group_is_unknown(
     code, out, _ = run_cli(capsys, "validate", "../proj/plans/nightly.yaml")
     assert code == EXIT_INVALID
     assert ("../proj/plans/nightly.yaml:6:13: unknown model group '@quantized' (no model groups"
-            " are defined); groups are defined in models.yaml, and none was found in "
-            "../proj/plans/configs, ../proj/configs: pass --config-dir DIR") in out
+            " are defined); no models.yaml found: searched ../proj/plans/configs, ../proj/configs;"
+            " create configs/models.yaml beside your plans, or pass --config-dir DIR") in out
 
 
 def test_a_server_remembers_the_file_that_defines_it(project: Path) -> None:
