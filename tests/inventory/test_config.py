@@ -132,3 +132,13 @@ def test_validate_without_configs_says_why_the_group_is_unknown(
 def test_a_server_remembers_the_file_that_defines_it(project: Path) -> None:
     servers = load_servers("../proj/configs")
     assert servers.servers["local"].source == "../proj/configs/servers.yaml"
+
+
+def test_new_finds_the_configs_above_its_plans_folder(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "new", "--plans-dir", "../proj/plans", "--server", "local",
+                           "--source", "fallback", "--yes")
+    assert code == EXIT_OK, err
+    assert "inventory from the fallback file ../proj/configs/models.yaml" in err
+    assert (project / "plans" / "latency.yaml").is_file()
