@@ -7,12 +7,14 @@ import functools
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Problem
+from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Location, Problem
 from runner.inventory import config
 from runner.plan import patterns
-from runner.plan.planfile import Plan, load_plan, parse_extra_vars
+from runner.plan.expand import expand_matrix
+from runner.plan.planfile import Plan, complete_params, load_plan, parse_extra_vars
 
 _CONFIG_FILES: dict[str, Callable[[str], object]] = {
     "servers.yaml": config.load_servers,
@@ -55,7 +57,7 @@ def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[P
             return []
         plan = load_plan(path, extra)
         found = configs.near(path)
-        return (pattern_problems(plan, configs.models(found))
+        return (pattern_problems(plan, configs.models(found)) + matrix_problems(plan)
                 + _server_problems(plan, lambda: configs.servers(found)))
     except InputError as exc:
         return list(exc.problems)
@@ -72,6 +74,30 @@ def _server_problems(plan: Plan, servers: Callable[[], config.Servers]) -> list[
             f"cannot check inventory.server '{plan.server}': {p.message}", plan.where["server"])
             for p in exc.problems]
     return [Problem(unknown, plan.where["server"])] if unknown else []
+
+
+def matrix_problems(plan: Plan) -> list[Problem]:
+    """What `runner plan` would refuse in a matrix, found without an inventory: an exclude
+    that removes everything or names no key, a point that mixes rivals or lacks what it needs."""
+    problems = []
+    for bench in plan.benchmarks:
+        where = bench.where["matrix"]
+        try:
+            points = expand_matrix(bench.matrix, path=where.path or "$.matrix")
+            if not points:
+                raise InputError("the matrix's exclude removes every combination", where)
+            for point in points:
+                complete_params(bench.params, point)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), where))
+        except InputError as exc:  # a data path alone: placed at the matrix's line
+            problems += [p if p.where.file else Problem(p.message, _at(where, p.where.path))
+                         for p in exc.problems]
+    return problems
+
+
+def _at(matrix: Location, path: str | None) -> Location:
+    return replace(matrix, path=path or matrix.path)
 
 
 def pattern_problems(plan: Plan, models: config.ModelsConfig) -> list[Problem]:

@@ -75,3 +75,27 @@ def test_readme_syntax_written_unquoted_gets_the_fix(
     code, out, err = run_cli(capsys, "validate", "p.yaml")
     assert code == EXIT_INVALID and err == "" and out.count("\n") == 1
     assert out.startswith(f"p.yaml:{5 if col != 20 else 7}:{col}: ") and fix in out
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ("      concurrency: [1, 4]\n      exclude: [{concurrency: 1}, {concurrency: 4}]\n",
+         "p.yaml:7:7: the matrix's exclude removes every combination (at $.benchmarks[0].matrix)"),
+        ("      arrival: [poisson]\n",
+         "p.yaml:7:7: a matrix point sets arrival, which needs rate; this benchmark's jobs do not "
+         "use rate (at $.benchmarks[0].matrix)"),
+        ("      concurrency: [1]\n      include: [{rate: 2}]\n",
+         "p.yaml:7:7: a matrix point sets both concurrency and rate; choose one "
+         "(at $.benchmarks[0].matrix)"),
+        ("      concurrency: [1]\n      exclude: [{rate: 2}]\n",
+         "p.yaml:7:7: exclude names 'rate', not a matrix key (keys: concurrency) "
+         "(at $.benchmarks[0].matrix.exclude[0])"),
+    ],
+)
+def test_matrix_problems_that_plan_refuses_are_found_without_an_inventory(
+    project: Path, capsys: pytest.CaptureFixture[str], matrix: str, message: str
+) -> None:
+    write_plan(project, plan_with("") + "    matrix:\n" + matrix, "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert (code, out) == (EXIT_INVALID, message + "\n")
