@@ -577,3 +577,12 @@ def test_fetched_at_is_utc_whatever_the_clock_zone() -> None:
 
     inv = fetch_live(proxy(models_answer()), SERVER, ENV, enrich=False, now=paris)
     assert inv.fetched_at == "2026-11-24T23:59:01Z"
+
+
+def test_a_missing_fallback_file_is_named_as_missing_not_empty() -> None:
+    why = ("no models.yaml found: searched configs, ../configs; create configs/models.yaml "
+           "beside your plans, or pass --config-dir DIR")
+    missing = ModelsConfig(path="configs/models.yaml", missing=why)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(SERVER, missing, ENV, source="fallback")
+    assert str(caught.value) == f"no usable inventory: --source fallback, and {why}"
