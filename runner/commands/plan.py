@@ -22,7 +22,8 @@ from runner.plan.selection import Options, Selected, select, split_tags
 def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:
     """The plan and its workspace, with pattern syntax checked before any network call."""
     plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
-    ws = open_workspace(args.config_dir, args.server, env, plan.server, near=args.plan)
+    ws = open_workspace(args.config_dir, args.server, env, plan.server, near=args.plan,
+                        plan_where=plan.where.get("server"))
     problems = pattern_problems(plan, ws.models)
     if problems:
         raise InputError.many(problems)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import cache, defaults
-from runner.errors import InputError
+from runner.errors import InputError, Location
 from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
 
@@ -246,22 +246,27 @@ def _model(spec: Mapping[str, Any]) -> ModelEntry:
 
 
 def choose_server(
-    servers: Servers, option: str | None, env: Mapping[str, str], plan_server: str | None
+    servers: Servers, option: str | None, env: Mapping[str, str], plan_server: str | None,
+    plan_where: Location | None = None,
 ) -> Server:
-    """--server > RUNNER_SERVER > the plan's inventory.server > servers.yaml's default."""
-    for source, name in (("--server", option), ("RUNNER_SERVER", env.get("RUNNER_SERVER")),
-                         ("the plan's inventory.server", plan_server),
+    """--server > RUNNER_SERVER > the plan's inventory.server (at `plan_where` in the plan
+    file) > servers.yaml's default."""
+    for source, name in (("--server", option), ("$RUNNER_SERVER", env.get("RUNNER_SERVER")),
+                         (_PLAN_SERVER, plan_server),
                          ("the default in " + servers.path, servers.default)):
         if name:
             unknown = unknown_server(servers, name, source)
             if unknown:
-                raise InputError(unknown)
+                raise InputError(unknown, plan_where if source == _PLAN_SERVER else None)
             return servers.servers[name]
     if len(servers.servers) == 1:
         return next(iter(servers.servers.values()))
     names = ", ".join(servers.servers)
     raise InputError(f"no server chosen: pass --server NAME or set default: in {servers.path} "
                      f"(servers: {names})")
+
+
+_PLAN_SERVER = "the plan's inventory.server"
 
 
 def unknown_server(servers: Servers, name: str, source: str) -> str | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli, write_configs, write_plan
 
 from runner.commands.plan import describe_load, total_line
+from runner.errors import EXIT_INVALID
 
 
 @pytest.mark.parametrize(
@@ -51,3 +54,24 @@ def totals(**given: int) -> dict[str, int]:
 )
 def test_total_line_counts_in_english(given: dict[str, int], text: str) -> None:
     assert total_line(totals(**given)) == text
+
+
+def test_an_unknown_inventory_server_is_located_in_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    dead_url: str
+) -> None:
+    write_configs(tmp_path / "configs", dead_url)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("RUNNER_SERVER", raising=False)
+    body = ("version: 1\nname: t\ninventory: {server: locl}\n"
+            "benchmarks:\n  - {name: b, models: all}\n")
+    write_plan(tmp_path, body, "p.yaml")
+    code, out, err = run_cli(capsys, "plan", "p.yaml")
+    assert (code, out) == (EXIT_INVALID, "")
+    assert err == ("error: p.yaml:3:21: server 'locl' (from the plan's inventory.server) is not "
+                   "defined in configs/servers.yaml (did you mean 'local'?) "
+                   "(at $.inventory.server)\n")
+    monkeypatch.setenv("RUNNER_SERVER", "nope")
+    code, _, err = run_cli(capsys, "plan", "p.yaml")
+    assert code == EXIT_INVALID and err.startswith("error: server 'nope' (from $RUNNER_SERVER)")
