@@ -260,6 +260,39 @@ def test_pattern_or_template_slips_keep_their_location_and_say_quote_it(
     assert line.startswith(where) and line.endswith(fix), line
 
 
+SLIPS = [
+    "models: *Coder*\n", "models: [Qwen/*, !*Coder*]\n", "models: !*Coder*\n",
+    "b:\n  - workload:\n      max_tokens: {{ mt }}\n", "models:\n  - all\n  - !*-FP8\n",
+    "models: &Coder\n", "models: [all, &Coder]\n", "models: &Qwen/*\n", "models: @coder\n",
+    "models: *Coder\n", "models:\n  - *Coder*  # the coders\n", "w: {max_tokens: {{ mt }}}\n",
+    "m: [1, {{ a }}, 2]\n", "t: {% if a %}x{% endif %}\n", "p: {{ a }} and {{ b }}\n",
+    'models: !*"x\n', "v: !custom [1]\n", "models: !*Coder*, all\n", "x: `cmd`\n",
+]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for child in value.values() for s in _strings(child)]
+    if isinstance(value, list):
+        return [s for child in value for s in _strings(child)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("text", SLIPS)
+def test_the_suggested_fix_loads_as_the_text_that_was_meant(text: str) -> None:
+    """The advice, put in place of the line at the error's position, is valid YAML that holds
+    the value as it was written."""
+    line = error(text)
+    fixed = line.split("quote it: ", 1)[1].split(" (at $", 1)[0]
+    rows = text.splitlines()
+    number = int(line.split(":")[1]) - 1
+    original = rows[number]
+    rows[number] = original[: len(original) - len(original.lstrip())] + fixed
+    quote = min((q for q in "\"'" if q in fixed), key=fixed.index)
+    meant = fixed[fixed.index(quote) + 1: fixed.rindex(quote)]
+    assert meant in original and meant in _strings(load("\n".join(rows) + "\n"))
+
+
 @pytest.mark.parametrize(
     "text",
     ["models: all, !*-FP8\n", "models: ~.*Coder.*\n", 'models: "*Coder*"\n',
