@@ -81,7 +81,9 @@ def _from_lock(args: argparse.Namespace,
                env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
     lock = read_lock(args.plan)
     server = args.server or lock["options"]["server"]
-    ws = open_workspace(args.config_dir, server, env, None, near=lock["plan"].get("path"))
+    plan_path = lock["plan"].get("path")
+    near = plan_path if plan_path and os.path.isfile(plan_path) else args.plan
+    ws = open_workspace(args.config_dir, server, env, None, near=near)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=True)
         jobs = locked_jobs(lock)

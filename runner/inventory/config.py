@@ -118,7 +118,7 @@ def find_config_dir(option: str | None, env: Mapping[str, str],
     if given:
         return ConfigDir(given, (given,), "$RUNNER_CONFIG_DIR")
     searched: list[str] = []
-    starts = [os.path.dirname(near) if os.path.isfile(near) else near] if near else []
+    starts = [near if os.path.isdir(near) else os.path.dirname(near)] if near else []
     for start in [*starts, "."]:
         for folder in _upwards(start or "."):
             candidate = _shown(os.path.join(folder, defaults.CONFIG_DIR))

@@ -45,6 +45,10 @@ def test_configs_are_found_beside_the_plans_repository(project: Path) -> None:
     assert found.searched == ("../proj/plans/configs", "../proj/configs")
 
 
+def test_a_plan_path_that_does_not_exist_is_searched_from_its_folder(project: Path) -> None:
+    assert find_config_dir(None, {}, "gone/plan.yaml").searched[:2] == ("gone/configs", "configs")
+
+
 def test_option_and_variable_win_over_the_search(project: Path) -> None:
     env = {"RUNNER_CONFIG_DIR": "from-env"}
     assert find_config_dir("opt", env, "../proj/plans/nightly.yaml").path == "opt"
@@ -142,3 +146,37 @@ def test_new_finds_the_configs_above_its_plans_folder(
     assert code == EXIT_OK, err
     assert "inventory from the fallback file ../proj/configs/models.yaml" in err
     assert (project / "plans" / "latency.yaml").is_file()
+
+
+MOCK_SERVERS = """\
+servers:
+  sim: {kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1, output_tokens: 4}
+"""
+TINY_PLAN = """\
+version: 1
+name: tiny
+inventory: {server: sim}
+benchmarks:
+  - {name: b, models: all, load: {requests: 2}, workload: {max_tokens: 4}}
+"""
+
+
+def test_a_lock_applied_from_elsewhere_finds_the_configs_near_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proj = tmp_path / "proj"
+    (proj / ".git").mkdir(parents=True)
+    (proj / "configs").mkdir()
+    (proj / "configs" / "servers.yaml").write_text(MOCK_SERVERS)
+    (proj / "plans").mkdir()
+    (proj / "plans" / "tiny.yaml").write_text(TINY_PLAN)
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("RUNNER_SERVER", raising=False)
+    monkeypatch.chdir(proj)
+    code, _, err = run_cli(capsys, "plan", "plans/tiny.yaml", "--out", "locks/tiny.json")
+    assert code == EXIT_OK, err
+    monkeypatch.chdir(tmp_path)  # the lock's relative plan path no longer points at the plan
+    code, out, err = run_cli(capsys, "apply", "proj/locks/tiny.json", "--force", "-q",
+                             "--no-report")
+    assert code == EXIT_OK, err
+    assert "ok=1 failed=0" in out
