@@ -90,21 +90,28 @@ class ConfigDir:
 
     path: str
     searched: tuple[str, ...]
-    origin: str = ""  # "--config-dir" or "$RUNNER_CONFIG_DIR" when given; "" when searched for
+    origin: str = ""  # "--config-dir", "$RUNNER_CONFIG_DIR", "folder" (named by a caller), ""
 
     def missing(self, name: str) -> str:
         """The message for a config file that is not there: where it was looked for, what to do."""
-        if self.origin == "--config-dir":
-            return f"no {name} in {self.path} (from --config-dir): create it there"
-        if self.origin:
+        if not self.origin:
+            return (f"no {name} found: searched {', '.join(self.searched)}; create "
+                    f"configs/{name} beside your plans, or pass --config-dir DIR")
+        if self.origin == _FOLDER:
+            return f"no {name} in {self.path}"
+        if self.origin.startswith("$"):
             return (f"no {name} in {self.path} (from {self.origin}): create it there, or "
                     f"change or unset {self.origin}")
-        return (f"no {name} found: searched {', '.join(self.searched)}; create configs/{name} "
-                "beside your plans, or pass --config-dir DIR")
+        return f"no {name} in {self.path} (from {self.origin}): create it there"
 
 
 def _as_found(directory: str | ConfigDir) -> ConfigDir:
-    return directory if isinstance(directory, ConfigDir) else ConfigDir(directory, (directory,))
+    if isinstance(directory, ConfigDir):
+        return directory
+    return ConfigDir(directory, (directory,), _FOLDER)
+
+
+_FOLDER = "folder"  # the origin of a folder a caller names directly
 
 
 def find_config_dir(option: str | None, env: Mapping[str, str],
@@ -156,8 +163,7 @@ def _shown(path: str) -> str:
 
 def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Document:
     if not os.path.isfile(path):
-        found = found or ConfigDir(os.path.dirname(path), (os.path.dirname(path),))
-        raise InputError(found.missing(os.path.basename(path)))
+        raise InputError(_as_found(found or os.path.dirname(path)).missing(os.path.basename(path)))
     doc = load_file(path)
     if doc.data is None:
         doc.data = {}

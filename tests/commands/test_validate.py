@@ -99,3 +99,11 @@ def test_matrix_problems_that_plan_refuses_are_found_without_an_inventory(
     write_plan(project, plan_with("") + "    matrix:\n" + matrix, "p.yaml")
     code, out, _ = run_cli(capsys, "validate", "p.yaml")
     assert (code, out) == (EXIT_INVALID, message + "\n")
+
+
+def test_a_config_file_named_on_the_command_line_that_is_missing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "validate", "nope/servers.yaml", "configs/models.yaml")
+    assert code == EXIT_INVALID
+    assert out == "nope/servers.yaml: file not found\nok: configs/models.yaml\n"
