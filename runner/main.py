@@ -18,8 +18,9 @@ _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input, 3 inventory/resol
 
 def _add_config_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-dir", metavar="DIR",
-                        help="folder with servers.yaml and models.yaml "
-                             "(default: $RUNNER_CONFIG_DIR or ./configs)")
+                        help="folder with servers.yaml and models.yaml (default: "
+                             "$RUNNER_CONFIG_DIR, else the nearest configs/ at or above the "
+                             "plan's folder, else at or above the current folder)")
 
 
 def _add_inventory_options(parser: argparse.ArgumentParser) -> None:

@@ -141,8 +141,9 @@ def _message(error: Any) -> str:
     if kind in ("anyOf", "oneOf"):
         about = error.schema.get("description", "see the schema")
         return f"{_show(inst)} is not valid here: {about}"
-    if kind == "pattern":
-        return f"{_show(inst)} does not match the pattern {value}"
+    if kind == "pattern":  # patternErrorMessage: the words editors show too (VS Code's YAML/JSON)
+        said = error.schema.get("patternErrorMessage", f"does not match the pattern {value}")
+        return f"{_show(inst)} {said}"
     if kind in _SIZES:
         return f"{_show(inst)} {_SIZES[kind].format(n=value, s='' if value == 1 else 's')}"
     if kind == "uniqueItems":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -9,6 +10,7 @@ from typing import Any, ClassVar
 import yaml
 
 from runner.errors import InputError, Location
+from runner.yamlhints import quote_hint
 
 Path = tuple[str | int, ...]
 
@@ -108,10 +110,10 @@ def load_text(text: str, file: str) -> Document:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise InputError(_yaml_message(exc), _mark_location(exc, file)) from None
+        raise InputError(_yaml_message(exc, text), _mark_location(exc, file)) from None
     doc = Document(file, None)
     if node is not None:
-        doc.data = _Builder(doc).build(node, ())
+        doc.data = _Builder(doc, text).build(node, ())
     return doc
 
 
@@ -127,11 +129,15 @@ def load_file(path: str) -> Document:
     return load_text(text, path)
 
 
-def _yaml_message(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        parts = [exc.context, exc.problem]
-        return "invalid YAML: " + ", ".join(p for p in parts if p)
-    return f"invalid YAML: {exc}"
+def _yaml_message(exc: yaml.YAMLError, text: str) -> str:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"invalid YAML: {exc}"
+    message = "invalid YAML: " + ", ".join(p for p in (exc.context, exc.problem) if p)
+    for mark in (exc.problem_mark, exc.context_mark):
+        hint = mark and quote_hint(text, mark.line + 1, mark.column + 1)
+        if hint:
+            return f"{message}: {hint}"
+    return message
 
 
 def _mark_location(exc: yaml.YAMLError, file: str) -> Location:
@@ -148,8 +154,9 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 class _Builder:
     """Turns a composed node tree into plain data, recording positions on the way."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, text: str) -> None:
         self.doc = doc
+        self.text = text
         self.active: set[int] = set()
         self.built: set[int] = set()
         self.copies = 0
@@ -163,7 +170,7 @@ class _Builder:
                              self.doc.where(path))
         self._count(node, path)
         if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
-            raise InputError(f"unsupported YAML tag {node.tag}", self.doc.where(path))
+            raise self._unsupported_tag(node, path)
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -189,7 +196,9 @@ class _Builder:
         """Plain scalars were resolved by YAML 1.2 core rules; explicit tags must fit."""
         convert = _SCALARS.get(node.tag)
         if convert is None:
-            raise InputError(f"unsupported YAML tag {node.tag}", self.doc.where(path))
+            raise self._unsupported_tag(node, path)
+        if node.tag == _TAG + "null" and not node.value and not node.style:
+            self._check_bare_anchor(node, path)
         try:
             return convert(node.value)
         except ValueError:
@@ -238,5 +247,27 @@ class _Builder:
     def _key(self, node: yaml.Node, path: Path) -> str:
         if not isinstance(node, yaml.ScalarNode):
             where = Location(self.doc.file, *_pos(node), format_path(path))
-            raise InputError("mapping keys must be plain strings", where)
+            raise self._error("mapping keys must be plain strings", node, where, hint=True)
         return str(node.value)
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def _unsupported_tag(self, node: yaml.Node, path: Path) -> InputError:
+        local = node.tag.startswith("!")  # `!*-FP8`: a pattern, not one of YAML's own tags
+        message = f"unsupported YAML tag {node.tag}"
+        return self._error(message, node, self.doc.where(path), hint=local)
+
+    def _check_bare_anchor(self, node: yaml.ScalarNode, path: Path) -> None:
+        """`models: &Coder` is an anchor on an empty value: the user meant an `&` term."""
+        line, col = _pos(node)
+        if self.lines[line - 1:line] and self.lines[line - 1][col - 1:col] == "&":
+            raise self._error("YAML anchor with no value", node, self.doc.where(path), hint=True)
+
+    def _error(self, message: str, node: yaml.Node, where: Location, *,
+               hint: bool) -> InputError:
+        """An error at `where`, with the fix when the text at `node` was meant as a pattern
+        or a template."""
+        fix = quote_hint(self.text, *_pos(node)) if hint else None
+        return InputError(f"{message}: {fix}" if fix else message, where)

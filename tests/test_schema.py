@@ -18,6 +18,7 @@ from runner.schema import SCHEMA_NAMES, expected_types, load_schema, validate
 from runner.yamlfile import load_file, load_text
 
 REPO = Path(__file__).resolve().parent.parent
+NAME_RULE = "must start with a letter or digit and hold only letters, digits and _ . -"
 HEAD = "version: 1\nname: p\nbenchmarks:\n  - name: a\n    models: all\n"
 
 
@@ -128,8 +129,8 @@ def test_wrong_types(lines: str, expected: str) -> None:
         (HEAD + "inventory: {server: ''}\n",
          'f.yaml:6:21: "" needs at least 1 character (at $.inventory.server)'),
         (HEAD + "vars: {1st: x}\n",
-         'f.yaml:6:8: key "1st" does not match the pattern ^[A-Za-z_][A-Za-z0-9_]*$ '
-         "(at $.vars.1st)"),
+         'f.yaml:6:8: key "1st" must be a variable name: letters, digits and _, not starting '
+         "with a digit (at $.vars.1st)"),
         ("[]\n", "f.yaml:1:1: expected a mapping, got [] (at $)"),
     ],
 )
@@ -187,7 +188,7 @@ def test_top_level_problems(text: str, expected: str) -> None:
         ("    tags: [a, a]\n",
          'f.yaml:6:11: ["a", "a"] has duplicate items (at $.benchmarks[0].tags)'),
         ("    tags: ['a b']\n",
-         'f.yaml:6:12: "a b" does not match the pattern ^[A-Za-z0-9_.-]+$ '
+         'f.yaml:6:12: "a b" may hold only letters, digits and _ . - '
          "(at $.benchmarks[0].tags[0])"),
     ],
 )
@@ -304,10 +305,10 @@ def test_bad_enum_values_with_suggestions(lines: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("'bad name'", '"bad name" does not match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$'),
-        ("-lead", '"-lead" does not match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$'),
-        ("a/b", '"a/b" does not match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$'),
-        ("''", '"" does not match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$'),
+        ("'bad name'", '"bad name" ' + NAME_RULE),
+        ("-lead", '"-lead" ' + NAME_RULE),
+        ("a/b", '"a/b" ' + NAME_RULE),
+        ("''", '"" ' + NAME_RULE),
         ("x" * 65, f'"{"x" * 56}... allows at most 64 characters'),
         ("5", "expected a string, got 5"),
         ("null", "expected a string, got null"),
@@ -415,6 +416,31 @@ def test_a_valid_plan_has_no_problems() -> None:
     assert problems(text) == []
 
 
+def test_a_url_without_scheme_says_what_it_must_start_with() -> None:
+    assert problems("servers:\n  local: {url: 127.0.0.1:4400}\n", "servers") == [
+        'f.yaml:2:16: "127.0.0.1:4400" must start with http:// or https:// and hold no spaces, '
+        "e.g. http://127.0.0.1:4000 (at $.servers.local.url)"]
+
+
+def _patterns(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node
+        for child in node.values():
+            yield from _patterns(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _patterns(child)
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_every_pattern_says_in_words_what_it_wants(name: str) -> None:
+    """A regex is no message: each pattern carries patternErrorMessage (editors show it too)."""
+    for node in _patterns(load_schema(name)):
+        said = node.get("patternErrorMessage")
+        assert isinstance(said, str) and "^" not in said, node["pattern"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -424,16 +450,15 @@ def test_a_valid_plan_has_no_problems() -> None:
           "s.yaml:1:1: unknown key 'server' (did you mean 'servers'?) (at $.server)"]),
         ("servers:\n  a: {}\n", ["s.yaml:2:6: missing required key 'url' (at $.servers.a)"]),
         ("servers:\n  a: {url: ftp://x}\n",
-         ['s.yaml:2:12: "ftp://x" does not match the pattern ^https?://[^\\s]+$ '
-          "(at $.servers.a.url)"]),
+         ['s.yaml:2:12: "ftp://x" must start with http:// or https:// and hold no spaces, '
+          "e.g. http://127.0.0.1:4000 (at $.servers.a.url)"]),
         ("servers:\n  a: {url: 'http://x', timeout_s: 0}\n",
          ["s.yaml:2:35: must be greater than 0, got 0 (at $.servers.a.timeout_s)"]),
         ("servers:\n  a: {url: 'http://x', verify_ssl: false}\n",
          ["s.yaml:2:24: unknown key 'verify_ssl' (did you mean 'verify_tls'?) "
           "(at $.servers.a.verify_ssl)"]),
         ("servers:\n  -a: {url: 'http://x'}\n",
-         ['s.yaml:2:3: key "-a" does not match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]*$ '
-          "(at $.servers.-a)"]),
+         [f's.yaml:2:3: key "-a" {NAME_RULE} (at $.servers.-a)']),
         # a pasted secret is not echoed back
         ("servers:\n  a: {url: 'http://x', api_key_env: sk-live-123}\n",
          ["s.yaml:2:37: api_key_env must be the NAME of an environment variable that holds the "
@@ -461,8 +486,8 @@ def test_servers_schema(text: str, expected: list[str]) -> None:
          ["m.yaml:1:13: [] is not valid here: A group's members: a model pattern or a non-empty "
           "list of patterns. (at $.groups.a)"]),
         ("groups: {'a b': x}\n",
-         ['m.yaml:1:10: key "a b" does not match the pattern ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ '
-          "(at $.groups.a b)"]),
+         ['m.yaml:1:10: key "a b" must start with a letter, digit or _ and hold only letters, '
+          "digits and _ . - (at $.groups.a b)"]),
     ],
 )
 def test_models_schema(text: str, expected: list[str]) -> None:

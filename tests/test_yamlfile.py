@@ -180,9 +180,11 @@ def test_explicit_standard_tags(text: str, expected: Any) -> None:
         ("v: !!python/object/apply:os.system [ls]\n",
          "f.yaml:1:4: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system "
          "(at $.v)"),
-        ("v: !env HOME\n", "f.yaml:1:4: unsupported YAML tag !env (at $.v)"),
+        ("v: !env HOME\n", "f.yaml:1:4: unsupported YAML tag !env: YAML reads a value that "
+         'starts with ! as a tag; quote it: v: "!env HOME" (at $.v)'),
         ("a:\n  b: !include other.yaml\n",
-         "f.yaml:2:6: unsupported YAML tag !include (at $.a.b)"),
+         "f.yaml:2:6: unsupported YAML tag !include: YAML reads a value that starts with ! as a "
+         'tag; quote it: b: "!include other.yaml" (at $.a.b)'),
         ("v: !!binary aGk=\n",
          "f.yaml:1:4: unsupported YAML tag tag:yaml.org,2002:binary (at $.v)"),
         ("v: !!timestamp 2024-01-02\n",
@@ -190,7 +192,8 @@ def test_explicit_standard_tags(text: str, expected: Any) -> None:
         ("v: !!set {a, b}\n", "f.yaml:1:4: unsupported YAML tag tag:yaml.org,2002:set (at $.v)"),
         ("v: !!omap [a: 1]\n", "f.yaml:1:4: unsupported YAML tag tag:yaml.org,2002:omap (at $.v)"),
         ("v: !!str [1]\n", "f.yaml:1:4: unsupported YAML tag tag:yaml.org,2002:str (at $.v)"),
-        ("v: !custom [1]\n", "f.yaml:1:4: unsupported YAML tag !custom (at $.v)"),
+        ("v: !custom [1]\n", "f.yaml:1:4: unsupported YAML tag !custom: YAML reads a value that "
+         'starts with ! as a tag; quote it: v: "!custom [1]" (at $.v)'),
         ("v: !!int abc\n", "f.yaml:1:4: 'abc' is not a valid tag:yaml.org,2002:int (at $.v)"),
         ("v: !!int 1.5\n", "f.yaml:1:4: '1.5' is not a valid tag:yaml.org,2002:int (at $.v)"),
         ("v: !!bool yes\n", "f.yaml:1:4: 'yes' is not a valid tag:yaml.org,2002:bool (at $.v)"),
@@ -200,6 +203,103 @@ def test_explicit_standard_tags(text: str, expected: Any) -> None:
 )
 def test_unsupported_tags_are_rejected_with_location(text: str, message: str) -> None:
     assert error(text) == message
+
+
+_ALIAS = "YAML reads a value that starts with * as an alias; quote it: "
+_TAG = "YAML reads a value that starts with ! as a tag; quote it: "
+_ANCHOR = "YAML reads a value that starts with & as an anchor; quote it: "
+_TEMPLATE = "YAML reads an unquoted template as a mapping; quote it: "
+_RESERVED = "YAML does not allow a plain value to start with @; quote it: "
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "fix"),
+    [
+        # the README's own pattern syntax, written unquoted
+        ("models: *Coder*\n", "f.yaml:1:15: invalid YAML: while scanning an alias",
+         _ALIAS + 'models: "*Coder*"'),
+        ("models: [Qwen/*, !*Coder*]\n", "f.yaml:1:26: invalid YAML: while scanning a tag",
+         _TAG + 'models: [Qwen/*, "!*Coder*"]'),
+        ("b:\n  - workload:\n      max_tokens: {{ mt }}\n",
+         "f.yaml:3:20: mapping keys must be plain strings",
+         _TEMPLATE + 'max_tokens: "{{ mt }}" (at $.b[0].workload.max_tokens)'),
+        # their siblings: a tag in block style, a bare anchor, @group, an undefined alias
+        ("models: !*Coder*\n", "f.yaml:1:9: unsupported YAML tag !*Coder*",
+         _TAG + 'models: "!*Coder*" (at $.models)'),
+        ("models:\n  - all\n  - !*-FP8\n", "f.yaml:3:5: unsupported YAML tag !*-FP8",
+         _TAG + '- "!*-FP8" (at $.models[1])'),
+        ("models: &Coder\n", "f.yaml:1:9: YAML anchor with no value",
+         _ANCHOR + 'models: "&Coder" (at $.models)'),
+        ("models: [all, &Coder]\n", "f.yaml:1:15: YAML anchor with no value",
+         _ANCHOR + 'models: [all, "&Coder"] (at $.models[1])'),
+        ("models: &Qwen/*\n", "f.yaml:1:14: invalid YAML: while scanning an anchor",
+         _ANCHOR + 'models: "&Qwen/*"'),
+        ("models: @coder\n", "f.yaml:1:9: invalid YAML: while scanning for the next token",
+         _RESERVED + 'models: "@coder"'),
+        ("models: *Coder\n", "f.yaml:1:9: invalid YAML: found undefined alias",
+         _ALIAS + 'models: "*Coder"'),
+        ("models:\n  - *Coder*  # the coders\n", "f.yaml:2:11: invalid YAML",
+         _ALIAS + '- "*Coder*"  # the coders'),
+        # templates: in a flow mapping, in a list, with statements, mixed with text
+        ("w: {max_tokens: {{ mt }}}\n", "f.yaml:1:18: mapping keys must be plain strings",
+         _TEMPLATE + 'w: {max_tokens: "{{ mt }}"} (at $.w.max_tokens)'),
+        ("m: [1, {{ a }}, 2]\n", "f.yaml:1:9: mapping keys must be plain strings",
+         _TEMPLATE + 'm: [1, "{{ a }}", 2] (at $.m[1])'),
+        ("t: {% if a %}x{% endif %}\n", "f.yaml:1:5: invalid YAML",
+         _TEMPLATE + 't: "{% if a %}x{% endif %}"'),
+        ("p: {{ a }} and {{ b }}\n", "f.yaml:1:12: invalid YAML",
+         _TEMPLATE + 'p: "{{ a }} and {{ b }}"'),
+        # a value holding a double quote is single-quoted
+        ('models: !*"x\n', "f.yaml:1:11: invalid YAML", _TAG + "models: '!*\"x'"),
+    ],
+)
+def test_pattern_or_template_slips_keep_their_location_and_say_quote_it(
+    text: str, where: str, fix: str
+) -> None:
+    line = error(text)
+    assert line.startswith(where) and line.endswith(fix), line
+
+
+SLIPS = [
+    "models: *Coder*\n", "models: [Qwen/*, !*Coder*]\n", "models: !*Coder*\n",
+    "b:\n  - workload:\n      max_tokens: {{ mt }}\n", "models:\n  - all\n  - !*-FP8\n",
+    "models: &Coder\n", "models: [all, &Coder]\n", "models: &Qwen/*\n", "models: @coder\n",
+    "models: *Coder\n", "models:\n  - *Coder*  # the coders\n", "w: {max_tokens: {{ mt }}}\n",
+    "m: [1, {{ a }}, 2]\n", "t: {% if a %}x{% endif %}\n", "p: {{ a }} and {{ b }}\n",
+    'models: !*"x\n', "v: !custom [1]\n", "models: !*Coder*, all\n", "x: `cmd`\n",
+]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for child in value.values() for s in _strings(child)]
+    if isinstance(value, list):
+        return [s for child in value for s in _strings(child)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("text", SLIPS)
+def test_the_suggested_fix_loads_as_the_text_that_was_meant(text: str) -> None:
+    """The advice, put in place of the line at the error's position, is valid YAML that holds
+    the value as it was written."""
+    line = error(text)
+    fixed = line.split("quote it: ", 1)[1].split(" (at $", 1)[0]
+    rows = text.splitlines()
+    number = int(line.split(":")[1]) - 1
+    original = rows[number]
+    rows[number] = original[: len(original) - len(original.lstrip())] + fixed
+    quote = min((q for q in "\"'" if q in fixed), key=fixed.index)
+    meant = fixed[fixed.index(quote) + 1: fixed.rindex(quote)]
+    assert meant in original and meant in _strings(load("\n".join(rows) + "\n"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["models: all, !*-FP8\n", "models: ~.*Coder.*\n", 'models: "*Coder*"\n',
+     "models: ['!*Coder*', '&x']\n", "a: &x 1\nb: *x\n", "t: '{{ a }}'\n"],
+)
+def test_quoted_or_mid_value_pattern_characters_are_plain_text(text: str) -> None:
+    load(text)
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ class Prepared:
     specs: list[JobSpec]
     warnings: list[str]
     selection: Mapping[str, Any]  # the options that chose the jobs: limit, tags, skip_tags
-    totals: Mapping[str, int]  # the plan view's totals: benchmarks, skipped, models, jobs
+    totals: Mapping[str, int | float]  # the plan view's totals: benchmarks, skipped, models, jobs
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -90,7 +90,9 @@ def _from_lock(args: argparse.Namespace,
     _refuse_selection_options(args)
     lock = read_lock(args.plan)
     server = args.server or lock["options"]["server"]
-    ws = open_workspace(args.config_dir, server, env, None)
+    plan_path = lock["plan"].get("path")
+    near = plan_path if plan_path and os.path.isfile(plan_path) else args.plan
+    ws = open_workspace(args.config_dir, server, env, None, near=near)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=True)
         jobs = locked_jobs(lock)

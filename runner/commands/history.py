@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from runner.commands.compare import format_value
 from runner.errors import EXIT_OK
+from runner.plural import counted
 from runner.report.compare import Metric, find_metric, verdict
 from runner.report.history import Series, load_history, sparkline
 
@@ -28,7 +29,7 @@ def as_text(series: Sequence[Series], metric: Metric, args: argparse.Namespace) 
     """One line per job: a sparkline, first, last, min, max and the change."""
     scope = f" of plan {args.plan}" if args.plan else ""
     runs = len({p.run_id for s in series for p in s.points})
-    head = f"{metric.name} ({metric.unit}) over the last {runs} run(s){scope}"
+    head = f"{metric.name} ({metric.unit}) over the last {counted(runs, 'run')}{scope}"
     if not series:
         return f"{head}: no stored values\n"
     width = max(len(s.job_id) for s in series)
@@ -67,4 +68,4 @@ def _figures(s: Series, metric: Metric) -> str:
     change, trend = s.change(metric), verdict(metric, first, last, math.inf)
     text = "-" if change is None else format_value(change, metric.name, signed=True) \
         if metric.absolute else f"{change * 100:+.1f}%"
-    return "  ".join([*shown, f"change {text} ({trend})", f"{len(values)} run(s)"])
+    return "  ".join([*shown, f"change {text} ({trend})", counted(len(values), "run")])

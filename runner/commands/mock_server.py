@@ -27,8 +27,9 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
     key = args.api_key
     if args.api_key_env is not None:
         key = env.get(args.api_key_env)
-        if not key:
-            raise UsageError(f"--api-key-env: ${args.api_key_env} is not set")
+        if not key or not key.strip():
+            state = "is not set" if key is None else "is empty"
+            raise UsageError(f"--api-key-env: ${args.api_key_env} {state}: put the key in it")
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
         return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key)

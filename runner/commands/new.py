@@ -96,9 +96,10 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _draft(args: argparse.Namespace, env: Mapping[str, str], asker: Asker) -> Draft:
     _check_options(args)
-    servers = config.load_servers(config.config_dir(args.config_dir, env))
+    found = config.find_config_dir(args.config_dir, env, near=args.plans_dir)
+    servers = config.load_servers(found)
     server = args.server or _ask_server(asker, servers, env)
-    ws = open_workspace(args.config_dir, server, env, None)
+    ws = open_workspace(args.config_dir, server, env, None, near=args.plans_dir)
     if args.models:
         patterns.check(args.models, ws.models.groups)
     inv = _inventory(ws, env, args.source, asker)
@@ -116,8 +117,6 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UsageError(f"--name: {err}") from None
         if args.yes:
             _refuse_existing(_plan_path(args.plans_dir, args.name))
-    if args.yes and not args.models:
-        raise UsageError("--yes needs --models PATTERN: the model selection has no default")
 
 
 def _ask_server(asker: Asker, servers: config.Servers, env: Mapping[str, str]) -> str:
@@ -155,8 +154,8 @@ def _ask_models(asker: Asker, inv: Inventory, groups: newplan.Groups,
         return found.typed or found.models, found.models
     asker.say("\n".join(["", *listing(inv.models), ""]))
     asker.say("Choose by numbers (1-3,7) or a pattern (Qwen/*, !*-FP8, ~regex, @group, all).")
-    choice = asker.ask("Models", lambda t: newplan.parse_selection(t, ids, groups), None,
-                       "--models PATTERN")
+    choice = asker.ask("Models", lambda t: newplan.parse_selection(t, ids, groups),
+                       newplan.DEFAULT_MODELS, "--models PATTERN")
     asker.say(f"selected {len(choice.models)}: {', '.join(choice.models)}")
     return _ask_keep(asker, choice, ids), choice.models
 
@@ -219,7 +218,8 @@ def _ask_path(args: argparse.Namespace, asker: Asker, default: str) -> tuple[str
     name: str | None = args.name
     while True:
         if name is None:
-            name = asker.ask("Plan name", newplan.check_name, default, "--name NAME")
+            free = newplan.free_name(default, lambda n: _exists(args.plans_dir, n))
+            name = asker.ask("Plan name", newplan.check_name, free, "--name NAME")
         path = _plan_path(args.plans_dir, name)
         if not os.path.exists(path):
             return name, path, False
@@ -232,6 +232,10 @@ def _ask_path(args: argparse.Namespace, asker: Asker, default: str) -> tuple[str
 
 def _plan_path(plans_dir: str, name: str) -> str:
     return os.path.join(plans_dir, f"{name}.yaml")
+
+
+def _exists(plans_dir: str, name: str) -> bool:
+    return os.path.exists(_plan_path(plans_dir, name))
 
 
 def _refuse_existing(path: str) -> None:

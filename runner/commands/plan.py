@@ -18,19 +18,22 @@ from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.selection import (
     Options,
     Selected,
+    number_text,
     select,
     split_tags,
     totals,
     totals_text,
     unknown_tags,
 )
+from runner.plural import counted
 
 
 def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:
     """The plan and its workspace, with pattern syntax checked before any network call."""
     plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
-    ws = open_workspace(args.config_dir, args.server, env, plan.server)
-    problems = pattern_problems(plan, ws.models.groups)
+    ws = open_workspace(args.config_dir, args.server, env, plan.server, near=args.plan,
+                        plan_where=plan.where.get("server"))
+    problems = pattern_problems(plan, ws.models)
     if problems:
         raise InputError.many(problems)
     return plan, ws
@@ -94,6 +97,23 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
     return "\n".join(lines)
 
 
+def describe_load(params: Mapping[str, Any]) -> str:
+    """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
+    `rate 2/s poisson (at most 8 in flight), 60 s`."""
+    if "rate" in params:
+        load = f"rate {number_text(params['rate'])}/s {params.get('arrival', '')}".rstrip()
+        if params.get("max_concurrency"):
+            load += f" (at most {params['max_concurrency']} in flight)"
+    else:
+        load = f"concurrency {params.get('concurrency', defaults.CONCURRENCY)}"
+    requests, duration = params.get("requests"), params.get("duration_s")
+    stop = [counted(requests, "request")] if requests else []
+    stop += [f"{number_text(duration)} s"] if duration else []
+    text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
+    warmup = params.get("warmup_requests", 0)
+    return text + (f" (+{warmup} warm-up)" if warmup else "")
+
+
 def _benchmark_lines(s: Selected) -> list[str]:
     tags = f"  [tags: {', '.join(s.benchmark.tags)}]" if s.benchmark.tags else ""
     head = f"benchmark: {s.benchmark.name}{tags}"
@@ -105,5 +125,6 @@ def _benchmark_lines(s: Selected) -> list[str]:
     lines.append(f"  models ({len(s.models)}):")
     lines += [f"    {m}" for m in s.models]
     lines.append(f"  jobs ({len(s.jobs)}):")
-    lines += [f"    {job.id}" for job in s.jobs]
+    width = max((len(job.id) for job in s.jobs), default=0)
+    lines += [f"    {job.id.ljust(width)}  {describe_load(job.params)}" for job in s.jobs]
     return lines

@@ -7,12 +7,14 @@ import functools
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Problem
+from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Location, Problem
 from runner.inventory import config
 from runner.plan import patterns
-from runner.plan.planfile import Plan, load_plan, parse_extra_vars
+from runner.plan.expand import expand_matrix
+from runner.plan.planfile import Plan, complete_params, load_plan, parse_extra_vars
 
 _CONFIG_FILES: dict[str, Callable[[str], object]] = {
     "servers.yaml": config.load_servers,
@@ -22,36 +24,96 @@ _CONFIG_FILES: dict[str, Callable[[str], object]] = {
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     extra = parse_extra_vars(args.extra_vars)
-    directory = config.config_dir(args.config_dir, env)
-    # models.yaml's groups are read once for all plan files (and only if a plan is given).
-    groups = functools.cache(lambda: config.load_models(directory, env).groups)
-    results = {path: check_file(path, extra, groups) for path in args.files}
+    configs = _Configs(args.config_dir, env)
+    results = {path: check_file(path, extra, configs) for path in args.files}
     print(render(results, args.format))
     return EXIT_INVALID if any(results.values()) else EXIT_OK
 
 
-def check_file(
-    path: str, extra: Mapping[str, str], groups: Callable[[], Mapping[str, tuple[str, ...]]]
-) -> list[Problem]:
+class _Configs:
+    """The config files a plan is checked against, found near each plan and read once."""
+
+    def __init__(self, option: str | None, env: Mapping[str, str]) -> None:
+        self.option, self.env = option, env
+        self.models = functools.cache(self._models)
+        self.servers = functools.cache(self._servers)
+
+    def near(self, plan_path: str) -> config.ConfigDir:
+        return config.find_config_dir(self.option, self.env, plan_path)
+
+    def _models(self, found: config.ConfigDir) -> config.ModelsConfig:
+        return config.load_models(found, self.env)
+
+    def _servers(self, found: config.ConfigDir) -> config.Servers:
+        return config.load_servers(found)
+
+
+def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[Problem]:
     """The problems of one file (a plan, or servers.yaml/models.yaml by name)."""
     try:
         loader = _CONFIG_FILES.get(os.path.basename(path))
+        if loader is not None and not os.path.isfile(path):
+            return [Problem(f"{path}: file not found")]
         if loader is not None:
             loader(os.path.dirname(path) or ".")
             return []
-        return pattern_problems(load_plan(path, extra), groups())
+        plan = load_plan(path, extra)
+        found = configs.near(path)
+        return (pattern_problems(plan, configs.models(found)) + matrix_problems(plan)
+                + _server_problems(plan, lambda: configs.servers(found)))
     except InputError as exc:
         return list(exc.problems)
 
 
-def pattern_problems(plan: Plan, groups: Mapping[str, tuple[str, ...]]) -> list[Problem]:
-    """Pattern syntax problems (bad regex, unknown group) located at each `models:`."""
+def _server_problems(plan: Plan, servers: Callable[[], config.Servers]) -> list[Problem]:
+    """The plan's inventory.server must be defined in servers.yaml, as `runner plan` checks."""
+    if plan.server is None:
+        return []
+    try:
+        unknown = config.unknown_server(servers(), plan.server, "the plan's inventory.server")
+    except InputError as exc:  # servers.yaml's own problems keep their place in it
+        return [p if p.where.file else Problem(
+            f"cannot check inventory.server '{plan.server}': {p.message}", plan.where["server"])
+            for p in exc.problems]
+    return [Problem(unknown, plan.where["server"])] if unknown else []
+
+
+def matrix_problems(plan: Plan) -> list[Problem]:
+    """What `runner plan` would refuse in a matrix, found without an inventory: an exclude
+    that removes everything or names no key, a point that mixes rivals or lacks what it needs."""
+    problems = []
+    for bench in plan.benchmarks:
+        where = bench.where["matrix"]
+        try:
+            points = expand_matrix(bench.matrix, path=where.path or "$.matrix")
+            if not points:
+                raise InputError("the matrix's exclude removes every combination", where)
+            for point in points:
+                complete_params(bench.params, point)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), where))
+        except InputError as exc:  # a data path alone: placed at the matrix's line
+            problems += [p if p.where.file else Problem(p.message, _at(where, p.where.path))
+                         for p in exc.problems]
+    return problems
+
+
+def _at(matrix: Location, path: str | None) -> Location:
+    return replace(matrix, path=path or matrix.path)
+
+
+def pattern_problems(plan: Plan, models: config.ModelsConfig) -> list[Problem]:
+    """Pattern syntax problems (bad regex, unknown group) located at each `models:`; an
+    unknown group also says where groups come from."""
     problems = []
     for bench in plan.benchmarks:
         try:
-            patterns.check(bench.models, groups)
+            patterns.check(bench.models, models.groups)
         except patterns.PatternError as exc:
-            problems.append(Problem(str(exc), bench.where["models"]))
+            message = str(exc)
+            if "unknown model group" in message:
+                message += f"; {models.groups_source()}"
+            problems.append(Problem(message, bench.where["models"]))
     return problems
 
 

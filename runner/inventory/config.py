@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import cache, defaults
-from runner.errors import InputError
+from runner.errors import InputError, Location
 from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
 
@@ -25,11 +25,18 @@ class Server:
     kind: str = "litellm"  # or "mock": the embedded simulator
     timeout_s: float = 10.0
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
+    source: str = "configs/servers.yaml"  # the file that defines it
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
-    """The key from the server's variable; an empty variable counts as unset."""
-    return (env.get(server.api_key_env) or None) if server.api_key_env else None
+    """The key from the server's variable; an empty (or blank) variable gives no key."""
+    key = env.get(server.api_key_env) if server.api_key_env else None
+    return key if key and key.strip() else None
+
+
+def key_state(name: str, env: Mapping[str, str]) -> str:
+    """Why `$name` gives no key, for messages: "unset" or "empty" (blank counts as empty)."""
+    return "unset" if name not in env else "empty"
 
 
 def auth_headers(server: Server, env: Mapping[str, str]) -> dict[str, str]:
@@ -57,10 +64,15 @@ class ModelsConfig:
     path: str
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     models: tuple[ModelEntry, ...] = ()
+    missing: str = ""  # when the file does not exist: where it was looked for, what to do
 
     def for_server(self, server: str) -> list[ModelEntry]:
         """The fallback models listed for `server`."""
         return [m for m in self.models if m.servers is None or server in m.servers]
+
+    def groups_source(self) -> str:
+        """Where model groups come from, for messages about an unknown group."""
+        return self.missing or f"groups are defined in {self.path}"
 
 
 @dataclass(frozen=True)
@@ -72,14 +84,86 @@ class Servers:
     servers: Mapping[str, Server]
 
 
-def config_dir(option: str | None, env: Mapping[str, str]) -> str:
-    """--config-dir > RUNNER_CONFIG_DIR > ./configs."""
-    return option or env.get("RUNNER_CONFIG_DIR") or defaults.CONFIG_DIR
+@dataclass(frozen=True)
+class ConfigDir:
+    """The folder of servers.yaml and models.yaml, and every folder searched to find it."""
+
+    path: str
+    searched: tuple[str, ...]
+    origin: str = ""  # "--config-dir", "$RUNNER_CONFIG_DIR", "folder" (named by a caller), ""
+
+    def missing(self, name: str) -> str:
+        """The message for a config file that is not there: where it was looked for, what to do."""
+        if not self.origin:
+            return (f"no {name} found: searched {', '.join(self.searched)}; create "
+                    f"configs/{name} beside your plans, or pass --config-dir DIR")
+        if self.origin == _FOLDER:
+            return f"no {name} in {self.path}"
+        if self.origin.startswith("$"):
+            return (f"no {name} in {self.path} (from {self.origin}): create it there, or "
+                    f"change or unset {self.origin}")
+        return f"no {name} in {self.path} (from {self.origin}): create it there"
 
 
-def _load_valid(path: str, schema: str) -> Document:
+def _as_found(directory: str | ConfigDir) -> ConfigDir:
+    if isinstance(directory, ConfigDir):
+        return directory
+    return ConfigDir(directory, (directory,), _FOLDER)
+
+
+_FOLDER = "folder"  # the origin of a folder a caller names directly
+
+
+def find_config_dir(option: str | None, env: Mapping[str, str],
+                    near: str | None = None) -> ConfigDir:
+    """--config-dir > $RUNNER_CONFIG_DIR > the nearest configs/ folder (one holding servers.yaml
+    or models.yaml) at or above the folder of `near` (a plan file or a plans folder), up to its
+    repository's root > the same from the current folder. Nothing found: ./configs."""
+    if option:
+        return ConfigDir(option, (option,), "--config-dir")
+    given = env.get("RUNNER_CONFIG_DIR")
+    if given:
+        return ConfigDir(given, (given,), "$RUNNER_CONFIG_DIR")
+    searched: list[str] = []
+    starts = [near if os.path.isdir(near) else os.path.dirname(near)] if near else []
+    for start in [*starts, "."]:
+        for folder in _upwards(start or "."):
+            candidate = _shown(os.path.join(folder, defaults.CONFIG_DIR))
+            if candidate in searched:
+                continue
+            searched.append(candidate)
+            if any(os.path.isfile(os.path.join(candidate, f)) for f in _FILES):
+                return ConfigDir(candidate, tuple(searched))
+    return ConfigDir(defaults.CONFIG_DIR, tuple(searched))
+
+
+_FILES = ("servers.yaml", "models.yaml")
+
+
+def _upwards(start: str) -> list[str]:
+    """`start` and the folders above it, up to a repository's root (a folder with .git), the
+    home folder or the file system's root, whichever comes first."""
+    folder, home = os.path.abspath(start), os.path.expanduser("~")
+    found = [folder]
+    while not os.path.exists(os.path.join(folder, ".git")) and folder != home:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+        found.append(folder)
+    return found
+
+
+def _shown(path: str) -> str:
+    """A path as a user would type it: relative to the current folder or absolute,
+    whichever is shorter."""
+    relative = os.path.relpath(path)
+    return relative if len(relative) <= len(path) else path
+
+
+def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Document:
     if not os.path.isfile(path):
-        raise InputError(f"{path}: file not found; create it or point --config-dir at its folder")
+        raise InputError(_as_found(found or os.path.dirname(path)).missing(os.path.basename(path)))
     doc = load_file(path)
     if doc.data is None:
         doc.data = {}
@@ -104,11 +188,12 @@ def _load_cached(path: str, schema: str, env: Mapping[str, str]) -> Any:
     return data
 
 
-def load_servers(directory: str) -> Servers:
-    """Read and validate servers.yaml."""
-    path = os.path.join(directory, "servers.yaml")
-    doc = _load_valid(path, "servers")
-    servers = {name: _server(name, spec) for name, spec in doc.data["servers"].items()}
+def load_servers(directory: str | ConfigDir) -> Servers:
+    """Read and validate servers.yaml; a missing one names the folders searched for it."""
+    found = _as_found(directory)
+    path = os.path.join(found.path, "servers.yaml")
+    doc = _load_valid(path, "servers", found)
+    servers = {name: _server(name, spec, path) for name, spec in doc.data["servers"].items()}
     default = doc.data.get("default")
     if default is not None and default not in servers:
         message = f"default server '{default}' is not defined{_hint(default, servers)}"
@@ -116,7 +201,7 @@ def load_servers(directory: str) -> Servers:
     return Servers(path, default, servers)
 
 
-def _server(name: str, spec: Mapping[str, Any]) -> Server:
+def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
     kind = spec.get("kind", defaults.SERVER["kind"])
     options = {k: spec.get(k, defaults.SERVER.get(k)) for k in _MOCK_KEYS} if kind == "mock" else {}
     return Server(
@@ -127,20 +212,23 @@ def _server(name: str, spec: Mapping[str, Any]) -> Server:
         kind=kind,
         timeout_s=float(spec.get("timeout_s", defaults.SERVER["timeout_s"])),
         options=options,
+        source=source,
     )
 
 
 _MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens")
 
 
-def load_models(directory: str, env: Mapping[str, str] | None = None) -> ModelsConfig:
-    """Read and validate models.yaml; a missing file is an empty fallback inventory.
+def load_models(directory: str | ConfigDir, env: Mapping[str, str] | None = None) -> ModelsConfig:
+    """Read and validate models.yaml; a missing file is an empty fallback inventory that
+    remembers where it was looked for.
 
     A large fallback inventory is slow to parse and validate, so the validated data is
     cached by content (see runner.cache); pass `env` to use the cache."""
-    path = os.path.join(directory, "models.yaml")
+    found = _as_found(directory)
+    path = os.path.join(found.path, "models.yaml")
     if not os.path.isfile(path):
-        return ModelsConfig(path)
+        return ModelsConfig(path, missing=found.missing("models.yaml"))
     data = _load_cached(path, "models", env) if env else _load_valid(path, "models").data
     groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}
     models = tuple(_model(spec) for spec in data.get("models", []))
@@ -164,22 +252,35 @@ def _model(spec: Mapping[str, Any]) -> ModelEntry:
 
 
 def choose_server(
-    servers: Servers, option: str | None, env: Mapping[str, str], plan_server: str | None
+    servers: Servers, option: str | None, env: Mapping[str, str], plan_server: str | None,
+    plan_where: Location | None = None,
 ) -> Server:
-    """--server > RUNNER_SERVER > the plan's inventory.server > servers.yaml's default."""
-    for source, name in (("--server", option), ("RUNNER_SERVER", env.get("RUNNER_SERVER")),
-                         ("the plan's inventory.server", plan_server),
+    """--server > RUNNER_SERVER > the plan's inventory.server (at `plan_where` in the plan
+    file) > servers.yaml's default."""
+    for source, name in (("--server", option), ("$RUNNER_SERVER", env.get("RUNNER_SERVER")),
+                         (_PLAN_SERVER, plan_server),
                          ("the default in " + servers.path, servers.default)):
         if name:
-            if name not in servers.servers:
-                raise InputError(f"server '{name}' (from {source}) is not defined in "
-                                 f"{servers.path}{_hint(name, servers.servers)}")
+            unknown = unknown_server(servers, name, source)
+            if unknown:
+                raise InputError(unknown, plan_where if source == _PLAN_SERVER else None)
             return servers.servers[name]
     if len(servers.servers) == 1:
         return next(iter(servers.servers.values()))
     names = ", ".join(servers.servers)
     raise InputError(f"no server chosen: pass --server NAME or set default: in {servers.path} "
                      f"(servers: {names})")
+
+
+_PLAN_SERVER = "the plan's inventory.server"
+
+
+def unknown_server(servers: Servers, name: str, source: str) -> str | None:
+    """The message for a server name that servers.yaml does not define, else None."""
+    if name in servers.servers:
+        return None
+    return (f"server '{name}' (from {source}) is not defined in "
+            f"{servers.path}{_hint(name, servers.servers)}")
 
 
 def _hint(name: str, choices: Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from runner.errors import InventoryError
-from runner.inventory.config import Server, api_key, auth_headers
+from runner.inventory.config import Server, api_key, auth_headers, key_state
 from runner.inventory.listing import (
     Inventory,
     LiveUnavailable,
@@ -182,10 +182,12 @@ def _auth_message(
     if var is None:
         return (
             f"{head} requires an API key ({code}) and none is configured:"
-            " set api_key_env for it in configs/servers.yaml and export that variable"
+            f" set api_key_env for it in {server.source} and export that variable"
         )
     if api_key(server, env) is None:
-        return f"{head} requires an API key ({code}) but ${var} is unset: export it"
+        state = key_state(var, env)
+        todo = "export it" if state == "unset" else "put the key in it"
+        return f"{head} requires an API key ({code}) but ${var} is {state}: {todo}"
     if status == 403:
         return (
             f"{head} refused the API key from ${var} ({code}):"

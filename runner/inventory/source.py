@@ -49,8 +49,6 @@ def load_inventory(
 def _fallback(server: Server, models: ModelsConfig, reason: str) -> Inventory:
     inventory = from_fallback(server, models, reason)
     if not inventory.models:
-        raise InventoryError(
-            f"no usable inventory: {reason}, and {models.path} lists no models"
-            f" for server {server.name!r}"
-        )
+        fallback = models.missing or f"{models.path} lists no models for server {server.name!r}"
+        raise InventoryError(f"no usable inventory: {reason}, and {fallback}")
     return inventory

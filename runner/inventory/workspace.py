@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
+from runner.errors import Location
 from runner.inventory import config
 from runner.inventory.listing import Inventory
 from runner.inventory.source import load_inventory
@@ -22,14 +23,16 @@ class Workspace:
 
 
 def open_workspace(
-    config_dir: str | None, server: str | None, env: Mapping[str, str], plan_server: str | None
+    config_dir: str | None, server: str | None, env: Mapping[str, str], plan_server: str | None,
+    near: str | None = None, plan_where: Location | None = None,
 ) -> Workspace:
-    """Load servers.yaml and models.yaml and choose the server."""
-    directory = config.config_dir(config_dir, env)
-    servers = config.load_servers(directory)
-    models = config.load_models(directory, env)
-    chosen = config.choose_server(servers, server, env, plan_server)
-    return Workspace(directory, servers, models, chosen)
+    """Load servers.yaml and models.yaml and choose the server; without --config-dir or
+    $RUNNER_CONFIG_DIR the configs are looked for near `near` (a plan), then here."""
+    found = config.find_config_dir(config_dir, env, near)
+    servers = config.load_servers(found)
+    models = config.load_models(found, env)
+    chosen = config.choose_server(servers, server, env, plan_server, plan_where)
+    return Workspace(found.path, servers, models, chosen)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +147,19 @@ def parse_yes_no(text: str) -> bool:
     if answer in ("y", "yes", "n", "no"):
         return answer.startswith("y")
     raise AnswerError(f"'{text}': answer y or n")
+
+
+DEFAULT_MODELS = "all"  # `--yes` without --models, or Enter at the question: every model
+
+
+def free_name(base: str, taken: Callable[[str], bool]) -> str:
+    """`base`, else `base-2`, `base-3`...: the first name not `taken` (offered as the default,
+    so a refused name is never offered again)."""
+    name, n = base, 1
+    while taken(name):
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def check_name(text: str) -> str:

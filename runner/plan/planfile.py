@@ -50,6 +50,7 @@ class Plan:
     gate: bool
     variables: Mapping[str, Any]
     benchmarks: tuple[Benchmark, ...]
+    where: Mapping[str, Location] = field(default_factory=dict)  # "server"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "sha256": self.sha256, "gate": self.gate}
@@ -183,6 +184,7 @@ def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) 
         gate=data.get("gate", defaults.PLAN["gate"]),
         variables=dict(variables),
         benchmarks=benchmarks,
+        where={"server": doc.where(("inventory", "server"))},
     )
 
 

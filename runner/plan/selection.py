@@ -11,6 +11,7 @@ from runner.errors import InputError, InventoryError, Location, Problem
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
 from runner.plan.planfile import Benchmark, Plan, complete_params
+from runner.plural import counted
 
 
 @dataclass(frozen=True)
@@ -178,17 +179,38 @@ def _completer(bench: Benchmark) -> Any:
     return complete
 
 
-def totals(chosen: Sequence[Selected]) -> dict[str, int]:
-    """Benchmarks (and how many are skipped), distinct models and jobs of a selection."""
+def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
+    """Counts of a selection: benchmarks (and how many are skipped), distinct models, jobs, the
+    measured and warm-up requests of jobs that stop after a number of them, and the jobs that stop
+    after a time (`time_bound_jobs`) with their seconds (`time_bound_s`)."""
     models = {m for s in chosen if not s.skipped for m in s.models}
+    params = [job.params for s in chosen for job in s.jobs]
     return {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
-            "models": len(models), "jobs": sum(len(s.jobs) for s in chosen)}
+            "models": len(models), "jobs": len(params),
+            "requests": sum(p.get("requests", 0) for p in params),
+            "warmup_requests": sum(p.get("warmup_requests", 0) for p in params),
+            "time_bound_jobs": sum(1 for p in params if "requests" not in p),
+            "time_bound_s": sum(p["duration_s"] for p in params if "requests" not in p)}
 
 
-def totals_text(counts: Mapping[str, int]) -> str:
-    """`2 benchmarks (1 skipped), 3 models, 12 jobs`: the plan view's and the recap's words."""
-    return (f"{counts.get('benchmarks', 0)} benchmarks ({counts.get('skipped', 0)} skipped), "
-            f"{counts.get('models', 0)} models, {counts.get('jobs', 0)} jobs")
+def totals_text(t: Mapping[str, int | float]) -> str:
+    """`1 benchmark (0 skipped), 2 models, 4 jobs, 80 requests (+8 warm-up)`, the plan view's and
+    the recap's words; jobs that stop after a time add `and 120 s of timed jobs`."""
+    def n(key: str) -> int:
+        return int(t.get(key, 0))
+
+    load = [counted(n("requests"), "request")] if n("requests") or not n("time_bound_jobs") else []
+    if n("time_bound_jobs"):
+        load.append(f"{number_text(t.get('time_bound_s', 0))} s of timed jobs")
+    warmup = f" (+{n('warmup_requests')} warm-up)" if n("warmup_requests") else ""
+    return (f"{counted(n('benchmarks'), 'benchmark')} ({n('skipped')} skipped), "
+            f"{counted(n('models'), 'model')}, {counted(n('jobs'), 'job')}, "
+            f"{' and '.join(load)}{warmup}")
+
+
+def number_text(value: float) -> str:
+    """A count or a number of seconds as written in a plan: `2`, `0.5`, `120`."""
+    return f"{value:g}"
 
 
 def _with_jobs(selected: Selected, jobs: list[Job]) -> Selected:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from runner.errors import InputError, Problem
@@ -79,13 +80,15 @@ def render_text(text: str, variables: Mapping[str, Any]) -> str:
     return str(env.from_string(tree).render(dict(variables)))
 
 
-def explain(exc: Exception) -> str:
-    """One line that says what went wrong in a template and what to do."""
+def explain(exc: Exception, names: Collection[str] = ()) -> str:
+    """One line that says what went wrong in a template and what to do; `names` are the
+    variables defined, for a "did you mean"."""
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
     if isinstance(exc, UndefinedError) and "is undefined" in str(exc.message):
-        return f"template error: {exc.message}; define it under vars: or pass -e NAME=VALUE"
+        return (f"template error: {exc.message}{_close(str(exc.message), names)}; "
+                "define it under vars: or pass -e NAME=VALUE")
     if isinstance(exc, UndefinedError):  # a missing attribute or key of a defined variable
         return f"template error: {exc.message}"
     if isinstance(exc, SecurityError):
@@ -95,6 +98,13 @@ def explain(exc: Exception) -> str:
     if isinstance(exc, TypeError) and "no loader" in str(exc):
         return "template error: templates cannot include or import files"
     return f"template error: {exc}"
+
+
+def _close(message: str, names: Collection[str]) -> str:
+    """` (did you mean 'max_tokens'?)` for "'max_token' is undefined"."""
+    wanted = message.split("'")[1] if message.count("'") >= 2 else ""
+    close = difflib.get_close_matches(wanted, sorted(names), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def render_document(
@@ -115,7 +125,7 @@ def render_document(
         try:
             return coerce(render_text(value, variables), expected_types(schema, path))
         except Exception as exc:  # any failure inside a user's template is the user's error
-            problems.append(Problem(explain(exc), doc.where(path)))
+            problems.append(Problem(explain(exc, variables.keys()), doc.where(path)))
             return value
 
     doc.data = visit(doc.data, ())

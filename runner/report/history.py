@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -112,7 +113,18 @@ def _series(rows: Sequence[tuple[Any, ...]]) -> list[Series]:
         grouped.setdefault(row[5], []).append(row)
     return [Series(job_id, group[-1][6], group[-1][7], _params(group[-1][8]),
                    tuple(Point(*row[:5]) for row in group))
-            for job_id, group in sorted(grouped.items())]
+            for job_id, group in sorted(grouped.items(), key=lambda item: job_order(item[0]))]
+
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
+
+
+def job_order(job_id: str) -> tuple[tuple[int, float, str], ...]:
+    """A sort key that reads numbers as numbers: `concurrency=4` before `concurrency=16`,
+    `Qwen3-8B` before `Qwen3-30B`; text compares as text."""
+    parts = _NUMBER.split(job_id)
+    return tuple((0, float(part), "") if i % 2 else (1, 0.0, part)
+                 for i, part in enumerate(parts))
 
 
 def _params(text: str | None) -> Any:

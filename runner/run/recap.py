@@ -23,7 +23,7 @@ class RunFacts:
     plan_ref: str  # the plan or lock file the run was started with
     plan_name: str
     source_line: str
-    planned: Mapping[str, int]  # the plan view's totals (benchmarks, skipped, models, jobs)
+    planned: Mapping[str, int | float]  # the plan view's totals (benchmarks, skipped, models, jobs)
     report: str | None = None  # report.html, when it was written
     statuses: Mapping[str, str] | None = None  # job id -> status in the manifest
 

@@ -75,7 +75,7 @@ def test_a_whole_dialogue_against_the_live_simulator(
     assert "  1) sim   simulator, started by runner" in err
     assert "inventory: live from server 'sim'" in err
     assert "  3  meta-llama/Llama-3.1-8B-Instruct  -     -       -" in err
-    assert "Models: 7\n  7 is not in 1-3\n" in err
+    assert "Models [all]: 7\n  7 is not in 1-3\n" in err
     assert "  no model matches 'foo*'\n" in err
     assert "  1) the pattern     Qwen/*" in err and "Concurrencies [1, 4, 16]: 1,4" in err
     text = (project / "plans" / "qwen-lat.yaml").read_text()
@@ -86,7 +86,7 @@ def test_a_whole_dialogue_against_the_live_simulator(
     assert plan.name == "qwen-lat" and plan.server == "sim"
     assert out.startswith("plan: qwen-lat (plans/qwen-lat.yaml, sha256 ")
     assert "latency/Qwen/Qwen3-8B-FP8/concurrency=4" in out
-    assert out.rstrip().endswith("TOTAL: 1 benchmarks (0 skipped), 2 models, 4 jobs")
+    assert out.rstrip().endswith("TOTAL: 1 benchmark (0 skipped), 2 models, 4 jobs, 80 requests")
     assert "Models" not in out  # questions never go to stdout
 
 
@@ -112,7 +112,7 @@ def test_scripted_with_yes_asks_nothing(
     (bench,) = plan.benchmarks
     assert bench.models == ("Qwen/*", "!@quantized") and bench.matrix == {"rate": [1, 4, 16]}
     assert bench.params["duration_s"] == 60 and bench.params["max_concurrency"] == 256
-    assert "TOTAL: 1 benchmarks (0 skipped), 2 models, 6 jobs" in out
+    assert "TOTAL: 1 benchmark (0 skipped), 2 models, 6 jobs, 360 s of timed jobs" in out
 
 
 def test_the_modeline_points_at_the_nearest_schemas_folder(
@@ -169,10 +169,42 @@ def test_yes_never_replaces_a_file(
     assert (project / "plans" / "mine.yaml").read_text() == "keep me\n"
 
 
+def test_yes_alone_takes_every_default_as_the_readme_says(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --models: every model ('all'); no --name: the preset's name, else the first free
+    name after it, so a second run writes a second plan and replaces nothing."""
+    code, _, err = new(capsys, monkeypatch, "", "--server", "down", "--yes")
+    assert code == EXIT_OK, err
+    assert "Models [all]" not in err and "Models: all\n" in err
+    (bench,) = load_plan("plans/latency.yaml").benchmarks
+    assert bench.models == "all"
+    first = (project / "plans" / "latency.yaml").read_text()
+    code, _, err = new(capsys, monkeypatch, "", "--server", "down", "--yes")
+    assert code == EXIT_OK, err
+    assert "wrote plans/latency-2.yaml" in err
+    assert (project / "plans" / "latency.yaml").read_text() == first
+
+
+def test_a_refused_name_is_not_offered_again(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "plans").mkdir()
+    for name in ("latency", "latency-2"):
+        (project / "plans" / f"{name}.yaml").write_text("keep me\n")
+    answers = lines("", "", "", "", "", "", "", "latency", "", "")
+    code, _, err = new(capsys, monkeypatch, answers, "--server", "down")
+    assert code == EXIT_OK, err
+    assert "Models [all]: " in err
+    assert err.count("Plan name [latency-3]: ") == 2  # before and after refusing `latency`
+    assert "plans/latency.yaml exists. Replace it? [n]: " in err
+    assert load_plan("plans/latency-3.yaml").name == "latency-3"
+    assert (project / "plans" / "latency.yaml").read_text() == "keep me\n"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--yes"], "--yes needs --models PATTERN"),
         (["--name", "a/b"], "--name: 'a/b' is not a valid plan name"),
         (["--server", "nope"], "server 'nope' (from --server) is not defined"),
         (["--server", "down", "--models", "~("], "invalid regex '~('"),
@@ -254,7 +286,7 @@ def test_subprocess_with_answers_piped_in(project: Path) -> None:
     assert text.startswith("# yaml-language-server: $schema=../../schemas/plan.schema.json\n")
     assert 'models: [Qwen/*, "!*-FP8"]' in text and "rate: [2, 8]" in text
     assert "duration_s: 5" in text
-    assert "TOTAL: 1 benchmarks (0 skipped), 1 models, 2 jobs" in done.stdout
+    assert "TOTAL: 1 benchmark (0 skipped), 1 model, 2 jobs, " in done.stdout
     assert "Models [" not in done.stdout and "selected 1: Qwen/Qwen3-8B" in done.stderr
 
 
@@ -324,7 +356,7 @@ def terminal(project: Path) -> Iterator[list[Terminal]]:
 def test_a_dialogue_on_a_terminal(project: Path, terminal: list[Terminal]) -> None:
     term = Terminal(project)
     terminal.append(term)
-    for prompt, answer in [("Server [sim]: ", "\r"), ("Models: ", "9\r"),
+    for prompt, answer in [("Server [sim]: ", "\r"), ("Models [all]: ", "9\r"),
                            ("9 is not in 1-3", "1-2,!2\r"), ("Preset [latency]: ", "3\r"),
                            ("Input tokens [32768]: ", "\r"), ("Concurrency [1]: ", "2\r"),
                            ("Requests [20]: ", "\r"), ("Plan name [long-context]: ", "tty\r")]:
@@ -332,7 +364,7 @@ def test_a_dialogue_on_a_terminal(project: Path, terminal: list[Terminal]) -> No
         term.type(answer)
     assert term.finish() == EXIT_OK, term.screen
     assert "selected 1: Qwen/Qwen3-8B" in term.screen and "Save as" not in term.screen
-    assert "TOTAL: 1 benchmarks (0 skipped), 1 models, 1 jobs" in term.screen
+    assert "TOTAL: 1 benchmark (0 skipped), 1 model, 1 job, 20 requests" in term.screen
     (bench,) = load_plan(str(project / "plans" / "tty.yaml")).benchmarks
     assert bench.models == "Qwen/Qwen3-8B" and bench.params["concurrency"] == 2
 
@@ -340,7 +372,7 @@ def test_a_dialogue_on_a_terminal(project: Path, terminal: list[Terminal]) -> No
 def test_ctrl_c_on_a_terminal(project: Path, terminal: list[Terminal]) -> None:
     term = Terminal(project, "--server", "down")
     terminal.append(term)
-    term.expect("Models: ")
+    term.expect("Models [all]: ")
     term.type("all\r")
     term.expect("Save as [pattern]: ")
     term.type("\x03")
@@ -351,7 +383,7 @@ def test_ctrl_c_on_a_terminal(project: Path, terminal: list[Terminal]) -> None:
 def test_end_of_input_on_a_terminal(project: Path, terminal: list[Terminal]) -> None:
     term = Terminal(project, "--server", "down")
     terminal.append(term)
-    term.expect("Models: ")
+    term.expect("Models [all]: ")
     term.type("\x04")  # Ctrl-D
     assert term.finish() == EXIT_INVALID
     assert "error: no answer to 'Models' (end of input)" in term.screen

@@ -280,6 +280,11 @@ NO_KEY = {
         ),
         (401, NO_KEY, "LITELLM_API_KEY", {}, ["$LITELLM_API_KEY is unset", "HTTP 401"]),
         (500, NO_KEY, "LITELLM_API_KEY", {}, ["$LITELLM_API_KEY is unset", "HTTP 500"]),
+        # set but empty (or blank) is not unset: exporting it again would not help
+        (401, NO_KEY, "LITELLM_API_KEY", {"LITELLM_API_KEY": ""},
+         ["$LITELLM_API_KEY is empty: put the key in it", "HTTP 401"]),
+        (401, NO_KEY, "LITELLM_API_KEY", {"LITELLM_API_KEY": " \n"},
+         ["$LITELLM_API_KEY is empty: put the key in it", "HTTP 401"]),
         (401, NO_KEY, None, ENV, ["none is configured", "api_key_env", "configs/servers.yaml"]),
         (
             403,
@@ -582,3 +587,12 @@ def test_fetched_at_is_utc_whatever_the_clock_zone() -> None:
 
     inv = fetch_live(proxy(models_answer()), SERVER, ENV, enrich=False, now=paris)
     assert inv.fetched_at == "2026-11-24T23:59:01Z"
+
+
+def test_a_missing_fallback_file_is_named_as_missing_not_empty() -> None:
+    why = ("no models.yaml found: searched configs, ../configs; create configs/models.yaml "
+           "beside your plans, or pass --config-dir DIR")
+    missing = ModelsConfig(path="configs/models.yaml", missing=why)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(SERVER, missing, ENV, source="fallback")
+    assert str(caught.value) == f"no usable inventory: --source fallback, and {why}"

@@ -357,10 +357,12 @@ def test_command_prints_url_and_exits_0_on_sigint() -> None:
     (["--models", " , "], "models must be non-empty"),
     (["--port", "70000"], "--port must be from 0 to 65535"),
     (["--api-key-env", "RUNNER_TEST_UNSET_KEY"], "$RUNNER_TEST_UNSET_KEY is not set"),
+    (["--api-key-env", "RUNNER_TEST_EMPTY_KEY"], "$RUNNER_TEST_EMPTY_KEY is empty"),
 ])
 def test_invalid_options_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
                                 message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RUNNER_TEST_UNSET_KEY", raising=False)
+    monkeypatch.setenv("RUNNER_TEST_EMPTY_KEY", "")
     assert main(["mock-server", *argv]) == 2
     out, err = capsys.readouterr()
     assert out == ""

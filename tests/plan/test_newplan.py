@@ -290,3 +290,12 @@ def test_long_lists_go_one_item_a_line() -> None:
 )
 def test_schema_ref_is_relative_to_the_plans_folder(plans_dir: str, schema: str, ref: str) -> None:
     assert newplan.schema_ref(plans_dir, schema) == ref
+
+
+@pytest.mark.parametrize(
+    ("taken", "expected"),
+    [(set(), "latency"), ({"latency"}, "latency-2"), ({"latency", "latency-2"}, "latency-3"),
+     ({"latency-2"}, "latency")],
+)
+def test_free_name_is_the_first_name_not_taken(taken: set[str], expected: str) -> None:
+    assert newplan.free_name("latency", taken.__contains__) == expected

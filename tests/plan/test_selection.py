@@ -148,7 +148,7 @@ def test_benchmarks_skipped_on_empty_leave_no_job_either(tmp_path: Path) -> None
 def test_totals_text_is_the_plan_views_words(tmp_path: Path) -> None:
     plan = load_plan(str(plan_file(tmp_path, TAGGED)))
     chosen = select(plan, IDS, GROUPS, Options(tags=("latency",)))
-    assert totals_text(totals(chosen)) == "2 benchmarks (1 skipped), 5 models, 5 jobs"
+    assert totals_text(totals(chosen)) == "2 benchmarks (1 skipped), 5 models, 5 jobs, 500 requests"
 
 
 def test_max_jobs_is_checked_before_expansion(tmp_path: Path) -> None:

@@ -200,6 +200,15 @@ def test_undefined_variables_are_located_and_not_also_type_errors(tmp_path: Path
     ]
 
 
+def test_a_misspelt_variable_gets_a_did_you_mean(tmp_path: Path) -> None:
+    text = ("version: 1\nname: p\nvars: {max_tokens: 8}\nbenchmarks:\n  - name: a\n"
+            "    models: all\n    workload: {max_tokens: '{{ max_token }}'}\n")
+    path = str(tmp_path / "plan.yaml")
+    assert plan_errors(tmp_path, text) == [
+        f"{path}:7:28: template error: 'max_token' is undefined (did you mean 'max_tokens'?); "
+        "define it under vars: or pass -e NAME=VALUE (at $.benchmarks[0].workload.max_tokens)"]
+
+
 def test_template_problems_and_schema_problems_come_together_in_order(tmp_path: Path) -> None:
     text = UNDEFINED.replace("    models: all\n", "    models: all\n    load: {rate: 0}\n")
     path = str(tmp_path / "plan.yaml")

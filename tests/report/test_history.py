@@ -14,7 +14,7 @@ from fakeclock import StepClock
 from runner.errors import InputError, InventoryError
 from runner.main import main
 from runner.report.compare import METRICS
-from runner.report.history import load_history, sparkline
+from runner.report.history import job_order, load_history, sparkline
 from runner.results.store import RunStore
 
 QWEN, LLAMA = "Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B"
@@ -90,15 +90,42 @@ def test_text_one_line_per_job(results: Path, capsys: pytest.CaptureFixture[str]
     code, out, err = cli(capsys, "history", "--plan", "nightly", "--results", str(results))
     assert (code, err) == (0, "")
     head, *lines = out.splitlines()
-    assert head == "ttft_p95 (ms) over the last 4 run(s) of plan nightly"
+    assert head == "ttft_p95 (ms) over the last 4 runs of plan nightly"
     assert [line.split()[0] for line in lines] == [Q1, Q8, L1, LONG]
     q1 = lines[0].split("  ")
     assert [part.strip() for part in q1 if part.strip()] == [
         Q1, "▁▄▂█", "first 100.0", "last 150.0", "min 100.0", "max 150.0",
-        "change +50.0% (worse)", "4 run(s)"]
+        "change +50.0% (worse)", "4 runs"]
     q8 = next(line for line in lines if line.startswith(Q8))
-    assert "▁▃█ " in q8 and q8.endswith("3 run(s)")  # the interrupted job is left out
+    assert "▁▃█ " in q8 and q8.endswith("3 runs")  # the interrupted job is left out
     assert len({line.index("first") for line in lines}) == 1  # aligned
+
+
+def test_jobs_sort_numbers_as_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = [f"chat/{m}/concurrency={c}" for m in ("Qwen/Qwen3-30B", "Qwen/Qwen3-8B")
+           for c in (16, 4, 1)]
+    store_run(tmp_path, Clock(), {job_id: metrics(100) for job_id in ids})
+    code, out, _ = cli(capsys, "history", "--results", str(tmp_path))
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [
+        f"chat/Qwen/Qwen3-8B/concurrency={c}" for c in (1, 4, 16)] + [
+        f"chat/Qwen/Qwen3-30B/concurrency={c}" for c in (1, 4, 16)]
+    assert out.splitlines()[1].endswith("  1 run")
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["b/m/rate=2.5", "b/m/rate=10", "b/m/rate=2.25"],
+         ["b/m/rate=2.25", "b/m/rate=2.5", "b/m/rate=10"]),
+        (["b/m/c=1,input_tokens=2048", "b/m/c=1,input_tokens=512", "b/m/c=16", "b/m/c=4"],
+         ["b/m/c=1,input_tokens=512", "b/m/c=1,input_tokens=2048", "b/m/c=4", "b/m/c=16"]),
+        (["b/Qwen/Qwen3-8B-FP8", "b/Qwen/Qwen3-8B", "a/z"],
+         ["a/z", "b/Qwen/Qwen3-8B", "b/Qwen/Qwen3-8B-FP8"]),
+    ],
+)
+def test_job_order(ids: list[str], expected: list[str]) -> None:
+    assert sorted(ids, key=job_order) == expected
 
 
 def test_text_direction_of_change(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,7 +198,7 @@ def test_json_has_every_point(results: Path, capsys: pytest.CaptureFixture[str])
 
 def test_no_stored_values(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "history", "--metric", "goodput", "--results", str(results))
-    assert (code, out) == (0, "goodput (req/s) over the last 0 run(s): no stored values\n")
+    assert (code, out) == (0, "goodput (req/s) over the last 0 runs: no stored values\n")
     code, out, _ = cli(capsys, "history", "--metric", "goodput", "--format", "csv",
                        "--results", str(results))
     assert out.count("\n") == 1

@@ -1,0 +1,78 @@
+"""The plan view's words: each job's load, and totals that count in English."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import run_cli, write_configs, write_plan
+
+from runner.commands.plan import describe_load
+from runner.errors import EXIT_INVALID
+from runner.plan.selection import totals_text
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        ({"concurrency": 4, "requests": 20, "warmup_requests": 2},
+         "concurrency 4, 20 requests (+2 warm-up)"),
+        ({"concurrency": 1, "requests": 1, "warmup_requests": 0}, "concurrency 1, 1 request"),
+        ({"rate": 2.5, "arrival": "constant", "requests": 50}, "rate 2.5/s constant, 50 requests"),
+        ({"rate": 4, "arrival": "poisson", "max_concurrency": 64, "duration_s": 60},
+         "rate 4/s poisson (at most 64 in flight), 60 s"),
+        ({"concurrency": 8, "requests": 200, "duration_s": 120.5, "warmup_requests": 5},
+         "concurrency 8, 200 requests or 120.5 s, whichever comes first (+5 warm-up)"),
+    ],
+)
+def test_describe_load(params: dict[str, Any], text: str) -> None:
+    assert describe_load(params) == text
+
+
+def totals(**given: int) -> dict[str, int]:
+    base = {"benchmarks": 1, "skipped": 0, "models": 1, "jobs": 1, "requests": 1,
+            "warmup_requests": 0, "time_bound_jobs": 0, "time_bound_s": 0}
+    return {**base, **given}
+
+
+@pytest.mark.parametrize(
+    ("given", "text"),
+    [
+        ({}, "TOTAL: 1 benchmark (0 skipped), 1 model, 1 job, 1 request"),
+        ({"benchmarks": 2, "skipped": 1, "models": 3, "jobs": 6, "requests": 600,
+          "warmup_requests": 30},
+         "TOTAL: 2 benchmarks (1 skipped), 3 models, 6 jobs, 600 requests (+30 warm-up)"),
+        ({"jobs": 3, "requests": 100, "time_bound_jobs": 2, "time_bound_s": 120,
+          "warmup_requests": 3},
+         "TOTAL: 1 benchmark (0 skipped), 1 model, 3 jobs, 100 requests and 120 s of timed jobs "
+         "(+3 warm-up)"),
+        ({"jobs": 2, "requests": 0, "time_bound_jobs": 2, "time_bound_s": 90.5},
+         "TOTAL: 1 benchmark (0 skipped), 1 model, 2 jobs, 90.5 s of timed jobs"),
+        ({"benchmarks": 0, "models": 0, "jobs": 0, "requests": 0},
+         "TOTAL: 0 benchmarks (0 skipped), 0 models, 0 jobs, 0 requests"),
+    ],
+)
+def test_totals_text_counts_in_english(given: dict[str, int], text: str) -> None:
+    assert f"TOTAL: {totals_text(totals(**given))}" == text
+
+
+def test_an_unknown_inventory_server_is_located_in_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    dead_url: str
+) -> None:
+    write_configs(tmp_path / "configs", dead_url)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("RUNNER_SERVER", raising=False)
+    body = ("version: 1\nname: t\ninventory: {server: locl}\n"
+            "benchmarks:\n  - {name: b, models: all}\n")
+    write_plan(tmp_path, body, "p.yaml")
+    code, out, err = run_cli(capsys, "plan", "p.yaml")
+    assert (code, out) == (EXIT_INVALID, "")
+    assert err == ("error: p.yaml:3:21: server 'locl' (from the plan's inventory.server) is not "
+                   "defined in configs/servers.yaml (did you mean 'local'?) "
+                   "(at $.inventory.server)\n")
+    monkeypatch.setenv("RUNNER_SERVER", "nope")
+    code, _, err = run_cli(capsys, "plan", "p.yaml")
+    assert code == EXIT_INVALID and err.startswith("error: server 'nope' (from $RUNNER_SERVER)")

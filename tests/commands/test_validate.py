@@ -1,0 +1,109 @@
+"""`runner validate`: what it checks beside the schema, and how its errors read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli, write_configs, write_plan
+
+from runner.errors import EXIT_INVALID, EXIT_OK
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dead_url: str) -> Path:
+    write_configs(tmp_path / "configs", dead_url)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    return tmp_path
+
+
+def plan_with(inventory: str, models: str = "all") -> str:
+    return f"version: 1\nname: t\n{inventory}benchmarks:\n  - name: b\n    models: {models}\n"
+
+
+def test_an_unknown_inventory_server_is_located_with_a_suggestion(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_plan(project, plan_with("inventory: {server: locl}\n"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert code == EXIT_INVALID
+    assert out == ("p.yaml:3:21: server 'locl' (from the plan's inventory.server) is not defined "
+                   "in configs/servers.yaml (did you mean 'local'?) (at $.inventory.server)\n")
+
+
+def test_a_known_server_or_none_is_fine(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_plan(project, plan_with("inventory:\n  server: other\n"), "a.yaml")
+    write_plan(project, plan_with(""), "b.yaml")
+    code, out, _ = run_cli(capsys, "validate", "a.yaml", "b.yaml")
+    assert (code, out) == (EXIT_OK, "ok: a.yaml\nok: b.yaml\n")
+
+
+def test_a_server_without_servers_yaml_says_where_it_looked(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_plan(project, plan_with("inventory: {server: local}\n"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "--config-dir", "none", "p.yaml")
+    assert code == EXIT_INVALID
+    assert out == ("p.yaml:3:21: cannot check inventory.server 'local': no servers.yaml in none "
+                   "(from --config-dir): create it there (at $.inventory.server)\n")
+
+
+def test_problems_of_servers_yaml_keep_their_own_place(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "configs" / "servers.yaml").write_text("servers:\n  local: {url: 4}\n")
+    write_plan(project, plan_with("inventory: {server: local}\n"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert code == EXIT_INVALID and out.startswith("configs/servers.yaml:2:16: ")
+
+
+@pytest.mark.parametrize(
+    ("models", "col", "fix"),
+    [
+        ("*Coder*", 19, 'quote it: models: "*Coder*"'),
+        ("[Qwen/*, !*Coder*]", 30, 'quote it: models: [Qwen/*, "!*Coder*"]'),
+        ("!*Coder*", 13, 'quote it: models: "!*Coder*"'),
+        ("'*Coder*'\n    workload:\n      max_tokens: {{ mt }}", 20,
+         'quote it: max_tokens: "{{ mt }}"'),
+    ],
+)
+def test_readme_syntax_written_unquoted_gets_the_fix(
+    project: Path, capsys: pytest.CaptureFixture[str], models: str, col: int, fix: str
+) -> None:
+    write_plan(project, plan_with("", models), "p.yaml")
+    code, out, err = run_cli(capsys, "validate", "p.yaml")
+    assert code == EXIT_INVALID and err == "" and out.count("\n") == 1
+    assert out.startswith(f"p.yaml:{5 if col != 20 else 7}:{col}: ") and fix in out
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ("      concurrency: [1, 4]\n      exclude: [{concurrency: 1}, {concurrency: 4}]\n",
+         "p.yaml:7:7: the matrix's exclude removes every combination (at $.benchmarks[0].matrix)"),
+        ("      arrival: [poisson]\n",
+         "p.yaml:7:7: a matrix point sets arrival, which needs rate; this benchmark's jobs do not "
+         "use rate (at $.benchmarks[0].matrix)"),
+        ("      concurrency: [1]\n      include: [{rate: 2}]\n",
+         "p.yaml:7:7: a matrix point sets both concurrency and rate; choose one "
+         "(at $.benchmarks[0].matrix)"),
+        ("      concurrency: [1]\n      exclude: [{rate: 2}]\n",
+         "p.yaml:7:7: exclude names 'rate', not a matrix key (keys: concurrency) "
+         "(at $.benchmarks[0].matrix.exclude[0])"),
+    ],
+)
+def test_matrix_problems_that_plan_refuses_are_found_without_an_inventory(
+    project: Path, capsys: pytest.CaptureFixture[str], matrix: str, message: str
+) -> None:
+    write_plan(project, plan_with("") + "    matrix:\n" + matrix, "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert (code, out) == (EXIT_INVALID, message + "\n")
+
+
+def test_a_config_file_named_on_the_command_line_that_is_missing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "validate", "nope/servers.yaml", "configs/models.yaml")
+    assert code == EXIT_INVALID
+    assert out == "nope/servers.yaml: file not found\nok: configs/models.yaml\n"

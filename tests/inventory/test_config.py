@@ -1,0 +1,181 @@
+"""Config files: where servers.yaml and models.yaml are found, and what a missing one says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli, write_configs
+
+from runner.errors import EXIT_INVALID, EXIT_OK, InputError
+from runner.inventory.config import ConfigDir, find_config_dir, load_models, load_servers
+
+PLAN = """\
+version: 1
+name: nightly
+inventory: {server: local}
+benchmarks:
+  - name: lat
+    models: "all, !@quantized"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dead_url: str) -> Path:
+    """proj/ (a repository) with configs/ and plans/nightly.yaml; the current folder is
+    elsewhere/, beside it, which has no configs/."""
+    proj = tmp_path / "proj"
+    (proj / ".git").mkdir(parents=True)
+    write_configs(proj / "configs", dead_url)
+    (proj / "configs" / "models.yaml").write_text(
+        "groups:\n  quantized: ['*-FP8']\nmodels:\n  - {id: Qwen/Qwen3-8B}\n"
+        "  - {id: Qwen/Qwen3-8B-FP8}\n")
+    (proj / "plans").mkdir()
+    (proj / "plans" / "nightly.yaml").write_text(PLAN)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("RUNNER_SERVER", raising=False)
+    return proj
+
+
+def test_configs_are_found_beside_the_plans_repository(project: Path) -> None:
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    assert found.path == "../proj/configs"
+    assert found.searched == ("../proj/plans/configs", "../proj/configs")
+
+
+def test_a_plan_path_that_does_not_exist_is_searched_from_its_folder(project: Path) -> None:
+    assert find_config_dir(None, {}, "gone/plan.yaml").searched[:2] == ("gone/configs", "configs")
+
+
+def test_option_and_variable_win_over_the_search(project: Path) -> None:
+    env = {"RUNNER_CONFIG_DIR": "from-env"}
+    assert find_config_dir("opt", env, "../proj/plans/nightly.yaml").path == "opt"
+    assert find_config_dir(None, env, "../proj/plans/nightly.yaml").searched == ("from-env",)
+
+
+def test_the_current_folder_and_those_above_it_come_after_the_plan(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project / "plans")
+    assert find_config_dir(None, {}, None).path == "../configs"  # `runner inventory` in plans/
+    (project / "plans" / "configs").mkdir()  # a folder named configs without config files
+    assert find_config_dir(None, {}, "nightly.yaml").path == "../configs"
+
+
+def test_the_search_stops_at_the_repository_root(project: Path) -> None:
+    write_configs(project.parent / "configs", "http://127.0.0.1:9")  # outside the repository
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    assert found.path == "../proj/configs"
+    (project / "configs" / "servers.yaml").unlink()
+    (project / "configs" / "models.yaml").unlink()
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    assert found.searched[:3] == ("../proj/plans/configs", "../proj/configs", "configs")
+    assert found.path == "../configs"  # found from the current folder's side, not the plan's
+
+
+def test_a_missing_servers_yaml_names_every_folder_searched(project: Path) -> None:
+    (project / "configs" / "servers.yaml").unlink()
+    (project / "configs" / "models.yaml").unlink()
+    found = find_config_dir(None, {}, "../proj/plans/nightly.yaml")
+    with pytest.raises(InputError) as info:
+        load_servers(found)
+    [line] = info.value.lines()
+    assert line.startswith("no servers.yaml found: searched ../proj/plans/configs, "
+                           "../proj/configs, configs, ")
+    assert "pass --config-dir DIR" in line
+
+
+def test_a_missing_models_yaml_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    models = load_models(ConfigDir(str(tmp_path / "c"), ("a/configs", "configs")))
+    assert models.groups_source() == ("no models.yaml found: searched a/configs, configs; "
+                                      "create configs/models.yaml beside your plans, or pass "
+                                      "--config-dir DIR")
+    assert load_models(str(tmp_path)).groups_source() == f"no models.yaml in {tmp_path}"
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "message"),
+    [
+        ("gone", {}, "no servers.yaml in gone (from --config-dir): create it there"),
+        (None, {"RUNNER_CONFIG_DIR": "stale"},
+         "no servers.yaml in stale (from $RUNNER_CONFIG_DIR): create it there, or change or "
+         "unset $RUNNER_CONFIG_DIR"),
+    ],
+)
+def test_a_given_folder_without_servers_yaml_says_where_it_came_from(
+    project: Path, option: str | None, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        load_servers(find_config_dir(option, env, "../proj/plans/nightly.yaml"))
+    assert info.value.lines() == [message]
+
+
+def test_validate_and_plan_from_another_folder_use_the_plans_configs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "validate", "../proj/plans/nightly.yaml")
+    assert (code, out, err) == (EXIT_OK, "ok: ../proj/plans/nightly.yaml\n", "")
+    code, out, _ = run_cli(capsys, "plan", "../proj/plans/nightly.yaml", "--source", "fallback")
+    assert code == EXIT_OK and "lat/Qwen/Qwen3-8B" in out and "FP8" not in out.split("jobs")[-1]
+
+
+def test_validate_without_configs_says_why_the_group_is_unknown(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "configs" / "models.yaml").unlink()
+    code, out, _ = run_cli(capsys, "validate", "../proj/plans/nightly.yaml")
+    assert code == EXIT_INVALID
+    assert ("../proj/plans/nightly.yaml:6:13: unknown model group '@quantized' (no model groups"
+            " are defined); no models.yaml found: searched ../proj/plans/configs, ../proj/configs;"
+            " create configs/models.yaml beside your plans, or pass --config-dir DIR") in out
+
+
+def test_a_server_remembers_the_file_that_defines_it(project: Path) -> None:
+    servers = load_servers("../proj/configs")
+    assert servers.servers["local"].source == "../proj/configs/servers.yaml"
+
+
+def test_new_finds_the_configs_above_its_plans_folder(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "new", "--plans-dir", "../proj/plans", "--server", "local",
+                           "--source", "fallback", "--yes")
+    assert code == EXIT_OK, err
+    assert "inventory from the fallback file ../proj/configs/models.yaml" in err
+    assert (project / "plans" / "latency.yaml").is_file()
+
+
+MOCK_SERVERS = """\
+servers:
+  sim: {kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1, output_tokens: 4}
+"""
+TINY_PLAN = """\
+version: 1
+name: tiny
+inventory: {server: sim}
+benchmarks:
+  - {name: b, models: all, load: {requests: 2}, workload: {max_tokens: 4}}
+"""
+
+
+def test_a_lock_applied_from_elsewhere_finds_the_configs_near_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proj = tmp_path / "proj"
+    (proj / ".git").mkdir(parents=True)
+    (proj / "configs").mkdir()
+    (proj / "configs" / "servers.yaml").write_text(MOCK_SERVERS)
+    (proj / "plans").mkdir()
+    (proj / "plans" / "tiny.yaml").write_text(TINY_PLAN)
+    monkeypatch.delenv("RUNNER_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("RUNNER_SERVER", raising=False)
+    monkeypatch.chdir(proj)
+    code, _, err = run_cli(capsys, "plan", "plans/tiny.yaml", "--out", "locks/tiny.json")
+    assert code == EXIT_OK, err
+    monkeypatch.chdir(tmp_path)  # the lock's relative plan path no longer points at the plan
+    code, out, err = run_cli(capsys, "apply", "proj/locks/tiny.json", "--force", "-q",
+                             "--no-report")
+    assert code == EXIT_OK, err
+    assert "ok=1 failed=0" in out
