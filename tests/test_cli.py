@@ -349,5 +349,5 @@ def test_plan_with_a_tag_typo_is_exit_3_and_says_it_once(
     assert "the selection leaves no job to run (a: not selected by --tags)" in err
     code, out, err = run_cli(capsys, "plan", str(write_plan(env, body)),
                              "--tags", "latency,latncy")
-    assert code == EXIT_OK and "TOTAL: 1 benchmarks (0 skipped)" in out
+    assert code == EXIT_OK and "TOTAL: 1 benchmark (0 skipped)" in out
     assert err.count("WARNING: --tags 'latncy': no benchmark has this tag") == 1

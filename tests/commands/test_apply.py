@@ -322,7 +322,7 @@ def test_recap_counts_agree_with_the_plan_view(
                                "--results", str(tmp_path / "r"))
     assert code == EXIT_OK
     total = view.splitlines()[-1].removeprefix("TOTAL: ")
-    assert total == "2 benchmarks (1 skipped), 2 models, 2 jobs"
+    assert total == "2 benchmarks (1 skipped), 2 models, 2 jobs, 4 requests"
     assert f"planned: {total}" in out.splitlines()
     assert "jobs: ok=2 slo_missed=0 failed=0 skipped=0 interrupted=0" in out.splitlines()
     [run] = run_dirs(tmp_path / "r", "p")

@@ -100,7 +100,7 @@ def test_the_example_plan_plans_applies_and_reports_on_the_demo_simulator(
     assert data["totals"]["jobs"] == 4
     code, out, err = run_cli(capsys, "apply", "plans/example.yaml", "--server", "demo", "-q")
     assert code == EXIT_OK, err
-    assert "ok=4 failed=0" in out
+    assert "jobs: ok=4 slo_missed=0 failed=0" in out
     assert len(list((project / "results" / "example").iterdir())) == 1
     code, out, err = run_cli(capsys, "report", "latest", "--format", "md")
     assert code == EXIT_OK, err

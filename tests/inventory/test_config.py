@@ -178,4 +178,4 @@ def test_a_lock_applied_from_elsewhere_finds_the_configs_near_it(
     code, out, err = run_cli(capsys, "apply", "proj/locks/tiny.json", "--force", "-q",
                              "--no-report")
     assert code == EXIT_OK, err
-    assert "ok=1 failed=0" in out
+    assert "jobs: ok=1 slo_missed=0 failed=0" in out

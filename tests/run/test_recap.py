@@ -22,7 +22,7 @@ def job(model: str, status: str = "ok", slo: dict[str, Any] | None = None,
 
 
 FACTS = RunFacts("results/p/r1", "ok", "plans/p.yaml", "p", "inventory: live", {
-    "benchmarks": 2, "skipped": 1, "models": 2, "jobs": 3}, "results/p/r1/report.html")
+    "benchmarks": 2, "skipped": 1, "models": 2, "jobs": 3, "requests": 60}, "results/p/r1/report.html")
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -61,7 +61,7 @@ def test_render_ends_with_the_report_and_next_commands() -> None:
     assert lines[3].split()[:4] == ["b", "a", "concurrency=1", "ok"]
     assert "SLO missed: ttft_ms p95 612.3 (limit <= 500)" in lines[4]
     assert lines[-7:] == [
-        "planned: 2 benchmarks (1 skipped), 2 models, 3 jobs",
+        "planned: 2 benchmarks (1 skipped), 2 models, 3 jobs, 60 requests",
         "jobs: ok=2 slo_missed=1 failed=0 skipped=0 interrupted=0",
         "inventory: live", "results: results/p/r1", "report: results/p/r1/report.html",
         "next: runner report results/p/r1 --format md",
