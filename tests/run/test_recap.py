@@ -22,7 +22,8 @@ def job(model: str, status: str = "ok", slo: dict[str, Any] | None = None,
 
 
 FACTS = RunFacts("results/p/r1", "ok", "plans/p.yaml", "p", "inventory: live", {
-    "benchmarks": 2, "skipped": 1, "models": 2, "jobs": 3, "requests": 60}, "results/p/r1/report.html")
+    "benchmarks": 2, "skipped": 1, "models": 2, "jobs": 3, "requests": 60},
+    "results/p/r1/report.html")
 
 
 @pytest.mark.parametrize(("value", "text"), [
