@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from runner import __version__
+from runner import __version__, interrupts
 from runner.atomicfile import write_atomic
 from runner.commands.plan import load_checked, options_from
 from runner.errors import (
@@ -23,6 +22,7 @@ from runner.errors import (
     InputError,
     Problem,
 )
+from runner.filelock import Holder
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
 from runner.plan.expand import Job
@@ -32,6 +32,8 @@ from runner.report import junit
 from runner.run import recap
 from runner.run.executor import Context, JobSpec, execute
 from runner.run.progress import reporter_for
+from runner.run.resume import check_resume
+from runner.run.serverlock import lock_servers
 
 
 @dataclass(frozen=True)
@@ -100,23 +102,87 @@ def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
          prepared: Prepared) -> int:
+    """Lock, record, run, report. Until the run's files are first written, a signal stops at
+    once (exit 130); from then on it only stops the run, which still ends cleanly."""
     from runner.results.store import RunStore
 
+    signals = interrupts.active()
     prompts = _prompt_sources(prepared)
-    store = (RunStore.open(args.resume) if args.resume
-             else RunStore.create(args.results, prepared.plan["name"], _manifest(args, prepared)))
-    store.set_jobs([_job_entry(spec.job) for spec in prepared.specs])
-    reporter = reporter_for(args, len(prepared.specs))
+    command = f"runner apply {args.plan}"
+    with ExitStack() as stack:
+        resumed = _open_resumed(args, prepared, command, stack) if args.resume else None
+        lock_servers(stack, [(s.server.name, s.server.url) for s in prepared.specs], env,
+                     timeout_s=args.lock_timeout, command=command, on_wait=_waiting(args))
+        signals.hold()
+        if resumed is None:
+            store = RunStore.create(args.results, prepared.plan["name"],
+                                    _manifest(args, prepared), command=command)
+            stack.callback(store.close)
+            store.set_jobs([_job_entry(spec.job) for spec in prepared.specs])
+            specs = prepared.specs
+        else:
+            store, chosen = resumed
+            specs = [spec for spec in prepared.specs if spec.job.id in chosen]
+            store.resume_jobs([_job_entry(spec.job) for spec in specs], _resume_note(args))
+        return _run_jobs(args, env, ws, prepared, store, specs, prompts)
+
+
+def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
+                  stack: ExitStack) -> tuple[Any, frozenset[str]]:
+    """The run to resume, locked, and the ids of the selected jobs that belong to it."""
+    from runner.results.store import RunStore
+
+    store = RunStore.resume(args.resume, command=command)
+    stack.callback(store.close)
+    found = check_resume(args.resume, store.manifest, prepared.plan,
+                         [_job_entry(spec.job) for spec in prepared.specs], args.force)
+    for warning in found.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return store, found.job_ids
+
+
+def _resume_note(args: argparse.Namespace) -> dict[str, Any]:
+    return {"limit": getattr(args, "limit", None), "tags": getattr(args, "tags", None),
+            "force": bool(args.force)}
+
+
+def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
+    def say(what: str, holder: Holder) -> None:
+        print(f"waiting up to {args.lock_timeout:g} s for {what}, locked by "
+              f"{holder.describe()}", file=sys.stderr, flush=True)
+    return say
+
+
+def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
+              prepared: Prepared, store: Any, specs: list[JobSpec],
+              prompts: Mapping[str, Any]) -> int:
+    signals = interrupts.active()
+    reporter = reporter_for(args, len(specs))
     source_line = describe_source(prepared.inventory, ws.models.path)
     reporter.note(source_line)
-    summaries, interrupted = _execute(prepared, store, reporter, env, prompts, args)
-    status = _run_status(summaries, interrupted)
+    try:
+        summaries = _execute(specs, store, reporter, env, prompts, args, signals)
+    except BaseException:
+        with suppress(Exception):  # a crash: keep the run resumable, then report the crash
+            store.finish("interrupted")
+        raise
+    status = _run_status(summaries, signals.requested, store.undone_jobs())
     store.finish(status)
     if args.junit:
         save_text(args.junit, junit.render(prepared.plan["name"], summaries))
-    if not args.no_report:
+    if not args.no_report and not signals.hurried:
         _write_reports(store.run_dir)
+    if signals.requested and status != "interrupted":  # a signal during the reports
+        status = "interrupted"
+        store.finish(status)
     print(recap.render(summaries, source_line, store.run_dir))
+    if status == "interrupted":
+        print(f"interrupted: `runner apply {args.plan} --resume {store.run_dir}` runs what is "
+              "left", file=sys.stderr)
+    if status == "partial":
+        print(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "
+              f"{len(store.manifest['jobs'])} jobs have not run; `runner apply {args.plan} "
+              f"--resume {store.run_dir}` runs them", file=sys.stderr)
     return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
 
 
@@ -194,36 +260,43 @@ def _job_entry(job: Job) -> dict[str, Any]:
             "params": dict(job.params)}
 
 
-def _execute(prepared: Prepared, store: Any, reporter: Any, env: Mapping[str, str],
+def _execute(specs: list[JobSpec], store: Any, reporter: Any, env: Mapping[str, str],
              prompts: Mapping[str, Any], args: argparse.Namespace,
-             ) -> tuple[list[dict[str, Any]], bool]:
-    async def main() -> tuple[list[dict[str, Any]], bool]:
-        stop = asyncio.Event()
-        _install_signals(stop, asyncio.current_task())
-        ctx = Context(store, reporter, env, lambda spec: prompts[spec.job.id], stop,
-                      fail_fast=args.fail_fast, resume=bool(args.resume))
-        summaries = await execute(prepared.specs, ctx, forks=args.forks)
-        return summaries, stop.is_set()
+             signals: interrupts.Interrupts) -> list[dict[str, Any]]:
+    """Run the jobs on an event loop that hears of signals through two events: `stop` (the
+    first: send nothing more, finish cleanly) and `hurry` (a second: cancel in-flight requests
+    now instead of after their grace period)."""
+    async def main() -> list[dict[str, Any]]:
+        stop, hurry = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def sync() -> None:
+            if signals.requested:
+                stop.set()
+            if signals.hurried:
+                hurry.set()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(sync)
+
+        signals.wake = wake
+        try:
+            sync()
+            ctx = Context(store, reporter, env, lambda spec: prompts[spec.job.id], stop,
+                          hurry=hurry, fail_fast=args.fail_fast, resume=bool(args.resume))
+            return await execute(specs, ctx, forks=args.forks)
+        finally:
+            signals.wake = None
 
     return asyncio.run(main())
 
 
-def _install_signals(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> None:
-    """First SIGINT/SIGTERM: stop sending and finish cleanly; a second one: cancel now."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set() and task is not None:
-            task.cancel()
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-
-
-def _run_status(summaries: Sequence[Mapping[str, Any]], interrupted: bool) -> str:
+def _run_status(summaries: Sequence[Mapping[str, Any]], interrupted: bool,
+                undone: Sequence[str]) -> str:
+    """interrupted, else failed (a job of this apply failed), else partial (jobs of the run's
+    record are still to run: a narrower --resume), else ok."""
     if interrupted or any(s["status"] == "interrupted" for s in summaries):
         return "interrupted"
     if any(s["status"] == "failed" for s in summaries):
         return "failed"
-    return "ok"
+    return "partial" if undone else "ok"

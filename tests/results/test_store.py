@@ -85,7 +85,7 @@ def test_create_makes_the_layout_and_a_sortable_run_id(tmp_path: Path) -> None:
     assert store.run_dir == str(tmp_path / "results" / "smoke" / store.run_id)
     assert os.path.isdir(os.path.join(store.run_dir, "jobs"))
     assert all_files(tmp_path / "results") == [
-        "index.sqlite", f"smoke/{store.run_id}/manifest.json"]
+        "index.sqlite", f"smoke/{store.run_id}/manifest.json", f"smoke/{store.run_id}/run.lock"]
 
 
 def test_run_ids_are_unique_and_sort_by_time(tmp_path: Path) -> None:
@@ -140,6 +140,7 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert all_files(Path(store.run_dir)) == [
         "jobs/chat_m1_c=1.json", "jobs/chat_m1_c=1.requests.jsonl",
         "jobs/chat_m2_c=1.json", "jobs/chat_m2_c=1.requests.jsonl", "manifest.json",
+        "run.lock",
     ]
 
 
