@@ -9,14 +9,13 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import apply_process, manifest, run_dirs, simulator, wait_for
+from apply_helpers import apply_process, manifest, requests_sent, run_dirs, simulator, wait_for
 from cli_helpers import run_cli
 
 from runner.errors import EXIT_INTERRUPTED, EXIT_OK
@@ -83,12 +82,6 @@ def started(tmp_path: Path, proc: subprocess.Popen[str]) -> bool:
 
 def run_dir_made(tmp_path: Path, proc: subprocess.Popen[str]) -> bool:
     return the_run(tmp_path) is not None
-
-
-def requests_sent(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/mock/stats", timeout=5) as resp:
-        total: int = json.load(resp)["requests"]["total"]
-    return total
 
 
 def first_job_sending(tmp_path: Path, proc: subprocess.Popen[str]) -> bool:
