@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner import __version__, interrupts
@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             specs = prepared.specs
         else:
             store, chosen = resumed
-            specs = [spec for spec in prepared.specs if spec.job.id in chosen]
+            specs = _as_recorded([s for s in prepared.specs if s.job.id in chosen], store)
             store.resume_jobs([_job_entry(spec.job) for spec in specs], _resume_note(args))
         return _run_jobs(args, env, ws, prepared, store, specs, prompts)
 
@@ -139,6 +139,16 @@ def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
     for warning in found.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     return store, found.job_ids
+
+
+def _as_recorded(specs: list[JobSpec], store: Any) -> list[JobSpec]:
+    """Jobs the run has done keep the parameters they ran with (so they are not run again)."""
+    from runner.results.store import COMPLETE_STATUSES
+
+    done = {e["id"]: e["params"] for e in store.manifest["jobs"]
+            if e.get("status") in COMPLETE_STATUSES}
+    return [replace(s, job=replace(s.job, params=done[s.job.id])) if s.job.id in done else s
+            for s in specs]
 
 
 def _resume_note(args: argparse.Namespace) -> dict[str, Any]:

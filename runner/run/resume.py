@@ -9,6 +9,8 @@ from typing import Any
 
 from runner.errors import InputError
 
+COMPLETE = ("ok", "failed")  # a job done in the record keeps the parameters it ran with
+
 
 @dataclass(frozen=True)
 class Resumption:
@@ -21,11 +23,13 @@ class Resumption:
 def check_resume(run_dir: str, manifest: Mapping[str, Any], plan: Mapping[str, Any],
                  jobs: Sequence[Mapping[str, Any]], force: bool) -> Resumption:
     """InputError when the run is of another plan (name always; sha256 unless `force`) or a job
-    it recorded now has other parameters (unless `force`); jobs it never recorded are left out."""
+    it still has to run now has other parameters (unless `force`); jobs it never recorded are
+    left out, jobs it has done are never run again."""
     warnings = [*_check_plan(run_dir, manifest.get("plan") or {}, plan, force)]
     recorded = {e.get("id"): e for e in manifest.get("jobs") or [] if isinstance(e, Mapping)}
-    changed = [j for j in jobs
-               if j["id"] in recorded and recorded[j["id"]].get("params") != j["params"]]
+    changed = [j for j in jobs if j["id"] in recorded
+               and recorded[j["id"]].get("status") not in COMPLETE
+               and recorded[j["id"]].get("params") != j["params"]]
     if changed and not force:
         first = changed[0]
         raise InputError(
