@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TextIO
 
 from runner import __version__, interrupts
 from runner.atomicfile import write_atomic
@@ -50,7 +50,7 @@ class Prepared:
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with _prepared(args, env) as (ws, prepared):
         for warning in prepared.warnings:
-            print(f"WARNING: {warning}", file=sys.stderr)
+            tell(f"WARNING: {warning}", sys.stderr)
         return _run(args, env, ws, prepared)
 
 
@@ -137,7 +137,7 @@ def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
     found = check_resume(args.resume, store.manifest, prepared.plan,
                          [_job_entry(spec.job) for spec in prepared.specs], args.force)
     for warning in found.warnings:
-        print(f"WARNING: {warning}", file=sys.stderr)
+        tell(f"WARNING: {warning}", sys.stderr)
     return store, found.job_ids
 
 
@@ -158,8 +158,8 @@ def _resume_note(args: argparse.Namespace) -> dict[str, Any]:
 
 def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
     def say(what: str, holder: Holder) -> None:
-        print(f"waiting up to {args.lock_timeout:g} s for {what}, locked by "
-              f"{holder.describe()}", file=sys.stderr, flush=True)
+        tell(f"waiting up to {args.lock_timeout:g} s for {what}, locked by "
+             f"{holder.describe()}", sys.stderr)
     return say
 
 
@@ -185,14 +185,14 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     if signals.requested and status != "interrupted":  # a signal during the reports
         status = "interrupted"
         store.finish(status)
-    print(recap.render(summaries, source_line, store.run_dir))
+    tell(recap.render(summaries, source_line, store.run_dir), sys.stdout)
     if status == "interrupted":
-        print(f"interrupted: `runner apply {args.plan} --resume {store.run_dir}` runs what is "
-              "left", file=sys.stderr)
+        tell(f"interrupted: `runner apply {args.plan} --resume {store.run_dir}` runs what is "
+             "left", sys.stderr)
     if status == "partial":
-        print(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "
-              f"{len(store.manifest['jobs'])} jobs have not run; `runner apply {args.plan} "
-              f"--resume {store.run_dir}` runs them", file=sys.stderr)
+        tell(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "
+             f"{len(store.manifest['jobs'])} jobs have not run; `runner apply {args.plan} "
+             f"--resume {store.run_dir}` runs them", sys.stderr)
     return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
 
 
@@ -203,7 +203,7 @@ def _write_reports(run_dir: str) -> None:
     try:
         write_reports(run_dir)
     except (InputError, OSError) as exc:
-        print(f"WARNING: could not write the reports: {exc}", file=sys.stderr)
+        tell(f"WARNING: could not write the reports: {exc}", sys.stderr)
 
 
 def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) -> int:
@@ -214,8 +214,20 @@ def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) 
         return EXIT_JOBS_FAILED
     failures = junit.gate_failures(summaries) if gate else []
     for line in failures:
-        print(f"GATE: {line}", file=sys.stderr)
+        tell(f"GATE: {line}", sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
+
+
+def tell(text: str, stream: TextIO) -> None:
+    """Print a line; a reader that went away (a cancelled CI job's log) never changes how the
+    run ends: the stream goes to /dev/null and the exit code stays what the run decided."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        with suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
 
 
 def save_text(path: str, text: str) -> None:

@@ -189,3 +189,17 @@ def test_a_bad_lock_timeout_is_a_usage_error(
         main(["apply", "p.yaml", f"--lock-timeout={text}"])
     assert exited.value.code == EXIT_INVALID
     assert f"--lock-timeout: invalid duration {text!r}" in capsys.readouterr().err
+
+
+def test_a_signal_while_waiting_for_the_server_is_exit_130_and_makes_no_run(
+    tmp_path: Path, sim: tuple[str, dict[str, str]]
+) -> None:
+    url, env = sim
+    with server_held(url):
+        waiting = start(tmp_path, env, "p.yaml", "--lock-timeout", "2m")
+        assert waiting.stderr is not None
+        assert waiting.stderr.readline().startswith("waiting up to 120 s")
+        waiting.send_signal(signal.SIGTERM)
+        code, out, err = finish(waiting)
+    assert code == EXIT_INTERRUPTED and err == "interrupted\n" and not out
+    assert run_dirs(tmp_path / "results", "p") == []

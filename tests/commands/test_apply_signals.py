@@ -18,7 +18,7 @@ import pytest
 from apply_helpers import apply_process, manifest, requests_sent, run_dirs, simulator, wait_for
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_OK
+from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK
 
 # Two jobs of one round each: 32 streams of 60 tokens at 25 ms (1.5 s), so that a second signal
 # 1 s after the first still finds the requests in their grace period.
@@ -287,3 +287,21 @@ def test_a_signal_before_any_run_directory_exists_is_exit_130_without_a_tracebac
     assert "RECAP" not in out
     assert the_run(tmp_path) is None
     assert signal.getsignal(INT) is signal.default_int_handler  # main put pytest's back
+
+
+def test_a_reader_that_goes_away_never_turns_the_outcome_green(
+    tmp_path: Path, sim_url: str
+) -> None:
+    """A cancelled CI job's log reader is gone: progress and RECAP meet closed pipes, and the
+    run still ends as decided (here: a missed SLO with --gate is exit 4, never 0)."""
+    with setup(tmp_path, sim_url) as env:
+        plan = tmp_path / "p.yaml"
+        plan.write_text(plan.read_text() + "    slo: {ttft_ms: {p50: 0.001}}\n")
+        proc = start(tmp_path, env, "--gate")
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+        assert proc.wait(60) == EXIT_GATE
+    run = the_run(tmp_path)
+    assert run is not None and manifest(run)["status"] == "ok"
+    assert [j["status"] for j in manifest(run)["jobs"]] == ["ok", "ok"]
