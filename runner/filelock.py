@@ -71,7 +71,8 @@ def acquire(path: str, what: str, hint: str, *, command: str | None = None,
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
     except OSError as exc:
-        raise BusyError(f"{what}: cannot open its lock file {path}: {exc.strerror}") from None
+        raise BusyError(f"{what}: cannot open its lock file {path} ({exc.strerror}); make "
+                        "that folder writable (server locks live in $RUNNER_CACHE_DIR)") from None
     try:
         _wait(fd, path, what, hint, timeout_s, on_wait)
         _write_holder(fd, Holder.me(command))

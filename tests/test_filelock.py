@@ -80,3 +80,12 @@ def test_an_unreadable_holder_is_described_not_a_crash(tmp_path: Path) -> None:
     assert read_holder(str(path), tries=1).describe().startswith("a process that has not said")
     path.write_text(json.dumps({"pid": "12", "host": 5}))
     assert read_holder(str(path), tries=1) == Holder()  # wrong types are dropped
+
+
+def test_a_lock_that_cannot_be_made_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BusyError) as caught:
+        acquire(str(tmp_path / "file" / "x.lock"), "server 's'", "hint")
+    [line] = caught.value.lines()
+    assert line.startswith(f"server 's': cannot open its lock file {tmp_path}/file/x.lock (")
+    assert line.endswith("make that folder writable (server locks live in $RUNNER_CACHE_DIR)")

@@ -123,7 +123,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
         else:
             store, chosen = resumed
             specs = _as_recorded([s for s in prepared.specs if s.job.id in chosen], store)
-            store.resume_jobs([_job_entry(spec.job) for spec in specs], _resume_note(args))
+            store.resume_jobs([_job_entry(spec.job) for spec in specs],
+                              _resume_note(args, prepared))
         return _run_jobs(args, env, ws, prepared, store, specs, prompts)
 
 
@@ -151,9 +152,11 @@ def _as_recorded(specs: list[JobSpec], store: Any) -> list[JobSpec]:
             for s in specs]
 
 
-def _resume_note(args: argparse.Namespace) -> dict[str, Any]:
-    return {"limit": getattr(args, "limit", None), "tags": getattr(args, "tags", None),
-            "force": bool(args.force)}
+def _resume_note(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
+    """What a --resume ran with, kept in the manifest's `resumes`."""
+    return {"plan_sha256": prepared.plan.get("sha256"), "limit": getattr(args, "limit", None),
+            "tags": getattr(args, "tags", None), "force": bool(args.force),
+            "inventory": prepared.inventory.summary()}
 
 
 def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:

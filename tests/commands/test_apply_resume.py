@@ -128,7 +128,8 @@ def test_a_narrower_resume_runs_only_those_and_keeps_every_job_in_the_record(
     assert data["status"] == "partial"
     assert f"NOTE: run {run} is partial: 1 of its 3 jobs have not run" in err
     assert index_jobs(run) == [("h/Qwen/a", "ok"), ("h/Qwen/b", undone), ("h/other/c", "ok")]
-    assert [r["limit"] for r in data["resumes"]] == ["other/*"]
+    [note] = data["resumes"]
+    assert (note["limit"], note["inventory"]["source"]) == ("other/*", "live")
     assert "ok=1 failed=0" in out and "Qwen/b" not in out
 
     code, out, err = apply(capsys, "hosted.yaml", "--resume", str(run))
