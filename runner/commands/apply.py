@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     command = f"runner apply {args.plan}"
     with ExitStack() as stack:
         resumed = _open_resumed(args, prepared, command, stack) if args.resume else None
-        lock_servers(stack, [(s.server.name, s.server.url) for s in prepared.specs], env,
+        lock_servers(stack, _shared_servers(prepared.specs), env,
                      timeout_s=args.lock_timeout, command=command, on_wait=_waiting(args))
         signals.hold()
         if resumed is None:
@@ -126,6 +126,12 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             store.resume_jobs([_job_entry(spec.job) for spec in specs],
                               _resume_note(args, prepared))
         return _run_jobs(args, env, ws, prepared, store, specs, prompts)
+
+
+def _shared_servers(specs: Sequence[JobSpec]) -> list[tuple[str, str]]:
+    """(name, url) of the servers other processes may benchmark too: not an embedded
+    simulator, which this process started for itself on a port of its own."""
+    return [(s.server.name, s.server.url) for s in specs if s.server.kind != "mock"]
 
 
 def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
