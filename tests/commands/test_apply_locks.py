@@ -203,3 +203,17 @@ def test_a_signal_while_waiting_for_the_server_is_exit_130_and_makes_no_run(
         code, out, err = finish(waiting)
     assert code == EXIT_INTERRUPTED and err == "interrupted\n" and not out
     assert run_dirs(tmp_path / "results", "p") == []
+
+
+def test_an_embedded_simulator_takes_no_server_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(
+        "servers:\n  sim:\n    kind: mock\n    models: [m1]\n    ttft_ms: 1\n    itl_ms: 1\n")
+    (tmp_path / "p.yaml").write_text(PLAN.replace("requests: 16", "requests: 2"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+    monkeypatch.chdir(tmp_path)
+    assert main(["apply", "p.yaml", "--no-report"]) == EXIT_OK, capsys.readouterr().err
+    assert not (Path(os.environ["RUNNER_CACHE_DIR"]) / "locks").exists()
