@@ -8,8 +8,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, interrupts
 from runner.atomicfile import write_atomic
@@ -32,8 +32,11 @@ from runner.report import junit
 from runner.run import recap
 from runner.run.executor import Context, JobSpec, execute
 from runner.run.progress import reporter_for
-from runner.run.resume import check_resume
+from runner.run.resume import as_recorded, check_resume
 from runner.run.serverlock import lock_servers
+
+if TYPE_CHECKING:  # imported where it is used, as before
+    from runner.results.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             specs = prepared.specs
         else:
             store, chosen = resumed
-            specs = _as_recorded([s for s in prepared.specs if s.job.id in chosen], store)
+            specs = as_recorded([s for s in prepared.specs if s.job.id in chosen],
+                                store.manifest)
             store.resume_jobs([_job_entry(spec.job) for spec in specs],
                               _resume_note(args, prepared))
         return _run_jobs(args, env, ws, prepared, store, specs, prompts)
@@ -135,7 +139,7 @@ def _shared_servers(specs: Sequence[JobSpec]) -> list[tuple[str, str]]:
 
 
 def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
-                  stack: ExitStack) -> tuple[Any, frozenset[str]]:
+                  stack: ExitStack) -> tuple[RunStore, frozenset[str]]:
     """The run to resume, locked, and the ids of the selected jobs that belong to it."""
     from runner.results.store import RunStore
 
@@ -146,16 +150,6 @@ def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
     for warning in found.warnings:
         tell(f"WARNING: {warning}", sys.stderr)
     return store, found.job_ids
-
-
-def _as_recorded(specs: list[JobSpec], store: Any) -> list[JobSpec]:
-    """Jobs the run has done keep the parameters they ran with (so they are not run again)."""
-    from runner.results.store import COMPLETE_STATUSES
-
-    done = {e["id"]: e["params"] for e in store.manifest["jobs"]
-            if e.get("status") in COMPLETE_STATUSES}
-    return [replace(s, job=replace(s.job, params=done[s.job.id])) if s.job.id in done else s
-            for s in specs]
 
 
 def _resume_note(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
@@ -173,7 +167,7 @@ def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
 
 
 def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
-              prepared: Prepared, store: Any, specs: list[JobSpec],
+              prepared: Prepared, store: RunStore, specs: list[JobSpec],
               prompts: Mapping[str, Any]) -> int:
     signals = interrupts.active()
     reporter = reporter_for(args, len(specs))
@@ -185,15 +179,7 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
         with suppress(Exception):  # a crash: keep the run resumable, then report the crash
             store.finish("interrupted")
         raise
-    status = _run_status(summaries, signals.requested, store.undone_jobs())
-    store.finish(status)
-    if args.junit:
-        save_text(args.junit, junit.render(prepared.plan["name"], summaries))
-    if not args.no_report and not signals.hurried:
-        _write_reports(store.run_dir)
-    if signals.requested and status != "interrupted":  # a signal during the reports
-        status = "interrupted"
-        store.finish(status)
+    status = _conclude(args, prepared, store, summaries, signals)
     tell(recap.render(summaries, source_line, store.run_dir), sys.stdout)
     if status == "interrupted":
         tell(f"interrupted: `runner apply {args.plan} --resume {store.run_dir}` runs what is "
@@ -203,6 +189,22 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
              f"{len(store.manifest['jobs'])} jobs have not run; `runner apply {args.plan} "
              f"--resume {store.run_dir}` runs them", sys.stderr)
     return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+
+
+def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
+              summaries: list[dict[str, Any]], signals: interrupts.Interrupts) -> str:
+    """The run's final status, stamped; JUnit and reports written (not after a second signal).
+    A signal that arrives meanwhile still makes the run interrupted."""
+    status = _run_status(summaries, signals.requested, store.undone_jobs())
+    store.finish(status)
+    if args.junit:
+        save_text(args.junit, junit.render(prepared.plan["name"], summaries))
+    if not args.no_report and not signals.hurried:
+        _write_reports(store.run_dir)
+    if signals.requested and status != "interrupted":
+        status = "interrupted"
+        store.finish(status)
+    return status
 
 
 def _write_reports(run_dir: str) -> None:
@@ -291,7 +293,7 @@ def _job_entry(job: Job) -> dict[str, Any]:
             "params": dict(job.params)}
 
 
-def _execute(specs: list[JobSpec], store: Any, reporter: Any, env: Mapping[str, str],
+def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[str, str],
              prompts: Mapping[str, Any], args: argparse.Namespace,
              signals: interrupts.Interrupts) -> list[dict[str, Any]]:
     """Run the jobs on an event loop that hears of signals through two events: `stop` (the

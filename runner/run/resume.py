@@ -4,10 +4,11 @@ recorded when it started, so that one run directory never holds two runs' result
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.errors import InputError
+from runner.run.executor import JobSpec
 
 COMPLETE = ("ok", "failed")  # a job done in the record keeps the parameters it ran with
 
@@ -44,6 +45,14 @@ def check_resume(run_dir: str, manifest: Mapping[str, Any], plan: Mapping[str, A
         warnings.append(f"{len(outside)} selected job(s) are not part of run {run_dir} and are "
                         f"not run (e.g. {outside[0]}); start a new run for them")
     return Resumption(frozenset(j["id"] for j in jobs if j["id"] in recorded), tuple(warnings))
+
+
+def as_recorded(specs: Sequence[JobSpec], manifest: Mapping[str, Any]) -> list[JobSpec]:
+    """Jobs the run has done keep the parameters they ran with, so they are not run again."""
+    done = {e["id"]: e["params"] for e in manifest.get("jobs") or []
+            if isinstance(e, Mapping) and e.get("status") in COMPLETE}
+    return [replace(s, job=replace(s.job, params=done[s.job.id])) if s.job.id in done else s
+            for s in specs]
 
 
 def _check_plan(run_dir: str, stored: Mapping[str, Any], plan: Mapping[str, Any],
