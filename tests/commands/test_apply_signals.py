@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -305,3 +306,41 @@ def test_a_reader_that_goes_away_never_turns_the_outcome_green(
     run = the_run(tmp_path)
     assert run is not None and manifest(run)["status"] == "ok"
     assert [j["status"] for j in manifest(run)["jobs"]] == ["ok", "ok"]
+
+
+EMBEDDED = """\
+servers:
+  sim: {kind: mock, models: [m1], ttft_ms: 20, itl_ms: 25, output_tokens: 64}
+"""
+
+
+def test_ctrl_c_to_the_process_group_leaves_the_embedded_simulator_serving_the_grace(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C in a terminal signals the whole group, the runner's simulator child too: the
+    requests in flight still finish in their grace period instead of failing to connect."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(EMBEDDED)
+    (tmp_path / "p.yaml").write_text(PLAN)
+    argv = [sys.executable, "-m", "runner", "apply", "p.yaml", "--no-report"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, text=True,
+                            env={**os.environ, "RUNNER_CONFIG_DIR": str(configs)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: proc.poll() is not None or bool(job_files(tmp_path, "*.requests.jsonl")),
+                 what="the first job")
+        time.sleep(0.3)  # its requests are on their way; they take 1.5 s
+        os.killpg(proc.pid, INT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    data = check_interrupted(tmp_path, proc.returncode, err)
+    assert data is not None and data["jobs"][0]["status"] == "interrupted"
+    run = the_run(tmp_path)
+    assert run is not None
+    summary = json.loads((run / "jobs" / f"{data['jobs'][0]['slug']}.json").read_text())
+    assert summary["metrics"]["requests"]["ok"] >= 1
+    assert "connection" not in summary["metrics"]["errors"]
