@@ -51,6 +51,7 @@ class FileLock:
 
     def release(self) -> None:
         if self.fd >= 0:
+            os.ftruncate(self.fd, 0)  # the next holder's name is never confused with ours
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = -1

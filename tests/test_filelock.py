@@ -89,3 +89,10 @@ def test_a_lock_that_cannot_be_made_is_one_line_saying_what_to_do(tmp_path: Path
     [line] = caught.value.lines()
     assert line.startswith(f"server 's': cannot open its lock file {tmp_path}/file/x.lock (")
     assert line.endswith("make that folder writable (server locks live in $RUNNER_CACHE_DIR)")
+
+
+def test_a_released_lock_names_no_holder(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    with acquire(str(path), "thing", "hint", command="me"):
+        assert read_holder(str(path)).command == "me"
+    assert read_holder(str(path), tries=1) == Holder()
