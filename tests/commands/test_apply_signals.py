@@ -21,19 +21,21 @@ from cli_helpers import run_cli
 
 from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK
 
-# Two jobs of one round each: 32 streams of 60 tokens at 25 ms (1.5 s), so that a second signal
-# 1 s after the first still finds the requests in their grace period.
+# Two jobs of one round each: 32 streams of `tokens` tokens at 25 ms. LONG (1.5 s) where a
+# second signal 1 s after the first must still find the requests in their grace period, SHORT
+# (0.6 s) elsewhere, to keep the time down.
 PLAN = """\
 version: 1
 name: p
-inventory: {server: sim, fallback: false}
+inventory: {{server: sim, fallback: false}}
 benchmarks:
   - name: b
     models: all
-    workload: {synthetic: {input_tokens: 16}, max_tokens: 60}
-    load: {concurrency: 32, requests: 32, request_timeout_s: 20}
-    matrix: {max_tokens: [60, 61]}
+    workload: {{synthetic: {{input_tokens: 16}}, max_tokens: {tokens}}}
+    load: {{concurrency: 32, requests: 32, request_timeout_s: 20}}
+    matrix: {{max_tokens: [{tokens}, {more}]}}
 """
+LONG, SHORT = 60, 24
 REQUESTS = 32
 INT, TERM = signal.SIGINT, signal.SIGTERM
 
@@ -46,11 +48,11 @@ def sim_url() -> Iterator[str]:
 
 
 @contextmanager
-def setup(tmp_path: Path, url: str) -> Iterator[dict[str, str]]:
+def setup(tmp_path: Path, url: str, tokens: int = SHORT) -> Iterator[dict[str, str]]:
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n    timeout_s: 5\n")
-    (tmp_path / "p.yaml").write_text(PLAN)
+    (tmp_path / "p.yaml").write_text(PLAN.format(tokens=tokens, more=tokens + 1))
     yield {"RUNNER_CONFIG_DIR": str(configs)}
 
 
@@ -86,7 +88,7 @@ def run_dir_made(tmp_path: Path, proc: subprocess.Popen[str]) -> bool:
 
 
 def first_job_sending(tmp_path: Path, proc: subprocess.Popen[str]) -> bool:
-    """The simulator has received the first job's requests (their answers take 1.5 s)."""
+    """The simulator has received the first job's requests (their answers take 0.6 s or more)."""
     url, before = BASELINE[tmp_path]
     return requests_sent(url) > before
 
@@ -167,14 +169,14 @@ def resume_completes(tmp_path: Path, env: dict[str, str]) -> None:
         assert sorted(json.loads(line)["index"] for line in lines) == list(range(REQUESTS))
 
 
-@pytest.mark.parametrize(("signals", "resume"), [
-    ((INT, 0.05, INT), True), ((INT, 0.2, INT), False), ((INT, 1.0, INT), False),
-    ((TERM, 0.3, TERM), True),
+@pytest.mark.parametrize(("signals", "resume", "tokens"), [
+    ((INT, 0.05, INT), True, SHORT), ((INT, 0.2, INT), False, LONG),
+    ((INT, 1.0, INT), False, LONG), ((TERM, 0.3, TERM), True, SHORT),
 ], ids=["int-0.05-int", "int-0.2-int", "int-1-int", "term-0.3-term"])
 def test_signals_while_a_job_runs_interrupt_it_and_resume_completes_the_run(
-    tmp_path: Path, sim_url: str, signals: tuple[Any, ...], resume: bool
+    tmp_path: Path, sim_url: str, signals: tuple[Any, ...], resume: bool, tokens: int
 ) -> None:
-    with setup(tmp_path, sim_url) as env:
+    with setup(tmp_path, sim_url, tokens) as env:
         code, out, err = interrupt(tmp_path, sim_url, env, "first job sending", signals)
         data = check_interrupted(tmp_path, code, err)
         assert data is not None
@@ -322,7 +324,7 @@ def test_ctrl_c_to_the_process_group_leaves_the_embedded_simulator_serving_the_g
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "servers.yaml").write_text(EMBEDDED)
-    (tmp_path / "p.yaml").write_text(PLAN)
+    (tmp_path / "p.yaml").write_text(PLAN.format(tokens=LONG, more=LONG + 1))
     argv = [sys.executable, "-m", "runner", "apply", "p.yaml", "--no-report"]
     proc = subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, text=True,
                             env={**os.environ, "RUNNER_CONFIG_DIR": str(configs)},
