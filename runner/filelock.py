@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from runner.errors import BusyError
 
@@ -44,17 +44,17 @@ class Holder:
 
 
 class FileLock:
-    """A held lock; `release` (or the end of the process) lets the next one in."""
+    """A held lock; `release`, the end of the process, or the lock being garbage-collected (its
+    file closes) lets the next one in."""
 
-    def __init__(self, fd: int, path: str) -> None:
-        self.fd, self.path = fd, path
+    def __init__(self, file: BinaryIO, path: str) -> None:
+        self.file, self.path = file, path
 
     def release(self) -> None:
-        if self.fd >= 0:
-            os.ftruncate(self.fd, 0)  # the next holder's name is never confused with ours
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
+        if not self.file.closed:
+            os.ftruncate(self.file.fileno(), 0)  # the next holder is never confused with us
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+            self.file.close()
 
     def __enter__(self) -> FileLock:
         return self
@@ -74,13 +74,14 @@ def acquire(path: str, what: str, hint: str, *, command: str | None = None,
     except OSError as exc:
         raise BusyError(f"{what}: cannot open its lock file {path} ({exc.strerror}); make "
                         "that folder writable (server locks live in $RUNNER_CACHE_DIR)") from None
+    file = os.fdopen(fd, "r+b", buffering=0)
     try:
         _wait(fd, path, what, hint, timeout_s, on_wait)
         _write_holder(fd, Holder.me(command))
     except BaseException:
-        os.close(fd)
+        file.close()
         raise
-    return FileLock(fd, path)
+    return FileLock(file, path)
 
 
 def _wait(fd: int, path: str, what: str, hint: str, timeout_s: float,

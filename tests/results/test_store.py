@@ -483,3 +483,31 @@ def test_a_killed_process_leaves_readable_files(tmp_path: Path, how: str) -> Non
     assert statuses == {"b_m_0": "ok", "b_m_1": "running"}
     if how == "replace":  # the interrupted write left its temp file, not a torn manifest
         assert len(list(Path(store.run_dir).glob(".tmp-manifest.json-*"))) == 1
+
+
+def test_a_run_directory_has_one_writer_until_it_closes_or_is_dropped(tmp_path: Path) -> None:
+    from runner.errors import BusyError
+
+    store = new_store(tmp_path)
+    with pytest.raises(BusyError, match=f"run directory {re.escape(store.run_dir)} is locked"):
+        RunStore.resume(store.run_dir)
+    RunStore.open(store.run_dir)  # readers (report, compare) never need the lock
+    store.close()
+    again = RunStore.resume(store.run_dir)
+    del again  # a dropped store lets go of its lock too
+    RunStore.resume(store.run_dir).close()
+
+
+def test_resume_jobs_keeps_every_recorded_job_and_notes_the_resume(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.write_job(summary(JOBS[0]))
+    store.finish("interrupted")
+    store.close()
+    resumed = RunStore.resume(store.run_dir)
+    resumed.resume_jobs([JOBS[1]], {"limit": "m2"})
+    data = read_json(os.path.join(store.run_dir, "manifest.json"))
+    assert [j["status"] for j in data["jobs"]] == ["ok", "pending"]
+    assert data["status"] == "running" and data["resumes"][0]["limit"] == "m2"
+    assert resumed.undone_jobs() == [JOBS[1]["id"]]
+    with pytest.raises(ValueError, match="not in the run's record"):
+        resumed.resume_jobs([{**JOBS[1], "id": "other", "slug": "other"}], {})
