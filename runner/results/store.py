@@ -113,7 +113,8 @@ class RunStore:
 
     def set_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> None:
         """Record the run's jobs as pending; a job already complete on disk keeps its status."""
-        self._record(_job_entries(jobs), {e["id"] for e in _job_entries(jobs)})
+        entries = _job_entries(jobs)
+        self._record(entries, {e["id"] for e in entries})
 
     def resume_jobs(self, jobs: Sequence[Mapping[str, Any]], note: Mapping[str, Any]) -> None:
         """Mark `jobs` (all in the run's record) to be run again unless complete on disk; every
