@@ -19,7 +19,7 @@ import pytest
 from apply_helpers import apply_process, manifest, requests_sent, run_dirs, simulator, wait_for
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK
+from runner.errors import EXIT_GATE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 
 # Two jobs of one round each: 32 streams of `tokens` tokens at 25 ms. LONG (1.5 s) where a
 # second signal 1 s after the first must still find the requests in their grace period, SHORT
@@ -346,3 +346,34 @@ def test_ctrl_c_to_the_process_group_leaves_the_embedded_simulator_serving_the_g
     summary = json.loads((run / "jobs" / f"{data['jobs'][0]['slug']}.json").read_text())
     assert summary["metrics"]["requests"]["ok"] >= 1
     assert "connection" not in summary["metrics"]["errors"]
+
+
+def test_a_crash_mid_run_leaves_the_run_interrupted_and_resumable(
+    tmp_path: Path, sim_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import runner.load.loadgen as loadgen
+
+    run_load = loadgen.run_load
+    calls = 0
+
+    async def crashing_second_job(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("a bug")
+        return await run_load(*args, **kwargs)
+
+    monkeypatch.setattr(loadgen, "run_load", crashing_second_job)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # where the crash log goes
+    with setup(tmp_path, sim_url) as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        code, _, err = run_cli(capsys, "apply", "p.yaml", "--results", "results")
+        assert code == EXIT_INTERNAL and "internal error: RuntimeError: a bug" in err
+        run = the_run(tmp_path)
+        assert run is not None and manifest(run)["status"] == "interrupted"  # not "running"
+        assert [j["status"] for j in manifest(run)["jobs"]] == ["ok", "pending"]
+        monkeypatch.setattr(loadgen, "run_load", run_load)
+        resume_completes(tmp_path, env)
