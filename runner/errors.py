@@ -76,6 +76,12 @@ class InputError(RunnerError):
     exit_code = EXIT_INVALID
 
 
+class BusyError(RunnerError):
+    """Another runner holds what this one needs: a run directory, or a server being benchmarked."""
+
+    exit_code = EXIT_INVALID
+
+
 class InventoryError(RunnerError):
     """No usable inventory, an auth failure, or a selection that matches no models."""
 

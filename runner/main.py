@@ -9,10 +9,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from runner import __version__, defaults
+from runner import __version__, defaults, interrupts
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RunnerError
 
-_EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input, 3 inventory/resolution error,
+_EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input or locked by another runner,
+3 inventory/resolution error,
 4 quality gate failed, 5 saved plan is stale, 70 internal error, 130 interrupted"""
 
 
@@ -42,6 +43,23 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
                         help="template variable, wins over the plan's vars (repeatable)")
     parser.add_argument("--max-jobs", type=int, metavar="N",
                         help="refuse plans expanding to more jobs (default: 10000)")
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """Seconds from `90`, `90s`, `500ms`, `10m` or `1h` (argparse type)."""
+    value = text.strip().lower()
+    unit = next((u for u in ("ms", "s", "m", "h") if value.endswith(u)), "")
+    try:
+        seconds = float(value.removesuffix(unit)) * _UNITS.get(unit, 1.0)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: give seconds or a number with ms, s, m or h, e.g. 10m")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,12 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", metavar="DIR", default="results",
                    help="where runs are stored (default: ./results)")
     p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue an interrupted run: skip its complete jobs, run the rest")
+                   help="continue a run of this same plan: skip its complete jobs, run the rest "
+                        "(with --limit/--tags: only those; the run stays partial until all ran)")
+    p.add_argument("--lock-timeout", type=duration, default=0.0, metavar="DURATION",
+                   help="while another runner benchmarks the same server, wait this long for "
+                        "it (e.g. 90s, 10m, 1h) instead of failing (default: 0, fail at once)")
     p.add_argument("--fail-fast", action="store_true", help="stop after the first failed job")
     p.add_argument("--forks", type=int, default=1, metavar="N",
                    help="run jobs of up to N different servers side by side (default: 1)")
     p.add_argument("--force", action="store_true",
-                   help="with a lock: run it even though the plan file changed")
+                   help="run even though the plan file changed since the lock was saved or "
+                        "since the --resume'd run started")
     p.add_argument("--allow-drift", action="store_true",
                    help="with a lock: skip jobs of models the server no longer serves")
     p.add_argument("--no-report", action="store_true",
@@ -214,9 +237,14 @@ def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    command = importlib.import_module(f"runner.commands.{args.command.replace('-', '_')}")
+    with interrupts.catching():
+        return _dispatch(argv)
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     try:
+        args = build_parser().parse_args(argv)
+        command = importlib.import_module(f"runner.commands.{args.command.replace('-', '_')}")
         code: int = command.run(args, dict(os.environ))
         return code
     except RunnerError as exc:
@@ -252,4 +280,11 @@ def _write_crash_log() -> str:
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    interrupts.install()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a signal between start-up and main's own handling
+        print("interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    interrupts.settle()
+    sys.exit(code)

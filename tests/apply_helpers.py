@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,3 +63,10 @@ def manifest(run_dir: Path) -> dict[str, Any]:
 
 def jsonl_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def requests_sent(url: str) -> int:
+    """How many requests the simulator at `url` has received so far (GET /mock/stats)."""
+    with urllib.request.urlopen(f"{url}/mock/stats", timeout=5) as resp:
+        total: int = json.load(resp)["requests"]["total"]
+    return total

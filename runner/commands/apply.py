@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from runner import __version__
+from runner import __version__, interrupts
 from runner.atomicfile import write_atomic
 from runner.commands.plan import load_checked, options_from
 from runner.errors import (
@@ -25,6 +24,7 @@ from runner.errors import (
     Problem,
     UsageError,
 )
+from runner.filelock import Holder
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
 from runner.plan.expand import Job
@@ -34,6 +34,11 @@ from runner.report import junit
 from runner.run import recap
 from runner.run.executor import Context, JobSpec, execute
 from runner.run.progress import reporter_for
+from runner.run.resume import as_recorded, check_resume
+from runner.run.serverlock import lock_servers
+
+if TYPE_CHECKING:  # imported where it is used, as before
+    from runner.results.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Prepared:
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with _prepared(args, env) as (ws, prepared):
         for warning in prepared.warnings:
-            print(f"WARNING: {warning}", file=sys.stderr)
+            tell(f"WARNING: {warning}", sys.stderr)
         return _run(args, env, ws, prepared)
 
 
@@ -130,27 +135,110 @@ def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
          prepared: Prepared) -> int:
+    """Lock, record, run, report. Until the run's files are first written, a signal stops at
+    once (exit 130); from then on it only stops the run, which still ends cleanly."""
     from runner.results.store import RunStore
 
+    signals = interrupts.active()
     prompts = _prompt_sources(prepared)
-    store = (RunStore.open(args.resume) if args.resume
-             else RunStore.create(args.results, prepared.plan["name"], _manifest(args, prepared)))
-    store.set_jobs([_job_entry(spec.job) for spec in prepared.specs])
-    reporter = reporter_for(args, len(prepared.specs))
+    command = f"runner apply {args.plan}"
+    with ExitStack() as stack:
+        resumed = _open_resumed(args, prepared, command, stack) if args.resume else None
+        lock_servers(stack, _shared_servers(prepared.specs), env,
+                     timeout_s=args.lock_timeout, command=command, on_wait=_waiting(args))
+        signals.hold()
+        if resumed is None:
+            store = RunStore.create(args.results, prepared.plan["name"],
+                                    _manifest(args, prepared), command=command)
+            stack.callback(store.close)
+            store.set_jobs([_job_entry(spec.job) for spec in prepared.specs])
+            specs = prepared.specs
+        else:
+            store, chosen = resumed
+            specs = as_recorded([s for s in prepared.specs if s.job.id in chosen],
+                                store.manifest)
+            store.resume_jobs([_job_entry(spec.job) for spec in specs],
+                              _resume_note(args, prepared))
+        return _run_jobs(args, env, ws, prepared, store, specs, prompts)
+
+
+def _shared_servers(specs: Sequence[JobSpec]) -> list[tuple[str, str]]:
+    """(name, url) of the servers other processes may benchmark too: not an embedded
+    simulator, which this process started for itself on a port of its own."""
+    return [(s.server.name, s.server.url) for s in specs if s.server.kind != "mock"]
+
+
+def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
+                  stack: ExitStack) -> tuple[RunStore, frozenset[str]]:
+    """The run to resume, locked, and the ids of the selected jobs that belong to it."""
+    from runner.results.store import RunStore
+
+    store = RunStore.resume(args.resume, command=command)
+    stack.callback(store.close)
+    found = check_resume(args.resume, store.manifest, prepared.plan,
+                         [_job_entry(spec.job) for spec in prepared.specs], args.force)
+    for warning in found.warnings:
+        tell(f"WARNING: {warning}", sys.stderr)
+    return store, found.job_ids
+
+
+def _resume_note(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
+    """What a --resume ran with, kept in the manifest's `resumes`."""
+    return {"plan_sha256": prepared.plan.get("sha256"), "limit": getattr(args, "limit", None),
+            "tags": getattr(args, "tags", None), "force": bool(args.force),
+            "inventory": prepared.inventory.summary()}
+
+
+def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
+    def say(what: str, holder: Holder) -> None:
+        tell(f"waiting up to {args.lock_timeout:g} s for {what}, locked by "
+             f"{holder.describe()}", sys.stderr)
+    return say
+
+
+def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
+              prepared: Prepared, store: RunStore, specs: list[JobSpec],
+              prompts: Mapping[str, Any]) -> int:
+    signals = interrupts.active()
+    reporter = reporter_for(args, len(specs))
     source_line = describe_source(prepared.inventory, ws.models.path)
     reporter.note(source_line)
-    summaries, interrupted = _execute(prepared, store, reporter, env, prompts, args)
-    status = _run_status(summaries, interrupted)
+    try:
+        summaries = _execute(specs, store, reporter, env, prompts, args, signals)
+    except BaseException:
+        with suppress(Exception):  # a crash: keep the run resumable, then report the crash
+            store.finish("interrupted")
+        raise
+    status, report = _conclude(args, prepared, store, summaries, signals)
+    statuses = {job["id"]: job["status"] for job in store.manifest["jobs"]}
+    facts = recap.RunFacts(store.run_dir, status, args.plan, prepared.plan["name"], source_line,
+                           prepared.totals, report, statuses)
+    tell(recap.render(summaries, facts), sys.stdout)
+    if status == "partial":
+        tell(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "
+             f"{len(store.manifest['jobs'])} jobs have not run; `runner apply {args.plan} "
+             f"--resume {store.run_dir}` runs them", sys.stderr)
+    return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+
+
+def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
+              summaries: list[dict[str, Any]],
+              signals: interrupts.Interrupts) -> tuple[str, str | None]:
+    """The run's final status, stamped, and the HTML report's path (None when none was
+    written); JUnit and reports are written, but not after a second signal. A signal that
+    arrives meanwhile still makes the run interrupted."""
+    status = _run_status(summaries, signals.requested, store.undone_jobs())
     store.finish(status)
     gate = args.gate or bool(prepared.plan.get("gate"))
     if args.junit:
         save_text(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate))
-    report = None if args.no_report else _write_reports(store.run_dir)
-    statuses = {job["id"]: job["status"] for job in store.manifest["jobs"]}
-    facts = recap.RunFacts(store.run_dir, status, args.plan, prepared.plan["name"], source_line,
-                           prepared.totals, report, statuses)
-    print(recap.render(summaries, facts))
-    return _exit_code(status, summaries, gate)
+    report = None
+    if not args.no_report and not signals.hurried:
+        report = _write_reports(store.run_dir)
+    if signals.requested and status != "interrupted":
+        status = "interrupted"
+        store.finish(status)
+    return status, report
 
 
 def _write_reports(run_dir: str) -> str | None:
@@ -161,7 +249,7 @@ def _write_reports(run_dir: str) -> str | None:
     try:
         return write_reports(run_dir)[0]
     except (InputError, OSError) as exc:
-        print(f"WARNING: could not write the reports: {exc}", file=sys.stderr)
+        tell(f"WARNING: could not write the reports: {exc}", sys.stderr)
         return None
 
 
@@ -173,8 +261,20 @@ def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) 
         return EXIT_JOBS_FAILED
     failures = junit.gate_failures(summaries) if gate else []
     for line in failures:
-        print(f"GATE: {line}", file=sys.stderr)
+        tell(f"GATE: {line}", sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
+
+
+def tell(text: str, stream: TextIO) -> None:
+    """Print a line; a reader that went away (a cancelled CI job's log) never changes how the
+    run ends: the stream goes to /dev/null and the exit code stays what the run decided."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        with suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
 
 
 def save_text(path: str, text: str) -> None:
@@ -228,36 +328,43 @@ def _job_entry(job: Job) -> dict[str, Any]:
             "params": dict(job.params)}
 
 
-def _execute(prepared: Prepared, store: Any, reporter: Any, env: Mapping[str, str],
+def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[str, str],
              prompts: Mapping[str, Any], args: argparse.Namespace,
-             ) -> tuple[list[dict[str, Any]], bool]:
-    async def main() -> tuple[list[dict[str, Any]], bool]:
-        stop = asyncio.Event()
-        _install_signals(stop, asyncio.current_task())
-        ctx = Context(store, reporter, env, lambda spec: prompts[spec.job.id], stop,
-                      fail_fast=args.fail_fast, resume=bool(args.resume))
-        summaries = await execute(prepared.specs, ctx, forks=args.forks)
-        return summaries, stop.is_set()
+             signals: interrupts.Interrupts) -> list[dict[str, Any]]:
+    """Run the jobs on an event loop that hears of signals through two events: `stop` (the
+    first: send nothing more, finish cleanly) and `hurry` (a second: cancel in-flight requests
+    now instead of after their grace period)."""
+    async def main() -> list[dict[str, Any]]:
+        stop, hurry = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def sync() -> None:
+            if signals.requested:
+                stop.set()
+            if signals.hurried:
+                hurry.set()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(sync)
+
+        signals.wake = wake
+        try:
+            sync()
+            ctx = Context(store, reporter, env, lambda spec: prompts[spec.job.id], stop,
+                          hurry=hurry, fail_fast=args.fail_fast, resume=bool(args.resume))
+            return await execute(specs, ctx, forks=args.forks)
+        finally:
+            signals.wake = None
 
     return asyncio.run(main())
 
 
-def _install_signals(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> None:
-    """First SIGINT/SIGTERM: stop sending and finish cleanly; a second one: cancel now."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set() and task is not None:
-            task.cancel()
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-
-
-def _run_status(summaries: Sequence[Mapping[str, Any]], interrupted: bool) -> str:
+def _run_status(summaries: Sequence[Mapping[str, Any]], interrupted: bool,
+                undone: Sequence[str]) -> str:
+    """interrupted, else failed (a job of this apply failed), else partial (jobs of the run's
+    record are still to run: a narrower --resume), else ok."""
     if interrupted or any(s["status"] == "interrupted" for s in summaries):
         return "interrupted"
     if any(s["status"] == "failed" for s in summaries):
         return "failed"
-    return "ok"
+    return "partial" if undone else "ok"

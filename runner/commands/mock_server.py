@@ -1,4 +1,5 @@
-"""`runner mock-server`: serve the simulated OpenAI-compatible endpoint until SIGTERM or SIGINT."""
+"""`runner mock-server`: serve the simulated OpenAI-compatible endpoint until SIGTERM or SIGINT
+(only SIGTERM for the child of a runner, see runner.mock.process.CHILD_ENV)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 
 from runner.errors import EXIT_OK, UsageError
 from runner.mock.clock import new_event_loop
+from runner.mock.process import CHILD_ENV
 from runner.mock.server import READY_PREFIX, MockConfig, serving
 
 
@@ -17,8 +19,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = build_config(args, env)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
+    stop_on = (signal.SIGTERM,) if env.get(CHILD_ENV) else (signal.SIGINT, signal.SIGTERM)
+    if signal.SIGINT not in stop_on:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(_serve(config, args.host, args.port))
+        runner.run(_serve(config, args.host, args.port, stop_on))
     return EXIT_OK
 
 
@@ -37,10 +42,11 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
         raise UsageError(f"mock-server: {exc}") from None
 
 
-async def _serve(config: MockConfig, host: str, port: int) -> None:
+async def _serve(config: MockConfig, host: str, port: int,
+                 stop_on: tuple[signal.Signals, ...]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in stop_on:
         loop.add_signal_handler(signum, stop.set)
     async with contextlib.AsyncExitStack() as stack:
         try:

@@ -61,14 +61,16 @@ async def run_load(
     *,
     on_record: Callable[[RequestRecord], None] | None = None,
     stop: asyncio.Event | None = None,
+    hurry: asyncio.Event | None = None,
     grace_s: float = 2.0,
 ) -> LoadResult:
-    """Run one job's load; `stop` (an interrupt) ends it early, in-flight requests get `grace_s`.
+    """Run one job's load; `stop` (an interrupt) ends it early, in-flight requests get `grace_s`
+    unless `hurry` (a second interrupt) is or gets set: then they are cancelled at once.
 
     Warm-up requests come first (indices 0..warmup_requests-1) and are marked `warmup`; every
     finished request, failed or cancelled ones included, goes to `on_record` as it ends."""
     job = _Job(target, params, prompts, on_record or _ignore)
-    return await job.run(stop, grace_s)
+    return await job.run(stop, hurry, grace_s)
 
 
 def _ignore(record: RequestRecord) -> None:
@@ -107,7 +109,8 @@ class _Job:
         self.crash: BaseException | None = None
         self.t0 = 0
 
-    async def run(self, stop: asyncio.Event | None, grace_s: float) -> LoadResult:
+    async def run(self, stop: asyncio.Event | None, hurry: asyncio.Event | None,
+                  grace_s: float) -> LoadResult:
         self.bodies.prebuild(self._expected())
         with _frozen_gc():
             async with self._session() as session:
@@ -116,7 +119,7 @@ class _Job:
                 monitor = asyncio.create_task(self._monitor())
                 driver = asyncio.create_task(self._open() if self.open_loop else self._closed())
                 try:
-                    stopped = await self._supervise(driver, stop, grace_s)
+                    stopped = await self._supervise(driver, stop, hurry, grace_s)
                 finally:
                     await self._cancel_all(driver, monitor)
                 end = perf_counter_ns()
@@ -140,7 +143,7 @@ class _Job:
                                      trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
 
     async def _supervise(self, driver: asyncio.Task[str], stop: asyncio.Event | None,
-                         grace_s: float) -> str:
+                         hurry: asyncio.Event | None, grace_s: float) -> str:
         """Wait for the driver, an interrupt, the job timeout, an unreachable server or a crash."""
         reasons: dict[asyncio.Task[Any], str] = {
             asyncio.create_task(self.unreachable.wait()): "unreachable",
@@ -160,16 +163,24 @@ class _Job:
             # The driver also ends when the probe stopped sending: the cause is the server.
             return "unreachable" if self.unreachable.is_set() else result
         reason = next((reasons[w] for w in done if w in reasons), "job_timeout")
-        await self._wind_down(0.0 if reason == "crashed" else grace_s)
+        await self._wind_down(0.0 if reason == "crashed" else grace_s, hurry)
         if self.crash is not None:
             raise self.crash
         return reason
 
-    async def _wind_down(self, grace_s: float) -> None:
-        """Send nothing more; give in-flight requests `grace_s`, then cancel them."""
+    async def _wind_down(self, grace_s: float, hurry: asyncio.Event | None) -> None:
+        """Send nothing more; give in-flight requests `grace_s` (cut short by `hurry`), then
+        cancel them. Never cancelled from outside: the records must be kept."""
         self.sending = False
         if self.tasks and grace_s > 0:
-            await asyncio.wait(set(self.tasks), timeout=grace_s)
+            waiters: set[asyncio.Task[Any]] = {asyncio.create_task(asyncio.wait(set(self.tasks)))}
+            if hurry is not None:
+                waiters.add(asyncio.create_task(hurry.wait()))
+            try:
+                await asyncio.wait(waiters, timeout=grace_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
         self.cancelling = True
         await self._cancel(list(self.tasks))
 

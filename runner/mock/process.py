@@ -15,6 +15,11 @@ from typing import IO
 from runner.mock.server import READY_PREFIX, MockConfig
 
 API_KEY_ENV = "RUNNER_MOCK_API_KEY"  # how `mock_process` hands the key to its child
+# Set for a child of `mock_process`: it ignores SIGINT. Ctrl-C reaches the whole foreground
+# process group; the runner's first signal gives in-flight requests a grace period, which a
+# simulator that died on the same SIGINT would turn into connection errors. The runner stops
+# its child itself (SIGTERM), and a SIGTERM to the group still ends both.
+CHILD_ENV = "RUNNER_MOCK_CHILD"
 
 
 def mock_process_argv(config: MockConfig, host: str) -> list[str]:
@@ -31,7 +36,7 @@ def mock_process_argv(config: MockConfig, host: str) -> list[str]:
 def mock_process(config: MockConfig, host: str = "127.0.0.1",
                  startup_timeout_s: float = 15.0) -> Iterator[str]:
     """Run the simulator in its own process; yields its base URL, stops it on exit."""
-    env = dict(os.environ)
+    env = {**os.environ, CHILD_ENV: "1"}
     if config.api_key is not None:
         env[API_KEY_ENV] = config.api_key
     with tempfile.TemporaryFile() as stderr:

@@ -143,6 +143,11 @@ def _status_warnings(status: str, jobs: Sequence[Job]) -> list[Banner]:
         undone = [j for j in jobs if j.get("status") not in ("ok", "failed")]
         found.insert(0, Banner("error", f"The run was interrupted: {_jobs(undone)} did not "
                                          "finish; `runner apply PLAN --resume RUN_DIR` runs them"))
+    elif status == "partial":
+        undone = [j for j in jobs if j.get("status") not in ("ok", "failed")]
+        found.insert(0, Banner("warn", f"The run is partial: {_jobs(undone)} of its record have "
+                                        "not run yet; `runner apply PLAN --resume RUN_DIR` runs "
+                                        "them"))
     elif status not in ("ok", "failed"):
         found.insert(0, Banner("error", f"The run has not finished (status {status}): it is "
                                          "still running or it crashed; numbers may be partial"))

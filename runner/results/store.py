@@ -16,13 +16,16 @@ from typing import Any
 from runner import __version__
 from runner.atomicfile import write_atomic
 from runner.errors import InputError
+from runner.filelock import FileLock, acquire
 from runner.load.records import RequestRecord
 from runner.results import index
 from runner.results.index import INDEX_FILE, RunRow
 
 MANIFEST_FILE = "manifest.json"
 JOBS_DIR = "jobs"
-RUN_STATUSES = ("ok", "failed", "interrupted")
+LOCK_FILE = "run.lock"
+# partial: this apply ended well, but jobs of the run's record are still to run (--resume them)
+RUN_STATUSES = ("ok", "failed", "interrupted", "partial")
 COMPLETE_STATUSES = ("ok", "failed")
 _PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SECRET_KEY = re.compile(
@@ -45,6 +48,7 @@ class RunStore:
         self._now = now or _utc_now
         # Guards the manifest, in case jobs are written from worker threads.
         self._lock = threading.Lock()
+        self._held: FileLock | None = None  # the run directory's writer lock
 
     @classmethod
     def create(
@@ -53,8 +57,9 @@ class RunStore:
         plan_name: str,
         manifest: Mapping[str, Any],
         now: Callable[[], datetime] | None = None,
+        command: str | None = None,
     ) -> RunStore:
-        """Make results/<plan>/<run-id>/jobs/, write manifest.json and index the run."""
+        """Make results/<plan>/<run-id>/jobs/, lock it, write manifest.json and index the run."""
         given = _plain(manifest)
         refuse_secrets(given, "run manifest")
         jobs = _job_entries(given.get("jobs", []))
@@ -65,6 +70,7 @@ class RunStore:
                 "runner_version": __version__}
         data.update({k: v for k, v in given.items() if k not in data}, jobs=jobs)
         store = cls(run_dir, data, now)
+        store._held = lock_run(run_dir, command)
         store._save_manifest()
         index.replace_jobs(store.index_path, store._run_row(), jobs)
         return store
@@ -85,18 +91,64 @@ class RunStore:
             raise InputError(f"{path}: not a run manifest (no run_id or jobs); {hint}")
         return cls(run_dir, manifest)
 
+    @classmethod
+    def resume(cls, run_dir: str, command: str | None = None) -> RunStore:
+        """The stored run at `run_dir`, locked for writing: BusyError (naming the holder) while
+        another process writes it."""
+        cls.open(run_dir)  # a clear error for a directory that is no run, before any lock file
+        held = lock_run(run_dir, command)
+        try:
+            store = cls.open(run_dir)  # as the previous writer left it
+        except BaseException:
+            held.release()
+            raise
+        store._held = held
+        return store
+
+    def close(self) -> None:
+        """Let another process write the run directory."""
+        if self._held is not None:
+            self._held.release()
+            self._held = None
+
     def set_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> None:
         """Record the run's jobs as pending; a job already complete on disk keeps its status."""
         entries = _job_entries(jobs)
+        self._record(entries, {e["id"] for e in entries})
+
+    def resume_jobs(self, jobs: Sequence[Mapping[str, Any]], note: Mapping[str, Any]) -> None:
+        """Mark `jobs` (all in the run's record) to be run again unless complete on disk; every
+        other job of the record stays as it is. `note` (what resumed it) goes to `resumes`."""
+        given = {e["id"]: e for e in _job_entries(jobs)}
+        recorded = [dict(e) for e in self.manifest["jobs"]]
+        unknown = set(given) - {e["id"] for e in recorded}
+        if unknown:
+            raise ValueError(f"jobs not in the run's record: {', '.join(sorted(unknown))}")
+        entries = [{**e, "params": given[e["id"]]["params"]} if e["id"] in given else e
+                   for e in recorded]
+        with self._lock:
+            self.manifest.setdefault("resumes", []).append(
+                {"at": _stamp(_utc(self._now())), **_plain(note)})
+        self._record(entries, set(given))
+
+    def _record(self, entries: list[dict[str, Any]], to_run: set[str]) -> None:
         rows = []
         for entry in entries:
             done = self.completed_job(entry["slug"], entry["params"])
-            entry["status"] = done["status"] if done else "pending"
+            if done is not None:
+                entry["status"] = done["status"]
+            elif entry["id"] in to_run or not isinstance(entry.get("status"), str):
+                entry["status"] = "pending"
             rows.append({**entry, **(done or {})})
         with self._lock:
             self.manifest["jobs"] = entries
+            self.manifest["status"], self.manifest["finished_at"] = "running", None
             self._save_manifest()
         index.replace_jobs(self.index_path, self._run_row(), rows)
+
+    def undone_jobs(self) -> list[str]:
+        """Ids of the recorded jobs that are not complete (neither ok nor failed)."""
+        return [e["id"] for e in self.manifest["jobs"] if e.get("status") not in COMPLETE_STATUSES]
 
     def request_log(self, slug: str) -> RequestLog:
         """The job's request log, opened for appending."""
@@ -135,7 +187,7 @@ class RunStore:
         return data if data.get("params") == _plain(params) else None
 
     def finish(self, status: str) -> None:
-        """Stamp finished_at and the final status ("ok", "failed" or "interrupted")."""
+        """Stamp finished_at and the final status (one of RUN_STATUSES)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
         with self._lock:
@@ -203,6 +255,13 @@ def read_requests(run_dir: str, slug: str) -> list[RequestRecord]:
     except FileNotFoundError:
         return []
     return [RequestRecord.from_json(data) for data in _parse_jsonl(lines, path)]
+
+
+def lock_run(run_dir: str, command: str | None = None) -> FileLock:
+    """The run directory's writer lock; BusyError naming the holder while another has it."""
+    return acquire(os.path.join(run_dir, LOCK_FILE), f"run directory {run_dir}",
+                   "a run has one writer at a time: wait until that apply ends, then resume",
+                   command=command)
 
 
 def _job_file(run_dir: str, slug: str, suffix: str) -> str:

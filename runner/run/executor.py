@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from runner.inventory.config import Server, auth_headers
 from runner.load.records import RequestRecord
 from runner.plan.expand import Job
+from runner.run.serverlock import server_key
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Context:
     env: Mapping[str, str]
     prompts: Callable[[JobSpec], Any]  # a job's PromptSource
     stop: asyncio.Event
+    hurry: asyncio.Event | None = None  # set: cancel in-flight requests without a grace period
     fail_fast: bool = False
     resume: bool = False
     failed: bool = False  # set by the first failed job (for --fail-fast)
@@ -63,8 +65,8 @@ def utc_now() -> str:
 async def execute(specs: Sequence[JobSpec], ctx: Context, forks: int = 1) -> list[dict[str, Any]]:
     """Run every job; returns their summaries in job order (skipped ones included)."""
     groups: dict[str, list[int]] = {}
-    for i, spec in enumerate(specs):
-        groups.setdefault(spec.server.name, []).append(i)
+    for i, spec in enumerate(specs):  # by URL: two names for one server still take turns
+        groups.setdefault(server_key(spec.server.url), []).append(i)
     results: list[dict[str, Any] | None] = [None] * len(specs)
     slots = asyncio.Semaphore(max(forks, 1))
 
@@ -80,6 +82,7 @@ async def execute(specs: Sequence[JobSpec], ctx: Context, forks: int = 1) -> lis
 
 async def run_job(spec: JobSpec, ctx: Context) -> dict[str, Any]:
     """One job with its retries; the final summary is written to the store."""
+    await asyncio.sleep(0)  # a signal that just arrived (call_soon_threadsafe) is heard first
     if ctx.stop.is_set():
         return skipped_summary(spec, "interrupted before it started", status="interrupted")
     if ctx.fail_fast and ctx.failed:
@@ -123,7 +126,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
             ctx.reporter.request_done(spec, record)
 
         result = await run_load(target, spec.job.params, ctx.prompts(spec),
-                                on_record=on_record, stop=ctx.stop)
+                                on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)

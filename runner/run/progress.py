@@ -26,7 +26,16 @@ class Plain:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=self.out, flush=True)
+            self.write(text + "\n")
+
+    def write(self, text: str) -> None:
+        """Write and flush; a reader that went away (a cancelled CI job's log) silences the
+        progress, never the benchmark."""
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except OSError:  # BrokenPipeError among them
+            self.quiet = True
 
     def job_started(self, spec: JobSpec, attempt: int) -> None:
         retry = f" (attempt {attempt})" if attempt > 1 else ""
@@ -86,22 +95,25 @@ class Live(Plain):
         self._show(spec)
 
     def job_finished(self, spec: JobSpec, summary: Mapping[str, Any]) -> None:
-        self.out.write("\r\x1b[2K")
+        if not self.quiet:
+            self.write("\r\x1b[2K")
         super().job_finished(spec, summary)
 
     def _show(self, spec: JobSpec, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.shown < 0.1:
+        if self.quiet or (not force and now - self.shown < 0.1):
             return
         self.shown = now
         rate = self.tokens / max(now - self.started, 1e-9)
         goal = f"/{self.goal}" if self.goal else ""
         text = (f"[{self.done + 1}/{self.total}] {spec.job.id}  {self.requests}{goal} req  "
                 f"{rate:,.0f} tok/s  {self.failed} errors")
-        columns = os.get_terminal_size(self.out.fileno()).columns or 80  # 0: size unknown
+        try:
+            columns = os.get_terminal_size(self.out.fileno()).columns or 80  # 0: size unknown
+        except OSError:  # the terminal went away
+            columns = 80
         width = max(columns - 1, 20)
-        self.out.write("\r\x1b[2K" + text[:width])
-        self.out.flush()
+        self.write("\r\x1b[2K" + text[:width])
 
 
 def reporter_for(args: argparse.Namespace, total: int, out: TextIO | None = None) -> Plain:

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
+from runner.results.store import COMPLETE_STATUSES as FINISHED
 
 ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
 
@@ -151,10 +152,15 @@ def render(summaries: Sequence[Mapping[str, Any]], facts: RunFacts) -> str:
 
 
 def next_steps(facts: RunFacts) -> list[str]:
-    """The commands a user wants next: resume an unfinished run, else report and compare."""
-    run_dir = shlex.quote(facts.run_dir)
-    if facts.status in ("interrupted", "failed"):
-        return [f"resume with: runner apply {shlex.quote(facts.plan_ref)} --resume {run_dir}"]
+    """The commands a user wants next: resume a run with jobs still to run, run a failed plan
+    again, else report and compare."""
+    run_dir, plan_ref = shlex.quote(facts.run_dir), shlex.quote(facts.plan_ref)
+    unfinished = any(s not in FINISHED for s in (facts.statuses or {}).values())
+    if facts.status in ("interrupted", "partial") or (facts.status == "failed" and unfinished):
+        return [f"resume with: runner apply {plan_ref} --resume {run_dir}"]
+    if facts.status == "failed":  # every job ran; a resume would run nothing
+        return [f"failed: runner report {run_dir} --format md shows why; "
+                f"run again with: runner apply {plan_ref}"]
     plan = shlex.quote(facts.plan_name)
     return [f"next: runner report {run_dir} --format md",
             f"      runner compare previous latest --plan {plan}"]

@@ -353,6 +353,25 @@ def test_stop_grace_lets_short_requests_finish() -> None:
     assert len(result.records) == 2 and all(r.ok for r in result.records)
 
 
+def test_hurry_cuts_the_grace_period_short_and_keeps_every_record() -> None:
+    """A second interrupt: in-flight requests are cancelled now, not after `grace_s`, and the
+    load generator still returns normally (no CancelledError) with every record."""
+    async def main() -> tuple[LoadResult, float]:
+        stop, hurry = asyncio.Event(), asyncio.Event()
+        async with serve(streaming(token(), *[token()] * 100, DONE, delay_s=0.05)) as url:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.2, stop.set)
+            loop.call_later(0.4, hurry.set)
+            started = time.monotonic()
+            result = await load(url, params(concurrency=3, requests=100), stop=stop,
+                                hurry=hurry, grace_s=30)
+            return result, time.monotonic() - started
+
+    result, took = asyncio.run(main())
+    assert result.stopped == "interrupted" and took < 15  # far from the 30 s grace
+    assert len(result.records) == 3 and {r.error_kind for r in result.records} == {"cancelled"}
+
+
 def test_job_timeout() -> None:
     result = run(streaming(token(), *[token()] * 100, DONE, delay_s=0.05),
                  params(concurrency=2, requests=10, job_timeout_s=0.3), grace_s=0.05)

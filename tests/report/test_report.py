@@ -186,6 +186,14 @@ def test_interrupted_run_reports_unfinished_jobs_as_pending(tmp_path: Path) -> N
     assert "<td class=\"status s-pending\"" in render_report(run_dir, "html")
 
 
+def test_a_partial_run_says_which_jobs_are_still_to_run(tmp_path: Path) -> None:
+    specs = grid("latency", ["m"], [1, 2, 4])
+    specs[1].write = specs[2].write = False
+    md = render_report(store_run(tmp_path, specs, status="partial"), "md")
+    assert "The run is partial: 2 jobs of its record have not run yet" in md
+    assert "has not finished" not in md
+
+
 def test_unfinished_and_empty_runs_still_render(tmp_path: Path) -> None:
     store = RunStore.create(str(tmp_path / "a"), "nightly", {"plan": {"name": "nightly"}})
     store.set_jobs([job_of(s) for s in grid("x", ["m"], [1, 2])])

@@ -85,7 +85,7 @@ def test_create_makes_the_layout_and_a_sortable_run_id(tmp_path: Path) -> None:
     assert store.run_dir == str(tmp_path / "results" / "smoke" / store.run_id)
     assert os.path.isdir(os.path.join(store.run_dir, "jobs"))
     assert all_files(tmp_path / "results") == [
-        "index.sqlite", f"smoke/{store.run_id}/manifest.json"]
+        "index.sqlite", f"smoke/{store.run_id}/manifest.json", f"smoke/{store.run_id}/run.lock"]
 
 
 def test_run_ids_are_unique_and_sort_by_time(tmp_path: Path) -> None:
@@ -140,6 +140,7 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
     assert all_files(Path(store.run_dir)) == [
         "jobs/chat_m1_c=1.json", "jobs/chat_m1_c=1.requests.jsonl",
         "jobs/chat_m2_c=1.json", "jobs/chat_m2_c=1.requests.jsonl", "manifest.json",
+        "run.lock",
     ]
 
 
@@ -501,3 +502,31 @@ def test_a_killed_process_leaves_readable_files(tmp_path: Path, how: str) -> Non
         assert summary is not None and summary["metrics"]["requests"]["ok"] == 30
     if how == "torn":
         assert len(records) == 30
+
+
+def test_a_run_directory_has_one_writer_until_it_closes_or_is_dropped(tmp_path: Path) -> None:
+    from runner.errors import BusyError
+
+    store = new_store(tmp_path)
+    with pytest.raises(BusyError, match=f"run directory {re.escape(store.run_dir)} is locked"):
+        RunStore.resume(store.run_dir)
+    RunStore.open(store.run_dir)  # readers (report, compare) never need the lock
+    store.close()
+    again = RunStore.resume(store.run_dir)
+    del again  # a dropped store lets go of its lock too
+    RunStore.resume(store.run_dir).close()
+
+
+def test_resume_jobs_keeps_every_recorded_job_and_notes_the_resume(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.write_job(summary(JOBS[0]))
+    store.finish("interrupted")
+    store.close()
+    resumed = RunStore.resume(store.run_dir)
+    resumed.resume_jobs([JOBS[1]], {"limit": "m2"})
+    data = read_json(os.path.join(store.run_dir, "manifest.json"))
+    assert [j["status"] for j in data["jobs"]] == ["ok", "pending"]
+    assert data["status"] == "running" and data["resumes"][0]["limit"] == "m2"
+    assert resumed.undone_jobs() == [JOBS[1]["id"]]
+    with pytest.raises(ValueError, match="not in the run's record"):
+        resumed.resume_jobs([{**JOBS[1], "id": "other", "slug": "other"}], {})

@@ -69,10 +69,24 @@ def test_render_ends_with_the_report_and_next_commands() -> None:
         "      runner compare previous latest --plan p"]
 
 
-@pytest.mark.parametrize("status", ["interrupted", "failed"])
-def test_an_unfinished_or_failed_run_ends_with_how_to_resume(status: str) -> None:
-    facts = RunFacts("results/p/r 1", status, "plans/p.yaml", "p", "inventory: live", {})
-    text = render([job("a", status)], facts)
+@pytest.mark.parametrize(
+    ("status", "jobs"),
+    [("interrupted", {"a": "interrupted"}), ("partial", {"a": "ok", "b": "pending"}),
+     ("failed", {"a": "failed", "b": "pending"})],  # --fail-fast left b to run
+)
+def test_an_unfinished_run_ends_with_how_to_resume(status: str, jobs: dict[str, str]) -> None:
+    facts = RunFacts("results/p/r 1", status, "plans/p.yaml", "p", "inventory: live", {},
+                     statuses={f"b/{model}": s for model, s in jobs.items()})
+    text = render([job("a", jobs["a"])], facts)
     last = "resume with: runner apply plans/p.yaml --resume 'results/p/r 1'"
     assert text.splitlines()[-1] == last
+    assert "planned:" not in text and "next:" not in text
+
+
+def test_a_failed_run_with_every_job_run_says_why_and_how_to_run_again() -> None:
+    facts = RunFacts("results/p/r1", "failed", "plans/p.yaml", "p", "inventory: live", {},
+                     statuses={"b/a": "failed", "b/b": "ok"})
+    text = render([job("a", "failed"), job("b", "ok")], facts)
+    assert text.splitlines()[-1] == ("failed: runner report results/p/r1 --format md shows why; "
+                                     "run again with: runner apply plans/p.yaml")
     assert "planned:" not in text and "next:" not in text

@@ -1,0 +1,52 @@
+"""One benchmark per server at a time, across processes: a lock per server URL in the user's
+cache dir. Two runs against one server at once measure each other's load, not the server's."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+from runner.cache import cache_dir
+from runner.filelock import FileLock, Holder, acquire
+
+LOCKS_DIR = "locks"
+
+
+def server_key(url: str) -> str:
+    """The URL that names a server: scheme, host and port in lower case, path without a trailing
+    slash, no credentials, query or fragment."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+
+
+def lock_path(env: Mapping[str, str], url: str) -> str:
+    digest = hashlib.sha256(server_key(url).encode()).hexdigest()[:24]
+    return os.path.join(cache_dir(env), LOCKS_DIR, f"server-{digest}.lock")
+
+
+def lock_servers(stack: ExitStack, servers: Sequence[tuple[str, str]], env: Mapping[str, str],
+                 *, timeout_s: float, command: str,
+                 on_wait: Callable[[str, Holder], None] | None = None) -> list[FileLock]:
+    """Lock every (name, url) server, each URL once, in a fixed order (two runs that share two
+    servers never deadlock); the locks are released when `stack` closes."""
+    by_key: dict[str, str] = {}
+    for name, url in servers:
+        by_key.setdefault(server_key(url), f"server '{name}' ({server_key(url)})")
+    held = []
+    for key in sorted(by_key):
+        what = by_key[key]
+        notify = None if on_wait is None else _bind(on_wait, what)
+        hint = ("one benchmark per server at a time; wait for it with --lock-timeout DURATION "
+                "(e.g. --lock-timeout 30m), or run later")
+        held.append(stack.enter_context(acquire(lock_path(env, key), what, hint, command=command,
+                                                timeout_s=timeout_s, on_wait=notify)))
+    return held
+
+
+def _bind(on_wait: Callable[[str, Holder], None], what: str) -> Callable[[Holder], None]:
+    return lambda holder: on_wait(what, holder)
