@@ -130,7 +130,7 @@ def test_a_narrower_resume_runs_only_those_and_keeps_every_job_in_the_record(
     assert index_jobs(run) == [("h/Qwen/a", "ok"), ("h/Qwen/b", undone), ("h/other/c", "ok")]
     [note] = data["resumes"]
     assert (note["limit"], note["inventory"]["source"]) == ("other/*", "live")
-    assert "ok=1 failed=0" in out and "Qwen/b" not in out
+    assert "jobs: ok=1 slo_missed=0 failed=0" in out and "Qwen/b" not in out
 
     code, out, err = apply(capsys, "hosted.yaml", "--resume", str(run))
     assert code == EXIT_OK, err
