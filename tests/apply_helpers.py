@@ -70,3 +70,19 @@ def requests_sent(url: str) -> int:
     with urllib.request.urlopen(f"{url}/mock/stats", timeout=5) as resp:
         total: int = json.load(resp)["requests"]["total"]
     return total
+
+
+@contextmanager
+def held_by_another_process(script: str, arg: str) -> Iterator[subprocess.Popen[str]]:
+    """A child process running `script` with `arg`: it prints `locked` once it holds its lock and
+    holds it until the block ends (its stdin is closed)."""
+    proc = subprocess.Popen([sys.executable, "-c", script, arg], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        if not proc.stdin.closed:
+            proc.stdin.close()
+        proc.wait(30)

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from apply_helpers import held_by_another_process
 
 from runner.errors import EXIT_INVALID, BusyError
 from runner.filelock import Holder, acquire, read_holder
@@ -26,23 +23,9 @@ sys.stdin.read()
 """
 
 
-@contextmanager
-def held_elsewhere(path: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
-        yield proc
-    finally:
-        assert proc.stdin is not None
-        if not proc.stdin.closed:
-            proc.stdin.close()
-        proc.wait(30)
-
-
 def test_a_second_process_is_refused_with_the_holders_pid_host_and_time(tmp_path: Path) -> None:
     path = tmp_path / "locks" / "x.lock"
-    with held_elsewhere(path) as holder, pytest.raises(BusyError) as caught:
+    with held_by_another_process(HOLD, str(path)) as holder, pytest.raises(BusyError) as caught:
         acquire(str(path), "the thing", "wait for it")
     assert caught.value.exit_code == EXIT_INVALID
     [line] = caught.value.lines()
@@ -53,7 +36,7 @@ def test_a_second_process_is_refused_with_the_holders_pid_host_and_time(tmp_path
 
 def test_the_lock_is_free_as_soon_as_its_process_ends(tmp_path: Path) -> None:
     path = tmp_path / "x.lock"
-    with held_elsewhere(path):
+    with held_by_another_process(HOLD, str(path)):
         pass
     with acquire(str(path), "thing", "hint", command="me") as lock:
         assert read_holder(lock.path) == Holder(os.getpid(), socket.gethostname(),
@@ -63,7 +46,7 @@ def test_the_lock_is_free_as_soon_as_its_process_ends(tmp_path: Path) -> None:
 def test_a_timeout_waits_for_the_holder(tmp_path: Path) -> None:
     path = tmp_path / "x.lock"
     seen: list[Holder] = []
-    with held_elsewhere(path) as holder:
+    with held_by_another_process(HOLD, str(path)) as holder:
         with pytest.raises(BusyError):
             acquire(str(path), "thing", "hint", timeout_s=0.3, on_wait=seen.append)
         assert [h.pid for h in seen] == [holder.pid]

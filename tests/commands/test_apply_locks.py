@@ -7,14 +7,20 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from apply_helpers import apply_process, manifest, requests_sent, run_dirs, simulator, wait_for
+from apply_helpers import (
+    apply_process,
+    held_by_another_process,
+    manifest,
+    requests_sent,
+    run_dirs,
+    simulator,
+    wait_for,
+)
 
 from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from runner.main import duration, main
@@ -53,20 +59,6 @@ def sim(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         (tmp_path / "p.yaml").write_text(PLAN)
         (tmp_path / "long.yaml").write_text(LONG)
         yield url, {"RUNNER_CONFIG_DIR": str(configs)}
-
-
-@contextmanager
-def server_held(url: str) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding the server's lock until the block ends."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
-        yield proc
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(30)
 
 
 def start(tmp_path: Path, env: dict[str, str], plan: str, *extra: str) -> subprocess.Popen[str]:
@@ -118,7 +110,7 @@ def test_lock_timeout_waits_until_the_server_is_free(
     tmp_path: Path, sim: tuple[str, dict[str, str]]
 ) -> None:
     url, env = sim
-    with server_held(url) as holder:
+    with held_by_another_process(HOLDER, str(url)) as holder:
         waiting = start(tmp_path, env, "p.yaml", "--lock-timeout", "2m")
         assert waiting.stderr is not None
         line = waiting.stderr.readline()  # printed once it has found the server locked
@@ -136,7 +128,7 @@ def test_lock_timeout_runs_out_with_exit_2(
     tmp_path: Path, sim: tuple[str, dict[str, str]]
 ) -> None:
     url, env = sim
-    with server_held(url) as holder:
+    with held_by_another_process(HOLDER, str(url)) as holder:
         code, out, err = finish(start(tmp_path, env, "p.yaml", "--lock-timeout", "300ms"))
     assert code == EXIT_INVALID and not out, err
     assert err.startswith("waiting up to 0.3 s") and f"is locked by pid {holder.pid}" in err
@@ -195,7 +187,7 @@ def test_a_signal_while_waiting_for_the_server_is_exit_130_and_makes_no_run(
     tmp_path: Path, sim: tuple[str, dict[str, str]]
 ) -> None:
     url, env = sim
-    with server_held(url):
+    with held_by_another_process(HOLDER, str(url)):
         waiting = start(tmp_path, env, "p.yaml", "--lock-timeout", "2m")
         assert waiting.stderr is not None
         assert waiting.stderr.readline().startswith("waiting up to 120 s")
