@@ -33,10 +33,14 @@ def build_lock(report: Mapping[str, Any], inv: Inventory, variables: Mapping[str
 
 
 def save_lock(path: str, lock: Mapping[str, Any]) -> None:
-    """Write a lock atomically; a path that cannot be written is an InputError."""
+    """Write a lock atomically; a path that cannot be written is an InputError. The lock also
+    records where the plan is from the lock's folder (`plan_from_lock`), so it runs from any
+    folder."""
+    here = os.path.dirname(os.path.abspath(path))
+    from_lock = os.path.relpath(os.path.abspath(lock["plan"]["path"]), here)
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        write_atomic(path, json.dumps(lock, indent=1) + "\n")
+        os.makedirs(here, exist_ok=True)
+        write_atomic(path, json.dumps({**lock, "plan_from_lock": from_lock}, indent=1) + "\n")
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
@@ -64,7 +68,20 @@ def read_lock(path: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION:
         raise InputError(f"{path}: not a plan lock of version {LOCK_VERSION}; "
                          "make a new one with `runner plan PLAN --out FILE`")
+    data["plan"] = {**data["plan"], "path": _plan_path(path, data)}
     return data
+
+
+def _plan_path(lock_path: str, lock: Mapping[str, Any]) -> str:
+    """The locked plan as seen from here: beside the lock where the lock says it is, else the
+    path as written when the lock was made (relative to the folder it was made in)."""
+    recorded = str(lock["plan"]["path"])
+    from_lock = lock.get("plan_from_lock")
+    if isinstance(from_lock, str):
+        beside = os.path.join(os.path.dirname(lock_path), from_lock)
+        if os.path.exists(beside):
+            return os.path.normpath(beside)
+    return recorded
 
 
 def stale_plan(lock: Mapping[str, Any]) -> str | None:
