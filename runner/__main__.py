@@ -1,15 +1,22 @@
-"""`python -m runner`."""
+"""`python -m runner` and the `runner` console script: signals are routed first, then the CLI
+is imported, so a Ctrl-C during start-up ends as one line and exit 130, not a traceback."""
 
 import sys
 
 from runner import interrupts
 
-interrupts.install()  # before the imports below: a signal during start-up is handled too
-try:
-    from runner.main import entry
-except KeyboardInterrupt:
-    print("interrupted", file=sys.stderr)
-    interrupts.settle()
-    sys.exit(130)  # EXIT_INTERRUPTED
 
-entry()
+def start() -> None:
+    """Install the signal handlers, import the CLI and run it (the console-script entry)."""
+    interrupts.install()
+    try:
+        from runner.main import entry
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        interrupts.settle()
+        sys.exit(130)  # EXIT_INTERRUPTED, from runner.errors once it can be imported
+    entry()
+
+
+if __name__ == "__main__":
+    start()

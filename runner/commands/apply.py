@@ -212,13 +212,22 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     status, report = _conclude(args, prepared, store, summaries, signals)
     statuses = {job["id"]: job["status"] for job in store.manifest["jobs"]}
     facts = recap.RunFacts(store.run_dir, status, args.plan, prepared.plan["name"], source_line,
-                           prepared.totals, report, statuses)
+                           prepared.totals, report, statuses, _rerun_options(args))
     tell(recap.render(summaries, facts), sys.stdout)
     if status == "partial":
         tell(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "
-             f"{len(store.manifest['jobs'])} jobs have not run; `runner apply {args.plan} "
-             f"--resume {store.run_dir}` runs them", sys.stderr)
+             f"{len(store.manifest['jobs'])} jobs have not run; the resume command below "
+             "runs them", sys.stderr)
     return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+
+
+def _rerun_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """The options a resume (or a run again) of this apply needs to reach the same server,
+    configs and results: without them the hint would run against the default server."""
+    given = (("--server", args.server), ("--config-dir", args.config_dir),
+             ("--results", None if args.results == "results" else args.results),
+             ("--source", None if args.source == "auto" else args.source))
+    return tuple(part for option, value in given if value for part in (option, value))
 
 
 def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,

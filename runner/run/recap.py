@@ -27,6 +27,7 @@ class RunFacts:
     planned: Mapping[str, int | float]  # the plan view's totals (benchmarks, skipped, models, jobs)
     report: str | None = None  # report.html, when it was written
     statuses: Mapping[str, str] | None = None  # job id -> status in the manifest
+    options: tuple[str, ...] = ()  # apply's options a resume needs too (--server demo, ...)
 
 
 def number(value: float | None) -> str:
@@ -154,7 +155,7 @@ def render(summaries: Sequence[Mapping[str, Any]], facts: RunFacts) -> str:
 def next_steps(facts: RunFacts) -> list[str]:
     """The commands a user wants next: resume a run with jobs still to run, run a failed plan
     again, else report and compare."""
-    run_dir, plan_ref = shlex.quote(facts.run_dir), shlex.quote(facts.plan_ref)
+    run_dir, plan_ref = shlex.quote(facts.run_dir), shlex.join([facts.plan_ref, *facts.options])
     unfinished = any(s not in FINISHED for s in (facts.statuses or {}).values())
     if facts.status in ("interrupted", "partial") or (facts.status == "failed" and unfinished):
         return [f"resume with: runner apply {plan_ref} --resume {run_dir}"]

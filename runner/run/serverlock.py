@@ -15,13 +15,21 @@ from runner.filelock import FileLock, Holder, acquire
 LOCKS_DIR = "locks"
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def server_key(url: str) -> str:
-    """The URL that names a server: scheme, host and port in lower case, path without a trailing
-    slash, no credentials, query or fragment."""
+    """The URL that names a server: scheme, host and port in lower case (the scheme's default
+    port written out; localhost, 127.0.0.1 and ::1 are one host), path without a trailing slash
+    or `/v1`, no credentials, query or fragment."""
     parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = f":{parts.port}" if parts.port is not None else ""
-    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+    host = "localhost" if host in _LOOPBACK else host
+    port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+    path = parts.path.rstrip("/").removesuffix("/v1").rstrip("/")
+    return f"{scheme}://{host}{f':{port}' if port else ''}{path}"
 
 
 def lock_path(env: Mapping[str, str], url: str) -> str:

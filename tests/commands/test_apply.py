@@ -438,7 +438,8 @@ def test_an_unreachable_server_is_said_once_with_its_first_error(
         assert row.split()[6:9] == ["-", "-", "-"]  # TTFT/TPOT that do not exist are absent
     assert "jobs: ok=0 slo_missed=0 failed=2" in out
     assert out.splitlines()[-1] == (f"failed: runner report {run} --format md shows why; "
-                                    f"run again with: runner apply {plan}")
+                                    f"run again with: runner apply {plan} "
+                                    f"--results {tmp_path / 'r'}")
     md = (run / "summary.md").read_text()
     assert "SLO missed" not in md and "slo_missed" not in md
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 from collections.abc import Iterator
@@ -61,7 +60,7 @@ def interrupted_run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
 
     def write_then_interrupt(self: RunStore, summary: Any) -> None:
         write_job(self, summary)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # handled before write_job returns
 
     with monkeypatch.context() as patch:
         patch.setattr(RunStore, "write_job", write_then_interrupt)

@@ -207,8 +207,11 @@ def test_signals_at_any_moment_end_cleanly_with_exit_130(
 
 
 def signal_self(signum: int, times: int = 1) -> None:
+    """A real signal to this process, handled before this returns: raise_signal delivers it to
+    the calling thread (os.kill may hand it to another thread, and the main thread then runs
+    the handler a few bytecodes later, which under load let the code after the signal run)."""
     for _ in range(times):
-        os.kill(os.getpid(), signum)
+        signal.raise_signal(signum)
 
 
 def test_a_signal_while_a_summary_is_written_keeps_it_and_stops_the_run(

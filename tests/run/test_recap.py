@@ -90,3 +90,12 @@ def test_a_failed_run_with_every_job_run_says_why_and_how_to_run_again() -> None
     assert text.splitlines()[-1] == ("failed: runner report results/p/r1 --format md shows why; "
                                      "run again with: runner apply plans/p.yaml")
     assert "planned:" not in text and "next:" not in text
+
+
+def test_the_resume_hint_keeps_the_options_that_reach_the_same_server() -> None:
+    facts = RunFacts("r/p/1", "interrupted", "plans/p.yaml", "p", "inventory: live", {},
+                     statuses={"b/a": "interrupted"},
+                     options=("--server", "demo", "--results", "my results"))
+    text = render([job("a", "interrupted")], facts)
+    assert text.splitlines()[-1] == ("resume with: runner apply plans/p.yaml --server demo "
+                                     "--results 'my results' --resume r/p/1")

@@ -16,6 +16,10 @@ from runner.run.serverlock import lock_path, lock_servers, server_key
     ("http://Proxy.Example:4000/", "HTTP://proxy.example:4000"),
     ("https://user:secret@proxy.example/v1/", "https://proxy.example/v1"),
     ("http://h:1?x=1#f", "http://h:1"),
+    ("http://localhost:18555", "http://127.0.0.1:18555"),  # two applies ran at once on these
+    ("http://[::1]:4000/v1", "http://127.0.0.1:4000"),
+    ("http://proxy.example", "http://proxy.example:80"),
+    ("https://proxy.example/v1", "https://proxy.example:443"),
 ])
 def test_one_server_one_key(a: str, b: str) -> None:
     assert server_key(a) == server_key(b)
@@ -26,6 +30,7 @@ def test_one_server_one_key(a: str, b: str) -> None:
     ("http://h:4000", "http://h:4001"),
     ("http://h:4000/a", "http://h:4000/b"),
     ("http://h", "https://h"),
+    ("http://127.0.0.1:4000", "http://127.0.0.2:4000"),
 ])
 def test_different_servers_different_keys(a: str, b: str) -> None:
     assert server_key(a) != server_key(b)
