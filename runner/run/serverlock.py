@@ -32,6 +32,14 @@ def server_key(url: str) -> str:
     return f"{scheme}://{host}{f':{port}' if port else ''}{path}"
 
 
+def _shown(url: str) -> str:
+    """The URL as the user wrote it, less any credentials."""
+    parts = urlsplit(url.strip())
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    netloc = f"{host or ''}{f':{parts.port}' if parts.port is not None else ''}"
+    return parts._replace(netloc=netloc).geturl().rstrip("/")
+
+
 def lock_path(env: Mapping[str, str], url: str) -> str:
     digest = hashlib.sha256(server_key(url).encode()).hexdigest()[:24]
     return os.path.join(cache_dir(env), LOCKS_DIR, f"server-{digest}.lock")
@@ -44,7 +52,7 @@ def lock_servers(stack: ExitStack, servers: Sequence[tuple[str, str]], env: Mapp
     servers never deadlock); the locks are released when `stack` closes."""
     by_key: dict[str, str] = {}
     for name, url in servers:
-        by_key.setdefault(server_key(url), f"server '{name}' ({server_key(url)})")
+        by_key.setdefault(server_key(url), f"server '{name}' ({_shown(url)})")
     held = []
     for key in sorted(by_key):
         what = by_key[key]
