@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.errors import InputError
+from runner.errors import InputError, InventoryError
 from runner.run.executor import JobSpec
 
 COMPLETE = ("ok", "failed")  # a job done in the record keeps the parameters it ran with
@@ -24,8 +24,9 @@ class Resumption:
 def check_resume(run_dir: str, manifest: Mapping[str, Any], plan: Mapping[str, Any],
                  jobs: Sequence[Mapping[str, Any]], force: bool) -> Resumption:
     """InputError when the run is of another plan (name always; sha256 unless `force`) or a job
-    it still has to run now has other parameters (unless `force`); jobs it never recorded are
-    left out, jobs it has done are never run again."""
+    it still has to run now has other parameters (unless `force`); InventoryError when no
+    selected job belongs to the run (nothing would run); jobs it never recorded are left out,
+    jobs it has done are never run again."""
     warnings = [*_check_plan(run_dir, manifest.get("plan") or {}, plan, force)]
     recorded = {e.get("id"): e for e in manifest.get("jobs") or [] if isinstance(e, Mapping)}
     changed = [j for j in jobs if j["id"] in recorded
@@ -41,6 +42,11 @@ def check_resume(run_dir: str, manifest: Mapping[str, Any], plan: Mapping[str, A
     if changed:
         warnings.append(f"--force: {len(changed)} job(s) of {run_dir} run with changed parameters")
     outside = [j["id"] for j in jobs if j["id"] not in recorded]
+    if jobs and len(outside) == len(jobs):
+        raise InventoryError(
+            f"none of the {len(jobs)} selected job(s) belong to run {run_dir} (e.g. "
+            f"{outside[0]}): resume it with the server, --limit and --tags it ran with, "
+            "or start a new run")
     if outside:
         warnings.append(f"{len(outside)} selected job(s) are not part of run {run_dir} and are "
                         f"not run (e.g. {outside[0]}); start a new run for them")

@@ -13,7 +13,7 @@ import pytest
 from apply_helpers import manifest, run_dirs, simulator
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 
 PLAN = """\
 version: 1
@@ -149,6 +149,21 @@ def test_resume_never_adds_jobs_the_run_did_not_plan(
             "(e.g. h/Qwen/b); start a new run for them") in err
     assert [j["model"] for j in manifest(run)["jobs"]] == ["Qwen/a"]
     assert manifest(run)["status"] == "ok" and "(resumed)" in out
+
+
+def test_a_resume_that_selects_no_job_of_the_run_is_exit_3_and_changes_nothing(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = apply(capsys, "hosted.yaml", "--limit", "Qwen/a")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(work / "results", "hosted")
+    before = (run / "manifest.json").read_text()
+    code, out, err = apply(capsys, "hosted.yaml", "--resume", str(run), "--limit", "other/c")
+    assert code == EXIT_INVENTORY and "RECAP" not in out
+    assert err == (f"error: none of the 1 selected job(s) belong to run {run} (e.g. "
+                   "h/other/c): resume it with the server, --limit and --tags it ran with, or "
+                   "start a new run\n")
+    assert (run / "manifest.json").read_text() == before
 
 
 def test_resume_with_other_parameters_is_refused_unless_forced(
