@@ -285,6 +285,7 @@ def test_a_signal_before_any_run_directory_exists_is_exit_130_without_a_tracebac
         raise AssertionError("the first signal raises KeyboardInterrupt before this line")
 
     monkeypatch.setattr(apply, "_prompt_sources", interrupted_prompts)
+    before = signal.getsignal(INT)  # default_int_handler, or SIG_IGN in a background job
     with setup(tmp_path, sim_url) as env:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -293,7 +294,7 @@ def test_a_signal_before_any_run_directory_exists_is_exit_130_without_a_tracebac
     assert code == EXIT_INTERRUPTED and err.strip().endswith("interrupted"), err
     assert "RECAP" not in out
     assert the_run(tmp_path) is None
-    assert signal.getsignal(INT) is signal.default_int_handler  # main put pytest's back
+    assert signal.getsignal(INT) is before  # main put back the handler it found
 
 
 def test_a_reader_that_goes_away_never_turns_the_outcome_green(
