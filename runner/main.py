@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from runner import __version__, defaults, interrupts
+from runner import __version__, cache, defaults, interrupts
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RunnerError
 
 _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input or locked by another runner,
@@ -266,8 +266,9 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
 
 def _write_crash_log() -> str:
-    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                          "runner")
+    """Append the traceback to crash.log in runner's cache folder ($RUNNER_CACHE_DIR, else
+    $XDG_CACHE_HOME/runner, else ~/.cache/runner); returns its path, or why it has none."""
+    folder = cache.cache_dir(os.environ)
     path = os.path.join(folder, "crash.log")
     try:
         os.makedirs(folder, exist_ok=True)

@@ -275,7 +275,7 @@ def test_missing_configs_and_plan_are_one_line_errors(
 def test_internal_error_is_one_line_and_a_log(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(env / "cache"))
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(env / "cache" / "runner"))
 
     def boom(*args: object) -> None:
         raise RuntimeError("boom")

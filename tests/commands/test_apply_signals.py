@@ -370,7 +370,6 @@ def test_a_crash_mid_run_leaves_the_run_interrupted_and_resumable(
         return await run_load(*args, **kwargs)
 
     monkeypatch.setattr(loadgen, "run_load", crashing_second_job)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # where the crash log goes
     with setup(tmp_path, sim_url) as env:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
