@@ -25,6 +25,7 @@ from runner.errors import (
     UsageError,
 )
 from runner.filelock import Holder
+from runner.inventory.config import api_key
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
 from runner.plan.expand import Job
@@ -141,6 +142,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
 
     signals = interrupts.active()
     prompts = _prompt_sources(prepared)
+    for server in {spec.server.name: spec.server for spec in prepared.specs}.values():
+        api_key(server, env)  # a key no header can carry stops here, before any run is made
     command = f"runner apply {args.plan}"
     with ExitStack() as stack:
         resumed = _open_resumed(args, prepared, command, stack) if args.resume else None

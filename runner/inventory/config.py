@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner import cache, defaults
-from runner.errors import InputError, Location
+from runner.errors import InputError, InventoryError, Location
 from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # a bearer token: visible ASCII, no spaces
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,19 @@ class Server:
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
-    """The key from the server's variable; an empty (or blank) variable gives no key."""
+    """The key from the server's variable; an empty (or blank) variable gives no key.
+
+    Raises InventoryError (never showing the key) when it holds a character an HTTP header
+    cannot carry: a client library would otherwise echo the whole key in its error."""
     key = env.get(server.api_key_env) if server.api_key_env else None
-    return key if key and key.strip() else None
+    if not key or not key.strip():
+        return None
+    if not _HEADER_SAFE.fullmatch(key):
+        raise InventoryError(
+            f"${server.api_key_env} (the key of server '{server.name}') holds a space, a control"
+            " or a non-ASCII character, e.g. a trailing \\r from a file with Windows line "
+            "endings: put only the key in it")
+    return key
 
 
 def key_state(name: str, env: Mapping[str, str]) -> str:

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli, write_configs
 
-from runner.errors import EXIT_INVALID, EXIT_OK, InputError
-from runner.inventory.config import ConfigDir, find_config_dir, load_models, load_servers
+from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK, InputError, InventoryError
+from runner.inventory.config import (
+    ConfigDir,
+    Server,
+    api_key,
+    find_config_dir,
+    load_models,
+    load_servers,
+)
 
 PLAN = """\
 version: 1
@@ -179,3 +186,46 @@ def test_a_lock_applied_from_elsewhere_finds_the_configs_near_it(
     assert code == EXIT_OK, err  # found from the lock's folder: neither gone nor stale
     assert "WARNING" not in err
     assert "jobs: ok=1 slo_missed=0 failed=0" in out
+
+
+@pytest.mark.parametrize("key", ["sk-TOPSECRET\r", "sk-TOPSECRET\n", "sk TOPSECRET",
+                                 "sk-TOPSECRET-ключ", "sk-TOPSECRET\x00"])
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(key: str) -> None:
+    server = Server("local", "http://127.0.0.1:4000", "LITELLM_API_KEY")
+    with pytest.raises(InventoryError) as caught:
+        api_key(server, {"LITELLM_API_KEY": key})
+    message = caught.value.lines()[0]
+    assert "TOPSECRET" not in message and "$LITELLM_API_KEY" in message
+    assert api_key(server, {"LITELLM_API_KEY": "sk-TOPSECRET"}) == "sk-TOPSECRET"
+
+
+def test_inventory_with_a_key_ending_in_cr_is_exit_3_and_never_prints_it(
+    tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(
+        f"servers:\n  local:\n    url: {dead_url}\n    api_key_env: LITELLM_API_KEY\n")
+    monkeypatch.setenv("LITELLM_API_KEY", "sk-TOPSECRET\r")
+    code, out, err = run_cli(capsys, "inventory", "--config-dir", str(configs))
+    assert code == EXIT_INVENTORY and "TOPSECRET" not in out + err
+    assert err.startswith("error: $LITELLM_API_KEY") and err.count("\n") == 1
+
+
+def test_apply_on_the_fallback_with_a_bad_key_makes_no_run(
+    tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(
+        f"servers:\n  local:\n    url: {dead_url}\n    api_key_env: LITELLM_API_KEY\n")
+    (configs / "models.yaml").write_text("models:\n  - id: m1\n")
+    (tmp_path / "p.yaml").write_text(TINY_PLAN.replace("server: sim", "server: local"))
+    monkeypatch.setenv("LITELLM_API_KEY", "sk-TOPSECRET\r")
+    code, out, err = run_cli(capsys, "apply", str(tmp_path / "p.yaml"), "--config-dir",
+                             str(configs), "--source", "fallback", "--results",
+                             str(tmp_path / "results"))
+    assert code == EXIT_INVENTORY and "TOPSECRET" not in out + err
+    assert not (tmp_path / "results").exists()
