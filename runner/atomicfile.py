@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from contextlib import suppress
 from typing import IO, Any
 
@@ -25,6 +27,27 @@ def write_atomic(path: str, text: str | bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
+
+
+def write_output(path: str, text: str | bytes) -> None:
+    """Write an output the user named (`report -o`, `apply --junit`, `plan --out`): written
+    into, never replaced. A regular or new file is replaced atomically, through a symlink to
+    its target; a device, FIFO or socket (`/dev/null`, `/dev/stdout`, a pipe) is opened and
+    written as it is, as a shell redirection would. Raises OSError (IsADirectoryError for a
+    folder)."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "wb") as fh:
+            fh.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+        return
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    write_atomic(target, text)
 
 
 def _open(fd: int, text: str | bytes) -> IO[Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -233,6 +235,20 @@ def test_plan_out_writes_a_lock_with_inventory_snapshot(
     assert data["benchmarks"][0]["retries"] == 0 and data["benchmarks"][0]["slo"] == {}
     assert len(data["jobs"]) == 5
     assert not list(lock.parent.glob(".tmp-*"))
+
+
+def test_plan_out_writes_into_a_device_or_a_symlink_never_over_it(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(env, PLAN)
+    code, _, err = run_cli(capsys, "plan", str(plan), "--out", os.devnull)
+    assert code == EXIT_OK, err
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)  # as root, it was replaced by a file
+    real, link = env / "real.json", env / "link.json"
+    real.write_text("{}")
+    link.symlink_to(real)
+    code, _, err = run_cli(capsys, "plan", str(plan), "--out", str(link))
+    assert code == EXIT_OK and link.is_symlink() and json.loads(real.read_text())["jobs"]
 
 
 def test_source_fallback_never_calls_and_live_refuses(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, interrupts
-from runner.atomicfile import write_atomic
+from runner.atomicfile import write_output
 from runner.commands.plan import load_checked, options_from
 from runner.errors import (
     EXIT_GATE,
@@ -290,11 +290,15 @@ def tell(text: str, stream: TextIO) -> None:
 
 
 def save_text(path: str, text: str) -> None:
+    """Write an output the user named (`--junit FILE`; `-` is stdout) without replacing what is
+    there: see atomicfile.write_output."""
+    if path == "-":
+        tell(text.rstrip("\n"), sys.stdout)
+        return
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        write_atomic(path, text)
+        write_output(path, text)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _prompt_sources(prepared: Prepared) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from runner.atomicfile import write_atomic
+from runner.atomicfile import write_output
 from runner.errors import EXIT_OK, InputError
 from runner.report.render import REPORT_FILES, render_report
 from runner.results.runs import resolve_run
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return EXIT_OK
     try:
-        write_atomic(target, text)
+        write_output(target, text)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InputError(f"{target}: cannot write the report ({reason})") from None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner import __version__
-from runner.atomicfile import write_atomic
+from runner.atomicfile import write_output
 from runner.errors import InputError, StaleError
 from runner.inventory.listing import Inventory
 from runner.plan.expand import Job
@@ -39,8 +39,7 @@ def save_lock(path: str, lock: Mapping[str, Any]) -> None:
     here = os.path.dirname(os.path.abspath(path))
     from_lock = os.path.relpath(os.path.abspath(lock["plan"]["path"]), here)
     try:
-        os.makedirs(here, exist_ok=True)
-        write_atomic(path, json.dumps({**lock, "plan_from_lock": from_lock}, indent=1) + "\n")
+        write_output(path, json.dumps({**lock, "plan_from_lock": from_lock}, indent=1) + "\n")
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 

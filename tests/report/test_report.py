@@ -3,7 +3,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -422,6 +424,19 @@ def test_cli_html_piped_goes_to_stdout(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["report", run_dir]) == 0  # capsys: not a terminal, as in `| less`
     assert capsys.readouterr().out.startswith("<!doctype html>")
     assert not (Path(run_dir) / "report.html").exists()
+
+
+def test_cli_report_to_dev_null_or_a_symlink_writes_into_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = mixed_run(tmp_path)
+    assert main(["report", run_dir, "-o", os.devnull]) == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    real, link = tmp_path / "real.html", tmp_path / "link.html"
+    real.write_text("")
+    link.symlink_to(real)
+    assert main(["report", run_dir, "-o", str(link)]) == 0
+    assert link.is_symlink() and real.read_text().startswith("<!doctype html>")
 
 
 def test_cli_a_plan_folder_lists_its_runs_and_no_runs_says_so(
