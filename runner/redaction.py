@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 
 _SECRET = re.compile(r"\bsk-[A-Za-z0-9_\-]{4,}")
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']+@")
 
 
 def redact(text: str, headers: Mapping[str, str]) -> str:
@@ -15,3 +16,8 @@ def redact(text: str, headers: Mapping[str, str]) -> str:
             if len(secret) >= 4:
                 text = text.replace(secret, "***")
     return _SECRET.sub("sk-***", text)
+
+
+def hide_url_credentials(text: str) -> str:
+    """`text` with the `user:password@` of every URL in it shown as `***@`."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 
 from runner.errors import InputError, InstallationError, Problem
+from runner.redaction import hide_url_credentials
 from runner.yamlfile import Document, Path
 
 SCHEMA_NAMES = ("plan", "servers", "models", "result")
@@ -152,7 +153,7 @@ def _message(error: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, default=str)
+    text = hide_url_credentials(json.dumps(value, default=str))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -418,8 +418,27 @@ def test_a_valid_plan_has_no_problems() -> None:
 
 def test_a_url_without_scheme_says_what_it_must_start_with() -> None:
     assert problems("servers:\n  local: {url: 127.0.0.1:4400}\n", "servers") == [
-        'f.yaml:2:16: "127.0.0.1:4400" must start with http:// or https:// and hold no spaces, '
-        "e.g. http://127.0.0.1:4000 (at $.servers.local.url)"]
+        f'f.yaml:2:16: "127.0.0.1:4400" {URL_RULE} (at $.servers.local.url)']
+
+
+URL_RULE = ("must start with http:// or https://, hold no spaces and no credentials (no "
+            "user:password@: the key goes in the variable that api_key_env names), "
+            "e.g. http://127.0.0.1:4000")
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://admin:PWSECRET@127.0.0.1:18555", "http://***@127.0.0.1:18555"),
+    ("https://PWSECRET@proxy.x/v1", "https://***@proxy.x/v1"),
+])
+def test_a_url_with_credentials_is_refused_without_showing_them(url: str, shown: str) -> None:
+    assert problems(f"servers:\n  local: {{url: '{url}'}}\n", "servers") == [
+        f'f.yaml:2:16: "{shown}" {URL_RULE} (at $.servers.local.url)']
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:4000", "https://proxy.example/v1?x=a@b",
+                                 "http://[::1]:4000/path"])
+def test_urls_without_credentials_pass(url: str) -> None:
+    assert problems(f"servers:\n  local: {{url: '{url}'}}\n", "servers") == []
 
 
 def _patterns(node: Any) -> Iterator[dict[str, Any]]:
@@ -450,8 +469,7 @@ def test_every_pattern_says_in_words_what_it_wants(name: str) -> None:
           "s.yaml:1:1: unknown key 'server' (did you mean 'servers'?) (at $.server)"]),
         ("servers:\n  a: {}\n", ["s.yaml:2:6: missing required key 'url' (at $.servers.a)"]),
         ("servers:\n  a: {url: ftp://x}\n",
-         ['s.yaml:2:12: "ftp://x" must start with http:// or https:// and hold no spaces, '
-          "e.g. http://127.0.0.1:4000 (at $.servers.a.url)"]),
+         [f's.yaml:2:12: "ftp://x" {URL_RULE} (at $.servers.a.url)']),
         ("servers:\n  a: {url: 'http://x', timeout_s: 0}\n",
          ["s.yaml:2:35: must be greater than 0, got 0 (at $.servers.a.timeout_s)"]),
         ("servers:\n  a: {url: 'http://x', verify_ssl: false}\n",

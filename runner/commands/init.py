@@ -53,6 +53,8 @@ def _proxy(args: argparse.Namespace) -> Proxy:
     """The proxy from the options, checked by the servers schema (a bad value is exit 2)."""
     url = (args.url or defaults.INIT_URL).rstrip("/")
     proxy = Proxy(args.server, url, args.api_key_env)
+    if _has_password(url):
+        raise UsageError(f"--url: put no key in the URL; export it as ${proxy.api_key_env}")
     if proxy.name == DEMO_SERVER:
         raise UsageError(f"--server {DEMO_SERVER}: that name is the built-in simulator's; "
                          "choose another")
@@ -61,8 +63,6 @@ def _proxy(args: argparse.Namespace) -> Proxy:
         where = problem.where.path or ""
         option = next((o for k, o in _OPTIONS.items() if where.endswith(k)), "--server")
         raise UsageError(f"{option}: {problem.message}")
-    if _has_password(url):
-        raise UsageError(f"--url: put no key in the URL; export it as ${proxy.api_key_env}")
     return proxy
 
 
