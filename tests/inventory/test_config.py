@@ -199,33 +199,32 @@ def test_a_key_no_header_can_carry_is_refused_without_showing_it(key: str) -> No
     assert api_key(server, {"LITELLM_API_KEY": "sk-TOPSECRET"}) == "sk-TOPSECRET"
 
 
-def test_inventory_with_a_key_ending_in_cr_is_exit_3_and_never_prints_it(
-    tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def cr_key(tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """configs/ with server 'local' whose key variable holds a key ending in a carriage return."""
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "servers.yaml").write_text(
         f"servers:\n  local:\n    url: {dead_url}\n    api_key_env: LITELLM_API_KEY\n")
     monkeypatch.setenv("LITELLM_API_KEY", "sk-TOPSECRET\r")
-    code, out, err = run_cli(capsys, "inventory", "--config-dir", str(configs))
+    return configs
+
+
+def test_inventory_with_a_key_ending_in_cr_is_exit_3_and_never_prints_it(
+    cr_key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "inventory", "--config-dir", str(cr_key))
     assert code == EXIT_INVENTORY and "TOPSECRET" not in out + err
     assert err.startswith("error: $LITELLM_API_KEY") and err.count("\n") == 1
 
 
 def test_apply_on_the_fallback_with_a_bad_key_makes_no_run(
-    tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, cr_key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    (configs / "servers.yaml").write_text(
-        f"servers:\n  local:\n    url: {dead_url}\n    api_key_env: LITELLM_API_KEY\n")
-    (configs / "models.yaml").write_text("models:\n  - id: m1\n")
+    (cr_key / "models.yaml").write_text("models:\n  - id: m1\n")
     (tmp_path / "p.yaml").write_text(TINY_PLAN.replace("server: sim", "server: local"))
-    monkeypatch.setenv("LITELLM_API_KEY", "sk-TOPSECRET\r")
     code, out, err = run_cli(capsys, "apply", str(tmp_path / "p.yaml"), "--config-dir",
-                             str(configs), "--source", "fallback", "--results",
+                             str(cr_key), "--source", "fallback", "--results",
                              str(tmp_path / "results"))
     assert code == EXIT_INVENTORY and "TOPSECRET" not in out + err
     assert not (tmp_path / "results").exists()
