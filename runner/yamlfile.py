@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -47,8 +48,10 @@ def _to_float(value: str) -> float:
         return float(_to_int(value))
     if not _FLOAT.match(value):
         raise ValueError(value)
-    special = value.lstrip("+-").lower()  # ".inf" / ".nan": Python spells them without the dot
-    return float(value[: -len(special)] + special[1:] if special in (".inf", ".nan") else value)
+    number = float(value)
+    if not math.isfinite(number):  # a value too large for a float reads as inf too
+        raise ValueError(value)
+    return number
 
 
 def _to_bool(value: str) -> bool:
@@ -203,6 +206,9 @@ class _Builder:
             return convert(node.value)
         except ValueError:
             message = f"{node.value!r} is not a valid {node.tag}"
+            if node.tag == _TAG + "float" and _FLOAT.match(node.value):
+                message = (f"{node.value} is not a finite number: give a real value "
+                           "(e.g. 10 or 0.5); NaN and infinity cannot be measured against")
             raise InputError(message, self.doc.where(path)) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:

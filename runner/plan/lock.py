@@ -59,7 +59,7 @@ def read_lock(path: str) -> dict[str, Any]:
     """Load a lock file; anything that is not a lock of this version is an InputError."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = json.load(fh, parse_constant=_no_constant)
     except FileNotFoundError:
         raise InputError(f"{path}: lock file not found") from None
     except (OSError, ValueError) as exc:
@@ -69,6 +69,11 @@ def read_lock(path: str) -> dict[str, Any]:
                          "make a new one with `runner plan PLAN --out FILE`")
     data["plan"] = {**data["plan"], "path": _plan_path(path, data)}
     return data
+
+
+def _no_constant(name: str) -> Any:
+    """json.load reads NaN and Infinity, which no JSON writer should produce: refuse them."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _plan_path(lock_path: str, lock: Mapping[str, Any]) -> str:

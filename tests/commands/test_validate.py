@@ -107,3 +107,26 @@ def test_a_config_file_named_on_the_command_line_that_is_missing(
     code, out, _ = run_cli(capsys, "validate", "nope/servers.yaml", "configs/models.yaml")
     assert code == EXIT_INVALID
     assert out == "nope/servers.yaml: file not found\nok: configs/models.yaml\n"
+
+
+@pytest.mark.parametrize(("line", "col"), [
+    ("    load: {rate: .inf}\n", 18), ("    load: {duration_s: .inf, concurrency: 1}\n", 24),
+    ("    workload: {temperature: .nan}\n", 29), ("    slo: {ttft_ms: {p95: .nan}}\n", 26),
+])
+def test_nan_and_infinity_are_exit_2_where_they_stand(
+    project: Path, capsys: pytest.CaptureFixture[str], line: str, col: int
+) -> None:
+    write_plan(project, plan_with("") + line, "p.yaml")
+    for command in (["validate", "p.yaml"], ["plan", "p.yaml"], ["apply", "p.yaml"]):
+        code, out, err = run_cli(capsys, *command)
+        assert code == EXIT_INVALID, (command, out, err)
+        assert f"p.yaml:6:{col}: " in out + err and "is not a finite number" in out + err
+    assert not (project / "results").exists()
+
+
+def test_an_extra_var_that_is_not_finite_is_a_located_type_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_plan(project, plan_with("") + "    load: {rate: '{{ r }}'}\n", "p.yaml")
+    code, _, err = run_cli(capsys, "plan", "p.yaml", "-e", "r=.inf")
+    assert code == EXIT_INVALID and "p.yaml:6:" in err and "Traceback" not in err
