@@ -34,7 +34,7 @@ def write_output(path: str, text: str | bytes) -> None:
     into, never replaced. A regular or new file is replaced atomically, through a symlink to
     its target; a device, FIFO or socket (`/dev/null`, `/dev/stdout`, a pipe) is opened and
     written as it is, as a shell redirection would. Raises OSError (IsADirectoryError for a
-    folder)."""
+    folder, FileNotFoundError when the folder to write in is missing)."""
     try:
         mode = os.stat(path).st_mode  # follows symlinks
     except FileNotFoundError:
@@ -45,9 +45,7 @@ def write_output(path: str, text: str | bytes) -> None:
         with open(path, "wb") as fh:
             fh.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         return
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-    write_atomic(target, text)
+    write_atomic(os.path.realpath(path) if os.path.islink(path) else path, text)
 
 
 def _open(fd: int, text: str | bytes) -> IO[Any]:

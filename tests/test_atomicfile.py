@@ -13,7 +13,7 @@ from runner.atomicfile import write_output
 
 
 def test_a_new_or_regular_file_is_written_whole(tmp_path: Path) -> None:
-    target = tmp_path / "deep" / "out.html"
+    target = tmp_path / "out.html"
     write_output(str(target), "one")
     write_output(str(target), "two")
     assert target.read_text() == "two" and not list(target.parent.glob(".tmp-*"))

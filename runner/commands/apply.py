@@ -296,6 +296,7 @@ def save_text(path: str, text: str) -> None:
         tell(text.rstrip("\n"), sys.stdout)
         return
     try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_output(path, text)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None

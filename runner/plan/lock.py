@@ -39,6 +39,7 @@ def save_lock(path: str, lock: Mapping[str, Any]) -> None:
     here = os.path.dirname(os.path.abspath(path))
     from_lock = os.path.relpath(os.path.abspath(lock["plan"]["path"]), here)
     try:
+        os.makedirs(here, exist_ok=True)
         write_output(path, json.dumps({**lock, "plan_from_lock": from_lock}, indent=1) + "\n")
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
