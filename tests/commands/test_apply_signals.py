@@ -249,7 +249,7 @@ def test_a_signal_while_the_report_is_written_marks_the_run_interrupted(
 
     write_reports = render.write_reports
 
-    def interrupted_reports(run_dir: str) -> tuple[str, str]:
+    def interrupted_reports(run_dir: str) -> list[str]:
         signal_self(INT)
         signal_self(TERM)
         return write_reports(run_dir)
