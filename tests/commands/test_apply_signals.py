@@ -61,6 +61,15 @@ def start(tmp_path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[
                          cwd=tmp_path, env=env)
 
 
+def apply_here(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+               capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`runner apply p.yaml` in-process, from `tmp_path`, with `env` set."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return run_cli(capsys, "apply", "p.yaml", "--results", "results")
+
+
 def the_run(tmp_path: Path) -> Path | None:
     found = run_dirs(tmp_path / "results", "p")
     return found[0] if found and (found[0] / "manifest.json").exists() else None
@@ -229,10 +238,7 @@ def test_a_signal_while_a_summary_is_written_keeps_it_and_stops_the_run(
 
     monkeypatch.setattr(RunStore, "write_job", interrupted_write)
     with setup(tmp_path, sim_url) as env:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
-        code, out, err = run_cli(capsys, "apply", "p.yaml", "--results", "results")
+        code, out, err = apply_here(tmp_path, env, monkeypatch, capsys)
         data = check_interrupted(tmp_path, code, err)
         assert data is not None
         assert "jobs: ok=1 slo_missed=0 failed=0 skipped=0 interrupted=0 pending=1" in out
@@ -256,10 +262,7 @@ def test_a_signal_while_the_report_is_written_marks_the_run_interrupted(
 
     monkeypatch.setattr(render, "write_reports", interrupted_reports)
     with setup(tmp_path, sim_url) as env:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
-        code, out, err = run_cli(capsys, "apply", "p.yaml", "--results", "results")
+        code, out, err = apply_here(tmp_path, env, monkeypatch, capsys)
         data = check_interrupted(tmp_path, code, err)
         assert data is not None and [j["status"] for j in data["jobs"]] == ["ok"] * 2
         assert out.splitlines()[-1].startswith("resume with: runner apply p.yaml --resume ")
@@ -287,10 +290,7 @@ def test_a_signal_before_any_run_directory_exists_is_exit_130_without_a_tracebac
     monkeypatch.setattr(apply, "_prompt_sources", interrupted_prompts)
     before = signal.getsignal(INT)  # default_int_handler, or SIG_IGN in a background job
     with setup(tmp_path, sim_url) as env:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
-        code, out, err = run_cli(capsys, "apply", "p.yaml", "--results", "results")
+        code, out, err = apply_here(tmp_path, env, monkeypatch, capsys)
     assert code == EXIT_INTERRUPTED and err.strip().endswith("interrupted"), err
     assert "RECAP" not in out
     assert the_run(tmp_path) is None
@@ -371,10 +371,7 @@ def test_a_crash_mid_run_leaves_the_run_interrupted_and_resumable(
 
     monkeypatch.setattr(loadgen, "run_load", crashing_second_job)
     with setup(tmp_path, sim_url) as env:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
-        code, _, err = run_cli(capsys, "apply", "p.yaml", "--results", "results")
+        code, _, err = apply_here(tmp_path, env, monkeypatch, capsys)
         assert code == EXIT_INTERNAL and "internal error: RuntimeError: a bug" in err
         run = the_run(tmp_path)
         assert run is not None and manifest(run)["status"] == "interrupted"  # not "running"
