@@ -130,3 +130,21 @@ def test_an_extra_var_that_is_not_finite_is_a_located_type_error(
     write_plan(project, plan_with("") + "    load: {rate: '{{ r }}'}\n", "p.yaml")
     code, _, err = run_cli(capsys, "plan", "p.yaml", "-e", "r=.inf")
     assert code == EXIT_INVALID and "p.yaml:6:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("    load: {rate: 1e-300}\n", "must be at least 0.001, got 1e-300"),
+    ("    load: {rate: 1e300}\n", "must be at most 1000000, got 1e+300"),
+    ("    load: {duration_s: 1e300, concurrency: 1}\n", "must be at most 604800, got 1e+300"),
+    ("    load: {request_timeout_s: 1e300}\n", "must be at most 86400, got 1e+300"),
+])
+def test_values_the_load_generator_cannot_schedule_are_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    """Finite but absurd: a rate of 1e-300 req/s overflowed the scheduler (exit 70) or waited
+    forever; validate accepted it."""
+    write_plan(project, plan_with("") + line, "p.yaml")
+    for command in (["validate", "p.yaml"], ["apply", "p.yaml"]):
+        code, out, err = run_cli(capsys, *command)
+        assert code == EXIT_INVALID and message in out + err, (command, out, err)
+    assert not (project / "results").exists()

@@ -213,7 +213,7 @@ def test_template_problems_and_schema_problems_come_together_in_order(tmp_path: 
     text = UNDEFINED.replace("    models: all\n", "    models: all\n    load: {rate: 0}\n")
     path = str(tmp_path / "plan.yaml")
     assert plan_errors(tmp_path, text) == [
-        f"{path}:6:18: must be greater than 0, got 0 (at $.benchmarks[0].load.rate)",
+        f"{path}:6:18: must be at least 0.001, got 0 (at $.benchmarks[0].load.rate)",
         f"{path}:8:19: template error: 'nope' is undefined; define it under vars: or pass "
         "-e NAME=VALUE (at $.benchmarks[0].workload.max_tokens)",
         f"{path}:9:18: template error: 'also_missing' is undefined; define it under vars: or "
