@@ -718,3 +718,11 @@ def test_missing_schemas_say_reinstall_and_name_no_path(
     assert code == EXIT_INTERNAL
     assert err.startswith("error: this installation of runner has no ") and err.endswith("\n")
     assert "reinstall" in err and str(tmp_path) not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("model", ['"m\\u0000z"', '"a,b"', '"tab\\there"'])
+def test_a_simulated_model_id_the_simulator_cannot_take_is_refused(model: str) -> None:
+    """A NUL or a comma in a `kind: mock` model id passed validate, then apply exited 70."""
+    text = f"servers:\n  demo:\n    kind: mock\n    models: [{model}]\n"
+    [problem] = problems(text, "servers")
+    assert problem.startswith("f.yaml:4:14: ") and "without commas or control characters" in problem
