@@ -581,35 +581,40 @@ def asks_to_wait(first: int, retry_after: str, status: int = 429,
     return handler, arrived
 
 
-def sent_within(arrived: list[float], start: float, end: float) -> int:
-    return sum(start < t < end for t in arrived)
+def sent_in_first_pause(result: LoadResult) -> int:
+    """Requests sent while the first pause ran: it began as the first rate-limited answer was
+    read, before that record's end, and lasted pauses_s[0] (50 ms spared for a busy machine)."""
+    start = min(r.sent_ms + (r.e2e_ms or 0) for r in result.records
+                if r.error_kind == "rate_limited")
+    end = start + result.pauses_s[0] * 1000 - 50
+    return sum(start < r.sent_ms < end for r in result.records)
 
 
 def test_retry_after_pauses_every_closed_loop_worker() -> None:
     """Issue 9: after a 429 with Retry-After: 1, 300 requests went out in 1.5 s. Now no worker
-    sends until the second is over (a request arrives after the client's pause, which starts
-    when the answer reaches it, so never within a second of the server's answer)."""
+    sends until the second is over."""
     handler, arrived = asks_to_wait(4, "1")
     result = run(handler, params(concurrency=4, requests=20))
     assert result.stopped == "done"
-    assert sent_within(arrived, arrived[3], arrived[0] + 1.0) == 0  # after the first round
+    assert sent_in_first_pause(result) == 0
     assert len(arrived) == len(result.records) == 20
     kinds = [r.error_kind for r in result.records]
     assert kinds.count("rate_limited") == 4 and kinds.count(None) == 16
     assert {r.http_status for r in result.records if not r.ok} == {429}
-    (pause,) = result.pauses_s  # four answers at once: one pause, lengthened
-    assert 1.0 <= pause < 5
+    # Four answers at once: one pause, lengthened by the later ones (or, on a machine so busy
+    # that they come more than a second apart, a pause each).
+    assert 1 <= len(result.pauses_s) <= 4 and min(result.pauses_s) >= 1.0
 
 
 def test_retry_after_as_a_date_on_a_503_pauses_too() -> None:
-    date = email.utils.formatdate(time.time() + 2, usegmt=True)  # 1 to 2 s ahead (whole seconds)
+    date = email.utils.formatdate(time.time() + 3, usegmt=True)  # 2 to 3 s ahead (whole s)
     handler, arrived = asks_to_wait(1, date, status=503)
     result = run(handler, params(concurrency=2, requests=6))
-    assert result.records[0].error_kind == "rate_limited"
-    assert result.records[0].http_status == 503
+    [limited] = [r for r in result.records if not r.ok]
+    assert (limited.error_kind, limited.http_status) == ("rate_limited", 503)
     assert len(result.pauses_s) == 1 and 0.5 <= result.pauses_s[0] < 5
-    assert sent_within(arrived, arrived[1] + 0.01, arrived[0] + 0.5) == 0
-    assert sum(r.ok for r in result.records) == 5
+    assert sent_in_first_pause(result) == 0
+    assert len(arrived) == 6 and sum(r.ok for r in result.records) == 5
 
 
 def test_a_503_without_retry_after_is_an_http_error_and_no_pause() -> None:
@@ -627,7 +632,7 @@ def test_retry_after_moves_open_loop_arrivals_and_keeps_their_spacing() -> None:
     handler, arrived = asks_to_wait(1, "1")
     result = run(handler, params(concurrency=None, rate=20, arrival="constant", requests=12))
     assert len(result.records) == len(arrived) == 12
-    assert sent_within(arrived, arrived[0] + 0.01, arrived[0] + 1.0) <= 1  # one due at 50 ms
+    assert sent_in_first_pause(result) == 0
     gaps = [b - a for a, b in itertools.pairwise(r.scheduled_ms or 0 for r in result.records)]
     (pause,) = result.pauses_s
     assert sorted(gaps)[-1] == pytest.approx(50 + pause * 1000, abs=1)
