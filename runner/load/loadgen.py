@@ -173,7 +173,7 @@ class _Job:
             events["interrupted"] = stop
         waits: dict[str, Awaitable[Any]] = {name: e.wait() for name, e in events.items()}
         if self.duration_ns is not None:
-            waits["duration"] = asyncio.sleep(self._left_s(self.duration_ns) or 0)
+            waits["duration"] = asyncio.sleep(self._left_s(self.duration_ns))
         reason = await self._first(driver, waits, self._job_left_s())
         if reason == "driver":
             # The driver also ends when the job stopped sending: the cause is the server.
