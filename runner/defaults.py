@@ -14,13 +14,26 @@ PARAMS: dict[str, Any] = {
     "stream": True,
     "arrival": "poisson",
     "warmup_requests": 0,
-    "request_timeout_s": 600,
+    # GuideLLM's default too: 256 tokens in 5 minutes is under 1 token/s. With the load
+    # generator's `unresponsive` stop, a server that accepts and never answers ends a default
+    # job (100 requests, concurrency 1) after 3 x 300 s = 15 min (600 s and no stop: 16.7 h).
+    "request_timeout_s": 300,
 }
 
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
 CONCURRENCY = 1  # when neither concurrency nor rate is given
 REQUESTS = 100  # when neither requests nor duration_s is given
+# After duration_s, requests in flight may finish for duration_grace_s, then they are cancelled.
+# Its default is duration_s itself, at most this (AIPerf's grace period is 30 s): a duration job
+# takes at most twice its duration, and at most 30 s more.
+DURATION_GRACE_MAX_S = 30.0
+
+
+def duration_grace_s(duration_s: float) -> float:
+    """The default grace after `duration_s` (seconds) for requests still in flight."""
+    return min(float(duration_s), DURATION_GRACE_MAX_S)
+
 
 BENCHMARK: dict[str, Any] = {"on_empty": "error", "retries": 0, "max_error_rate": 0}
 PLAN: dict[str, Any] = {"fallback": True, "gate": False}

@@ -226,8 +226,9 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
          "(at $.benchmarks[0].matrix.include[0].rte)"),
         # no close match: the allowed keys are listed
         (HEAD + "    load: {speed: 1}\n",
-         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, concurrency, duration_s, "
-         "job_timeout_s, max_concurrency, rate, request_timeout_s, requests, warmup_requests "
+         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, concurrency, duration_grace_s, "
+         "duration_s, job_timeout_s, max_concurrency, rate, request_timeout_s, requests, "
+         "warmup_requests "
          "(at $.benchmarks[0].load.speed)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
@@ -332,9 +333,10 @@ def test_good_benchmark_names(name: str) -> None:
           "(at $.benchmarks[0].matrix.concurency)"]),
         ("    matrix: {models: [a]}\n",
          ["f.yaml:6:14: unknown key 'models'; allowed: arrival, concurrency, dataset, "
-          "duration_s, endpoint, exclude, include, input_tokens, input_tokens_stddev, "
-          "job_timeout_s, max_concurrency, max_tokens, rate, request_timeout_s, requests, "
-          "seed, stream, temperature, template, warmup_requests (at $.benchmarks[0].matrix.models)"
+          "duration_grace_s, duration_s, endpoint, exclude, include, input_tokens, "
+          "input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, rate, "
+          "request_timeout_s, requests, seed, stream, temperature, template, warmup_requests "
+          "(at $.benchmarks[0].matrix.models)"
           ]),
         ("    matrix: {concurrency: 4}\n",
          ["f.yaml:6:27: expected a list, got 4 (at $.benchmarks[0].matrix.concurrency)"]),

@@ -9,14 +9,16 @@ import gc
 import itertools
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
 import aiohttp
 
+from runner import defaults
 from runner.load.arrivals import arrival_offsets
+from runner.load.pacing import Pauses, retry_after_s
 from runner.load.records import ClientHealth, RequestRecord
 from runner.load.sse import StreamState, error_message, short
 from runner.load.workload import PromptSource, RequestBodies
@@ -29,6 +31,7 @@ LOOP_TICK_S = 0.01  # the event-loop monitor's sleep; its overshoot is the loop 
 DRAIN_S = 1.0  # after [DONE], how long the rest of the body (chunk terminator) may take
 PROBE_MIN, PROBE_MAX = 3, 32  # the first requests that, all refused, mean "unreachable"
 SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see _Job._turn)
+PAUSE_POLL_S = 0.1  # a sender waiting out a pause (Retry-After) checks this often for a stop
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,17 @@ class LoadResult:
     """A finished job's records (sorted by index) and how the load generator fared.
 
     `started_at` is the wall time of the job's start (offset 0 of every record) and `duration_s`
-    runs from there until the last request ended, warm-up included."""
+    runs from there until the last request ended, warm-up included. `pauses_s`: each pause in
+    sending that a server asked for (429 or 503 with Retry-After), in seconds."""
 
     records: list[RequestRecord]
     health: ClientHealth
     started_at: float
     duration_s: float
-    stopped: str  # "done" | "duration" | "interrupted" | "job_timeout" | "unreachable"
+    # "done" | "duration" | "interrupted" | "job_timeout" | "unreachable" | "unresponsive"
+    # | "rate_limited"
+    stopped: str
+    pauses_s: list[float] = field(default_factory=list)
 
 
 async def run_load(
@@ -66,6 +73,12 @@ async def run_load(
 ) -> LoadResult:
     """Run one job's load; `stop` (an interrupt) ends it early, in-flight requests get `grace_s`
     unless `hurry` (a second interrupt) is or gets set: then they are cancelled at once.
+
+    At `duration_s` sending stops and in-flight requests get `duration_grace_s`, then they are
+    cancelled. The job stops early, in-flight requests getting `grace_s`, when the server cannot
+    be benchmarked: its first requests all refused (`unreachable`), a run of requests all timed
+    out (`unresponsive`), or it still asked to wait after PAUSES_IN_A_ROW pauses (`rate_limited`).
+    A 429, or a 503 with Retry-After, pauses sending for the whole job (see `pacing`).
 
     Warm-up requests come first (indices 0..warmup_requests-1) and are marked `warmup`; every
     finished request, failed or cancelled ones included, goes to `on_record` as it ends."""
@@ -90,6 +103,9 @@ class _Job:
         self.total = None if requests is None else self.warmup + int(requests)
         duration = params.get("duration_s")
         self.duration_ns = None if duration is None else int(duration * 1e9)
+        grace = params.get("duration_grace_s")
+        self.duration_grace_s = float(grace) if grace is not None else \
+            defaults.duration_grace_s(duration or 0)
         self.open_loop = params.get("rate") is not None
         self.slots = int(params.get("max_concurrency") or OPEN_LOOP_SLOTS) if self.open_loop \
             else int(params.get("concurrency", 1))
@@ -105,6 +121,10 @@ class _Job:
         self.next_index, self.refused, self.sends_this_tick = 0, 0, 0
         self.turns: collections.deque[asyncio.Future[None]] = collections.deque()
         self.unreachable = asyncio.Event()
+        self.pauses = Pauses()
+        self.timeouts_in_a_row = 0
+        self.gave_up: str | None = None  # "unresponsive" | "rate_limited"
+        self.giving_up = asyncio.Event()
         self.crashed = asyncio.Event()
         self.crash: BaseException | None = None
         self.t0 = 0
@@ -124,7 +144,8 @@ class _Job:
                     await self._cancel_all(driver, monitor)
                 end = perf_counter_ns()
         self.records.sort(key=lambda r: r.index)
-        return LoadResult(self.records, self.health, started_at, (end - self.t0) / 1e9, stopped)
+        return LoadResult(self.records, self.health, started_at, (end - self.t0) / 1e9, stopped,
+                          self.pauses.lengths_s(end))
 
     def _expected(self) -> int:
         """How many requests the job will send, as far as is known."""
@@ -144,29 +165,68 @@ class _Job:
 
     async def _supervise(self, driver: asyncio.Task[str], stop: asyncio.Event | None,
                          hurry: asyncio.Event | None, grace_s: float) -> str:
-        """Wait for the driver, an interrupt, the job timeout, an unreachable server or a crash."""
-        reasons: dict[asyncio.Task[Any], str] = {
-            asyncio.create_task(self.unreachable.wait()): "unreachable",
-            asyncio.create_task(self.crashed.wait()): "crashed",
-        }
+        """Wait for the driver, the duration, an interrupt, the job timeout, a server the job
+        gives up on or a crash; then end what is in flight (see run_load)."""
+        events = {"unreachable": self.unreachable, "gave_up": self.giving_up,
+                  "crashed": self.crashed}
         if stop is not None:
-            reasons[asyncio.create_task(stop.wait())] = "interrupted"
-        timeout = self.params.get("job_timeout_s")
-        try:
-            done, _ = await asyncio.wait({driver, *reasons}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in reasons:
-                waiter.cancel()
-        if driver in done:
-            result = driver.result()
-            # The driver also ends when the probe stopped sending: the cause is the server.
-            return "unreachable" if self.unreachable.is_set() else result
-        reason = next((reasons[w] for w in done if w in reasons), "job_timeout")
+            events["interrupted"] = stop
+        waits: dict[str, Awaitable[Any]] = {name: e.wait() for name, e in events.items()}
+        if self.duration_ns is not None:
+            waits["duration"] = asyncio.sleep(self._left_s(self.duration_ns))
+        reason = await self._first(driver, waits, self._job_left_s())
+        if reason == "driver":
+            # The driver also ends when the job stopped sending: the cause is the server.
+            return "unreachable" if self.unreachable.is_set() else self.gave_up or driver.result()
+        if reason == "duration":
+            reason = await self._after_duration(driver, stop)
+            if reason == "duration":
+                return reason
         await self._wind_down(0.0 if reason == "crashed" else grace_s, hurry)
         if self.crash is not None:
             raise self.crash
-        return reason
+        return (self.gave_up or "rate_limited") if reason == "gave_up" else reason
+
+    async def _after_duration(self, driver: asyncio.Task[str], stop: asyncio.Event | None) -> str:
+        """duration_s is over: nothing more is sent, and requests in flight get duration_grace_s
+        (within the job timeout), then they are cancelled (recorded as `cancelled`). An interrupt
+        or a crash meanwhile ends the job as that."""
+        self.duration_hit, self.sending = True, False
+        waits: dict[str, Awaitable[Any]] = {"crashed": self.crashed.wait()}
+        if stop is not None:
+            waits["interrupted"] = stop.wait()
+        job_left = self._job_left_s()
+        grace = self.duration_grace_s if job_left is None else min(self.duration_grace_s, job_left)
+        reason = await self._first(driver, waits, grace)
+        if reason in waits:
+            return reason
+        self.cancelling = True
+        await self._cancel(list(self.tasks))
+        return "duration"
+
+    @staticmethod
+    async def _first(driver: asyncio.Task[str], waits: Mapping[str, Awaitable[Any]],
+                     timeout_s: float | None) -> str:
+        """What comes first: the driver's end ("driver"), one of `waits` (its name), or
+        `timeout_s` ("job_timeout")."""
+        named = {asyncio.ensure_future(wait): name for name, wait in waits.items()}
+        try:
+            done, _ = await asyncio.wait({driver, *named}, timeout=timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in named:
+                task.cancel()
+        if driver in done:
+            return "driver"
+        return next((named[task] for task in done if task in named), "job_timeout")
+
+    def _left_s(self, after_ns: int) -> float:
+        """Seconds from now until `after_ns` past the job's start (0 when that has passed)."""
+        return max(0, self.t0 + after_ns - perf_counter_ns()) / 1e9
+
+    def _job_left_s(self) -> float | None:
+        timeout = self.params.get("job_timeout_s")
+        return None if timeout is None else self._left_s(int(float(timeout) * 1e9))
 
     async def _wind_down(self, grace_s: float, hurry: asyncio.Event | None) -> None:
         """Send nothing more; give in-flight requests `grace_s` (cut short by `hurry`), then
@@ -209,6 +269,48 @@ class _Job:
     def _stopped(self) -> str:
         return "duration" if self.duration_hit else "done"
 
+    def _give_up(self, reason: str) -> None:
+        """Stop sending: the server cannot be benchmarked (see run_load)."""
+        if self.gave_up is None:
+            self.gave_up, self.sending = reason, False
+            self.giving_up.set()
+
+    def _watch(self, record: RequestRecord) -> None:
+        """After each request: a success ends a run of pauses; `probe` timeouts in a row (the
+        same count as the unreachable probe) mean the server accepts but does not answer."""
+        if record.ok:
+            self.pauses.in_a_row = 0
+        timed_out = record.error_kind == "timeout"
+        self.timeouts_in_a_row = self.timeouts_in_a_row + 1 if timed_out else 0
+        if self.timeouts_in_a_row >= self.probe:
+            self._give_up("unresponsive")
+
+    def _asked_to_wait(self, resp: aiohttp.ClientResponse) -> str:
+        """The error kind of an HTTP error: `rate_limited` for a 429, or a 503 with Retry-After,
+        else `http`. A Retry-After pauses sending for the whole job (see pacing.Pauses.ask);
+        asked once too often in a row, the job gives up."""
+        wait_s = retry_after_s(resp.headers, time.time())
+        if resp.status != 429 and (resp.status != 503 or wait_s is None):
+            return "http"
+        if wait_s is not None and not self.pauses.ask(wait_s, perf_counter_ns()):
+            self._give_up("rate_limited")
+        return "rate_limited"
+
+    async def _pace(self) -> bool:
+        """Wait while sending is paused (Retry-After); True when it waited. A stop ends the wait
+        within PAUSE_POLL_S."""
+        waited = False
+        while self.sending and (left := self.pauses.until_ns - perf_counter_ns()) > 0:
+            await asyncio.sleep(min(left / 1e9, PAUSE_POLL_S))
+            waited = True
+        return waited
+
+    def _paused(self) -> bool:
+        return self.pauses.until_ns > perf_counter_ns()  # before awaiting _pace: the hot path
+
+    def _more(self) -> bool:
+        return self.total is None or self.next_index < self.total
+
     async def _closed(self) -> str:
         """Closed loop: `concurrency` workers, each sending when its previous request ends."""
         workers = [self._spawn(self._worker()) for _ in range(self.slots)]
@@ -217,7 +319,12 @@ class _Job:
 
     async def _worker(self) -> None:
         ready: int | None = None  # a worker's first request has no previous one to follow
-        while (index := self._take()) is not None:
+        while True:
+            # A pause is the server's wait, not the client's lag: `ready` moves past it.
+            if self._paused() and self._more() and await self._pace() and ready is not None:
+                ready = perf_counter_ns()
+            if (index := self._take()) is None:
+                return
             await self._request(index, self.bodies.get(index), ready, None)
             ready = perf_counter_ns()
 
@@ -232,29 +339,41 @@ class _Job:
         return self.next_index - 1
 
     async def _open(self) -> str:
-        """Open loop: arrivals on absolute offsets from the start, so lateness never drifts."""
+        """Open loop: arrivals on absolute offsets from the start, so lateness never drifts.
+        A pause (Retry-After) moves every later arrival by its length: the schedule keeps its
+        rate and shape after it, and no burst of arrivals that fell due in it follows."""
         slots = asyncio.Semaphore(self.slots)
         for index, offset_s in enumerate(arrival_offsets(self.params)):
             if self.total is not None and index >= self.total:
                 break
-            scheduled = self.t0 + int(offset_s * 1e9)
-            if self.duration_ns is not None and scheduled - self.t0 >= self.duration_ns:
-                self.duration_hit = True
-                break
             body = self.bodies.get(index)
-            delay = scheduled - perf_counter_ns()
-            if delay > 0:
-                await asyncio.sleep(delay / 1e9)
-            if not self.sending:
+            scheduled = await self._arrive(int(offset_s * 1e9))
+            if scheduled is None:
                 break
             self._spawn(self._arrival(index, body, scheduled, slots))
         if self.tasks:
             await asyncio.wait(set(self.tasks))
         return self._stopped()
 
+    async def _arrive(self, offset_ns: int) -> int | None:
+        """Sleep until an arrival is due (its offset, moved by the pauses so far) and return
+        when that is; None when it falls at or after the duration, or sending stopped."""
+        while self.sending:
+            scheduled = self.t0 + offset_ns + self.pauses.shift_ns
+            if self.duration_ns is not None and scheduled - self.t0 >= self.duration_ns:
+                self.duration_hit = True
+                return None
+            delay = scheduled - perf_counter_ns()
+            if delay <= 0:
+                return scheduled
+            await asyncio.sleep(delay / 1e9)  # then again: a pause may have begun meanwhile
+        return None
+
     async def _arrival(self, index: int, body: bytes, scheduled: int,
                        slots: asyncio.Semaphore) -> None:
         async with slots:
+            if self._paused() and await self._pace():  # queued into a pause: its time moves
+                scheduled += self.pauses.paused_ns(scheduled, perf_counter_ns())
             late = self.duration_ns is not None and perf_counter_ns() - self.t0 >= self.duration_ns
             if self.sending and not late:  # an arrival still queued at the end is never sent
                 await self._request(index, body, scheduled, scheduled)
@@ -355,7 +474,7 @@ class _Job:
             message = error_message(json.loads(text))
         except ValueError:
             message = short(text) or resp.reason or ""
-        return self._failed(record, "http", f"HTTP {resp.status}: {message}")
+        return self._failed(record, self._asked_to_wait(resp), f"HTTP {resp.status}: {message}")
 
     def _failed(self, record: RequestRecord, kind: str, message: str) -> int:
         record.error_kind = record.error_kind or kind
@@ -390,6 +509,7 @@ class _Job:
             if self.refused == self.probe:  # the first requests all failed to connect
                 self.sending = False
                 self.unreachable.set()
+        self._watch(record)
         self.on_record(record)
 
     async def _monitor(self) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 # Error kinds (a failed request always has one; a successful request has none).
 ERROR_KINDS = (
     "http",  # non-2xx status (the status is in `http_status`)
+    "rate_limited",  # 429, or 503 with Retry-After: the server asked to wait (see load.pacing)
     "timeout",  # request_timeout_s passed
     "connection",  # could not connect, or the connection broke
     "stream_error",  # an error event inside a 200 stream
     "truncated",  # the stream ended before `data: [DONE]` / a finish reason
     "invalid_response",  # an answer that is not the OpenAI shape
-    "cancelled",  # stopped by an interrupt or the job timeout
+    "cancelled",  # cut by the client: an interrupt, the job timeout, the end of duration_s
 )
 
 

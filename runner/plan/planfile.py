@@ -278,6 +278,8 @@ def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
         params["concurrency"] = defaults.CONCURRENCY
     if "requests" not in params and "duration_s" not in params:
         params["requests"] = defaults.REQUESTS
+    if "duration_s" in params:
+        params.setdefault("duration_grace_s", defaults.duration_grace_s(params["duration_s"]))
     for key, value in defaults.PARAMS.items():
         if _applies(key, params):
             params.setdefault(key, value)
@@ -301,8 +303,8 @@ def _applies(key: str, params: Mapping[str, Any]) -> bool:
 
 _ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "dataset", "template", "max_tokens",
           "temperature", "seed", "stream", "extra_body", "concurrency", "rate", "arrival",
-          "max_concurrency", "requests", "duration_s", "warmup_requests", "request_timeout_s",
-          "job_timeout_s")
+          "max_concurrency", "requests", "duration_s", "duration_grace_s", "warmup_requests",
+          "request_timeout_s", "job_timeout_s")
 _RANK = {key: i for i, key in enumerate(_ORDER)}
 
 

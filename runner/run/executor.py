@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from runner.inventory.config import Server, auth_headers
+from runner.load.pacing import PAUSES_IN_A_ROW
 from runner.load.records import RequestRecord
 from runner.plan.expand import Job
 from runner.run.serverlock import server_key
@@ -127,12 +128,22 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
 
         result = await run_load(target, spec.job.params, ctx.prompts(spec),
                                 on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
-    metrics = summarize(result.records, slo=spec.slo or None, health=result.health)
+    metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
+                        pauses_s=result.pauses_s)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
             "stopped": result.stopped, "started_at": started, "finished_at": utc_now(),
             "duration_s": round(result.duration_s, 3), "metrics": metrics}
+
+
+# Why the load generator stopped a job early because of the server (see loadgen.run_load).
+GAVE_UP = {
+    "unresponsive": "server unresponsive: requests in a row got no answer within "
+                    "request_timeout_s",
+    "rate_limited": "server rate limited: it still asked to wait (429/503 with Retry-After) "
+                    f"after {PAUSES_IN_A_ROW} pauses with no success between them",
+}
 
 
 def judge(
@@ -147,6 +158,8 @@ def judge(
         return "failed", f"server unreachable ({_errors(metrics, first_error)})"
     if stopped == "job_timeout":
         return "failed", "job_timeout_s reached before the job finished"
+    if stopped in GAVE_UP:
+        return "failed", f"{GAVE_UP[stopped]} ({_errors(metrics, first_error)})"
     requests = metrics["requests"]
     if requests["ok"] == 0:
         return "failed", f"no request succeeded ({_errors(metrics, first_error)})"
@@ -158,10 +171,13 @@ def judge(
 
 
 def _errors(metrics: Mapping[str, Any], first_error: str | None) -> str:
-    """`3 x connection; first: Cannot connect to host ...`."""
+    """`3 x connection; first: Cannot connect to host ...`, or `2 cancelled ...` when no
+    request failed."""
     errors = metrics.get("errors") or {}
     if not errors:
-        return "no requests"
+        cancelled = (metrics.get("requests") or {}).get("cancelled")
+        return f"{cancelled} cancelled, still running when the job ended" if cancelled \
+            else "no requests"
     kind, count = max(errors.items(), key=lambda item: item[1])
     return f"{count} x {kind}" + (f"; first: {first_error}" if first_error else "")
 

@@ -18,6 +18,7 @@ LATENCY_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 # sends or reads back. 10 ms is still small next to typical TTFTs of hundreds of ms, so below it
 # the client's share of a measured latency is negligible.
 CLIENT_BOUND_THRESHOLD_MS = 10.0
+CANCELLED = "cancelled"  # the error kind of a request the client cut: no outcome, not a failure
 _DIST_STATS = ("mean", "std", "min", *(f"p{p}" for p in PERCENTILES), "max")
 
 Distribution = dict[str, float | int | None]
@@ -55,16 +56,24 @@ def summarize(
     *,
     slo: Mapping[str, Any] | None = None,
     health: ClientHealth | None = None,
+    pauses_s: Sequence[float] = (),
     client_bound_threshold_ms: float = CLIENT_BOUND_THRESHOLD_MS,
 ) -> dict[str, Any]:
-    """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded."""
+    """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded.
+
+    A cancelled request (cut by the client: the end of duration_s, an interrupt, the job
+    timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
+    goodput's share. `pauses_s`: the pauses in sending a server asked for (Retry-After)."""
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
-    total, failed, warmup = len(measured), len(measured) - len(ok), len(records) - len(measured)
+    cancelled = sum(r.error_kind == CANCELLED and not r.ok for r in measured)
+    total, warmup = len(measured), len(records) - len(measured)
+    failed = total - len(ok) - cancelled
     duration_s = _window_s(measured)
     summary: dict[str, Any] = {
-        "requests": {"total": total, "ok": len(ok), "failed": failed, "warmup": warmup},
-        "error_rate": failed / total if total else None,
+        "requests": {"total": total, "ok": len(ok), "failed": failed, "cancelled": cancelled,
+                     "warmup": warmup},
+        "error_rate": failed / (total - cancelled) if total - cancelled else None,
         "errors": _error_counts(measured),
         "duration_s": duration_s,
         "throughput": _throughput(ok, duration_s),
@@ -72,9 +81,11 @@ def summarize(
         "output_tokens": distribution(_values(ok, "output_tokens")),
         "prompt_tokens": distribution(_values(ok, "prompt_tokens")),
         "output_tokens_source": _sources(ok),
-        "goodput": _goodput(ok, total, duration_s, slo) if slo and _bounds(slo) else None,
+        "goodput": (_goodput(ok, total - cancelled, duration_s, slo)
+                    if slo and _bounds(slo) else None),
         "slo": None,
         "client": _client(health, client_bound_threshold_ms),
+        "retry_after": {"pauses": len(pauses_s), "paused_s": math.fsum(pauses_s)},
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)
@@ -106,7 +117,7 @@ def _error_kind(record: RequestRecord) -> str:
 
 
 def _error_counts(measured: Sequence[RequestRecord]) -> dict[str, int]:
-    counts = Counter(_error_kind(r) for r in measured if not r.ok)
+    counts = Counter(_error_kind(r) for r in measured if not r.ok and r.error_kind != CANCELLED)
     return dict(sorted(counts.items()))
 
 

@@ -92,17 +92,31 @@ def _point(summary: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _flags(summary: Mapping[str, Any]) -> list[str]:
-    """client_bound and the SLO verdict, for jobs whose numbers exist (not failed ones)."""
+    """Cancelled requests, Retry-After pauses, client_bound and the SLO verdict, for jobs whose
+    numbers exist (not failed ones)."""
     metrics = summary.get("metrics") or {}
     if summary.get("status") != "ok":
         return []
-    flags = []
+    flags = _load_notes(metrics)
     if (metrics.get("client") or {}).get("client_bound"):
         flags.append("client_bound")
     if metrics.get("slo") is not None:
         misses = slo_misses(summary)
         flags.append(f"SLO missed: {'; '.join(misses)}" if misses else "SLO ok")
     return flags
+
+
+def _load_notes(metrics: Mapping[str, Any]) -> list[str]:
+    """Requests cut at the job's end, and pauses a server asked for: `2 cancelled`,
+    `paused 3x 4.50 s (Retry-After)`."""
+    notes = []
+    if cancelled := (metrics.get("requests") or {}).get("cancelled"):
+        notes.append(f"{cancelled} cancelled")
+    pauses = metrics.get("retry_after") or {}
+    if pauses.get("pauses"):
+        notes.append(f"paused {pauses['pauses']}x {number(pauses.get('paused_s'))} s "
+                     "(Retry-After)")
+    return notes
 
 
 def slo_misses(summary: Mapping[str, Any]) -> list[str]:

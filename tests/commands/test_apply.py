@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -484,3 +485,34 @@ def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(
                                  "--results", str(results))
     assert (code, out) == (EXIT_INVENTORY, "")
     assert "none of the locked jobs can run" in err and not results.exists()
+
+
+def test_a_duration_job_ends_at_its_duration_and_grace_not_when_the_answers_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9: `duration_s: 5` against a 1 token/s stream took 60 s. Here the answer would
+    take 60 s; the job ends after its 2 s and a 2 s grace (the default: duration_s), and the
+    request cut then is kept as cancelled."""
+    plan_body = SLOW_PLAN.replace(
+        "max_tokens: 40}", "max_tokens: 60, extra_body: {ignore_eos: true}}").replace(
+        "load: {concurrency: 2, requests: 6, request_timeout_s: 10}\n"
+        "    matrix: {max_tokens: [40, 41, 42]}\n", "load: {concurrency: 1, duration_s: 2}\n")
+    with simulator("--models", "m1", "--itl-ms", "1000") as (url, _):
+        configs, plan = write_setup(tmp_path, url, plan_body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        started = time.monotonic()
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
+        took = time.monotonic() - started
+    assert code == EXIT_JOBS_FAILED, err
+    assert took < 30  # not the answer's 60 s
+    assert "(no request succeeded (1 cancelled, still running when the job ended))" in out
+    [run] = run_dirs(tmp_path / "r", "p")
+    [job] = manifest(run)["jobs"]
+    summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
+    assert summary["params"]["duration_grace_s"] == 2 and summary["stopped"] == "duration"
+    assert summary["metrics"]["requests"] == {"total": 1, "ok": 0, "failed": 0, "cancelled": 1,
+                                              "warmup": 0}
+    assert summary["error"] == "no request succeeded (1 cancelled, still running when the job " \
+                               "ended)"
+    [record] = jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
+    assert record["error_kind"] == "cancelled" and record["content_chunks"] >= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import itertools
 import json
 import statistics
@@ -16,11 +17,12 @@ from aiohttp import web
 
 from runner.errors import InputError
 from runner.load.arrivals import arrival_offsets
-from runner.load.loadgen import LoadResult, Target, run_load
+from runner.load.loadgen import PROBE_MIN, LoadResult, Target, run_load
 from runner.load.records import RequestRecord
 from runner.load.workload import prompt_source
 from runner.mock.process import mock_process
 from runner.mock.server import MockConfig, serving
+from runner.plan.planfile import complete_params
 from runner.redaction import redact
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -244,7 +246,8 @@ async def slow(request: web.Request) -> web.StreamResponse:
 ERRORS: list[tuple[str, Handler, dict[str, Any], tuple[str, int | None, str]]] = [
     ("http 500", json_error(500, "Internal error"), {}, ("http", 500, "HTTP 500: Internal error")),
     ("http 429", json_error(429, "Rate limit reached"), {},
-     ("http", 429, "HTTP 429: Rate limit reached")),
+     ("rate_limited", 429, "HTTP 429: Rate limit reached")),
+    ("http 503", json_error(503, "Overloaded"), {}, ("http", 503, "HTTP 503: Overloaded")),
     ("timeout", slow, {"request_timeout_s": 0.2},
      ("timeout", None, "no complete answer within request_timeout_s")),
     ("server closes mid-stream", streaming(token(), token(), cut=True), {},
@@ -442,3 +445,213 @@ def test_completions_against_the_simulator(stream: bool) -> None:
     assert all(r.ok and r.output_tokens == 8 for r in result.records)
     assert all(r.finish_reason == "length" for r in result.records)
     assert all((r.content_chunks == 8) is stream for r in result.records)
+
+
+# --- how a job ends: the duration's grace, a server that never answers ----------------------
+
+
+def tokens_every(interval_s: float, count: int) -> Handler:
+    """A stream of `count` tokens, one every `interval_s` (a slow server)."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):
+            for _ in range(count):
+                await response.write(token())
+                await asyncio.sleep(interval_s)
+            await response.write(FINISH + DONE)
+        return response
+
+    return handler
+
+
+def timed(handler: Handler, job: dict[str, Any], **kwargs: Any) -> tuple[LoadResult, float]:
+    started = time.monotonic()
+    result = run(handler, job, **kwargs)
+    return result, time.monotonic() - started
+
+
+def test_duration_cancels_requests_still_running_after_the_grace() -> None:
+    """Issue 9: `duration_s: 5` against a 1 token/s stream took 60 s. The answers here would
+    take 30 s; the job ends after its 0.5 s and a 0.5 s grace, the cut answers `cancelled`."""
+    result, took = timed(tokens_every(0.5, 60), params(concurrency=2, requests=None,
+                                                       duration_s=0.5, duration_grace_s=0.5))
+    assert result.stopped == "duration"
+    assert took < 10  # not the answers' 30 s (about 1 s: the duration and its grace)
+    assert len(result.records) == 2
+    assert {r.error_kind for r in result.records} == {"cancelled"}
+    assert all(not r.ok and r.content_chunks >= 1 for r in result.records)  # measured until cut
+
+
+def test_duration_grace_lets_requests_in_flight_finish() -> None:
+    result, took = timed(tokens_every(0.1, 3), params(concurrency=2, requests=None,
+                                                      duration_s=0.2, duration_grace_s=30))
+    assert result.stopped == "duration" and took < 15  # the answers end long before the grace
+    assert result.records and all(r.ok for r in result.records)
+
+
+def test_open_loop_duration_cancels_arrivals_still_running_after_the_grace() -> None:
+    result, took = timed(tokens_every(0.5, 60), params(concurrency=None, rate=20,
+                                                       arrival="constant", requests=None,
+                                                       duration_s=0.3, duration_grace_s=0.2))
+    assert result.stopped == "duration" and took < 10
+    assert len(result.records) == 6  # arrivals at 0, 50, ..., 250 ms: all sent, all cut
+    assert {r.error_kind for r in result.records} == {"cancelled"}
+
+
+def test_an_interrupt_during_the_duration_grace_ends_the_job_as_interrupted() -> None:
+    async def main() -> tuple[LoadResult, float]:
+        stop = asyncio.Event()
+        async with serve(tokens_every(0.5, 60)) as url:
+            asyncio.get_running_loop().call_later(0.5, stop.set)
+            started = time.monotonic()
+            result = await load(url, params(concurrency=2, requests=None, duration_s=0.2,
+                                            duration_grace_s=30), stop=stop, grace_s=0.1)
+            return result, time.monotonic() - started
+
+    result, took = asyncio.run(main())
+    assert result.stopped == "interrupted" and took < 15  # not the 30 s grace
+    assert {r.error_kind for r in result.records} == {"cancelled"}
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[str]:
+    """A loopback server that accepts connections and never answers."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up and closes
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("concurrency", "in_a_row"), [(1, 3), (8, 8)])
+def test_a_server_that_never_answers_stops_the_job_as_unresponsive(
+    concurrency: int, in_a_row: int
+) -> None:
+    """Issue 9: such a server held a default job (100 requests, one at a time) for 100 request
+    timeouts. Now the job stops when as many requests in a row as the unreachable probe (3 to
+    32; one per worker) time out."""
+    async def main() -> tuple[LoadResult, float]:
+        async with silent_server() as url:
+            started = time.monotonic()
+            result = await load(url, params(concurrency=concurrency, requests=100,
+                                            request_timeout_s=0.2), grace_s=0.1)
+            return result, time.monotonic() - started
+
+    result, took = asyncio.run(main())
+    assert result.stopped == "unresponsive"
+    timeouts = [r for r in result.records if r.error_kind == "timeout"]
+    assert len(timeouts) == in_a_row  # then it stopped sending; the rest in flight were cut
+    assert {r.error_kind for r in result.records} <= {"timeout", "cancelled"}
+    assert took < 10  # 100 timeouts in a row would take 20 s
+
+
+def test_default_job_against_a_server_that_never_answers_is_bounded_to_minutes() -> None:
+    """The worst case of a default job (100 requests, one at a time): PROBE_MIN requests time
+    out one after the other (counted by the test above), each after the default
+    request_timeout_s. Before: no stop, 600 s each, 100 x 600 s = 16.7 h."""
+    job = complete_params({}, {})
+    assert (job["requests"], job["concurrency"], "job_timeout_s" in job) == (100, 1, False)
+    assert PROBE_MIN * job["request_timeout_s"] == 15 * 60
+
+
+# --- a server that asks the load to wait: 429, or 503 with Retry-After ----------------------
+
+
+def asks_to_wait(first: int, retry_after: str, status: int = 429,
+                 then: Handler | None = None) -> tuple[Handler, list[float]]:
+    """Answers the first `first` requests `status` with `Retry-After: retry_after`, then
+    `then` (one token); also returns when each request arrived (monotonic seconds)."""
+    arrived: list[float] = []
+    answer = then or streaming(token(), FINISH, DONE)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        arrived.append(time.monotonic())
+        if len(arrived) > first:
+            return await answer(request)
+        await request.read()
+        return web.json_response({"error": {"message": "slow down"}}, status=status,
+                                 headers={"Retry-After": retry_after})
+
+    return handler, arrived
+
+
+def sent_in_first_pause(result: LoadResult) -> int:
+    """Requests sent while the first pause ran: it began as the first rate-limited answer was
+    read, before that record's end, and lasted pauses_s[0] (50 ms spared for a busy machine)."""
+    start = min(r.sent_ms + (r.e2e_ms or 0) for r in result.records
+                if r.error_kind == "rate_limited")
+    end = start + result.pauses_s[0] * 1000 - 50
+    return sum(start < r.sent_ms < end for r in result.records)
+
+
+def test_retry_after_pauses_every_closed_loop_worker() -> None:
+    """Issue 9: after a 429 with Retry-After: 1, 300 requests went out in 1.5 s. Now no worker
+    sends until the second is over."""
+    handler, arrived = asks_to_wait(4, "1")
+    result = run(handler, params(concurrency=4, requests=20))
+    assert result.stopped == "done"
+    assert sent_in_first_pause(result) == 0
+    assert len(arrived) == len(result.records) == 20
+    kinds = [r.error_kind for r in result.records]
+    assert kinds.count("rate_limited") == 4 and kinds.count(None) == 16
+    assert {r.http_status for r in result.records if not r.ok} == {429}
+    # Four answers at once: one pause, lengthened by the later ones (or, on a machine so busy
+    # that they come more than a second apart, a pause each).
+    assert 1 <= len(result.pauses_s) <= 4 and min(result.pauses_s) >= 1.0
+
+
+def test_retry_after_as_a_date_on_a_503_pauses_too() -> None:
+    date = email.utils.formatdate(time.time() + 3, usegmt=True)  # 2 to 3 s ahead (whole s)
+    handler, arrived = asks_to_wait(1, date, status=503)
+    result = run(handler, params(concurrency=2, requests=6))
+    [limited] = [r for r in result.records if not r.ok]
+    assert (limited.error_kind, limited.http_status) == ("rate_limited", 503)
+    assert len(result.pauses_s) == 1 and 0.5 <= result.pauses_s[0] < 5
+    assert sent_in_first_pause(result) == 0
+    assert len(arrived) == 6 and sum(r.ok for r in result.records) == 5
+
+
+def test_a_503_without_retry_after_is_an_http_error_and_no_pause() -> None:
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"message": "down"}}, status=503)
+
+    result = run(unavailable, params(concurrency=2, requests=6))
+    assert {r.error_kind for r in result.records} == {"http"}
+    assert result.pauses_s == [] and result.stopped == "done"
+
+
+def test_retry_after_moves_open_loop_arrivals_and_keeps_their_spacing() -> None:
+    """The arrivals due during the pause are neither sent in it, nor dropped, nor sent in a
+    burst after it: the schedule moves by the pause and keeps its 50 ms spacing."""
+    handler, arrived = asks_to_wait(1, "1")
+    result = run(handler, params(concurrency=None, rate=20, arrival="constant", requests=12))
+    assert len(result.records) == len(arrived) == 12
+    assert sent_in_first_pause(result) == 0
+    gaps = [b - a for a, b in itertools.pairwise(r.scheduled_ms or 0 for r in result.records)]
+    (pause,) = result.pauses_s
+    assert sorted(gaps)[-1] == pytest.approx(50 + pause * 1000, abs=1)
+    assert sorted(gaps)[:-1] == pytest.approx([50.0] * 10)
+    assert sum(r.ok for r in result.records) == 11
+
+
+def test_a_server_that_always_asks_to_wait_stops_the_job_after_three_pauses() -> None:
+    handler, arrived = asks_to_wait(10**9, "0.2")
+    result, took = timed(handler, params(concurrency=2, requests=100))
+    assert result.stopped == "rate_limited"
+    assert len(result.pauses_s) == 3
+    assert len(arrived) <= 8 and took < 10  # four rounds of two, three pauses between
+    assert {r.error_kind for r in result.records} == {"rate_limited"}
+
+
+def test_a_pause_never_outlasts_the_duration() -> None:
+    handler, _ = asks_to_wait(1, "3600")  # capped at 60 s, and the job lasts 0.5 s
+    result, took = timed(handler, params(concurrency=1, requests=None, duration_s=0.5,
+                                         duration_grace_s=0.5))
+    assert result.stopped == "duration" and took < 10
+    assert len(result.records) == 1 and result.pauses_s[0] < 10

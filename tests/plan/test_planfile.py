@@ -424,13 +424,20 @@ FIXED = {k: v for k, v in defaults.PARAMS.items() if k not in ("input_tokens_std
         ({}, {"input_tokens_stddev": 10},  # the default input_tokens applies
          {**FIXED, "input_tokens": 256, "input_tokens_stddev": 10, "concurrency": 1,
           "requests": 100}),
-        # a duration stops the job: no default request count
+        # a duration stops the job: no default request count, and a grace of duration_s up
+        # to 30 s for the requests in flight then
         ({"duration_s": 30}, {},
          {**FIXED, "input_tokens": 256, "input_tokens_stddev": 0, "concurrency": 1,
-          "duration_s": 30}),
-        ({"requests": 5}, {"duration_s": 30},
+          "duration_s": 30, "duration_grace_s": 30}),
+        ({"requests": 5}, {"duration_s": 5},
          {**FIXED, "input_tokens": 256, "input_tokens_stddev": 0, "concurrency": 1,
-          "requests": 5, "duration_s": 30}),
+          "requests": 5, "duration_s": 5, "duration_grace_s": 5}),
+        ({"duration_s": 600}, {},
+         {**FIXED, "input_tokens": 256, "input_tokens_stddev": 0, "concurrency": 1,
+          "duration_s": 600, "duration_grace_s": 30}),
+        ({"duration_s": 600, "duration_grace_s": 0}, {},
+         {**FIXED, "input_tokens": 256, "input_tokens_stddev": 0, "concurrency": 1,
+          "duration_s": 600, "duration_grace_s": 0}),
         # explicit values win over defaults, falsy ones included
         ({"stream": False, "temperature": 0.7, "seed": 0, "endpoint": "completions"}, {},
          {**FIXED, "input_tokens": 256, "input_tokens_stddev": 0, "stream": False,
@@ -473,7 +480,7 @@ def test_complete_params_conflicts(base: dict[str, Any], point: dict[str, Any],
 
 ORDER = ["endpoint", "input_tokens", "input_tokens_stddev", "max_tokens", "temperature", "seed",
          "stream", "extra_body", "rate", "arrival", "max_concurrency", "requests", "duration_s",
-         "warmup_requests", "request_timeout_s", "job_timeout_s"]
+         "duration_grace_s", "warmup_requests", "request_timeout_s", "job_timeout_s"]
 
 
 @pytest.mark.parametrize("reverse", [False, True])

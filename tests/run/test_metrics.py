@@ -113,11 +113,40 @@ def test_warmup_requests_only_count_as_warmup() -> None:
         ok(2, sent=10_000, ttft=20, e2e=1000, out=4),
     ]
     s = summarize(records)
-    assert s["requests"] == {"total": 1, "ok": 1, "failed": 0, "warmup": 2}
+    assert s["requests"] == {"total": 1, "ok": 1, "failed": 0, "cancelled": 0, "warmup": 2}
     assert (s["error_rate"], s["errors"]) == (0, {})
     assert s["ttft_ms"]["count"] == 1 and s["ttft_ms"]["max"] == 20
     assert s["duration_s"] == pytest.approx(1.0)  # window starts at the measured send
     assert s["output_tokens"]["count"] == 1
+
+
+def test_cancelled_requests_have_no_outcome() -> None:
+    """Requests the client cut (the end of duration_s, an interrupt) are counted, apart: not
+    ok, not failed, out of error_rate, errors, goodput's share and every distribution."""
+    records = [
+        ok(0, ttft=10, e2e=100),
+        failed(1, kind="timeout", e2e_ms=300.0),
+        failed(2, kind="cancelled", sent_ms=50.0, ttft_ms=20.0, e2e_ms=900.0, output_tokens=7),
+        failed(3, kind="cancelled", sent_ms=60.0, e2e_ms=890.0),
+    ]
+    s = summarize(records, slo={"ttft_ms": {"p95": 100}})
+    assert s["requests"] == {"total": 4, "ok": 1, "failed": 1, "cancelled": 2, "warmup": 0}
+    assert s["error_rate"] == 0.5 and s["errors"] == {"timeout": 1}
+    assert s["goodput"]["share"] == 0.5
+    assert s["ttft_ms"]["count"] == 1 and s["output_tokens"]["count"] == 1
+    assert s["duration_s"] == pytest.approx(0.95)  # they were running: the window includes them
+
+
+def test_only_cancelled_requests_give_no_error_rate() -> None:
+    s = summarize([failed(0, kind="cancelled", e2e_ms=5.0)])
+    assert s["requests"]["cancelled"] == 1 and s["requests"]["failed"] == 0
+    assert (s["error_rate"], s["errors"]) == (None, {})
+
+
+def test_retry_after_pauses_are_counted_and_summed() -> None:
+    assert summarize([ok(0)], pauses_s=[1.0, 0.25])["retry_after"] == {"pauses": 2,
+                                                                       "paused_s": 1.25}
+    assert summarize([])["retry_after"] == {"pauses": 0, "paused_s": 0.0}
 
 
 def test_failures_never_enter_latencies_but_count_in_error_rate() -> None:
@@ -130,7 +159,7 @@ def test_failures_never_enter_latencies_but_count_in_error_rate() -> None:
                output_tokens=50),
     ]
     s = summarize(records)
-    assert s["requests"] == {"total": 4, "ok": 3, "failed": 1, "warmup": 0}
+    assert s["requests"] == {"total": 4, "ok": 3, "failed": 1, "cancelled": 0, "warmup": 0}
     assert s["error_rate"] == 0.25
     assert (s["ttft_ms"]["count"], s["ttft_ms"]["max"]) == (3, 30)
     assert (s["e2e_ms"]["count"], s["e2e_ms"]["max"]) == (3, 300)
@@ -380,7 +409,8 @@ def test_client_bound(
 def test_empty_input_gives_none_values(records: list[RequestRecord]) -> None:
     slo = {"ttft_ms": {"p95": 100}, "error_rate": 0.1, "min_output_tokens_per_s": 1}
     s = summarize(records, slo=slo)
-    assert s["requests"] == {"total": 0, "ok": 0, "failed": 0, "warmup": len(records)}
+    assert s["requests"] == {"total": 0, "ok": 0, "failed": 0, "cancelled": 0,
+                             "warmup": len(records)}
     assert (s["error_rate"], s["errors"], s["duration_s"]) == (None, {}, None)
     assert set(s["throughput"].values()) == {None}
     for name in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens", "prompt_tokens"):
@@ -419,13 +449,15 @@ CASES: dict[str, tuple[list[RequestRecord], dict[str, Any] | None, ClientHealth 
                   ClientHealth([2.0, 20.0], [0.5])),
     "empty": ([], None, None),
     "empty-with-slo": ([], SLO, ClientHealth()),
+    "cut-and-rate-limited": ([ok(0), failed(1, "rate_limited", 429, e2e_ms=2.0),
+                              failed(2, "cancelled", e2e_ms=9.0)], SLO, None),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_summary_validates_against_result_schema(schema: dict[str, Any], case: str) -> None:
     records, slo, health = CASES[case]
-    metrics = summarize(records, slo=slo, health=health)
+    metrics = summarize(records, slo=slo, health=health, pauses_s=[1.5] if records else [])
     validator(schema, "metrics").validate(metrics)
     job = {"id": "b/m", "slug": "b_m", "benchmark": "b", "model": "m", "point": {},
            "params": {}, "server": {"name": "local"}, "status": "ok", "error": None,
@@ -449,6 +481,9 @@ def test_summary_validates_against_result_schema(schema: dict[str, Any], case: s
         (lambda m: m["ttft_ms"].update(mean=1.0), "distribution with count 0 but a mean"),
         (lambda m: m["errors"].update(http_5xx=1), "unknown error key"),
         (lambda m: m["client"].pop("reason"), "client"),
+        (lambda m: m["requests"].pop("cancelled"), "requests.cancelled"),
+        (lambda m: m["retry_after"].update(paused_s=-1), "negative pause"),
+        (lambda m: m["errors"].update(rate_limit=1), "a near error kind"),
     ],
 )
 def test_result_schema_rejects_drift(schema: dict[str, Any], change: Any, path: str) -> None:

@@ -99,3 +99,10 @@ def test_the_resume_hint_keeps_the_options_that_reach_the_same_server() -> None:
     text = render([job("a", "interrupted")], facts)
     assert text.splitlines()[-1] == ("resume with: runner apply plans/p.yaml --server demo "
                                      "--results 'my results' --resume r/p/1")
+
+
+def test_an_ok_job_notes_its_cancelled_requests_and_retry_after_pauses() -> None:
+    cut = job("m", requests={"ok": 18, "failed": 0, "cancelled": 2},
+              retry_after={"pauses": 3, "paused_s": 4.5})
+    assert job_cells(cut)[-1] == "2 cancelled  paused 3x 4.50 s (Retry-After)"
+    assert job_cells(job("m", retry_after={"pauses": 0, "paused_s": 0.0}))[-1] == ""
