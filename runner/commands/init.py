@@ -23,6 +23,7 @@ from runner.inventory.config import Server
 from runner.inventory.listing import LiveUnavailable, Model
 from runner.plan import starter
 from runner.plan.starter import DEMO_SERVER, EXAMPLE_PLAN, MODELS_FILE, Proxy
+from runner.printable import printable, printable_lines
 from runner.schema import validate
 from runner.yamlfile import load_text
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for item in found:
         if item.state == NEW or (item.state == DIFFERS and item.file.path in forced):
             fileset.write(root, item)
-    print("\n".join(_listing(root, found, forced, models, proxy)))
+    print(printable_lines("\n".join(_listing(root, found, forced, models, proxy))))
     return EXIT_OK
 
 
@@ -138,7 +139,7 @@ def _live_models(proxy: Proxy, env: Mapping[str, str], again: str) -> tuple[Mode
 
 
 def _warn(reason: str, again: str) -> None:
-    print(f"WARNING: {reason}; {MODELS_FILE} gets no models: list them there, or run "
+    print(f"WARNING: {printable(reason)}; {MODELS_FILE} gets no models: list them there, or run "
           f"`{again}` when the proxy answers", file=sys.stderr)
 
 
