@@ -2,7 +2,8 @@
 
 It lists the model ids it is given (control characters and all), streams a short answer for
 each, and lets a test choose per model what goes wrong: a finish reason or an HTTP error whose
-message the test writes (terminal escapes, an echoed key)."""
+message the test writes (terminal escapes, an echoed key: `{key}` in a message or a finish
+reason is replaced by the bearer token the request carried)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for text in ("Hello", " there"):
             self._event({"choices": [{"index": 0, "delta": {"content": text}}]})
-        reason = self.script.finish.get(model, "stop")
+        reason = self._echo(self.script.finish.get(model, "stop"))
         self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
         self._event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
         self.wfile.write(b"data: [DONE]\n\n")
@@ -63,8 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _event(self, obj: Any) -> None:
         self.wfile.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
 
+    def _echo(self, text: str) -> str:
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        return text.replace("{key}", token)
+
     def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": {"message": message, "type": "hostile"}})
+        self._json(status, {"error": {"message": self._echo(message), "type": "hostile"}})
 
     def _json(self, status: int, obj: Any) -> None:
         data = json.dumps(obj).encode()
