@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from runner import __version__, cache, defaults, interrupts
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RunnerError
+from runner.printable import printable
 
 _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input or locked by another runner,
 3 inventory/resolution error,
@@ -249,7 +250,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return code
     except RunnerError as exc:
         for line in exc.lines():
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {printable(line)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -260,7 +261,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     except Exception as exc:
         log = _write_crash_log()
-        print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})",
+        print(f"internal error: {type(exc).__name__}: {printable(exc)} (traceback in {log})",
               file=sys.stderr)
         return EXIT_INTERNAL
 

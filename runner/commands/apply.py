@@ -31,6 +31,7 @@ from runner.inventory.workspace import Workspace, describe_source, fetch, open_w
 from runner.plan.expand import Job
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
 from runner.plan.selection import select, totals, unknown_tags
+from runner.printable import printable, printable_lines
 from runner.report import junit
 from runner.run import recap
 from runner.run.executor import Context, JobSpec, execute
@@ -58,7 +59,7 @@ class Prepared:
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with _prepared(args, env) as (ws, prepared):
         for warning in prepared.warnings:
-            tell(f"WARNING: {warning}", sys.stderr)
+            tell(f"WARNING: {printable(warning)}", sys.stderr)
         return _run(args, env, ws, prepared)
 
 
@@ -181,7 +182,7 @@ def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
     found = check_resume(args.resume, store.manifest, prepared.plan,
                          [_job_entry(spec.job) for spec in prepared.specs], args.force)
     for warning in found.warnings:
-        tell(f"WARNING: {warning}", sys.stderr)
+        tell(f"WARNING: {printable(warning)}", sys.stderr)
     return store, found.job_ids
 
 
@@ -205,7 +206,7 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     signals = interrupts.active()
     reporter = reporter_for(args, len(specs))
     source_line = describe_source(prepared.inventory, ws.models.path)
-    reporter.note(source_line)
+    reporter.note(printable(source_line))
     try:
         summaries = _execute(specs, store, reporter, env, prompts, args, signals)
     except BaseException:
@@ -261,7 +262,7 @@ def _write_reports(run_dir: str) -> str | None:
     try:
         return write_reports(run_dir)[0]
     except (InputError, OSError) as exc:
-        tell(f"WARNING: could not write the reports: {exc}", sys.stderr)
+        tell(f"WARNING: could not write the reports: {printable(exc)}", sys.stderr)
         return None
 
 
@@ -278,10 +279,11 @@ def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) 
 
 
 def tell(text: str, stream: TextIO) -> None:
-    """Print a line; a reader that went away (a cancelled CI job's log) never changes how the
-    run ends: the stream goes to /dev/null and the exit code stays what the run decided."""
+    """Print a line (its untrusted parts made printable by the caller; any control character
+    left is escaped here); a reader that went away (a cancelled CI job's log) never changes how
+    the run ends: the stream goes to /dev/null and the exit code stays what the run decided."""
     try:
-        print(text, file=stream, flush=True)
+        print(printable_lines(text), file=stream, flush=True)
     except BrokenPipeError:
         with suppress(OSError, ValueError):
             null = os.open(os.devnull, os.O_WRONLY)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.errors import EXIT_GATE, EXIT_OK
+from runner.printable import printable, printable_lines
 from runner.report.compare import (
     Comparison,
     JobPair,
@@ -33,9 +34,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     result = compare(base, new, metrics, threshold)
     failures = result.gate_failures(args.allow_missing)
     renderers = {"text": as_text, "md": as_markdown, "json": as_json}
-    print(renderers[args.format](result, base, new, failures))
+    print(printable_lines(renderers[args.format](result, base, new, failures)))
     for line in failures:
-        print(f"GATE: {line}", file=sys.stderr)
+        print(f"GATE: {printable(line)}", file=sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
 
 
@@ -77,11 +78,11 @@ def as_text(result: Comparison, base: StoredRun, new: StoredRun,
              "the difference, from the request logs (latency metrics)"]
     for job in result.jobs:
         table = [list(_HEAD)] + [[">>" if r.gates else "", *_cells(r)] for r in job.rows]
-        lines += ["", job.id, *("  " + line for line in _align(table)), *_notes(job)]
+        lines += ["", printable(job.id), *("  " + line for line in _align(table)), *_notes(job)]
     lines.append("")
-    lines += [f"only in base: {job_id}" for job_id in result.only_in_base]
-    lines += [f"only in new: {job_id}" for job_id in result.only_in_new]
-    gate = [f"gate: FAILED: {line}" for line in failures] or ["gate: passed"]
+    lines += [f"only in base: {printable(job_id)}" for job_id in result.only_in_base]
+    lines += [f"only in new: {printable(job_id)}" for job_id in result.only_in_new]
+    gate = [f"gate: FAILED: {printable(line)}" for line in failures] or ["gate: passed"]
     return "\n".join([*lines, summary_line(result), *gate])
 
 
@@ -91,9 +92,10 @@ def as_markdown(result: Comparison, base: StoredRun, new: StoredRun,
     lines = [f"**runner compare**: base `{base.plan_name}/{base.run_id}` → "
              f"new `{new.plan_name}/{new.run_id}`, "
              f"threshold {result.threshold * 100:g}%", "", summary_line(result),
-             *(["", *(f"**Gate failed:** {line}" for line in failures)] if failures else [])]
+             *(["", *(f"**Gate failed:** {printable(line)}" for line in failures)]
+               if failures else [])]
     for job in result.jobs:
-        lines += ["", f"#### `{job.id}`", "",
+        lines += ["", f"#### `{printable(job.id)}`", "",
                   "| metric | base | new | Δ | Δ% | verdict |", "|---|--:|--:|--:|--:|---|"]
         for row in job.rows:
             cells = _cells(row)
@@ -102,7 +104,7 @@ def as_markdown(result: Comparison, base: StoredRun, new: StoredRun,
         lines += [f"- {note.strip()}" for note in _notes(job)]
     for label, ids in (("Only in base", result.only_in_base), ("Only in new", result.only_in_new)):
         if ids:
-            lines += ["", f"**{label}:** " + ", ".join(f"`{i}`" for i in ids)]
+            lines += ["", f"**{label}:** " + ", ".join(f"`{printable(i)}`" for i in ids)]
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from runner.commands.compare import format_value
 from runner.errors import EXIT_OK
 from runner.plural import counted
+from runner.printable import printable, printable_lines
 from runner.report.compare import Metric, find_metric, verdict
 from runner.report.history import Series, load_history, sparkline
 
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     series = load_history(args.results, metric, plan=args.plan, benchmark=args.benchmark,
                           model=args.model, last=args.last)
     renderers = {"text": as_text, "json": as_json, "csv": as_csv}
-    print(renderers[args.format](series, metric, args), end="")
+    print(printable_lines(renderers[args.format](series, metric, args)), end="")
     return EXIT_OK
 
 
@@ -32,10 +33,11 @@ def as_text(series: Sequence[Series], metric: Metric, args: argparse.Namespace) 
     head = f"{metric.name} ({metric.unit}) over the last {counted(runs, 'run')}{scope}"
     if not series:
         return f"{head}: no stored values\n"
-    width = max(len(s.job_id) for s in series)
+    ids = [printable(s.job_id) for s in series]  # model ids come from servers
+    width = max(map(len, ids))
     spark = max(len(s.points) for s in series)
-    lines = [f"{s.job_id.ljust(width)}  {sparkline(s.values).ljust(spark)}  {_figures(s, metric)}"
-             for s in series]
+    lines = [f"{i.ljust(width)}  {sparkline(s.values).ljust(spark)}  {_figures(s, metric)}"
+             for i, s in zip(ids, series, strict=True)]
     return "\n".join([head, *lines]) + "\n"
 
 

@@ -19,10 +19,12 @@ from runner import defaults, fileset
 from runner.commands.schema import schema_files
 from runner.errors import EXIT_OK, InventoryError, UsageError
 from runner.fileset import DIFFERS, NEW, SAME, File, Found
-from runner.inventory.config import Server
+from runner.inventory.config import Server, api_key
 from runner.inventory.listing import LiveUnavailable, Model
 from runner.plan import starter
 from runner.plan.starter import DEMO_SERVER, EXAMPLE_PLAN, MODELS_FILE, Proxy
+from runner.printable import printable, printable_lines
+from runner.redaction import redact_keys
 from runner.schema import validate
 from runner.yamlfile import load_text
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for item in found:
         if item.state == NEW or (item.state == DIFFERS and item.file.path in forced):
             fileset.write(root, item)
-    print("\n".join(_listing(root, found, forced, models, proxy)))
+    print(printable_lines("\n".join(_listing(root, found, forced, models, proxy))))
     return EXIT_OK
 
 
@@ -122,13 +124,15 @@ def _live_models(proxy: Proxy, env: Mapping[str, str], again: str) -> tuple[Mode
     from runner.inventory import proxyclient
 
     server = Server(proxy.name, proxy.url, proxy.api_key_env)
+    keys = [key for key in [api_key(server, env)] if key]  # whatever the proxy echoes of it
     try:
         inv = proxyclient.fetch(server, env, None)
     except LiveUnavailable as exc:
-        _warn(f"server '{proxy.name}' ({proxy.url}) is unreachable: {exc.reason}", again)
+        reason = redact_keys(exc.reason, keys)
+        _warn(f"server '{proxy.name}' ({proxy.url}) is unreachable: {reason}", again)
         return None
     except InventoryError as exc:
-        message = exc.problems[0].message
+        message = redact_keys(exc.problems[0].message, keys)
         raise InventoryError(f"{message}; nothing was written (leave out --url to write the "
                              "files without asking the proxy)") from None
     if not inv.models:
@@ -138,7 +142,7 @@ def _live_models(proxy: Proxy, env: Mapping[str, str], again: str) -> tuple[Mode
 
 
 def _warn(reason: str, again: str) -> None:
-    print(f"WARNING: {reason}; {MODELS_FILE} gets no models: list them there, or run "
+    print(f"WARNING: {printable(reason)}; {MODELS_FILE} gets no models: list them there, or run "
           f"`{again}` when the proxy answers", file=sys.stderr)
 
 

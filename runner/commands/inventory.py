@@ -11,6 +11,7 @@ from runner.errors import EXIT_OK
 from runner.inventory.listing import Inventory, Model
 from runner.inventory.workspace import describe_source, fetch, open_workspace, serving
 from runner.plan import patterns
+from runner.printable import printable
 
 _COLUMNS = ("id", "mode", "max_input_tokens", "max_output_tokens")
 
@@ -26,9 +27,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         models = [m for m in models if m.id in keep]
         warnings = chosen.warnings()
     if inv.source != "live":
-        print(describe_source(inv, ws.models.path), file=sys.stderr)
+        print(printable(describe_source(inv, ws.models.path)), file=sys.stderr)
     for warning in warnings:
-        print(f"WARNING: {warning}", file=sys.stderr)
+        print(f"WARNING: {printable(warning)}", file=sys.stderr)
     print(_as_json(inv, models) if args.json else _as_text(inv, models, ws.models.path))
     return EXIT_OK
 
@@ -41,10 +42,10 @@ def _as_json(inv: Inventory, models: Sequence[Model]) -> str:
 
 
 def _as_text(inv: Inventory, models: Sequence[Model], models_path: str) -> str:
-    rows = [[_cell(getattr(m, c)) for c in _COLUMNS] for m in models]
+    rows = [[printable(_cell(getattr(m, c))) for c in _COLUMNS] for m in models]
     header = ["ID", "MODE", "MAX IN", "MAX OUT"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [describe_source(inv, models_path), ""]
+    lines = [printable(describe_source(inv, models_path)), ""]
     for row in [header, *rows]:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if not models:

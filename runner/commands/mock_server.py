@@ -35,6 +35,7 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
         if not key or not key.strip():
             state = "is not set" if key is None else "is empty"
             raise UsageError(f"--api-key-env: ${args.api_key_env} {state}: put the key in it")
+        key = key.strip()  # as runner's clients read it: a file's trailing newline is no part
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
         return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key)

@@ -25,6 +25,7 @@ from runner.plan import newplan, patterns
 from runner.plan.newplan import AnswerError, Choice, Preset
 from runner.plan.planfile import Plan, load_plan
 from runner.plan.selection import Options, select
+from runner.printable import printable, printable_lines
 
 T = TypeVar("T")
 _DEFAULTS = "--yes to take the defaults"
@@ -38,7 +39,7 @@ class Asker:
         self.inp, self.out, self.yes = inp, out, yes
 
     def say(self, text: str = "") -> None:
-        self.out.write(text + "\n")
+        self.out.write(printable_lines(text) + "\n")
         self.out.flush()
 
     def ask(self, question: str, parse: Callable[[str], T], default: str | None,
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plan = _write(draft, name, path, args.plans_dir, replace)
     asker.say(f"wrote {path}; run it with: runner apply {path}")
     chosen = select(plan, draft.inv.ids(), draft.ws.models.groups, Options())
-    print(as_text(plan, draft.inv, chosen, draft.ws.models.path))
+    print(printable_lines(as_text(plan, draft.inv, chosen, draft.ws.models.path)))
     return EXIT_OK
 
 
@@ -136,7 +137,7 @@ def _ask_server(asker: Asker, servers: config.Servers, env: Mapping[str, str]) -
 def _inventory(ws: Workspace, env: Mapping[str, str], source: str, asker: Asker) -> Inventory:
     with serving(ws) as live:
         inv = fetch(live, env, source, allow_fallback=True)
-    asker.say(describe_source(inv, ws.models.path))
+    asker.say(printable(describe_source(inv, ws.models.path)))
     if not inv.models:
         raise InventoryError(f"server '{inv.server}' serves no models")
     return inv
@@ -156,7 +157,7 @@ def _ask_models(asker: Asker, inv: Inventory, groups: newplan.Groups,
     asker.say("Choose by numbers (1-3,7) or a pattern (Qwen/*, !*-FP8, ~regex, @group, all).")
     choice = asker.ask("Models", lambda t: newplan.parse_selection(t, ids, groups),
                        newplan.DEFAULT_MODELS, "--models PATTERN")
-    asker.say(f"selected {len(choice.models)}: {', '.join(choice.models)}")
+    asker.say(f"selected {len(choice.models)}: {printable(', '.join(choice.models))}")
     return _ask_keep(asker, choice, ids), choice.models
 
 
@@ -181,7 +182,7 @@ def _ask_keep(asker: Asker, choice: Choice, ids: Sequence[str]) -> tuple[str, ..
         return pattern
     asker.say("Save the selection in the plan as")
     asker.say(f"  1) the pattern     {', '.join(pattern)}  (resolved again at every run)")
-    asker.say(f"  2) the fixed list  {', '.join(choice.models)}")
+    asker.say(f"  2) the fixed list  {printable(', '.join(choice.models))}")
     keep = asker.ask("Save as", lambda t: newplan.parse_choice(t, ["pattern", "list"]),
                      "pattern", "--models PATTERN")
     return pattern if keep == "pattern" else choice.models

@@ -26,6 +26,7 @@ from runner.plan.selection import (
     unknown_tags,
 )
 from runner.plural import counted
+from runner.printable import printable
 
 
 def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:
@@ -46,13 +47,13 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     options = options_from(args)
     chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: the error says it
     for line in unknown_tags(plan, options):
-        print(f"WARNING: {line}", file=sys.stderr)
+        print(f"WARNING: {printable(line)}", file=sys.stderr)
     report = to_json(plan, inv, chosen)
     if args.out:
         write_lock(args.out, report, inv, plan, args)
     if args.json:
         if inv.source != "live":
-            print(describe_source(inv, ws.models.path), file=sys.stderr)
+            print(printable(describe_source(inv, ws.models.path)), file=sys.stderr)
         print(json.dumps(report, separators=(",", ":")))
     else:
         print(as_text(plan, inv, chosen, ws.models.path))
@@ -89,8 +90,8 @@ def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, plan: Plan,
 
 def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path: str) -> str:
     """The human view, in the spirit of `ansible-playbook --list-hosts`."""
-    lines = [f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})",
-             describe_source(inv, models_path)]
+    lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})"),
+             printable(describe_source(inv, models_path))]
     for s in chosen:
         lines += ["", *_benchmark_lines(s)]
     lines += ["", f"TOTAL: {totals_text(totals(chosen))}"]
@@ -115,16 +116,20 @@ def describe_load(params: Mapping[str, Any]) -> str:
 
 
 def _benchmark_lines(s: Selected) -> list[str]:
+    """A benchmark's lines; names, patterns, model ids and job ids come from files and servers,
+    so each is made printable on its own line."""
     tags = f"  [tags: {', '.join(s.benchmark.tags)}]" if s.benchmark.tags else ""
-    head = f"benchmark: {s.benchmark.name}{tags}"
-    lines = [head + (f"  SKIPPED ({s.skipped})" if s.skipped else ""),
-             f"  pattern: {', '.join(s.patterns)}"]
-    lines += [f"  WARNING: {w}" for w in s.warnings]
+    head = printable(f"benchmark: {s.benchmark.name}{tags}")
+    lines = [head + (f"  SKIPPED ({printable(s.skipped)})" if s.skipped else ""),
+             printable(f"  pattern: {', '.join(s.patterns)}")]
+    lines += [f"  WARNING: {printable(w)}" for w in s.warnings]
     if s.skipped and not s.models:
         return lines
     lines.append(f"  models ({len(s.models)}):")
-    lines += [f"    {m}" for m in s.models]
+    lines += [f"    {printable(m)}" for m in s.models]
     lines.append(f"  jobs ({len(s.jobs)}):")
-    width = max((len(job.id) for job in s.jobs), default=0)
-    lines += [f"    {job.id.ljust(width)}  {describe_load(job.params)}" for job in s.jobs]
+    ids = [printable(job.id) for job in s.jobs]
+    width = max(map(len, ids), default=0)
+    lines += [f"    {shown.ljust(width)}  {printable(describe_load(job.params))}"
+              for shown, job in zip(ids, s.jobs, strict=True)]
     return lines

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from runner.atomicfile import write_output
 from runner.errors import EXIT_OK, InputError
+from runner.printable import printable_lines
 from runner.report.render import REPORT_FILES, render_report
 from runner.results.runs import resolve_run
 
@@ -23,6 +24,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     text = render_report(run_dir, args.format)
     target = output_path(args.output, args.format, run_dir, sys.stdout.isatty())
     if target == STDOUT:
+        if args.format in ("md", "csv"):  # model ids and server messages, for a terminal or log
+            text = printable_lines(text)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return EXIT_OK
     try:

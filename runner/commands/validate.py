@@ -15,6 +15,7 @@ from runner.inventory import config
 from runner.plan import patterns
 from runner.plan.expand import expand_matrix
 from runner.plan.planfile import Plan, complete_params, load_plan, parse_extra_vars
+from runner.printable import printable, printable_lines
 
 _CONFIG_FILES: dict[str, Callable[[str], object]] = {
     "servers.yaml": config.load_servers,
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     extra = parse_extra_vars(args.extra_vars)
     configs = _Configs(args.config_dir, env)
     results = {path: check_file(path, extra, configs) for path in args.files}
-    print(render(results, args.format))
+    print(printable_lines(render(results, args.format)))
     return EXIT_INVALID if any(results.values()) else EXIT_OK
 
 
@@ -125,9 +126,9 @@ def render(results: Mapping[str, list[Problem]], fmt: str) -> str:
     lines = []
     for path, problems in results.items():
         if fmt == "github":
-            lines += [_github(path, p) for p in problems]
+            lines += [printable(_github(path, p)) for p in problems]
         else:
-            lines += [p.render() for p in problems] or [f"ok: {path}"]
+            lines += [printable(p.render()) for p in problems] or [printable(f"ok: {path}")]
     return "\n".join(lines)
 
 

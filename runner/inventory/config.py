@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import cache, defaults
-from runner.errors import InputError, InventoryError, Location
+from runner.errors import InputError, Location
 from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
 
@@ -32,18 +32,19 @@ class Server:
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
-    """The key from the server's variable; an empty (or blank) variable gives no key.
+    """The key from the server's variable, stripped of surrounding whitespace (a file or a
+    Kubernetes secret often ends in a newline); an empty (or blank) variable gives no key.
 
-    Raises InventoryError (never showing the key) when it holds a character an HTTP header
-    cannot carry: a client library would otherwise echo the whole key in its error."""
-    key = env.get(server.api_key_env) if server.api_key_env else None
-    if not key or not key.strip():
+    Raises InputError (exit 2, naming the variable, never showing the key) when what is left
+    holds a character an HTTP header cannot carry: a space, a control or a non-ASCII character.
+    A client library would otherwise echo the whole key in its error."""
+    key = env.get(server.api_key_env, "").strip() if server.api_key_env else ""
+    if not key:
         return None
     if not _HEADER_SAFE.fullmatch(key):
-        raise InventoryError(
+        raise InputError(
             f"${server.api_key_env} (the key of server '{server.name}') holds a space, a control"
-            " or a non-ASCII character, e.g. a trailing \\r from a file with Windows line "
-            "endings: put only the key in it")
+            " or a non-ASCII character inside the key: put only the key in it")
     return key
 
 

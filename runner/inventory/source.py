@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from runner.errors import InventoryError
-from runner.inventory.config import ModelsConfig, Server
+from runner.errors import InventoryError, RunnerError
+from runner.inventory.config import ModelsConfig, Server, api_key
 from runner.inventory.listing import Inventory, LiveUnavailable, from_fallback
+from runner.redaction import redact_error, redact_keys
 
 SOURCES = ("auto", "live", "fallback")
 
@@ -26,9 +28,22 @@ def load_inventory(
     allow_fallback: bool = True,
     client: httpx.Client | None = None,
 ) -> Inventory:
-    """The inventory for `server` by `source` ("auto", "live" or "fallback")."""
+    """The inventory for `server` by `source` ("auto", "live" or "fallback"). The server's key
+    (or a prefix of it) never shows in the fallback reason or an error, whatever it echoed."""
     if source not in SOURCES:
         raise ValueError(f"unknown inventory source {source!r}")
+    key = api_key(server, env)
+    keys = [key] if key else []
+    try:
+        inventory = _load(server, models, env, source, allow_fallback, client)
+    except RunnerError as exc:
+        raise redact_error(exc, keys) from None
+    reason = inventory.fallback_reason
+    return replace(inventory, fallback_reason=reason and redact_keys(reason, keys))
+
+
+def _load(server: Server, models: ModelsConfig, env: Mapping[str, str], source: str,
+          allow_fallback: bool, client: httpx.Client | None) -> Inventory:
     if source == "fallback":
         return _fallback(server, models, "--source fallback")
     from runner.inventory import proxyclient

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -12,56 +11,18 @@ from runner.errors import InputError, Problem
 from runner.schema import expected_types
 from runner.yamlfile import Document, Path, load_text
 
-_MAX_POWER = 64
-_MAX_BITS = 4096  # integers computed by `**` and `*` stay below this many bits
-_MAX_REPEAT = 100_000
 _MARKERS = ("{{", "{%", "{#")
-
-
-def _bits(value: Any, *, exponent: bool = False) -> int:
-    """Size of an integer operand (0 for anything else); an exponent counts as its value."""
-    if not isinstance(value, int):
-        return 0
-    return max(value, 0) if exponent else abs(value).bit_length()
-
-
-def _repeats(seq: Any, count: Any) -> bool:
-    return isinstance(seq, str | list | tuple) and isinstance(count, int) and (
-        len(seq) * count > _MAX_REPEAT
-    )
 
 
 @functools.cache
 def environment() -> Any:
-    """The one template environment: no globals, no loader, undefined names are errors.
+    """The one template environment: no globals, no loader, undefined names are errors, and
+    every render within a time, size and output budget (runner.plan.sandbox).
 
     Jinja2 is imported here, not at module level: plans without templates never pay for it."""
-    from jinja2 import StrictUndefined
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from runner.plan.sandbox import Sandbox
 
-    class Sandbox(ImmutableSandboxedEnvironment):
-        """Jinja's sandbox (no mutating a plan's values either), plus limits on `**`, `*` and
-        repetition so a plan cannot hang us."""
-
-        intercepted_binops = frozenset(["**", "*"])
-
-        def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-            if operator_ == "**":
-                if isinstance(right, int | float) and abs(right) > _MAX_POWER:
-                    raise SecurityError(f"exponent {right} is too large")
-                if _bits(left) * _bits(right, exponent=True) > _MAX_BITS:
-                    raise SecurityError("power produces a number that is too large")
-                return operator.pow(left, right)
-            if _repeats(left, right) or _repeats(right, left):
-                raise SecurityError("repetition produces a value that is too long")
-            if _bits(left) + _bits(right) > _MAX_BITS:
-                raise SecurityError("product produces a number that is too large")
-            return operator.mul(left, right)
-
-    env = Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals.clear()
-    return env
+    return Sandbox()
 
 
 def has_template(text: str) -> bool:
@@ -69,7 +30,9 @@ def has_template(text: str) -> bool:
 
 
 def render_text(text: str, variables: Mapping[str, Any]) -> str:
-    """Render one template string; raises jinja2 errors for the caller to locate."""
+    """Render one template string, within the budget of the render_document calling it or a
+    budget of its own; raises jinja2 errors (BudgetError for a budget) for the caller to
+    locate."""
     from jinja2.compiler import find_undeclared
     from jinja2.exceptions import SecurityError
 
@@ -86,18 +49,27 @@ def explain(exc: Exception, names: Collection[str] = ()) -> str:
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
+    from runner.plan.sandbox import BudgetError
+
     if isinstance(exc, UndefinedError) and "is undefined" in str(exc.message):
         return (f"template error: {exc.message}{_close(str(exc.message), names)}; "
                 "define it under vars: or pass -e NAME=VALUE")
     if isinstance(exc, UndefinedError):  # a missing attribute or key of a defined variable
         return f"template error: {exc.message}"
+    if isinstance(exc, BudgetError):
+        return f"template over its budget: {exc}; make it do less"
     if isinstance(exc, SecurityError):
         return f"template not allowed by the sandbox: {exc}"
+    if isinstance(exc, RecursionError):
+        return "template error: it nests or recurses too deeply (a macro that calls itself " \
+               "without end, or brackets nested hundreds deep)"
+    if isinstance(exc, MemoryError):
+        return "template error: it needs more memory than there is; make it do less"
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message} (template line {exc.lineno})"
     if isinstance(exc, TypeError) and "no loader" in str(exc):
         return "template error: templates cannot include or import files"
-    return f"template error: {exc}"
+    return f"template error: {exc or type(exc).__name__}"
 
 
 def _close(message: str, names: Collection[str]) -> str:
@@ -128,8 +100,22 @@ def render_document(
             problems.append(Problem(explain(exc, variables.keys()), doc.where(path)))
             return value
 
-    doc.data = visit(doc.data, ())
+    if not _any_template(doc.data):
+        return problems
+    from runner.plan.sandbox import budget
+
+    with budget():  # one deadline for all of a plan's templates
+        doc.data = visit(doc.data, ())
     return problems
+
+
+def _any_template(value: Any) -> bool:
+    """Whether a string anywhere in `value` holds a template (Jinja2 is then imported)."""
+    if isinstance(value, dict):
+        return any(_any_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_any_template(v) for v in value)
+    return isinstance(value, str) and has_template(value)
 
 
 def coerce(text: str, types: set[str]) -> Any:

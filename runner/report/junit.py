@@ -1,5 +1,9 @@
 """JUnit XML for CI systems: one test case per job. Failed jobs are failures; SLO misses are
-failures under the gate, and a visible count (a property per case and per suite) without it."""
+failures under the gate, and a visible count (a property per case and per suite) without it.
+
+Model ids and error messages come from servers: every string from a summary is made printable
+(runner.printable) before it enters the document, so no character XML 1.0 forbids (an ESC, a
+NUL) can make the file unparseable."""
 
 from __future__ import annotations
 
@@ -8,20 +12,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.plan.expand import point_label
+from runner.printable import printable
 from runner.run.recap import load_label, slo_misses
 
 
 def gate_failures(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
     """`job id: misses` for every job that ran and missed an SLO."""
-    return [f"{s['id']}: {'; '.join(slo_misses(s))}" for s in summaries if slo_misses(s)]
+    return [f"{printable(s['id'])}: {'; '.join(slo_misses(s))}" for s in summaries
+            if slo_misses(s)]
 
 
 def render(plan_name: str, summaries: Sequence[Mapping[str, Any]], gate: bool = False) -> str:
     """The JUnit XML document (testsuites > one testsuite per benchmark > testcases)."""
+    plan_name = printable(plan_name)
     root = ET.Element("testsuites", name=f"runner {plan_name}")
     suites: dict[str, ET.Element] = {}
     for summary in summaries:
-        bench = summary["benchmark"]
+        bench = printable(summary["benchmark"])
         if bench not in suites:
             suites[bench] = ET.SubElement(root, "testsuite", name=f"{plan_name}.{bench}")
         _testcase(suites[bench], plan_name, summary, gate)
@@ -35,19 +42,21 @@ def case_name(summary: Mapping[str, Any]) -> str:
     """`model concurrency=8`: the matrix point, else the load that defines the job."""
     point = point_label(summary.get("point") or {})
     label = point or load_label(summary.get("params") or {})
-    return f"{summary['model']} {label}" if label != "-" else str(summary["model"])
+    name = f"{summary['model']} {label}" if label != "-" else str(summary["model"])
+    return printable(name)
 
 
 def _testcase(suite: ET.Element, plan_name: str, summary: Mapping[str, Any], gate: bool) -> None:
-    case = ET.SubElement(suite, "testcase", classname=f"{plan_name}.{summary['benchmark']}",
+    classname = f"{plan_name}.{printable(summary['benchmark'])}"
+    case = ET.SubElement(suite, "testcase", classname=classname,
                          name=case_name(summary), time=f"{summary.get('duration_s') or 0:.3f}")
-    status = summary["status"]
+    status = printable(summary["status"])
     if status in ("skipped", "interrupted", "pending"):
-        ET.SubElement(case, "skipped", message=f"{status}: {summary.get('error') or ''}")
+        ET.SubElement(case, "skipped", message=f"{status}: {printable(summary.get('error') or '')}")
         return
     if status == "failed":
         failure = ET.SubElement(case, "failure", type="job_failed",
-                                message=str(summary.get("error") or "job failed"))
+                                message=printable(summary.get("error") or "job failed"))
         failure.text = _errors_text(summary)
     misses = slo_misses(summary)
     if misses and gate:
@@ -62,12 +71,12 @@ def _testcase(suite: ET.Element, plan_name: str, summary: Mapping[str, Any], gat
 
 def _errors_text(summary: Mapping[str, Any]) -> str:
     errors = (summary.get("metrics") or {}).get("errors") or {}
-    return "\n".join(f"{kind}: {count}" for kind, count in errors.items())
+    return "\n".join(f"{printable(kind)}: {count}" for kind, count in errors.items())
 
 
 def _metrics_text(summary: Mapping[str, Any]) -> str:
     metrics = summary.get("metrics") or {}
-    lines = [f"id: {summary['id']}"]
+    lines = [f"id: {printable(summary['id'])}"]
     for name in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
         dist = metrics.get(name) or {}
         if dist.get("count"):

@@ -13,6 +13,7 @@ from runner.inventory.config import Server, auth_headers
 from runner.load.pacing import PAUSES_IN_A_ROW
 from runner.load.records import RequestRecord
 from runner.plan.expand import Job
+from runner.redaction import header_keys, redact_keys
 from runner.run.serverlock import server_key
 
 
@@ -119,10 +120,13 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     ctx.reporter.job_started(spec, attempt)
     ctx.store.reset_request_log(spec.job.slug)
     started = utc_now()
-    target = Target(spec.server.url, auth_headers(spec.server, ctx.env), spec.job.model)
+    headers = auth_headers(spec.server, ctx.env)
+    target = Target(spec.server.url, headers, spec.job.model)
+    keys = header_keys(headers)
     with ctx.store.request_log(spec.job.slug) as log:
 
         def on_record(record: RequestRecord) -> None:
+            scrub(record, keys)
             log.write(record)
             ctx.reporter.request_done(spec, record)
 
@@ -144,6 +148,15 @@ GAVE_UP = {
     "rate_limited": "server rate limited: it still asked to wait (429/503 with Retry-After) "
                     f"after {PAUSES_IN_A_ROW} pauses with no success between them",
 }
+
+
+def scrub(record: RequestRecord, keys: Sequence[str]) -> None:
+    """Take the keys (and their prefixes) out of what the server said in `record`, before it is
+    stored or shown: a server may echo the key in an error or even in a finish reason."""
+    if record.error:
+        record.error = redact_keys(record.error, keys)
+    if record.finish_reason:
+        record.finish_reason = redact_keys(record.finish_reason, keys)
 
 
 def judge(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from runner.load.records import RequestRecord
+from runner.printable import printable, printable_lines
 from runner.run.executor import JobSpec
 from runner.run.recap import job_line, number
 
@@ -25,8 +26,9 @@ class Plain:
         self.done = 0
 
     def note(self, text: str) -> None:
+        """A line of progress; its untrusted parts were made printable, and so is the rest."""
         if not self.quiet:
-            self.write(text + "\n")
+            self.write(printable_lines(text) + "\n")
 
     def write(self, text: str) -> None:
         """Write and flush; a reader that went away (a cancelled CI job's log) silences the
@@ -39,7 +41,7 @@ class Plain:
 
     def job_started(self, spec: JobSpec, attempt: int) -> None:
         retry = f" (attempt {attempt})" if attempt > 1 else ""
-        self.note(f"[{self.done + 1}/{self.total}] start {spec.job.id}{retry}")
+        self.note(f"[{self.done + 1}/{self.total}] start {printable(spec.job.id)}{retry}")
 
     def request_done(self, spec: JobSpec, record: RequestRecord) -> None:
         return None
@@ -106,7 +108,8 @@ class Live(Plain):
         self.shown = now
         rate = self.tokens / max(now - self.started, 1e-9)
         goal = f"/{self.goal}" if self.goal else ""
-        text = (f"[{self.done + 1}/{self.total}] {spec.job.id}  {self.requests}{goal} req  "
+        job = printable(spec.job.id)
+        text = (f"[{self.done + 1}/{self.total}] {job}  {self.requests}{goal} req  "
                 f"{rate:,.0f} tok/s  {self.failed} errors")
         try:
             columns = os.get_terminal_size(self.out.fileno()).columns or 80  # 0: size unknown

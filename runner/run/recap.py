@@ -10,6 +10,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
+from runner.printable import printable, printable_lines
 from runner.results.store import COMPLETE_STATUSES as FINISHED
 
 ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
@@ -60,7 +61,10 @@ def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str
     notes = _flags(summary)
     if summary.get("error") and summary["status"] != "ok":
         notes.append(f"({summary['error']})")
-    return [summary["benchmark"], summary["model"], point, shown, *figures, "  ".join(notes)]
+    # Model ids and error messages come from the server: one escaped line each, so that none
+    # can clear the screen or start a line of its own (a forged `jobs: ok=999`).
+    cells = [summary["benchmark"], summary["model"], point, shown, *figures, "  ".join(notes)]
+    return [printable(cell) for cell in cells]
 
 
 def _count(value: int | None) -> str:
@@ -160,10 +164,10 @@ def render(summaries: Sequence[Mapping[str, Any]], facts: RunFacts) -> str:
     if facts.planned:
         lines.append(f"planned: {totals_text(facts.planned)}")
     lines += ["jobs: " + " ".join(f"{k}={v}" for k, v in counts.items()),
-              facts.source_line, f"results: {facts.run_dir}"]
+              printable(facts.source_line), f"results: {printable(facts.run_dir)}"]
     if facts.report:
-        lines.append(f"report: {facts.report}")
-    return "\n".join(lines + next_steps(facts))
+        lines.append(f"report: {printable(facts.report)}")
+    return printable_lines("\n".join(lines + next_steps(facts)))
 
 
 def next_steps(facts: RunFacts) -> list[str]:

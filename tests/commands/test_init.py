@@ -203,6 +203,7 @@ def test_force_of_a_file_init_does_not_write_is_exit_2(
     (["--api-key-env", "sk-not-a-name"], "--api-key-env"),
     (["--url", "ftp://proxy.example"], "--url"),
     (["--url", "http://user:secret@proxy.example"], "--url: put no key in the URL"),
+    (["--url", "http://sk-secret@proxy.example"], "--url: \"http://***@proxy.example\""),
     (["--url", "http://[::1"], "--url: not a valid URL"),
 ])
 def test_bad_options_are_exit_2_and_write_nothing(

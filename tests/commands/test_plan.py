@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from cli_helpers import run_cli, write_configs, write_plan
 
 from runner.commands.plan import describe_load
-from runner.errors import EXIT_INVALID
+from runner.errors import EXIT_INVALID, EXIT_INVENTORY
 from runner.plan.selection import totals_text
 
 
@@ -76,3 +78,33 @@ def test_an_unknown_inventory_server_is_located_in_the_plan(
     monkeypatch.setenv("RUNNER_SERVER", "nope")
     code, _, err = run_cli(capsys, "plan", "p.yaml")
     assert code == EXIT_INVALID and err.startswith("error: server 'nope' (from $RUNNER_SERVER)")
+
+
+def test_a_catastrophic_regex_in_limit_or_plan_ends_at_once(tmp_path: Path) -> None:
+    """`~(a+)+$` against a 29-character id hung `runner plan` (Python's backtracking re)."""
+    write_configs(tmp_path / "configs", "http://127.0.0.1:9")
+    (tmp_path / "configs" / "models.yaml").write_text(f"models:\n  - id: {'a' * 29}!\n")
+    write_plan(tmp_path, "version: 1\nname: p\nbenchmarks:\n  - {name: b, models: '~(a+)+$'}\n")
+    write_plan(tmp_path, "version: 1\nname: p\nbenchmarks:\n  - {name: b, models: all}\n",
+               "all.yaml")
+    plan = [sys.executable, "-m", "runner", "plan", "--source", "fallback"]
+    for argv in ([*plan, "plan.yaml"], [*plan, "all.yaml", "--limit", "~(a+)+$"]):
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == EXIT_INVENTORY, done.stderr
+        assert "matches no model" in done.stderr
+
+
+def test_a_regex_re2_cannot_run_is_exit_2_at_its_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_configs(tmp_path / "configs", "http://127.0.0.1:9")
+    plan = write_plan(tmp_path, "version: 1\nname: p\nbenchmarks:\n"
+                                "  - {name: b, models: '~.*(?<!-FP8)$'}\n")
+    code, out, _ = run_cli(capsys, "validate", str(plan), "--config-dir",
+                           str(tmp_path / "configs"))
+    assert code == EXIT_INVALID
+    assert out.startswith(f"{plan}:4:") and "is not RE2 syntax" in out
+    code, out, err = run_cli(capsys, "plan", str(plan), "--config-dir",
+                             str(tmp_path / "configs"), "--source", "fallback")
+    assert code == EXIT_INVALID
+    assert err.startswith(f"error: {plan}:4:") and "is not RE2 syntax (invalid perl operator" in err

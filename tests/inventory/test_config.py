@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from apply_helpers import simulator
 from cli_helpers import run_cli, write_configs
 
-from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK, InputError, InventoryError
+from runner.errors import EXIT_INVALID, EXIT_OK, InputError
 from runner.inventory.config import (
     ConfigDir,
     Server,
@@ -188,43 +189,64 @@ def test_a_lock_applied_from_elsewhere_finds_the_configs_near_it(
     assert "jobs: ok=1 slo_missed=0 failed=0" in out
 
 
-@pytest.mark.parametrize("key", ["sk-TOPSECRET\r", "sk-TOPSECRET\n", "sk TOPSECRET",
-                                 "sk-TOPSECRET-ключ", "sk-TOPSECRET\x00"])
-def test_a_key_no_header_can_carry_is_refused_without_showing_it(key: str) -> None:
+@pytest.mark.parametrize("key", ["sk-TOPSECRET\r", "sk-TOPSECRET\n", "  sk-TOPSECRET\r\n",
+                                 "\tsk-TOPSECRET "])
+def test_surrounding_whitespace_is_not_part_of_the_key(key: str) -> None:
     server = Server("local", "http://127.0.0.1:4000", "LITELLM_API_KEY")
-    with pytest.raises(InventoryError) as caught:
+    assert api_key(server, {"LITELLM_API_KEY": key}) == "sk-TOPSECRET"
+    assert api_key(server, {"LITELLM_API_KEY": " \n"}) is None
+
+
+@pytest.mark.parametrize("key", ["sk-TOP\rSECRET", "sk-TOP\nSECRET", "sk TOPSECRET",
+                                 "sk-TOPSECRET-ключ", "sk-TOPSECRET\x00", "sk-TOP\x1b[2JSECRET"])
+def test_a_key_no_header_can_carry_is_exit_2_without_showing_it(key: str) -> None:
+    server = Server("local", "http://127.0.0.1:4000", "LITELLM_API_KEY")
+    with pytest.raises(InputError) as caught:
         api_key(server, {"LITELLM_API_KEY": key})
     message = caught.value.lines()[0]
-    assert "TOPSECRET" not in message and "$LITELLM_API_KEY" in message
+    assert caught.value.exit_code == EXIT_INVALID
+    assert "TOP" not in message and "SECRET" not in message and "$LITELLM_API_KEY" in message
     assert api_key(server, {"LITELLM_API_KEY": "sk-TOPSECRET"}) == "sk-TOPSECRET"
 
 
 @pytest.fixture
-def cr_key(tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """configs/ with server 'local' whose key variable holds a key ending in a carriage return."""
+def bad_key(tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """configs/ with server 'local' whose key variable holds a key with a carriage return
+    inside it."""
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "servers.yaml").write_text(
         f"servers:\n  local:\n    url: {dead_url}\n    api_key_env: LITELLM_API_KEY\n")
-    monkeypatch.setenv("LITELLM_API_KEY", "sk-TOPSECRET\r")
+    monkeypatch.setenv("LITELLM_API_KEY", "sk-TOP\rSECRET")
     return configs
 
 
-def test_inventory_with_a_key_ending_in_cr_is_exit_3_and_never_prints_it(
-    cr_key: Path, capsys: pytest.CaptureFixture[str]
+def test_inventory_with_a_cr_inside_the_key_is_exit_2_and_never_prints_it(
+    bad_key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run_cli(capsys, "inventory", "--config-dir", str(cr_key))
-    assert code == EXIT_INVENTORY and "TOPSECRET" not in out + err
+    code, out, err = run_cli(capsys, "inventory", "--config-dir", str(bad_key))
+    assert code == EXIT_INVALID and "TOP" not in out + err and "SECRET" not in out + err
     assert err.startswith("error: $LITELLM_API_KEY") and err.count("\n") == 1
 
 
 def test_apply_on_the_fallback_with_a_bad_key_makes_no_run(
-    tmp_path: Path, cr_key: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, bad_key: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (cr_key / "models.yaml").write_text("models:\n  - id: m1\n")
+    (bad_key / "models.yaml").write_text("models:\n  - id: m1\n")
     (tmp_path / "p.yaml").write_text(TINY_PLAN.replace("server: sim", "server: local"))
     code, out, err = run_cli(capsys, "apply", str(tmp_path / "p.yaml"), "--config-dir",
-                             str(cr_key), "--source", "fallback", "--results",
+                             str(bad_key), "--source", "fallback", "--results",
                              str(tmp_path / "results"))
-    assert code == EXIT_INVENTORY and "TOPSECRET" not in out + err
+    assert code == EXIT_INVALID and "SECRET" not in out + err
     assert not (tmp_path / "results").exists()
+
+
+def test_a_key_read_from_a_file_with_its_newline_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with simulator("--models", "m1", "--api-key", "sk-TOPSECRET") as (url, _):
+        write_configs(tmp_path / "configs", url, "LITELLM_API_KEY")
+        monkeypatch.setenv("LITELLM_API_KEY", "sk-TOPSECRET\n")  # as $(cat key.txt) leaves it
+        code, out, err = run_cli(capsys, "inventory", "--config-dir", str(tmp_path / "configs"))
+    assert code == EXIT_OK, err
+    assert out.splitlines()[-1].startswith("m1") and "TOPSECRET" not in out + err

@@ -141,7 +141,7 @@ def test_template_for_completions() -> None:
         ("{{ missing }}", "'missing' is undefined"),
         ("{{ i ", "template syntax error"),
         ("{{ ''.__class__ }}", "not allowed by the sandbox"),
-        ("{{ 'x' * 1000000 }}", "not allowed by the sandbox"),
+        ("{{ 'x' * 1000001 }}", "not allowed by the sandbox"),
         ("{% include 'x' %}", "cannot include or import files"),
     ],
 )

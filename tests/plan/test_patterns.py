@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -175,6 +176,41 @@ def test_errors(spec: str, groups: dict[str, Sequence[str]] | None, message: str
             call()
         assert message in str(info.value)
         assert isinstance(info.value, InputError)
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        (r"~(a)\1", "invalid escape sequence: \\1"),
+        ("~(?P<x>a)(?P=x)", "invalid perl operator: (?P"),
+        ("~(?=Qwen)", "invalid perl operator: (?="),
+        ("~.*(?<!FP8)$", "invalid perl operator: (?<!"),
+        ("~a{1001}", "invalid repetition size: {1001}"),
+    ],
+)
+def test_python_regex_syntax_that_re2_lacks_says_so(spec: str, said: str) -> None:
+    with pytest.raises(PatternError) as info:
+        check(spec)
+    assert str(info.value) == (
+        f"regex '{spec}' is not RE2 syntax ({said}): runner matches regexes with RE2, in linear "
+        "time, so backreferences, lookaround and repeats over 1000 are not available; rewrite "
+        "it without them")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ids", "expected"),
+    [
+        ("~(a+)+$", ["a" * 29 + "!", "a" * 29], ("a" * 29,)),  # hung Python's re
+        ("~(x+x+)+y", ["x" * 40], ()),
+        ("~(.*a){12}", ["a" * 11 + "b" * 30], ()),
+        ("~(\\w|\\d)*$", ["1" * 40 + "-"], ()),
+    ],
+)
+def test_regexes_match_in_linear_time(pattern: str, ids: list[str],
+                                      expected: tuple[str, ...]) -> None:
+    start = time.process_time()
+    assert resolve(pattern, ids).models == expected
+    assert time.process_time() - start < 2  # ~0.001 s; Python's re needed minutes to hours
 
 
 @pytest.mark.parametrize(

@@ -75,3 +75,16 @@ def test_case_names_without_a_matrix_point_name_the_load_not_a_dash() -> None:
     bare = {**summary("n"), "point": {}, "params": {}}
     names = [c.get("name") for c in ET.fromstring(render("p", [closed, bare])).iter("testcase")]
     assert names == ["m concurrency=8", "n"]
+
+
+def test_ids_and_messages_with_characters_xml_forbids_still_parse() -> None:
+    hostile = "m\x1b[2J\x00\x07\ufffe"
+    jobs = [summary(hostile, status="failed", passed=None, error="boom \x1b]0;t\x07\x0c"),
+            summary(hostile + "2", status="skipped", passed=None, error="\x01why")]
+    root = ET.fromstring(render("p\x1b", jobs))  # before: "not well-formed (invalid token)"
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert names == ["m\\x1b[2J\\x00\\x07\\ufffe concurrency=1",
+                     "m\\x1b[2J\\x00\\x07\\ufffe2 concurrency=1"]
+    failure = root.find(".//failure")
+    assert failure is not None and failure.get("message") == "boom \\x1b]0;t\\x07\\x0c"
+    assert root.get("name") == "runner p\\x1b"

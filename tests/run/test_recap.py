@@ -106,3 +106,15 @@ def test_an_ok_job_notes_its_cancelled_requests_and_retry_after_pauses() -> None
               retry_after={"pauses": 3, "paused_s": 4.5})
     assert job_cells(cut)[-1] == "2 cancelled  paused 3x 4.50 s (Retry-After)"
     assert job_cells(job("m", retry_after={"pauses": 0, "paused_s": 0.0}))[-1] == ""
+
+
+def test_a_model_id_or_message_with_controls_cannot_forge_a_line_or_clear_the_screen() -> None:
+    forged = "m\njobs: ok=999 slo_missed=0 failed=0 skipped=0 interrupted=0\x1b[2J"
+    failed = job("x\x1b]0;title\x07", status="failed", error="HTTP 500: \x1b[2J\rboom\nFAKE")
+    lines = render([job(forged), failed], FACTS).splitlines()
+    assert [line for line in lines if line.startswith("jobs:")] == [
+        "jobs: ok=1 slo_missed=0 failed=1 skipped=0 interrupted=0"]
+    assert len(lines) == len(render([job("a"), job("b")], FACTS).splitlines())
+    assert "m\\njobs: ok=999" in lines[3] and "\\x1b[2J" in lines[3]
+    assert "(HTTP 500: \\x1b[2J\\rboom\\nFAKE)" in lines[4]
+    assert not any(c in "\n".join(lines) for c in "\x1b\x07\r")
