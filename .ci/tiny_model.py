@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-WORDS = (
+_WORD_LIST = (
     "the a of and to in is was for on that with as by at from it an were are be this has had not"
     " one two three first new after but who they have she when there all into time may year more"
     " most only over city world would where later such used many can state about out known then"
@@ -32,7 +32,8 @@ WORDS = (
     " market south north east west model system level price value rate sound color space small"
     " large great good old young what how why answer question explain write tell describe list"
     " short poem code function server token cache request latency queue batch"
-).split()
+)
+WORDS = _WORD_LIST.split()
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHATML = (
     "{%- for message in messages %}"
@@ -107,7 +108,8 @@ def build_weights(out: Path, tokenizer: Any, layers: int, hidden: int, partial_b
     model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
     GenerationConfig(eos_token_id=eos, pad_token_id=pad, do_sample=False).save_pretrained(out)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"tiny model: {layers} layers, hidden {hidden}, vocab {vocab}, {params:.1f}M params -> {out}")
+    print(f"tiny model: {layers} layers, hidden {hidden}, vocab {vocab}, {params:.1f}M params"
+          f" -> {out}")
 
 
 def main() -> int:
