@@ -12,8 +12,10 @@ ERROR_KINDS = (
     "connection",  # could not connect, or the connection broke
     "stream_error",  # an error event inside a 200 stream
     "truncated",  # the stream ended before `data: [DONE]` / a finish reason
-    "invalid_response",  # an answer that is not the OpenAI shape
+    "invalid_response",  # an answer that is not the OpenAI shape (or that broke the parser)
     "cancelled",  # stopped by an interrupt or the job timeout
+    "response_too_large",  # an answer past a servers.yaml `limits` (line_bytes, chunks)
+    "client_error",  # runner could not send it (e.g. a header the HTTP client refuses)
 )
 
 

@@ -118,7 +118,8 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     ctx.reporter.job_started(spec, attempt)
     ctx.store.reset_request_log(spec.job.slug)
     started = utc_now()
-    target = Target(spec.server.url, auth_headers(spec.server, ctx.env), spec.job.model)
+    target = Target(spec.server.url, auth_headers(spec.server, ctx.env), spec.job.model,
+                    spec.server.limits)
     with ctx.store.request_log(spec.job.slug) as log:
 
         def on_record(record: RequestRecord) -> None:
