@@ -42,6 +42,15 @@ SERVER: dict[str, Any] = {
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
 }
 
+# What runner accepts from a server (servers.yaml `limits`): beyond it a request fails as
+# `response_too_large`, the inventory falls back. Sized far above what a sane server sends.
+LIMITS: dict[str, int] = {
+    "line_bytes": 4 << 20,  # one SSE line or event, or a whole non-streamed answer
+    "chunks": 1 << 18,  # content chunks of one answer: a timing each in the request's record
+    "error_bytes": 64 << 10,  # read of an error answer (non-2xx); the rest is never read
+    "inventory_bytes": 32 << 20,  # a /v1/models or /model/info answer
+}
+
 MAX_JOBS = 10_000
 CONFIG_DIR = "configs"
 

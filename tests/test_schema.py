@@ -485,6 +485,14 @@ def test_every_pattern_says_in_words_what_it_wants(name: str) -> None:
           "key (e.g. LITELLM_API_KEY), never the key itself (at $.servers.a.api_key_env)"]),
         ("default: 5\nservers:\n  a: {url: 'http://x'}\n",
          ["s.yaml:1:10: expected a string, got 5 (at $.default)"]),
+        ("servers:\n  a: {url: 'http://x', limits: {line_bytes: 1048576, chunks: 1}}\n", []),
+        ("servers:\n  a: {url: 'http://x', limits: {line_bytes: 100}}\n",
+         ["s.yaml:2:45: must be at least 65536, got 100 (at $.servers.a.limits.line_bytes)"]),
+        ("servers:\n  a: {url: 'http://x', limits: {error_bytes: 2048.5}}\n",
+         ["s.yaml:2:46: expected an integer, got 2048.5 (at $.servers.a.limits.error_bytes)"]),
+        ("servers:\n  a: {url: 'http://x', limits: {inventory: 1}}\n",
+         ["s.yaml:2:33: unknown key 'inventory' (did you mean 'inventory_bytes'?) "
+          "(at $.servers.a.limits.inventory)"]),
     ],
 )
 def test_servers_schema(text: str, expected: list[str]) -> None:
@@ -602,6 +610,8 @@ def code_default(schema: str, path: tuple[str, ...]) -> Any:
         return defaults.PLAN[name]
     if schema == "servers" and path[:3] == ("$defs", "server", "properties"):
         return defaults.SERVER[name]
+    if schema == "servers" and path[:3] == ("$defs", "limits", "properties"):
+        return defaults.LIMITS[name]
     raise AssertionError(f"{schema}: a default at {'/'.join(path)} has no code default")
 
 
@@ -624,6 +634,7 @@ def test_every_code_default_has_a_schema_default() -> None:
     wanted |= {("plan", ("properties", "inventory", "properties", "fallback")),
                ("plan", ("properties", "gate"))}
     wanted |= {("servers", ("$defs", "server", "properties", k)) for k in defaults.SERVER}
+    wanted |= {("servers", ("$defs", "limits", "properties", k)) for k in defaults.LIMITS}
     assert set(defaults.PLAN) == {"fallback", "gate"}
     assert wanted - found == set()
 

@@ -29,6 +29,7 @@ class Server:
     timeout_s: float = 10.0
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
     source: str = "configs/servers.yaml"  # the file that defines it
+    limits: Mapping[str, int] = field(default_factory=lambda: dict(defaults.LIMITS))
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
@@ -227,6 +228,7 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
         timeout_s=float(spec.get("timeout_s", defaults.SERVER["timeout_s"])),
         options=options,
         source=source,
+        limits={**defaults.LIMITS, **{k: int(v) for k, v in spec.get("limits", {}).items()}},
     )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from runner.defaults import LIMITS
 from runner.errors import InventoryError
 from runner.inventory.config import Server, api_key, auth_headers, key_state
 from runner.inventory.listing import (
@@ -42,13 +44,14 @@ def fetch_live(
     Raises LiveUnavailable when the fallback is allowed, InventoryError when it is not.
     """
     root = _root_url(server.url)
-    headers = auth_headers(server, env)
+    get = _Getter(client, auth_headers(server, env), server.timeout_s,
+                  server.limits.get("inventory_bytes", LIMITS["inventory_bytes"]))
     url = f"{root}/v1/models"
-    status, body = _get_with_retries(client, url, headers, server.timeout_s, retries, backoff_s)
+    status, body = _get_with_retries(get, url, retries, backoff_s)
     _check_status(status, body, server, env)
     models = _parse_models(_decode(body, url), url)
     if enrich and any(_lacks_metadata(m) for m in models):
-        models = _enrich(client, f"{root}/model/info", headers, server.timeout_s, models)
+        models = _enrich(get, f"{root}/model/info", models)
     return Inventory("live", server.name, server.url, stamp(now), None, models)
 
 
@@ -72,36 +75,50 @@ def _timeout(timeout_s: float) -> httpx.Timeout:
     return httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
 
 
-def _get(
-    client: httpx.Client, url: str, headers: Mapping[str, str], timeout_s: float
-) -> tuple[int, bytes]:
-    """One GET whose whole answer must arrive within `timeout_s` (a slow drip cannot hang us)."""
-    deadline = time.monotonic() + timeout_s
-    with client.stream("GET", url, headers=headers, timeout=_timeout(timeout_s)) as response:
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout(f"answer not complete after {timeout_s:g}s")
-        return response.status_code, bytes(body)
+@dataclass(frozen=True)
+class _Getter:
+    """GETs whose whole answer must arrive within `timeout_s` (a slow drip cannot hang us) and
+    hold at most `max_bytes` (a 1 GB /v1/models took 10 s and GBs of memory). Identity encoding
+    only: a gzip bomb inflates before any limit could look at it, so a compressed answer is
+    refused."""
+
+    client: httpx.Client
+    headers: Mapping[str, str]
+    timeout_s: float
+    max_bytes: int
+
+    def __call__(self, url: str) -> tuple[int, bytes]:
+        """(status, body); raises httpx.HTTPError, or LiveUnavailable for an answer too large
+        or compressed."""
+        deadline = time.monotonic() + self.timeout_s
+        headers = {**self.headers, "Accept-Encoding": "identity"}
+        with self.client.stream("GET", url, headers=headers,
+                                timeout=_timeout(self.timeout_s)) as response:
+            encoding = response.headers.get("Content-Encoding", "").strip().lower()
+            if encoding not in ("", "identity"):
+                raise LiveUnavailable(f"answer from {url} is {_scrub(encoding, None)[:24]}-"
+                                      "compressed, though runner asks for identity")
+            body = bytearray()
+            for chunk in response.iter_bytes():  # not decoded: identity, checked above
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise LiveUnavailable(
+                        f"answer from {url} is larger than {self.max_bytes} bytes"
+                        " (limits.inventory_bytes in servers.yaml)")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"answer not complete after {self.timeout_s:g}s")
+            return response.status_code, bytes(body)
 
 
-def _get_with_retries(
-    client: httpx.Client,
-    url: str,
-    headers: Mapping[str, str],
-    timeout_s: float,
-    retries: int,
-    backoff_s: float,
-) -> tuple[int, bytes]:
+def _get_with_retries(get: _Getter, url: str, retries: int, backoff_s: float) -> tuple[int, bytes]:
     """GET with exponential backoff, retrying only connection errors, timeouts and 5xx."""
     attempts = max(retries, 0) + 1
     reason = ""
     for attempt in range(attempts):
         try:
-            status, body = _get(client, url, headers, timeout_s)
-        except httpx.TransportError as exc:
-            reason = _transport_reason(exc, url, timeout_s)
+            status, body = get(url)
+        except httpx.HTTPError as exc:
+            reason = _transport_reason(exc, url, get.timeout_s)
         else:
             if status < 500 or _is_auth_error(status, _error_of(body)):
                 return status, body
@@ -112,7 +129,7 @@ def _get_with_retries(
     raise LiveUnavailable(reason + tries)
 
 
-def _transport_reason(exc: httpx.TransportError, url: str, timeout_s: float) -> str:
+def _transport_reason(exc: httpx.HTTPError, url: str, timeout_s: float) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return f"timed out after {min(CONNECT_TIMEOUT_S, timeout_s):g}s connecting to {url}"
     if isinstance(exc, httpx.TimeoutException):
@@ -130,6 +147,8 @@ def _decode(body: bytes, url: str) -> Any:
         return json.loads(body)
     except ValueError:
         raise LiveUnavailable(f"answer from {url} is not JSON") from None
+    except RecursionError:
+        raise LiveUnavailable(f"answer from {url} is JSON nested too deeply to parse") from None
 
 
 # --- classification of refusals -------------------------------------------------------------
@@ -142,7 +161,8 @@ def _check_status(status: int, body: bytes, server: Server, env: Mapping[str, st
     error = _error_of(body)
     if _is_auth_error(status, error):
         raise InventoryError(_auth_message(status, error, server, env))
-    detail = _scrub(str(error.get("message") or ""), api_key(server, env))
+    message = error.get("message")
+    detail = _scrub(message if isinstance(message, str) else "", api_key(server, env))
     said = f": {detail}" if detail else ""
     raise InventoryError(
         f"server {server.name!r} ({server.url}) answered HTTP {status} to GET /v1/models{said};"
@@ -154,7 +174,7 @@ def _error_of(body: bytes) -> dict[str, Any]:
     """The `error` object of a LiteLLM/OpenAI error answer, or {}."""
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     error = payload.get("error") if isinstance(payload, dict) else None
     return error if isinstance(error, dict) else {}
@@ -203,7 +223,7 @@ def _scrub(text: str, key: str | None) -> str:
     """A short excerpt of the server's words, without the key should the server echo it."""
     if key:
         text = text.replace(key, "***")
-    text = " ".join(text.split())
+    text = " ".join(text[: _EXCERPT_CHARS * 4].split())
     return text[:_EXCERPT_CHARS]
 
 
@@ -229,18 +249,12 @@ def _lacks_metadata(model: Model) -> bool:
     return None in (model.mode, model.max_input_tokens, model.max_output_tokens)
 
 
-def _enrich(
-    client: httpx.Client,
-    url: str,
-    headers: Mapping[str, str],
-    timeout_s: float,
-    models: tuple[Model, ...],
-) -> tuple[Model, ...]:
+def _enrich(get: _Getter, url: str, models: tuple[Model, ...]) -> tuple[Model, ...]:
     """Fill missing metadata from /model/info; it is optional, so any failure leaves `models`."""
     try:
-        status, body = _get(client, url, headers, timeout_s)
+        status, body = get(url)
         infos = _model_infos(json.loads(body)) if status == 200 else {}
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, LiveUnavailable, ValueError, RecursionError):
         return models
     return tuple(with_metadata(m, infos[m.id]) if m.id in infos else m for m in models)
 

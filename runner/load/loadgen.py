@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from runner import defaults
+from runner.defaults import LIMITS, PARAMS
 from runner.load.arrivals import arrival_offsets
 from runner.load.pacing import Pauses, retry_after_s
 from runner.load.records import ClientHealth, RequestRecord
@@ -36,11 +37,13 @@ PAUSE_POLL_S = 0.1  # a sender waiting out a pause (Retry-After) checks this oft
 
 @dataclass(frozen=True)
 class Target:
-    """Where requests go. `headers` carry the Authorization: never log them."""
+    """Where requests go. `headers` carry the Authorization: never log them. `limits`: what
+    the server's answers may hold (servers.yaml `limits`; missing keys take LIMITS')."""
 
     base_url: str
     headers: Mapping[str, str]
     model: str
+    limits: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +131,14 @@ class _Job:
         self.crashed = asyncio.Event()
         self.crash: BaseException | None = None
         self.t0 = 0
+        limits = {**LIMITS, **target.limits}
+        self.max_line, self.max_chunks = limits["line_bytes"], limits["chunks"]
+        self.max_error = limits["error_bytes"]
+        self.timeout_s = float(params.get("request_timeout_s", PARAMS["request_timeout_s"]))
+        # Not a finite number (validation refuses it): no deadline; aiohttp then refuses every
+        # request, and each is recorded as a client_error.
+        self.timeout_ns = int(self.timeout_s * 1e9) if 0 < self.timeout_s < 1e7 else 1 << 62
+        self.inflight: dict[int, RequestRecord] = {}  # sent, not yet recorded
 
     async def run(self, stop: asyncio.Event | None, hurry: asyncio.Event | None,
                   grace_s: float) -> LoadResult:
@@ -157,11 +168,15 @@ class _Job:
 
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.slots, limit_per_host=0, ttl_dns_cache=None)
-        timeout = aiohttp.ClientTimeout(total=float(self.params.get("request_timeout_s", 600)))
-        headers = {**self.target.headers, "Content-Type": "application/json"}
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        # Identity only, never decompressed: a 261 KB gzip bomb is a 256 MiB line, inflated in
+        # one go before any limit could look at it (an answer compressed anyway is refused).
+        headers = {**self.target.headers, "Content-Type": "application/json",
+                   "Accept-Encoding": "identity"}
         # No cookie jar: a load balancer's sticky-session cookie must not pin every request.
         return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers,
-                                     trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
+                                     trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+                                     auto_decompress=False)
 
     async def _supervise(self, driver: asyncio.Task[str], stop: asyncio.Event | None,
                          hurry: asyncio.Event | None, grace_s: float) -> str:
@@ -176,6 +191,8 @@ class _Job:
             waits["duration"] = asyncio.sleep(self._left_s(self.duration_ns))
         reason = await self._first(driver, waits, self._job_left_s())
         if reason == "driver":
+            if self.crash is not None:  # a request crashed as the job ended: never swallowed
+                raise self.crash
             # The driver also ends when the job stopped sending: the cause is the server.
             return "unreachable" if self.unreachable.is_set() else self.gave_up or driver.result()
         if reason == "duration":
@@ -247,6 +264,15 @@ class _Job:
     async def _cancel_all(self, driver: asyncio.Task[str], monitor: asyncio.Task[None]) -> None:
         self.sending, self.cancelling = False, True
         await self._cancel([*self.tasks, driver, monitor])
+        self._account()
+
+    def _account(self) -> None:
+        """Every request sent ends as a record: one that a bug left without an outcome is
+        recorded here as `client_error`, so a job never ends with requests sent but unrecorded."""
+        for record in list(self.inflight.values()):
+            self._failed(record, "client_error", "the load generator lost this request's outcome"
+                         " (a bug in runner: please report it)")
+            self._finish(record)
 
     @staticmethod
     async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
@@ -384,11 +410,14 @@ class _Job:
 
         `ready`: when it could have been sent at the earliest (its scheduled time, or when the
         worker's previous request ended); the delay from there is the client's scheduling lag.
-        One function, not several: this is the hot path, and every call and await counts."""
+        One function, not several: this is the hot path, and every call and await counts.
+        Whatever the server or the client library does, the request ends as one record: an
+        exception is its failure (`client_error` before an answer came, `invalid_response`
+        after), never the job's."""
         record = RequestRecord(index=index, warmup=index < self.warmup)
         if scheduled is not None:
             record.scheduled_ms = (scheduled - self.t0) / 1e6
-        state = StreamState()
+        state = StreamState(self.max_line, self.max_chunks)
         if self.sends_this_tick >= SENDS_PER_TICK or self.turns:
             await self._turn()
             if not self.sending:  # stopped meanwhile: this request is never sent
@@ -399,22 +428,29 @@ class _Job:
         record.sent_ms = (start - self.t0) / 1e6
         if ready is not None:
             self.health.scheduling_lag_ms.append((start - ready) / 1e6)
+        self.inflight[index] = record
+        resp = None
         try:
             async with self.session.post(self.url, data=body, allow_redirects=False) as resp:
                 if resp.status >= 300:
                     end = await self._http_error(resp, record)
                 else:
-                    end = await self._read(resp, state)
+                    end = await self._read(resp, state, start + self.timeout_ns)
         except asyncio.CancelledError:
-            if not self.cancelling:
-                raise
             end = self._failed(record, "cancelled", "stopped before the answer ended")
+            if not self.cancelling:  # cancelled from outside: kept, and cancelled all the same
+                self._measure(record, state, start, end)
+                self._finish(record)
+                raise
         except TimeoutError:
             end = self._failed(record, "timeout", "no complete answer within request_timeout_s")
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             end = self._failed(record, "connection", f"{type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
             end = self._failed(record, "invalid_response", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # e.g. RecursionError, ValueError, UnicodeError
+            kind = "client_error" if resp is None else "invalid_response"
+            end = self._failed(record, kind, f"{type(exc).__name__}: {exc}")
         self._measure(record, state, start, end)
         self._finish(record)
 
@@ -445,21 +481,37 @@ class _Job:
                 turn.set_result(None)
                 self._count_send()
 
-    async def _read(self, resp: aiohttp.ClientResponse, state: StreamState) -> int:
-        """Read the answer into `state`; return when it ended."""
+    async def _read(self, resp: aiohttp.ClientResponse, state: StreamState,
+                    deadline_ns: int) -> int:
+        """Read the answer into `state`; return when it ended.
+
+        Whole reads, split into lines by StreamState. Measured on 256-event answers:
+        `async for line in resp.content` (an await per line, two lines per event) costs 5x what
+        whole reads cost, more than this loop with all its parsing. The deadline is checked
+        after every read: aiohttp checks its timeout only when a read has to wait for data,
+        and a server that keeps the client's buffer full never lets it wait (a gzip bomb held
+        a request 4.8 s against a 2 s request_timeout_s)."""
+        encoding = _encoding(resp)
+        if encoding is not None:
+            state.invalid = (f"the answer is {encoding}-compressed, though runner asks for "
+                             "identity (Accept-Encoding)")
+            return perf_counter_ns()
+        content = resp.content
         if not self.stream or resp.content_type == "application/json":
-            data = await resp.read()
+            data, whole = await _read_up_to(content, self.max_line)
             end = perf_counter_ns()
-            state.body(data, end)
+            if whole:
+                state.body(data, end)
+            else:
+                state.cut(f"more than {self.max_line} bytes")
             return end
-        # Whole reads, split into lines by StreamState. Measured on 256-event answers:
-        # `async for line in resp.content` (an await per line, two lines per event) costs 5x
-        # what whole reads cost, more than this loop with all its parsing.
-        content, feed = resp.content, state.feed
+        feed = state.feed
         while data := await content.readany():
-            feed(data, perf_counter_ns())
-            if state.done:
+            now = perf_counter_ns()
+            if feed(data, now):
                 break
+            if now > deadline_ns:
+                raise TimeoutError
         end = perf_counter_ns()
         state.close(end)
         if state.done and not content.at_eof():
@@ -467,14 +519,23 @@ class _Job:
         return end
 
     async def _http_error(self, resp: aiohttp.ClientResponse, record: RequestRecord) -> int:
+        """Record the status and the message of an error answer; at most `error_bytes` of it
+        are read (a 1 GiB error body cost 2 GB read whole), the rest is left unread."""
         record.http_status = resp.status
+        kind, head = self._asked_to_wait(resp), f"HTTP {resp.status}"
+        encoding = _encoding(resp)
+        if encoding is not None:
+            return self._failed(record, kind, f"{head} (a {encoding}-compressed body, unread)")
+        data, whole = await _read_up_to(resp.content, self.max_error)
         # Redacted whole, before error_message and short cut it: a cut key would slip through.
-        text = redact((await resp.read()).decode(errors="replace"), self.target.headers)
+        text = redact(data.decode(errors="replace"), self.target.headers)
         try:
             message = error_message(json.loads(text))
-        except ValueError:
+        except (ValueError, RecursionError):
             message = short(text) or resp.reason or ""
-        return self._failed(record, self._asked_to_wait(resp), f"HTTP {resp.status}: {message}")
+        if not whole:
+            head += f" (body longer than {self.max_error} bytes, cut)"
+        return self._failed(record, kind, f"{head}: {message}")
 
     def _failed(self, record: RequestRecord, kind: str, message: str) -> int:
         record.error_kind = record.error_kind or kind
@@ -503,6 +564,7 @@ class _Job:
         record.ok = record.error_kind is None
 
     def _finish(self, record: RequestRecord) -> None:
+        self.inflight.pop(record.index, None)
         self.records.append(record)
         if len(self.records) <= self.probe:
             self.refused += record.error_kind == "connection"
@@ -531,6 +593,22 @@ def _frozen_gc() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _encoding(resp: aiohttp.ClientResponse) -> str | None:
+    """The answer's Content-Encoding when it is not identity (runner asks for identity)."""
+    encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+    return None if encoding in ("", "identity") else short(encoding, 24)
+
+
+async def _read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of a body, and whether that is all of it (the rest is not read)."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit and (data := await content.readany()):
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)[:limit], size <= limit
 
 
 async def _drain(content: aiohttp.StreamReader) -> None:

@@ -15,6 +15,8 @@ ERROR_KINDS = (
     "truncated",  # the stream ended before `data: [DONE]` / a finish reason
     "invalid_response",  # an answer that is not the OpenAI shape
     "cancelled",  # cut by the client: an interrupt, the job timeout, the end of duration_s
+    "response_too_large",  # an answer past a servers.yaml `limits` (line_bytes, chunks)
+    "client_error",  # runner could not send it (e.g. a header the HTTP client refuses)
 )
 
 

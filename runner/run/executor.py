@@ -121,7 +121,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     ctx.store.reset_request_log(spec.job.slug)
     started = utc_now()
     headers = auth_headers(spec.server, ctx.env)
-    target = Target(spec.server.url, headers, spec.job.model)
+    target = Target(spec.server.url, headers, spec.job.model, spec.server.limits)
     keys = header_keys(headers)
     with ctx.store.request_log(spec.job.slug) as log:
 

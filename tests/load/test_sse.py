@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 import pytest
@@ -25,6 +26,14 @@ def chat(content: str | None = None, *, finish: str | None = None, **delta: Any)
 
 
 DONE = b"data: [DONE]\n\n"
+
+
+def nested(inner: Any, key: str, depth: int) -> Any:
+    """`inner` inside `depth` levels of {key: ...}."""
+    for _ in range(depth):
+        inner = {key: inner}
+    return inner
+
 USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
 
 # vLLM 0.x with stream_options.include_usage: role-only first chunk, usage-only last chunk.
@@ -148,7 +157,25 @@ CASES = [
      (0, None, None, None, ("invalid_response", "choices is not a list"))),
     ("an html page", b"<html>\n<body>Bad gateway</body>\n</html>\n",
      (0, None, None, None, ("invalid_response", "the answer is not an event stream"))),
+    ("json nested deeper than the parser goes", chat("a") + b"data: " + b"[" * 100_000 + b"\n\n",
+     (1, None, None, None, ("invalid_response", "an event is nested too deeply to parse"))),
+    ("an error nested deeply", chat("a") + event(nested({"message": "deep"}, "error", 500)),
+     (1, None, None, None, ("stream_error", '{"error": ' * 19 + '{"error":…'))),
+    ("a finish reason that is not a string", chat("a", finish={"why": "stop"}) + DONE,
+     (1, None, None, None, ("invalid_response", "a finish_reason is not a string"))),
+    ("a finish reason of 1000 characters is cut", chat("a", finish="r" * 1000) + DONE,
+     (1, "r" * 39 + "…", None, None, OK)),
+    ("a token count past any answer", chat("a") + event({"choices": [], "usage": {
+        "prompt_tokens": 3, "completion_tokens": 10**30}}) + DONE,
+     (1, None, 3, None, ("invalid_response", "a usage token count is out of range: "
+                                            "1" + "0" * 22 + "…"))),
+    ("a negative token count", chat("a") + event({"choices": [], "usage": {
+        "prompt_tokens": -1, "completion_tokens": 1}}) + DONE,
+     (1, None, None, 1, ("invalid_response", "a usage token count is out of range: -1"))),
+    ("a boolean token count is no count", chat("a") + event({"choices": [], "usage": {
+        "completion_tokens": True}}) + DONE, (1, None, None, None, OK)),
 ]
+
 
 
 def feed_in_pieces(stream: bytes, cuts: list[int]) -> StreamState:
@@ -212,6 +239,73 @@ def test_body_not_json() -> None:
     assert state.outcome() == ("invalid_response", "the answer is not JSON: <html>oops</html>")
 
 
+def test_body_nested_deeper_than_the_parser_goes() -> None:
+    state = StreamState()
+    state.body(b"[" * 100_000, 5)
+    assert state.outcome() == ("invalid_response", "the answer is nested too deeply to parse")
+
+
+LINE = "the answer has a line longer than 1024 bytes (limits.line_bytes in servers.yaml)"
+EVENT = "the answer has an event longer than 1024 bytes (limits.line_bytes in servers.yaml)"
+CHUNKS = "the answer has more than 10 content chunks (limits.chunks in servers.yaml)"
+
+
+def line_of(size: int) -> bytes:
+    """A content event whose data line is `size` bytes long (its line end not counted)."""
+    line = chat("a")
+    return b"data: " + b" " * (size - len(line) + 2) + line[6:]
+
+
+LIMITED = [
+    ("a line of 1024 bytes", line_of(1024) + DONE, OK),
+    ("a line of 1025 bytes", line_of(1025) + DONE, ("response_too_large", LINE)),
+    ("an event over 1024 bytes in many data lines",
+     b"data: {\n" + b"data: 1\n" * 600 + b"\n" + DONE, ("response_too_large", EVENT)),
+    ("a junk line over 1024 bytes", b"x" * 1100 + b"\n" + DONE, ("response_too_large", LINE)),
+    ("10 content chunks", chat("a") * 10 + DONE, OK),
+    ("11 content chunks", chat("a") * 11 + DONE, ("response_too_large", CHUNKS)),
+]
+
+
+@pytest.mark.parametrize(("stream", "expected"), [c[1:] for c in LIMITED],
+                         ids=[c[0] for c in LIMITED])
+def test_limits_end_the_answer_as_too_large(stream: bytes, expected: tuple[Any, ...]) -> None:
+    """Whole or in pieces, the same verdict; a limit passed stops the reading at once."""
+    for cuts in ([], list(range(1, len(stream), 7))):
+        state, stopped = StreamState(max_line=1024, max_chunks=10), False
+        start = 0
+        for cut in [*cuts, len(stream)]:
+            stopped = state.feed(stream[start:cut], 0)
+            start = cut
+            if stopped:
+                break
+        state.close(0)
+        assert state.outcome() == expected
+        assert stopped == (expected != OK or (start == len(stream) and state.done))
+
+
+def test_a_long_line_costs_about_what_short_lines_of_its_bytes_cost() -> None:
+    """8 MiB fed in 4 KiB reads, as one line or as 4 KB events: linear both ways. When every
+    read re-joined the line so far, the one line cost 300x (3.6 s; a 100 MB line took 18 s)."""
+
+    def cost(stream: bytes) -> float:
+        pieces = [stream[i:i + 4096] for i in range(0, len(stream), 4096)]
+        best = float("inf")
+        for _ in range(3):
+            state = StreamState(max_line=16 << 20, max_chunks=1 << 20)
+            started = time.perf_counter()
+            for piece in pieces:
+                state.feed(piece, 0)
+            best = min(best, time.perf_counter() - started)
+            assert state.done
+        return best
+
+    size = 8 << 20
+    one_line = cost(chat("a" * size) + DONE)
+    short_lines = cost(chat("a" * 4000) * (size // 4000) + DONE)
+    assert one_line < 4 * short_lines
+
+
 @pytest.mark.parametrize(
     ("error", "message"),
     [
@@ -220,7 +314,14 @@ def test_body_not_json() -> None:
         ("plain", "plain"),
         ({"code": 1}, '{"code": 1}'),
         ({"message": "x " * 200}, "x " * 99 + "x…"),
+        ({"message": "x" * 10_000_000}, "x" * 199 + "…"),
+        (nested([], "detail", 7), '{"detail": []}'),
+        (nested("found", "error", 8), "found"),
+        (nested("too deep", "error", 9), '{"error": "too deep"}'),
+        (nested([1], "x", 100_000), "a dict nested too deeply to show"),
     ],
+    ids=["litellm", "fastapi", "str", "other", "long", "huge", "detail", "8 deep", "9 deep",
+         "too deep to show"],
 )
 def test_error_message(error: Any, message: str) -> None:
     assert error_message(error) == message
