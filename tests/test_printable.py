@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
-from hostile_text_server import Script, hostile_text_server
+from hostile_text_server import Script, hostile_server
 
 from runner.errors import EXIT_INVENTORY, EXIT_JOBS_FAILED, EXIT_OK
 from runner.printable import printable, printable_lines
@@ -79,7 +79,7 @@ def hostile(tmp_path: Path) -> Iterator[Path]:
     message and ends another's stream with a hostile finish reason."""
     script = Script(HOSTILE_IDS, finish={TITLE: "\x1b[31mred\nFAKE: ok=999 failed=0"},
                     errors={CLEAR: (500, "\x1b[2Jboom\nFAKE: ok=999 failed=0\x1b]0;t\x07")})
-    with hostile_text_server(script) as url:
+    with hostile_server(script) as url:
         (tmp_path / "configs").mkdir()
         (tmp_path / "configs" / "servers.yaml").write_text(
             f"servers:\n  evil:\n    url: {url}\n")
@@ -136,7 +136,7 @@ def test_an_error_carrying_a_server_message_is_one_printable_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     script = Script([], models_error=(400, "\x1b[2Jbad\x1b]0;title\x07 request\u202e"))
-    with hostile_text_server(script) as url:
+    with hostile_server(script) as url:
         (tmp_path / "servers.yaml").write_text(f"servers:\n  evil:\n    url: {url}\n")
         code, out, err = run_cli(capsys, "inventory", "--config-dir", str(tmp_path))
     assert code == EXIT_INVENTORY

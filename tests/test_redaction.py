@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cli_helpers import run_cli
-from hostile_text_server import Script, hostile_text_server
+from hostile_text_server import Script, hostile_server
 
 from runner.errors import EXIT_INVENTORY, EXIT_JOBS_FAILED, InventoryError
 from runner.inventory.config import ModelEntry, ModelsConfig, Server
@@ -76,7 +76,7 @@ def test_an_inventory_error_echoing_a_prefix_of_the_key_is_redacted(
 ) -> None:
     script = Script([], models_error=(400, f"key {KEY[:12]}… is invalid ({{key}})"))
     monkeypatch.setenv("EVIL_KEY", KEY + "\n")  # as read from a file
-    with hostile_text_server(script) as url:
+    with hostile_server(script) as url:
         (tmp_path / "servers.yaml").write_text(
             f"servers:\n  evil:\n    url: {url}\n    api_key_env: EVIL_KEY\n")
         code, out, err = run_cli(capsys, "inventory", "--config-dir", str(tmp_path))
@@ -96,7 +96,7 @@ benchmarks:
 def test_apply_stores_and_prints_no_part_of_an_echoed_key(tmp_path: Path) -> None:
     script = Script(["refuses", "reasons"], finish={"reasons": "stop {key}"},
                     errors={"refuses": (401, "invalid key {key}… (truncated: " + KEY[:11] + ")")})
-    with hostile_text_server(script) as url:
+    with hostile_server(script) as url:
         (tmp_path / "configs").mkdir()
         (tmp_path / "configs" / "servers.yaml").write_text(
             f"servers:\n  evil:\n    url: {url}\n    api_key_env: EVIL_KEY\n")
