@@ -56,10 +56,13 @@ _process_wide = False
 
 def install() -> Interrupts:
     """Route SIGINT and SIGTERM to one Interrupts for the rest of the process (the entry point
-    calls this first thing, so a signal during start-up is handled too)."""
+    calls this first thing, so a signal during start-up is handled too), then unblock them:
+    `runner.__main__` holds them from its first line, and one held meanwhile is handled now
+    (KeyboardInterrupt, raised here)."""
     global _installed, _process_wide
     if not _process_wide or _installed is None:
         _installed, _process_wide = _route(), True
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     return _installed
 
 
