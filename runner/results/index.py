@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import astuple, dataclass
 from typing import Any
 
@@ -86,6 +89,64 @@ def open_index(path: str) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+@contextmanager
+def read_index(path: str) -> Iterator[sqlite3.Connection]:
+    """A connection for reading the index at `path`, closed after the block; it writes nothing,
+    so it works on a read-only results tree too (a read-only mount, a CI artifact).
+
+    SQLite's WAL mode needs `index.sqlite-shm` beside the file: in a folder that cannot take
+    it, the index is opened `immutable`, or, when a `-wal` left by a killed writer holds
+    transactions, read from a private copy that SQLite may recover. InputError for an
+    unreadable index, one of a newer runner, or one without runner's tables."""
+    try:
+        with _reading(path) as conn:
+            yield _check_readable(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: cannot read the results index ({exc})") from None
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[sqlite3.Connection]:
+    wal = f"{path}-wal"
+    if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        with closing(_connect(path, "mode=rw")) as conn:  # closing it removes -wal and -shm
+            yield conn
+    elif os.path.exists(f"{path}-shm"):
+        with closing(_connect(path, "mode=ro")) as conn:
+            yield conn
+    elif os.path.isfile(wal) and os.path.getsize(wal) > 0:
+        with tempfile.TemporaryDirectory(prefix="runner-index-") as tmp:
+            copy = os.path.join(tmp, INDEX_FILE)
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, f"{copy}-wal")
+            with closing(_connect(copy, "mode=rw")) as conn:
+                yield conn
+    else:
+        with closing(_connect(path, "immutable=1")) as conn:
+            yield conn
+
+
+def _connect(path: str, mode: str) -> sqlite3.Connection:
+    uri = f"file:{_uri_path(os.path.abspath(path))}?{mode}"
+    return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+
+
+def _uri_path(path: str) -> str:
+    """`path` with the characters a SQLite URI gives a meaning to escaped."""
+    return "".join(f"%{ord(c):02X}" if c in "%?#" else c for c in path)
+
+
+def _check_readable(conn: sqlite3.Connection, path: str) -> sqlite3.Connection:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise InputError(f"{path}: index schema version {version} is newer than this "
+                         f"runner's ({SCHEMA_VERSION}); upgrade runner")
+    if version < SCHEMA_VERSION:
+        raise InputError(f"{path}: no runs are indexed in it yet; run `runner apply PLAN` "
+                         "first, or point --results at the folder that holds the runs")
     return conn
 
 
