@@ -13,7 +13,7 @@ from contextlib import closing, contextmanager
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from runner.errors import InputError
+from runner.errors import InputError, StorageError
 
 # results/index.sqlite is shared by every plan; its schema version is PRAGMA user_version.
 #   runs(run_id PK, plan, plan_path, plan_sha256, started_at, finished_at, status,
@@ -45,6 +45,7 @@ COMMIT;
 """
 
 INDEX_FILE = "index.sqlite"
+_STORAGE_CODES = (10, 13)  # SQLITE_IOERR, SQLITE_FULL (primary codes): the disk, not the index
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -192,8 +193,21 @@ def _write(
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.ProgrammingError | sqlite3.IntegrityError):
             raise
-        message = f"{index_path}: cannot update the results index ({exc})"
-        raise InputError(message) from None
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _STORAGE_CODES:
+            raise StorageError(f"{index_path}: cannot write the results index "
+                               f"({exc}{_full(index_path, str(exc))})") from None
+        raise InputError(f"{index_path}: cannot update the results index ({exc})") from None
+
+
+def _full(path: str, said: str) -> str:
+    """SQLite may say "disk I/O error" where the disk is merely full: say so."""
+    if "full" in said:
+        return ""
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    except OSError:
+        return ""
+    return ": the disk is full" if free < 1024 * 1024 else ""
 
 
 def _upsert_run(conn: sqlite3.Connection, run: RunRow) -> None:
