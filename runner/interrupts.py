@@ -24,11 +24,12 @@ class Interrupts:
     def __init__(self) -> None:
         self.count = 0
         self.raising = True
+        self.cutting = False  # inside cut_short: every signal raises
         self.wake: Callable[[], None] | None = None  # set while an event loop must hear of it
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
-        if self.raising and self.count == 1:
+        if (self.raising and self.count == 1) or self.cutting:
             raise KeyboardInterrupt
         wake = self.wake
         if wake is not None:
@@ -38,6 +39,19 @@ class Interrupts:
     def hold(self) -> None:
         """From now on signals are only counted, never raised."""
         self.raising = False
+
+    @contextmanager
+    def cut_short(self) -> Iterator[None]:
+        """Around a call that may block for long even after `hold()` (opening a FIFO that
+        nobody reads yet: Python retries it after a handler that only counts): a signal
+        during the block ends it there. It is counted as ever; the block's work is left undone."""
+        self.cutting = True
+        try:
+            yield
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.cutting = False
 
     @property
     def requested(self) -> bool:

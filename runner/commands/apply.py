@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, interrupts
-from runner.atomicfile import write_output
+from runner.atomicfile import check_output, write_output
 from runner.commands.plan import load_checked, options_from
 from runner.errors import (
     EXIT_GATE,
@@ -60,6 +60,8 @@ class Prepared:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.junit and args.junit != "-":  # refused now, not after the run
+        check_output(args.junit, "the JUnit report", make_folder=True)
     with _prepared(args, env) as (ws, prepared):
         for warning in prepared.warnings:
             tell(f"WARNING: {warning}", sys.stderr)
@@ -277,7 +279,8 @@ def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
         raise _stopped_by_disk(exc, store, args) from None
     gate = args.gate or bool(prepared.plan.get("gate"))
     if args.junit:
-        save_text(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate))
+        _save_junit(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate),
+                    signals)
     report = None
     if not args.no_report and not signals.hurried:
         report = _write_reports(store.run_dir)
@@ -285,6 +288,17 @@ def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
         status = "interrupted"
         store.finish(status)
     return status, report
+
+
+def _save_junit(path: str, text: str, signals: interrupts.Interrupts) -> None:
+    """Write the JUnit report; a signal cuts a wait for a FIFO's reader short (the run then
+    ends interrupted, without the file)."""
+    written = False
+    with signals.cut_short():
+        save_text(path, text)
+        written = True
+    if not written:
+        tell(f"WARNING: interrupted before the JUnit report was written to {path}", sys.stderr)
 
 
 def _write_reports(run_dir: str) -> str | None:
@@ -337,7 +351,7 @@ def save_text(path: str, text: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_output(path, text)
     except OSError as exc:
-        raise cannot_write(path, exc) from None
+        raise cannot_write(path, exc, "the JUnit report") from None
 
 
 def _prompt_sources(prepared: Prepared) -> dict[str, Any]:
