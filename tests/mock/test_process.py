@@ -91,13 +91,14 @@ def test_the_parent_death_signal_alone_stops_the_simulator() -> None:
 def test_a_simulator_whose_runner_died_before_it_asked_stops_at_once() -> None:
     """The runner died between fork and prctl: the child's parent is no longer the runner."""
     read_end, write_end = os.pipe()
+    child = start_child(str(2**22 + 1), read_end)  # a pid that is not the child's parent
+    os.close(read_end)
     try:
-        child = start_child(str(2**22 + 1), read_end)  # a pid that is not the child's parent
-        os.close(read_end)
         assert child.wait(GONE_WITHIN_S) != 0
         assert child.stdout is not None and "listening" not in child.stdout.read()
     finally:
         os.close(write_end)
+        kill_leftover(child.pid)
 
 
 def test_a_simulator_whose_stdin_ends_stops_cleanly() -> None:
@@ -105,6 +106,9 @@ def test_a_simulator_whose_stdin_ends_stops_cleanly() -> None:
     read_end, write_end = os.pipe()
     child = start_child("", read_end)
     os.close(read_end)
-    assert child.stdout is not None and "listening on" in child.stdout.readline()
-    os.close(write_end)
-    assert child.wait(GONE_WITHIN_S) == 0
+    try:
+        assert child.stdout is not None and "listening on" in child.stdout.readline()
+        os.close(write_end)
+        assert child.wait(GONE_WITHIN_S) == 0
+    finally:
+        kill_leftover(child.pid)
