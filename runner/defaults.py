@@ -58,3 +58,8 @@ CONFIG_DIR = "configs"
 INIT_SERVER = "litellm"
 INIT_URL = "http://127.0.0.1:4000"
 INIT_API_KEY_ENV = "LITELLM_API_KEY"
+
+# The most runner reads of one input file (plans, configs, locks; datasets): a larger file, or
+# one that is not a regular file (a FIFO, /dev/urandom), is refused with exit 2, never read.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_DATASET_BYTES = 256 * 1024 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ EXIT_INVENTORY = 3
 EXIT_GATE = 4
 EXIT_STALE = 5
 EXIT_INTERNAL = 70
+EXIT_STORAGE = 74  # sysexits.h EX_IOERR
 EXIT_INTERRUPTED = 130
 
 
@@ -110,3 +112,29 @@ class StaleError(RunnerError):
     """A saved plan no longer matches the plan file or the inventory."""
 
     exit_code = EXIT_STALE
+
+
+class StorageError(RunnerError):
+    """A file could not be written: the disk is full (or over quota, or failing). `failed`
+    says which file and why; the message adds what to do."""
+
+    exit_code = EXIT_STORAGE
+
+    def __init__(self, failed: str, then: str = "free some space, then run it again") -> None:
+        super().__init__(f"{failed}; {then}")
+        self.failed = failed
+
+
+# Out of space, over quota or a file-size limit, or the device failing: no input can fix it.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def cannot_write(path: str, exc: OSError, what: str = "", then: str = "") -> RunnerError:
+    """The one-line error for `exc` raised while writing `path` (`what` names the file, `then`
+    says what to do): a StorageError (exit 74) when the disk is full or failing, else an
+    InputError (exit 2: a path the user chose cannot be written)."""
+    reason = exc.strerror or str(exc)
+    text = f"{path}: cannot write{f' {what}' if what else ''} ({reason})"
+    if exc.errno in STORAGE_ERRNOS:
+        return StorageError(text, then) if then else StorageError(text)
+    return InputError(f"{text}{f'; {then}' if then else ''}")

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.atomicfile import write_atomic
+from runner.defaults import MAX_DOCUMENT_BYTES
 from runner.errors import InputError
+from runner.inputfile import read_input
 
 NEW, SAME, DIFFERS = "new", "same", "differs"
 
@@ -40,8 +42,8 @@ def survey(root: str, files: Sequence[File]) -> list[Found]:
 
 def _state(path: str, content: bytes) -> str:
     try:
-        with open(path, "rb") as fh:
-            existing = fh.read()
+        existing = read_input(path, "a file runner writes", MAX_DOCUMENT_BYTES,
+                              "move it away and run again")
     except FileNotFoundError:
         return NEW
     except OSError as exc:

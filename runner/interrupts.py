@@ -24,11 +24,12 @@ class Interrupts:
     def __init__(self) -> None:
         self.count = 0
         self.raising = True
+        self.cutting = False  # inside cut_short: every signal raises
         self.wake: Callable[[], None] | None = None  # set while an event loop must hear of it
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
-        if self.raising and self.count == 1:
+        if (self.raising and self.count == 1) or self.cutting:
             raise KeyboardInterrupt
         wake = self.wake
         if wake is not None:
@@ -38,6 +39,19 @@ class Interrupts:
     def hold(self) -> None:
         """From now on signals are only counted, never raised."""
         self.raising = False
+
+    @contextmanager
+    def cut_short(self) -> Iterator[None]:
+        """Around a call that may block for long even after `hold()` (opening a FIFO that
+        nobody reads yet: Python retries it after a handler that only counts): a signal
+        during the block ends it there. It is counted as ever; the block's work is left undone."""
+        self.cutting = True
+        try:
+            yield
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.cutting = False
 
     @property
     def requested(self) -> bool:
@@ -56,10 +70,13 @@ _process_wide = False
 
 def install() -> Interrupts:
     """Route SIGINT and SIGTERM to one Interrupts for the rest of the process (the entry point
-    calls this first thing, so a signal during start-up is handled too)."""
+    calls this first thing, so a signal during start-up is handled too), then unblock them:
+    `runner.__main__` holds them from its first line, and one held meanwhile is handled now
+    (KeyboardInterrupt, raised here)."""
     global _installed, _process_wide
     if not _process_wide or _installed is None:
         _installed, _process_wide = _route(), True
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     return _installed
 
 

@@ -15,7 +15,8 @@ from runner.printable import printable
 
 _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input or locked by another runner,
 3 inventory/resolution error,
-4 quality gate failed, 5 saved plan is stale, 70 internal error, 130 interrupted"""
+4 quality gate failed, 5 saved plan is stale, 70 internal error,
+74 disk full (a file could not be written), 130 interrupted"""
 
 
 def _add_config_dir(parser: argparse.ArgumentParser) -> None:

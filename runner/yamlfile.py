@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 
 import yaml
 
+from runner.defaults import MAX_DOCUMENT_BYTES
 from runner.errors import InputError, Location
+from runner.inputfile import read_input
 from runner.yamlhints import quote_hint
 
 Path = tuple[str | int, ...]
@@ -123,8 +125,7 @@ def load_text(text: str, file: str) -> Document:
 def load_file(path: str) -> Document:
     """Read and parse a YAML file; a missing or unreadable file is an InputError."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_input(path, "a YAML file", MAX_DOCUMENT_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.atomicfile import write_output
+from runner.atomicfile import check_output, write_output
+from runner.errors import InputError
 
 
 def test_a_new_or_regular_file_is_written_whole(tmp_path: Path) -> None:
@@ -53,3 +54,31 @@ def test_dev_null_stays_a_device() -> None:
 def test_a_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         write_output(str(tmp_path), "x")
+
+
+def test_check_output_accepts_what_write_output_can_write_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A FIFO nobody reads is not opened (that would block); a dangling symlink's folder, a
+    missing folder that may be made, /dev/null and /dev/stdout pass; nothing is left behind."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "dangling").symlink_to(tmp_path / "target.xml")
+    for path in (fifo, tmp_path / "dangling", tmp_path / "new.xml", "/dev/null", "/dev/stdout"):
+        check_output(str(path), "it")
+    check_output(str(tmp_path / "a" / "b" / "x.xml"), "it", make_folder=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "fifo"]
+
+
+@pytest.mark.parametrize(("target", "reason"), [
+    ("", "Is a directory"),
+    ("file/x.xml", "Not a directory"),
+    ("missing/x.xml", "No such file or directory"),
+])
+def test_check_output_refuses_what_write_output_would_fail_on(
+    tmp_path: Path, target: str, reason: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    path = str(tmp_path / target)
+    with pytest.raises(InputError, match=rf"^{path}: cannot write it \({reason}\)"):
+        check_output(path, "it")

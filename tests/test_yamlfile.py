@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner.defaults import MAX_DOCUMENT_BYTES
 from runner.errors import EXIT_INVALID, InputError, Location
 from runner.yamlfile import Document, format_path, load_file, load_text
 
@@ -489,10 +491,26 @@ def test_load_file_not_utf8(tmp_path: Path) -> None:
     assert info.value.lines()[0].startswith(f"{path}: cannot read: ")
 
 
-def test_load_file_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.mkdir(), "a YAML file must be a file, not a folder; give a file in it"),
+    (os.mkfifo, "a YAML file must be a regular file, not a FIFO (named pipe); save what it "
+                "holds to a file and give that file"),
+    (lambda p: p.symlink_to("/dev/zero"), "a YAML file must be a regular file, not a "
+                                          "character device; save what"),
+    (lambda p: p.symlink_to("/dev/urandom"), "a YAML file must be a regular file, not a "
+                                             "character device; save what"),
+    (lambda p: os.truncate(p.write_bytes(b"") or p, MAX_DOCUMENT_BYTES + 1),  # sparse
+     "a YAML file is larger than the 64 MiB runner reads; give a smaller file"),
+], ids=["folder", "fifo", "dev-zero", "dev-urandom", "too-large"])
+def test_load_file_refuses_what_is_no_regular_file_of_a_bounded_size(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    """A FIFO or /dev/urandom hung here, /dev/zero exhausted memory (exit 70)."""
+    path = tmp_path / "x.yaml"
+    make(path)
     with pytest.raises(InputError) as info:
-        load_file(str(tmp_path))
-    assert info.value.lines()[0].startswith(f"{tmp_path}: cannot read: ")
+        load_file(str(path))
+    assert info.value.lines()[0].startswith(f"{path}: {message}")
 
 
 def test_document_where_without_positions_defaults_to_first_line() -> None:

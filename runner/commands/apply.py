@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner import __version__, interrupts
-from runner.atomicfile import write_output
+from runner.atomicfile import check_output, write_output
 from runner.commands.plan import load_checked, options_from
 from runner.errors import (
     EXIT_GATE,
@@ -22,7 +23,10 @@ from runner.errors import (
     InputError,
     InventoryError,
     Problem,
+    RunnerError,
+    StorageError,
     UsageError,
+    cannot_write,
 )
 from runner.filelock import Holder
 from runner.inventory.config import api_key
@@ -57,6 +61,8 @@ class Prepared:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.junit and args.junit != "-":  # refused now, not after the run
+        check_output(args.junit, "the JUnit report", make_folder=True)
     with _prepared(args, env) as (ws, prepared):
         for warning in prepared.warnings:
             tell(f"WARNING: {printable(warning)}", sys.stderr)
@@ -155,15 +161,26 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             store = RunStore.create(args.results, prepared.plan["name"],
                                     _manifest(args, prepared), command=command)
             stack.callback(store.close)
-            store.set_jobs([_job_entry(spec.job) for spec in prepared.specs])
             specs = prepared.specs
         else:
             store, chosen = resumed
             specs = as_recorded([s for s in prepared.specs if s.job.id in chosen],
                                 store.manifest)
-            store.resume_jobs([_job_entry(spec.job) for spec in specs],
-                              _resume_note(args, prepared))
+        try:
+            _record_jobs(store, specs, None if resumed is None else _resume_note(args, prepared))
+        except StorageError as exc:
+            raise _stopped_by_disk(exc, store, args) from None
         return _run_jobs(args, env, ws, prepared, store, specs, prompts)
+
+
+def _record_jobs(store: RunStore, specs: Sequence[JobSpec],
+                 resume_note: dict[str, Any] | None) -> None:
+    """The jobs this apply runs, recorded pending in the run (a new one, or the one resumed)."""
+    entries = [_job_entry(spec.job) for spec in specs]
+    if resume_note is None:
+        store.set_jobs(entries)
+    else:
+        store.resume_jobs(entries, resume_note)
 
 
 def _shared_servers(specs: Sequence[JobSpec]) -> list[tuple[str, str]]:
@@ -209,6 +226,8 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     reporter.note(printable(source_line))
     try:
         summaries = _execute(specs, store, reporter, env, prompts, args, signals)
+    except StorageError as exc:
+        raise _stopped_by_disk(exc, store, args) from None
     except BaseException:
         with suppress(Exception):  # a crash: keep the run resumable, then report the crash
             store.finish("interrupted")
@@ -223,6 +242,20 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
              f"{len(store.manifest['jobs'])} jobs have not run; the resume command below "
              "runs them", sys.stderr)
     return _exit_code(status, summaries, args.gate or bool(prepared.plan.get("gate")))
+
+
+def _stopped_by_disk(exc: StorageError, store: RunStore,
+                     args: argparse.Namespace) -> StorageError:
+    """The disk refused the run's files: the run is marked interrupted if it still can be (the
+    store gives back the space it held for this), and the one line says how to finish it."""
+    try:
+        store.finish("interrupted")
+        state = f"run {store.run_dir} is marked interrupted"
+    except (RunnerError, OSError):
+        state = f"run {store.run_dir} could not even be marked interrupted"
+    resume = shlex.join(["runner", "apply", args.plan, *_rerun_options(args),
+                         "--resume", store.run_dir])
+    return StorageError(exc.failed, f"{state}: free some space, then finish it with: {resume}")
 
 
 def _rerun_options(args: argparse.Namespace) -> tuple[str, ...]:
@@ -241,10 +274,14 @@ def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
     written); JUnit and reports are written, but not after a second signal. A signal that
     arrives meanwhile still makes the run interrupted."""
     status = _run_status(summaries, signals.requested, store.undone_jobs())
-    store.finish(status)
+    try:
+        store.finish(status)
+    except StorageError as exc:
+        raise _stopped_by_disk(exc, store, args) from None
     gate = args.gate or bool(prepared.plan.get("gate"))
     if args.junit:
-        save_text(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate))
+        _save_junit(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate),
+                    signals)
     report = None
     if not args.no_report and not signals.hurried:
         report = _write_reports(store.run_dir)
@@ -254,6 +291,17 @@ def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
     return status, report
 
 
+def _save_junit(path: str, text: str, signals: interrupts.Interrupts) -> None:
+    """Write the JUnit report; a signal cuts a wait for a FIFO's reader short (the run then
+    ends interrupted, without the file)."""
+    written = False
+    with signals.cut_short():
+        save_text(path, text)
+        written = True
+    if not written:
+        tell(f"WARNING: interrupted before the JUnit report was written to {path}", sys.stderr)
+
+
 def _write_reports(run_dir: str) -> str | None:
     """report.html and summary.md; a report that cannot be written never changes the outcome.
     Returns the HTML report's path, or None when it could not be written."""
@@ -261,9 +309,13 @@ def _write_reports(run_dir: str) -> str | None:
 
     try:
         return write_reports(run_dir)[0]
-    except (InputError, OSError) as exc:
+    except InputError as exc:
         tell(f"WARNING: could not write the reports: {printable(exc)}", sys.stderr)
-        return None
+    except OSError as exc:
+        tell(f"WARNING: could not write the reports into {run_dir} "
+             f"({exc.strerror or exc}); the results are complete: `runner report "
+             f"{shlex.quote(run_dir)}` writes report.html once there is room", sys.stderr)
+    return None
 
 
 def _exit_code(status: str, summaries: Sequence[Mapping[str, Any]], gate: bool) -> int:
@@ -301,7 +353,7 @@ def save_text(path: str, text: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_output(path, text)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise cannot_write(path, exc, "the JUnit report") from None
 
 
 def _prompt_sources(prepared: Prepared) -> dict[str, Any]:

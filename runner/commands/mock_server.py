@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from runner.errors import EXIT_OK, UsageError
 from runner.mock.clock import new_event_loop
-from runner.mock.process import CHILD_ENV
+from runner.mock.process import CHILD_ENV, die_with_parent, watch_parent
 from runner.mock.server import READY_PREFIX, MockConfig, serving
 
 
@@ -19,11 +19,13 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = build_config(args, env)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
-    stop_on = (signal.SIGTERM,) if env.get(CHILD_ENV) else (signal.SIGINT, signal.SIGTERM)
-    if signal.SIGINT not in stop_on:
+    child = bool(env.get(CHILD_ENV))
+    stop_on = (signal.SIGTERM,) if child else (signal.SIGINT, signal.SIGTERM)
+    if child:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        die_with_parent(env)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(_serve(config, args.host, args.port, stop_on))
+        runner.run(_serve(config, args.host, args.port, stop_on, child))
     return EXIT_OK
 
 
@@ -44,11 +46,13 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
 
 
 async def _serve(config: MockConfig, host: str, port: int,
-                 stop_on: tuple[signal.Signals, ...]) -> None:
+                 stop_on: tuple[signal.Signals, ...], child: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in stop_on:
         loop.add_signal_handler(signum, stop.set)
+    if child:  # the runner that started us is gone once our stdin ends
+        watch_parent(stop.set)
     async with contextlib.AsyncExitStack() as stack:
         try:
             url = await stack.enter_async_context(serving(config, host, port))

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner import defaults
+from runner.atomicfile import check_output
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
@@ -41,6 +42,8 @@ def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.out:  # refused now, not after asking the inventory
+        check_output(args.out, "the plan lock", make_folder=True)
     plan, ws = load_checked(args, env)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)

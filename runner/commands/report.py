@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from runner.atomicfile import write_output
+from runner.atomicfile import check_output, write_output
 from runner.errors import EXIT_OK, InputError
 from runner.printable import printable_lines
 from runner.report.render import REPORT_FILES, render_report
@@ -21,8 +21,10 @@ STDOUT = "-"
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     run_dir = resolve_run(args.run, args.results, args.plan)
-    text = render_report(run_dir, args.format)
     target = output_path(args.output, args.format, run_dir, sys.stdout.isatty())
+    if target != STDOUT:  # refused before rendering, which reads every request of the run
+        check_output(target, "the report")
+    text = render_report(run_dir, args.format)
     if target == STDOUT:
         if args.format in ("md", "csv"):  # model ids and server messages, for a terminal or log
             text = printable_lines(text)

@@ -53,7 +53,7 @@ def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[P
     """The problems of one file (a plan, or servers.yaml/models.yaml by name)."""
     try:
         loader = _CONFIG_FILES.get(os.path.basename(path))
-        if loader is not None and not os.path.isfile(path):
+        if loader is not None and not os.path.exists(path):
             return [Problem(f"{path}: file not found")]
         if loader is not None:
             loader(os.path.dirname(path) or ".")

@@ -11,6 +11,7 @@ from typing import Any
 
 from runner import cache, defaults
 from runner.errors import InputError, Location
+from runner.inputfile import read_input
 from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
 
@@ -177,7 +178,7 @@ def _shown(path: str) -> str:
 
 
 def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Document:
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # a FIFO or a device is refused by load_file
         raise InputError(_as_found(found or os.path.dirname(path)).missing(os.path.basename(path)))
     doc = load_file(path)
     if doc.data is None:
@@ -190,8 +191,7 @@ def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Docum
 
 def _load_cached(path: str, schema: str, env: Mapping[str, str]) -> Any:
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_input(path, "a config file", defaults.MAX_DOCUMENT_BYTES)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     folder = cache.cache_dir(env)
@@ -243,7 +243,7 @@ def load_models(directory: str | ConfigDir, env: Mapping[str, str] | None = None
     cached by content (see runner.cache); pass `env` to use the cache."""
     found = _as_found(directory)
     path = os.path.join(found.path, "models.yaml")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         return ModelsConfig(path, missing=found.missing("models.yaml"))
     data = _load_cached(path, "models", env) if env else _load_valid(path, "models").data
     groups = {name: _as_terms(members) for name, members in data.get("groups", {}).items()}

@@ -8,7 +8,9 @@ import random
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from runner import defaults
 from runner.errors import InputError, Location
+from runner.inputfile import read_input
 from runner.plan.templating import environment, explain, render_text
 
 PREBUILD_BYTES = 64 * 2**20  # request bodies encoded before the clock starts, at most
@@ -93,8 +95,8 @@ class DatasetPrompts:
 
     def _read(self) -> list[dict[str, Any]]:
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            raw = read_input(self.path, "the dataset", defaults.MAX_DATASET_BYTES)
+            lines = raw.decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the dataset: {exc}; workload.dataset is a UTF-8 JSONL "
                              "file, relative to the plan's folder", Location(self.path)) from None

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from runner import __version__
+from runner import __version__, defaults
 from runner.atomicfile import write_output
 from runner.errors import InputError, StaleError
+from runner.inputfile import read_input
 from runner.inventory.listing import Inventory
 from runner.plan.expand import Job
 from runner.plan.planfile import file_sha256
@@ -47,7 +48,7 @@ def save_lock(path: str, lock: Mapping[str, Any]) -> None:
 
 def is_lock(path: str) -> bool:
     """A lock is JSON with a `lock_version`; a plan is YAML."""
-    if not path.endswith(".json"):
+    if not path.endswith(".json") or not os.path.isfile(path):  # never open a FIFO here
         return False
     try:
         with open(path, encoding="utf-8") as fh:
@@ -59,8 +60,8 @@ def is_lock(path: str) -> bool:
 def read_lock(path: str) -> dict[str, Any]:
     """Load a lock file; anything that is not a lock of this version is an InputError."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh, parse_constant=_no_constant)
+        raw = read_input(path, "a plan lock", defaults.MAX_DOCUMENT_BYTES)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise InputError(f"{path}: lock file not found") from None
     except (OSError, ValueError) as exc:
@@ -93,9 +94,8 @@ def stale_plan(lock: Mapping[str, Any]) -> str | None:
     """Why the locked plan file no longer matches, or None."""
     plan = lock["plan"]
     try:
-        with open(plan["path"], "rb") as fh:
-            current = file_sha256(fh.read())
-    except OSError:
+        current = file_sha256(read_input(plan["path"], "a plan", defaults.MAX_DOCUMENT_BYTES))
+    except (OSError, InputError):
         return f"the plan file {plan['path']} is gone"
     if current != plan["sha256"]:
         return f"the plan file {plan['path']} changed since the lock was made"

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import InputError, Location, Problem
+from runner.inputfile import input_problem, read_input
 from runner.plan.templating import render_document
 from runner.schema import validate
 from runner.yamlfile import Document, Path, load_text, plain_scalar
@@ -91,8 +92,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
 
 def _read(path: str) -> bytes:
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_input(path, "a plan", defaults.MAX_DOCUMENT_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: plan file not found") from None
     except OSError as exc:
@@ -163,8 +163,12 @@ def _check_datasets(doc: Document, plan_path: str) -> list[Problem]:
         if not isinstance(value, str) or not value:
             continue
         full = os.path.join(os.path.dirname(plan_path), value)
-        if not os.path.isfile(full):
-            problems.append(Problem(f"dataset file not found: {full}", doc.where(path)))
+        try:
+            problem = input_problem(full, f"the dataset {full}", defaults.MAX_DATASET_BYTES)
+        except OSError:
+            problem = f"dataset file not found: {full}"
+        if problem is not None:
+            problems.append(Problem(problem, doc.where(path)))
     return problems
 
 

@@ -8,14 +8,13 @@ import os
 import re
 import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import InputError, InventoryError
 from runner.plan.patterns import resolve
 from runner.report.compare import Metric, worsening
-from runner.results.index import INDEX_FILE, open_index
+from runner.results.index import INDEX_FILE, read_index
 
 BARS = "▁▂▃▄▅▆▇█"
 # Complete jobs only: an interrupted job's numbers cover part of its requests.
@@ -87,7 +86,7 @@ def load_history(
     if not os.path.isfile(path):
         raise InputError(f"no runs are stored yet: {path} does not exist; run `runner apply "
                          "PLAN` first, or point --results at the folder that holds the runs")
-    with closing(open_index(path)) as conn:
+    with read_index(path) as conn:
         _check_name(conn, "plan", plan, "SELECT DISTINCT plan FROM runs")
         _check_name(conn, "benchmark", benchmark, "SELECT DISTINCT benchmark FROM jobs")
         models = _models(conn, model)

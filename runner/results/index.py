@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from runner.errors import InputError
+from runner.errors import InputError, StorageError
 
 # results/index.sqlite is shared by every plan; its schema version is PRAGMA user_version.
 #   runs(run_id PK, plan, plan_path, plan_sha256, started_at, finished_at, status,
@@ -42,6 +45,7 @@ COMMIT;
 """
 
 INDEX_FILE = "index.sqlite"
+_STORAGE_CODES = (10, 13)  # SQLITE_IOERR, SQLITE_FULL (primary codes): the disk, not the index
 BUSY_TIMEOUT_S = 30.0
 
 
@@ -89,6 +93,64 @@ def open_index(path: str) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def read_index(path: str) -> Iterator[sqlite3.Connection]:
+    """A connection for reading the index at `path`, closed after the block; it writes nothing,
+    so it works on a read-only results tree too (a read-only mount, a CI artifact).
+
+    SQLite's WAL mode needs `index.sqlite-shm` beside the file: in a folder that cannot take
+    it, the index is opened `immutable`, or, when a `-wal` left by a killed writer holds
+    transactions, read from a private copy that SQLite may recover. InputError for an
+    unreadable index, one of a newer runner, or one without runner's tables."""
+    try:
+        with _reading(path) as conn:
+            yield _check_readable(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: cannot read the results index ({exc})") from None
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[sqlite3.Connection]:
+    wal = f"{path}-wal"
+    if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        with closing(_connect(path, "mode=rw")) as conn:  # closing it removes -wal and -shm
+            yield conn
+    elif os.path.exists(f"{path}-shm"):
+        with closing(_connect(path, "mode=ro")) as conn:
+            yield conn
+    elif os.path.isfile(wal) and os.path.getsize(wal) > 0:
+        with tempfile.TemporaryDirectory(prefix="runner-index-") as tmp:
+            copy = os.path.join(tmp, INDEX_FILE)
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, f"{copy}-wal")
+            with closing(_connect(copy, "mode=rw")) as conn:
+                yield conn
+    else:
+        with closing(_connect(path, "immutable=1")) as conn:
+            yield conn
+
+
+def _connect(path: str, mode: str) -> sqlite3.Connection:
+    uri = f"file:{_uri_path(os.path.abspath(path))}?{mode}"
+    return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+
+
+def _uri_path(path: str) -> str:
+    """`path` with the characters a SQLite URI gives a meaning to escaped."""
+    return "".join(f"%{ord(c):02X}" if c in "%?#" else c for c in path)
+
+
+def _check_readable(conn: sqlite3.Connection, path: str) -> sqlite3.Connection:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise InputError(f"{path}: index schema version {version} is newer than this "
+                         f"runner's ({SCHEMA_VERSION}); upgrade runner")
+    if version < SCHEMA_VERSION:
+        raise InputError(f"{path}: no runs are indexed in it yet; run `runner apply PLAN` "
+                         "first, or point --results at the folder that holds the runs")
+    return conn
+
+
 def upsert_run(index_path: str, run: RunRow) -> None:
     """Insert or update the run's row."""
     _write(index_path, run, ())
@@ -131,8 +193,21 @@ def _write(
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.ProgrammingError | sqlite3.IntegrityError):
             raise
-        message = f"{index_path}: cannot update the results index ({exc})"
-        raise InputError(message) from None
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _STORAGE_CODES:
+            raise StorageError(f"{index_path}: cannot write the results index "
+                               f"({exc}{_full(index_path, str(exc))})") from None
+        raise InputError(f"{index_path}: cannot update the results index ({exc})") from None
+
+
+def _full(path: str, said: str) -> str:
+    """SQLite may say "disk I/O error" where the disk is merely full: say so."""
+    if "full" in said:
+        return ""
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    except OSError:
+        return ""
+    return ": the disk is full" if free < 1024 * 1024 else ""
 
 
 def _upsert_run(conn: sqlite3.Connection, run: RunRow) -> None:

@@ -7,19 +7,20 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from runner import __version__
 from runner.atomicfile import write_atomic
-from runner.errors import InputError
+from runner.errors import InputError, StorageError, cannot_write
 from runner.filelock import FileLock, acquire
 from runner.load.records import RequestRecord
 from runner.results import index
 from runner.results.index import INDEX_FILE, RunRow
+from runner.results.requestlog import RequestLog, read_log
+from runner.results.reserve import Reserve
 
 MANIFEST_FILE = "manifest.json"
 JOBS_DIR = "jobs"
@@ -49,6 +50,8 @@ class RunStore:
         # Guards the manifest, in case jobs are written from worker threads.
         self._lock = threading.Lock()
         self._held: FileLock | None = None  # the run directory's writer lock
+        self._reserve = Reserve(run_dir)  # room for the last manifest, should the disk fill up
+        self._failed_job: str | None = None  # the slug whose files the disk could not take
 
     @classmethod
     def create(
@@ -71,8 +74,16 @@ class RunStore:
         data.update({k: v for k, v in given.items() if k not in data}, jobs=jobs)
         store = cls(run_dir, data, now)
         store._held = lock_run(run_dir, command)
-        store._save_manifest()
-        index.replace_jobs(store.index_path, store._run_row(), jobs)
+        try:
+            store._reserve.hold(0)  # no room for even this: no manifest, the run never was
+            store._save_manifest()
+            index.replace_jobs(store.index_path, store._run_row(), jobs)
+        except StorageError:
+            if store._reserve.held:
+                with suppress(StorageError):
+                    store.finish("interrupted")
+            store.close()
+            raise
         return store
 
     @classmethod
@@ -106,7 +117,8 @@ class RunStore:
         return store
 
     def close(self) -> None:
-        """Let another process write the run directory."""
+        """Give back the space held for the run, and let another process write its directory."""
+        self._reserve.release()
         if self._held is not None:
             self._held.release()
             self._held = None
@@ -143,21 +155,32 @@ class RunStore:
         with self._lock:
             self.manifest["jobs"] = entries
             self.manifest["status"], self.manifest["finished_at"] = "running", None
-            self._save_manifest()
+            size = self._save_manifest()
         index.replace_jobs(self.index_path, self._run_row(), rows)
+        if self._held is not None:  # a writer: hold room for the run's last words
+            self._reserve.hold(size)
 
     def undone_jobs(self) -> list[str]:
         """Ids of the recorded jobs that are not complete (neither ok nor failed)."""
         return [e["id"] for e in self.manifest["jobs"] if e.get("status") not in COMPLETE_STATUSES]
 
     def request_log(self, slug: str) -> RequestLog:
-        """The job's request log, opened for appending."""
-        return RequestLog(self._job_file(slug, ".requests.jsonl"))
+        """The job's request log, opened for appending; a write that the disk refuses raises
+        StorageError (exit 74) naming the file, and the job ends `interrupted`."""
+        return RequestLog(self._job_file(slug, ".requests.jsonl"),
+                          on_failure=lambda: self._failed(slug))
 
     def reset_request_log(self, slug: str) -> None:
         """Empty the job's request log: a retried or resumed job starts afresh."""
-        with open(self._job_file(slug, ".requests.jsonl"), "w", encoding="utf-8"):
-            pass
+        path = self._job_file(slug, ".requests.jsonl")
+        try:
+            with open(path, "w", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise cannot_write(path, exc, "a request log") from None
+
+    def _failed(self, slug: str) -> None:
+        self._failed_job = slug
 
     def write_job(self, summary: Mapping[str, Any]) -> None:
         """Write jobs/<slug>.json, then the job's status in the manifest, then the index."""
@@ -169,7 +192,12 @@ class RunStore:
         if data.setdefault("id", entry["id"]) != entry["id"]:
             raise ValueError(f"job summary {entry['slug']!r} has id {data['id']!r}, "
                              f"the manifest {entry['id']!r}")
-        write_atomic(self._job_file(entry["slug"], ".json"), _dumps(data))
+        path = self._job_file(entry["slug"], ".json")
+        try:
+            write_atomic(path, _dumps(data))
+        except OSError as exc:
+            self._failed(entry["slug"])
+            raise cannot_write(path, exc, "a job summary") from None
         with self._lock:
             entry["status"] = data["status"]
             self._save_manifest()
@@ -187,13 +215,24 @@ class RunStore:
         return data if data.get("params") == _plain(params) else None
 
     def finish(self, status: str) -> None:
-        """Stamp finished_at and the final status (one of RUN_STATUSES)."""
+        """Stamp finished_at and the final status (one of RUN_STATUSES); `interrupted` also
+        marks the job whose files the disk refused. When the disk is full, the space held for
+        the run is given back to write this; StorageError if even that is not enough."""
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
         with self._lock:
             self.manifest["status"] = status
             self.manifest["finished_at"] = _stamp(_utc(self._now()))
-            self._save_manifest()
+            if status == "interrupted" and self._failed_job is not None:
+                entry = self._entry(self._failed_job)
+                if entry.get("status") not in COMPLETE_STATUSES:
+                    entry["status"] = "interrupted"
+            try:
+                self._save_manifest()
+            except StorageError:
+                if not self._reserve.release():
+                    raise
+                self._save_manifest()
         index.upsert_run(self.index_path, self._run_row())
 
     def read_requests(self, slug: str) -> list[RequestRecord]:
@@ -210,51 +249,24 @@ class RunStore:
                 return entry
         raise ValueError(f"job {slug!r} is not in the run manifest; call set_jobs first")
 
-    def _save_manifest(self) -> None:
+    def _save_manifest(self) -> int:
+        """Write manifest.json; returns its size. StorageError (exit 74) on a full disk."""
         refuse_secrets(self.manifest, "run manifest")
-        write_atomic(os.path.join(self.run_dir, MANIFEST_FILE), _dumps(self.manifest))
+        path, text = os.path.join(self.run_dir, MANIFEST_FILE), _dumps(self.manifest)
+        try:
+            write_atomic(path, text)
+        except OSError as exc:
+            raise cannot_write(path, exc, "the run manifest") from None
+        return len(text)
 
     def _run_row(self) -> RunRow:
         return RunRow.from_manifest(self.plan_name, self.manifest)
 
 
-class RequestLog:
-    """One job's append-only JSONL of request records, each flushed as it is written."""
-
-    def __init__(self, path: str) -> None:
-        _drop_torn_tail(path)
-        self.path = path
-        # Kept open across many writes; closed by close() or the with-block.
-        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-
-    def write(self, record: RequestRecord) -> None:
-        self._file.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> RequestLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 def read_requests(run_dir: str, slug: str) -> list[RequestRecord]:
-    """A stored job's request records, without reading the manifest (reports call this per job)."""
-    path = _job_file(run_dir, slug, ".requests.jsonl")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
-    except FileNotFoundError:
-        return []
-    return [RequestRecord.from_json(data) for data in _parse_jsonl(lines, path)]
+    """A stored job's request records, without reading the manifest (reports call this per job);
+    a torn last line (a crash mid-write) is skipped."""
+    return read_log(_job_file(run_dir, slug, ".requests.jsonl"))
 
 
 def lock_run(run_dir: str, command: str | None = None) -> FileLock:
@@ -296,43 +308,6 @@ def refuse_secrets(data: Any, what: str, path: str = "$") -> None:
             refuse_secrets(item, what, f"{path}[{i}]")
 
 
-def _drop_torn_tail(path: str) -> None:
-    """Cut a partial last line left by a crash, so that new records start on their own line."""
-    try:
-        fh = open(path, "r+b")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        return
-    with fh:
-        end = pos = fh.seek(0, os.SEEK_END)
-        while pos > 0:
-            start = max(0, pos - 65536)
-            fh.seek(start)
-            chunk = fh.read(pos - start)
-            cut = chunk.rfind(b"\n")
-            if cut == len(chunk) - 1 and pos == end:
-                return
-            if cut >= 0:
-                fh.truncate(start + cut + 1)
-                return
-            pos = start
-        fh.truncate(0)
-
-
-def _parse_jsonl(lines: Sequence[str], path: str) -> Iterator[dict[str, Any]]:
-    last = len(lines) - 1
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            yield data
-        elif n != last:  # only the last line can be torn by a crash
-            raise InputError(f"{path}:{n + 1}: corrupt request record")
-
-
 def _job_entries(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     entries = [{**_plain(job), "status": "pending"} for job in jobs]
     slugs = [check_slug(e.get("slug")) for e in entries]
@@ -355,7 +330,9 @@ def _claim_run_dir(plan_dir: str, started: datetime) -> str:
                 os.mkdir(os.path.join(run_dir, JOBS_DIR))
                 return run_dir
     except OSError as exc:
-        raise InputError(f"cannot create a run directory in {plan_dir}: {exc.strerror}") from None
+        error = cannot_write(plan_dir, exc, "a run directory")
+        raise type(error)(f"cannot create a run directory in {plan_dir}: {exc.strerror}") \
+            from None
     raise InputError(f"cannot create a run directory in {plan_dir}: every run id is taken")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner.defaults import MAX_DATASET_BYTES
 from runner.errors import InputError
 from runner.load.workload import (
     VOCABULARY,
@@ -121,6 +123,22 @@ def test_dataset_empty_or_missing(tmp_path: Path) -> None:
         DatasetPrompts(str(path), chat=True)
     with pytest.raises(InputError, match="cannot read the dataset"):
         DatasetPrompts(str(tmp_path / "missing.jsonl"), chat=True)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (os.mkfifo, "must be a regular file, not a FIFO"),
+    (lambda p: p.symlink_to("/dev/zero"), "must be a regular file, not a character device"),
+    (lambda p: os.truncate(p.write_bytes(b"") or p, MAX_DATASET_BYTES + 1),
+     "is larger than the 256 MiB runner reads"),
+], ids=["fifo", "dev-zero", "too-large"])
+def test_dataset_must_be_a_regular_file_of_a_bounded_size(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    """Read when apply builds its prompts (a dataset swapped after validation): no hang."""
+    path = tmp_path / "d.jsonl"
+    make(path)
+    with pytest.raises(InputError, match=f"^{path}: the dataset {message}"):
+        DatasetPrompts(str(path), chat=True)
 
 
 def test_template_renders_per_request_with_vars_and_i() -> None:

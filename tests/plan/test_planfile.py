@@ -136,7 +136,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_directory_is_unreadable(tmp_path: Path) -> None:
-    assert errors(str(tmp_path)) == [f"{tmp_path}: cannot read the plan: Is a directory"]
+    assert errors(str(tmp_path)) == [
+        f"{tmp_path}: a plan must be a file, not a folder; give a file in it"]
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
@@ -269,13 +270,13 @@ def test_missing_dataset_files_are_located(tmp_path: Path) -> None:
     ]
 
 
-def test_dataset_that_is_a_directory_is_not_found(tmp_path: Path) -> None:
+def test_dataset_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     path = write(tmp_path, "version: 1\nname: p\nbenchmarks:\n  - name: a\n    models: x\n"
                            "    workload: {dataset: data}\n")
     assert errors(path) == [
-        f"{path}:6:25: dataset file not found: {tmp_path}/data "
-        "(at $.benchmarks[0].workload.dataset)"
+        f"{path}:6:25: the dataset {tmp_path}/data must be a file, not a folder; give a file "
+        "in it (at $.benchmarks[0].workload.dataset)"
     ]
 
 

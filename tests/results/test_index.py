@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from disk_helpers import read_only_view
 
 from runner.errors import InputError
 from runner.results.index import (
@@ -13,6 +16,7 @@ from runner.results.index import (
     RunRow,
     flatten_metrics,
     open_index,
+    read_index,
     replace_jobs,
     upsert_job,
     upsert_run,
@@ -99,3 +103,62 @@ def test_flatten_metrics_keeps_finite_numbers_only() -> None:
                "n": None, "s": "x", "l": [1]}
     assert list(flatten_metrics(metrics)) == [("a.b.c", 1.0)]
     assert list(flatten_metrics(None)) == []
+
+
+# --- reading, on a read-only results tree ------------------------------------------------------
+
+# A writer killed after committing: its transaction is only in index.sqlite-wal (and -shm).
+KILLED_WRITER = """\
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA wal_autocheckpoint = 0")
+conn.execute("INSERT INTO runs (run_id, plan, status, run_dir) VALUES ('late', 'smoke', 'ok', 'x')")
+os._exit(0)
+"""
+
+
+def indexed_runs(path: Path) -> list[str]:
+    with read_index(str(path)) as conn:
+        return [row[0] for row in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+
+
+def test_read_index_writes_nothing_beside_a_writable_index(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    upsert_run(str(path), RUN)
+    assert indexed_runs(path) == [RUN.run_id]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.sqlite"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no runs are indexed in it yet"),
+    ("not a database, just text " * 100, "cannot read the results index"),
+])
+def test_read_index_refuses_an_index_it_cannot_use(tmp_path: Path, content: str | None,
+                                                    message: str) -> None:
+    path = tmp_path / "index.sqlite"
+    if content is None:
+        sqlite3.connect(path).close()
+    else:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        indexed_runs(path)
+
+
+@pytest.mark.parametrize("left_behind", ["nothing", "wal and shm", "wal only"])
+def test_read_index_on_a_read_only_mount(tmp_path: Path, left_behind: str) -> None:
+    """SQLite cannot create index.sqlite-shm there; a killed writer's -wal is still read."""
+    tree = tmp_path / "results"
+    tree.mkdir()
+    path = tree / "index.sqlite"
+    upsert_run(str(path), RUN)
+    expected = [RUN.run_id]
+    if left_behind != "nothing":
+        subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], check=True, timeout=60)
+        assert (tree / "index.sqlite-wal").stat().st_size > 0
+        expected = [RUN.run_id, "late"]
+    if left_behind == "wal only":
+        (tree / "index.sqlite-shm").unlink()
+    before = sorted(p.name for p in tree.iterdir())
+    with read_only_view(tree, tmp_path / "ro") as ro:
+        assert indexed_runs(ro / "index.sqlite") == expected
+    assert sorted(p.name for p in tree.iterdir()) == before

@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli
+from disk_helpers import read_only_view
 from fakeclock import StepClock
+from stored_runs import grid, store_run
 
 from runner.errors import InputError
 from runner.load.records import RequestRecord
@@ -151,3 +154,24 @@ def test_a_plan_folder_is_not_a_run_and_its_runs_are_listed(tmp_path: Path) -> N
     assert "`latest --plan nightly`" in message
     with pytest.raises(InputError, match="is a results folder, not a run; its plans: nightly"):
         resolve_run(str(results), str(results))
+
+
+def test_commands_that_read_runs_work_on_a_read_only_results_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """history used to exit 70 there: SQLite's WAL mode wanted to create index.sqlite-shm."""
+    tree = tmp_path / "results"
+    older, newer = (store_run(tree, grid("latency", ["m"], [1, 2])) for _ in range(2))
+    with read_only_view(tree, tmp_path / "ro") as ro:
+        code, out, err = run_cli(capsys, "history", "--results", str(ro), "--format", "csv")
+        assert code == 0, err
+        assert out.count("latency/m/concurrency=") == 4
+        for argv in (["report", "latest", "--plan", "nightly", "--format", "md"],
+                     ["compare", "previous", "latest", "--plan", "nightly"]):
+            code, out, err = run_cli(capsys, *argv, "--results", str(ro))
+            assert code == 0 and out and not err, (argv, err)
+        code, _, err = run_cli(capsys, "report", str(ro / "nightly"), "--results", str(ro))
+        assert code == 2 and os.path.basename(newer) in err and os.path.basename(older) in err
+        code, _, err = run_cli(capsys, "report", "latest", "--plan", "nightly", "--results",
+                               str(ro), "-o", str(ro / "r.html"))
+        assert code == 2 and "r.html: cannot write the report (Read-only file system)" in err

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runner import __version__
-from runner.errors import InputError
+from runner.errors import InputError, StorageError
 from runner.load.records import RequestRecord
 from runner.results.index import SCHEMA_VERSION
 from runner.results.store import RunStore
@@ -85,7 +85,8 @@ def test_create_makes_the_layout_and_a_sortable_run_id(tmp_path: Path) -> None:
     assert store.run_dir == str(tmp_path / "results" / "smoke" / store.run_id)
     assert os.path.isdir(os.path.join(store.run_dir, "jobs"))
     assert all_files(tmp_path / "results") == [
-        "index.sqlite", f"smoke/{store.run_id}/manifest.json", f"smoke/{store.run_id}/run.lock"]
+        "index.sqlite", f"smoke/{store.run_id}/manifest.json", f"smoke/{store.run_id}/run.lock",
+        f"smoke/{store.run_id}/run.reserve"]
 
 
 def test_run_ids_are_unique_and_sort_by_time(tmp_path: Path) -> None:
@@ -137,6 +138,8 @@ def test_writes_leave_no_temp_files(tmp_path: Path) -> None:
             log.write(record(0))
         store.write_job(summary(job))
     store.finish("ok")
+    assert "run.reserve" in all_files(Path(store.run_dir))  # room for the last manifest
+    store.close()
     assert all_files(Path(store.run_dir)) == [
         "jobs/chat_m1_c=1.json", "jobs/chat_m1_c=1.requests.jsonl",
         "jobs/chat_m2_c=1.json", "jobs/chat_m2_c=1.requests.jsonl", "manifest.json",
@@ -154,7 +157,8 @@ def test_a_failed_replace_keeps_the_old_file_and_no_temp(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match=r"chat_m1_c=1\.json: cannot write a job summary "
+                       r"\(No space left on device\)"):
         store.write_job(summary(JOBS[0], "failed"))
     assert read_json(os.path.join(store.run_dir, "jobs", "chat_m1_c=1.json"))["status"] == "ok"
     assert not [f for f in all_files(Path(store.run_dir)) if ".tmp-" in f]
