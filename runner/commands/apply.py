@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import shlex
+import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
@@ -296,10 +297,18 @@ def _save_junit(path: str, text: str, signals: interrupts.Interrupts) -> None:
     ends interrupted, without the file)."""
     written = False
     with signals.cut_short():
-        save_text(path, text)
-        written = True
+        # A signal that came before the block would not cut the FIFO's wait: do not start it.
+        if not (signals.requested and _is_fifo(path)):
+            save_text(path, text)
+            written = True
     if not written:
         tell(f"WARNING: interrupted before the JUnit report was written to {path}", sys.stderr)
+
+
+def _is_fifo(path: str) -> bool:
+    with suppress(OSError):
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    return False
 
 
 def _write_reports(run_dir: str) -> str | None:

@@ -150,3 +150,19 @@ def test_sigterm_while_a_fifo_waits_for_its_reader_is_exit_130(project: Path) ->
     assert f"WARNING: interrupted before the JUnit report was written to {fifo}" in err
     (run,) = run_dirs(project / "results", "p")
     assert manifest(run)["status"] == "interrupted"
+
+
+def test_a_signal_before_the_junit_fifo_is_opened_skips_it_instead_of_waiting_forever(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A SIGTERM that lands after the run ended but before the JUnit FIFO is opened is only
+    counted: opening the FIFO then waited for a reader that never came (seen under load)."""
+    from runner.commands.apply import _save_junit
+    from runner.interrupts import Interrupts
+
+    fifo = tmp_path / "junit.fifo"
+    os.mkfifo(fifo)
+    signals = Interrupts()
+    signals.hold()
+    signals.count = 1  # the signal came already
+    _save_junit(str(fifo), "<testsuites/>", signals)  # returns: no reader is ever waited for
+    assert "interrupted before the JUnit report was written" in capsys.readouterr().err
