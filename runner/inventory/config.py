@@ -11,6 +11,7 @@ from typing import Any
 
 from runner import cache, defaults
 from runner.errors import InputError, InventoryError, Location
+from runner.inventory.serverurl import base_url, url_problems
 from runner.schema import schema_bytes, validate
 from runner.yamlfile import Document, load_file
 
@@ -29,6 +30,9 @@ class Server:
     timeout_s: float = 10.0
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
     source: str = "configs/servers.yaml"  # the file that defines it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", base_url(self.url))  # one root URL for every client
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
@@ -181,6 +185,9 @@ def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Docum
     if doc.data is None:
         doc.data = {}
     problems = validate(doc, schema)
+    if schema == "servers":  # a URL the schema let through may still be one no client can use
+        flagged = {p.where.path for p in problems}
+        problems += [p for p in url_problems(doc) if p.where.path not in flagged]
     if problems:
         raise InputError.many(problems)
     return doc
@@ -219,7 +226,7 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
     options = {k: spec.get(k, defaults.SERVER.get(k)) for k in _MOCK_KEYS} if kind == "mock" else {}
     return Server(
         name=name,
-        url=spec.get("url", "").rstrip("/"),
+        url=spec.get("url", ""),
         api_key_env=spec.get("api_key_env"),
         verify_tls=spec.get("verify_tls", defaults.SERVER["verify_tls"]),
         kind=kind,
