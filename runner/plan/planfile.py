@@ -10,7 +10,9 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import InputError, Location, Problem
+from runner.plan.rules import SECRETS, document_problems
 from runner.plan.templating import render_document
+from runner.safenames import is_secret_key
 from runner.schema import validate
 from runner.yamlfile import Document, Path, load_text, plain_scalar
 
@@ -64,6 +66,8 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise InputError(f"-e {item!r}: expected KEY=VALUE with KEY a variable name")
+        if is_secret_key(key):  # the value would be stored in plan locks
+            raise InputError(f"-e {key}=...: {key} is named like a credential; {SECRETS}")
         out[key] = plain_scalar(value)
     return out
 
@@ -83,6 +87,8 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     problems = render_document(doc, variables, "plan", _is_runtime_template)
     failed = {p.where.path for p in problems}  # a failed template is not also a type error
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
+    flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
+    checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
     if problems:
         raise InputError.many(sorted(problems, key=_order))
