@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -544,6 +545,11 @@ def test_models_schema(text: str, expected: list[str]) -> None:
         ("servers", ("servers", "local", "url"), {"string"}),
         ("models", ("groups", "coder"), {"string", "array"}),
         ("models", ("models", 0, "max_input_tokens"), {"integer"}),
+        # the lock schema refers into the plan schema for params and SLOs
+        ("lock", ("jobs", 0, "params", "rate"), {"number"}),
+        ("lock", ("jobs", 0, "params", "endpoint"), {"string"}),
+        ("lock", ("benchmarks", 0, "slo", "ttft_ms", "p95"), {"number"}),
+        ("lock", ("plan", "name"), {"string"}),
     ],
 )
 def test_expected_types(schema: str, path: tuple[Any, ...], types: set[str]) -> None:
@@ -726,3 +732,13 @@ def test_a_simulated_model_id_the_simulator_cannot_take_is_refused(model: str) -
     text = f"servers:\n  demo:\n    kind: mock\n    models: [{model}]\n"
     [problem] = problems(text, "servers")
     assert problem.startswith("f.yaml:4:14: ") and "without commas or control characters" in problem
+
+
+def test_the_lock_schema_is_printed_and_refers_to_the_plan_schema_beside_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["schema", "lock"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["$id"].endswith("/lock.schema.json")
+    refs = {v["$ref"].split("#")[0] for v in printed["$defs"]["params"]["properties"].values()}
+    assert refs == {"plan.schema.json"}  # resolved beside the file, as editors do

@@ -110,6 +110,8 @@ class DatasetPrompts:
             item = json.loads(text)
         except ValueError as exc:
             raise InputError(f"not JSON: {exc}", where) from None
+        except RecursionError:  # `[[[[...` a thousand deep
+            raise InputError("not JSON a prompt can be: nested too deeply", where) from None
         if not isinstance(item, dict):
             raise InputError('expected an object with "prompt" or "messages"', where)
         if isinstance(item.get("prompt"), str) and item["prompt"]:

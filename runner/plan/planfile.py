@@ -36,7 +36,8 @@ class Benchmark:
     slo: Mapping[str, Any] = field(default_factory=dict)
     retries: int = defaults.BENCHMARK["retries"]
     max_error_rate: float = defaults.BENCHMARK["max_error_rate"]
-    where: Mapping[str, Location] = field(default_factory=dict)  # "models", "matrix", "name"
+    # "name", "models", "matrix", "workload"
+    where: Mapping[str, Location] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
         slo=spec.get("slo", {}),
         retries=spec.get("retries", defaults.BENCHMARK["retries"]),
         max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
-        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix")},
+        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},
     )
 
 
