@@ -167,6 +167,26 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def whole_numbers_as_int(doc: Document, name: str) -> None:
+    """Make every float the schema wants as an integer an int, in place: JSON Schema's integer
+    admits 4.0 (and -0.0), which Python's range() and friends refuse."""
+    stack: list[tuple[Any, Path]] = [(doc.data, ())]
+    while stack:
+        node, path = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for key, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, (*path, key)))
+            elif isinstance(child, float) and child.is_integer() and _integer(name, (*path, key)):
+                node[key] = int(child)
+
+
+def _integer(name: str, path: Path) -> bool:
+    types = expected_types(name, path)
+    return "integer" in types and "number" not in types
+
+
 def expected_types(name: str, path: Path) -> set[str]:
     """JSON types the schema allows at `path` (empty when it does not say)."""
     root = load_schema(name)

@@ -12,7 +12,7 @@ from typing import Any
 from runner import cache, defaults
 from runner.errors import InputError, InventoryError, Location
 from runner.inventory.serverurl import base_url, url_problems
-from runner.schema import schema_bytes, validate
+from runner.schema import schema_bytes, validate, whole_numbers_as_int
 from runner.yamlfile import Document, load_file
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # a bearer token: visible ASCII, no spaces
@@ -190,6 +190,7 @@ def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Docum
         problems += [p for p in url_problems(doc) if p.where.path not in flagged]
     if problems:
         raise InputError.many(problems)
+    whole_numbers_as_int(doc, schema)  # retries: 1.0 is a valid integer, and range() refuses it
     return doc
 
 

@@ -17,7 +17,7 @@ from runner.plan.expand import Job
 from runner.plan.planfile import LOAD_MODES, PROMPT_SOURCES, file_sha256
 from runner.plan.rules import document_problems
 from runner.safenames import slug_problem
-from runner.schema import validate
+from runner.schema import validate, whole_numbers_as_int
 from runner.yamlfile import Document, Path
 
 LOCK_VERSION = 1
@@ -85,6 +85,7 @@ def check_lock(path: str) -> Document:
     if problems:
         ordered = sorted(problems, key=lambda p: (p.where.line or 0, p.where.col or 0))
         raise InputError.many([*ordered, Problem(f"{path}: fix the lock, or {_REMAKE}")])
+    whole_numbers_as_int(doc, "lock")
     return doc
 
 

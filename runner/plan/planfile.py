@@ -13,7 +13,7 @@ from runner.errors import InputError, Location, Problem
 from runner.plan.rules import SECRETS, document_problems
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
-from runner.schema import validate
+from runner.schema import validate, whole_numbers_as_int
 from runner.yamlfile import Document, Path, load_text, plain_scalar
 
 PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
@@ -93,6 +93,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     problems += [p for p in checks if p.where.path not in failed]
     if problems:
         raise InputError.many(sorted(problems, key=_order))
+    whole_numbers_as_int(doc, "plan")
     return _build(doc, path, file_sha256(raw), variables)
 
 

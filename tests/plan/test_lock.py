@@ -227,3 +227,18 @@ def test_a_lock_holding_nan_or_infinity_is_refused_where_it_stands(
     assert caught.value.lines() == [
         f"{lock}:2:10: {constant} is not a finite number: give a real value (e.g. 10 or 0.5); "
         "NaN and infinity cannot be measured against (at $.rate)"]
+
+
+def test_whole_floats_where_the_lock_wants_integers_become_ints(
+    made: tuple[Path, dict[str, Any]],
+) -> None:
+    """retries: 1.0 is a valid JSON Schema integer, and range() refused it: apply exited 70."""
+    def edit(d: dict[str, Any]) -> None:
+        d["benchmarks"][0]["retries"] = 1.0
+        d["jobs"][0]["params"]["concurrency"] = -0.0 + 2
+        d["jobs"][0]["params"]["temperature"] = 1.0  # a number stays a float
+
+    lock = read_lock(str(edited(made, edit)))
+    assert type(lock["benchmarks"][0]["retries"]) is int
+    params = lock["jobs"][0]["params"]
+    assert type(params["concurrency"]) is int and type(params["temperature"]) is float
