@@ -107,3 +107,24 @@ def test_a_url_ending_in_v1_reaches_the_simulator(
 def test_a_control_character_or_a_space_is_named(url: str) -> None:
     """`runner init --url` checks with the same function as servers.yaml."""
     assert url_problem(url) == "holds a space or a control character"
+
+
+@pytest.mark.parametrize(("given", "written"), [
+    ("http://127.0.0.1:9/v1", "http://127.0.0.1:9"),
+    ("http://127.0.0.1:9/v1/", "http://127.0.0.1:9"),
+])
+def test_init_writes_the_root_url(
+    given: str, written: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_cli(capsys, "init", str(tmp_path), "--url", given)
+    assert code == EXIT_OK, err  # an unreachable proxy is a warning
+    assert f'url: "{written}"\n' in (tmp_path / "configs" / "servers.yaml").read_text()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://999.999.999.999/", "http://h:4000?x=1"])
+def test_init_refuses_a_url_no_client_can_use(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_cli(capsys, "init", str(tmp_path), "--url", url)
+    assert code == EXIT_INVALID and err.startswith("error: --url: ") and "internal" not in err
+    assert not (tmp_path / "configs").exists()
