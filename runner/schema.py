@@ -112,10 +112,27 @@ def _describe(doc: Document, error: Any, name: str) -> Iterator[Problem]:
 
 def _unknown_keys(doc: Document, error: Any, path: Path, name: str) -> Iterator[Problem]:
     properties = error.schema.get("properties", {})
+    owner = _owners().get(id(error.schema), name)  # a lock's slo is the plan schema's
     for key, value in error.instance.items():
         if key not in properties:
-            hint = _key_hint(str(key), value, properties, name)
+            hint = _key_hint(str(key), value, properties, owner)
             yield Problem(f"unknown key '{key}'{hint}", doc.where((*path, key), key=True))
+
+
+@functools.cache
+def _owners() -> dict[int, str]:
+    """The name of the schema each subschema object belongs to (its $refs are relative to it)."""
+    found: dict[int, str] = {}
+    for name in SCHEMA_NAMES:
+        stack: list[Any] = [load_schema(name)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                found.setdefault(id(node), name)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    return found
 
 
 def _key_hint(key: str, value: Any, properties: dict[str, Any], name: str) -> str:

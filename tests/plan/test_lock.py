@@ -141,6 +141,9 @@ EXAMPLES: list[tuple[str, Edit, str, str]] = [
      "extra_body.model: runner sets model itself", "$.jobs[0].params.extra_body.model"),
     ("a misplaced slo key", lambda d: d["benchmarks"][0].__setitem__("ttft_ms", {"p95": 3}),
      "unknown key 'ttft_ms' (it belongs under 'slo:')", "$.benchmarks[0].ttft_ms"),
+    # found by tests/commands/test_fuzz.py: the hint looked the plan schema's $ref up in the lock's
+    ("an unknown key in an slo", lambda d: d["benchmarks"][0]["slo"].__setitem__("ttft", {}),
+     "unknown key 'ttft' (did you mean 'ttft_ms'?)", "$.benchmarks[0].slo.ttft"),
 ]
 
 
