@@ -65,7 +65,7 @@ def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[P
         found = configs.near(path)
         return (pattern_problems(plan, configs.models(found)) + matrix_problems(plan)
                 + prompt_problems(plan)
-                + _server_problems(plan.server, "inventory.server",
+                + _server_problems(plan.server, ("plan", "inventory.server"),
                                    plan.where.get("server"), lambda: configs.servers(found)))
     except InputError as exc:
         return list(exc.problems)
@@ -79,7 +79,7 @@ def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
     plan_path = lock["plan"]["path"]
     found = configs.near(plan_path if os.path.isfile(plan_path) else path)
     server = lock["options"]["server"]
-    problems = _server_problems(server, "options.server",
+    problems = _server_problems(server, ("lock", "options.server"),
                                 doc.where(("options", "server")), lambda: configs.servers(found))
     for i, job in enumerate(lock["jobs"]):
         problems += _prompt_problems(job["params"], os.path.dirname(plan_path), lock.get(
@@ -87,18 +87,18 @@ def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
     return problems
 
 
-def _server_problems(server: str | None, field: str, where: Location | None,
+def _server_problems(server: str | None, field: tuple[str, str], where: Location | None,
                      servers: Callable[[], config.Servers]) -> list[Problem]:
-    """A plan's inventory.server or a lock's options.server (`field`) must be defined in
-    servers.yaml, as `runner plan` and `runner apply` check."""
+    """A plan's inventory.server or a lock's options.server (`field`: whose, which) must be
+    defined in servers.yaml, as `runner plan` and `runner apply` check."""
     if server is None:
         return []
+    owner, name = field
     try:
-        owner = "plan" if field.startswith("inventory") else "lock"
-        unknown = config.unknown_server(servers(), server, f"the {owner}'s {field}")
+        unknown = config.unknown_server(servers(), server, f"the {owner}'s {name}")
     except InputError as exc:  # servers.yaml's own problems keep their place in it
         return [p if p.where.file else Problem(
-            f"cannot check {field} '{server}': {p.message}", where or Location())
+            f"cannot check {name} '{server}': {p.message}", where or Location())
             for p in exc.problems]
     return [Problem(unknown, where or Location())] if unknown else []
 

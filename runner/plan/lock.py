@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +14,10 @@ from runner.errors import InputError, Problem, StaleError
 from runner.inventory.listing import Inventory
 from runner.jsonfile import load_json_text
 from runner.plan.expand import Job
-from runner.plan.planfile import LOAD_MODES, PROMPT_SOURCES, file_sha256
-from runner.plan.rules import document_problems
-from runner.safenames import slug_problem
+from runner.plan.planfile import file_sha256
+from runner.plan.rules import lock_problems
 from runner.schema import validate, whole_numbers_as_int
-from runner.yamlfile import Document, Path
+from runner.yamlfile import Document
 
 LOCK_VERSION = 1
 
@@ -100,79 +99,6 @@ def _read_text(path: str) -> str:
         raise InputError(f"{path}: lock file not found") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable plan lock ({exc})") from None
-
-
-def lock_problems(doc: Document) -> list[Problem]:
-    """What the lock schema cannot say: the plan name, credential-like and extra_body keys (as
-    for plans), unique benchmark names, unique job ids and slugs (slugs also in any letter
-    case: they name files), each job's benchmark in the lock, and job parameters with exactly
-    one prompt source, one load mode and a way to stop."""
-    problems = document_problems(doc, ("plan", "name"))
-    names = _unique(doc, "benchmarks", "name", "benchmark name", str)
-    problems += names.problems
-    problems += _unique(doc, "jobs", "id", "job id", str).problems
-    problems += _unique(doc, "jobs", "slug", "job slug", str.casefold).problems
-    for i, job in _entries(doc.data, "jobs"):
-        slug, bench = job.get("slug"), job.get("benchmark")
-        if isinstance(slug, str) and slug_problem(slug):
-            problems.append(Problem(f"slug {slug_problem(slug)}", doc.where(("jobs", i, "slug"))))
-        if isinstance(bench, str) and bench not in names.seen:
-            known = ", ".join(names.seen) or "none"
-            problems.append(Problem(f"benchmark '{bench}' is not one of the lock's benchmarks "
-                                    f"({known})", doc.where(("jobs", i, "benchmark"))))
-        problems += _param_problems(doc, ("jobs", i, "params"))
-    return problems
-
-
-class _Seen:
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-        self.problems: list[Problem] = []
-
-
-def _unique(doc: Document, section: str, key: str, what: str,
-            fold: Callable[[str], str]) -> _Seen:
-    found = _Seen()
-    for i, entry in _entries(doc.data, section):
-        value = entry.get(key)
-        if not isinstance(value, str):
-            continue
-        first = found.seen.setdefault(fold(value), i)
-        if first != i:
-            line = doc.where((section, first, key)).line
-            found.problems.append(Problem(f"duplicate {what} '{value}' (first on line {line})",
-                                          doc.where((section, i, key))))
-    found.seen = {doc.data[section][i][key]: i for i in found.seen.values()}
-    return found
-
-
-def _entries(data: Any, section: str) -> list[tuple[int, dict[str, Any]]]:
-    items = data.get(section) if isinstance(data, dict) else None
-    return [(i, e) for i, e in enumerate(items) if isinstance(e, dict)] \
-        if isinstance(items, list) else []
-
-
-def _param_problems(doc: Document, path: Path) -> list[Problem]:
-    """A job's params need one of each rival group, and what its modifiers modify."""
-    params = doc.data["jobs"][path[1]].get("params")
-    if not isinstance(params, dict):
-        return []
-    problems = []
-    for groups, what in ((PROMPT_SOURCES, "prompt source"), (LOAD_MODES, "load mode")):
-        chosen = [group[0] for group in groups if group[0] in params]
-        if len(chosen) != 1:
-            names = ", ".join(group[0] for group in groups)
-            found = " and ".join(chosen) or "none"
-            problems.append(Problem(f"params need exactly one {what} ({names}); found {found}",
-                                    doc.where(path)))
-        problems += [Problem(f"{key} needs {group[0]}, which these params do not set",
-                             doc.where((*path, key)))
-                     for group in groups for key in group[1:]
-                     if key in params and group[0] not in params]
-    if "requests" not in params and "duration_s" not in params:
-        problems.append(Problem("params need requests or duration_s: when the job stops",
-                                doc.where(path)))
-    return problems
 
 
 def _plan_path(lock_path: str, lock: Mapping[str, Any]) -> str:

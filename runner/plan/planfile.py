@@ -10,14 +10,12 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import InputError, Location, Problem
-from runner.plan.rules import SECRETS, document_problems
+from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
 from runner.schema import validate, whole_numbers_as_int
 from runner.yamlfile import Document, Path, load_text, plain_scalar
 
-PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
-LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
 _NESTED = ("workload", "load", "slo")
 
 

@@ -1,7 +1,7 @@
 """What a plan or a lock may not say beyond its schema: a plan name that collides in results/, a
-key named like a credential, an `extra_body` key that runner sends itself, job parameters that
-mix rivals. Plans and locks are checked by the same functions, at load time, so `validate`
-refuses what `apply` could not run or store."""
+key named like a credential, an `extra_body` key that runner sends itself; and in a lock, jobs
+that share an id or a slug, or whose params mix rivals. Plans and locks are checked by these
+functions at load time, so `validate` refuses what `apply` could not run or store."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runner.errors import Problem
-from runner.safenames import is_secret_key, plan_name_problem
+from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
 
+# Rival groups of job params: a job uses one group of each; the keys after the first modify it.
+PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
+LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
 # The request body's keys that runner sets; extra_body would silently override them.
 RUNNER_SETS = {
     "model": "it sends each job's model: choose models with `models:`",
@@ -77,3 +80,64 @@ def _get(data: Any, path: Path) -> Any:
         else:
             return None
     return data
+
+
+def lock_problems(doc: Document) -> list[Problem]:
+    """What the lock schema cannot say: the plan name, credential-like and extra_body keys (as
+    for plans), unique benchmark names, unique job ids and slugs (slugs in any letter case: they
+    name files), each job's benchmark among the lock's, and job params with exactly one prompt
+    source, one load mode and a way to stop."""
+    problems = document_problems(doc, ("plan", "name"))
+    problems += _duplicates(doc, "benchmarks", "name", str)
+    problems += _duplicates(doc, "jobs", "id", str) + _duplicates(doc, "jobs", "slug", str.casefold)
+    names = [b["name"] for _, b in _entries(doc, "benchmarks") if isinstance(b.get("name"), str)]
+    for i, job in _entries(doc, "jobs"):
+        slug, bench = job.get("slug"), job.get("benchmark")
+        if isinstance(slug, str) and slug_problem(slug):
+            problems.append(Problem(f"slug {slug_problem(slug)}", doc.where(("jobs", i, "slug"))))
+        if isinstance(bench, str) and bench not in names:
+            problems.append(Problem(f"benchmark '{bench}' is not one of the lock's benchmarks "
+                                    f"({', '.join(names) or 'none'})",
+                                    doc.where(("jobs", i, "benchmark"))))
+        if isinstance(job.get("params"), dict):
+            problems += param_problems(doc, ("jobs", i, "params"), job["params"])
+    return problems
+
+
+def _duplicates(doc: Document, section: str, key: str, fold: Any) -> list[Problem]:
+    """Entries of `section` whose `key` repeats an earlier one's (compared through `fold`)."""
+    first: dict[str, int] = {}
+    problems = []
+    for i, entry in _entries(doc, section):
+        value = entry.get(key)
+        if isinstance(value, str) and first.setdefault(fold(value), i) != i:
+            line = doc.where((section, first[fold(value)], key)).line
+            problems.append(Problem(f"duplicate {section[:-1]} {key} '{value}' (first on line "
+                                    f"{line})", doc.where((section, i, key))))
+    return problems
+
+
+def _entries(doc: Document, section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = doc.data.get(section) if isinstance(doc.data, dict) else None
+    return [(i, e) for i, e in enumerate(items) if isinstance(e, dict)] \
+        if isinstance(items, list) else []
+
+
+def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list[Problem]:
+    """A job's `params` (at `path`) need one of each rival group (prompt source, load mode),
+    what their modifiers modify (arrival needs rate), and requests or duration_s."""
+    problems = []
+    for groups, what in ((PROMPT_SOURCES, "prompt source"), (LOAD_MODES, "load mode")):
+        chosen = [group[0] for group in groups if group[0] in params]
+        if len(chosen) != 1:
+            names = ", ".join(group[0] for group in groups)
+            message = f"params need exactly one {what} ({names}); found "
+            problems.append(Problem(message + (" and ".join(chosen) or "none"), doc.where(path)))
+        problems += [Problem(f"{key} needs {group[0]}, which these params do not set",
+                             doc.where((*path, key)))
+                     for group in groups for key in group[1:]
+                     if key in params and group[0] not in params]
+    if "requests" not in params and "duration_s" not in params:
+        problems.append(Problem("params need requests or duration_s: when the job stops",
+                                doc.where(path)))
+    return problems
