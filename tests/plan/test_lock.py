@@ -245,3 +245,19 @@ def test_whole_floats_where_the_lock_wants_integers_become_ints(
     assert type(lock["benchmarks"][0]["retries"]) is int
     params = lock["jobs"][0]["params"]
     assert type(params["concurrency"]) is int and type(params["temperature"]) is float
+
+
+@pytest.mark.parametrize("dataset", ["/dev/zero", "."])
+def test_a_locked_dataset_that_is_no_regular_file_is_refused_without_reading_it(
+    dataset: str, made: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """validate builds every job's prompts as apply does; /dev/zero would never end."""
+    def edit(d: dict[str, Any]) -> None:
+        params = d["jobs"][0]["params"]
+        for key in ("input_tokens", "input_tokens_stddev"):
+            params.pop(key)
+        params["dataset"] = dataset
+
+    lock = edited(made, edit)
+    code, out, _ = run_cli(capsys, "validate", str(lock))
+    assert code == EXIT_INVALID and "the dataset is not a regular file" in out
