@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print a JSON Schema, or write them all into a folder",
                        epilog=_EPILOG)
-    p.add_argument("name", nargs="?", choices=("plan", "servers", "models", "result"),
+    p.add_argument("name", nargs="?", choices=("plan", "servers", "models", "result", "lock"),
                    help="the schema to print (leave it out with --write)")
     p.add_argument("--write", metavar="DIR",
                    help="write every schema into DIR (created if needed), replacing older "

@@ -10,12 +10,13 @@ from pathlib import Path as FsPath
 from typing import Any
 
 import jsonschema
+from referencing import Registry, Resource
 
 from runner.errors import InputError, InstallationError, Problem
 from runner.redaction import hide_url_credentials
 from runner.yamlfile import Document, Path
 
-SCHEMA_NAMES = ("plan", "servers", "models", "result")
+SCHEMA_NAMES = ("plan", "servers", "models", "result", "lock")
 _TYPE_NAMES = {
     "object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
     "number": "a number", "boolean": "true or false", "null": "null",
@@ -71,7 +72,16 @@ def schema_bytes(name: str) -> bytes:
 def _validator(name: str) -> Any:
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    return cls(schema, registry=_registry())
+
+
+@functools.cache
+def _registry() -> Registry:
+    """Every schema by its $id, so one may refer to another (`plan.schema.json#/$defs/...`),
+    as editors resolve it beside the file."""
+    return Registry().with_resources(
+        (load_schema(name)["$id"], Resource.from_contents(load_schema(name)))
+        for name in SCHEMA_NAMES)
 
 
 def validate(doc: Document, name: str) -> list[Problem]:
@@ -102,18 +112,35 @@ def _describe(doc: Document, error: Any, name: str) -> Iterator[Problem]:
 
 def _unknown_keys(doc: Document, error: Any, path: Path, name: str) -> Iterator[Problem]:
     properties = error.schema.get("properties", {})
+    owner = _owners().get(id(error.schema), name)  # a lock's slo is the plan schema's
     for key, value in error.instance.items():
         if key not in properties:
-            hint = _key_hint(str(key), value, properties, name)
+            hint = _key_hint(str(key), value, properties, owner)
             yield Problem(f"unknown key '{key}'{hint}", doc.where((*path, key), key=True))
+
+
+@functools.cache
+def _owners() -> dict[int, str]:
+    """The name of the schema each subschema object belongs to (its $refs are relative to it)."""
+    found: dict[int, str] = {}
+    for name in SCHEMA_NAMES:
+        stack: list[Any] = [load_schema(name)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                found.setdefault(id(node), name)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    return found
 
 
 def _key_hint(key: str, value: Any, properties: dict[str, Any], name: str) -> str:
     """Where a misplaced key and its value belong, else the closest key, else every key."""
     root = load_schema(name)
-    homes = [home for home, sub in properties.items() for node in _resolve(root, sub)
+    homes = [home for home, sub in properties.items() for base, node in _resolve(root, sub)
              if key in node.get("properties", {})
-             and _validator(name).evolve(schema=node["properties"][key]).is_valid(value)]
+             and _validator(_name_of(base)).evolve(schema=node["properties"][key]).is_valid(value)]
     if homes:
         return f" (it belongs under {' or '.join(repr(h + ':') for h in homes)})"
     allowed = sorted(properties)
@@ -157,47 +184,81 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def whole_numbers_as_int(doc: Document, name: str) -> None:
+    """Make every float the schema wants as an integer an int, in place: JSON Schema's integer
+    admits 4.0 (and -0.0), which Python's range() and friends refuse."""
+    stack: list[tuple[Any, Path]] = [(doc.data, ())]
+    while stack:
+        node, path = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for key, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, (*path, key)))
+            elif isinstance(child, float) and child.is_integer() and _integer(name, (*path, key)):
+                node[key] = int(child)
+
+
+def _integer(name: str, path: Path) -> bool:
+    types = expected_types(name, path)
+    return "integer" in types and "number" not in types
+
+
 def expected_types(name: str, path: Path) -> set[str]:
     """JSON types the schema allows at `path` (empty when it does not say)."""
     root = load_schema(name)
-    nodes = [root]
+    nodes: list[_Node] = [(root, root)]
     for part in path:
-        nodes = [child for node in nodes for child in _children(root, node, part)]
-    return {t for node in nodes for t in _types(root, node)}
+        nodes = [child for base, node in nodes for child in _children(base, node, part)]
+    return {t for base, node in nodes for t in _types(base, node)}
 
 
-def _resolve(root: dict[str, Any], node: Any) -> list[dict[str, Any]]:
+_Node = tuple[dict[str, Any], Any]  # (the schema a subschema is in, the subschema)
+
+
+def _resolve(root: dict[str, Any], node: Any) -> list[_Node]:
+    """`node` with its $ref followed (into another schema for `plan.schema.json#/...`) and
+    its allOf/anyOf/oneOf branches, each with the schema its own $refs are relative to."""
     if not isinstance(node, dict):
         return []
     if "$ref" in node:
-        target: Any = root
-        for part in node["$ref"].lstrip("#/").split("/"):
+        document, _, pointer = node["$ref"].partition("#")
+        base = load_schema(document.removesuffix(".schema.json")) if document else root
+        target: Any = base
+        for part in filter(None, pointer.split("/")):
             target = target[part]
-        return _resolve(root, target)
-    out = [node]
+        return _resolve(base, target)
+    out: list[_Node] = [(root, node)]
     for key in ("allOf", "anyOf", "oneOf"):
         for sub in node.get(key, []):
             out.extend(_resolve(root, sub))
     return out
 
 
-def _children(root: dict[str, Any], node: Any, part: str | int) -> list[Any]:
-    out: list[Any] = []
-    for sub in _resolve(root, node):
+def _children(root: dict[str, Any], node: Any, part: str | int) -> list[_Node]:
+    out: list[_Node] = []
+    for base, sub in _resolve(root, node):
         if isinstance(part, int):
-            out.append(sub.get("items"))
+            child = sub.get("items")
         elif part in sub.get("properties", {}):
-            out.append(sub["properties"][part])
-        elif isinstance(sub.get("additionalProperties"), dict):
-            out.append(sub["additionalProperties"])
-    return [child for child in out if child is not None]
+            child = sub["properties"][part]
+        else:
+            child = sub.get("additionalProperties")
+        if isinstance(child, dict):
+            out.append((base, child))
+    return out
 
 
 def _types(root: dict[str, Any], node: Any) -> set[str]:
     found: set[str] = set()
-    for sub in _resolve(root, node):
+    for _, sub in _resolve(root, node):
         kind = sub.get("type")
         found.update(kind if isinstance(kind, list) else [kind] if kind else [])
         for choice in sub.get("enum", []) + ([sub["const"]] if "const" in sub else []):
             found.add("string" if isinstance(choice, str) else "number")
     return found
+
+
+def _name_of(schema: dict[str, Any]) -> str:
+    """The name of a loaded schema (its $id ends in <name>.schema.json)."""
+    return str(schema["$id"]).rsplit("/", 1)[-1].removesuffix(".schema.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -423,9 +424,9 @@ def test_a_url_without_scheme_says_what_it_must_start_with() -> None:
         f'f.yaml:2:16: "127.0.0.1:4400" {URL_RULE} (at $.servers.local.url)']
 
 
-URL_RULE = ("must start with http:// or https://, hold no spaces and no credentials (no "
-            "user:password@: the key goes in the variable that api_key_env names), "
-            "e.g. http://127.0.0.1:4000")
+URL_RULE = ("must start with http:// or https://, hold no spaces, control characters, query (?) "
+            "or credentials (no user:password@: the key goes in the variable that api_key_env "
+            "names), e.g. http://127.0.0.1:4000")
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -437,7 +438,7 @@ def test_a_url_with_credentials_is_refused_without_showing_them(url: str, shown:
         f'f.yaml:2:16: "{shown}" {URL_RULE} (at $.servers.local.url)']
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:4000", "https://proxy.example/v1?x=a@b",
+@pytest.mark.parametrize("url", ["http://127.0.0.1:4000", "https://proxy.example/v1/a@b",
                                  "http://[::1]:4000/path"])
 def test_urls_without_credentials_pass(url: str) -> None:
     assert problems(f"servers:\n  local: {{url: '{url}'}}\n", "servers") == []
@@ -554,6 +555,11 @@ def test_models_schema(text: str, expected: list[str]) -> None:
         ("servers", ("servers", "local", "url"), {"string"}),
         ("models", ("groups", "coder"), {"string", "array"}),
         ("models", ("models", 0, "max_input_tokens"), {"integer"}),
+        # the lock schema refers into the plan schema for params and SLOs
+        ("lock", ("jobs", 0, "params", "rate"), {"number"}),
+        ("lock", ("jobs", 0, "params", "endpoint"), {"string"}),
+        ("lock", ("benchmarks", 0, "slo", "ttft_ms", "p95"), {"number"}),
+        ("lock", ("plan", "name"), {"string"}),
     ],
 )
 def test_expected_types(schema: str, path: tuple[Any, ...], types: set[str]) -> None:
@@ -733,9 +739,20 @@ def test_missing_schemas_say_reinstall_and_name_no_path(
     assert "reinstall" in err and str(tmp_path) not in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("model", ['"m\\u0000z"', '"a,b"', '"tab\\there"'])
+@pytest.mark.parametrize("model", ['"m\\u0000z"', '"a,b"', '"tab\\there"', '" "', '" m"', '"m "'])
 def test_a_simulated_model_id_the_simulator_cannot_take_is_refused(model: str) -> None:
-    """A NUL or a comma in a `kind: mock` model id passed validate, then apply exited 70."""
+    """A NUL or a comma in a `kind: mock` model id passed validate, then apply exited 70; so did
+    a blank id " " (found by tests/commands/test_fuzz.py)."""
     text = f"servers:\n  demo:\n    kind: mock\n    models: [{model}]\n"
     [problem] = problems(text, "servers")
-    assert problem.startswith("f.yaml:4:14: ") and "without commas or control characters" in problem
+    assert problem.startswith("f.yaml:4:14: ") and "without commas, control characters" in problem
+
+
+def test_the_lock_schema_is_printed_and_refers_to_the_plan_schema_beside_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["schema", "lock"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["$id"].endswith("/lock.schema.json")
+    refs = {v["$ref"].split("#")[0] for v in printed["$defs"]["params"]["properties"].values()}
+    assert refs == {"plan.schema.json"}  # resolved beside the file, as editors do

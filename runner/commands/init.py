@@ -21,6 +21,7 @@ from runner.errors import EXIT_OK, InventoryError, UsageError
 from runner.fileset import DIFFERS, NEW, SAME, File, Found
 from runner.inventory.config import Server, api_key
 from runner.inventory.listing import LiveUnavailable, Model
+from runner.inventory.serverurl import base_url, url_problems
 from runner.plan import starter
 from runner.plan.starter import DEMO_SERVER, EXAMPLE_PLAN, MODELS_FILE, Proxy
 from runner.printable import printable, printable_lines
@@ -53,7 +54,7 @@ _OPTIONS = {".url": "--url", ".api_key_env": "--api-key-env"}  # schema path -> 
 
 def _proxy(args: argparse.Namespace) -> Proxy:
     """The proxy from the options, checked by the servers schema (a bad value is exit 2)."""
-    url = (args.url or defaults.INIT_URL).rstrip("/")
+    url = base_url(args.url or defaults.INIT_URL)
     proxy = Proxy(args.server, url, args.api_key_env)
     if _has_password(url):
         raise UsageError(f"--url: put no key in the URL; export it as ${proxy.api_key_env}")
@@ -61,7 +62,7 @@ def _proxy(args: argparse.Namespace) -> Proxy:
         raise UsageError(f"--server {DEMO_SERVER}: that name is the built-in simulator's; "
                          "choose another")
     doc = load_text(starter.servers_yaml(proxy), starter.SERVERS_FILE)
-    for problem in validate(doc, "servers"):
+    for problem in validate(doc, "servers") or url_problems(doc):
         where = problem.where.path or ""
         option = next((o for k, o in _OPTIONS.items() if where.endswith(k)), "--server")
         raise UsageError(f"{option}: {problem.message}")

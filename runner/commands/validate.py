@@ -12,9 +12,11 @@ from typing import Any
 
 from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Location, Problem
 from runner.inventory import config
+from runner.load.workload import prompt_source
 from runner.plan import patterns
 from runner.plan.expand import expand_matrix
-from runner.plan.planfile import Plan, complete_params, load_plan, parse_extra_vars
+from runner.plan.lock import check_lock, is_lock, located
+from runner.plan.planfile import Benchmark, Plan, complete_params, load_plan, parse_extra_vars
 from runner.printable import printable, printable_lines
 
 _CONFIG_FILES: dict[str, Callable[[str], object]] = {
@@ -58,25 +60,85 @@ def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[P
         if loader is not None:
             loader(os.path.dirname(path) or ".")
             return []
+        if is_lock(path):
+            return lock_file_problems(path, configs)
         plan = load_plan(path, extra)
         found = configs.near(path)
         return (pattern_problems(plan, configs.models(found)) + matrix_problems(plan)
-                + _server_problems(plan, lambda: configs.servers(found)))
+                + prompt_problems(plan)
+                + _server_problems(plan.server, ("plan", "inventory.server"),
+                                   plan.where.get("server"), lambda: configs.servers(found)))
     except InputError as exc:
         return list(exc.problems)
 
 
-def _server_problems(plan: Plan, servers: Callable[[], config.Servers]) -> list[Problem]:
-    """The plan's inventory.server must be defined in servers.yaml, as `runner plan` checks."""
-    if plan.server is None:
+def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
+    """What `runner apply LOCK` would refuse before running: the lock (read_lock), its server
+    in servers.yaml (found as apply finds it) and its jobs' datasets and templates."""
+    doc = check_lock(path)
+    lock = located(path, doc.data)
+    plan_path = lock["plan"]["path"]
+    found = configs.near(plan_path if os.path.isfile(plan_path) else path)
+    server = lock["options"]["server"]
+    problems = _server_problems(server, ("lock", "options.server"),
+                                doc.where(("options", "server")), lambda: configs.servers(found))
+    for i, job in enumerate(lock["jobs"]):
+        problems += _prompt_problems(job["params"], os.path.dirname(plan_path), lock.get(
+            "variables", {}), doc.where(("jobs", i, "params")))
+    return problems
+
+
+def _server_problems(server: str | None, field: tuple[str, str], where: Location | None,
+                     servers: Callable[[], config.Servers]) -> list[Problem]:
+    """A plan's inventory.server or a lock's options.server (`field`: whose, which) must be
+    defined in servers.yaml, as `runner plan` and `runner apply` check."""
+    if server is None:
         return []
+    owner, name = field
     try:
-        unknown = config.unknown_server(servers(), plan.server, "the plan's inventory.server")
+        unknown = config.unknown_server(servers(), server, f"the {owner}'s {name}")
     except InputError as exc:  # servers.yaml's own problems keep their place in it
         return [p if p.where.file else Problem(
-            f"cannot check inventory.server '{plan.server}': {p.message}", plan.where["server"])
+            f"cannot check {name} '{server}': {p.message}", where or Location())
             for p in exc.problems]
-    return [Problem(unknown, plan.where["server"])] if unknown else []
+    return [Problem(unknown, where or Location())] if unknown else []
+
+
+def prompt_problems(plan: Plan) -> list[Problem]:
+    """Datasets and prompt templates of every job, built by the function `apply` builds them
+    with (a dataset line that is not JSON, a template that fails to render): found here, not
+    after `apply` has started."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for bench in plan.benchmarks:
+        for params in _job_params(bench):
+            key = repr([params.get(k) for k in _PROMPT_PARAMS])
+            if key not in seen:
+                seen.add(key)
+                problems += _prompt_problems(params, os.path.dirname(plan.path),
+                                             plan.variables, bench.where["workload"])
+    return problems
+
+
+_PROMPT_PARAMS = ("endpoint", "dataset", "template")  # what can fail in building prompts
+
+
+def _job_params(bench: Benchmark) -> list[dict[str, Any]]:
+    """The params of each of a benchmark's points; a broken matrix has none (matrix_problems
+    reports it)."""
+    try:
+        return [complete_params(bench.params, point) for point in expand_matrix(bench.matrix)]
+    except (InputError, ValueError):
+        return []
+
+
+def _prompt_problems(params: Mapping[str, Any], plan_dir: str, variables: Mapping[str, Any],
+                     where: Location) -> list[Problem]:
+    try:
+        prompt_source(params, plan_dir, variables)
+    except InputError as exc:
+        return [p if p.where.file else Problem(p.message, where) for p in exc.problems]
+    return []
 
 
 def matrix_problems(plan: Plan) -> list[Problem]:

@@ -12,7 +12,8 @@ from typing import Any
 from runner import cache, defaults
 from runner.errors import InputError, Location
 from runner.inputfile import read_input
-from runner.schema import schema_bytes, validate
+from runner.inventory.serverurl import base_url, url_problems
+from runner.schema import schema_bytes, validate, whole_numbers_as_int
 from runner.yamlfile import Document, load_file
 
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # a bearer token: visible ASCII, no spaces
@@ -31,6 +32,9 @@ class Server:
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
     source: str = "configs/servers.yaml"  # the file that defines it
     limits: Mapping[str, int] = field(default_factory=lambda: dict(defaults.LIMITS))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", base_url(self.url))  # one root URL for every client
 
 
 def api_key(server: Server, env: Mapping[str, str]) -> str | None:
@@ -184,8 +188,12 @@ def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Docum
     if doc.data is None:
         doc.data = {}
     problems = validate(doc, schema)
+    if schema == "servers":  # a URL the schema let through may still be one no client can use
+        flagged = {p.where.path for p in problems}
+        problems += [p for p in url_problems(doc) if p.where.path not in flagged]
     if problems:
         raise InputError.many(problems)
+    whole_numbers_as_int(doc, schema)  # retries: 1.0 is a valid integer, and range() refuses it
     return doc
 
 
@@ -221,7 +229,7 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
     options = {k: spec.get(k, defaults.SERVER.get(k)) for k in _MOCK_KEYS} if kind == "mock" else {}
     return Server(
         name=name,
-        url=spec.get("url", "").rstrip("/"),
+        url=spec.get("url", ""),
         api_key_env=spec.get("api_key_env"),
         verify_tls=spec.get("verify_tls", defaults.SERVER["verify_tls"]),
         kind=kind,

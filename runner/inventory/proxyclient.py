@@ -22,6 +22,7 @@ from runner.inventory.listing import (
     unique_sorted,
     with_metadata,
 )
+from runner.inventory.serverurl import base_url
 
 # LiteLLM lists these pseudo-models for keys scoped to teams; they are not servable models.
 SPECIAL_IDS = frozenset({"all-team-models", "all-proxy-models", "no-default-models"})
@@ -67,8 +68,7 @@ def fetch(server: Server, env: Mapping[str, str], client: httpx.Client | None) -
 
 
 def _root_url(url: str) -> str:
-    root = url.rstrip("/")
-    return root.removesuffix("/v1")
+    return base_url(url)  # a Server's url is already one; a URL from elsewhere gets the same
 
 
 def _timeout(timeout_s: float) -> httpx.Timeout:

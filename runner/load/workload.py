@@ -94,6 +94,9 @@ class DatasetPrompts:
         return self.prompts[index % len(self.prompts)]
 
     def _read(self) -> list[dict[str, Any]]:
+        if os.path.exists(self.path) and not os.path.isfile(self.path):  # a FIFO, /dev/zero
+            raise InputError("the dataset is not a regular file; workload.dataset is a UTF-8 "
+                             "JSONL file, relative to the plan's folder", Location(self.path))
         try:
             raw = read_input(self.path, "the dataset", defaults.MAX_DATASET_BYTES)
             lines = raw.decode("utf-8").splitlines()
@@ -112,6 +115,8 @@ class DatasetPrompts:
             item = json.loads(text)
         except ValueError as exc:
             raise InputError(f"not JSON: {exc}", where) from None
+        except RecursionError:  # `[[[[...` a thousand deep
+            raise InputError("not JSON a prompt can be: nested too deeply", where) from None
         if not isinstance(item, dict):
             raise InputError('expected an object with "prompt" or "messages"', where)
         if isinstance(item.get("prompt"), str) and item["prompt"]:

@@ -37,7 +37,7 @@ def mock_process_argv(config: MockConfig, host: str) -> list[str]:
     if any("," in model for model in config.models):
         raise ValueError("model ids passed to `runner mock-server` cannot contain commas")
     argv = [sys.executable, "-m", "runner", "mock-server", "--host", host, "--port", "0",
-            "--models", ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
+            "--models=" + ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
             "--itl-ms", repr(config.itl_ms), "--output-tokens", str(config.output_tokens)]
     return argv + (["--api-key-env", API_KEY_ENV] if config.api_key is not None else [])
 

@@ -10,11 +10,15 @@ from typing import Any
 
 from runner import __version__, defaults
 from runner.atomicfile import write_output
-from runner.errors import InputError, StaleError
+from runner.errors import InputError, Problem, StaleError
 from runner.inputfile import read_input
 from runner.inventory.listing import Inventory
+from runner.jsonfile import load_json_text
 from runner.plan.expand import Job
 from runner.plan.planfile import file_sha256
+from runner.plan.rules import lock_problems
+from runner.schema import validate, whole_numbers_as_int
+from runner.yamlfile import Document
 
 LOCK_VERSION = 1
 
@@ -58,24 +62,43 @@ def is_lock(path: str) -> bool:
 
 
 def read_lock(path: str) -> dict[str, Any]:
-    """Load a lock file; anything that is not a lock of this version is an InputError."""
-    try:
-        raw = read_input(path, "a plan lock", defaults.MAX_DOCUMENT_BYTES)
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except FileNotFoundError:
-        raise InputError(f"{path}: lock file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable plan lock ({exc})") from None
-    if not isinstance(data, dict) or data.get("lock_version") != LOCK_VERSION:
-        raise InputError(f"{path}: not a plan lock of version {LOCK_VERSION}; "
-                         "make a new one with `runner plan PLAN --out FILE`")
+    """A checked lock's data (see `check_lock`), with the plan's path as seen from here."""
+    return located(path, check_lock(path).data)
+
+
+def located(path: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The checked lock `data` read from `path`, with the plan's path as seen from here."""
     data["plan"] = {**data["plan"], "path": _plan_path(path, data)}
     return data
 
 
-def _no_constant(name: str) -> Any:
-    """json.load reads NaN and Infinity, which no JSON writer should produce: refuse them."""
-    raise ValueError(f"{name} is not a JSON number")
+def check_lock(path: str) -> Document:
+    """Load a lock and check it as a plan is checked: JSON with positions, the lock schema
+    (schemas/lock.schema.json) and `lock_problems`. Anything that is not a valid lock of this
+    version is an InputError listing every problem at file:line:col."""
+    doc = load_json_text(_read_text(path), path)
+    if not isinstance(doc.data, dict) or doc.data.get("lock_version") != LOCK_VERSION:
+        raise InputError(f"{path}: not a plan lock of version {LOCK_VERSION}; {_REMAKE}")
+    problems = validate(doc, "lock")
+    flagged = {p.where.path for p in problems}  # one problem per place: the schema's first
+    problems += [p for p in lock_problems(doc) if p.where.path not in flagged]
+    if problems:
+        ordered = sorted(problems, key=lambda p: (p.where.line or 0, p.where.col or 0))
+        raise InputError.many([*ordered, Problem(f"{path}: fix the lock, or {_REMAKE}")])
+    whole_numbers_as_int(doc, "lock")
+    return doc
+
+
+_REMAKE = "make a new one with `runner plan PLAN --out FILE`"
+
+
+def _read_text(path: str) -> str:
+    try:
+        return read_input(path, "a plan lock", defaults.MAX_DOCUMENT_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: lock file not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable plan lock ({exc})") from None
 
 
 def _plan_path(lock_path: str, lock: Mapping[str, Any]) -> str:
@@ -129,5 +152,6 @@ def check_fresh(lock_path: str, lock: Mapping[str, Any], jobs: Sequence[Job],
 
 
 def locked_jobs(lock: Mapping[str, Any]) -> list[Job]:
-    return [Job(j["id"], j["slug"], j["benchmark"], j["model"], j["point"], j["params"])
+    """The jobs of a lock that `read_lock` accepted."""
+    return [Job(j["id"], j["slug"], j["benchmark"], j["model"], j.get("point", {}), j["params"])
             for j in lock["jobs"]]

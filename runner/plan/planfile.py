@@ -11,12 +11,12 @@ from typing import Any
 from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
+from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
 from runner.plan.templating import render_document
-from runner.schema import validate
+from runner.safenames import is_secret_key
+from runner.schema import validate, whole_numbers_as_int
 from runner.yamlfile import Document, Path, load_text, plain_scalar
 
-PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
-LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
 _NESTED = ("workload", "load", "slo")
 
 
@@ -35,7 +35,8 @@ class Benchmark:
     slo: Mapping[str, Any] = field(default_factory=dict)
     retries: int = defaults.BENCHMARK["retries"]
     max_error_rate: float = defaults.BENCHMARK["max_error_rate"]
-    where: Mapping[str, Location] = field(default_factory=dict)  # "models", "matrix", "name"
+    # "name", "models", "matrix", "workload"
+    where: Mapping[str, Location] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise InputError(f"-e {item!r}: expected KEY=VALUE with KEY a variable name")
+        if is_secret_key(key):  # the value would be stored in plan locks
+            raise InputError(f"-e {key}=...: {key} is named like a credential; {SECRETS}")
         out[key] = plain_scalar(value)
     return out
 
@@ -84,9 +87,12 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     problems = render_document(doc, variables, "plan", _is_runtime_template)
     failed = {p.where.path for p in problems}  # a failed template is not also a type error
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
+    flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
+    checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
     if problems:
         raise InputError.many(sorted(problems, key=_order))
+    whole_numbers_as_int(doc, "plan")
     return _build(doc, path, file_sha256(raw), variables)
 
 
@@ -206,7 +212,7 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
         slo=spec.get("slo", {}),
         retries=spec.get("retries", defaults.BENCHMARK["retries"]),
         max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
-        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix")},
+        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},
     )
 
 

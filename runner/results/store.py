@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from runner.results import index
 from runner.results.index import INDEX_FILE, RunRow
 from runner.results.requestlog import RequestLog, read_log
 from runner.results.reserve import Reserve
+from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 
 MANIFEST_FILE = "manifest.json"
 JOBS_DIR = "jobs"
@@ -28,10 +28,6 @@ LOCK_FILE = "run.lock"
 # partial: this apply ended well, but jobs of the run's record are still to run (--resume them)
 RUN_STATUSES = ("ok", "failed", "interrupted", "partial")
 COMPLETE_STATUSES = ("ok", "failed")
-_PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_SECRET_KEY = re.compile(
-    r"(?:.*_)?(?:api_?key|master_key)|(?:proxy_)?authorization|litellm_params"
-)
 
 
 class RunStore:
@@ -281,16 +277,16 @@ def _job_file(run_dir: str, slug: str, suffix: str) -> str:
 
 
 def check_slug(slug: object) -> str:
-    """`slug` if it names a file inside jobs/; else ValueError."""
-    if (not isinstance(slug, str) or not slug or slug.startswith(".")
-            or any(c in slug for c in "/\\\0")):
+    """`slug` if it names a file inside jobs/ (safenames.slug_problem); else ValueError."""
+    if slug_problem(slug) or not isinstance(slug, str):
         raise ValueError(f"unsafe job slug {slug!r}")
     return slug
 
 
 def check_plan_name(name: str) -> str:
-    """`name` if it is a safe directory name under results/; else ValueError."""
-    if not _PLAN_NAME.fullmatch(name) or name.startswith(INDEX_FILE):
+    """`name` if it is a safe directory name under results/ (safenames.plan_name_problem);
+    else ValueError."""
+    if plan_name_problem(name):
         raise ValueError(f"unsafe plan name {name!r}")
     return name
 
@@ -300,7 +296,7 @@ def refuse_secrets(data: Any, what: str, path: str = "$") -> None:
     if isinstance(data, Mapping):
         for key, value in data.items():
             where = f"{path}.{key}"
-            if _SECRET_KEY.fullmatch(str(key).lower().replace("-", "_")):
+            if is_secret_key(key):
                 raise ValueError(f"refusing to store a {what} with a secret-like key at {where}")
             refuse_secrets(value, what, where)
     elif isinstance(data, list | tuple):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from runner.cache import cache_dir
 from runner.filelock import FileLock, Holder, acquire
+from runner.inventory.serverurl import base_url
 
 LOCKS_DIR = "locks"
 
@@ -28,7 +29,7 @@ def server_key(url: str) -> str:
     host = (parts.hostname or "").lower()
     host = "localhost" if host in _LOOPBACK else host
     port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
-    path = parts.path.rstrip("/").removesuffix("/v1").rstrip("/")
+    path = base_url(parts.path)  # the same root URL every client uses
     return f"{scheme}://{host}{f':{port}' if port else ''}{path}"
 
 

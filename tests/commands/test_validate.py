@@ -148,3 +148,50 @@ def test_values_the_load_generator_cannot_schedule_are_exit_2(
         code, out, err = run_cli(capsys, *command)
         assert code == EXIT_INVALID and message in out + err, (command, out, err)
     assert not (project / "results").exists()
+
+
+# --- every check apply makes before running, validate makes too (issue 9) ------------------
+
+
+def prompt_plan(workload: str) -> str:
+    return (f"version: 1\nname: t\nbenchmarks:\n  - name: b\n    models: all\n"
+            f"    workload: {workload}\n    load: {{requests: 1}}\n")
+
+
+@pytest.mark.parametrize(("dataset", "line", "message"), [
+    ('{"prompt": "a"}\nnot json\n', 2, "not JSON: Expecting value"),
+    ('{"prompt": "a"}\n' + "[" * 100_000 + "\n", 2, "nested too deeply"),  # was exit 70
+    ('{"messages": []}\n', 1, '"messages" must be a non-empty list'),
+    ("\n\n", None, "the dataset has no prompts"),
+])
+def test_a_dataset_apply_could_not_read_is_exit_2_from_validate(
+    dataset: str, line: int | None, message: str, project: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (project / "d.jsonl").write_text(dataset)
+    write_plan(project, prompt_plan("{dataset: d.jsonl}"), "p.yaml")
+    where = f"d.jsonl:{line}: " if line else "d.jsonl: "
+    for argv in (["validate", "p.yaml"], ["apply", "p.yaml", "--source", "fallback"]):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == EXIT_INVALID and message in out + err and where in out + err
+    assert not (project / "results").exists()
+
+
+def test_a_prompt_template_apply_could_not_render_is_exit_2_from_validate(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_plan(project, prompt_plan("{template: 'Q{{ i }} {{ nope }}'}"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert code == EXIT_INVALID
+    assert out.startswith("p.yaml:6:15: workload.template: ") and "nope" in out
+    assert out.rstrip().endswith("(at $.benchmarks[0].workload)")
+
+
+def test_one_dataset_is_read_once_for_every_point(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "d.jsonl").write_text("oops\n")
+    text = prompt_plan("{dataset: d.jsonl}") + "    matrix: {concurrency: [1, 2, 3]}\n"
+    write_plan(project, text, "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert code == EXIT_INVALID and out.count("not JSON") == 1

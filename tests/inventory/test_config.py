@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,29 @@ def test_a_key_read_from_a_file_with_its_newline_works(
         code, out, err = run_cli(capsys, "inventory", "--config-dir", str(tmp_path / "configs"))
     assert code == EXIT_OK, err
     assert out.splitlines()[-1].startswith("m1") and "TOPSECRET" not in out + err
+
+
+@pytest.mark.parametrize("models", [["--help"], ["-x", "m"], ["--models=y"]])
+def test_a_simulated_model_named_like_an_option_is_served(
+    models: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A `kind: mock` model `--help` passed validate, then the simulator's command line read it
+    as its own option and apply exited 70."""
+    listed = ", ".join(f'"{m}"' for m in models)
+    (tmp_path / "servers.yaml").write_text(f"servers:\n  sim:\n    kind: mock\n"
+                                           f"    models: [{listed}]\n")
+    code, out, err = run_cli(capsys, "inventory", "--config-dir", str(tmp_path), "--json")
+    assert code == EXIT_OK, err
+    assert sorted(m["id"] for m in json.loads(out)["models"]) == sorted(models)
+
+
+@pytest.mark.parametrize(("option", "value"), [("ttft_ms", "1e300"), ("itl_ms", "1e9"),
+                                               ("output_tokens", "1000000000000")])
+def test_a_simulator_setting_it_cannot_serve_is_exit_2(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ttft_ms: 1e300 validated, then every request timed out."""
+    (tmp_path / "servers.yaml").write_text(
+        f"servers:\n  sim:\n    kind: mock\n    models: [m]\n    {option}: {value}\n")
+    code, out, _ = run_cli(capsys, "validate", str(tmp_path / "servers.yaml"))
+    assert code == EXIT_INVALID and f":5:{len(option) + 7}: must be at most " in out

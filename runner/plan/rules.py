@@ -1,0 +1,143 @@
+"""What a plan or a lock may not say beyond its schema: a plan name that collides in results/, a
+key named like a credential, an `extra_body` key that runner sends itself; and in a lock, jobs
+that share an id or a slug, or whose params mix rivals. Plans and locks are checked by these
+functions at load time, so `validate` refuses what `apply` could not run or store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from runner.errors import Problem
+from runner.safenames import is_secret_key, plan_name_problem, slug_problem
+from runner.yamlfile import Document, Path
+
+# Rival groups of job params: a job uses one group of each; the keys after the first modify it.
+PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
+LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
+# The request body's keys that runner sets; extra_body would silently override them.
+RUNNER_SETS = {
+    "model": "it sends each job's model: choose models with `models:`",
+    "messages": "it sends the workload's prompt: use workload.dataset or workload.template",
+    "prompt": "it sends the workload's prompt: use workload.dataset or workload.template",
+    "stream": "use workload.stream",
+    "stream_options": "it asks for usage there, and its token counts depend on it",
+    "max_tokens": "use workload.max_tokens (bounded, and shown in job ids and reports)",
+    "temperature": "use workload.temperature (bounded, and shown in job ids and reports)",
+    "seed": "use workload.seed (shown in job ids and reports)",
+}
+_EXTRA_BODY_HOMES = ("workload", "params")  # a plan's workload, a lock's job params
+SECRETS = ("secrets never live in plans or locks: a server's key comes from the environment "
+           "variable that its api_key_env names in servers.yaml")
+
+
+def document_problems(doc: Document, name_path: Path) -> list[Problem]:
+    """The plan name at `name_path`, credential-like keys and extra_body keys of a plan or a
+    lock, in document order."""
+    return name_problems(doc, name_path) + key_problems(doc)
+
+
+def name_problems(doc: Document, path: Path) -> list[Problem]:
+    """A plan name that cannot name results/<name>/ (see safenames.plan_name_problem)."""
+    name = _get(doc.data, path)
+    problem = plan_name_problem(name) if isinstance(name, str) else None
+    return [Problem(f"plan name {json.dumps(name)} {problem}", doc.where(path))] if problem else []
+
+
+def key_problems(doc: Document) -> list[Problem]:
+    """Keys named like credentials anywhere, and extra_body keys that runner sets itself."""
+    problems = []
+    for path in _keys(doc.data):
+        key = path[-1]
+        if is_secret_key(key):
+            message = f"key '{key}' is named like a credential; {SECRETS}"
+            problems.append(Problem(message, doc.where(path, key=True)))
+        elif len(path) >= 3 and path[-3] in _EXTRA_BODY_HOMES and path[-2] == "extra_body" \
+                and key in RUNNER_SETS:
+            message = f"extra_body.{key}: runner sets {key} itself; {RUNNER_SETS[key]}"
+            problems.append(Problem(message, doc.where(path, key=True)))
+    return problems
+
+
+def _keys(value: Any, path: Path = ()) -> Iterator[Path]:
+    """The path of every mapping key in `value`, depth first."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*path, key)
+            yield from _keys(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _keys(child, (*path, i))
+
+
+def _get(data: Any, path: Path) -> Any:
+    for part in path:
+        if isinstance(part, str) and isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def lock_problems(doc: Document) -> list[Problem]:
+    """What the lock schema cannot say: the plan name, credential-like and extra_body keys (as
+    for plans), unique benchmark names, unique job ids and slugs (slugs in any letter case: they
+    name files), each job's benchmark among the lock's, and job params with exactly one prompt
+    source, one load mode and a way to stop."""
+    problems = document_problems(doc, ("plan", "name"))
+    problems += _duplicates(doc, "benchmarks", "name", str)
+    problems += _duplicates(doc, "jobs", "id", str) + _duplicates(doc, "jobs", "slug", str.casefold)
+    names = [b["name"] for _, b in _entries(doc, "benchmarks") if isinstance(b.get("name"), str)]
+    for i, job in _entries(doc, "jobs"):
+        slug, bench = job.get("slug"), job.get("benchmark")
+        if isinstance(slug, str) and slug_problem(slug):
+            problems.append(Problem(f"slug {slug_problem(slug)}", doc.where(("jobs", i, "slug"))))
+        if isinstance(bench, str) and bench not in names:
+            problems.append(Problem(f"benchmark '{bench}' is not one of the lock's benchmarks "
+                                    f"({', '.join(names) or 'none'})",
+                                    doc.where(("jobs", i, "benchmark"))))
+        if isinstance(job.get("params"), dict):
+            problems += param_problems(doc, ("jobs", i, "params"), job["params"])
+    return problems
+
+
+def _duplicates(doc: Document, section: str, key: str, fold: Any) -> list[Problem]:
+    """Entries of `section` whose `key` repeats an earlier one's (compared through `fold`)."""
+    first: dict[str, int] = {}
+    problems = []
+    for i, entry in _entries(doc, section):
+        value = entry.get(key)
+        if isinstance(value, str) and first.setdefault(fold(value), i) != i:
+            line = doc.where((section, first[fold(value)], key)).line
+            problems.append(Problem(f"duplicate {section[:-1]} {key} '{value}' (first on line "
+                                    f"{line})", doc.where((section, i, key))))
+    return problems
+
+
+def _entries(doc: Document, section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = doc.data.get(section) if isinstance(doc.data, dict) else None
+    return [(i, e) for i, e in enumerate(items) if isinstance(e, dict)] \
+        if isinstance(items, list) else []
+
+
+def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list[Problem]:
+    """A job's `params` (at `path`) need one of each rival group (prompt source, load mode),
+    what their modifiers modify (arrival needs rate), and requests or duration_s."""
+    problems = []
+    for groups, what in ((PROMPT_SOURCES, "prompt source"), (LOAD_MODES, "load mode")):
+        chosen = [group[0] for group in groups if group[0] in params]
+        if len(chosen) != 1:
+            names = ", ".join(group[0] for group in groups)
+            message = f"params need exactly one {what} ({names}); found "
+            problems.append(Problem(message + (" and ".join(chosen) or "none"), doc.where(path)))
+        problems += [Problem(f"{key} needs {group[0]}, which these params do not set",
+                             doc.where((*path, key)))
+                     for group in groups for key in group[1:]
+                     if key in params and group[0] not in params]
+    if "requests" not in params and "duration_s" not in params:
+        problems.append(Problem("params need requests or duration_s: when the job stops",
+                                doc.where(path)))
+    return problems
