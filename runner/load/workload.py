@@ -94,9 +94,6 @@ class DatasetPrompts:
         return self.prompts[index % len(self.prompts)]
 
     def _read(self) -> list[dict[str, Any]]:
-        if os.path.exists(self.path) and not os.path.isfile(self.path):  # a FIFO, /dev/zero
-            raise InputError("the dataset is not a regular file; workload.dataset is a UTF-8 "
-                             "JSONL file, relative to the plan's folder", Location(self.path))
         try:
             raw = read_input(self.path, "the dataset", defaults.MAX_DATASET_BYTES)
             lines = raw.decode("utf-8").splitlines()

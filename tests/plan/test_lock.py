@@ -260,4 +260,4 @@ def test_a_locked_dataset_that_is_no_regular_file_is_refused_without_reading_it(
 
     lock = edited(made, edit)
     code, out, _ = run_cli(capsys, "validate", str(lock))
-    assert code == EXIT_INVALID and "the dataset is not a regular file" in out
+    assert code == EXIT_INVALID and "the dataset must be a" in out
