@@ -24,7 +24,8 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from runner.load.loadgen import LoadResult, Target, run_load
+from runner.load.exchange import Target
+from runner.load.loadgen import LoadResult, run_load
 from runner.load.workload import prompt_source
 from runner.mock.process import mock_process
 from runner.mock.server import MockConfig

@@ -62,7 +62,8 @@ def _root_path() -> str:
 
 
 def _load(url: str, params: dict[str, Any]) -> dict[str, Any]:
-    from runner.load.loadgen import Target, run_load
+    from runner.load.exchange import Target
+    from runner.load.loadgen import run_load
     from runner.load.workload import prompt_source
 
     limits = params.pop("limits", {})  # servers.yaml `limits`

@@ -114,7 +114,8 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 
 
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
-    from runner.load.loadgen import Target, run_load
+    from runner.load.exchange import Target
+    from runner.load.loadgen import run_load
     from runner.run.metrics import summarize
 
     ctx.reporter.job_started(spec, attempt)

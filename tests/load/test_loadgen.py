@@ -17,7 +17,8 @@ from aiohttp import web
 
 from runner.errors import InputError
 from runner.load.arrivals import arrival_offsets
-from runner.load.loadgen import PROBE_MIN, LoadResult, Target, run_load
+from runner.load.exchange import Target
+from runner.load.loadgen import PROBE_MIN, LoadResult, run_load
 from runner.load.records import RequestRecord
 from runner.load.workload import prompt_source
 from runner.mock.process import mock_process

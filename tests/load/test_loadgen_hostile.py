@@ -12,8 +12,9 @@ import pytest
 from hostile_client import measure
 from hostile_server import hostile_server, received
 
-from runner.load import loadgen
-from runner.load.loadgen import LoadResult, Target, run_load
+from runner.load import exchange
+from runner.load.exchange import Target
+from runner.load.loadgen import LoadResult, run_load
 from runner.load.records import RequestRecord
 from runner.load.workload import prompt_source
 
@@ -87,14 +88,14 @@ def test_a_job_keeps_every_record_even_when_a_bug_loses_one(
 ) -> None:
     """A bug between the answer and its record (here: measuring raises) still crashes the job
     (exit 70 with a traceback in the log), but the request is recorded, never silently lost."""
-    measure_one = loadgen._Job._measure
+    measure_one = exchange.Exchange._measure
 
     def broken(self: Any, record: RequestRecord, *args: Any) -> None:
         if record.index == 2:
             raise RuntimeError("bug")
         measure_one(self, record, *args)
 
-    monkeypatch.setattr(loadgen._Job, "_measure", broken)
+    monkeypatch.setattr(exchange.Exchange, "_measure", broken)
     before = received(url).get("ok", 0)
     kept: list[RequestRecord] = []
     with pytest.raises(RuntimeError, match="bug"):

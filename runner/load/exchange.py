@@ -1,0 +1,269 @@
+"""One request of a job on the wire: sent on its turn, its answer read within the limits and
+the deadline, measured into a RequestRecord."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+from typing import Any
+
+import aiohttp
+
+from runner.defaults import LIMITS, PARAMS
+from runner.load.pacing import Pauses, retry_after_s
+from runner.load.records import ClientHealth, RequestRecord
+from runner.load.sse import StreamState, error_message, short
+from runner.redaction import redact
+
+ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+DRAIN_S = 1.0  # after [DONE], how long the rest of the body (chunk terminator) may take
+SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see _Job._turn)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go. `headers` carry the Authorization: never log them. `limits`: what
+    the server's answers may hold (servers.yaml `limits`; missing keys take LIMITS')."""
+
+    base_url: str
+    headers: Mapping[str, str]
+    model: str
+    limits: Mapping[str, int] = field(default_factory=dict)
+
+
+class Exchange(ABC):
+    """A job's requests on the wire, the part of a running job (loadgen._Job) that sends each
+    request on its turn, reads its answer within the limits and the deadline, and measures it
+    into a record: `_finish` keeps it, `_give_up` stops the job (schedule.Schedule)."""
+
+    def __init__(self, target: Target, params: Mapping[str, Any]) -> None:
+        self.target = target
+        self.url = target.base_url.rstrip("/") + ENDPOINTS[params.get("endpoint", "chat")]
+        self.stream = bool(params.get("stream", True))
+        self.warmup = int(params.get("warmup_requests", 0))
+        self.session: aiohttp.ClientSession
+        self.health = ClientHealth()
+        self.sending, self.cancelling = True, False
+        self.sends_this_tick = 0
+        self.turns: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.pauses = Pauses()
+        self.t0 = 0
+        limits = {**LIMITS, **target.limits}
+        self.max_line, self.max_chunks = limits["line_bytes"], limits["chunks"]
+        self.max_error = limits["error_bytes"]
+        self.timeout_s = float(params.get("request_timeout_s", PARAMS["request_timeout_s"]))
+        # Not a finite number (validation refuses it): no deadline; aiohttp then refuses every
+        # request, and each is recorded as a client_error.
+        self.timeout_ns = int(self.timeout_s * 1e9) if 0 < self.timeout_s < 1e7 else 1 << 62
+        self.inflight: dict[int, RequestRecord] = {}  # sent, not yet recorded
+
+    @abstractmethod
+    def _finish(self, record: RequestRecord) -> None:
+        """Keep the record of a request that ended (loadgen._Job)."""
+
+    @abstractmethod
+    def _give_up(self, reason: str) -> None:
+        """Stop sending: the server cannot be benchmarked (schedule.Schedule)."""
+
+    def _asked_to_wait(self, resp: aiohttp.ClientResponse) -> str:
+        """The error kind of an HTTP error: `rate_limited` for a 429, or a 503 with Retry-After,
+        else `http`. A Retry-After pauses sending for the whole job (see pacing.Pauses.ask);
+        asked once too often in a row, the job gives up."""
+        wait_s = retry_after_s(resp.headers, time.time())
+        if resp.status != 429 and (resp.status != 503 or wait_s is None):
+            return "http"
+        if wait_s is not None and not self.pauses.ask(wait_s, perf_counter_ns()):
+            self._give_up("rate_limited")
+        return "rate_limited"
+
+    async def _request(self, index: int, body: bytes, ready: int | None,
+                       scheduled: int | None) -> None:
+        """Send one request and record it; errors are data, never exceptions.
+
+        `ready`: when it could have been sent at the earliest (its scheduled time, or when the
+        worker's previous request ended); the delay from there is the client's scheduling lag.
+        One function, not several: this is the hot path, and every call and await counts.
+        Whatever the server or the client library does, the request ends as one record: an
+        exception is its failure (`client_error` before an answer came, `invalid_response`
+        after), never the job's."""
+        record = RequestRecord(index=index, warmup=index < self.warmup)
+        if scheduled is not None:
+            record.scheduled_ms = (scheduled - self.t0) / 1e6
+        state = StreamState(self.max_line, self.max_chunks)
+        if self.sends_this_tick >= SENDS_PER_TICK or self.turns:
+            await self._turn()
+            if not self.sending:  # stopped meanwhile: this request is never sent
+                return
+        else:
+            self._count_send()
+        start = perf_counter_ns()
+        record.sent_ms = (start - self.t0) / 1e6
+        if ready is not None:
+            self.health.scheduling_lag_ms.append((start - ready) / 1e6)
+        self.inflight[index] = record
+        resp = None
+        try:
+            async with self.session.post(self.url, data=body, allow_redirects=False) as resp:
+                if resp.status >= 300:
+                    end = await self._http_error(resp, record)
+                else:
+                    end = await self._read(resp, state, start + self.timeout_ns)
+        except asyncio.CancelledError:
+            end = self._failed(record, "cancelled", "stopped before the answer ended")
+            if not self.cancelling:  # cancelled from outside: kept, and cancelled all the same
+                self._measure(record, state, start, end)
+                self._finish(record)
+                raise
+        except TimeoutError:
+            end = self._failed(record, "timeout", "no complete answer within request_timeout_s")
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+            end = self._failed(record, "connection", f"{type(exc).__name__}: {exc}")
+        except aiohttp.ClientError as exc:
+            end = self._failed(record, "invalid_response", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # e.g. RecursionError, ValueError, UnicodeError
+            kind = "client_error" if resp is None else "invalid_response"
+            end = self._failed(record, kind, f"{type(exc).__name__}: {exc}")
+        self._measure(record, state, start, end)
+        self._finish(record)
+
+    async def _turn(self) -> None:
+        """Wait until a later event-loop iteration lets this request start.
+
+        On Python 3.11 aiohttp writes a request's body in a task that runs on the loop's next
+        iteration, so 256 requests started in one iteration (a closed loop's round ending at
+        once) reach the wire only after all 256 are built, up to ~100 ms after their clocks
+        started: TTFT error. Starting at most SENDS_PER_TICK per iteration, in arrival order,
+        puts each on the wire within a few ms of its start; the wait is the client's, and shows
+        as scheduling lag. Measured at 256 streams (simulator TTFT 50 ms, ITL 40 ms; median of
+        five runs): TTFT p50 error 9.7 ms -> 2.7 ms."""
+        turn = asyncio.get_running_loop().create_future()
+        self.turns.append(turn)
+        await turn
+
+    def _count_send(self) -> None:
+        if not self.sends_this_tick:
+            asyncio.get_running_loop().call_soon(self._next_tick)
+        self.sends_this_tick += 1
+
+    def _next_tick(self) -> None:
+        self.sends_this_tick = 0
+        while self.turns and self.sends_this_tick < SENDS_PER_TICK:
+            turn = self.turns.popleft()
+            if not turn.done():  # a cancelled waiter gives its turn away
+                turn.set_result(None)
+                self._count_send()
+
+    async def _read(self, resp: aiohttp.ClientResponse, state: StreamState,
+                    deadline_ns: int) -> int:
+        """Read the answer into `state`; return when it ended.
+
+        Whole reads, split into lines by StreamState. Measured on 256-event answers:
+        `async for line in resp.content` (an await per line, two lines per event) costs 5x what
+        whole reads cost, more than this loop with all its parsing. The deadline is checked
+        after every read: aiohttp checks its timeout only when a read has to wait for data,
+        and a server that keeps the client's buffer full never lets it wait (a gzip bomb held
+        a request 4.8 s against a 2 s request_timeout_s)."""
+        encoding = _encoding(resp)
+        if encoding is not None:
+            state.invalid = (f"the answer is {encoding}-compressed, though runner asks for "
+                             "identity (Accept-Encoding)")
+            return perf_counter_ns()
+        content = resp.content
+        if not self.stream or resp.content_type == "application/json":
+            data, whole = await _read_up_to(content, self.max_line)
+            end = perf_counter_ns()
+            if whole:
+                state.body(data, end)
+            else:
+                state.cut(f"more than {self.max_line} bytes")
+            return end
+        feed = state.feed
+        while data := await content.readany():
+            now = perf_counter_ns()
+            if feed(data, now):
+                break
+            if now > deadline_ns:
+                raise TimeoutError
+        end = perf_counter_ns()
+        state.close(end)
+        if state.done and not content.at_eof():
+            await _drain(content)
+        return end
+
+    async def _http_error(self, resp: aiohttp.ClientResponse, record: RequestRecord) -> int:
+        """Record the status and the message of an error answer; at most `error_bytes` of it
+        are read (a 1 GiB error body cost 2 GB read whole), the rest is left unread."""
+        record.http_status = resp.status
+        kind, head = self._asked_to_wait(resp), f"HTTP {resp.status}"
+        encoding = _encoding(resp)
+        if encoding is not None:
+            return self._failed(record, kind, f"{head} (a {encoding}-compressed body, unread)")
+        data, whole = await _read_up_to(resp.content, self.max_error)
+        # Redacted whole, before error_message and short cut it: a cut key would slip through.
+        text = redact(data.decode(errors="replace"), self.target.headers)
+        try:
+            message = error_message(json.loads(text))
+        except (ValueError, RecursionError):
+            message = short(text) or resp.reason or ""
+        if not whole:
+            head += f" (body longer than {self.max_error} bytes, cut)"
+        return self._failed(record, kind, f"{head}: {message}")
+
+    def _failed(self, record: RequestRecord, kind: str, message: str) -> int:
+        record.error_kind = record.error_kind or kind
+        # Redact before shortening: a key cut in two by `short` would no longer be found.
+        record.error = record.error or short(redact(message, self.target.headers))
+        return perf_counter_ns()
+
+    def _measure(self, record: RequestRecord, state: StreamState, start: int, end: int) -> None:
+        """Fill timings and tokens from the stream, and decide whether the request succeeded."""
+        times = state.chunk_ns
+        record.e2e_ms = (end - start) / 1e6
+        record.content_chunks = len(times)
+        if times:
+            record.ttft_ms = (times[0] - start) / 1e6
+            record.itl_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
+        record.prompt_tokens = state.prompt_tokens
+        if state.completion_tokens is not None:
+            record.output_tokens, record.output_tokens_source = state.completion_tokens, "usage"
+        elif self.stream:
+            record.output_tokens, record.output_tokens_source = len(times), "chunks"
+        record.finish_reason = state.finish_reason
+        if record.error_kind is None:
+            kind, message = state.outcome()
+            if kind is not None:
+                self._failed(record, kind, message or kind)
+        record.ok = record.error_kind is None
+
+
+def _encoding(resp: aiohttp.ClientResponse) -> str | None:
+    """The answer's Content-Encoding when it is not identity (runner asks for identity)."""
+    encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+    return None if encoding in ("", "identity") else short(encoding, 24)
+
+
+async def _read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of a body, and whether that is all of it (the rest is not read)."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit and (data := await content.readany()):
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)[:limit], size <= limit
+
+
+async def _drain(content: aiohttp.StreamReader) -> None:
+    """Read what follows [DONE] (the chunk terminator) so the connection can be reused; a
+    server that keeps the stream open gets its connection closed instead."""
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+        async with asyncio.timeout(DRAIN_S):  # no extra task, unlike wait_for
+            while await content.readany():
+                pass
