@@ -156,7 +156,7 @@ def test_a_signal_before_the_junit_fifo_is_opened_skips_it_instead_of_waiting_fo
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A SIGTERM that lands after the run ended but before the JUnit FIFO is opened is only
     counted: opening the FIFO then waited for a reader that never came (seen under load)."""
-    from runner.commands.apply import _save_junit
+    from runner.commands.conclusion import _save_junit
     from runner.interrupts import Interrupts
 
     fifo = tmp_path / "junit.fifo"

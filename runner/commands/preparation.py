@@ -1,0 +1,133 @@
+"""Preparing `runner apply`: from a plan or a lock, the inventory, the jobs to run and each
+job's prompt source, checked before anything runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from runner.commands.plan import load_checked, options_from
+from runner.errors import InputError, InventoryError, Problem, UsageError
+from runner.inventory.listing import Inventory
+from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
+from runner.plan.expand import Job
+from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
+from runner.plan.selection import select, totals, unknown_tags
+from runner.run.executor import JobSpec
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs, from a plan or a lock."""
+
+    plan: dict[str, Any]  # name, path, sha256
+    variables: Mapping[str, Any]
+    inventory: Inventory
+    specs: list[JobSpec]
+    warnings: list[str]
+    selection: Mapping[str, Any]  # the options that chose the jobs: limit, tags, skip_tags
+    totals: Mapping[str, int | float]  # the plan view's totals: benchmarks, skipped, models, jobs
+
+
+@contextmanager
+def _prepared(args: argparse.Namespace,
+              env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    if is_lock(args.plan):
+        with _from_lock(args, env) as found:
+            yield found
+    else:
+        with _from_plan(args, env) as found:
+            yield found
+
+
+@contextmanager
+def _from_plan(args: argparse.Namespace,
+               env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    plan, ws = load_checked(args, env)
+    options = options_from(args)
+    with serving(ws) as live:
+        inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
+        chosen = select(plan, inv.ids(), ws.models.groups, options)
+        specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
+                         s.benchmark.max_error_rate) for s in chosen for job in s.jobs]
+        warnings = unknown_tags(plan, options)
+        warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
+        selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
+        yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings, selection,
+                             totals(chosen))
+
+
+@contextmanager
+def _from_lock(args: argparse.Namespace,
+               env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    _refuse_selection_options(args)
+    lock = read_lock(args.plan)
+    server = args.server or lock["options"]["server"]
+    plan_path = lock["plan"].get("path")
+    near = plan_path if plan_path and os.path.isfile(plan_path) else args.plan
+    ws = open_workspace(args.config_dir, server, env, None, near=near)
+    with serving(ws) as live:
+        inv = fetch(live, env, args.source, allow_fallback=True)
+        jobs = locked_jobs(lock)
+        warnings = check_fresh(args.plan, lock, jobs, inv.ids(), args.force, args.allow_drift)
+        served = set(inv.ids())
+        settings = {b["name"]: b for b in lock["benchmarks"]}
+        specs = [_locked_spec(job, live, settings[job.benchmark])
+                 for job in jobs if job.model in served]
+        if not specs:
+            raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
+                                 "re-plan with `runner plan PLAN --out FILE`")
+        options = lock.get("options") or {}
+        selection = {k: options.get(k) for k in ("limit", "tags", "skip_tags")}
+        yield live, Prepared(lock["plan"], lock.get("variables", {}), inv, specs, warnings,
+                             selection, lock.get("totals") or {})
+
+
+_SELECTION_FLAGS = (("limit", "--limit"), ("tags", "--tags"), ("skip_tags", "--skip-tags"),
+                    ("extra_vars", "-e/--extra-vars"), ("max_jobs", "--max-jobs"))
+
+
+def _refuse_selection_options(args: argparse.Namespace) -> None:
+    """A lock's jobs and variables are fixed: options that would change them are exit 2."""
+    given = [flag for name, flag in _SELECTION_FLAGS if getattr(args, name, None)]
+    if given:
+        raise UsageError(f"{', '.join(given)} with a lock ({args.plan}): a lock runs exactly "
+                         "what was planned; re-plan with these options: "
+                         "`runner plan PLAN [options] --out FILE`")
+
+
+def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
+    return JobSpec(job, ws.server, bench.get("slo", {}), bench.get("retries", 0),
+                   bench.get("max_error_rate", 0))
+
+
+def _prompt_sources(prepared: Prepared) -> dict[str, Any]:
+    """Each job's prompt source, built before anything runs (a bad dataset is exit 2 now)."""
+    plan_dir = os.path.dirname(prepared.plan["path"])
+    cache: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for spec in prepared.specs:
+        params = spec.job.params
+        key = repr([params.get(k) for k in _PROMPT_PARAMS])  # load settings share prompts
+        if key not in cache:
+            cache[key] = _prompt_source(spec, plan_dir, prepared)
+        out[spec.job.id] = cache[key]
+    return out
+
+
+_PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_tokens_stddev",
+                  "seed")
+
+
+def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:
+    from runner.load.workload import prompt_source
+
+    try:
+        return prompt_source(spec.job.params, plan_dir, prepared.variables)
+    except InputError as exc:
+        where = f"{prepared.plan['path']}: benchmark '{spec.job.benchmark}'"
+        raise InputError.many([Problem(f"{where}: {p.render()}") for p in exc.problems]) from None
