@@ -11,7 +11,8 @@ from typing import Any
 
 from runner.errors import InputError
 from runner.load.records import RequestRecord
-from runner.results.store import JOBS_DIR, RunStore, read_requests
+from runner.results.jobfiles import JOBS_DIR, read_requests
+from runner.results.store import RunStore
 
 
 @dataclass(frozen=True)

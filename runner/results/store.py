@@ -15,28 +15,32 @@ from runner import __version__
 from runner.atomicfile import write_atomic
 from runner.errors import InputError, StorageError, cannot_write
 from runner.filelock import FileLock, acquire
-from runner.load.records import RequestRecord
 from runner.results import index
 from runner.results.index import INDEX_FILE, RunRow
-from runner.results.requestlog import RequestLog, read_log
+from runner.results.jobfiles import (
+    COMPLETE_STATUSES,
+    JOBS_DIR,
+    JobFiles,
+    _load_json,
+    _plain,
+    check_slug,
+)
 from runner.results.reserve import Reserve
-from runner.safenames import is_secret_key, plan_name_problem, slug_problem
+from runner.safenames import is_secret_key, plan_name_problem
 
 MANIFEST_FILE = "manifest.json"
-JOBS_DIR = "jobs"
 LOCK_FILE = "run.lock"
 # partial: this apply ended well, but jobs of the run's record are still to run (--resume them)
 RUN_STATUSES = ("ok", "failed", "interrupted", "partial")
-COMPLETE_STATUSES = ("ok", "failed")
 
 
-class RunStore:
+class RunStore(JobFiles):
     """One run's directory under results/<plan>/<run-id>/ and its rows in the index."""
 
     def __init__(
         self, run_dir: str, manifest: dict[str, Any], now: Callable[[], datetime] | None = None
     ) -> None:
-        self.run_dir = run_dir
+        super().__init__(run_dir)
         self.manifest = manifest
         self.run_id: str = manifest["run_id"]
         plan_dir = os.path.dirname(os.path.abspath(run_dir))
@@ -47,7 +51,6 @@ class RunStore:
         self._lock = threading.Lock()
         self._held: FileLock | None = None  # the run directory's writer lock
         self._reserve = Reserve(run_dir)  # room for the last manifest, should the disk fill up
-        self._failed_job: str | None = None  # the slug whose files the disk could not take
 
     @classmethod
     def create(
@@ -160,24 +163,6 @@ class RunStore:
         """Ids of the recorded jobs that are not complete (neither ok nor failed)."""
         return [e["id"] for e in self.manifest["jobs"] if e.get("status") not in COMPLETE_STATUSES]
 
-    def request_log(self, slug: str) -> RequestLog:
-        """The job's request log, opened for appending; a write that the disk refuses raises
-        StorageError (exit 74) naming the file, and the job ends `interrupted`."""
-        return RequestLog(self._job_file(slug, ".requests.jsonl"),
-                          on_failure=lambda: self._failed(slug))
-
-    def reset_request_log(self, slug: str) -> None:
-        """Empty the job's request log: a retried or resumed job starts afresh."""
-        path = self._job_file(slug, ".requests.jsonl")
-        try:
-            with open(path, "w", encoding="utf-8"):
-                pass
-        except OSError as exc:
-            raise cannot_write(path, exc, "a request log") from None
-
-    def _failed(self, slug: str) -> None:
-        self._failed_job = slug
-
     def write_job(self, summary: Mapping[str, Any]) -> None:
         """Write jobs/<slug>.json, then the job's status in the manifest, then the index."""
         data = _plain(summary)
@@ -198,17 +183,6 @@ class RunStore:
             entry["status"] = data["status"]
             self._save_manifest()
         index.upsert_job(self.index_path, self._run_row(), {**entry, **data})
-
-    def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The stored summary if it is complete ("ok" or "failed") and has these params."""
-        path = self._job_file(slug, ".json")
-        try:
-            data = _load_json(path)
-        except (FileNotFoundError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("status") not in COMPLETE_STATUSES:
-            return None
-        return data if data.get("params") == _plain(params) else None
 
     def finish(self, status: str) -> None:
         """Stamp finished_at and the final status (one of RUN_STATUSES); `interrupted` also
@@ -231,13 +205,6 @@ class RunStore:
                 self._save_manifest()
         index.upsert_run(self.index_path, self._run_row())
 
-    def read_requests(self, slug: str) -> list[RequestRecord]:
-        """The job's request records; a torn last line (a crash mid-write) is skipped."""
-        return read_requests(self.run_dir, slug)
-
-    def _job_file(self, slug: str, suffix: str) -> str:
-        return _job_file(self.run_dir, slug, suffix)
-
     def _entry(self, slug: str) -> dict[str, Any]:
         entry: dict[str, Any]
         for entry in self.manifest["jobs"]:
@@ -259,28 +226,11 @@ class RunStore:
         return RunRow.from_manifest(self.plan_name, self.manifest)
 
 
-def read_requests(run_dir: str, slug: str) -> list[RequestRecord]:
-    """A stored job's request records, without reading the manifest (reports call this per job);
-    a torn last line (a crash mid-write) is skipped."""
-    return read_log(_job_file(run_dir, slug, ".requests.jsonl"))
-
-
 def lock_run(run_dir: str, command: str | None = None) -> FileLock:
     """The run directory's writer lock; BusyError naming the holder while another has it."""
     return acquire(os.path.join(run_dir, LOCK_FILE), f"run directory {run_dir}",
                    "a run has one writer at a time: wait until that apply ends, then resume",
                    command=command)
-
-
-def _job_file(run_dir: str, slug: str, suffix: str) -> str:
-    return os.path.join(run_dir, JOBS_DIR, check_slug(slug) + suffix)
-
-
-def check_slug(slug: object) -> str:
-    """`slug` if it names a file inside jobs/ (safenames.slug_problem); else ValueError."""
-    if slug_problem(slug) or not isinstance(slug, str):
-        raise ValueError(f"unsafe job slug {slug!r}")
-    return slug
 
 
 def check_plan_name(name: str) -> str:
@@ -330,22 +280,6 @@ def _claim_run_dir(plan_dir: str, started: datetime) -> str:
         raise type(error)(f"cannot create a run directory in {plan_dir}: {exc.strerror}") \
             from None
     raise InputError(f"cannot create a run directory in {plan_dir}: every run id is taken")
-
-
-def _load_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def _plain(data: Any) -> Any:
-    """A deep copy as plain JSON data (lists, dicts), so stored and compared values agree."""
-    return json.loads(json.dumps(data, default=_jsonable))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"cannot store a {type(value).__name__} as JSON")
 
 
 def _dumps(data: Any) -> str:

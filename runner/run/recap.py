@@ -11,7 +11,7 @@ from typing import Any
 from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
 from runner.printable import printable, printable_lines
-from runner.results.store import COMPLETE_STATUSES as FINISHED
+from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
 
 ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
 
