@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from runner import __version__, interrupts
 from runner.atomicfile import check_output
-from runner.commands.conclusion import _conclude, _rerun_options, _stopped_by_disk, tell
-from runner.commands.preparation import Prepared, _prepared, _prompt_sources
+from runner.commands.conclusion import conclude, rerun_options, stopped_by_disk, tell
+from runner.commands.preparation import Prepared, prepare, prompt_sources
 from runner.errors import (
     EXIT_GATE,
     EXIT_INTERRUPTED,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # imported where it is used, as before
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.junit and args.junit != "-":  # refused now, not after the run
         check_output(args.junit, "the JUnit report", make_folder=True)
-    with _prepared(args, env) as (ws, prepared):
+    with prepare(args, env) as (ws, prepared):
         for warning in prepared.warnings:
             tell(f"WARNING: {printable(warning)}", sys.stderr)
         return _run(args, env, ws, prepared)
@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     from runner.results.store import RunStore
 
     signals = interrupts.active()
-    prompts = _prompt_sources(prepared)
+    prompts = prompt_sources(prepared)
     for server in {spec.server.name: spec.server for spec in prepared.specs}.values():
         api_key(server, env)  # a key no header can carry stops here, before any run is made
     command = f"runner apply {args.plan}"
@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
         try:
             _record_jobs(store, specs, None if resumed is None else _resume_note(args, prepared))
         except StorageError as exc:
-            raise _stopped_by_disk(exc, store, args) from None
+            raise stopped_by_disk(exc, store, args) from None
         return _run_jobs(args, env, ws, prepared, store, specs, prompts)
 
 
@@ -132,15 +132,15 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     try:
         summaries = _execute(specs, store, reporter, env, prompts, args, signals)
     except StorageError as exc:
-        raise _stopped_by_disk(exc, store, args) from None
+        raise stopped_by_disk(exc, store, args) from None
     except BaseException:
         with suppress(Exception):  # a crash: keep the run resumable, then report the crash
             store.finish("interrupted")
         raise
-    status, report = _conclude(args, prepared, store, summaries, signals)
+    status, report = conclude(args, prepared, store, summaries, signals)
     statuses = {job["id"]: job["status"] for job in store.manifest["jobs"]}
     facts = recap.RunFacts(store.run_dir, status, args.plan, prepared.plan["name"], source_line,
-                           prepared.totals, report, statuses, _rerun_options(args))
+                           prepared.totals, report, statuses, rerun_options(args))
     tell(recap.render(summaries, facts), sys.stdout)
     if status == "partial":
         tell(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "

@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # imported where it is used, as before
     from runner.results.store import RunStore
 
 
-def _stopped_by_disk(exc: StorageError, store: RunStore,
-                     args: argparse.Namespace) -> StorageError:
+def stopped_by_disk(exc: StorageError, store: RunStore,
+                    args: argparse.Namespace) -> StorageError:
     """The disk refused the run's files: the run is marked interrupted if it still can be (the
     store gives back the space it held for this), and the one line says how to finish it."""
     try:
@@ -32,12 +32,12 @@ def _stopped_by_disk(exc: StorageError, store: RunStore,
         state = f"run {store.run_dir} is marked interrupted"
     except (RunnerError, OSError):
         state = f"run {store.run_dir} could not even be marked interrupted"
-    resume = shlex.join(["runner", "apply", args.plan, *_rerun_options(args),
+    resume = shlex.join(["runner", "apply", args.plan, *rerun_options(args),
                          "--resume", store.run_dir])
     return StorageError(exc.failed, f"{state}: free some space, then finish it with: {resume}")
 
 
-def _rerun_options(args: argparse.Namespace) -> tuple[str, ...]:
+def rerun_options(args: argparse.Namespace) -> tuple[str, ...]:
     """The options a resume (or a run again) of this apply needs to reach the same server,
     configs and results: without them the hint would run against the default server."""
     given = (("--server", args.server), ("--config-dir", args.config_dir),
@@ -46,9 +46,9 @@ def _rerun_options(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(part for option, value in given if value for part in (option, value))
 
 
-def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
-              summaries: list[dict[str, Any]],
-              signals: interrupts.Interrupts) -> tuple[str, str | None]:
+def conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
+             summaries: list[dict[str, Any]],
+             signals: interrupts.Interrupts) -> tuple[str, str | None]:
     """The run's final status, stamped, and the HTML report's path (None when none was
     written); JUnit and reports are written, but not after a second signal. A signal that
     arrives meanwhile still makes the run interrupted."""
@@ -56,7 +56,7 @@ def _conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
     try:
         store.finish(status)
     except StorageError as exc:
-        raise _stopped_by_disk(exc, store, args) from None
+        raise stopped_by_disk(exc, store, args) from None
     gate = args.gate or bool(prepared.plan.get("gate"))
     if args.junit:
         _save_junit(args.junit, junit.render(prepared.plan["name"], summaries, gate=gate),

@@ -34,8 +34,9 @@ class Prepared:
 
 
 @contextmanager
-def _prepared(args: argparse.Namespace,
-              env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+def prepare(args: argparse.Namespace,
+            env: Mapping[str, str]) -> Iterator[tuple[Workspace, Prepared]]:
+    """The workspace being served and everything the run needs, from a lock or a plan."""
     if is_lock(args.plan):
         with _from_lock(args, env) as found:
             yield found
@@ -105,7 +106,7 @@ def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
                    bench.get("max_error_rate", 0))
 
 
-def _prompt_sources(prepared: Prepared) -> dict[str, Any]:
+def prompt_sources(prepared: Prepared) -> dict[str, Any]:
     """Each job's prompt source, built before anything runs (a bad dataset is exit 2 now)."""
     plan_dir = os.path.dirname(prepared.plan["path"])
     cache: dict[str, Any] = {}

@@ -48,12 +48,12 @@ class JobFiles:
         """The stored summary if it is complete ("ok" or "failed") and has these params."""
         path = self._job_file(slug, ".json")
         try:
-            data = _load_json(path)
+            data = load_json(path)
         except (FileNotFoundError, ValueError):
             return None
         if not isinstance(data, dict) or data.get("status") not in COMPLETE_STATUSES:
             return None
-        return data if data.get("params") == _plain(params) else None
+        return data if data.get("params") == plain(params) else None
 
     def read_requests(self, slug: str) -> list[RequestRecord]:
         """The job's request records; a torn last line (a crash mid-write) is skipped."""
@@ -80,12 +80,13 @@ def check_slug(slug: object) -> str:
     return slug
 
 
-def _load_json(path: str) -> Any:
+def load_json(path: str) -> Any:
+    """The JSON document in `path` (OSError, ValueError as json.load raises them)."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
 
-def _plain(data: Any) -> Any:
+def plain(data: Any) -> Any:
     """A deep copy as plain JSON data (lists, dicts), so stored and compared values agree."""
     return json.loads(json.dumps(data, default=_jsonable))
 

@@ -21,9 +21,9 @@ from runner.results.jobfiles import (
     COMPLETE_STATUSES,
     JOBS_DIR,
     JobFiles,
-    _load_json,
-    _plain,
     check_slug,
+    load_json,
+    plain,
 )
 from runner.results.reserve import Reserve
 from runner.safenames import is_secret_key, plan_name_problem
@@ -62,7 +62,7 @@ class RunStore(JobFiles):
         command: str | None = None,
     ) -> RunStore:
         """Make results/<plan>/<run-id>/jobs/, lock it, write manifest.json and index the run."""
-        given = _plain(manifest)
+        given = plain(manifest)
         refuse_secrets(given, "run manifest")
         jobs = _job_entries(given.get("jobs", []))
         started = _utc(now() if now else _utc_now())
@@ -91,7 +91,7 @@ class RunStore(JobFiles):
         path = os.path.join(run_dir, MANIFEST_FILE)
         hint = "expected a run directory such as results/<plan>/<run-id>"
         try:
-            manifest = _load_json(path)
+            manifest = load_json(path)
         except FileNotFoundError:
             raise InputError(f"{path}: no run manifest; {hint}") from None
         except (OSError, ValueError) as exc:
@@ -139,7 +139,7 @@ class RunStore(JobFiles):
                    for e in recorded]
         with self._lock:
             self.manifest.setdefault("resumes", []).append(
-                {"at": _stamp(_utc(self._now())), **_plain(note)})
+                {"at": _stamp(_utc(self._now())), **plain(note)})
         self._record(entries, set(given))
 
     def _record(self, entries: list[dict[str, Any]], to_run: set[str]) -> None:
@@ -165,7 +165,7 @@ class RunStore(JobFiles):
 
     def write_job(self, summary: Mapping[str, Any]) -> None:
         """Write jobs/<slug>.json, then the job's status in the manifest, then the index."""
-        data = _plain(summary)
+        data = plain(summary)
         refuse_secrets(data, "job summary")
         entry = self._entry(check_slug(data.get("slug")))
         if not isinstance(data.get("status"), str):
@@ -255,7 +255,7 @@ def refuse_secrets(data: Any, what: str, path: str = "$") -> None:
 
 
 def _job_entries(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    entries = [{**_plain(job), "status": "pending"} for job in jobs]
+    entries = [{**plain(job), "status": "pending"} for job in jobs]
     slugs = [check_slug(e.get("slug")) for e in entries]
     ids = [e.get("id") for e in entries]
     if not all(isinstance(i, str) and i for i in ids):

@@ -287,7 +287,7 @@ def test_a_signal_before_any_run_directory_exists_is_exit_130_without_a_tracebac
         signal_self(INT)
         raise AssertionError("the first signal raises KeyboardInterrupt before this line")
 
-    monkeypatch.setattr(apply, "_prompt_sources", interrupted_prompts)
+    monkeypatch.setattr(apply, "prompt_sources", interrupted_prompts)
     before = signal.getsignal(INT)  # default_int_handler, or SIG_IGN in a background job
     with setup(tmp_path, sim_url) as env:
         code, out, err = apply_here(tmp_path, env, monkeypatch, capsys)
