@@ -25,7 +25,7 @@ from runner.redaction import redact
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 DRAIN_S = 1.0  # after [DONE], how long the rest of the body (chunk terminator) may take
-SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see _Job._turn)
+SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see Exchange._turn)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The results store: run directories, manifests, job summaries and request logs."""
+"""The results store: a run's directory, its manifest and its rows in the index (the job
+files in jobs/ are jobfiles')."""
 
 from __future__ import annotations
 
