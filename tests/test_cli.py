@@ -213,6 +213,21 @@ def test_bad_extra_var_and_unknown_server_are_exit_2(
     assert code == EXIT_INVALID and "did you mean 'local'?" in err
 
 
+def test_an_argument_that_is_not_utf8_is_exit_2(env: Path) -> None:
+    """Bytes of another encoding (a file name, an -e value) reached a request, the manifest or
+    the index, and crashed the first write with exit 70."""
+    plan = write_plan(env, PLAN)
+    base = [sys.executable, "-m", "runner"]
+    for argv in (["plan", str(plan).encode(), b"-e", b"d=\xff"],
+                 ["validate", str(plan.parent).encode() + b"/\xff.yaml"]):
+        done = subprocess.run(base + argv, capture_output=True, text=True, timeout=60, cwd=env)
+        assert done.returncode == EXIT_INVALID, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("error: argument ") and "\\udcff" in line, line
+        assert line.endswith("is not UTF-8 text (the escapes are bytes of another encoding): "
+                             "rename the file or give the value in UTF-8"), line
+
+
 def test_max_jobs(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan = write_plan(env, PLAN)
     code, _, err = run_cli(capsys, "plan", str(plan), "--max-jobs", "3")
