@@ -266,6 +266,13 @@ def test_plan_out_writes_into_a_device_or_a_symlink_never_over_it(
     assert code == EXIT_OK and link.is_symlink() and json.loads(real.read_text())["jobs"]
 
 
+def test_plan_out_on_a_full_disk_is_exit_74(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "plan", str(write_plan(env, PLAN)), "--out", "/dev/full")
+    assert code == 74
+    assert err.endswith("error: /dev/full: cannot write the plan lock (No space left on device); "
+                        "free some space, then run it again\n")
+
+
 def test_source_fallback_never_calls_and_live_refuses(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
