@@ -266,6 +266,22 @@ def test_plan_out_writes_into_a_device_or_a_symlink_never_over_it(
     assert code == EXIT_OK and link.is_symlink() and json.loads(real.read_text())["jobs"]
 
 
+def test_plan_out_dash_writes_the_lock_to_stdout_and_the_view_to_stderr(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out -` wrote a file named `-` (and said "saved plan lock to -")."""
+    plan = write_plan(env, PLAN)
+    monkeypatch.chdir(env)
+    code, out, err = run_cli(capsys, "plan", str(plan), "--out", "-")
+    assert code == EXIT_OK, err
+    lock = json.loads(out)
+    assert lock["lock_version"] and lock["jobs"] and not (env / "-").exists()
+    assert lock["plan_from_lock"] == os.path.relpath(plan, env)
+    assert err.startswith("plan: ") and "TOTAL: " in err
+    (env / "saved.json").write_text(out)
+    assert run_cli(capsys, "validate", str(env / "saved.json"))[0] == EXIT_OK
+
+
 def test_plan_out_on_a_full_disk_is_exit_74(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "plan", str(write_plan(env, PLAN)), "--out", "/dev/full")
     assert code == 74
