@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from runner.errors import InputError, Location
+from runner.printable import lone_surrogate
 from runner.yamlfile import Document, Path, format_path
 
 MAX_DEPTH = 64
@@ -61,6 +62,13 @@ def _refuse_not_finite(doc: Document, value: Any, path: Path) -> None:
         _refuse_not_finite(doc, child, (*path, key))
 
 
+def _refuse_surrogate(text: str, where: Location) -> None:
+    bad = lone_surrogate(text)
+    if bad is not None:
+        raise InputError(f"the string holds {bad}, half of a surrogate pair, which no file or "
+                         "request can carry: write the character itself, or both halves", where)
+
+
 class _Positions:
     """Walks valid JSON text, recording the (line, col) of every value and key in `doc`."""
 
@@ -83,7 +91,8 @@ class _Positions:
         elif char == "[":
             end = self._array(self._skip(i + 1), path)
         elif char == '"':
-            end = json.decoder.scanstring(self.text, i + 1)[1]  # type: ignore[attr-defined]
+            string, end = json.decoder.scanstring(self.text, i + 1)  # type: ignore[attr-defined]
+            _refuse_surrogate(string, self.doc.where(path))
         else:
             end = _LITERAL.match(self.text, i).end()  # type: ignore[union-attr]
         return self._skip(end)
@@ -98,6 +107,7 @@ class _Positions:
                 raise InputError(f"duplicate key '{key}' (first defined on line {line})", where)
             first[key] = i
             self.doc.keys[(*path, key)] = self.pos(i)
+            _refuse_surrogate(key, Location(self.doc.file, *self.pos(i), format_path((*path, key))))
             i = self.value(self._skip(self._skip(after) + 1), (*path, key))  # past the ':'
             i = self._skip(i + 1) if self.text[i] == "," else i
         return i + 1

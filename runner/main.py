@@ -10,8 +10,8 @@ import traceback
 from collections.abc import Sequence
 
 from runner import __version__, cache, defaults, interrupts
-from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, RunnerError
-from runner.printable import printable
+from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, InputError, RunnerError
+from runner.printable import lone_surrogate, printable
 
 _EPILOG = """exit codes: 0 ok, 1 jobs failed, 2 invalid input or locked by another runner,
 3 inventory/resolution error,
@@ -245,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     try:
+        _refuse_undecodable(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         command = importlib.import_module(f"runner.commands.{args.command.replace('-', '_')}")
         code: int = command.run(args, dict(os.environ))
@@ -265,6 +266,16 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         print(f"internal error: {type(exc).__name__}: {printable(exc)} (traceback in {log})",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _refuse_undecodable(argv: Sequence[str]) -> None:
+    """An argument holding bytes that are not UTF-8 (Python keeps them as lone surrogates) is
+    an InputError: it would reach a manifest, a request or the index, which cannot hold it."""
+    for arg in argv:
+        if lone_surrogate(arg) is not None:
+            raise InputError(f"argument '{printable(arg)}' is not UTF-8 text (the escapes are "
+                             "bytes of another encoding): rename the file or give the value "
+                             "in UTF-8")
 
 
 def _write_crash_log() -> str:

@@ -6,9 +6,15 @@ window title or hides a link, `\\r` and a newline overwrite or forge lines (`FAK
 and a bidi override reverses what follows. The same characters make an XML file unparseable.
 Here every such character becomes a visible escape (`\\x1b`, `\\n`, `\\u202e`), so the text
 reads as what it is, on one line, and is valid in XML 1.0.
+
+Text that is not Unicode at all is found here too (`lone_surrogate`): a lone surrogate, from a
+JSON or Jinja escape (`"\\ud800"`) or from bytes of argv that are not UTF-8, fits no file,
+request or database, and crashed the first write that met it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -31,6 +37,20 @@ def printable_lines(text: str) -> str:
     if text.isprintable():
         return text
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in `value` (a string, or lists and dicts of them, keys
+    included), escaped as `\\ud800`; None when every string in it encodes as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return _escape(value[exc.start])
+        return None
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else \
+        value if isinstance(value, list) else ()
+    return next((bad for bad in map(lone_surrogate, items) if bad is not None), None)
 
 
 def _escape(char: str) -> str:

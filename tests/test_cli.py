@@ -213,6 +213,21 @@ def test_bad_extra_var_and_unknown_server_are_exit_2(
     assert code == EXIT_INVALID and "did you mean 'local'?" in err
 
 
+def test_an_argument_that_is_not_utf8_is_exit_2(env: Path) -> None:
+    """Bytes of another encoding (a file name, an -e value) reached a request, the manifest or
+    the index, and crashed the first write with exit 70."""
+    plan = write_plan(env, PLAN)
+    base = [sys.executable, "-m", "runner"]
+    for argv in (["plan", str(plan).encode(), b"-e", b"d=\xff"],
+                 ["validate", str(plan.parent).encode() + b"/\xff.yaml"]):
+        done = subprocess.run(base + argv, capture_output=True, text=True, timeout=60, cwd=env)
+        assert done.returncode == EXIT_INVALID, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("error: argument ") and "\\udcff" in line, line
+        assert line.endswith("is not UTF-8 text (the escapes are bytes of another encoding): "
+                             "rename the file or give the value in UTF-8"), line
+
+
 def test_max_jobs(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plan = write_plan(env, PLAN)
     code, _, err = run_cli(capsys, "plan", str(plan), "--max-jobs", "3")
@@ -249,6 +264,29 @@ def test_plan_out_writes_into_a_device_or_a_symlink_never_over_it(
     link.symlink_to(real)
     code, _, err = run_cli(capsys, "plan", str(plan), "--out", str(link))
     assert code == EXIT_OK and link.is_symlink() and json.loads(real.read_text())["jobs"]
+
+
+def test_plan_out_dash_writes_the_lock_to_stdout_and_the_view_to_stderr(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out -` wrote a file named `-` (and said "saved plan lock to -")."""
+    plan = write_plan(env, PLAN)
+    monkeypatch.chdir(env)
+    code, out, err = run_cli(capsys, "plan", str(plan), "--out", "-")
+    assert code == EXIT_OK, err
+    lock = json.loads(out)
+    assert lock["lock_version"] and lock["jobs"] and not (env / "-").exists()
+    assert lock["plan_from_lock"] == os.path.relpath(plan, env)
+    assert err.startswith("plan: ") and "TOTAL: " in err
+    (env / "saved.json").write_text(out)
+    assert run_cli(capsys, "validate", str(env / "saved.json"))[0] == EXIT_OK
+
+
+def test_plan_out_on_a_full_disk_is_exit_74(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "plan", str(write_plan(env, PLAN)), "--out", "/dev/full")
+    assert code == 74
+    assert err.endswith("error: /dev/full: cannot write the plan lock (No space left on device); "
+                        "free some space, then run it again\n")
 
 
 def test_source_fallback_never_calls_and_live_refuses(

@@ -39,8 +39,16 @@ def test_whatever_json_dumps_writes_reads_back_equal(data: object, indent: int |
     ("[" * 66 + "]" * 66, "f.json:1:66: JSON nested more than 64 levels deep"),
     ("[" * 100_000, "f.json: JSON nested more than 64 levels deep"),
     ("1" * 5000, "f.json: invalid JSON: Exceeds the limit"),
+    ('{"model": "z\\ud800"}', "f.json:1:11: the string holds \\ud800, half of a surrogate pair"),
+    ('{"a": ["\\udfffx"]}', "f.json:1:8: the string holds \\udfff, half of a surrogate pair"),
+    ('{"k\\ud800": 1}', "f.json:1:2: the string holds \\ud800, half of a surrogate pair"),
 ])
 def test_bad_json_is_one_located_error(text: str, message: str) -> None:
     with pytest.raises(InputError) as caught:
         load_json_text(text, "f.json")
     assert caught.value.lines()[0].startswith(message)
+
+
+def test_a_surrogate_pair_is_one_character() -> None:
+    """What json.dumps writes for a character outside the BMP reads back as that character."""
+    assert load_json_text('{"m": "a\\ud83d\\ude00"}', "f.json").data == {"m": "a\U0001f600"}

@@ -15,7 +15,7 @@ from cli_helpers import run_cli
 from hostile_text_server import Script, hostile_server
 
 from runner.errors import EXIT_INVENTORY, EXIT_JOBS_FAILED, EXIT_OK
-from runner.printable import printable, printable_lines
+from runner.printable import lone_surrogate, printable, printable_lines
 
 
 @pytest.mark.parametrize(
@@ -142,3 +142,14 @@ def test_an_error_carrying_a_server_message_is_one_printable_line(
     assert code == EXIT_INVENTORY
     assert_printable(out + err)
     assert err.count("\n") == 1 and "\\x1b[2Jbad\\x1b]0;title\\x07 request\\u202e" in err
+
+
+@pytest.mark.parametrize(("value", "found"), [
+    ("Qwen/Qwen3-8B é 模型 \U0001f600", None),
+    ("z\ud800", "\\ud800"),
+    ({"k": ["x", "plans/\udcff.yaml"]}, "\\udcff"),
+    ({"\udfff": 1}, "\\udfff"),
+    ([1, None, 2.5], None),
+])
+def test_lone_surrogate_finds_text_no_file_can_hold(value: object, found: str | None) -> None:
+    assert lone_surrogate(value) == found

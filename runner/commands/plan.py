@@ -14,7 +14,7 @@ from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
-from runner.plan.lock import build_lock, save_lock
+from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.selection import (
     Options,
@@ -41,8 +41,11 @@ def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan
     return plan, ws
 
 
+STDOUT = "-"
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    if args.out:  # refused now, not after asking the inventory
+    if args.out and args.out != STDOUT:  # refused now, not after asking the inventory
         check_output(args.out, "the plan lock", make_folder=True)
     plan, ws = load_checked(args, env)
     with serving(ws) as live:
@@ -52,15 +55,19 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for line in unknown_tags(plan, options):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
     report = to_json(plan, inv, chosen)
-    if args.out:
-        write_lock(args.out, report, inv, plan, args)
+    lock = lock_of(report, inv, plan, args) if args.out else None
+    if lock is not None and args.out != STDOUT:
+        save_lock(args.out, lock)
+    view = sys.stderr if args.out == STDOUT else sys.stdout  # stdout holds the lock then
     if args.json:
         if inv.source != "live":
             print(printable(describe_source(inv, ws.models.path)), file=sys.stderr)
-        print(json.dumps(report, separators=(",", ":")))
+        print(json.dumps(report, separators=(",", ":")), file=view)
     else:
-        print(as_text(plan, inv, chosen, ws.models.path))
-    if args.out:
+        print(as_text(plan, inv, chosen, ws.models.path), file=view)
+    if lock is not None and args.out == STDOUT:
+        sys.stdout.write(lock_text(STDOUT, lock))
+    elif lock is not None:
         print(f"saved plan lock to {args.out}", file=sys.stderr)
     return EXIT_OK
 
@@ -83,12 +90,12 @@ def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str,
     }
 
 
-def write_lock(path: str, report: Mapping[str, Any], inv: Inventory, plan: Plan,
-               args: argparse.Namespace) -> None:
-    """Save the plan view with the inventory snapshot, atomically."""
+def lock_of(report: Mapping[str, Any], inv: Inventory, plan: Plan,
+            args: argparse.Namespace) -> dict[str, Any]:
+    """The lock `--out` saves: the plan view with the inventory snapshot."""
     options = {"server": inv.server, "source": args.source, "limit": args.limit,
                "tags": args.tags, "skip_tags": args.skip_tags}
-    save_lock(path, build_lock(report, inv, plan.variables, options))
+    return build_lock(report, inv, plan.variables, options)
 
 
 def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path: str) -> str:

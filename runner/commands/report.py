@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 
 from runner.atomicfile import check_output, write_output
-from runner.errors import EXIT_OK, InputError
+from runner.errors import EXIT_OK, cannot_write
 from runner.printable import printable_lines
 from runner.report.render import REPORT_FILES, render_report
 from runner.results.runs import resolve_run
@@ -32,9 +32,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_OK
     try:
         write_output(target, text)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise InputError(f"{target}: cannot write the report ({reason})") from None
+    except OSError as exc:  # a full disk is exit 74, like every write that finds no space
+        raise cannot_write(target, exc, "the report") from None
     # Asked for a file: a note on stderr. Chosen for the terminal: the path is the output.
     print(f"wrote {args.format} report of {run_dir} to {target}",
           file=sys.stderr if args.output else sys.stdout)

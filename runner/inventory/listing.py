@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.inventory.config import ModelEntry, ModelsConfig, Server
+from runner.printable import lone_surrogate
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
     mode = info.get("mode")
     return replace(
         model,
-        mode=model.mode or (mode if isinstance(mode, str) and mode else None),
+        mode=model.mode or (mode if isinstance(mode, str) and mode and
+                            lone_surrogate(mode) is None else None),
         max_input_tokens=_first(model.max_input_tokens, _token_limit(info.get("max_input_tokens"))),
         max_output_tokens=_first(
             model.max_output_tokens, _token_limit(info.get("max_output_tokens"))

@@ -23,6 +23,7 @@ from runner.inventory.listing import (
     with_metadata,
 )
 from runner.inventory.serverurl import base_url
+from runner.printable import lone_surrogate
 
 # LiteLLM lists these pseudo-models for keys scoped to teams; they are not servable models.
 SPECIAL_IDS = frozenset({"all-team-models", "all-proxy-models", "no-default-models"})
@@ -240,6 +241,9 @@ def _parse_models(payload: Any, url: str) -> tuple[Model, ...]:
         model_id = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(model_id, str) or not model_id:
             raise LiveUnavailable(f"answer from {url} has an entry without an 'id'")
+        if (bad := lone_surrogate(model_id)) is not None:
+            raise LiveUnavailable(f"answer from {url} has an id with {bad}, half of a surrogate "
+                                  "pair, which no request or file can carry")
         if "*" not in model_id and model_id not in SPECIAL_IDS:
             models.append(with_metadata(Model(model_id), entry))
     return unique_sorted(models)

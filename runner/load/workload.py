@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from runner import defaults
 from runner.errors import InputError, Location
 from runner.inputfile import read_input
-from runner.plan.templating import environment, explain, render_text
+from runner.plan.templating import checked_text, environment, explain, render_text
+from runner.printable import lone_surrogate
 
 PREBUILD_BYTES = 64 * 2**20  # request bodies encoded before the clock starts, at most
 
@@ -116,6 +117,9 @@ class DatasetPrompts:
             raise InputError("not JSON a prompt can be: nested too deeply", where) from None
         if not isinstance(item, dict):
             raise InputError('expected an object with "prompt" or "messages"', where)
+        if (bad := lone_surrogate(item)) is not None:
+            raise InputError(f"a string holds {bad}, half of a surrogate pair, which no request "
+                             "can carry: write the character itself, or both halves", where)
         if isinstance(item.get("prompt"), str) and item["prompt"]:
             return _wrap(item["prompt"], self.chat)
         if "messages" in item:
@@ -145,7 +149,7 @@ class TemplatePrompts:
 
     def prompt(self, index: int) -> dict[str, Any]:
         try:
-            text = str(self.compiled.render({**self.variables, "i": index}))
+            text = checked_text(str(self.compiled.render({**self.variables, "i": index})))
         except Exception as exc:
             raise InputError(f"workload.template (request {index}): {explain(exc)}") from None
         return _wrap(text, self.chat)

@@ -10,7 +10,7 @@ from typing import Any
 
 from runner import __version__, defaults
 from runner.atomicfile import write_output
-from runner.errors import InputError, Problem, StaleError
+from runner.errors import InputError, Problem, StaleError, cannot_write
 from runner.inputfile import read_input
 from runner.inventory.listing import Inventory
 from runner.jsonfile import load_json_text
@@ -38,16 +38,22 @@ def build_lock(report: Mapping[str, Any], inv: Inventory, variables: Mapping[str
 
 
 def save_lock(path: str, lock: Mapping[str, Any]) -> None:
-    """Write a lock atomically; a path that cannot be written is an InputError. The lock also
-    records where the plan is from the lock's folder (`plan_from_lock`), so it runs from any
-    folder."""
+    """Write a lock into `path` (write_output: a regular file atomically, a device or FIFO
+    directly); a path that cannot be written is an InputError, a full disk a StorageError."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_output(path, lock_text(path, lock))
+    except OSError as exc:
+        raise cannot_write(path, exc, "the plan lock") from None
+
+
+def lock_text(path: str, lock: Mapping[str, Any]) -> str:
+    """The JSON text of a lock to be saved at `path` (`-`: stdout, as from the current
+    folder). It also records where the plan is from the lock's folder (`plan_from_lock`), so it
+    runs from any folder."""
     here = os.path.dirname(os.path.abspath(path))
     from_lock = os.path.relpath(os.path.abspath(lock["plan"]["path"]), here)
-    try:
-        os.makedirs(here, exist_ok=True)
-        write_output(path, json.dumps({**lock, "plan_from_lock": from_lock}, indent=1) + "\n")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    return json.dumps({**lock, "plan_from_lock": from_lock}, indent=1) + "\n"
 
 
 def is_lock(path: str) -> bool:

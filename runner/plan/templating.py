@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from runner.errors import InputError, Problem
+from runner.printable import lone_surrogate
 from runner.schema import expected_types
 from runner.yamlfile import Document, Path, load_text
 
@@ -40,7 +41,17 @@ def render_text(text: str, variables: Mapping[str, Any]) -> str:
     tree = env.parse(text)
     if find_undeclared(tree.body, ("self",)):  # Jinja's TemplateReference: not a plan variable
         raise SecurityError("'self' is not available in templates")
-    return str(env.from_string(tree).render(dict(variables)))
+    return checked_text(str(env.from_string(tree).render(dict(variables))))
+
+
+def checked_text(text: str) -> str:
+    """`text`, a template's output; a ValueError when it holds a lone surrogate (a Jinja escape
+    such as `"\\ud800"` makes one), which no file or request can carry."""
+    bad = lone_surrogate(text)
+    if bad is not None:
+        raise ValueError(f"it makes text with {bad}, half of a surrogate pair, which no file or "
+                         "request can carry; write the character itself, or both halves")
+    return text
 
 
 def explain(exc: Exception, names: Collection[str] = ()) -> str:

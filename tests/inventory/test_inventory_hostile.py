@@ -3,6 +3,8 @@ huge, compressed or garbage answers fall back to models.yaml with the reason, ne
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,8 +12,10 @@ import pytest
 from cli_helpers import run_cli, write_configs
 from hostile_client import measure
 from hostile_server import hostile_server
+from hostile_text_server import Script
+from hostile_text_server import hostile_server as text_server
 
-from runner.errors import EXIT_OK
+from runner.errors import EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import ModelEntry, ModelsConfig, Server, load_servers
 from runner.inventory.source import load_inventory
 
@@ -88,3 +92,21 @@ def test_memory_and_time_of_a_hostile_inventory_are_bounded(url: Url, case: str)
     assert figures["outcome"] == "fallback", figures
     assert figures["peak_mb"] - figures["base_mb"] < 150, figures
     assert figures["seconds"] < 10, figures
+
+
+def test_an_id_with_a_lone_surrogate_falls_back_and_apply_never_crashes(tmp_path: Path) -> None:
+    """`"z\\ud800"` is valid JSON: the id reached the index and every report (exit 70, the
+    run left `running`). Now the answer is refused as unparseable, with the reason."""
+    script = Script(["ok-model", "z\ud800"])
+    with text_server(script) as url:
+        (tmp_path / "configs").mkdir()
+        (tmp_path / "configs" / "servers.yaml").write_text(f"servers:\n  evil:\n    url: {url}\n")
+        (tmp_path / "plan.yaml").write_text(
+            "version: 1\nname: p\nbenchmarks:\n  - {name: b, models: all, load: {requests: 1}}\n")
+        done = subprocess.run([sys.executable, "-m", "runner", "apply", "plan.yaml"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_INVENTORY, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: no usable inventory: answer from {url}/v1/models has an id "
+                           "with \\ud800, half of a surrogate pair, which no request or file"), line
+    assert not (tmp_path / "results").exists()

@@ -97,6 +97,8 @@ def test_dataset_for_completions(tmp_path: Path) -> None:
         (['{"prompt": ""}'], 1, 'expected "prompt" (a non-empty string) or "messages"'),
         (['{"messages": []}'], 1, '"messages" must be a non-empty list of objects with a role'),
         (['{"messages": [{"content": "x"}]}'], 1, '"messages" must be a non-empty list'),
+        (['{"prompt": "ok"}', '{"prompt": "hi \\ud800"}'], 2, "holds \\ud800, half of a surrogate"),
+        (['{"messages": [{"role": "user", "content": "x\\udfff"}]}'], 1, "holds \\udfff"),
     ],
 )
 def test_dataset_bad_line_says_file_and_line(
@@ -174,6 +176,16 @@ def test_template_error_for_one_request_index() -> None:
     assert text_of(source.prompt(1)) == "b"
     with pytest.raises(InputError, match=r"request 2"):
         source.prompt(2)
+
+
+def test_template_making_a_lone_surrogate_is_an_input_error() -> None:
+    """A Jinja escape makes one; encoding the request body crashed apply with exit 70."""
+    with pytest.raises(InputError, match=r"^workload.template: .*\\ud800, half of a surrogate"):
+        prompt_source({"template": '{{ "p\\ud800" }}'}, ".", {})
+    source = prompt_source({"template": '{% if i == 1 %}{{ "\\udfff" }}{% endif %}{{ i }}'},
+                           ".", {})
+    with pytest.raises(InputError, match=r"request 1\): .*\\udfff"):
+        source.prompt(1)
 
 
 PROMPT = {"messages": [{"role": "user", "content": "hi"}]}

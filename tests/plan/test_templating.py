@@ -441,3 +441,12 @@ def test_extra_vars_are_typed_scalars_so_arithmetic_works(tmp_path: Path) -> Non
                     "    workload: {max_tokens: '{{ mt * 2 }}'}\n")
     loaded = load_plan(str(plan), parse_extra_vars(["mt=64"]))
     assert loaded.benchmarks[0].params["max_tokens"] == 128
+
+
+def test_a_template_making_a_lone_surrogate_is_exit_2_at_its_place(tmp_path: Path) -> None:
+    """A Jinja escape makes text no file can hold: it reached a manifest or a request (exit 70)."""
+    text = ("version: 1\nname: p\ndescription: '{{ \"d\\ud800\" }}'\n"
+            "benchmarks: [{name: a, models: all}]\n")
+    [line] = plan_errors(tmp_path, text)
+    assert line.startswith(f"{tmp_path / 'plan.yaml'}:3:14: template error: it makes text with "
+                           "\\ud800, half of a surrogate pair"), line

@@ -340,6 +340,16 @@ def test_cli_resolves_a_run_id_and_reports_bad_input(
     assert "cannot write the report" in capsys.readouterr().err
 
 
+def test_a_report_the_disk_has_no_room_for_is_exit_74(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk said exit 2 ("invalid input") and no 'free some space'."""
+    run_dir = store_run(tmp_path / "results", grid("x", ["m"], [1]))
+    assert main(["report", run_dir, "-o", "/dev/full"]) == 74
+    assert capsys.readouterr().err == ("error: /dev/full: cannot write the report (No space left "
+                                       "on device); free some space, then run it again\n")
+
+
 def test_report_of_a_real_run_against_the_simulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
