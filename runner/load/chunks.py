@@ -85,10 +85,10 @@ def _usage(usage: Any) -> tuple[int | None, int | None, str | None]:
         return None, None, "usage is not an object"
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     wrong = next((v for v in (prompt, completion) if type(v) is int and _count(v) is None), None)
-    if wrong is not None:
-        return _count(prompt), _count(completion), (
-            f"a usage token count is out of range: {short(str(wrong), 24)}")
-    return _count(prompt), _count(completion), None
+    if wrong is None:
+        return _count(prompt), _count(completion), None
+    shown = short(str(wrong), 24)
+    return _count(prompt), _count(completion), f"a usage token count is out of range: {shown}"
 
 
 def _count(value: Any) -> int | None:
