@@ -121,8 +121,9 @@ def test_apply_progress_recap_and_junit_never_print_raw_controls(hostile: Path) 
     assert_printable(done.stdout + done.stderr)
     recap = done.stdout.splitlines()
     assert [line for line in recap if line.startswith("jobs:")] == [
-        "jobs: ok=6 slo_missed=0 failed=1 skipped=0 interrupted=0"]
+        "jobs: ok=5 slo_missed=0 failed=2 skipped=0 interrupted=0"]  # the finish reason fails
     assert any("\\x1b[2Jboom FAKE: ok=999" in line for line in recap)  # the server's message
+    assert any("(finish_reason \\x1b[31mred FAKE: ok=999" in line for line in recap)
     assert any(line.startswith("[1/7] ") for line in done.stderr.splitlines())  # progress
 
     suites = ET.parse(hostile / "junit.xml").getroot()  # the file parses

@@ -12,7 +12,9 @@ ERROR_KINDS = (
     "timeout",  # request_timeout_s passed
     "connection",  # could not connect, or the connection broke
     "stream_error",  # an error event inside a 200 stream
-    "truncated",  # the stream ended before `data: [DONE]` / a finish reason
+    "aborted",  # the server ended the answer early: a finish reason outside FINISHED (see sse)
+    "content_filter",  # the provider's filter withheld or cut the answer (finish_reason)
+    "truncated",  # the answer ended without a finish reason (cut off, or [DONE] without one)
     "invalid_response",  # an answer that is not the OpenAI shape
     "cancelled",  # cut by the client: an interrupt, the job timeout, the end of duration_s
     "response_too_large",  # an answer past a servers.yaml `limits` (line_bytes, chunks)
@@ -36,7 +38,7 @@ class RequestRecord:
     output_tokens: int | None = None
     output_tokens_source: str | None = None  # "usage" (server) or "chunks" (content chunks)
     content_chunks: int = 0
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # the first outside FINISHED, else the last
     ok: bool = False
     error_kind: str | None = None  # one of ERROR_KINDS when not ok
     http_status: int | None = None

@@ -173,8 +173,8 @@ def test_stop_while_workers_wait_for_their_turn_sends_nothing_more() -> None:
 
 
 def test_open_loop_constant_rate_keeps_absolute_offsets() -> None:
-    result = run(streaming(token(), DONE), params(concurrency=None, rate=40, arrival="constant",
-                                                  requests=12))
+    result = run(streaming(token(), FINISH, DONE),
+                 params(concurrency=None, rate=40, arrival="constant", requests=12))
     assert result.stopped == "done"
     assert [r.scheduled_ms for r in result.records] == [i * 25.0 for i in range(12)]
     lateness = [r.sent_ms - (r.scheduled_ms or 0) for r in result.records]
@@ -195,7 +195,7 @@ def test_poisson_arrivals_are_seeded() -> None:
 
 
 def test_max_concurrency_queues_arrivals_and_shows_the_wait() -> None:
-    result = run(streaming(token(), DONE, delay_s=0.05),
+    result = run(streaming(token(), FINISH, DONE, delay_s=0.05),
                  params(concurrency=None, rate=100, arrival="constant", max_concurrency=1,
                         requests=4))
     waits = [r.sent_ms - (r.scheduled_ms or 0) for r in result.records]
@@ -208,7 +208,7 @@ def test_max_concurrency_queues_arrivals_and_shows_the_wait() -> None:
 
 
 def test_duration_stops_sending() -> None:
-    result = run(streaming(token(), DONE, delay_s=0.02),
+    result = run(streaming(token(), FINISH, DONE, delay_s=0.02),
                  params(concurrency=2, requests=None, duration_s=0.3))
     assert result.stopped == "duration" and result.duration_s >= 0.3
     # Each worker sends at most every 40 ms (two 20 ms parts), only before 300 ms: 0..280.
@@ -221,8 +221,9 @@ def test_duration_stops_sending() -> None:
 
 
 def test_open_loop_duration_stops_arrivals() -> None:
-    result = run(streaming(token(), DONE), params(concurrency=None, rate=20, arrival="constant",
-                                                  requests=None, duration_s=0.5))
+    result = run(streaming(token(), FINISH, DONE),
+                 params(concurrency=None, rate=20, arrival="constant", requests=None,
+                        duration_s=0.5))
     assert result.stopped == "duration"
     # Arrivals at 0, 50, ..., 450 ms, none at 500 or later. One still waiting at 500 ms (on a
     # busy machine) is never sent, nor any after it: the records are a prefix of the schedule.
@@ -256,7 +257,7 @@ ERRORS: list[tuple[str, Handler, dict[str, Any], tuple[str, int | None, str]]] =
     ("error event", streaming(token(), event({"error": {"message": "engine died"}}), DONE), {},
      ("stream_error", None, "engine died")),
     ("truncated", streaming(token(), token()), {},
-     ("truncated", None, "the stream ended before [DONE] or a finish reason")),
+     ("truncated", None, "the stream ended before a finish reason")),
     ("invalid", streaming(b"data: {not json\n\n", DONE), {},
      ("invalid_response", None, "an event is not JSON: {not json")),
 ]

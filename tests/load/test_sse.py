@@ -1,4 +1,6 @@
-"""Table tests for the SSE parser: recorded streams of real servers, fed whole and in pieces."""
+"""Table tests for the SSE parser: recorded streams of real servers, fed whole and in pieces;
+how each answer ends (finish reasons, [DONE], errors, limits). The OpenAI SDK's framing rules
+are in test_sse_framing.py, the fast path's proof in test_sse_fastpath.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 import pytest
 
 from runner.load import sse
-from runner.load.sse import StreamState, error_message
+from runner.load.sse import StreamState
 
 
 def event(obj: Any) -> bytes:
@@ -100,7 +102,9 @@ def summary(state: StreamState) -> tuple[Any, ...]:
 
 
 OK = (None, None)
-TRUNCATED = ("truncated", "the stream ended before [DONE] or a finish reason")
+TRUNCATED = ("truncated", "the stream ended before a finish reason")
+NO_FINISH = ("truncated", "the stream ended ([DONE]) without a finish reason")
+ABORTED = ("aborted", "the server ended the answer early (finish_reason abort)")
 
 CASES = [
     ("vllm role-only first chunk and usage-only chunk", VLLM, (3, "stop", 12, 3, OK)),
@@ -111,34 +115,63 @@ CASES = [
      chat("a") + event({"choices": [{"index": 0, "delta": {"content": "b"},
                                      "finish_reason": "stop"}], "usage": USAGE}) + DONE,
      (2, "stop", 12, 3, OK)),
+    ("vllm aborts the request itself: finish reason abort, usage, [DONE]",
+     chat("", role="assistant") + chat("tok ") * 5 + chat(finish="abort")
+     + event({"choices": [], "usage": USAGE}) + DONE, (5, "abort", 12, 3, ABORTED)),
+    ("an engine error as a finish reason", chat("a") + chat(finish="error") + DONE,
+     (1, "error", None, None, ("aborted", "the server ended the answer early "
+                                          "(finish_reason error)"))),
+    ("a content filter", chat("a") + chat(finish="content_filter") + DONE,
+     (1, "content_filter", None, None, ("content_filter", "the server ended the answer early "
+                                                          "(finish_reason content_filter)"))),
+    ("every finish reason of a finished answer",
+     chat("a", finish="length") + chat(finish="tool_calls") + chat(finish="function_call")
+     + chat(finish="stop") + DONE, (1, "stop", None, None, OK)),
+    ("the first unfinished reason is kept", chat("a", finish="abort") + chat(finish="stop")
+     + chat(finish="cancelled") + DONE, (1, "abort", None, None, ABORTED)),
     ("reasoning_content counts as content",
      chat(None, reasoning_content="think") + chat(None, reasoning_content="ing")
      + chat("answer", finish="stop") + DONE, (3, "stop", None, None, OK)),
-    ("reasoning counts as content", chat(None, reasoning="hm") + chat("x") + DONE,
-     (2, None, None, None, OK)),
+    ("reasoning counts as content", chat(None, reasoning="hm") + chat("x", finish="stop") + DONE,
+     (2, "stop", None, None, OK)),
+    ("reasoning_details text and summary count, encrypted does not",
+     chat(None, reasoning_details=[{"type": "reasoning.text", "text": "a"}])
+     + chat(None, reasoning_details=[{"type": "reasoning.summary", "summary": "b"}])
+     + chat(None, reasoning_details=[{"type": "reasoning.encrypted", "data": "c"}])
+     + chat("x", finish="stop") + DONE, (3, "stop", None, None, OK)),
     ("tool call arguments count as content",
      chat(None, tool_calls=[{"index": 0, "function": {"name": "f", "arguments": ""}}])
      + chat(None, tool_calls=[{"index": 0, "function": {"arguments": "{\"a\""}}])
      + chat(finish="tool_calls") + DONE, (1, "tool_calls", None, None, OK)),
     ("empty and null content is not content",
      chat("", role="assistant") + event({"choices": [{"delta": {"content": None}}]})
-     + chat("x") + DONE,
-     (1, None, None, None, OK)),
-    ("comments, keep-alives, event/id/retry fields",
-     b": ping\n\n\n" + b"event: message\nid: 7\nretry: 1000\n" + chat("a") + b": ping\n\n"
-     + chat("b") + b"\n\n" + DONE, (2, None, None, None, OK)),
+     + chat("x", finish="stop") + DONE, (1, "stop", None, None, OK)),
+    ("a role-only chunk with an unrelated nested text is not content",
+     event({"choices": [{"index": 0, "delta": {"role": "assistant"}}],
+            "meta": {"text": "x", "content": "y"}}) + chat("x", finish="stop") + DONE,
+     (1, "stop", None, None, OK)),
+    ("comments, keep-alives, event/retry fields",
+     b": ping\n\n\n" + b"event: message\nretry: 1000\n" + chat("a") + b": ping\n\n"
+     + chat("b", finish="stop") + DONE, (2, "stop", None, None, OK)),
+    ("after an id, a keep-alive's blank line is an event without data (as in the SDK)",
+     b"id: 7\n" + chat("a") + b": ping\n\n" + chat("b", finish="stop") + DONE,
+     (2, "stop", None, None, ("invalid_response", sse.NO_DATA))),
     ("crlf line ends", (chat("a") + chat("b", finish="stop") + DONE).replace(b"\n", b"\r\n"),
      (2, "stop", None, None, OK)),
-    ("no space after data:, no final newline",
-     chat("a").replace(b"data: ", b"data:") + b"data:[DONE]", (1, None, None, None, OK)),
+    ("cr line ends", (chat("a") + chat("b", finish="stop") + DONE).replace(b"\n", b"\r"),
+     (2, "stop", None, None, OK)),
+    ("no space after data:, [DONE] without a line end",
+     chat("a", finish="stop").replace(b"data: ", b"data:") + b"data:[DONE]",
+     (1, "stop", None, None, OK)),
     ("a json object over two data lines",
      b'data: {"choices":[{"index":0,\ndata: "delta":{"content":"x"}}]}\n\n' + DONE,
-     (1, None, None, None, OK)),
+     (1, None, None, None, NO_FINISH)),
     ("text that looks like keys stays content",
      chat("usage") + chat('"error": 1, "finish_reason": "stop"') + chat("\\\"usage\\\"") + DONE,
-     (3, None, None, None, OK)),
-    ("anything after [DONE] is ignored", chat("a") + DONE + chat("b") + b"data: nonsense\n\n",
-     (1, None, None, None, OK)),
+     (3, None, None, None, NO_FINISH)),
+    ("anything after [DONE] is ignored",
+     chat("a", finish="stop") + DONE + chat("b") + b"data: nonsense\n\n",
+     (1, "stop", None, None, OK)),
     ("error object inside a 200 stream",
      chat("a") + event({"error": {"message": "CUDA out of memory", "code": 500}}) + DONE,
      (1, None, None, None, ("stream_error", "CUDA out of memory"))),
@@ -146,8 +179,11 @@ CASES = [
      (1, None, None, None, ("stream_error", "overloaded"))),
     ("cut before [DONE]", chat("a") + chat("b"), (2, None, None, None, TRUNCATED)),
     ("cut inside an event", chat("a") + chat("b")[:30], (1, None, None, None, TRUNCATED)),
+    ("a finish event that no blank line closed is dropped", chat("a") + chat(finish="stop")[:-1],
+     (1, None, None, None, TRUNCATED)),
     ("finish reason without [DONE] is complete", chat("a") + chat(finish="stop"),
      (1, "stop", None, None, OK)),
+    ("[DONE] without a finish reason is not", chat("a") + DONE, (1, None, None, None, NO_FINISH)),
     ("empty body", b"", (0, None, None, None, TRUNCATED)),
     ("data that is not json", chat("a") + b"data: {oops\n\n" + DONE,
      (1, None, None, None, ("invalid_response", "an event is not JSON: {oops"))),
@@ -157,25 +193,27 @@ CASES = [
      (0, None, None, None, ("invalid_response", "choices is not a list"))),
     ("an html page", b"<html>\n<body>Bad gateway</body>\n</html>\n",
      (0, None, None, None, ("invalid_response", "the answer is not an event stream"))),
-    ("json nested deeper than the parser goes", chat("a") + b"data: " + b"[" * 100_000 + b"\n\n",
+    ("json nested deeper than the parser goes",
+     chat("a") + b"data: " + b"[" * 100_000 + b"\n\n",
      (1, None, None, None, ("invalid_response", "an event is nested too deeply to parse"))),
     ("an error nested deeply", chat("a") + event(nested({"message": "deep"}, "error", 500)),
      (1, None, None, None, ("stream_error", '{"error": ' * 19 + '{"error":…'))),
     ("a finish reason that is not a string", chat("a", finish={"why": "stop"}) + DONE,
      (1, None, None, None, ("invalid_response", "a finish_reason is not a string"))),
     ("a finish reason of 1000 characters is cut", chat("a", finish="r" * 1000) + DONE,
-     (1, "r" * 39 + "…", None, None, OK)),
-    ("a token count past any answer", chat("a") + event({"choices": [], "usage": {
+     (1, "r" * 39 + "…", None, None,
+      ("aborted", f"the server ended the answer early (finish_reason {'r' * 39}…)"))),
+    ("a token count past any answer", chat("a", finish="stop") + event({"choices": [], "usage": {
         "prompt_tokens": 3, "completion_tokens": 10**30}}) + DONE,
-     (1, None, 3, None, ("invalid_response", "a usage token count is out of range: "
-                                            "1" + "0" * 22 + "…"))),
-    ("a negative token count", chat("a") + event({"choices": [], "usage": {
+     (1, "stop", 3, None, ("invalid_response", "a usage token count is out of range: "
+                                                "1" + "0" * 22 + "…"))),
+    ("a negative token count", chat("a", finish="stop") + event({"choices": [], "usage": {
         "prompt_tokens": -1, "completion_tokens": 1}}) + DONE,
-     (1, None, None, 1, ("invalid_response", "a usage token count is out of range: -1"))),
-    ("a boolean token count is no count", chat("a") + event({"choices": [], "usage": {
-        "completion_tokens": True}}) + DONE, (1, None, None, None, OK)),
+     (1, "stop", None, 1, ("invalid_response", "a usage token count is out of range: -1"))),
+    ("a boolean token count is no count", chat("a", finish="stop")
+     + event({"choices": [], "usage": {"completion_tokens": True}}) + DONE,
+     (1, "stop", None, None, OK)),
 ]
-
 
 
 def feed_in_pieces(stream: bytes, cuts: list[int]) -> StreamState:
@@ -203,13 +241,14 @@ def test_stream_split_anywhere(stream: bytes, expected: tuple[Any, ...]) -> None
         assert summary(feed_in_pieces(stream, cuts)) == expected
 
 
-def test_chunk_times_are_those_of_the_read_that_completed_the_line() -> None:
+def test_chunk_times_are_those_of_the_read_that_closed_the_event() -> None:
+    """An event is taken when its blank line arrives, as the OpenAI SDK takes it."""
     state = StreamState()
     state.feed(chat("a") + chat("b")[:20], 100)
-    state.feed(chat("b")[20:], 200)
-    state.feed(chat("c") + DONE, 300)
+    state.feed(chat("b")[20:-1], 200)  # b's data line, not yet its blank line
+    state.feed(b"\n" + chat("c") + DONE, 300)
     state.close(400)
-    assert state.chunk_ns == [100, 200, 300]
+    assert state.chunk_ns == [100, 300, 300]
 
 
 NON_STREAMED = [
@@ -220,6 +259,12 @@ NON_STREAMED = [
      (1, "length", None, None, OK)),
     ("reasoning only", {"choices": [{"message": {"content": None, "reasoning_content": "x"},
                                      "finish_reason": "stop"}]}, (1, "stop", None, None, OK)),
+    ("content as parts", {"choices": [{"message": {"content": [{"type": "text", "text": "x"}]},
+                                       "finish_reason": "stop"}]}, (1, "stop", None, None, OK)),
+    ("aborted", {"choices": [{"message": {"content": "x"}, "finish_reason": "abort"}],
+                 "usage": USAGE}, (1, "abort", 12, 3, ABORTED)),
+    ("no finish reason", {"choices": [{"message": {"content": "x"}}]},
+     (1, None, None, None, ("truncated", "the answer has no finish reason"))),
     ("error in a 200 body", {"error": {"message": "bad things"}},
      (0, None, None, None, ("stream_error", "bad things"))),
 ]
@@ -256,13 +301,14 @@ def line_of(size: int) -> bytes:
     return b"data: " + b" " * (size - len(line) + 2) + line[6:]
 
 
+STOPPED = chat(finish="stop") + DONE
 LIMITED = [
-    ("a line of 1024 bytes", line_of(1024) + DONE, OK),
+    ("a line of 1024 bytes", line_of(1024) + STOPPED, OK),
     ("a line of 1025 bytes", line_of(1025) + DONE, ("response_too_large", LINE)),
     ("an event over 1024 bytes in many data lines",
      b"data: {\n" + b"data: 1\n" * 600 + b"\n" + DONE, ("response_too_large", EVENT)),
     ("a junk line over 1024 bytes", b"x" * 1100 + b"\n" + DONE, ("response_too_large", LINE)),
-    ("10 content chunks", chat("a") * 10 + DONE, OK),
+    ("10 content chunks", chat("a") * 10 + STOPPED, OK),
     ("11 content chunks", chat("a") * 11 + DONE, ("response_too_large", CHUNKS)),
 ]
 
@@ -304,58 +350,3 @@ def test_a_long_line_costs_about_what_short_lines_of_its_bytes_cost() -> None:
     one_line = cost(chat("a" * size) + DONE)
     short_lines = cost(chat("a" * 4000) * (size // 4000) + DONE)
     assert one_line < 4 * short_lines
-
-
-@pytest.mark.parametrize(
-    ("error", "message"),
-    [
-        ({"error": {"message": "No connected db.", "type": "x"}}, "No connected db."),
-        ({"detail": "Not Found"}, "Not Found"),
-        ("plain", "plain"),
-        ({"code": 1}, '{"code": 1}'),
-        ({"message": "x " * 200}, "x " * 99 + "x…"),
-        ({"message": "x" * 10_000_000}, "x" * 199 + "…"),
-        (nested([], "detail", 7), '{"detail": []}'),
-        (nested("found", "error", 8), "found"),
-        (nested("too deep", "error", 9), '{"error": "too deep"}'),
-        (nested([1], "x", 100_000), "a dict nested too deeply to show"),
-    ],
-    ids=["litellm", "fastapi", "str", "other", "long", "huge", "detail", "8 deep", "9 deep",
-         "too deep to show"],
-)
-def test_error_message(error: Any, message: str) -> None:
-    assert error_message(error) == message
-
-
-@pytest.mark.parametrize(("stream", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_fast_path_agrees_with_parsing(
-    stream: bytes, expected: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Content chunks recognised without json.loads give what parsing every event gives."""
-    monkeypatch.setattr(sse, "_plain_text", lambda payload: False)
-    assert summary(feed_in_pieces(stream, [])) == expected
-
-
-@pytest.mark.parametrize(
-    ("payload", "plain"),
-    [
-        (chat("hi")[6:-2], True),  # vLLM
-        (LITELLM.split(b"\n\n")[1][6:], True),
-        (b'{"choices":[{"delta":{"content":"x"},"finish_reason":null}],"usage":null}', True),
-        (b'{"choices":[{"index":0,"text":"x"}]}', True),
-        (chat("", role="assistant")[6:-2], False),
-        (chat(finish="stop")[6:-2], False),
-        (b'{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}', False),
-        (b'{"choices":[{"delta":{"content":"x"}}],"usage":{"completion_tokens":1}}', False),
-        (b'{"choices":[{"delta":{"content":"x"}}],"error":"x"}', False),
-        (b'{"choices":[{"delta":{"content": "x"}}]}', False),  # not compact: parsed
-        (b'{"choices":[{"delta":{"content":"x"}}],"usage": null}', False),
-        (b'{"choices":[{"delta":{"content":"\\"usage\\": 1"}}]}', True),
-        (b'{"choices":[{"delta":{"content":"","reasoning_content":"x"}}]}', True),
-        (b'{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]}', False),
-        (b'{"choices":[],"usage":null}', False),
-        (b'{"choices":[{"delta":{"content":"x"', False),
-    ],
-)
-def test_fast_path_takes_only_plain_text_chunks(payload: bytes, plain: bool) -> None:
-    assert sse._plain_text(payload) is plain

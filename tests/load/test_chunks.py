@@ -1,0 +1,178 @@
+"""What one event says (text, finish reason, usage, error), and error messages of any shape."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sse_streams import RECORDED, chunk
+
+from runner.load.chunks import FINISHED, PLAIN, Event, error_message, read_event
+
+
+def nested(inner: Any, key: str, depth: int) -> Any:
+    for _ in range(depth):
+        inner = {key: inner}
+    return inner
+
+
+def delta(**fields: Any) -> dict[str, Any]:
+    return chunk(fields)
+
+
+TEXT = [
+    ("content", delta(content="a")),
+    ("reasoning_content", delta(reasoning_content="a")),
+    ("reasoning", delta(reasoning="a")),
+    ("refusal", delta(refusal="a")),
+    ("content parts", delta(content=[{"type": "image_url"}, {"type": "text", "text": "a"}])),
+    ("output_text part", delta(content=[{"type": "output_text", "text": "a"}])),
+    ("reasoning_details text", delta(reasoning_details=[{"type": "reasoning.text", "text": "a"}])),
+    ("reasoning_details summary",
+     delta(reasoning_details=[{"type": "reasoning.summary", "summary": "a"}])),
+    ("summary entry", delta(reasoning_details=[{"type": "summary", "summary": "a"}])),
+    ("tool call arguments",
+     delta(tool_calls=[{"index": 0, "function": {"name": "f", "arguments": "{"}}])),
+    ("legacy function_call arguments", delta(function_call={"arguments": "{"})),
+    ("completions text", {"choices": [{"index": 0, "text": "a"}]}),
+    ("non-streamed message", {"choices": [{"message": {"content": "a"}}]}),
+    ("second choice", {"choices": [{"delta": {}}, {"delta": {"content": "a"}}]}),
+]
+NO_TEXT = [
+    ("role only", delta(role="assistant", content="")),
+    ("null content", delta(content=None, reasoning_content=None, tool_calls=None)),
+    ("empty parts", delta(content=[{"type": "text", "text": ""}, {"type": "image_url"}])),
+    ("encrypted reasoning", delta(reasoning_details=[{"type": "reasoning.encrypted",
+                                                      "data": "x"}])),
+    ("a tool call's name", delta(tool_calls=[{"function": {"name": "f", "arguments": ""}}])),
+    ("text nested elsewhere", {**delta(role="assistant"), "meta": {"text": "x", "content": "y"}}),
+    ("logprobs", {"choices": [{"delta": {}, "logprobs": {"content": [{"token": "x"}]}}]}),
+    ("parts that are strings", delta(content=["x"])),
+    ("a delta that is not an object", {"choices": [{"delta": "x", "message": {"content": "y"}}]}),
+    ("usage only", {"choices": [], "usage": {"completion_tokens": 2}}),
+]
+
+
+@pytest.mark.parametrize("answer", [c[1] for c in TEXT], ids=[c[0] for c in TEXT])
+def test_text_that_counts(answer: Any) -> None:
+    assert read_event(answer).text
+
+
+@pytest.mark.parametrize("answer", [c[1] for c in NO_TEXT], ids=[c[0] for c in NO_TEXT])
+def test_what_is_not_text(answer: Any) -> None:
+    assert not read_event(answer).text
+
+
+@pytest.mark.parametrize(
+    ("reasons", "finish", "unfinished"),
+    [
+        (["stop"], "stop", False),
+        (["length"], "length", False),
+        (["tool_calls"], "tool_calls", False),
+        (["function_call"], "function_call", False),
+        (["content_filter"], "content_filter", True),
+        (["abort"], "abort", True),
+        (["error"], "error", True),
+        (["cancelled"], "cancelled", True),
+        (["repetition"], "repetition", True),
+        (["STOP"], "STOP", True),
+        ([" stop"], "stop", True),  # shown on one line, still not "stop"
+        (["stop", "abort"], "abort", True),
+        (["abort", "stop"], "abort", True),
+        (["stop", "length"], "length", False),
+        ([None, ""], None, False),
+    ],
+)
+def test_finish_reasons(reasons: list[Any], finish: str | None, unfinished: bool) -> None:
+    answer = {"choices": [{"index": i, "delta": {}, "finish_reason": r}
+                          for i, r in enumerate(reasons)]}
+    assert (read_event(answer).finish, read_event(answer).unfinished) == (finish, unfinished)
+    assert {"stop", "length", "tool_calls", "function_call"} == FINISHED
+
+
+@pytest.mark.parametrize(
+    ("answer", "event"),
+    [
+        ({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}},
+         Event(prompt_tokens=5, completion_tokens=7)),
+        ({"usage": None, "error": None, "choices": None}, Event()),
+        ({"usage": {"completion_tokens": "7", "prompt_tokens": 1.0}}, Event()),
+        ({"usage": [1]}, Event(invalid="usage is not an object")),
+        ({"usage": {"completion_tokens": -1}},
+         Event(invalid="a usage token count is out of range: -1")),
+        ({"error": {"message": "boom"}, "choices": []}, Event(error="boom")),
+        ({"error": "plain"}, Event(error="plain")),
+        ([1], Event(invalid="an event is not a JSON object")),
+        ({"choices": "x"}, Event(invalid="choices is not a list")),
+        ({"choices": [1]}, Event(invalid="a choice is not an object")),
+        ({"choices": [{"delta": {"content": "a"}, "finish_reason": 1}]},
+         Event(text=True, invalid="a finish_reason is not a string")),
+        (chunk({"content": "x"}), PLAIN),
+    ],
+)
+def test_read_event(answer: Any, event: Event) -> None:
+    assert read_event(answer) == event
+
+
+def string_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every non-empty string that is a value (not a key) inside `value`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from string_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from string_paths(item, (*path, index))
+    elif isinstance(value, str) and value:
+        yield path
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: str) -> Any:
+    value = copy.deepcopy(value)
+    holder = value
+    for step in path[:-1]:
+        holder = holder[step]
+    holder[path[-1]] = new
+    return value
+
+
+OTHER_STRINGS = ["x", '"', "\\", "stop", "abort", "content", "[DONE]", "é", "\u2028", " "]
+
+
+def test_a_plain_chunk_stays_plain_whatever_its_non_empty_strings_say() -> None:
+    """The lemma the fast path rests on (runner.load.plain): in a plain chunk, any
+    non-empty string value replaced by any other non-empty string leaves the event plain."""
+    rng = random.Random(7)
+    plain = [e for events in RECORDED.values() for e in events
+             if e != "[DONE]" and read_event(e) == PLAIN]
+    assert len(plain) > 30
+    tried = 0
+    for answer in plain:
+        for path in string_paths(answer):
+            for new in rng.sample(OTHER_STRINGS, 4):
+                assert read_event(replaced(answer, path, new)) == PLAIN, (answer, path, new)
+                tried += 1
+    assert tried > 500
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ({"error": {"message": "No connected db.", "type": "x"}}, "No connected db."),
+        ({"detail": "Not Found"}, "Not Found"),
+        ("plain", "plain"),
+        ({"code": 1}, '{"code": 1}'),
+        ({"message": "x " * 200}, "x " * 99 + "x…"),
+        ({"message": "x" * 10_000_000}, "x" * 199 + "…"),
+        (nested([], "detail", 7), '{"detail": []}'),
+        (nested("found", "error", 8), "found"),
+        (nested("too deep", "error", 9), '{"error": "too deep"}'),
+        (nested([1], "x", 100_000), "a dict nested too deeply to show"),
+    ],
+    ids=["litellm", "fastapi", "str", "other", "long", "huge", "detail", "8 deep", "9 deep",
+         "too deep to show"],
+)
+def test_error_message(error: Any, message: str) -> None:
+    assert error_message(error) == message
