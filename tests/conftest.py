@@ -1,4 +1,5 @@
-"""Shared fixtures: a real LiteLLM proxy (one per session) and a URL where nothing listens."""
+"""Shared fixtures: a real LiteLLM proxy and a real vLLM (one each per session), and a URL where
+nothing listens."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from litellm_proxy import LiteLLMProxy, listed_ids, model_list, start_proxy
+from vllm_engine import VLLMServer, installed, start_vllm, vllm_home
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,6 +54,38 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMP
         yield proxy
     finally:
         proxy.stop()
+
+
+def require_vllm() -> Path:
+    """The engine's home; skips the test locally when it is not installed, fails it in CI."""
+    home = vllm_home()
+    missing = installed(home)
+    if missing:
+        message = f"{missing}: run .ci/install-vllm"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return home
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """A real vLLM serving the tiny model (whole characters per token) as `tiny`."""
+    server = start_vllm(require_vllm(), "tiny-qwen3", tmp_path_factory.mktemp("vllm"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_bytes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """A real vLLM serving the tiny model that can emit partial UTF-8: tokens with no text."""
+    server = start_vllm(require_vllm(), "tiny-qwen3-bytes", tmp_path_factory.mktemp("vllm"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
