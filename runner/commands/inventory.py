@@ -13,7 +13,7 @@ from runner.inventory.workspace import describe_source, fetch, open_workspace, s
 from runner.plan import patterns
 from runner.printable import printable
 
-_COLUMNS = ("id", "mode", "max_input_tokens", "max_output_tokens")
+_COLUMNS = ("id", "mode", "max_input_tokens", "max_output_tokens", "max_model_len")
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -43,7 +43,7 @@ def _as_json(inv: Inventory, models: Sequence[Model]) -> str:
 
 def _as_text(inv: Inventory, models: Sequence[Model], models_path: str) -> str:
     rows = [[printable(_cell(getattr(m, c))) for c in _COLUMNS] for m in models]
-    header = ["ID", "MODE", "MAX IN", "MAX OUT"]
+    header = ["ID", "MODE", "MAX IN", "MAX OUT", "CONTEXT"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [printable(describe_source(inv, models_path)), ""]
     for row in [header, *rows]:

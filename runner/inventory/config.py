@@ -75,6 +75,7 @@ class ModelEntry:
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     tags: tuple[str, ...] = ()
+    max_model_len: int | None = None  # prompt + answer tokens together (vLLM's max_model_len)
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,7 @@ def _model(spec: Mapping[str, Any]) -> ModelEntry:
         max_input_tokens=spec.get("max_input_tokens"),
         max_output_tokens=spec.get("max_output_tokens"),
         tags=tuple(spec.get("tags", ())),
+        max_model_len=spec.get("max_model_len"),
     )
 
 

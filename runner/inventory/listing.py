@@ -20,6 +20,9 @@ class Model:
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     tags: tuple[str, ...] = ()
+    # Prompt and answer together: the context an engine such as vLLM or SGLang lists in
+    # /v1/models as `max_model_len`; LiteLLM's /model/info gives the two limits instead.
+    max_model_len: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -27,6 +30,7 @@ class Model:
             "mode": self.mode,
             "max_input_tokens": self.max_input_tokens,
             "max_output_tokens": self.max_output_tokens,
+            "max_model_len": self.max_model_len,
             "tags": list(self.tags),
         }
 
@@ -38,6 +42,7 @@ class Model:
             max_input_tokens=data.get("max_input_tokens"),
             max_output_tokens=data.get("max_output_tokens"),
             tags=tuple(data.get("tags") or ()),
+            max_model_len=data.get("max_model_len"),
         )
 
 
@@ -113,6 +118,7 @@ def with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
         max_output_tokens=_first(
             model.max_output_tokens, _token_limit(info.get("max_output_tokens"))
         ),
+        max_model_len=_first(model.max_model_len, _token_limit(info.get("max_model_len"))),
     )
 
 
@@ -126,9 +132,8 @@ def _first(a: int | None, b: int | None) -> int | None:
 
 
 def _from_entry(entry: ModelEntry) -> Model:
-    return Model(
-        entry.id, entry.mode, entry.max_input_tokens, entry.max_output_tokens, tuple(entry.tags)
-    )
+    return Model(entry.id, entry.mode, entry.max_input_tokens, entry.max_output_tokens,
+                 tuple(entry.tags), entry.max_model_len)
 
 
 def unique_sorted(models: Iterable[Model]) -> tuple[Model, ...]:

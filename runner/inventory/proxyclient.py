@@ -51,8 +51,9 @@ def fetch_live(
     url = f"{root}/v1/models"
     status, body = _get_with_retries(get, url, retries, backoff_s)
     _check_status(status, body, server, env)
-    models = _parse_models(_decode(body, url), url)
-    if enrich and any(_lacks_metadata(m) for m in models):
+    payload = _decode(body, url)
+    models = _parse_models(payload, url)
+    if enrich and _is_proxy_listing(payload) and any(_lacks_metadata(m) for m in models):
         models = _enrich(get, f"{root}/model/info", models)
     return Inventory("live", server.name, server.url, stamp(now), None, models)
 
@@ -216,7 +217,8 @@ def _auth_message(
         )
     return (
         f"{head} rejected the API key from ${var} ({code}):"
-        " check that the variable holds a valid LiteLLM key"
+        " check that the variable holds a key this server accepts (for a LiteLLM proxy, a"
+        " virtual key or its master key)"
     )
 
 
@@ -247,6 +249,13 @@ def _parse_models(payload: Any, url: str) -> tuple[Model, ...]:
         if "*" not in model_id and model_id not in SPECIAL_IDS:
             models.append(with_metadata(Model(model_id), entry))
     return unique_sorted(models)
+
+
+def _is_proxy_listing(payload: Mapping[str, Any]) -> bool:
+    """False for an engine's own listing (vLLM, SGLang: every entry carries `max_model_len`,
+    which LiteLLM does not pass on): only a LiteLLM proxy has /model/info to ask."""
+    data = payload.get("data") or []
+    return not all(isinstance(e, dict) and "max_model_len" in e for e in data)
 
 
 def _lacks_metadata(model: Model) -> bool:

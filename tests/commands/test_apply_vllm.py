@@ -62,7 +62,13 @@ def test_inventory_lists_the_served_name(
     code, out, err = run_cli(capsys, "inventory", "--server", "engine", "--source", "live",
                              "--json")
     assert code == EXIT_OK, out + err
-    assert [m["id"] for m in json.loads(out)["models"]] == ["tiny"]
+    [model] = json.loads(out)["models"]
+    assert (model["id"], model["max_model_len"]) == ("tiny", MAX_MODEL_LEN)
+    # Only a LiteLLM proxy has /model/info: the engine is not asked for it.
+    assert "/model/info" not in vllm_server.log_path.read_text(errors="replace")
+    code, out, err = run_cli(capsys, "inventory", "--server", "engine", "--source", "live")
+    assert code == EXIT_OK, out + err
+    assert out.splitlines()[3].split() == ["tiny", "-", "-", "-", str(MAX_MODEL_LEN)]
 
 
 ENDPOINTS_PLAN = """\

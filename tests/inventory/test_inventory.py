@@ -242,6 +242,31 @@ def test_enrichment_is_skipped_when_useless_or_disabled(
     assert [c.url.path for c in calls] == ["/v1/models"]
 
 
+# What vLLM 0.32 lists for `--served-model-name tiny --max-model-len 2048` (seen on the real one).
+VLLM_ENTRY = {"id": "tiny", "object": "model", "created": 1764547200, "owned_by": "vllm",
+              "root": "/models/tiny-qwen3", "parent": None, "max_model_len": 2048,
+              "permission": [{"id": "modelperm-1", "object": "model_permission"}]}
+
+
+def test_an_engines_listing_gives_its_context_and_is_not_asked_for_model_info() -> None:
+    calls: list[httpx.Request] = []
+    client = proxy(models_answer(VLLM_ENTRY), httpx.Response(200, json={"data": []}), calls)
+    inv = fetch_live(client, SERVER, ENV)
+    assert inv.models == (Model("tiny", max_model_len=2048),)
+    assert inv.to_json()["models"][0]["max_model_len"] == 2048
+    # /model/info exists only on a LiteLLM proxy, which never lists max_model_len.
+    assert [c.url.path for c in calls] == ["/v1/models"]
+
+
+def test_a_proxy_listing_beside_an_engine_entry_is_still_enriched() -> None:
+    calls: list[httpx.Request] = []
+    info = httpx.Response(200, json={"data": [info_entry("b", mode="chat")]})
+    client = proxy(models_answer(VLLM_ENTRY, {"id": "b"}), info, calls)
+    inv = fetch_live(client, SERVER, ENV)
+    assert inv.models == (Model("b", "chat"), Model("tiny", max_model_len=2048))
+    assert [c.url.path for c in calls] == ["/v1/models", "/model/info"]
+
+
 # --- refusals: configuration errors, never a fallback -----------------------------------------
 
 NO_DB = {
@@ -276,7 +301,7 @@ NO_KEY = {
             NO_KEY,
             "LITELLM_API_KEY",
             ENV,
-            ["rejected the API key from $LITELLM_API_KEY", "HTTP 401", "valid LiteLLM key"],
+            ["rejected the API key from $LITELLM_API_KEY", "HTTP 401", "a key this server accepts"],
         ),
         (401, NO_KEY, "LITELLM_API_KEY", {}, ["$LITELLM_API_KEY is unset", "HTTP 401"]),
         (500, NO_KEY, "LITELLM_API_KEY", {}, ["$LITELLM_API_KEY is unset", "HTTP 500"]),
@@ -567,6 +592,7 @@ def test_inventory_json_has_a_stable_shape_and_round_trips() -> None:
                 "mode": None,
                 "max_input_tokens": None,
                 "max_output_tokens": None,
+                "max_model_len": None,
                 "tags": ["x", "y"],
             },
             {
@@ -574,6 +600,7 @@ def test_inventory_json_has_a_stable_shape_and_round_trips() -> None:
                 "mode": "chat",
                 "max_input_tokens": 10,
                 "max_output_tokens": 20,
+                "max_model_len": None,
                 "tags": [],
             },
         ],
