@@ -24,6 +24,7 @@ from runner.report.data import (
     warnings,
 )
 from runner.report.html import fmt, render_html
+from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
 from runner.schema import load_schema
 
@@ -57,8 +58,16 @@ def render_json(run: StoredRun) -> str:
     """Run info, warnings and every job summary (never-run jobs as their manifest entry)."""
     jobs = all_jobs(run)
     data = {"run": run_info(run, jobs), "warnings": [w.text for w in warnings(run, jobs)],
-            "jobs": jobs}
+            "jobs": [_with_timeline(run, job) for job in jobs]}
     return json.dumps(data, indent=1) + "\n"
+
+
+def _with_timeline(run: StoredRun, job: Job) -> Job:
+    """The job with its per-second client series (see runner.report.timeline), when it ran."""
+    slug = job.get("slug")
+    if job.get("metrics") is None or not isinstance(slug, str):
+        return job
+    return {**job, "timeline": {"client": client_series(run.requests(slug))}}
 
 
 def render_markdown(run: StoredRun) -> str:

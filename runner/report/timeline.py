@@ -1,0 +1,124 @@
+"""A job's client-side time series, from its request log: what happened in each second.
+
+Percentiles hide a degradation inside a job (a cache filling, throttling, a queue building up);
+per-second series show it. Each series has one value per bin of `bin_s` seconds from the job's
+start (offset 0: the first request's scheduled or actual send). A long job gets wider bins, so a
+series never has more than MAX_BINS values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from runner.load.records import RequestRecord
+
+BIN_S = 1.0
+MAX_BINS = 3600  # an hour at 1 s; a longer job gets bins of whole seconds that keep it under
+CANCELLED = "cancelled"
+
+
+def bin_width_s(span_s: float) -> float:
+    """BIN_S, or the smallest whole number of seconds that fits `span_s` into MAX_BINS bins."""
+    return max(BIN_S, float(math.ceil(span_s / MAX_BINS)))
+
+
+def client_series(records: Iterable[RequestRecord]) -> dict[str, Any]:
+    """Per-bin series of the measured requests (warm-up excluded):
+
+    - `t_s`: each bin's start, seconds from the job's start; `bin_s`: the bin width.
+    - `started` / `finished`: requests sent / ended (ok or failed) in the bin; `errors`: failed
+      requests by their end (cancelled ones are neither: the client cut them).
+    - `output_tokens_per_s`: ok requests' output tokens, each spread evenly over its stream
+      (first token to last), per second of the bin.
+    - `in_flight`: the mean number of requests open during the bin (time-weighted).
+    - `ttft_ms_p50` / `e2e_ms_p50`: the median TTFT / E2E of ok requests by the bin they were
+      sent in (None for a bin that sent none).
+    All times are the client's own (milliseconds in the log, seconds here)."""
+    measured = [r for r in records if not r.warmup]
+    if not measured:
+        return {"bin_s": BIN_S, "t_s": [], "started": [], "finished": [], "errors": [],
+                "output_tokens_per_s": [], "in_flight": [], "ttft_ms_p50": [], "e2e_ms_p50": []}
+    end_s = max(_end_s(r) for r in measured)
+    width = bin_width_s(end_s)
+    bins = max(1, math.ceil(end_s / width - 1e-9))
+    series = _Series(width, bins, end_s)
+    for record in measured:
+        series.add(record)
+    return series.to_json()
+
+
+def _end_s(record: RequestRecord) -> float:
+    return (record.sent_ms + (record.e2e_ms or 0.0)) / 1000
+
+
+class _Series:
+    def __init__(self, width: float, bins: int, end_s: float) -> None:
+        self.width, self.bins = width, bins
+        # The last bin ends with the last request, so its rates are per second of its own length.
+        self.lengths = [width] * (bins - 1) + [max(end_s - (bins - 1) * width, 1e-3)]
+        self.started, self.finished, self.errors = [0] * bins, [0] * bins, [0] * bins
+        self.tokens, self.busy = [0.0] * bins, [0.0] * bins
+        self.ttft: list[list[float]] = [[] for _ in range(bins)]
+        self.e2e: list[list[float]] = [[] for _ in range(bins)]
+
+    def _bin(self, at_s: float) -> int:
+        return min(self.bins - 1, max(0, int(at_s / self.width)))
+
+    def add(self, record: RequestRecord) -> None:
+        sent_s, end_s = record.sent_ms / 1000, _end_s(record)
+        first = self._bin(sent_s)
+        self.started[first] += 1
+        # Request-seconds spread over the bins: their sum per second is the mean in flight.
+        _spread(self.busy, self.lengths, sent_s, end_s, end_s - sent_s, self.width)
+        if record.error_kind == CANCELLED and not record.ok:
+            return
+        self.finished[self._bin(end_s)] += 1
+        if not record.ok:
+            self.errors[self._bin(end_s)] += 1
+            return
+        if record.ttft_ms is not None:
+            self.ttft[first].append(record.ttft_ms)
+        if record.e2e_ms is not None:
+            self.e2e[first].append(record.e2e_ms)
+        if record.output_tokens:
+            stream_start = sent_s + (record.ttft_ms or 0.0) / 1000
+            _spread(self.tokens, self.lengths, stream_start, end_s, record.output_tokens,
+                    self.width)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bin_s": self.width,
+            "t_s": [round(i * self.width, 3) for i in range(self.bins)],
+            "started": self.started, "finished": self.finished, "errors": self.errors,
+            "output_tokens_per_s": [round(x, 3) for x in self.tokens],
+            "in_flight": [round(x, 3) for x in self.busy],
+            "ttft_ms_p50": [_median(v) for v in self.ttft],
+            "e2e_ms_p50": [_median(v) for v in self.e2e],
+        }
+
+
+def _spread(into: list[float], lengths: Sequence[float], start_s: float, end_s: float,
+            total: float, width: float) -> None:
+    """Spread `total` evenly over [start_s, end_s) and add each bin's share per second of that
+    bin (`lengths`: each bin's length; the last may be short); an instant counts in its bin."""
+    last = len(into) - 1
+    first = min(last, max(0, int(start_s / width)))
+    if end_s <= start_s:
+        into[first] += total / lengths[first]
+        return
+    for i in range(first, min(last, int(end_s / width)) + 1):
+        overlap = min(end_s, (i + 1) * width) - max(start_s, i * width)
+        if overlap > 0:
+            into[i] += total * overlap / (end_s - start_s) / lengths[i]
+
+
+def _median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return round(ordered[middle], 3)
+    return round((ordered[middle - 1] + ordered[middle]) / 2, 3)
