@@ -41,6 +41,11 @@ class Spec:
 
 
 
+# The HTML report's charts per job with successful requests: TTFT and E2E histograms, and the
+# three timeline charts (runner.report.timeline.CLIENT_CHARTS).
+PER_JOB = 2 + 3
+
+
 def Clock() -> StepClock:
     return StepClock(datetime(2026, 11, 25, 1, 0, 0, tzinfo=UTC), timedelta(seconds=1))
 

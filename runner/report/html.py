@@ -31,6 +31,7 @@ from runner.report.data import (
 )
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
+from runner.report.timeline import client_series, timeline_charts
 from runner.results.runs import StoredRun
 
 SAMPLE_CAP = 2000  # requests per job drawn in a distribution (an evenly spaced sample)
@@ -64,6 +65,7 @@ class Dist:
     job: str
     note: str
     charts: tuple[Markup, ...]
+    timeline: tuple[Markup, ...] = ()  # per-second series of the whole job (report.timeline)
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def distribution(job: Job, records: Sequence[RequestRecord]) -> Dist:
     return Dist(str(job.get("id")), note, (
         _histogram(job, "ttft_ms", "TTFT", [r.ttft_ms for r in sample]),
         _histogram(job, "e2e_ms", "E2E latency", [r.e2e_ms for r in sample]),
-    ))
+    ), tuple(map(Markup, timeline_charts(client_series(records)))))
 
 
 def _histogram(job: Job, metric: str, title: str, values: Sequence[float | None]) -> Markup:

@@ -9,10 +9,11 @@ series never has more than MAX_BINS values.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runner.load.records import RequestRecord
+from runner.report.svgchart import Series, line_chart
 
 BIN_S = 1.0
 MAX_BINS = 3600  # an hour at 1 s; a longer job gets bins of whole seconds that keep it under
@@ -122,3 +123,22 @@ def _median(values: Sequence[float]) -> float | None:
     if len(ordered) % 2:
         return round(ordered[middle], 3)
     return round((ordered[middle - 1] + ordered[middle]) / 2, 3)
+
+
+# (title, y label, series key) of the client timeline charts in the HTML report.
+CLIENT_CHARTS = (
+    ("Output tokens/s over time", "tok/s", "output_tokens_per_s"),
+    ("TTFT p50 by send time", "ms", "ttft_ms_p50"),
+    ("Requests in flight", "requests", "in_flight"),
+)
+
+
+def timeline_charts(client: Mapping[str, Any]) -> tuple[str, ...]:
+    """SVG line charts of a job's client series against seconds from the job's start."""
+    times = client.get("t_s") or []
+    charts = []
+    for title, unit, key in CLIENT_CHARTS:
+        points = tuple(zip(times, client.get(key) or [], strict=False))
+        series = [Series("client", points)]
+        charts.append(line_chart(series, title=title, x_label="s", y_label=unit))
+    return tuple(charts)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stored_runs import EVIL, Spec, grid, job_of, mixed_run, store_job, store_run
+from stored_runs import EVIL, PER_JOB, Spec, grid, job_of, mixed_run, store_job, store_run
 
 from runner.main import main
 from runner.report import data as reportdata
@@ -201,7 +201,7 @@ def test_unfinished_and_empty_runs_still_render(tmp_path: Path) -> None:
     store.set_jobs([job_of(s) for s in grid("x", ["m"], [1, 2])])
     store_job(store, Spec("x", "m", {"concurrency": 1}), job_of(Spec("x", "m", {"concurrency": 1})))
     html = render_report(store.run_dir, "html")
-    assert "The run has not finished (status running)" in html and count_svgs(html) == 3 + 2
+    assert "The run has not finished (status running)" in html and count_svgs(html) == 3 + PER_JOB
     empty = store_run(tmp_path / "b", [])
     for fmt in ("html", "md", "csv", "json"):
         assert render_report(empty, fmt)
@@ -217,8 +217,8 @@ def test_html_is_one_self_contained_file_with_charts_tables_and_distributions(
     html = render_report(mixed_run(tmp_path), "html")
     assert html.count('<details class="bench"') == 2
     assert html.count("<tr>") == 12 + 2 + 1 + 3  # job rows, headers, errors header and rows
-    # per benchmark: 3 trend charts + 2 histograms per job with successful requests
-    assert count_svgs(html) == (3 + 2 * 8) + (3 + 2 * 3)
+    # per benchmark: 3 trend charts + PER_JOB per job with successful requests
+    assert count_svgs(html) == (3 + PER_JOB * 8) + (3 + PER_JOB * 3)
     assert 'class="dist-select"' in html and "Metric definitions" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<link" not in html and "@import" not in html and "url(" not in html
@@ -367,7 +367,7 @@ def test_report_of_a_real_run_against_the_simulator(
     capsys.readouterr()
     run_dir = str(next((tmp_path / "results" / "e2e").iterdir()))
     html = Path(write_reports(run_dir)[0]).read_text()
-    assert count_svgs(html) == 3 + 2 * 4 and html.count("<tr>") == 4 + 1
+    assert count_svgs(html) == 3 + PER_JOB * 4 and html.count("<tr>") == 4 + 1
     assert "latency/c:d/concurrency=4" in html
     rows = list(csv.DictReader(io.StringIO(render_report(run_dir, "csv"))))
     assert [r["requests.ok"] for r in rows] == ["12"] * 4
@@ -387,7 +387,7 @@ def test_three_hundred_jobs_stay_usable(tmp_path: Path) -> None:
     assert len(specs) == 300 and html.count("<tr>") == 300 + 3
     assert len(html) < 5_000_000 and seconds < 30
     assert html.count(" open>") + html.count(" open=") <= 1  # only the first benchmark expanded
-    assert count_svgs(html) == 3 * (3 + 2 * 40)
+    assert count_svgs(html) == 3 * (3 + PER_JOB * 40)
 
 
 def test_tick_labels_keep_neighbouring_ticks_apart() -> None:

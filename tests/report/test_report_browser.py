@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from stored_runs import EVIL, Spec, grid, mixed_run, store_run
+from stored_runs import EVIL, PER_JOB, Spec, grid, mixed_run, store_run
 
 from runner.report.render import write_reports
 
@@ -91,7 +91,7 @@ def test_report_renders_offline_with_charts_tables_and_no_script_errors(tmp_path
     assert dom.root.get("data-ready") == "1", dom.root
     assert "data-errors" not in dom.root and "data-pwned" not in dom.root
     # 3 trend charts, plus TTFT and E2E histograms for each job with successful requests
-    assert dom.svgs == {"latency": 3 + 2 * 8, "stress": 3 + 2 * 3}
+    assert dom.svgs == {"latency": 3 + PER_JOB * 8, "stress": 3 + PER_JOB * 3}
     assert dom.rows == {"latency": 1 + 8, "stress": 1 + 4}  # header + jobs
     assert dom.hidden_dists == 7 + 2  # one distribution shown per benchmark
     assert EVIL in dom.cells  # the model id is shown as text, not run as a script
@@ -133,7 +133,7 @@ def test_report_without_javascript_still_shows_tables_and_charts(tmp_path: Path)
     page.write_text(text.replace("script-src 'unsafe-inline'", "script-src 'none'"))
     dom = Dom(browse(page, tmp_path, "--dump-dom"))
     assert "data-ready" not in dom.root and dom.hidden_dists == 9
-    assert dom.rows == {"latency": 9, "stress": 5} and dom.svgs["latency"] == 19
+    assert dom.rows == {"latency": 9, "stress": 5} and dom.svgs["latency"] == 3 + PER_JOB * 8
 
 
 def test_screenshot_is_a_png_of_the_whole_window(tmp_path: Path) -> None:
@@ -152,4 +152,5 @@ def test_a_hundred_jobs_open_in_the_browser(tmp_path: Path) -> None:
     page = Path(write_reports(store_run(tmp_path / "results", specs))[0])
     dom = Dom(browse(page, tmp_path, "--dump-dom"))
     assert dom.root.get("data-ready") == "1" and "data-errors" not in dom.root
-    assert dom.rows == {"a": 49, "b": 49} and dom.svgs == {"a": 3 + 2 * 40, "b": 3 + 2 * 40}
+    assert dom.rows == {"a": 49, "b": 49}
+    assert dom.svgs == {"a": 3 + PER_JOB * 40, "b": 3 + PER_JOB * 40}
