@@ -32,7 +32,7 @@ class Exporter:
 class _Handler(BaseHTTPRequestHandler):
     exporter: Exporter
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         ex = self.exporter
         ex.hits.append(dict(self.headers))
         if ex.stall_s and ex.closing.wait(ex.stall_s):

@@ -90,7 +90,8 @@ def test_a_failed_first_scrape_is_recorded_once_and_no_thread_starts(
     assert (scraper.failures, len(exporter.hits), scraper.points) == (1, 1, [])
 
 
-@pytest.mark.parametrize("exporter", [Exporter(stall_s=30), Exporter(["up 1\n" * 20], trickle_s=0.1)])
+@pytest.mark.parametrize("exporter", [Exporter(stall_s=30),
+                                      Exporter(["up 1\n" * 20], trickle_s=0.1)])
 def test_a_scrape_takes_at_most_its_share_of_the_interval(
     tmp_path: Path, exporter: Exporter,
 ) -> None:
