@@ -140,7 +140,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
                                     on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
     finally:
         if scraper is not None:
-            await asyncio.to_thread(scraper.finish)
+            await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)

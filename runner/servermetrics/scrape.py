@@ -56,12 +56,14 @@ class Scraper:
             self._thread.start()
         return ok
 
-    def finish(self) -> None:
-        """Stop the thread, take the last scrape (if the first one worked) and close up."""
+    def finish(self, last: bool = True) -> None:
+        """Stop the thread, take the last scrape (if the first one worked and `last`: not when
+        the user is waiting for an interrupted run to stop) and close up."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-            self.scrape()
+            if last:
+                self.scrape()
         self.client.close()
         if self._file is not None:
             self._file.close()
