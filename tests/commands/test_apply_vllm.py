@@ -237,7 +237,7 @@ def test_the_engines_metrics_are_scraped_and_its_token_counters_match_usage(
         lines = jsonl_lines(run / block["file"])
         assert len(lines) == block["scrapes"]
         assert any(k.startswith("vllm:time_to_first_token_seconds_bucket") for k in
-                   lines[-1]["samples"]), name  # every series is stored raw, histograms too
+                   lines[0]["samples"]), name  # every series is stored raw, histograms too
         series = block["series"]
         assert {"requests_running", "requests_waiting", "kv_cache_usage", "preemptions",
                 "prefix_cache_queries", "prefix_cache_hits", "prompt_tokens",

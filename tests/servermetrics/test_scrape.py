@@ -35,9 +35,14 @@ def test_scrapes_every_interval_and_stores_every_sample_raw(tmp_path: Path) -> N
     assert 3 <= len(lines) == len(scraper.points) <= 9
     assert 0 <= lines[0]["t_s"] < 0.5  # type: ignore[operator]
     assert [line["t_s"] for line in lines] == sorted(line["t_s"] for line in lines)
-    samples = lines[-1]["samples"]
-    assert isinstance(samples, dict) and "other_thing_seconds" in samples  # unknown: kept raw
-    assert samples['vllm:generation_tokens_total{model_name="tiny"}'] == 10 * (len(lines) - 1)
+    first, last = lines[0]["samples"], lines[-1]["samples"]
+    assert isinstance(first, dict) and isinstance(last, dict)
+    assert "other_thing_seconds" in first  # an unknown series: kept raw
+    assert first['vllm:num_requests_running{model_name="tiny"}'] == 1
+    # later lines hold what changed: the counter, never the gauges that stayed put
+    assert last['vllm:generation_tokens_total{model_name="tiny"}'] == 10 * (len(lines) - 1)
+    assert not any(k.startswith("vllm:num_requests") for line in lines[1:]
+                   for k in line["samples"])  # type: ignore[attr-defined]
     assert [v["generation_tokens"] for _, v in scraper.points] == \
         [10.0 * n for n in range(len(lines))]
     assert exporter.hits[0]["Authorization"] == "Bearer k"
