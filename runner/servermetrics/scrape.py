@@ -6,13 +6,16 @@ buckets stay put from one second to the next)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from typing import IO, Any
 
 import httpx
 
+from runner.redaction import header_keys, redact_keys
 from runner.servermetrics.series import NotMetrics, known_values, parse
 
 MAX_SCRAPE_S = 5.0  # no scrape takes longer, however long the interval
@@ -36,6 +39,7 @@ class Scraper:
                  path: str, verify_tls: bool = True) -> None:
         self.url, self.interval_s, self.max_bytes, self.path = url, interval_s, max_bytes, path
         self.timeout_s = min(MAX_SCRAPE_S, SCRAPE_SHARE * interval_s)
+        self._keys = header_keys(headers)  # what the endpoint might echo, never stored
         self.client = httpx.Client(headers=headers, verify=verify_tls, follow_redirects=False,
                                    timeout=self.timeout_s, trust_env=False)
         self.points: list[tuple[float, dict[str, float]]] = []
@@ -70,6 +74,9 @@ class Scraper:
         self.client.close()
         if self._file is not None:
             self._file.close()
+            if not self.points:  # nothing to keep: no empty file beside the request log
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
 
     def _loop(self) -> None:
         next_at = time.monotonic() + self.interval_s
@@ -134,7 +141,7 @@ class Scraper:
     def _fail(self, reason: str) -> None:
         self.failures += 1
         if self.error is None:
-            self.error = reason
+            self.error = redact_keys(reason, self._keys)
 
 
 def _status(code: int) -> str:

@@ -85,6 +85,7 @@ def test_a_failing_endpoint_never_fails_the_job(
     for job in jobs.values():  # an explicit endpoint is tried again by every job
         assert job["status"] == "ok"
         assert job["server_metrics"]["error"].startswith(reason), job["server_metrics"]
+        assert not (job["run"] / "jobs" / f"{job['slug']}.server-metrics.jsonl").exists()
     assert len(exporter.hits) == 2
 
 

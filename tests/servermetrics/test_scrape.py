@@ -130,3 +130,13 @@ def test_no_endpoint_at_all_is_recorded_not_raised(tmp_path: Path, dead_url: str
     assert not scraper.begin()
     scraper.finish()
     assert scraper.error is not None and scraper.error.startswith("cannot connect")
+
+
+def test_an_endpoint_that_echoes_the_key_never_gets_it_stored(tmp_path: Path) -> None:
+    key = "sk-live-0123456789abcdef"
+    with fake_exporter(Exporter([f"{key} is not a number\n"])) as url:
+        scraper = _scraper(url, tmp_path, headers={"Authorization": f"Bearer {key}"})
+        assert not scraper.begin()
+        scraper.finish()
+    assert scraper.error is not None and "not Prometheus text format" in scraper.error
+    assert "***" in scraper.error and "0123456789" not in scraper.error, scraper.error
