@@ -40,6 +40,7 @@ PLAN: dict[str, Any] = {"fallback": True, "gate": False}
 SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
+    "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
 }
 
 # What runner accepts from a server (servers.yaml `limits`): beyond it a request fails as
@@ -49,6 +50,7 @@ LIMITS: dict[str, int] = {
     "chunks": 1 << 18,  # content chunks of one answer: a timing each in the request's record
     "error_bytes": 64 << 10,  # read of an error answer (non-2xx); the rest is never read
     "inventory_bytes": 32 << 20,  # a /v1/models or /model/info answer
+    "metrics_bytes": 8 << 20,  # one scrape of the server's /metrics
 }
 
 MAX_JOBS = 10_000

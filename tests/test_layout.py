@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "runner"
 CLI = {"main", "__main__", "commands"}
-STAGES = {"plan", "inventory", "load", "run", "results", "report", "mock"}
+STAGES = {"plan", "inventory", "load", "run", "results", "report", "mock", "servermetrics"}
 
 
 def module_name(path: Path) -> str:

@@ -32,6 +32,9 @@ class Server:
     options: Mapping[str, Any] = field(default_factory=dict)  # kind-specific settings
     source: str = "configs/servers.yaml"  # the file that defines it
     limits: Mapping[str, int] = field(default_factory=lambda: dict(defaults.LIMITS))
+    # the Prometheus endpoint read during jobs: None = try {url}/metrics, False = never scrape
+    metrics_url: str | bool | None = None
+    scrape_interval_s: float = float(defaults.SERVER["scrape_interval_s"])
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", base_url(self.url))  # one root URL for every client
@@ -192,6 +195,7 @@ def _load_valid(path: str, schema: str, found: ConfigDir | None = None) -> Docum
     if schema == "servers":  # a URL the schema let through may still be one no client can use
         flagged = {p.where.path for p in problems}
         problems += [p for p in url_problems(doc) if p.where.path not in flagged]
+        problems += [p for p in url_problems(doc, "metrics_url") if p.where.path not in flagged]
     if problems:
         raise InputError.many(problems)
     whole_numbers_as_int(doc, schema)  # retries: 1.0 is a valid integer, and range() refuses it
@@ -238,6 +242,9 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
         options=options,
         source=source,
         limits={**defaults.LIMITS, **{k: int(v) for k, v in spec.get("limits", {}).items()}},
+        metrics_url=False if kind == "mock" else spec.get("metrics_url"),
+        scrape_interval_s=float(spec.get("scrape_interval_s",
+                                         defaults.SERVER["scrape_interval_s"])),
     )
 
 

@@ -75,15 +75,20 @@ def _client_problem(url: str) -> str | None:
     return None
 
 
-def url_problems(doc: Document) -> list[Problem]:
-    """servers.yaml's URLs that `url_problem` refuses, each at its place."""
+_EXAMPLES = {"url": "http://127.0.0.1:4000", "metrics_url": "http://127.0.0.1:8000/metrics"}
+
+
+def url_problems(doc: Document, key: str = "url") -> list[Problem]:
+    """servers.yaml's URLs (under `key`: url or metrics_url) that `url_problem` refuses, each
+    at its place."""
     servers = doc.data.get("servers") if isinstance(doc.data, dict) else None
     problems = []
     for name, spec in (servers if isinstance(servers, dict) else {}).items():
-        url = spec.get("url") if isinstance(spec, dict) else None
+        url = spec.get(key) if isinstance(spec, dict) else None
         problem = url_problem(url) if isinstance(url, str) else None
         if problem and isinstance(url, str):
             shown = json.dumps(hide_url_credentials(url))
-            problems.append(Problem(f"url {shown} {problem}; e.g. http://127.0.0.1:4000",
-                                    doc.where(("servers", name, "url"))))
+            example = _EXAMPLES[key]
+            problems.append(Problem(f"{key} {shown} {problem}; e.g. {example}",
+                                    doc.where(("servers", name, key))))
     return problems

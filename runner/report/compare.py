@@ -29,15 +29,18 @@ class Metric:
     higher_is_better: bool = False
     absolute: bool = False  # judged by the absolute delta (error_rate: its base is often 0)
     samples: str | None = None  # the request field whose spread separates noise from change
+    root: str = "metrics"  # the summary's block that holds it (server_metrics: the server's)
 
     @property
     def index_name(self) -> str:
-        """The dotted name of this metric in the results index (`ttft_ms.p95`)."""
-        return ".".join(self.path)
+        """The dotted name of this metric in the results index (`ttft_ms.p95`,
+        `server_metrics.series.requests_waiting.max`)."""
+        inside = ".".join(self.path)
+        return inside if self.root == "metrics" else f"{self.root}.{inside}"
 
     def value(self, summary: Mapping[str, Any]) -> float | None:
         """This metric's value in a job summary; None when it is missing."""
-        data: Any = summary.get("metrics")
+        data: Any = summary.get(self.root)
         for key in self.path:
             data = data.get(key) if isinstance(data, Mapping) else None
         ok = isinstance(data, int | float) and not isinstance(data, bool) and math.isfinite(data)
@@ -58,7 +61,24 @@ def _metric_table() -> dict[str, Metric]:
         Metric("error_rate", ("error_rate",), "%", absolute=True),
     ):
         table[metric.name] = metric
-    return table
+    return table | _server_metric_table()
+
+
+def _server_metric_table() -> dict[str, Metric]:
+    """The server's own figures (its Prometheus metrics, summarised per job)."""
+    def server(name: str, path: tuple[str, ...], unit: str, higher_is_better: bool = False,
+               absolute: bool = False) -> Metric:
+        return Metric(name, path, unit, higher_is_better, absolute, root="server_metrics")
+
+    metrics = [server("server_tps", ("generation_tokens_per_s",), "tok/s", higher_is_better=True),
+               server("server_preemptions", ("series", "preemptions", "delta"), "preemptions",
+                      absolute=True)]
+    for short, series in (("waiting", "requests_waiting"), ("running", "requests_running"),
+                          ("kv_cache", "kv_cache_usage")):
+        unit = "fraction" if short == "kv_cache" else "requests"
+        metrics += [server(f"server_{short}_{stat}", ("series", series, stat), unit)
+                    for stat in ("mean", "max")]
+    return {m.name: m for m in metrics}
 
 
 METRICS: Mapping[str, Metric] = _metric_table()

@@ -122,9 +122,15 @@ def _md_row(job: Job) -> str:
         errors += " (" + ", ".join(f"{k} ×{n}" for k, n in kinds.items()) + ")"
     cells = [job.get("model"), label(job), " · ".join([str(job.get("status")), *flags]),
              fmt(stat(job, "ttft_ms.p50")), fmt(stat(job, "ttft_ms.p95")),
-             fmt(stat(job, "tpot_ms.p50")), fmt(stat(job, "throughput.output_tokens_per_s")),
-             errors]
+             fmt(stat(job, "tpot_ms.p50")), _tokens_per_s(job), errors]
     return "| " + " | ".join(_md(c) for c in cells) + " |"
+
+
+def _tokens_per_s(job: Job) -> str:
+    """The client's output tok/s, with the server's own beside it when its metrics say."""
+    server = (job.get("server_metrics") or {}).get("generation_tokens_per_s")
+    client = fmt(stat(job, "throughput.output_tokens_per_s"))
+    return client if server is None else f"{client} (server {fmt(server)})"
 
 
 def render_csv(run: StoredRun) -> str:

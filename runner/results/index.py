@@ -230,8 +230,17 @@ def _upsert_job(conn: sqlite3.Connection, run_id: str, job: Mapping[str, Any]) -
     conn.execute("DELETE FROM metrics WHERE run_id = ? AND job_id = ?", key)
     conn.executemany(
         "INSERT OR REPLACE INTO metrics (run_id, job_id, name, value) VALUES (?, ?, ?, ?)",
-        [(*key, name, value) for name, value in flatten_metrics(job.get("metrics"))],
+        [(*key, name, value) for name, value in flatten_metrics(job.get("metrics"))]
+        + [(*key, name, value) for name, value in _server_metrics(job)],
     )
+
+
+def _server_metrics(job: Mapping[str, Any]) -> Iterator[tuple[str, float]]:
+    """The server's summarised figures (issue 11), as `server_metrics.series.<name>.<stat>`."""
+    block = job.get("server_metrics")
+    if isinstance(block, Mapping):
+        wanted = {k: block.get(k) for k in ("series", "generation_tokens_per_s")}
+        yield from flatten_metrics(wanted, "server_metrics.")
 
 
 def _is_number(value: Any) -> bool:

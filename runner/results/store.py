@@ -160,6 +160,10 @@ class RunStore(JobFiles):
         if self._held is not None:  # a writer: hold room for the run's last words
             self._reserve.hold(size)
 
+    def server_metrics_path(self, slug: str) -> str:
+        """jobs/<slug>.server-metrics.jsonl: the server's metrics scraped during the job."""
+        return self._job_file(slug, ".server-metrics.jsonl")
+
     def undone_jobs(self) -> list[str]:
         """Ids of the recorded jobs that are not complete (neither ok nor failed)."""
         return [e["id"] for e in self.manifest["jobs"] if e.get("status") not in COMPLETE_STATUSES]

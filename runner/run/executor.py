@@ -43,6 +43,7 @@ class Store(Protocol):
     def reset_request_log(self, slug: str) -> None: ...
     def write_job(self, summary: Mapping[str, Any]) -> None: ...
     def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None: ...
+    def server_metrics_path(self, slug: str) -> str: ...
 
 
 @dataclass
@@ -58,6 +59,8 @@ class Context:
     fail_fast: bool = False
     resume: bool = False
     failed: bool = False  # set by the first failed job (for --fail-fast)
+    # a default {url}/metrics tried in this apply -> None (it answers) or why it does not
+    scraped: dict[str, str | None] = field(default_factory=dict)
 
 
 def utc_now() -> str:
@@ -124,22 +127,62 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     headers = auth_headers(spec.server, ctx.env)
     target = Target(spec.server.url, headers, spec.job.model, spec.server.limits)
     keys = header_keys(headers)
-    with ctx.store.request_log(spec.job.slug) as log:
+    scraper, skipped = await _start_scraping(spec, ctx, headers)
+    try:
+        with ctx.store.request_log(spec.job.slug) as log:
 
-        def on_record(record: RequestRecord) -> None:
-            scrub(record, keys)
-            log.write(record)
-            ctx.reporter.request_done(spec, record)
+            def on_record(record: RequestRecord) -> None:
+                scrub(record, keys)
+                log.write(record)
+                ctx.reporter.request_done(spec, record)
 
-        result = await run_load(target, spec.job.params, ctx.prompts(spec),
-                                on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
+            result = await run_load(target, spec.job.params, ctx.prompts(spec),
+                                    on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
+    finally:
+        if scraper is not None:
+            await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
             "stopped": result.stopped, "started_at": started, "finished_at": utc_now(),
-            "duration_s": round(result.duration_s, 3), "metrics": metrics}
+            "duration_s": round(result.duration_s, 3), "metrics": metrics,
+            "server_metrics": skipped or _server_metrics(spec, scraper, result, metrics)}
+
+
+async def _start_scraping(
+    spec: JobSpec, ctx: Context, headers: Mapping[str, str],
+) -> tuple[Any, dict[str, Any] | None]:
+    """The job's started scraper, or the server_metrics block of a job not scraped (None for
+    the simulator, which has no metrics)."""
+    from runner.servermetrics import job as scraping
+    from runner.servermetrics.scrape import Scraper
+
+    server = spec.server
+    if server.kind == "mock":
+        return None, None
+    url, default = scraping.metrics_url(server.url, server.metrics_url)
+    skipped = scraping.skipped(url, ctx.scraped)
+    if skipped is not None or url is None:
+        return None, skipped
+    scraper = Scraper(url, scraping.scrape_headers(server.url, url, headers),
+                      server.scrape_interval_s, server.limits["metrics_bytes"],
+                      ctx.store.server_metrics_path(spec.job.slug), server.verify_tls)
+    answered = await asyncio.to_thread(scraper.begin)
+    scraping.remember(scraper, default, ctx.scraped, answered)
+    return scraper, None
+
+
+def _server_metrics(spec: JobSpec, scraper: Any, result: Any,
+                    metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    from runner.servermetrics.job import server_block
+
+    if scraper is None:
+        return None
+    client = (metrics.get("throughput") or {}).get("output_tokens_per_s")
+    file = f"jobs/{spec.job.slug}.server-metrics.jsonl"
+    return server_block(scraper, result.started_at, result.records, client, file)
 
 
 # Why the load generator stopped a job early because of the server (see loadgen.run_load).

@@ -57,7 +57,7 @@ def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str
     figures = [_count(req.get("ok")), _count(req.get("failed")),
                number(_stat(metrics, "ttft_ms", "p50")), number(_stat(metrics, "ttft_ms", "p95")),
                number(_stat(metrics, "tpot_ms", "p50")),
-               number((metrics.get("throughput") or {}).get("output_tokens_per_s"))]
+               _tokens_per_s(summary)]
     notes = _flags(summary)
     if summary.get("error") and summary["status"] != "ok":
         notes.append(f"({summary['error']})")
@@ -65,6 +65,14 @@ def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str
     # can clear the screen or start a line of its own (a forged `jobs: ok=999`).
     cells = [summary["benchmark"], summary["model"], point, shown, *figures, "  ".join(notes)]
     return [printable(cell) for cell in cells]
+
+
+def _tokens_per_s(summary: Mapping[str, Any]) -> str:
+    """The client's output tok/s, and the server's own beside it when its metrics say:
+    `41.2 (server 40.8)`."""
+    client = ((summary.get("metrics") or {}).get("throughput") or {}).get("output_tokens_per_s")
+    server = (summary.get("server_metrics") or {}).get("generation_tokens_per_s")
+    return number(client) + (f" (server {number(server)})" if server is not None else "")
 
 
 def _count(value: int | None) -> str:

@@ -208,3 +208,51 @@ def test_through_litellm_the_engines_usage_arrives_intact(
         assert record["output_tokens_source"] == "usage", record
         assert record["prompt_tokens"] in chat_prompts, record
         assert 0 < record["ttft_ms"] < record["e2e_ms"], record
+
+
+METRICS_PLAN = """\
+version: 1
+name: engine
+inventory: {server: engine, fallback: false}
+defaults:
+  workload: {dataset: prompts.jsonl, max_tokens: 16, temperature: 0,
+             extra_body: {ignore_eos: true}}
+benchmarks:
+  - {name: cold, models: tiny, load: {requests: 6, concurrency: 2}}
+  - {name: warm, models: tiny, load: {requests: 6, concurrency: 2, warmup_requests: 2}}
+"""
+
+
+def test_the_engines_metrics_are_scraped_and_its_token_counters_match_usage(
+    vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = _project(tmp_path, vllm_server, METRICS_PLAN, monkeypatch)
+    jobs = _apply(capsys, plan, tmp_path / "results")
+    [run] = run_dirs(tmp_path / "results", "engine")
+    for name, job in jobs.items():
+        block = job["server_metrics"]
+        assert block["url"] == f"{vllm_server.url}/metrics", name
+        assert block["error"] is None and block["scrapes"] >= 2, (name, block)
+        lines = jsonl_lines(run / block["file"])
+        assert len(lines) == block["scrapes"]
+        assert any(k.startswith("vllm:time_to_first_token_seconds_bucket") for k in
+                   lines[0]["samples"]), name  # every series is stored raw, histograms too
+        series = block["series"]
+        assert {"requests_running", "requests_waiting", "kv_cache_usage", "preemptions",
+                "prefix_cache_queries", "prefix_cache_hits", "prompt_tokens",
+                "generation_tokens"} <= set(series), name
+        assert series["requests_running"]["max"] <= 2
+    # No warm-up: the first scrape comes before the first request and the last after the last
+    # one, so the engine's counters grew by exactly what the requests' usage says.
+    cold = jobs["cold"]
+    assert cold["server_metrics"]["series"]["generation_tokens"]["delta"] == \
+        sum(r["output_tokens"] for r in cold["records"]) == 6 * 16
+    assert cold["server_metrics"]["series"]["prompt_tokens"]["delta"] == \
+        sum(r["prompt_tokens"] for r in cold["records"])
+    # With warm-up, the two warm-up requests run beside the first measured ones (closed loop):
+    # no scrape can separate their tokens, so the engine's count holds the measured ones and
+    # at most the warm-up's too.
+    warm = jobs["warm"]
+    delta = warm["server_metrics"]["series"]["generation_tokens"]["delta"]
+    assert 6 * 16 <= delta <= (6 + 2) * 16
