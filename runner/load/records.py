@@ -38,6 +38,12 @@ class RequestRecord:
     output_tokens: int | None = None
     output_tokens_source: str | None = None  # "usage" (server) or "chunks" (content chunks)
     content_chunks: int = 0
+    usage_output_tokens: int | None = None  # the server's usage completion_tokens, as claimed
+    usage_inconsistent: bool = False  # that claim is below content_chunks: impossible
+    # vLLM's `bench serve` definitions (a chunk is any event with non-empty choices, text or
+    # not): send -> the first such chunk, and the gaps between them. Streamed answers only.
+    ttft_first_chunk_ms: float | None = None
+    itl_chunks_ms: list[float] = field(default_factory=list)
     finish_reason: str | None = None  # the first outside FINISHED, else the last
     ok: bool = False
     error_kind: str | None = None  # one of ERROR_KINDS when not ok
@@ -64,7 +70,8 @@ class RequestRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
-        for key in ("scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms"):
+        data["itl_chunks_ms"] = [round(x, 3) for x in self.itl_chunks_ms]
+        for key in ("scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms", "ttft_first_chunk_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 3)
         return data
