@@ -19,7 +19,7 @@ import aiohttp
 
 from runner.defaults import LIMITS, PARAMS
 from runner.load.pacing import Pauses, retry_after_s
-from runner.load.records import ClientHealth, RequestRecord
+from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_chunks
 from runner.load.sse import StreamState, error_message, short
 from runner.redaction import redact
 
@@ -241,49 +241,6 @@ class Exchange(ABC):
             if kind is not None:
                 self._failed(record, kind, message or kind)
         record.ok = record.error_kind is None
-
-
-def count_tokens(record: RequestRecord, claimed: int | None, streamed: bool) -> None:
-    """Set `record`'s output_tokens and their source from the server's usage claim (`claimed`,
-    completion_tokens; None: none came) and its content_chunks.
-
-    Each content chunk carries at least one token, so a claim below content_chunks is
-    impossible: the request is marked usage_inconsistent, the claim kept in
-    usage_output_tokens, and output_tokens is the chunk count (source "chunks"), so TPOT and
-    tokens/s never rest on it. No claim: the chunk count when streamed, else unknown."""
-    record.usage_output_tokens = claimed
-    chunks = record.content_chunks
-    if claimed is not None and claimed >= chunks:
-        record.output_tokens, record.output_tokens_source = claimed, "usage"
-    elif claimed is not None or streamed:
-        record.output_tokens, record.output_tokens_source = chunks, "chunks"
-        record.usage_inconsistent = claimed is not None
-
-
-def time_chunks(record: RequestRecord, content: list[int], textless: list[int],
-                start: int) -> None:
-    """vLLM's TTFT and ITL (`ttft_first_chunk_ms`, `itl_chunks_ms`: every chunk with choices,
-    text or not) from the content chunks' and the other chunks' arrival times (ns, ascending).
-
-    Other chunks usually come only before the first content chunk (a role chunk) or after the
-    last (the finish): then the gaps are theirs around `record.itl_ms`, no second pass over
-    the content chunks (this runs once per request in the load generator)."""
-    both = bool(content and textless)
-    if both and all(t <= content[0] or t >= content[-1] for t in textless):
-        before = [t for t in textless if t <= content[0]]
-        after = [t for t in textless if t > content[0]]
-        record.ttft_first_chunk_ms = ((before or content)[0] - start) / 1e6
-        record.itl_chunks_ms = (_gaps([*before, content[0]]) + record.itl_ms
-                                + _gaps([content[-1], *after]))
-        return
-    times = sorted(content + textless) if both else content or textless
-    if times:
-        record.ttft_first_chunk_ms = (times[0] - start) / 1e6
-        record.itl_chunks_ms = _gaps(times) if textless else list(record.itl_ms)
-
-
-def _gaps(times: list[int]) -> list[float]:
-    return [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
 
 
 def _encoding(resp: aiohttp.ClientResponse) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -80,6 +81,49 @@ class RequestRecord:
     def from_json(cls, data: dict[str, Any]) -> RequestRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def count_tokens(record: RequestRecord, claimed: int | None, streamed: bool) -> None:
+    """Set `record`'s output_tokens and their source from the server's usage claim (`claimed`,
+    completion_tokens; None: none came) and its content_chunks.
+
+    Each content chunk carries at least one token, so a claim below content_chunks is
+    impossible: the request is marked usage_inconsistent, the claim kept in
+    usage_output_tokens, and output_tokens is the chunk count (source "chunks"), so TPOT and
+    tokens/s never rest on it. No claim: the chunk count when streamed, else unknown."""
+    record.usage_output_tokens = claimed
+    chunks = record.content_chunks
+    if claimed is not None and claimed >= chunks:
+        record.output_tokens, record.output_tokens_source = claimed, "usage"
+    elif claimed is not None or streamed:
+        record.output_tokens, record.output_tokens_source = chunks, "chunks"
+        record.usage_inconsistent = claimed is not None
+
+
+def time_chunks(record: RequestRecord, content: list[int], textless: list[int],
+                start: int) -> None:
+    """vLLM's TTFT and ITL (`ttft_first_chunk_ms`, `itl_chunks_ms`: every chunk with choices,
+    text or not) from the content chunks' and the other chunks' arrival times (ns, ascending).
+
+    Other chunks usually come only before the first content chunk (a role chunk) or after the
+    last (the finish): then the gaps are theirs around `record.itl_ms`, no second pass over
+    the content chunks (this runs once per request in the load generator)."""
+    both = bool(content and textless)
+    if both and all(t <= content[0] or t >= content[-1] for t in textless):
+        before = [t for t in textless if t <= content[0]]
+        after = [t for t in textless if t > content[0]]
+        record.ttft_first_chunk_ms = ((before or content)[0] - start) / 1e6
+        record.itl_chunks_ms = (_gaps([*before, content[0]]) + record.itl_ms
+                                + _gaps([content[-1], *after]))
+        return
+    times = sorted(content + textless) if both else content or textless
+    if times:
+        record.ttft_first_chunk_ms = (times[0] - start) / 1e6
+        record.itl_chunks_ms = _gaps(times) if textless else list(record.itl_ms)
+
+
+def _gaps(times: list[int]) -> list[float]:
+    return [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
 
 
 @dataclass
