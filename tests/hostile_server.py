@@ -141,6 +141,8 @@ def _answer(req: Request) -> tuple[int, dict[str, str], Body]:
         return 500, {"Content-Type": "text/plain", "Content-Length": str(n)}, repeat(b"x", n)
     if req.case == "endless":  # content chunks as fast as the socket takes them
         return 200, sse, forever(TOKEN)
+    if req.case == "roles":  # chunks with choices but no text, as fast as the socket takes them
+        return 200, sse, forever(b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n')
     if req.case == "idle":  # events with no content, as fast as the socket takes them
         return 200, sse, forever(b'data: {"choices":[]}\n\n')
     if req.case == "drip":  # one byte every 0.2 s

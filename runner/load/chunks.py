@@ -49,12 +49,15 @@ def _as_json(value: Any) -> str:
 class Event:
     """What one parsed event (or a whole non-streamed answer) says.
 
-    `text`: a choice carries generated text (the README's TTFT definition); `finish`: a finish
+    `text`: a choice carries generated text (the README's TTFT definition); `choices`: the
+    event has a non-empty choices list, text or not (what vLLM's client counts as a chunk);
+    `finish`: a finish
     reason, cut to REASON_LIMIT (with several choices, the first outside FINISHED wins);
     `unfinished`: that reason is outside FINISHED; token counts from `usage` (None: absent);
     `error`: the message of a truthy `error`; `invalid`: what is not the OpenAI shape."""
 
     text: bool = False
+    choices: bool = False
     finish: str | None = None
     unfinished: bool = False
     prompt_tokens: int | None = None
@@ -63,7 +66,7 @@ class Event:
     invalid: str | None = None
 
 
-PLAIN = Event(text=True)  # a content chunk and nothing else
+PLAIN = Event(text=True, choices=True)  # a content chunk and nothing else
 
 
 def read_event(answer: Any) -> Event:
@@ -75,9 +78,10 @@ def read_event(answer: Any) -> Event:
     error = answer.get("error")
     usage = answer.get("usage")
     prompt, completion, invalid = _usage(usage) if usage else (None, None, None)
-    text, finish, unfinished, wrong = _choices(answer.get("choices"))
-    return Event(text, finish, unfinished, prompt, completion,
-                 error_message(error) if error else None, invalid or wrong)
+    choices = answer.get("choices")
+    text, finish, unfinished, wrong = _choices(choices)
+    return Event(text, text or (wrong is None and bool(choices)), finish, unfinished, prompt,
+                 completion, error_message(error) if error else None, invalid or wrong)
 
 
 def _usage(usage: Any) -> tuple[int | None, int | None, str | None]:

@@ -19,7 +19,7 @@ import aiohttp
 
 from runner.defaults import LIMITS, PARAMS
 from runner.load.pacing import Pauses, retry_after_s
-from runner.load.records import ClientHealth, RequestRecord
+from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_chunks
 from runner.load.sse import StreamState, error_message, short
 from runner.redaction import redact
 
@@ -231,11 +231,10 @@ class Exchange(ABC):
         if times:
             record.ttft_ms = (times[0] - start) / 1e6
             record.itl_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
+        if not state.whole:
+            time_chunks(record, times, state.textless_ns, start)
         record.prompt_tokens = state.prompt_tokens
-        if state.completion_tokens is not None:
-            record.output_tokens, record.output_tokens_source = state.completion_tokens, "usage"
-        elif self.stream:
-            record.output_tokens, record.output_tokens_source = len(times), "chunks"
+        count_tokens(record, state.completion_tokens, self.stream)
         record.finish_reason = state.finish_reason
         if record.error_kind is None:
             kind, message = state.outcome()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,6 +39,12 @@ class RequestRecord:
     output_tokens: int | None = None
     output_tokens_source: str | None = None  # "usage" (server) or "chunks" (content chunks)
     content_chunks: int = 0
+    usage_output_tokens: int | None = None  # the server's usage completion_tokens, as claimed
+    usage_inconsistent: bool = False  # that claim is below content_chunks: impossible
+    # vLLM's `bench serve` definitions (a chunk is any event with non-empty choices, text or
+    # not): send -> the first such chunk, and the gaps between them. Streamed answers only.
+    ttft_first_chunk_ms: float | None = None
+    itl_chunks_ms: list[float] = field(default_factory=list)
     finish_reason: str | None = None  # the first outside FINISHED, else the last
     ok: bool = False
     error_kind: str | None = None  # one of ERROR_KINDS when not ok
@@ -64,7 +71,8 @@ class RequestRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
-        for key in ("scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms"):
+        data["itl_chunks_ms"] = [round(x, 3) for x in self.itl_chunks_ms]
+        for key in ("scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms", "ttft_first_chunk_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 3)
         return data
@@ -73,6 +81,49 @@ class RequestRecord:
     def from_json(cls, data: dict[str, Any]) -> RequestRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def count_tokens(record: RequestRecord, claimed: int | None, streamed: bool) -> None:
+    """Set `record`'s output_tokens and their source from the server's usage claim (`claimed`,
+    completion_tokens; None: none came) and its content_chunks.
+
+    Each content chunk carries at least one token, so a claim below content_chunks is
+    impossible: the request is marked usage_inconsistent, the claim kept in
+    usage_output_tokens, and output_tokens is the chunk count (source "chunks"), so TPOT and
+    tokens/s never rest on it. No claim: the chunk count when streamed, else unknown."""
+    record.usage_output_tokens = claimed
+    chunks = record.content_chunks
+    if claimed is not None and claimed >= chunks:
+        record.output_tokens, record.output_tokens_source = claimed, "usage"
+    elif claimed is not None or streamed:
+        record.output_tokens, record.output_tokens_source = chunks, "chunks"
+        record.usage_inconsistent = claimed is not None
+
+
+def time_chunks(record: RequestRecord, content: list[int], textless: list[int],
+                start: int) -> None:
+    """vLLM's TTFT and ITL (`ttft_first_chunk_ms`, `itl_chunks_ms`: every chunk with choices,
+    text or not) from the content chunks' and the other chunks' arrival times (ns, ascending).
+
+    Other chunks usually come only before the first content chunk (a role chunk) or after the
+    last (the finish): then the gaps are theirs around `record.itl_ms`, no second pass over
+    the content chunks (this runs once per request in the load generator)."""
+    both = bool(content and textless)
+    if both and all(t <= content[0] or t >= content[-1] for t in textless):
+        before = [t for t in textless if t <= content[0]]
+        after = [t for t in textless if t > content[0]]
+        record.ttft_first_chunk_ms = ((before or content)[0] - start) / 1e6
+        record.itl_chunks_ms = (_gaps([*before, content[0]]) + record.itl_ms
+                                + _gaps([content[-1], *after]))
+        return
+    times = sorted(content + textless) if both else content or textless
+    if times:
+        record.ttft_first_chunk_ms = (times[0] - start) / 1e6
+        record.itl_chunks_ms = _gaps(times) if textless else list(record.itl_ms)
+
+
+def _gaps(times: list[int]) -> list[float]:
+    return [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
 
 
 @dataclass

@@ -38,11 +38,12 @@ class StreamState:
     __slots__ = ("_buf", "_cr", "_data", "_data_len", "_event", "_held", "_id", "_junk",
                  "_max_chunks", "_max_line", "_retry", "_template", "chunk_ns",
                  "completion_tokens", "done", "error", "events", "finish_reason", "invalid",
-                 "prompt_tokens", "too_large", "unfinished", "whole")
+                 "prompt_tokens", "textless_ns", "too_large", "unfinished", "whole")
 
     def __init__(self, max_line: int = LIMITS["line_bytes"],
                  max_chunks: int = LIMITS["chunks"]) -> None:
         self.chunk_ns: list[int] = []  # arrival time of every content chunk
+        self.textless_ns: list[int] = []  # of every other event with choices (role, finish...)
         self.done = False  # an event whose data starts with [DONE]
         self.finish_reason: str | None = None  # the first outside FINISHED, else the last
         self.unfinished = False  # finish_reason is outside FINISHED
@@ -104,6 +105,8 @@ class StreamState:
                 return True
         if len(self.chunk_ns) > self._max_chunks:
             return self.cut(f"more than {self._max_chunks} content chunks", "limits.chunks")
+        if len(self.textless_ns) > self._max_chunks:
+            return self.cut(f"more than {self._max_chunks} chunks without text", "limits.chunks")
         return self.done or self.too_large is not None
 
     def close(self, now_ns: int) -> None:
@@ -274,6 +277,8 @@ class StreamState:
             self.finish_reason, self.unfinished = said.finish, said.unfinished
         if said.text:
             self.chunk_ns.append(now_ns)
+        elif said.choices:
+            self.textless_ns.append(now_ns)
 
 
 def _is_int(value: bytes) -> bool:

@@ -10,6 +10,9 @@ from operator import attrgetter, mul
 from typing import Any
 
 from runner.load.records import ClientHealth, RequestRecord
+from runner.run.tokens import Expectation, token_metrics
+
+__all__ = ["Expectation", "distribution", "evaluate_slo", "meets_latency_slo", "summarize"]
 
 PERCENTILES = (50, 90, 95, 99)
 LATENCY_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
@@ -58,12 +61,14 @@ def summarize(
     health: ClientHealth | None = None,
     pauses_s: Sequence[float] = (),
     client_bound_threshold_ms: float = CLIENT_BOUND_THRESHOLD_MS,
+    expect: Expectation | None = None,
 ) -> dict[str, Any]:
     """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded.
 
     A cancelled request (cut by the client: the end of duration_s, an interrupt, the job
     timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
-    goodput's share. `pauses_s`: the pauses in sending a server asked for (Retry-After)."""
+    goodput's share. `pauses_s`: the pauses in sending a server asked for (Retry-After).
+    `expect`: the lengths the job asked for (None: unknown), for the `lengths` key."""
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
     cancelled = sum(r.error_kind == CANCELLED and not r.ok for r in measured)
@@ -80,7 +85,7 @@ def summarize(
         **_latencies(ok, open_loop=any(r.scheduled_ms is not None for r in measured)),
         "output_tokens": distribution(_values(ok, "output_tokens")),
         "prompt_tokens": distribution(_values(ok, "prompt_tokens")),
-        "output_tokens_source": _sources(ok),
+        **token_metrics(ok, expect, distribution),
         "goodput": (_goodput(ok, total - cancelled, duration_s, slo)
                     if slo and _bounds(slo) else None),
         "slo": None,
@@ -140,11 +145,6 @@ def _latencies(ok: Sequence[RequestRecord], *, open_loop: bool) -> dict[str, Dis
         "e2e_ms": distribution(_values(ok, "e2e_ms")),
         "e2e_from_scheduled_ms": scheduled,
     }
-
-
-def _sources(ok: Sequence[RequestRecord]) -> dict[str, int]:
-    counts = Counter(r.output_tokens_source for r in ok)
-    return {"usage": counts["usage"], "chunks": counts["chunks"]}
 
 
 def _bounds(slo: Mapping[str, Any]) -> dict[str, Mapping[str, float]]:

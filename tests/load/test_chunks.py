@@ -66,6 +66,13 @@ def test_what_is_not_text(answer: Any) -> None:
     assert not read_event(answer).text
 
 
+@pytest.mark.parametrize("answer", [c[1] for c in TEXT + NO_TEXT],
+                         ids=[c[0] for c in TEXT + NO_TEXT])
+def test_a_chunk_in_vllms_sense_is_any_event_with_choices(answer: Any) -> None:
+    """vLLM's client times every event whose choices list is not empty, text or not."""
+    assert read_event(answer).choices == bool(answer["choices"])
+
+
 @pytest.mark.parametrize(
     ("reasons", "finish", "unfinished"),
     [
@@ -109,7 +116,7 @@ def test_finish_reasons(reasons: list[Any], finish: str | None, unfinished: bool
         ({"choices": "x"}, Event(invalid="choices is not a list")),
         ({"choices": [1]}, Event(invalid="a choice is not an object")),
         ({"choices": [{"delta": {"content": "a"}, "finish_reason": 1}]},
-         Event(text=True, invalid="a finish_reason is not a string")),
+         Event(text=True, choices=True, invalid="a finish_reason is not a string")),
         (chunk({"content": "x"}), PLAIN),
     ],
 )

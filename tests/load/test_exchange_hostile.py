@@ -58,6 +58,8 @@ CASES = [  # (server case, job parameters, limits, error kind, start of the mess
     ("errbody", {}, {}, "http", "HTTP 500 (body longer than 65536 bytes, cut): xxxx"),
     ("endless", {}, {"chunks": 5000}, "response_too_large",
      "the answer has more than 5000 content chunks (limits.chunks in servers.yaml)"),
+    ("roles", {}, {"chunks": 5000}, "response_too_large",
+     "the answer has more than 5000 chunks without text (limits.chunks in servers.yaml)"),
     ("usage~30", {}, {}, "invalid_response", "a usage token count is out of range"),
     ("garbage", {}, {}, "invalid_response", "the answer is not an event stream"),
     ("ok", {"request_timeout_s": float("inf")}, {}, "client_error", "OverflowError: "),

@@ -310,6 +310,8 @@ LIMITED = [
     ("a junk line over 1024 bytes", b"x" * 1100 + b"\n" + DONE, ("response_too_large", LINE)),
     ("10 content chunks", chat("a") * 10 + STOPPED, OK),
     ("11 content chunks", chat("a") * 11 + DONE, ("response_too_large", CHUNKS)),
+    ("11 chunks without text", chat(role="assistant") * 11 + DONE, ("response_too_large",
+     "the answer has more than 10 chunks without text (limits.chunks in servers.yaml)")),
 ]
 
 

@@ -78,7 +78,7 @@ STREAMS = {**{f"recorded {k}": v for k, v in RECORDED.items()},
 
 
 def fields(state: StreamState) -> tuple[Any, ...]:
-    return (state.chunk_ns, state.done, state.finish_reason, state.unfinished,
+    return (state.chunk_ns, state.textless_ns, state.done, state.finish_reason, state.unfinished,
             state.prompt_tokens, state.completion_tokens, state.error, state.invalid,
             state.too_large, state.events, state.outcome())
 

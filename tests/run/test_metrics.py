@@ -181,7 +181,8 @@ def test_error_counts_by_kind_with_http_split_by_status() -> None:
 
 def test_output_token_sources_count_ok_requests() -> None:
     records = [ok(0), ok(1), ok(2, source="chunks"), failed(3, output_tokens_source="chunks")]
-    assert summarize(records)["output_tokens_source"] == {"usage": 2, "chunks": 1}
+    assert summarize(records)["output_tokens_source"] == {"usage": 2, "chunks": 1,
+                                                          "usage_inconsistent": 0}
 
 
 # ---------------------------------------------------------------------------------------------

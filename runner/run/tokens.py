@@ -1,0 +1,89 @@
+"""A job's token accounting: where counts came from, tokens per chunk, lengths vs the plan's."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
+from typing import Any
+
+from runner.load.records import RequestRecord
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a job asked of the lengths: `max_tokens` (output tokens requested), `fixed_output`
+    (ignore_eos true, or min_tokens >= max_tokens, in extra_body: every answer should reach
+    max_tokens), `input_tokens` (the synthetic prompt target; None for datasets/templates)."""
+
+    max_tokens: int | None = None
+    fixed_output: bool = False
+    input_tokens: int | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Expectation:
+        """The expectation of a job's params (extra_body's max_tokens and
+        max_completion_tokens override the plan's max_tokens, as they do in the request)."""
+        extra = params.get("extra_body") or {}
+        asked = extra.get("max_tokens", params.get("max_tokens"))
+        asked = extra.get("max_completion_tokens", asked)
+        max_tokens = asked if type(asked) is int else None
+        least = extra.get("min_tokens")
+        fixed = extra.get("ignore_eos") is True or (
+            type(least) is int and max_tokens is not None and least >= max_tokens)
+        synthetic = not params.get("dataset") and not params.get("template")
+        target = params.get("input_tokens") if synthetic else None
+        return cls(max_tokens, fixed, target if type(target) is int else None)
+
+
+def token_metrics(ok: Sequence[RequestRecord], expect: Expectation | None,
+                  distribution: Any) -> dict[str, Any]:
+    """The summary keys of token accounting (schemas/result.schema.json) over ok records."""
+    return {
+        "output_tokens_source": sources(ok),
+        "tokens_per_chunk": distribution(per_chunk(ok)),
+        "lengths": lengths(ok, expect or Expectation()),
+        "ttft_first_chunk_ms": distribution(
+            [v for v in map(attrgetter("ttft_first_chunk_ms"), ok) if v is not None]),
+        "itl_chunks_ms": distribution(list(chain.from_iterable(
+            map(attrgetter("itl_chunks_ms"), ok)))),
+    }
+
+
+def sources(ok: Sequence[RequestRecord]) -> dict[str, int]:
+    """Ok requests by the source of their output_tokens, and how many had usage below chunks
+    (counted in chunks too: that is where their count came from)."""
+    counts = Counter(r.output_tokens_source for r in ok)
+    return {"usage": counts["usage"], "chunks": counts["chunks"],
+            "usage_inconsistent": sum(r.usage_inconsistent for r in ok)}
+
+
+def per_chunk(ok: Sequence[RequestRecord]) -> list[float]:
+    """output_tokens / content_chunks of each streamed ok request counted by usage (a
+    streamed request has ttft_first_chunk_ms)."""
+    return [r.output_tokens / r.content_chunks for r in ok
+            if r.output_tokens_source == "usage" and r.content_chunks
+            and r.output_tokens is not None and r.ttft_first_chunk_ms is not None]
+
+
+def lengths(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, Any]:
+    """Achieved mean output and prompt tokens against max_tokens and the input target."""
+    output = _mean([r.output_tokens for r in ok if r.output_tokens is not None])
+    prompt = _mean([r.prompt_tokens for r in ok if r.prompt_tokens is not None])
+    return {
+        "output": {"requested": expect.max_tokens, "fixed": expect.fixed_output,
+                   "achieved_mean": output, "ratio": _ratio(output, expect.max_tokens)},
+        "input": {"target": expect.input_tokens, "achieved_mean": prompt,
+                  "ratio": _ratio(prompt, expect.input_tokens)},
+    }
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _ratio(achieved: float | None, asked: int | None) -> float | None:
+    return achieved / asked if achieved is not None and asked else None
