@@ -14,10 +14,15 @@ PARAMS: dict[str, Any] = {
     "stream": True,
     "arrival": "poisson",
     "warmup_requests": 0,
-    # GuideLLM's default too: 256 tokens in 5 minutes is under 1 token/s. With the load
-    # generator's `unresponsive` stop, a server that accepts and never answers ends a default
-    # job (100 requests, concurrency 1) after 3 x 300 s = 15 min (600 s and no stop: 16.7 h).
-    "request_timeout_s": 300,
+    # Two guards on one request (issue 10 §6). The total deadline was 300 s, and a reasoning
+    # answer (10-30 min of tokens arriving) failed as a timeout while it was being written: it
+    # is now an hour, twice the longest such answer. Silence is what a dead or wedged server
+    # shows: no byte for stall_timeout_s (queueing and a long prompt's prefill included, which
+    # send nothing) fails the request as `stalled`. 300 s keeps issue 9's bound: a server that
+    # accepts and never answers still ends a default job (100 requests, concurrency 1) after
+    # 3 x 300 s = 15 min, as `unresponsive`.
+    "request_timeout_s": 3600,
+    "stall_timeout_s": 300,
 }
 
 # Defaults that apply only when no alternative was chosen (see `complete_params`).

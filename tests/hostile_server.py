@@ -62,6 +62,24 @@ async def forever(piece: bytes, pause_s: float = 0.0) -> Body:
         await asyncio.sleep(pause_s)
 
 
+async def then_silent(body: Body) -> Body:
+    """`body`, then nothing more for an hour, the connection open."""
+    async for chunk in body:
+        yield chunk
+    await asyncio.sleep(3600)
+
+
+async def later(piece: bytes, pause_s: float = 0.1) -> Body:
+    """`piece` after `pause_s`: the client has read what came before (a read of its own)."""
+    await asyncio.sleep(pause_s)
+    yield piece
+
+
+def framed(piece: bytes) -> bytes:
+    """`piece` as one chunk of HTTP/1.1 chunked transfer coding."""
+    return b"%x\r\n%s\r\n" % (len(piece), piece)
+
+
 async def parts(*pieces: bytes | Body) -> Body:
     for piece in pieces:
         if isinstance(piece, bytes):
@@ -147,6 +165,14 @@ def _answer(req: Request) -> tuple[int, dict[str, str], Body]:
         return 200, sse, forever(b'data: {"choices":[]}\n\n')
     if req.case == "drip":  # one byte every 0.2 s
         return 200, sse, forever(b"d", 0.2)
+    if req.case == "stall":  # a token, then silence, the connection open
+        return 200, sse, then_silent(parts(TOKEN))
+    chunked = {**sse, "Transfer-Encoding": "chunked"}
+    if req.case == "badchunk":  # a good chunk, then a chunk size that is not hexadecimal
+        return 200, chunked, then_silent(
+            parts(framed(TOKEN), later(b"zz\r\n" + TOKEN + b"\r\n")))
+    if req.case == "cutchunk":  # a good chunk, then chunk data not followed by its CRLF
+        return 200, chunked, then_silent(parts(framed(TOKEN), later(framed(TOKEN)[:-2] + b"XX")))
     if req.case == "finish":  # a finish reason of n characters
         return 200, sse, parts(TOKEN, b'data: {"choices":[{"index":0,"delta":{},'
                                b'"finish_reason":"', repeat(b"r", n), b'"}]}\n\n', DONE)
@@ -161,7 +187,8 @@ def _answer(req: Request) -> tuple[int, dict[str, str], Body]:
 DEFAULT_SIZE = {"deep": 100_000, "deepinfo": 100_000, "deeperror": 100_000, "line": 16_000_000,
                 "gzip": 256 << 20, "errbody": 1 << 30, "finish": 1000, "usage": 5000,
                 "garbage": 1 << 20}
-CASES = ("ok", "silent", *DEFAULT_SIZE, "endless", "idle", "drip", "received")
+CASES = ("ok", "silent", *DEFAULT_SIZE, "endless", "idle", "drip", "stall", "badchunk",
+         "cutchunk", "received")
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Request:

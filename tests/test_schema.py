@@ -229,7 +229,7 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
         (HEAD + "    load: {speed: 1}\n",
          "f.yaml:6:12: unknown key 'speed'; allowed: arrival, concurrency, duration_grace_s, "
          "duration_s, job_timeout_s, max_concurrency, rate, request_timeout_s, requests, "
-         "warmup_requests "
+         "stall_timeout_s, warmup_requests "
          "(at $.benchmarks[0].load.speed)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
@@ -336,7 +336,8 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'models'; allowed: arrival, concurrency, dataset, "
           "duration_grace_s, duration_s, endpoint, exclude, include, input_tokens, "
           "input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, rate, "
-          "request_timeout_s, requests, seed, stream, temperature, template, warmup_requests "
+          "request_timeout_s, requests, seed, stall_timeout_s, stream, temperature, template, "
+          "warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),
         ("    matrix: {concurrency: 4}\n",

@@ -10,7 +10,7 @@ import itertools
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -63,7 +63,14 @@ class Exchange(ABC):
         # Not a finite number (validation refuses it): no deadline; aiohttp then refuses every
         # request, and each is recorded as a client_error.
         self.timeout_ns = int(self.timeout_s * 1e9) if 0 < self.timeout_s < 1e7 else 1 << 62
+        self.stall_s = float(params.get("stall_timeout_s", PARAMS["stall_timeout_s"]))
         self.inflight: dict[int, RequestRecord] = {}  # sent, not yet recorded
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        """The session's timeouts: request_timeout_s on the whole request, stall_timeout_s on
+        each wait for bytes (aiohttp's sock_read: the answer's head and every read of its body;
+        it raises ServerTimeoutError, which `_timed_out` names `stalled`)."""
+        return aiohttp.ClientTimeout(total=self.timeout_s, sock_read=self.stall_s)
 
     @abstractmethod
     def _finish(self, record: RequestRecord) -> None:
@@ -115,15 +122,19 @@ class Exchange(ABC):
                 if resp.status >= 300:
                     end = await self._http_error(resp, record)
                 else:
-                    end = await self._read(resp, state, start + self.timeout_ns)
+                    unwatch = _watch_connection(resp)
+                    try:
+                        end = await self._read(resp, state, start + self.timeout_ns)
+                    finally:
+                        unwatch()
         except asyncio.CancelledError:
             end = self._failed(record, "cancelled", "stopped before the answer ended")
             if not self.cancelling:  # cancelled from outside: kept, and cancelled all the same
                 self._measure(record, state, start, end)
                 self._finish(record)
                 raise
-        except TimeoutError:
-            end = self._failed(record, "timeout", "no complete answer within request_timeout_s")
+        except TimeoutError as exc:
+            end = self._timed_out(record, exc)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             end = self._failed(record, "connection", f"{type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
@@ -217,6 +228,14 @@ class Exchange(ABC):
             head += f" (body longer than {self.max_error} bytes, cut)"
         return self._failed(record, kind, f"{head}: {message}")
 
+    def _timed_out(self, record: RequestRecord, exc: TimeoutError) -> int:
+        """A stall (aiohttp's sock_read: no byte for stall_timeout_s) or the whole answer's
+        deadline (request_timeout_s: aiohttp's total, or `_read`'s own check)."""
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            return self._failed(record, "stalled", "no byte from the server for stall_timeout_s"
+                                f" ({self.stall_s:g} s)")
+        return self._failed(record, "timeout", "no complete answer within request_timeout_s")
+
     def _failed(self, record: RequestRecord, kind: str, message: str) -> int:
         record.error_kind = record.error_kind or kind
         # Redact before shortening: a key cut in two by `short` would no longer be found.
@@ -228,7 +247,8 @@ class Exchange(ABC):
         times = state.chunk_ns
         record.e2e_ms = (end - start) / 1e6
         record.content_chunks = len(times)
-        if times:
+        record.streamed = not state.whole
+        if times and record.streamed:  # one body has no chunk arrivals: no TTFT, no ITL
             record.ttft_ms = (times[0] - start) / 1e6
             record.itl_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
         if not state.whole:
@@ -257,6 +277,38 @@ async def _read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[bytes,
         parts.append(data)
         size += len(data)
     return b"".join(parts)[:limit], size <= limit
+
+
+def _watch_connection(resp: aiohttp.ClientResponse) -> Callable[[], None]:
+    """Make a connection that breaks mid-answer end the answer's reads; returns the undo.
+
+    aiohttp's C parser, fed a bad chunk size or chunk data without its CRLF, closes the
+    connection but never tells the body's reader, which then waits out request_timeout_s
+    (measured: a bad chunk held a read until a 5 s total deadline; the pure-Python parser
+    raises at once). When the connection closes with the body neither complete nor failed,
+    the body fails with ClientPayloadError (kind `connection`), naming the parser's error."""
+    protocol = resp.connection.protocol if resp.connection is not None else None
+    closed = protocol.closed if protocol is not None else None
+    if closed is None:
+        return _nothing
+    content = resp.content
+
+    def broke(_: asyncio.Future[None]) -> None:
+        if not content.is_eof() and content.exception() is None:
+            cause = protocol.exception() if protocol is not None else None
+            said = f": {short(str(cause).replace(chr(10), ' '))}" if cause is not None else ""
+            content.set_exception(aiohttp.ClientPayloadError(
+                f"the connection closed in the middle of the answer{said}"))
+
+    def unwatch() -> None:
+        closed.remove_done_callback(broke)
+
+    closed.add_done_callback(broke)
+    return unwatch
+
+
+def _nothing() -> None:
+    pass
 
 
 async def _drain(content: aiohttp.StreamReader) -> None:

@@ -113,7 +113,7 @@ class _Job(Schedule):
 
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.slots, limit_per_host=0, ttl_dns_cache=None)
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        timeout = self.client_timeout()
         # Identity only, never decompressed: a 261 KB gzip bomb is a 256 MiB line, inflated in
         # one go before any limit could look at it (an answer compressed anyway is refused).
         headers = {**self.target.headers, "Content-Type": "application/json",
@@ -137,11 +137,12 @@ class _Job(Schedule):
             self._finish(record)
 
     def _watch(self, record: RequestRecord) -> None:
-        """After each request: a success ends a run of pauses; `probe` timeouts in a row (the
-        same count as the unreachable probe) mean the server accepts but does not answer."""
+        """After each request: a success ends a run of pauses; `probe` timeouts or stalls in a
+        row (the same count as the unreachable probe) mean the server accepts but does not
+        answer (a stall is the common case: silence)."""
         if record.ok:
             self.pauses.in_a_row = 0
-        timed_out = record.error_kind == "timeout"
+        timed_out = record.error_kind in ("timeout", "stalled")  # either: no answer
         self.timeouts_in_a_row = self.timeouts_in_a_row + 1 if timed_out else 0
         if self.timeouts_in_a_row >= self.probe:
             self._give_up("unresponsive")

@@ -10,7 +10,8 @@ from typing import Any
 ERROR_KINDS = (
     "http",  # non-2xx status (the status is in `http_status`)
     "rate_limited",  # 429, or 503 with Retry-After: the server asked to wait (see load.pacing)
-    "timeout",  # request_timeout_s passed
+    "timeout",  # request_timeout_s passed (the whole answer's deadline)
+    "stalled",  # no byte from the server for stall_timeout_s
     "connection",  # could not connect, or the connection broke
     "stream_error",  # an error event inside a 200 stream
     "aborted",  # the server ended the answer early: a finish reason outside FINISHED (see sse)
@@ -32,6 +33,7 @@ class RequestRecord:
     warmup: bool = False
     scheduled_ms: float | None = None  # open loop: when the request should have been sent
     sent_ms: float = 0.0  # when it was actually sent
+    # Chunk timings: none for an answer that was not streamed (one body has no arrivals).
     ttft_ms: float | None = None  # send -> first chunk carrying content or reasoning text
     itl_ms: list[float] = field(default_factory=list)  # gaps between content chunks
     e2e_ms: float | None = None  # send -> stream finished
@@ -46,6 +48,9 @@ class RequestRecord:
     ttft_first_chunk_ms: float | None = None
     itl_chunks_ms: list[float] = field(default_factory=list)
     finish_reason: str | None = None  # the first outside FINISHED, else the last
+    # Whether the answer came as an event stream (False: one JSON body, asked for with
+    # `stream: false` or sent so by the server); None when no answer was read.
+    streamed: bool | None = None
     ok: bool = False
     error_kind: str | None = None  # one of ERROR_KINDS when not ok
     http_status: int | None = None
@@ -60,8 +65,9 @@ class RequestRecord:
 
     @property
     def tpot_ms(self) -> float | None:
-        """(E2E - TTFT) / (output_tokens - 1); undefined for fewer than 2 output tokens, and
-        for an answer that came in one piece (not streamed): its tokens have no timing."""
+        """(E2E - TTFT) / (output_tokens - 1); undefined for fewer than 2 output tokens, for
+        an answer that was not streamed (no TTFT), and for a streamed answer of one content
+        chunk: its tokens came together, with no timing between them."""
         if self.e2e_ms is None or self.ttft_ms is None or not self.output_tokens:
             return None
         if self.output_tokens < 2 or self.content_chunks == 1:

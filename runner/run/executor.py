@@ -189,7 +189,7 @@ def _server_metrics(spec: JobSpec, scraper: Any, result: Any,
 # Why the load generator stopped a job early because of the server (see loadgen.run_load).
 GAVE_UP = {
     "unresponsive": "server unresponsive: requests in a row got no answer within "
-                    "request_timeout_s",
+                    "request_timeout_s or went silent for stall_timeout_s",
     "rate_limited": "server rate limited: it still asked to wait (429/503 with Retry-After) "
                     f"after {PAUSES_IN_A_ROW} pauses with no success between them",
 }

@@ -445,7 +445,7 @@ def test_an_unreachable_server_is_said_once_with_its_first_error(
     assert "SLO missed" not in md and "slo_missed" not in md
 
 
-def test_a_job_without_streaming_shows_no_tpot_rather_than_zero(
+def test_a_job_without_streaming_shows_no_chunk_metrics_rather_than_e2e_or_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     body = TWO_BENCHMARKS.replace("TTFT_LIMIT", "5000").replace(
@@ -457,7 +457,7 @@ def test_a_job_without_streaming_shows_no_tpot_rather_than_zero(
                                "--results", str(tmp_path / "r"))
     assert code == EXIT_OK
     [row] = [line.split() for line in out.splitlines() if line.startswith("latency ")]
-    assert row[8] == "-" and row[6] != "-"  # TPOT absent, TTFT (= E2E) measured
+    assert row[8] == "-" and row[6] == "-"  # TPOT and TTFT absent (TTFT was E2E: issue 10)
     [run] = run_dirs(tmp_path / "r", "p")
     [md_row] = [line for line in (run / "summary.md").read_text().splitlines()
                 if line.startswith("| m1 ")]
@@ -465,6 +465,7 @@ def test_a_job_without_streaming_shows_no_tpot_rather_than_zero(
     [job] = manifest(run)["jobs"]
     summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
     assert summary["params"]["stream"] is False and summary["metrics"]["tpot_ms"]["p50"] is None
+    assert summary["metrics"]["ttft_ms"]["count"] == 0 and summary["metrics"]["e2e_ms"]["count"]
 
 
 def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(

@@ -143,3 +143,44 @@ def test_memory_and_time_per_request_are_bounded(
     assert figures["peak_mb"] - figures["base_mb"] < 100, figures
     assert figures["seconds"] < 10, figures
     assert figures["record_bytes"] < 4 << 20, figures
+
+
+# --- issue 10 §6: silence is a stall, a broken stream fails at once --------------------------
+
+STALL_S = 1.0
+
+
+def test_a_server_silent_in_the_middle_of_an_answer_fails_as_stalled(url: Url) -> None:
+    """A token, then silence with the connection open: before, only request_timeout_s (then
+    300 s, a reasoning answer's enemy) ended it. Now no byte for stall_timeout_s is `stalled`,
+    the total deadline far away."""
+    result = load(url("stall"), requests=1, concurrency=1, request_timeout_s=600,
+                  stall_timeout_s=STALL_S)
+    [record] = result.records
+    assert (record.ok, record.error_kind, record.content_chunks) == (False, "stalled", 1)
+    assert record.error == "no byte from the server for stall_timeout_s (1 s)"
+    assert record.e2e_ms is not None and STALL_S <= record.e2e_ms / 1e3 < STALL_S + MARGIN_S
+
+
+def test_a_server_that_never_answers_stalls_and_the_job_stops_as_unresponsive(url: Url) -> None:
+    """Stalls count towards `unresponsive` as timeouts do: three in a row stop a
+    one-at-a-time job (ten requests asked for), after about three stall timeouts."""
+    result = load(url("silent"), requests=10, concurrency=1, request_timeout_s=600,
+                  stall_timeout_s=0.5)
+    assert result.stopped == "unresponsive"
+    assert [r.error_kind for r in result.records] == ["stalled"] * 3
+    assert result.duration_s < 3 * 0.5 + MARGIN_S
+
+
+@pytest.mark.parametrize("case", ["badchunk", "cutchunk"])
+def test_a_broken_chunked_stream_fails_as_connection_at_once(url: Url, case: str) -> None:
+    """Before: aiohttp's C parser closed the connection on a bad chunk size (or chunk data
+    without its CRLF) and the read waited for the whole request_timeout_s (here 60 s, the
+    stall guard too): `timeout`. Now the closed connection ends the read: `connection`."""
+    result = load(url(case), requests=2, concurrency=1, request_timeout_s=60,
+                  stall_timeout_s=60)
+    for record in result.records:
+        assert (record.ok, record.error_kind) == (False, "connection")
+        assert record.content_chunks >= 1  # the chunks before the break were read
+        assert "the connection closed in the middle of the answer" in (record.error or "")
+        assert record.e2e_ms is not None and record.e2e_ms < MARGIN_S * 1e3

@@ -395,7 +395,8 @@ def test_usage_is_the_token_source_when_present_else_chunks() -> None:
     assert without.prompt_tokens is None
 
 
-def test_not_streaming_ttft_is_e2e() -> None:
+def test_an_answer_not_streamed_has_no_chunk_timings() -> None:
+    """Issue 10 §7: its TTFT was the whole request time; one body has no chunk arrivals."""
     async def handler(request: web.Request) -> web.Response:
         await asyncio.sleep(0.05)
         body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
@@ -404,7 +405,8 @@ def test_not_streaming_ttft_is_e2e() -> None:
         return web.json_response(body)
 
     (record,) = run(handler, params(stream=False)).records
-    assert record.ok and record.ttft_ms == record.e2e_ms and record.e2e_ms >= 50
+    assert record.ok and record.ttft_ms is None and record.tpot_ms is None
+    assert record.streamed is False and record.e2e_ms is not None and record.e2e_ms >= 50
     assert (record.output_tokens, record.output_tokens_source) == (9, "usage")
     assert record.itl_ms == []
 
@@ -556,10 +558,11 @@ def test_a_server_that_never_answers_stops_the_job_as_unresponsive(
 def test_default_job_against_a_server_that_never_answers_is_bounded_to_minutes() -> None:
     """The worst case of a default job (100 requests, one at a time): PROBE_MIN requests time
     out one after the other (counted by the test above), each after the default
-    request_timeout_s. Before: no stop, 600 s each, 100 x 600 s = 16.7 h."""
+    stall_timeout_s (silence; request_timeout_s, an hour, bounds a slow drip). Before: no
+    stop, 600 s each, 100 x 600 s = 16.7 h."""
     job = complete_params({}, {})
     assert (job["requests"], job["concurrency"], "job_timeout_s" in job) == (100, 1, False)
-    assert PROBE_MIN * job["request_timeout_s"] == 15 * 60
+    assert PROBE_MIN * job["stall_timeout_s"] == 15 * 60
 
 
 # --- a server that asks the load to wait: 429, or 503 with Retry-After ----------------------

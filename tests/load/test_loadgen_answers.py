@@ -124,3 +124,20 @@ def test_ttft_and_chunks_are_true_and_the_same_compact_or_spaced(
         assert TRUE_TTFT_MS <= record.ttft_ms < TRUE_TTFT_MS + SLACK_MS, (compact, record)
         seen.append(record.content_chunks)
     assert seen[0] == seen[1]
+
+
+# --- issue 10 §6: a long answer whose tokens keep coming is not a timeout ------------------
+
+SLOW_ANSWER = [(0, ROLE), *[(300 * i, text("tok ")) for i in range(1, 11)],
+               (3010, chunk(finish="stop")), (3020, DONE)]  # a token every 0.3 s for 3 s
+
+
+def test_a_long_answer_still_streaming_is_cut_by_the_deadline_but_not_by_the_stall_guard() -> None:
+    """Before: request_timeout_s was the only guard, and a 3 s answer with a 2 s deadline
+    failed as timeout while its tokens came. The deadline still holds; with a stall guard of
+    1 s (gaps of 0.3 s) and a large deadline the answer succeeds, all 10 chunks measured."""
+    cut = load(Script(SLOW_ANSWER), request_timeout_s=2).records[0]
+    assert (cut.ok, cut.error_kind) == (False, "timeout")
+    whole = load(Script(SLOW_ANSWER), request_timeout_s=600, stall_timeout_s=1).records[0]
+    assert (whole.ok, whole.error_kind, whole.content_chunks) == (True, None, 10)
+    assert whole.e2e_ms is not None and whole.e2e_ms >= 3000

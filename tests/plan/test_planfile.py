@@ -481,7 +481,8 @@ def test_complete_params_conflicts(base: dict[str, Any], point: dict[str, Any],
 
 ORDER = ["endpoint", "input_tokens", "input_tokens_stddev", "max_tokens", "temperature", "seed",
          "stream", "extra_body", "rate", "arrival", "max_concurrency", "requests", "duration_s",
-         "duration_grace_s", "warmup_requests", "request_timeout_s", "job_timeout_s"]
+         "duration_grace_s", "warmup_requests", "request_timeout_s", "stall_timeout_s",
+         "job_timeout_s"]
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -78,7 +78,8 @@ def test_a_duration_job_whose_requests_were_all_cut_fails_and_says_so() -> None:
 
 @pytest.mark.parametrize(("stopped", "kind", "says"), [
     ("unresponsive", "timeout", "server unresponsive: requests in a row got no answer within "
-                                "request_timeout_s (3 x timeout; first: no answer)"),
+                                "request_timeout_s or went silent for stall_timeout_s "
+                                "(3 x timeout; first: no answer)"),
     ("rate_limited", "rate_limited", "server rate limited: it still asked to wait (429/503 with "
                                      "Retry-After) after 3 pauses with no success between them "
                                      "(3 x rate_limited; first: no answer)"),
