@@ -26,6 +26,8 @@ class JobSpec:
     slo: Mapping[str, Any] = field(default_factory=dict)
     retries: int = 0
     max_error_rate: float = 0.0
+    # its lengths against the model's limits in the inventory (runner.plan.limits.model_limits)
+    model_limits: Mapping[str, Any] | None = None
 
 
 class Reporter(Protocol):
@@ -134,7 +136,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
         result = await run_load(target, spec.job.params, ctx.prompts(spec),
                                 on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
-                        pauses_s=result.pauses_s)
+                        pauses_s=result.pauses_s, model_limits=spec.model_limits)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
