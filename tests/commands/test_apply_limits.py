@@ -45,13 +45,17 @@ def test_plan_and_apply_warn_and_record_lengths_beyond_the_model(tmp_path: Path)
         (tmp_path / "configs").mkdir()
         (tmp_path / "configs" / "servers.yaml").write_text(f"servers:\n  vllm:\n    url: {url}\n")
         (tmp_path / "plan.yaml").write_text(PLAN)
-        planned = runner(tmp_path, "plan", "plan.yaml")
+        planned = runner(tmp_path, "plan", "plan.yaml", "--out", "plan.lock.json")
         applied = runner(tmp_path, "apply", "plan.yaml", "--results", "results", "--no-report")
+        locked = runner(tmp_path, "apply", "plan.lock.json", "--results", "locked",
+                        "--no-report")
     assert planned.returncode == EXIT_OK, planned.stderr
     assert f"  {WARNING.replace('WARNING: b: ', 'WARNING: ')}" in planned.stdout.splitlines()
     assert "max_tokens=96: model" not in planned.stdout
     assert applied.returncode == EXIT_OK, applied.stdout + applied.stderr
     assert WARNING in applied.stderr.splitlines()
+    assert locked.returncode == EXIT_OK, locked.stdout + locked.stderr
+    assert WARNING.replace("WARNING: b: ", "WARNING: ") in locked.stderr.splitlines()
     jobs = {json.loads(p.read_text())["params"]["max_tokens"]: json.loads(p.read_text())
             for p in (tmp_path / "results").rglob("jobs/*.json")}
     assert jobs[200]["metrics"]["model_limits"] == {
