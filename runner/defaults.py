@@ -25,6 +25,10 @@ PARAMS: dict[str, Any] = {
     "stall_timeout_s": 300,
 }
 
+# The plan parameter `prompt_reuse` when unset (kept out of a job's params then, so jobs planned
+# before it existed keep theirs): synthetic prompts are a job's and a run's own.
+PROMPT_REUSE = "none"
+
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
 CONCURRENCY = 1  # when neither concurrency nor rate is given

@@ -25,7 +25,7 @@ class Script:
     events: Sequence[tuple[float, Any]]
     body: Any = None
     compact: bool = True
-    models: Sequence[str] = ("m",)
+    models: Sequence[str | dict[str, Any]] = ("m",)  # ids, or whole /v1/models entries
     received: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, value: Any) -> bytes:
@@ -42,7 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:
-        data = [{"id": model, "object": "model"} for model in self.script.models]
+        data = [m if isinstance(m, dict) else {"id": m, "object": "model"}
+                for m in self.script.models]
         self._json({"object": "list", "data": data})
 
     def do_POST(self) -> None:

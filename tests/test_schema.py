@@ -335,7 +335,7 @@ def test_good_benchmark_names(name: str) -> None:
         ("    matrix: {models: [a]}\n",
          ["f.yaml:6:14: unknown key 'models'; allowed: arrival, concurrency, dataset, "
           "duration_grace_s, duration_s, endpoint, exclude, include, input_tokens, "
-          "input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, rate, "
+          "input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, prompt_reuse, rate, "
           "request_timeout_s, requests, seed, stall_timeout_s, stream, temperature, template, "
           "warmup_requests "
           "(at $.benchmarks[0].matrix.models)"

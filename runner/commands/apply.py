@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, suppress
@@ -30,7 +31,7 @@ from runner.report import junit
 from runner.run import recap
 from runner.run.executor import Context, JobSpec, execute
 from runner.run.progress import reporter_for
-from runner.run.resume import as_recorded, check_resume
+from runner.run.resume import as_recorded, check_resume, prompt_nonce
 from runner.run.serverlock import lock_servers
 
 if TYPE_CHECKING:  # imported where it is used, as before
@@ -75,7 +76,18 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             _record_jobs(store, specs, None if resumed is None else _resume_note(args, prepared))
         except StorageError as exc:
             raise stopped_by_disk(exc, store, args) from None
-        return _run_jobs(args, env, ws, prepared, store, specs, prompts)
+        return _run_jobs(args, env, ws, prepared, store, specs,
+                         _salted(prompts, prompt_nonce(store.manifest)))
+
+
+def _salted(prompts: Mapping[str, Any], nonce: str | None) -> Callable[[JobSpec], Any]:
+    """Each job's prompt source, its synthetic prompts made its own and the run's by the run's
+    nonce, as the job's `prompt_reuse` says (a --resume uses the nonce the run recorded)."""
+    from runner.load.workload import prompt_salt
+
+    def source(spec: JobSpec) -> Any:
+        return prompts[spec.job.id].salted(prompt_salt(spec.job.params, spec.job.id, nonce))
+    return source
 
 
 def _record_jobs(store: RunStore, specs: Sequence[JobSpec],
@@ -124,7 +136,7 @@ def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
 
 def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
               prepared: Prepared, store: RunStore, specs: list[JobSpec],
-              prompts: Mapping[str, Any]) -> int:
+              prompts: Callable[[JobSpec], Any]) -> int:
     signals = interrupts.active()
     reporter = reporter_for(args, len(specs))
     source_line = describe_source(prepared.inventory, ws.models.path)
@@ -167,6 +179,7 @@ def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
         "plan": prepared.plan,
         "runner_version": __version__,
         "inventory": prepared.inventory.to_json(),
+        "prompt_nonce": secrets.token_hex(8),  # see _salted
         "options": {"source": args.source, **prepared.selection, "forks": args.forks,
                     "fail_fast": args.fail_fast, "lock": is_lock(args.plan)},
     }
@@ -178,7 +191,7 @@ def _job_entry(job: Job) -> dict[str, Any]:
 
 
 def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[str, str],
-             prompts: Mapping[str, Any], args: argparse.Namespace,
+             prompts: Callable[[JobSpec], Any], args: argparse.Namespace,
              signals: interrupts.Interrupts) -> list[dict[str, Any]]:
     """Run the jobs on an event loop that hears of signals through two events: `stop` (the
     first: send nothing more, finish cleanly) and `hurry` (a second: cancel in-flight requests
@@ -199,7 +212,7 @@ def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[
         signals.wake = wake
         try:
             sync()
-            ctx = Context(store, reporter, env, lambda spec: prompts[spec.job.id], stop,
+            ctx = Context(store, reporter, env, prompts, stop,
                           hurry=hurry, fail_fast=args.fail_fast, resume=bool(args.resume))
             return await execute(specs, ctx, forks=args.forks)
         finally:

@@ -14,6 +14,7 @@ from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.selection import (
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
     options = options_from(args)
     chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: the error says it
+    chosen = with_limit_warnings(chosen, inv)
     for line in unknown_tags(plan, options):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
     report = to_json(plan, inv, chosen)

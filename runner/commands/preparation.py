@@ -15,6 +15,7 @@ from runner.errors import InputError, InventoryError, Problem, UsageError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
 from runner.plan.expand import Job
+from runner.plan.limits import limit_warning, model_limits, with_limit_warnings
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
 from runner.plan.selection import select, totals, unknown_tags
 from runner.run.executor import JobSpec
@@ -52,9 +53,10 @@ def _from_plan(args: argparse.Namespace,
     options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = select(plan, inv.ids(), ws.models.groups, options)
+        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options), inv)
         specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
-                         s.benchmark.max_error_rate) for s in chosen for job in s.jobs]
+                         s.benchmark.max_error_rate, _limits(job, inv))
+                 for s in chosen for job in s.jobs]
         warnings = unknown_tags(plan, options)
         warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
         selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
@@ -77,8 +79,9 @@ def _from_lock(args: argparse.Namespace,
         warnings = check_fresh(args.plan, lock, jobs, inv.ids(), args.force, args.allow_drift)
         served = set(inv.ids())
         settings = {b["name"]: b for b in lock["benchmarks"]}
-        specs = [_locked_spec(job, live, settings[job.benchmark])
+        specs = [_locked_spec(job, live, settings[job.benchmark], inv)
                  for job in jobs if job.model in served]
+        warnings += [w for w in (limit_warning(s.job, s.model_limits) for s in specs) if w]
         if not specs:
             raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
                                  "re-plan with `runner plan PLAN --out FILE`")
@@ -101,9 +104,15 @@ def _refuse_selection_options(args: argparse.Namespace) -> None:
                          "`runner plan PLAN [options] --out FILE`")
 
 
-def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any]) -> JobSpec:
+def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any], inv: Inventory) -> JobSpec:
     return JobSpec(job, ws.server, bench.get("slo", {}), bench.get("retries", 0),
-                   bench.get("max_error_rate", 0))
+                   bench.get("max_error_rate", 0), _limits(job, inv))
+
+
+def _limits(job: Job, inv: Inventory) -> dict[str, Any]:
+    """The job's lengths against its model's limits in the inventory (metrics `model_limits`)."""
+    model = next((m for m in inv.models if m.id == job.model), None)
+    return model_limits(job.params, model)
 
 
 def prompt_sources(prepared: Prepared) -> dict[str, Any]:

@@ -35,23 +35,41 @@ VOCABULARY = tuple(_WORDS.split())
 
 
 class PromptSource(Protocol):
-    """The prompt of request `index`: `{"messages": [...]}` (chat) or `{"prompt": "..."}`."""
+    """The prompt of measured request `index` (0 for the first one after the warm-ups) and of
+    warm-up request `index`: `{"messages": [...]}` (chat) or `{"prompt": "..."}`."""
 
     def prompt(self, index: int) -> dict[str, Any]: ...
+    def warmup(self, index: int) -> dict[str, Any]: ...
+    def salted(self, salt: str) -> PromptSource: ...
 
 
 def prompt_source(
-    params: Mapping[str, Any], plan_dir: str, variables: Mapping[str, Any]
+    params: Mapping[str, Any], plan_dir: str, variables: Mapping[str, Any], salt: str = ""
 ) -> PromptSource:
-    """The job's prompt source; dataset and template errors raise InputError (exit 2)."""
+    """The job's prompt source; dataset and template errors raise InputError (exit 2).
+
+    `salt` (see `prompt_salt`) makes synthetic prompts a job's and a run's own; "" gives the
+    prompts of `prompt_reuse: always`, which depend on `seed` and the request index only."""
     chat = params.get("endpoint", "chat") == "chat"
     if params.get("dataset"):
         return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
     if params.get("template"):
         return TemplatePrompts(params["template"], variables, chat)
-    return SyntheticPrompts(
-        params["input_tokens"], params.get("input_tokens_stddev", 0), params.get("seed", 0), chat
-    )
+    return SyntheticPrompts(params["input_tokens"], params.get("input_tokens_stddev", 0),
+                            params.get("seed", 0), chat, salt)
+
+
+def prompt_salt(params: Mapping[str, Any], job_id: str, run_nonce: str | None) -> str:
+    """What makes a job's synthetic prompts differ from other jobs' and other runs' (so that a
+    server's prefix cache cannot answer them), by the job's `prompt_reuse`: `none` mixes in the
+    job id and the run's nonce, `across_runs` the job id only, `across_jobs` the nonce only,
+    `always` neither (""). `run_nonce` None: a run recorded before runs had nonces, whose
+    prompts depended on the seed and the index only (a --resume sends them again)."""
+    reuse = params.get("prompt_reuse", defaults.PROMPT_REUSE) if run_nonce is not None \
+        else "always"
+    parts = [f"job={job_id}"] if reuse in ("none", "across_runs") else []
+    parts += [f"run={run_nonce}"] if reuse in ("none", "across_jobs") else []
+    return ";".join(parts)
 
 
 def _wrap(text: str, chat: bool) -> dict[str, Any]:
@@ -59,29 +77,62 @@ def _wrap(text: str, chat: bool) -> dict[str, Any]:
 
 
 class SyntheticPrompts:
-    """Random words, seeded by (seed, index) so reruns send identical prompts.
+    """Random words, seeded by (seed, salt, index): the same prompts for the same three.
 
     A prompt is `input_tokens` words (normal with `stddev`, at least 1) counting its first one,
-    the request index, which makes every prompt's start unique for servers' prefix caches."""
+    the request index (`w` and the index for a warm-up), so that within a job every prompt's
+    start is unique for servers' prefix caches; the salt (`prompt_salt`) makes the rest of the
+    words differ between jobs and runs."""
 
-    def __init__(self, input_tokens: int, stddev: float, seed: int, chat: bool) -> None:
+    def __init__(self, input_tokens: int, stddev: float, seed: int, chat: bool,
+                 salt: str = "") -> None:
         self.input_tokens, self.stddev, self.seed, self.chat = input_tokens, stddev, seed, chat
+        self.salt = salt
+
+    def salted(self, salt: str) -> SyntheticPrompts:
+        return SyntheticPrompts(self.input_tokens, self.stddev, self.seed, self.chat, salt)
 
     def length(self, index: int) -> int:
-        return self._draw(index)[0]
+        return self._draw(self._key(index))[0]
 
     def prompt(self, index: int) -> dict[str, Any]:
         return _wrap(self.text(index), self.chat)
 
+    def warmup(self, index: int) -> dict[str, Any]:
+        length, rng = self._draw(self._key(index, "warmup:"))
+        return _wrap(" ".join([f"w{index}", *rng.choices(VOCABULARY, k=length - 1)]), self.chat)
+
     def text(self, index: int) -> str:
-        length, rng = self._draw(index)
+        length, rng = self._draw(self._key(index))
         return " ".join([str(index), *rng.choices(VOCABULARY, k=length - 1)])
 
-    def _draw(self, index: int) -> tuple[int, random.Random]:
-        rng = random.Random(f"{self.seed}:{index}")  # str seeds are stable across processes
+    def _key(self, index: int, kind: str = "") -> str:
+        # str seeds are stable across processes; no salt: the seeds of runner before salts
+        salt = f"{self.salt}:" if self.salt else ""
+        return f"{self.seed}:{salt}{kind}{index}"
+
+    def _draw(self, key: str) -> tuple[int, random.Random]:
+        rng = random.Random(key)
         if not self.stddev:
             return self.input_tokens, rng
         return max(1, round(rng.gauss(self.input_tokens, self.stddev))), rng
+
+
+def _warmup_variant(prompt: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """`prompt` with `(warm-up N) ` before its text, so that a warm-up never fills a prefix
+    cache with a measured prompt: first message's text when chat, else the prompt's."""
+    mark = f"(warm-up {index}) "
+    if "prompt" in prompt:
+        return {**prompt, "prompt": mark + str(prompt["prompt"])}
+    messages = [dict(m) for m in prompt["messages"]]
+    content = messages[0].get("content")
+    if isinstance(content, str):
+        messages[0]["content"] = mark + content
+    elif isinstance(content, list):
+        messages[0]["content"] = [{"type": "text", "text": mark}, *content]
+    else:
+        messages.insert(0, {"role": "user", "content": mark})
+    return {**prompt, "messages": messages}
 
 
 class DatasetPrompts:
@@ -93,6 +144,12 @@ class DatasetPrompts:
 
     def prompt(self, index: int) -> dict[str, Any]:
         return self.prompts[index % len(self.prompts)]
+
+    def warmup(self, index: int) -> dict[str, Any]:
+        return _warmup_variant(self.prompt(index), index)
+
+    def salted(self, salt: str) -> DatasetPrompts:
+        return self  # the user's text, as written: see README, Prompts
 
     def _read(self) -> list[dict[str, Any]]:
         try:
@@ -154,6 +211,12 @@ class TemplatePrompts:
             raise InputError(f"workload.template (request {index}): {explain(exc)}") from None
         return _wrap(text, self.chat)
 
+    def warmup(self, index: int) -> dict[str, Any]:
+        return _warmup_variant(self.prompt(index), index)
+
+    def salted(self, salt: str) -> TemplatePrompts:
+        return self  # the user's text, as rendered: see README, Prompts
+
 
 def request_body(
     params: Mapping[str, Any], model: str, prompt: Mapping[str, Any]
@@ -186,9 +249,14 @@ class RequestBodies:
         self.model, self.prompts = model, prompts
         self.tail = _body_tail(params)  # the same for every request: built once per job
         self.ready: dict[int, bytes] = {}
+        self.warmups = int(params.get("warmup_requests") or 0)
 
     def build(self, index: int) -> bytes:
-        return encode_body({"model": self.model, **self.prompts.prompt(index), **self.tail})
+        """Request `index` of the job (warm-ups first), its measured prompts counted from 0
+        after the warm-ups: the measured prompts do not depend on `warmup_requests`."""
+        measured = index - self.warmups
+        prompt = self.prompts.prompt(measured) if measured >= 0 else self.prompts.warmup(index)
+        return encode_body({"model": self.model, **prompt, **self.tail})
 
     def prebuild(self, count: int) -> None:
         size = 0

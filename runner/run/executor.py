@@ -26,6 +26,8 @@ class JobSpec:
     slo: Mapping[str, Any] = field(default_factory=dict)
     retries: int = 0
     max_error_rate: float = 0.0
+    # its lengths against the model's limits in the inventory (runner.plan.limits.model_limits)
+    model_limits: Mapping[str, Any] | None = None
 
 
 class Reporter(Protocol):
@@ -142,7 +144,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
         if scraper is not None:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
-                        pauses_s=result.pauses_s,
+                        pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params))
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)

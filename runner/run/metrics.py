@@ -22,6 +22,8 @@ LATENCY_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 # the client's share of a measured latency is negligible.
 CLIENT_BOUND_THRESHOLD_MS = 10.0
 CANCELLED = "cancelled"  # the error kind of a request the client cut: no outcome, not a failure
+NO_MODEL_LIMITS = {"max_input_tokens": None, "max_output_tokens": None, "exceeded": False,
+                   "detail": None}
 _DIST_STATS = ("mean", "std", "min", *(f"p{p}" for p in PERCENTILES), "max")
 
 Distribution = dict[str, float | int | None]
@@ -62,8 +64,12 @@ def summarize(
     pauses_s: Sequence[float] = (),
     client_bound_threshold_ms: float = CLIENT_BOUND_THRESHOLD_MS,
     expect: Expectation | None = None,
+    model_limits: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded.
+
+    `model_limits`: the job's lengths against its model's limits (runner.plan.limits), kept as
+    the `model_limits` key; None: the limits are unknown (nothing exceeded).
 
     A cancelled request (cut by the client: the end of duration_s, an interrupt, the job
     timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
@@ -91,6 +97,7 @@ def summarize(
         "slo": None,
         "client": _client(health, client_bound_threshold_ms),
         "retry_after": {"pauses": len(pauses_s), "paused_s": math.fsum(pauses_s)},
+        "model_limits": dict(model_limits or NO_MODEL_LIMITS),
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)

@@ -53,6 +53,14 @@ def check_resume(run_dir: str, manifest: Mapping[str, Any], plan: Mapping[str, A
     return Resumption(frozenset(j["id"] for j in jobs if j["id"] in recorded), tuple(warnings))
 
 
+def prompt_nonce(manifest: Mapping[str, Any]) -> str | None:
+    """The nonce the run's prompts were made with (`prompt_nonce` in its manifest), so that a
+    resume sends the prompts the interrupted run sent; None for a run made before runs had one
+    (see `runner.load.workload.prompt_salt`)."""
+    nonce = manifest.get("prompt_nonce")
+    return nonce if isinstance(nonce, str) else None
+
+
 def as_recorded(specs: Sequence[JobSpec], manifest: Mapping[str, Any]) -> list[JobSpec]:
     """Jobs the run has done keep the parameters they ran with, so they are not run again."""
     done = {e["id"]: e["params"] for e in manifest.get("jobs") or []

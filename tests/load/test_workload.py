@@ -15,8 +15,10 @@ from runner.errors import InputError
 from runner.load.workload import (
     VOCABULARY,
     DatasetPrompts,
+    RequestBodies,
     SyntheticPrompts,
     encode_body,
+    prompt_salt,
     prompt_source,
     request_body,
 )
@@ -218,3 +220,47 @@ def test_extra_body_merges_on_top() -> None:
 
 def test_encode_body_is_compact_utf8() -> None:
     assert encode_body({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'.encode()
+
+
+@pytest.mark.parametrize(("reuse", "salt"), [
+    (None, "job=b/m;run=n1"), ("none", "job=b/m;run=n1"), ("across_runs", "job=b/m"),
+    ("across_jobs", "run=n1"), ("always", "")])
+def test_prompt_salt_mixes_in_what_prompt_reuse_does_not_share(reuse: str | None,
+                                                               salt: str) -> None:
+    params = {} if reuse is None else {"prompt_reuse": reuse}
+    assert prompt_salt(params, "b/m", "n1") == salt
+    assert prompt_salt(params, "b/m", None) == ""  # a run recorded before nonces: as it sent
+
+
+def test_salted_synthetic_prompts_differ_and_the_unsalted_ones_are_the_old_ones() -> None:
+    plain, salted = synthetic(), synthetic().salted("job=x;run=1")
+    assert text_of(plain.prompt(3)) != text_of(salted.prompt(3))
+    assert text_of(salted.prompt(3)) == text_of(synthetic().salted("job=x;run=1").prompt(3))
+    assert text_of(plain.prompt(3)).split()[0] == text_of(salted.prompt(3)).split()[0] == "3"
+    assert text_of(salted.warmup(3)).split()[0] == "w3"
+
+
+def test_dataset_warmups_are_marked_so_they_never_fill_a_cache_with_a_measured_prompt(
+        tmp_path: Path) -> None:
+    parts = [{"type": "text", "text": "look"}]
+    (tmp_path / "d.jsonl").write_text(
+        '{"prompt": "one"}\n'
+        + json.dumps({"messages": [{"role": "system", "content": "sys"},
+                                   {"role": "user", "content": "two"}]}) + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": parts}]}) + "\n")
+    source = prompt_source({"dataset": "d.jsonl"}, str(tmp_path), {})
+    assert source.salted("job=x") is source
+    assert text_of(source.warmup(0)) == "(warm-up 0) one"
+    assert source.warmup(1)["messages"] == [{"role": "system", "content": "(warm-up 1) sys"},
+                                            {"role": "user", "content": "two"}]
+    assert source.warmup(2)["messages"][0]["content"] == [
+        {"type": "text", "text": "(warm-up 2) "}, *parts]
+    assert source.prompt(1)["messages"][0]["content"] == "sys"  # the measured one unchanged
+
+
+def test_request_bodies_count_measured_prompts_from_zero_after_the_warmups() -> None:
+    params = {"input_tokens": 8, "warmup_requests": 2}
+    bodies = RequestBodies(params, "m", synthetic(input_tokens=8))
+    first_words = [json.loads(bodies.build(i))["messages"][0]["content"].split()[0]
+                   for i in range(4)]
+    assert first_words == ["w0", "w1", "0", "1"]
