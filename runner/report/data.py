@@ -13,6 +13,7 @@ from runner.run.recap import load_label, slo_misses
 from runner.run.validity import (
     UNKNOWN,
     VALID,
+    first_reason,
     stored_reasons,
     stored_verdict,
     tokens_estimated,
@@ -181,18 +182,13 @@ def _validity_warnings(jobs: Sequence[Job]) -> list[Banner]:
     if invalid:
         found.append(Banner("warn", f"{_jobs(invalid, 'was')} invalid, not a measure of the "
                                     "server as planned (see Validity): " + "; ".join(
-                                        f"{j.get('id')}: {_first(j)}" for j in invalid[:5])
+                                        f"{j.get('id')}: {first_reason(j)}" for j in invalid[:5])
                             + _more(invalid)))
     unknown = [j for j in jobs if stored_verdict(j) == UNKNOWN]
     if unknown:
         found.append(Banner("warn", f"{_jobs(unknown, 'was')} stored before validity "
                                     f"verdicts: their validity is unknown ({_ids(unknown)})"))
     return found
-
-
-def _first(job: Job) -> str:
-    reasons = stored_reasons(job)
-    return f"{reasons[0].get('code')} ({reasons[0].get('figure')})" if reasons else "?"
 
 
 def _status_warnings(status: str, jobs: Sequence[Job]) -> list[Banner]:

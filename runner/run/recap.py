@@ -12,7 +12,7 @@ from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
-from runner.run.validity import UNKNOWN, VALID, stored_reasons, stored_verdict, tokens_estimated
+from runner.run.validity import UNKNOWN, VALID, first_reason, stored_verdict, tokens_estimated
 
 ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
 
@@ -121,9 +121,8 @@ def validity_notes(summary: Mapping[str, Any]) -> list[str]:
         notes = ["validity unknown"]
         if ((summary.get("metrics") or {}).get("client") or {}).get("client_bound"):
             notes.append("client_bound")
-    if reasons := stored_reasons(summary):
-        more = f" +{len(reasons) - 1} more" if len(reasons) > 1 else ""
-        notes[0] += f": {reasons[0].get('code')} ({reasons[0].get('figure')}){more}"
+    if reason := first_reason(summary):
+        notes[0] += f": {reason}"
     return notes + (["tokens≈chunks"] if tokens_estimated(summary) else [])
 
 

@@ -255,3 +255,23 @@ def stored_reasons(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def tokens_estimated(summary: Mapping[str, Any]) -> bool:
     """Some ok request's output tokens were counted by chunks: the `tokens≈chunks` marker."""
     return (_num(dig(summary, "metrics", "output_tokens_source", "chunks")) or 0) > 0
+
+
+def first_reason(summary: Mapping[str, Any]) -> str:
+    """The first reason of a stored job with its figure, and how many more:
+    `client_bound (event-loop delay p99 23.4 ms > 10 ms) +1 more`; empty without reasons."""
+    reasons = stored_reasons(summary)
+    if not reasons:
+        return ""
+    more = f" +{len(reasons) - 1} more" if len(reasons) > 1 else ""
+    return f"{reasons[0].get('code')} ({reasons[0].get('figure')}){more}"
+
+
+def set_aside(base: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """Why `runner compare` must not gate on a pair of stored jobs: each side that is not
+    valid, with its first reason (`new invalid: client_bound (...)`); None when both are valid
+    or unknown (stored before verdicts: gated as before)."""
+    found = [f"{side} {verdict}" + (f": {first_reason(job)}" if first_reason(job) else "")
+             for side, job in (("base", base), ("new", new))
+             if (verdict := stored_verdict(job)) in (DEGRADED, INVALID)]
+    return "; ".join(found) or None
