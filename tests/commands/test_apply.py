@@ -465,6 +465,7 @@ def test_a_job_without_streaming_shows_no_tpot_rather_than_zero(
     [job] = manifest(run)["jobs"]
     summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
     assert summary["params"]["stream"] is False and summary["metrics"]["tpot_ms"]["p50"] is None
+    assert summary["metrics"]["validity"] == {"verdict": "valid", "reasons": []}  # apply judges
 
 
 def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(
