@@ -214,6 +214,9 @@ def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
                         "(always on; for scripts that spell it out)")
     p.add_argument("--allow-missing", action="store_true",
                    help="jobs of BASE missing from NEW are listed but do not fail the gate")
+    p.add_argument("--gate-invalid", action="store_true",
+                   help="gate on jobs that are not valid (degraded or invalid verdict) too; "
+                        "by default they are set aside and listed")
 
     p = sub.add_parser("history", help="a metric over time per job, from the results index",
                        epilog=_EPILOG)

@@ -14,6 +14,7 @@ from runner.load.records import ClientHealth, RequestRecord
 from runner.plan.expand import job_id, slugify
 from runner.results.store import RunStore
 from runner.run.metrics import summarize
+from runner.run.validity import judge_validity
 
 LIVE = {"source": "live", "server": "local", "url": "http://127.0.0.1:4000",
         "fetched_at": "2026-11-25T01:00:00Z", "fallback_reason": None, "model_count": 3}
@@ -38,6 +39,8 @@ class Spec:
     slo: dict[str, Any] | None = None
     write: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    source: str = "usage"  # how output tokens were counted (chunks: the server sent no usage)
+    verdict: bool = True  # False: stored as a runner before validity verdicts stored it
 
 
 
@@ -62,7 +65,7 @@ def requests(spec: Spec, tokens: int = 16, itl: float = 2.0) -> list[RequestReco
         out.append(RequestRecord(
             index=i, sent_ms=i * 5.0, ttft_ms=ttft, itl_ms=[itl] * (tokens - 1),
             e2e_ms=ttft + itl * (tokens - 1), prompt_tokens=64, output_tokens=tokens,
-            output_tokens_source="usage", content_chunks=tokens, finish_reason="stop", ok=True))
+            output_tokens_source=spec.source, content_chunks=tokens, finish_reason="stop", ok=True))
     return out
 
 
@@ -81,6 +84,8 @@ def store_job(store: RunStore, spec: Spec, job: dict[str, Any]) -> None:
             log.write(record)
     health = ClientHealth(loop_delay_ms=[40.0] * 20) if spec.client_bound else None
     metrics = summarize(records, slo=spec.slo, health=health) if records else None
+    if metrics is not None and spec.verdict:
+        metrics["validity"] = judge_validity(metrics)
     store.write_job({**job, "status": spec.status, "error": spec.error, "attempts": 1,
                      "started_at": "2026-11-25T01:00:01Z", "finished_at": "2026-11-25T01:00:02Z",
                      "server": {"name": "local", "kind": "litellm", "url": LIVE["url"]},

@@ -20,6 +20,7 @@ from runner.report.compare import (
 )
 from runner.report.noise import NOISE_LEVEL, NOISE_MIN_SAMPLES, NOISE_ROUNDS
 from runner.results.runs import StoredRun, load_run, resolve_run
+from runner.run.validity import UNKNOWN, stored_verdict
 
 _HEAD = ("", "metric", "unit", "base", "new", "delta", "delta%", "verdict")
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                  for ref in (args.base, args.new))
     if base.run_dir == new.run_dir:
         print(f"note: BASE and NEW are the same run ({base.run_dir})", file=sys.stderr)
-    result = compare(base, new, metrics, threshold)
+    result = compare(base, new, metrics, threshold, args.gate_invalid)
     failures = result.gate_failures(args.allow_missing)
     renderers = {"text": as_text, "md": as_markdown, "json": as_json}
     print(printable_lines(renderers[args.format](result, base, new, failures)))
@@ -49,6 +50,7 @@ def as_json(result: Comparison, base: StoredRun, new: StoredRun,
                       "min_samples": NOISE_MIN_SAMPLES},
             "jobs": [_job_json(job) for job in result.jobs],
             "only_in_base": list(result.only_in_base), "only_in_new": list(result.only_in_new),
+            "set_aside": [{"id": job.id, "why": job.aside} for job in result.jobs if job.aside],
             "summary": {**result.counts(), "gate": "failed" if failures else "passed",
                         "gate_failures": list(failures)}}
     return json.dumps(data, indent=2)
@@ -59,6 +61,8 @@ def _job_json(job: JobPair) -> dict[str, Any]:
     return {"id": job.id, "base_id": base["id"], "benchmark": new.get("benchmark"),
             "model": new.get("model"), "point": new.get("point"),
             "status": {"base": base.get("status"), "new": new.get("status")},
+            "validity": {"base": stored_verdict(base), "new": stored_verdict(new)},
+            "set_aside": job.aside,
             "params_changed": {k: list(v) for k, v in job.params_changed().items()},
             "rows": [_row_json(row) for row in job.rows]}
 
@@ -80,6 +84,7 @@ def as_text(result: Comparison, base: StoredRun, new: StoredRun,
         table = [list(_HEAD)] + [[">>" if r.gates else "", *_cells(r)] for r in job.rows]
         lines += ["", printable(job.id), *("  " + line for line in _align(table)), *_notes(job)]
     lines.append("")
+    lines += [f"set aside: {printable(line)}" for line in set_aside_lines(result)]
     lines += [f"only in base: {printable(job_id)}" for job_id in result.only_in_base]
     lines += [f"only in new: {printable(job_id)}" for job_id in result.only_in_new]
     gate = [f"gate: FAILED: {printable(line)}" for line in failures] or ["gate: passed"]
@@ -102,16 +107,30 @@ def as_markdown(result: Comparison, base: StoredRun, new: StoredRun,
             cells[-1] = f"**{cells[-1]}**" if row.gates else cells[-1]
             lines.append("| " + " | ".join([f"{cells[0]} ({cells[1]})", *cells[2:]]) + " |")
         lines += [f"- {note.strip()}" for note in _notes(job)]
+    aside = set_aside_lines(result)
+    lines += ["", "**Set aside from the gate:**", *(f"- {printable(line)}" for line in aside)] \
+        if aside else []
     for label, ids in (("Only in base", result.only_in_base), ("Only in new", result.only_in_new)):
         if ids:
             lines += ["", f"**{label}:** " + ", ".join(f"`{printable(i)}`" for i in ids)]
     return "\n".join(lines)
 
 
+def set_aside_lines(result: Comparison) -> list[str]:
+    """Each job compared but not gated because it is not valid on a side, and why; last, how
+    to gate them."""
+    lines = [f"{job.id}: {job.aside}" for job in result.jobs if job.aside]
+    if lines:
+        lines.append(f"{_plural(len(lines), 'job')} not valid on a side: compared, not gated "
+                     "(--gate-invalid gates them)")
+    return lines
+
+
 def summary_line(result: Comparison) -> str:
     """N regressions, M improvements, K within noise; and the unmatched jobs."""
     c = result.counts()
-    return (f"{_plural(c['regressions'], 'regression')}, "
+    aside = f"; {c['set_aside']} set aside (not valid)" if c["set_aside"] else ""
+    return (f"{_plural(c['regressions'], 'regression')}{aside}, "
             f"{_plural(c['improvements'], 'improvement')}, {c['within_noise']} within noise; "
             f"jobs only in base: {len(result.only_in_base)}; "
             f"only in new: {len(result.only_in_new)}")
@@ -129,6 +148,8 @@ def _cells(row: Row) -> list[str]:
 def _verdict(row: Row) -> str:
     if row.gates:
         return "REGRESSION"
+    if row.aside and row.verdict == "regression" and not row.within_noise:
+        return "regression (set aside)"
     if row.within_noise and row.verdict != "same":
         return f"{row.verdict} (within noise)"
     return row.verdict
@@ -149,6 +170,13 @@ def format_value(value: float | None, metric: str, *, signed: bool = False) -> s
 def _notes(job: JobPair) -> list[str]:
     status = (job.base.get("status"), job.new.get("status"))
     notes = [] if status == ("ok", "ok") else [f"  status: {status[0]} -> {status[1]}"]
+    if job.aside:
+        notes.append(f"  set aside, not gated: {job.aside}")
+    unknown = [side for side, summary in (("base", job.base), ("new", job.new))
+               if stored_verdict(summary) == UNKNOWN]
+    if unknown:
+        notes.append(f"  validity unknown in {' and '.join(unknown)} (stored before verdicts): "
+                     "gated as before")
     changed = job.params_changed()
     if changed:
         notes.append("  params changed: " + ", ".join(

@@ -15,6 +15,11 @@ from runner.plural import counted
 from runner.printable import printable, printable_lines
 from runner.report.compare import Metric, find_metric, verdict
 from runner.report.history import Series, load_history, sparkline
+from runner.run.validity import DEGRADED, INVALID, UNKNOWN
+
+# Under a job's sparkline, when some of its points are not valid: one mark per point.
+MARKS = {INVALID: "!", DEGRADED: "~"}
+LEGEND = "(! invalid, ~ degraded: see runner report RUN)"
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -36,8 +41,16 @@ def as_text(series: Sequence[Series], metric: Metric, args: argparse.Namespace) 
     ids = [printable(s.job_id) for s in series]  # model ids come from servers
     width = max(map(len, ids))
     spark = max(len(s.points) for s in series)
-    lines = [f"{i.ljust(width)}  {sparkline(s.values).ljust(spark)}  {_figures(s, metric)}"
-             for i, s in zip(ids, series, strict=True)]
+    lines = []
+    for i, s in zip(ids, series, strict=True):
+        lines.append(f"{i.ljust(width)}  {sparkline(s.values).ljust(spark)}  {_figures(s, metric)}")
+        if any(p.validity in MARKS for p in s.points):  # under each bar: how far to trust it
+            marks = "".join(MARKS.get(p.validity, "·") for p in s.points)
+            lines.append(f"{''.ljust(width)}  {marks.ljust(spark)}  {LEGEND}")
+    unknown = sum(p.validity == UNKNOWN for s in series for p in s.points)
+    if unknown:
+        lines.append(f"validity unknown for {counted(unknown, 'point')} (stored before "
+                     "verdicts)")
     return "\n".join([head, *lines]) + "\n"
 
 
@@ -55,10 +68,10 @@ def as_csv(series: Sequence[Series], metric: Metric, args: argparse.Namespace) -
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["job_id", "benchmark", "model", "run_id", "plan", "started_at", "status",
-                     "metric", "value"])
+                     "metric", "value", "validity"])
     for s in series:
         writer.writerows([s.job_id, s.benchmark, s.model, p.run_id, p.plan, p.started_at,
-                          p.status, metric.name, repr(p.value)] for p in s.points)
+                          p.status, metric.name, repr(p.value), p.validity] for p in s.points)
     return out.getvalue()
 
 

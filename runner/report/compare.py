@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from runner.errors import InputError
 from runner.load.records import RequestRecord
 from runner.report.noise import difference_interval, request_values
+from runner.run.validity import set_aside
 
 DEFAULT_METRICS = ("ttft_p50", "ttft_p95", "tpot_p50", "e2e_p95", "output_tps", "error_rate")
 # A change smaller than this is "same": relative for most metrics, absolute for error_rate.
@@ -149,6 +150,7 @@ class Row:
     new: float | None
     verdict: str
     ci: tuple[float, float] | None = None  # NOISE_LEVEL interval of new - base
+    aside: bool = False  # the job is not valid on a side: its rows never gate
 
     @property
     def delta(self) -> float | None:
@@ -169,7 +171,7 @@ class Row:
     @property
     def gates(self) -> bool:
         """A regression that fails the gate: one within noise does not."""
-        return self.verdict == "regression" and self.within_noise is not True
+        return self.verdict == "regression" and self.within_noise is not True and not self.aside
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class JobPair:
     base: Mapping[str, Any]
     new: Mapping[str, Any]
     rows: tuple[Row, ...]
+    aside: str | None = None  # why the job is set aside from the gate (not valid on a side)
 
     @property
     def id(self) -> str:
@@ -208,6 +211,8 @@ class Comparison:
         """Gating regressions, improvements beyond noise, and changes within noise."""
         rows = list(self.rows())
         return {"regressions": sum(r.gates for r in rows),
+                "set_aside": sum(r.verdict == "regression" and r.within_noise is not True
+                                 and r.aside for r in rows),
                 "improvements": sum(r.verdict == "better" and not r.within_noise for r in rows),
                 "within_noise": sum(r.verdict in ("better", "worse", "regression")
                                     and r.within_noise is True for r in rows)}
@@ -250,10 +255,16 @@ class RunData(Protocol):
     def requests(self, slug: str) -> Sequence[RequestRecord]: ...
 
 
-def compare(base: RunData, new: RunData, metrics: Sequence[Metric], threshold: float) -> Comparison:
-    """Match the runs' jobs and compare every metric of every job present in both."""
+def compare(base: RunData, new: RunData, metrics: Sequence[Metric], threshold: float,
+            gate_invalid: bool = False) -> Comparison:
+    """Match the runs' jobs and compare every metric of every job present in both.
+
+    A job whose verdict is not valid (degraded or invalid) in either run is set aside: its rows
+    are compared but never gate, unless `gate_invalid`. A job stored before verdicts (unknown)
+    is gated as before."""
     pairs, only_base, only_new = match_jobs(base.jobs, new.jobs)
-    jobs = tuple(_job(base, new, b, n, metrics, threshold) for b, n in pairs)
+    jobs = tuple(_job(base, new, b, n, metrics, threshold,
+                      None if gate_invalid else set_aside(b, n)) for b, n in pairs)
     return Comparison(threshold, tuple(metrics), jobs,
                       tuple(j["id"] for j in only_base), tuple(j["id"] for j in only_new))
 
@@ -293,19 +304,21 @@ def _point_key(job: Job) -> tuple[Any, ...]:
 
 
 def _job(base_run: RunData, new_run: RunData, base: Job, new: Job, metrics: Sequence[Metric],
-         threshold: float) -> JobPair:
+         threshold: float, aside: str | None) -> JobPair:
     samples = _Samples(base_run, base["slug"], new_run, new["slug"])
-    return JobPair(base, new, tuple(_row(m, base, new, threshold, samples) for m in metrics))
+    rows = tuple(_row(m, base, new, threshold, samples, aside is not None) for m in metrics)
+    return JobPair(base, new, rows, aside)
 
 
-def _row(metric: Metric, base: Job, new: Job, threshold: float, samples: _Samples) -> Row:
+def _row(metric: Metric, base: Job, new: Job, threshold: float, samples: _Samples,
+         aside: bool) -> Row:
     b, n = metric.value(base), metric.value(new)
-    row = Row(metric, b, n, verdict(metric, b, n, threshold))
+    row = Row(metric, b, n, verdict(metric, b, n, threshold), aside=aside)
     if not metric.samples or row.verdict == "n/a":
         return row
     old, now = samples.values(metric.samples)
     ci = difference_interval(old, now, metric.path[-1], seed=f"{new['id']}|{metric.name}")
-    return Row(metric, b, n, row.verdict, ci)
+    return Row(metric, b, n, row.verdict, ci, aside)
 
 
 class _Samples:

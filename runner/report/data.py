@@ -10,6 +10,14 @@ from typing import Any
 from runner.plan.expand import point_label
 from runner.results.runs import StoredRun
 from runner.run.recap import load_label, slo_misses
+from runner.run.validity import (
+    UNKNOWN,
+    VALID,
+    first_reason,
+    stored_reasons,
+    stored_verdict,
+    tokens_estimated,
+)
 from runner.schema import load_schema
 
 Job = Mapping[str, Any]
@@ -75,6 +83,36 @@ def client_bound(job: Job) -> bool:
     return bool(stat(job, "client.client_bound"))
 
 
+def validity_flags(job: Job) -> list[str]:
+    """The job's verdict when it is not valid (`invalid`, `degraded`, `validity unknown` for a
+    job stored before verdicts, with `client-bound` as such jobs showed it), and
+    `tokens≈chunks` when some output tokens were counted by chunks."""
+    verdict = stored_verdict(job)
+    flags = [] if verdict in (None, VALID) else [verdict]
+    if verdict == UNKNOWN:
+        flags = ["validity unknown", *(["client-bound"] if client_bound(job) else [])]
+    return flags + (["tokens≈chunks"] if tokens_estimated(job) else [])
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """One reason a job is not valid, for the reports' validity tables."""
+
+    job: str
+    verdict: str
+    code: str
+    figure: str
+    explanation: str
+    remedy: str
+
+
+def caveats(jobs: Sequence[Job]) -> list[Caveat]:
+    """Every reason of every job that is not valid, in job order."""
+    return [Caveat(str(j.get("id")), str(stored_verdict(j)), *(str(r.get(k, "")) for k in
+                   ("code", "figure", "explanation", "remedy")))
+            for j in jobs for r in stored_reasons(j)]
+
+
 def slo_missed(job: Job) -> bool:
     """The job ran to the end and missed an SLO (a failed job has no SLO verdict)."""
     return bool(slo_misses(job))
@@ -124,7 +162,9 @@ def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
         reason = inventory.get("fallback_reason") or "no reason recorded"
         found.append(Banner("warn", "The model inventory came from the fallback file, not the "
                                      f"live proxy: {reason}"))
-    bound = [j for j in jobs if client_bound(j)]
+    found += _validity_warnings(jobs)
+    # A job with a verdict says client_bound among its reasons; an older one says it here.
+    bound = [j for j in jobs if client_bound(j) and stored_verdict(j) == UNKNOWN]
     if bound:
         found.append(Banner("warn", f"{_jobs(bound, 'was')} client-bound: the load generator, "
                                     f"not the server, was the limit ({_ids(bound)})"))
@@ -133,6 +173,21 @@ def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
         found.append(Banner("warn", f"{_jobs(missed)} missed the SLO: "
                              + "; ".join(f"{j.get('id')}: {', '.join(slo_misses(j))}"
                                          for j in missed[:5]) + _more(missed)))
+    return found
+
+
+def _validity_warnings(jobs: Sequence[Job]) -> list[Banner]:
+    found = []
+    invalid = [j for j in jobs if stored_verdict(j) == "invalid"]
+    if invalid:
+        found.append(Banner("warn", f"{_jobs(invalid, 'was')} invalid, not a measure of the "
+                                    "server as planned (see Validity): " + "; ".join(
+                                        f"{j.get('id')}: {first_reason(j)}" for j in invalid[:5])
+                            + _more(invalid)))
+    unknown = [j for j in jobs if stored_verdict(j) == UNKNOWN]
+    if unknown:
+        found.append(Banner("warn", f"{_jobs(unknown, 'was')} stored before validity "
+                                    f"verdicts: their validity is unknown ({_ids(unknown)})"))
     return found
 
 

@@ -15,12 +15,14 @@ from runner.errors import InputError, InventoryError
 from runner.plan.patterns import resolve
 from runner.report.compare import Metric, worsening
 from runner.results.index import INDEX_FILE, read_index
+from runner.results.jobfiles import JOBS_DIR
+from runner.run.validity import UNKNOWN, stored_verdict
 
 BARS = "▁▂▃▄▅▆▇█"
 # Complete jobs only: an interrupted job's numbers cover part of its requests.
 _QUERY = """
 SELECT r.run_id, r.plan, r.started_at, j.status, m.value, j.job_id, j.benchmark, j.model,
-       j.params_json
+       j.params_json, r.run_dir, j.slug
 FROM metrics m
 JOIN jobs j ON j.run_id = m.run_id AND j.job_id = m.job_id
 JOIN runs r ON r.run_id = m.run_id
@@ -39,10 +41,11 @@ class Point:
     started_at: str | None
     status: str
     value: float
+    validity: str = UNKNOWN  # valid, degraded, invalid; unknown when stored before verdicts
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "plan": self.plan, "started_at": self.started_at,
-                "value": self.value, "status": self.status}
+                "value": self.value, "status": self.status, "validity": self.validity}
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,20 @@ def load_history(
                                      "benchmark": benchmark}).fetchall()
     rows = [row for row in rows if models is None or row[7] in models]
     runs = list(dict.fromkeys(row[0] for row in rows))[-last:]
-    return _series([row for row in rows if row[0] in set(runs)])
+    return _series([(*row[:9], _validity(results_dir, row[9], row[10]))
+                    for row in rows if row[0] in set(runs)])
+
+
+def _validity(results_dir: str, run_dir: str, slug: str) -> str:
+    """The stored job's verdict, read from its summary file (the index holds numbers only);
+    unknown when the job was stored before verdicts or its file is gone."""
+    path = os.path.join(results_dir, run_dir, JOBS_DIR, f"{slug}.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        return UNKNOWN
+    return (stored_verdict(summary) or UNKNOWN) if isinstance(summary, dict) else UNKNOWN
 
 
 def sparkline(values: Sequence[float]) -> str:
@@ -111,7 +127,8 @@ def _series(rows: Sequence[tuple[Any, ...]]) -> list[Series]:
     for row in rows:
         grouped.setdefault(row[5], []).append(row)
     return [Series(job_id, group[-1][6], group[-1][7], _params(group[-1][8]),
-                   tuple(Point(*row[:5]) for row in group))
+                   tuple(Point(row[0], row[1], row[2], row[3], row[4], row[9])
+                         for row in group))
             for job_id, group in sorted(grouped.items(), key=lambda item: job_order(item[0]))]
 
 

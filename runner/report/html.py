@@ -16,17 +16,19 @@ from runner.errors import InstallationError
 from runner.load.records import RequestRecord
 from runner.report.data import (
     Axis,
+    Caveat,
     Job,
     all_jobs,
     axis,
     by_benchmark,
-    client_bound,
+    caveats,
     counts,
     label,
     metric_definitions,
     run_info,
     slo_missed,
     stat,
+    validity_flags,
     warnings,
 )
 from runner.report.svgchart import Series, line_chart
@@ -90,6 +92,7 @@ class BenchmarkView:
     dists: tuple[Dist, ...]
     dist_note: str
     errors: tuple[ErrorRow, ...]
+    caveats: tuple[Caveat, ...] = ()
 
 
 def render_html(run: StoredRun) -> str:
@@ -119,7 +122,8 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
     return BenchmarkView(name, f"b{index}", counts(jobs), ax.param or "model",
                          charts(jobs, ax), tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
-                         f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs))
+                         f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
+                         tuple(caveats(jobs)))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:
@@ -159,14 +163,14 @@ def fmt(value: Any) -> str:
 
 def table_row(job: Job) -> tuple[Cell, ...]:
     status = str(job.get("status"))
-    flags = [f for f, on in (("client-bound", client_bound(job)), ("SLO missed", slo_missed(job)))
-             if on]
+    flags = [*validity_flags(job), *(["SLO missed"] if slo_missed(job) else [])]
     rate = _number(stat(job, "error_rate"))
     return (
         Cell(str(job.get("model")), tip=str(job.get("id"))),
         Cell(label(job)),
         Cell(" · ".join([status, *flags]), css=f"status s-{status}" + (" flag" if flags else ""),
-             tip=str(job.get("error") or "")),
+             tip=str(job.get("error") or "; ".join(f"{c.code}: {c.figure}"
+                                                    for c in caveats([job])))),
         *(_count(stat(job, f"requests.{k}")) for k in ("ok", "failed")),
         *(Cell(fmt(stat(job, path)), _number(stat(job, path)), "num")
           for _, path in METRIC_COLUMNS),

@@ -15,12 +15,13 @@ from runner.report.data import (
     Job,
     all_jobs,
     by_benchmark,
-    client_bound,
+    caveats,
     counts,
     label,
     run_info,
     slo_missed,
     stat,
+    validity_flags,
     warnings,
 )
 from runner.report.html import fmt, render_html
@@ -83,7 +84,8 @@ def render_markdown(run: StoredRun) -> str:
     if found:
         lines += ["", "**Warnings**", *(f"- ⚠ {_md(w.text)}" for w in found)]
     for name, group in by_benchmark(jobs).items():
-        lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group)]
+        lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group),
+                  *_md_caveats(group[:MD_ROWS])]
     return "\n".join(lines) + "\n"
 
 
@@ -113,8 +115,7 @@ def _md_table(jobs: Sequence[Job]) -> list[str]:
 
 
 def _md_row(job: Job) -> str:
-    flags = [f for f, on in (("client-bound", client_bound(job)), ("SLO missed", slo_missed(job)))
-             if on]
+    flags = [*validity_flags(job), *(["SLO missed"] if slo_missed(job) else [])]
     kinds = stat(job, "errors") or {}
     failed = stat(job, "requests.failed")
     errors = "–" if failed is None else str(failed)
@@ -131,6 +132,14 @@ def _tokens_per_s(job: Job) -> str:
     server = (job.get("server_metrics") or {}).get("generation_tokens_per_s")
     client = fmt(stat(job, "throughput.output_tokens_per_s"))
     return client if server is None else f"{client} (server {fmt(server)})"
+def _md_caveats(jobs: Sequence[Job]) -> list[str]:
+    """Why jobs are not valid, one line per reason with its figure and remedy."""
+    found = caveats(jobs)
+    if not found:
+        return []
+    return ["", "**Validity**", *(f"- `{_md(c.job)}` {c.verdict}: **{c.code}** "
+                                  f"({_md(c.figure)}): {_md(c.explanation)}. "
+                                  f"Remedy: {_md(c.remedy)}." for c in found)]
 
 
 def render_csv(run: StoredRun) -> str:

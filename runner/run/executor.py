@@ -122,6 +122,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.load.loadgen import run_load
     from runner.run.metrics import Expectation, summarize
+    from runner.run.validity import judge_validity
 
     ctx.reporter.job_started(spec, attempt)
     ctx.store.reset_request_log(spec.job.slug)
@@ -146,6 +147,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params))
+    metrics["validity"] = judge_validity(metrics)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,

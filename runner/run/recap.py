@@ -12,6 +12,7 @@ from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
+from runner.run.validity import UNKNOWN, VALID, first_reason, stored_verdict, tokens_estimated
 
 ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
 
@@ -109,13 +110,28 @@ def _flags(summary: Mapping[str, Any]) -> list[str]:
     metrics = summary.get("metrics") or {}
     if summary.get("status") != "ok":
         return []
-    flags = _load_notes(metrics)
-    if (metrics.get("client") or {}).get("client_bound"):
-        flags.append("client_bound")
+    flags = [*validity_notes(summary), *_load_notes(metrics)]
     if metrics.get("slo") is not None:
         misses = slo_misses(summary)
         flags.append(f"SLO missed: {'; '.join(misses)}" if misses else "SLO ok")
     return flags
+
+
+def validity_notes(summary: Mapping[str, Any]) -> list[str]:
+    """The verdict with its first reason and figure (`invalid: client_bound (event-loop delay
+    p99 23.4 ms > 10 ms) +1 more`), and `tokens≈chunks` when some output tokens are chunks.
+    A job stored before verdicts shows `validity unknown` (and client_bound, as it did)."""
+    verdict = stored_verdict(summary)
+    if verdict is None:
+        return []
+    notes = [] if verdict == VALID else [verdict]
+    if verdict == UNKNOWN:
+        notes = ["validity unknown"]
+        if ((summary.get("metrics") or {}).get("client") or {}).get("client_bound"):
+            notes.append("client_bound")
+    if reason := first_reason(summary):
+        notes[0] += f": {reason}"
+    return notes + (["tokens≈chunks"] if tokens_estimated(summary) else [])
 
 
 def _load_notes(metrics: Mapping[str, Any]) -> list[str]:

@@ -466,6 +466,7 @@ def test_a_job_without_streaming_shows_no_chunk_metrics_rather_than_e2e_or_zero(
     summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
     assert summary["params"]["stream"] is False and summary["metrics"]["tpot_ms"]["p50"] is None
     assert summary["metrics"]["ttft_ms"]["count"] == 0 and summary["metrics"]["e2e_ms"]["count"]
+    assert summary["metrics"]["validity"] == {"verdict": "valid", "reasons": []}  # apply judges
 
 
 def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(

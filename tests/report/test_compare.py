@@ -534,3 +534,66 @@ def test_cli_an_empty_new_run_fails_the_gate(
     code, out, _ = cli(capsys, "compare", "previous", "latest", "--results", str(results),
                        "--format", "md")
     assert code == 4 and "**Gate failed:** 2 job(s) of BASE missing from NEW" in out
+
+
+# --- validity: jobs that are not valid do not gate ---------------------------------------------
+
+
+def verdict_runs(tmp_path: Path, *, bound: bool = True, verdicts: bool = True) -> tuple[str, str]:
+    """Two stored runs of one plan: `steady` the same in both, `busy` 3x slower in NEW, where
+    the load generator was client-bound (event-loop delay p99 40 ms)."""
+    from stored_runs import Spec, store_run
+
+    def specs(ttft: float, client_bound: bool) -> list[Spec]:
+        return [Spec("b", "steady", {"concurrency": 1}, verdict=verdicts),
+                Spec("b", "busy", {"concurrency": 8}, ttft=ttft, client_bound=client_bound,
+                     verdict=verdicts)]
+
+    base = store_run(tmp_path, specs(20.0, False))
+    return base, store_run(tmp_path, specs(60.0, bound))
+
+
+def test_cli_sets_aside_a_client_bound_regression_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Seen: two back-to-back runs on a busy laptop, 42 REGRESSION lines and exit 4, all on
+    # client-bound jobs.
+    runs = verdict_runs(tmp_path)
+    code, out, err = cli(capsys, "compare", *runs, "--gate")
+    assert code == 0 and err == "" and "REGRESSION" not in out
+    why = "new invalid: client_bound (event-loop delay p99 40.0 ms > 10 ms)"
+    assert f"set aside: b/busy/concurrency=8: {why}" in out.splitlines()
+    assert "set aside: 1 job not valid on a side: compared, not gated (--gate-invalid gates them)" \
+        in out.splitlines()
+    assert "regression (set aside)" in out and f"  set aside, not gated: {why}" in out
+    assert out.splitlines()[-1] == "gate: passed"
+    data = json.loads(cli(capsys, "compare", *runs, "--format", "json")[1])
+    assert data["set_aside"] == [{"id": "b/busy/concurrency=8", "why": why}]
+    busy = next(j for j in data["jobs"] if j["id"] == "b/busy/concurrency=8")
+    assert busy["validity"] == {"base": "valid", "new": "invalid"}
+    assert data["summary"]["regressions"] == 0 and data["summary"]["set_aside"] >= 1
+    md = cli(capsys, "compare", *runs, "--format", "md")[1]
+    assert "**Set aside from the gate:**" in md and f"- b/busy/concurrency=8: {why}" in md
+
+
+def test_cli_gate_invalid_gates_them_and_a_valid_regression_still_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = verdict_runs(tmp_path)
+    code, out, err = cli(capsys, "compare", *runs, "--gate-invalid")
+    assert code == 4 and "REGRESSION" in out and "set aside" not in out
+    assert err.startswith("GATE: ") and "regression" in err
+    valid = verdict_runs(tmp_path / "valid", bound=False)
+    code, out, _ = cli(capsys, "compare", *valid)
+    assert code == 4 and "REGRESSION" in out and "set aside" not in out
+
+
+def test_cli_runs_stored_before_verdicts_are_gated_and_say_validity_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = verdict_runs(tmp_path, verdicts=False)
+    code, out, _ = cli(capsys, "compare", *runs)
+    assert code == 4 and "REGRESSION" in out and "set aside" not in out
+    assert "  validity unknown in base and new (stored before verdicts): gated as before" in out
+    data = json.loads(cli(capsys, "compare", *runs, "--format", "json")[1])
+    assert data["jobs"][0]["validity"] == {"base": "unknown", "new": "unknown"}

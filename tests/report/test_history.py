@@ -89,8 +89,9 @@ def test_sparkline(values: list[float], line: str) -> None:
 def test_text_one_line_per_job(results: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "history", "--plan", "nightly", "--results", str(results))
     assert (code, err) == (0, "")
-    head, *lines = out.splitlines()
+    head, *lines, unknown = out.splitlines()
     assert head == "ttft_p95 (ms) over the last 4 runs of plan nightly"
+    assert unknown == "validity unknown for 15 points (stored before verdicts)"
     assert [line.split()[0] for line in lines] == [Q1, Q8, L1, LONG]
     q1 = lines[0].split("  ")
     assert [part.strip() for part in q1 if part.strip()] == [
@@ -107,7 +108,7 @@ def test_jobs_sort_numbers_as_numbers(tmp_path: Path, capsys: pytest.CaptureFixt
     store_run(tmp_path, Clock(), {job_id: metrics(100) for job_id in ids})
     code, out, _ = cli(capsys, "history", "--results", str(tmp_path))
     assert code == 0
-    assert [line.split()[0] for line in out.splitlines()[1:]] == [
+    assert [line.split()[0] for line in out.splitlines()[1:-1]] == [
         f"chat/Qwen/Qwen3-8B/concurrency={c}" for c in (1, 4, 16)] + [
         f"chat/Qwen/Qwen3-30B/concurrency={c}" for c in (1, 4, 16)]
     assert out.splitlines()[1].endswith("  1 run")
@@ -174,7 +175,8 @@ def test_csv_has_every_point(results: Path, capsys: pytest.CaptureFixture[str]) 
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 4 + 4 + 3
     assert list(rows[0]) == ["job_id", "benchmark", "model", "run_id", "plan", "started_at",
-                             "status", "metric", "value"]
+                             "status", "metric", "value", "validity"]
+    assert {r["validity"] for r in rows} == {"unknown"}  # stored before verdicts
     q1 = [r for r in rows if r["job_id"] == Q1]
     assert [float(r["value"]) for r in q1] == [100.0, 120.0, 110.0, 150.0]
     assert q1[0]["started_at"] < q1[1]["started_at"] and q1[0]["metric"] == "ttft_p95"
@@ -191,7 +193,9 @@ def test_json_has_every_point(results: Path, capsys: pytest.CaptureFixture[str])
     assert (series["job_id"], series["benchmark"], series["model"]) == (L1, "chat", LLAMA)
     assert series["params"] == {"max_tokens": 32}
     assert [p["value"] for p in series["points"]] == [210.0, 190.0, 205.0]
-    assert set(series["points"][0]) == {"run_id", "plan", "started_at", "value", "status"}
+    assert set(series["points"][0]) == {"run_id", "plan", "started_at", "value", "status",
+                                        "validity"}
+    assert series["points"][0]["validity"] == "unknown"
     assert (series["first"], series["last"], series["min"], series["max"]) == (210, 205, 190, 210)
     assert series["change"] == pytest.approx(-5 / 210)
 
@@ -234,3 +238,24 @@ def test_load_history_errors_are_typed(results: Path) -> None:
         load_history(str(results), METRICS["ttft_p95"], model="nothing")
     with pytest.raises(InputError, match="known: nightly, other"):
         load_history(str(results), METRICS["ttft_p95"], plan="zzzzzz")
+
+
+def test_invalid_and_degraded_points_are_marked_under_the_sparkline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = Clock()
+    verdicts = ["valid", "invalid", "valid", "degraded"]
+    for n, verdict in enumerate(verdicts):
+        store_run(tmp_path, clock, {Q1: {**metrics(100 + n), "validity": {
+            "verdict": verdict, "reasons": []}}, L1: {**metrics(100), "validity": {
+                "verdict": "valid", "reasons": []}}})
+    code, out, err = cli(capsys, "history", "--results", str(tmp_path))
+    assert (code, err) == (0, "")
+    _, qwen, marks, llama = out.splitlines()  # every point has a verdict: no unknown line
+    assert qwen.startswith(Q1) and llama.startswith(L1)  # a valid series has no marks line
+    assert marks.split() == ["·!·~", "(!", "invalid,", "~", "degraded:", "see", "runner",
+                             "report", "RUN)"]
+    assert marks.index("·!·~") == qwen.index("▁▃▆█")
+    data = json.loads(cli(capsys, "history", "--results", str(tmp_path), "--format", "json")[1])
+    q1 = next(s for s in data["series"] if s["job_id"] == Q1)
+    assert [p["validity"] for p in q1["points"]] == verdicts

@@ -173,9 +173,33 @@ def test_warnings_name_fallback_client_bound_slo_and_failures(tmp_path: Path) ->
     run = load_run(mixed_run(tmp_path))
     texts = [w.text for w in reportdata.warnings(run, reportdata.all_jobs(run))]
     assert any("fallback file" in t and "connection refused" in t for t in texts)
-    assert any("1 job was client-bound" in t for t in texts)
+    assert any(t.startswith("1 job was invalid") and "stress/org/alpha/rate=2: client_bound "
+               "(event-loop delay p99 40.0 ms > 10 ms)" in t for t in texts)
+    assert not any("unknown" in t or "client-bound" in t for t in texts)
     assert any("missed the SLO" in t and "ttft_ms p95" in t for t in texts)
     assert any(t.startswith("2 jobs failed") for t in texts)
+
+
+def test_a_run_stored_before_verdicts_reads_with_validity_unknown(tmp_path: Path) -> None:
+    specs = [Spec("b", "m", {"rate": 2}, client_bound=True, verdict=False),
+             Spec("b", "m", {"rate": 4}, verdict=False)]
+    run_dir = store_run(tmp_path, specs)
+    run = load_run(run_dir)
+    texts = [w.text for w in reportdata.warnings(run, reportdata.all_jobs(run))]
+    assert any(t.startswith("2 jobs were stored before validity verdicts") for t in texts)
+    assert any("1 job was client-bound" in t for t in texts)
+    md = render_report(run_dir, "md")
+    assert "| ok · validity unknown · client-bound |" in md and "**Validity**" not in md
+    assert "validity unknown" in render_report(run_dir, "html")
+
+
+def test_tokens_counted_by_chunks_are_marked_in_every_report(tmp_path: Path) -> None:
+    run_dir = store_run(tmp_path, [Spec("b", "m", {"concurrency": 1}, source="chunks")])
+    md = render_report(run_dir, "md")
+    assert "| ok · degraded · tokens≈chunks |" in md
+    assert "**tokens_from_chunks** (30 of 30 ok requests counted by content chunks" in md
+    html = render_report(run_dir, "html")
+    assert "ok · degraded · tokens≈chunks" in html and "Remedy: serve with usage" in html
 
 
 def test_interrupted_run_reports_unfinished_jobs_as_pending(tmp_path: Path) -> None:
@@ -216,7 +240,10 @@ def test_html_is_one_self_contained_file_with_charts_tables_and_distributions(
 ) -> None:
     html = render_report(mixed_run(tmp_path), "html")
     assert html.count('<details class="bench"') == 2
-    assert html.count("<tr>") == 12 + 2 + 1 + 3  # job rows, headers, errors header and rows
+    # job rows, headers, validity header and row, errors header and rows
+    assert html.count("<tr>") == 12 + 2 + 2 + 1 + 3
+    assert '<td class="status v-invalid">invalid</td><td class="mono">client_bound</td>' in html
+    assert "Remedy: lower concurrency or rate" in html
     # per benchmark: 3 trend charts + PER_JOB per job with successful requests
     assert count_svgs(html) == (3 + PER_JOB * 8) + (3 + PER_JOB * 3)
     assert 'class="dist-select"' in html and "Metric definitions" in html
@@ -253,7 +280,10 @@ def test_markdown_summary_is_compact_and_escaped(tmp_path: Path) -> None:
     assert "- ⚠ The model inventory came from the fallback file" in md
     assert "#### latency (ok=8)" in md and "#### stress (ok=2 slo_missed=1 failed=2)" in md
     assert "| org/alpha | concurrency=1 | ok | 12.5 | 15.0 | 2.00 | 2,560 | 0 |" in md
-    assert "| ok · client-bound · SLO missed |" in md
+    assert "| ok · invalid · SLO missed |" in md
+    assert ("- `stress/org/alpha/rate=2` invalid: **client_bound** (event-loop delay p99 40.0 ms "
+            "\\> 10 ms): the load generator, not the server, was the limit") in md
+    assert "Remedy: lower concurrency or rate per runner process" in md
     assert re.search(r"(?<!\\)[<>]", md) is None and "\\<script\\>" in md
     assert "&lt;" not in md and "&amp;" not in md  # Markdown, not HTML: entities show as typed
     rows = [line for line in md.splitlines() if line.startswith("| ")]
@@ -300,7 +330,7 @@ def test_json_has_run_info_warnings_and_every_job(tmp_path: Path) -> None:
     assert data["run"]["inventory"]["source"] == "fallback"
     assert data["run"]["totals"] == {"ok": 10, "slo_missed": 1, "failed": 2}
     assert len(data["jobs"]) == 12 and data["jobs"][0]["metrics"]["requests"]["ok"] == 30
-    assert any("client-bound" in w for w in data["warnings"])
+    assert any("client_bound" in w for w in data["warnings"])
 
 
 def test_write_reports_writes_html_and_markdown_into_the_run(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from runner.load.records import RequestRecord
 from runner.plan.expand import Job
 from runner.run.executor import JobSpec
 from runner.run.progress import Live, Plain, details, reporter_for
+from runner.run.validity import judge_validity
 
 SPEC = JobSpec(Job("b/m/concurrency=2", "slug", "b", "m", {"concurrency": 2},
                    {"concurrency": 2, "requests": 3}), Server("s", "http://x"))
@@ -25,6 +26,8 @@ METRICS: dict[str, Any] = {
     "slo": {"passed": False, "checks": [{"metric": "ttft_ms", "stat": "p95", "limit": 45,
                                          "value": 50.0, "passed": False}]},
     "client": {"client_bound": True, "reason": "loop delay p99 12.0 ms > 10 ms"},
+    "validity": judge_validity({"client": {"client_bound": True,
+                                           "reason": "loop delay p99 12.0 ms > 10 ms"}}),
 }
 SUMMARY = {"benchmark": "b", "model": "m", "point": {"concurrency": 2}, "status": "ok",
            "metrics": METRICS}
@@ -39,7 +42,8 @@ def test_plain_prints_one_line_per_job_start_and_end() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "[1/1] start b/m/concurrency=2"
     assert lines[1].startswith("[1/1] b  m  concurrency=2  ok  ok=2 failed=1  TTFT p50 40.0 p95")
-    assert lines[1].endswith("12.5 tok/s  client_bound  SLO missed: ttft_ms p95 50.0 (limit <= 45)")
+    assert lines[1].endswith("12.5 tok/s  invalid: client_bound (loop delay p99 12.0 ms > 10 ms)"
+                             "  SLO missed: ttft_ms p95 50.0 (limit <= 45)")
 
 
 def test_verbose_adds_errors_slo_checks_and_client_health() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from runner.run.recap import RunFacts, job_cells, number, render, slo_misses, totals
+from runner.run.validity import judge_validity
 
 SLO_MISSED = {"passed": False, "checks": [{"metric": "ttft_ms", "stat": "p95", "limit": 500,
                                            "value": 612.3456, "passed": False}]}
@@ -16,7 +17,8 @@ def job(model: str, status: str = "ok", slo: dict[str, Any] | None = None,
         error: str | None = None, **metrics: Any) -> dict[str, Any]:
     measured = {"requests": {"ok": 20, "failed": 0}, "ttft_ms": {"p50": 41.16, "p95": 429.4187},
                 "tpot_ms": {"p50": 4.0}, "throughput": {"output_tokens_per_s": 1286.54},
-                "slo": slo, "client": {"client_bound": False}, **metrics}
+                "slo": slo, "client": {"client_bound": False},
+                "validity": {"verdict": "valid", "reasons": []}, **metrics}
     return {"id": f"b/{model}", "benchmark": "b", "model": model, "point": {"concurrency": 1},
             "status": status, "error": error, "metrics": measured}
 
@@ -118,3 +120,24 @@ def test_a_model_id_or_message_with_controls_cannot_forge_a_line_or_clear_the_sc
     assert "m\\njobs: ok=999" in lines[3] and "\\x1b[2J" in lines[3]
     assert "(HTTP 500: \\x1b[2J\\rboom\\nFAKE)" in lines[4]
     assert not any(c in "\n".join(lines) for c in "\x1b\x07\r")
+
+
+def test_the_verdict_and_its_first_reason_and_tokens_chunks_are_on_the_jobs_line() -> None:
+    figures = {"client": {"client_bound": True, "reason": "event-loop delay p99 23.4 ms > 10 ms"},
+               "output_tokens_source": {"usage": 0, "chunks": 20, "usage_inconsistent": 0},
+               "requests": {"ok": 20, "failed": 0}}
+    bound = job("m", **figures, validity=judge_validity(figures))
+    assert job_cells(bound)[-1] == ("invalid: client_bound (event-loop delay p99 23.4 ms > 10 ms)"
+                                    " +1 more  tokens≈chunks")
+    estimated = {**figures, "client": {"client_bound": False}}
+    assert job_cells(job("m", **estimated, validity=judge_validity(estimated)))[-1] == (
+        "degraded: tokens_from_chunks (20 of 20 ok requests counted by content chunks (no usage))"
+        "  tokens≈chunks")
+    assert job_cells(job("m"))[-1] == ""  # valid says nothing
+
+
+def test_a_job_stored_before_verdicts_says_its_validity_is_unknown() -> None:
+    old = job("m", client={"client_bound": True})
+    del old["metrics"]["validity"]
+    assert job_cells(old)[-1] == "validity unknown  client_bound"
+    assert job_cells({**old, "metrics": None, "status": "skipped"})[-1] == ""
