@@ -114,9 +114,7 @@ def with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
         model,
         mode=model.mode or (mode if isinstance(mode, str) and mode and
                             lone_surrogate(mode) is None else None),
-        # vLLM's /v1/models says max_model_len: its context, which bounds prompt + answer
-        max_input_tokens=_first(model.max_input_tokens, _first(
-            _token_limit(info.get("max_input_tokens")), _token_limit(info.get("max_model_len")))),
+        max_input_tokens=_first(model.max_input_tokens, _token_limit(info.get("max_input_tokens"))),
         max_output_tokens=_first(
             model.max_output_tokens, _token_limit(info.get("max_output_tokens"))
         ),

@@ -24,19 +24,23 @@ def model_limits(params: Mapping[str, Any], model: Model | None) -> dict[str, An
     length, so only max_tokens is held against it then."""
     max_in = model.max_input_tokens if model is not None else None
     max_out = model.max_output_tokens if model is not None else None
-    problems = [*_input_problem(params, max_in), *_output_problem(params, max_out)]
+    # vLLM's /v1/models gives max_model_len, the context itself, when nothing gives an input limit.
+    name = "max_input_tokens"
+    if max_in is None and model is not None and model.max_model_len is not None:
+        max_in, name = model.max_model_len, "max_model_len"
+    problems = [*_input_problem(params, max_in, name), *_output_problem(params, max_out)]
     return {"max_input_tokens": max_in, "max_output_tokens": max_out,
             "exceeded": bool(problems), "detail": "; ".join(problems) or None}
 
 
-def _input_problem(params: Mapping[str, Any], max_in: int | None) -> list[str]:
+def _input_problem(params: Mapping[str, Any], max_in: int | None, name: str) -> list[str]:
     out, given = int(params.get("max_tokens") or 0), params.get("input_tokens")
     if max_in is None:
         return []
     if given is None:
-        return [f"max_tokens {out} > max_input_tokens {max_in}"] if out > max_in else []
+        return [f"max_tokens {out} > {name} {max_in}"] if out > max_in else []
     need = int(given) + out
-    return [f"input_tokens {given} + max_tokens {out} = {need} > max_input_tokens {max_in}"] \
+    return [f"input_tokens {given} + max_tokens {out} = {need} > {name} {max_in}"] \
         if need > max_in else []
 
 

@@ -29,7 +29,7 @@ benchmarks:
 ANSWER = [(0, ROLE), (1, text("ok")), (2, STOP), (3, usage_chunk(completion_tokens=1)), (4, DONE)]
 VLLM_MODEL = {"id": "tiny", "object": "model", "owned_by": "vllm", "max_model_len": 4096}
 WARNING = ("WARNING: b: job b/tiny/max_tokens=200: model tiny takes less than asked "
-           "(input_tokens 4000 + max_tokens 200 = 4200 > max_input_tokens 4096, as the inventory "
+           "(input_tokens 4000 + max_tokens 200 = 4200 > max_model_len 4096, as the inventory "
            "says): the server will cut answers short or refuse them; lower input_tokens or "
            "max_tokens, or leave the model out with !tiny")
 
@@ -60,5 +60,5 @@ def test_plan_and_apply_warn_and_record_lengths_beyond_the_model(tmp_path: Path)
             for p in (tmp_path / "results").rglob("jobs/*.json")}
     assert jobs[200]["metrics"]["model_limits"] == {
         "max_input_tokens": 4096, "max_output_tokens": None, "exceeded": True,
-        "detail": "input_tokens 4000 + max_tokens 200 = 4200 > max_input_tokens 4096"}
+        "detail": "input_tokens 4000 + max_tokens 200 = 4200 > max_model_len 4096"}
     assert jobs[96]["metrics"]["model_limits"]["exceeded"] is False

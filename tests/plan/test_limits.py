@@ -46,7 +46,11 @@ def test_the_warning_is_one_line_naming_job_model_figures_and_what_to_do() -> No
     assert limit_warning(job, None) is None
 
 
-def test_vllm_max_model_len_is_the_input_limit_when_nothing_else_says() -> None:
-    assert with_metadata(Model("m"), {"max_model_len": 4096}).max_input_tokens == 4096
-    assert with_metadata(Model("m"), {"max_model_len": 4096, "max_input_tokens": 8192}
-                         ).max_input_tokens == 8192
+def test_vllm_max_model_len_is_the_context_when_nothing_else_says() -> None:
+    model = with_metadata(Model("m"), {"max_model_len": 4096})
+    assert (model.max_input_tokens, model.max_model_len) == (None, 4096)
+    limits = model_limits({"input_tokens": 4000, "max_tokens": 200}, model)
+    assert limits["exceeded"] and limits["max_input_tokens"] == 4096
+    assert limits["detail"] == "input_tokens 4000 + max_tokens 200 = 4200 > max_model_len 4096"
+    given = with_metadata(Model("m"), {"max_model_len": 4096, "max_input_tokens": 8192})
+    assert not model_limits({"input_tokens": 4000, "max_tokens": 200}, given)["exceeded"]
