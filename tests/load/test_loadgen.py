@@ -104,25 +104,30 @@ def run(handler: Handler, job: dict[str, Any], **kwargs: Any) -> LoadResult:
 
 
 def test_closed_loop_sends_warmup_then_requests_at_the_concurrency() -> None:
-    in_flight, peak, bodies = [0], [0], []
+    """Issue 10 §7: the warm-ups all end before the measured window opens (they were sent at
+    t=0 beside measured requests); then the measured requests run at the concurrency."""
+    in_flight, peak, bodies, log = [0], [0], [], []
     all_in = asyncio.Event()
 
     async def handler(request: web.Request) -> web.StreamResponse:
         bodies.append(await request.json())
+        measured = len(bodies) > 2  # the server sees the two warm-ups first
+        log.append(("start", len(bodies) - 1, time.monotonic()))
         in_flight[0] += 1
         peak[0] = max(peak[0], in_flight[0])
         if in_flight[0] == 3:
             all_in.set()
         try:
-            # The first answers wait until three requests are in: the peak is the concurrency
-            # however slow the machine. A client that sends fewer fails the test after 5 s.
-            try:
-                await asyncio.wait_for(all_in.wait(), 5)
-            except TimeoutError:
+            # The first measured answers wait until three requests are in: the peak is the
+            # concurrency however slow the machine. A client that sends fewer fails after 5 s.
+            if measured:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(all_in.wait(), 5)
                 all_in.set()
-            return await streaming(token(), FINISH, usage(1), DONE)(request)
+            return await streaming(token(), FINISH, usage(1), DONE, delay_s=0.05)(request)
         finally:
             in_flight[0] -= 1
+            log.append(("end", len(bodies) - 1, time.monotonic()))
 
     seen: list[RequestRecord] = []
     result = run(handler, params(concurrency=3, requests=7, warmup_requests=2),
@@ -134,8 +139,17 @@ def test_closed_loop_sends_warmup_then_requests_at_the_concurrency() -> None:
     assert sorted(r.index for r in seen) == list(range(9))
     assert peak[0] == 3
     assert len(bodies) == 9 and bodies[0]["stream_options"] == {"include_usage": True}
-    assert len(result.health.scheduling_lag_ms) == 9 - 3  # not a worker's first request
+    assert len(result.health.scheduling_lag_ms) == 7 - 3  # not a worker's first request
     assert all(r.scheduled_ms is None for r in result.records)
+    # The server saw both warm-ups end before the third request came, and the records agree:
+    # warm-ups end before offset 0, where the window opens, measured requests start after it.
+    third = next(t for what, n, t in log if what == "start" and n == 2)
+    assert sum(what == "end" and t <= third for what, n, t in log) == 2
+    warm, measured = result.records[:2], result.records[2:]
+    assert all(r.sent_ms + (r.e2e_ms or 0) <= 0 for r in warm)
+    assert min(r.sent_ms for r in measured) >= 0
+    assert 0 < result.warmup_s < result.duration_s
+    assert {r.index: r.sent_ms for r in seen[:2]} == {r.index: r.sent_ms for r in warm}
 
 
 def test_many_workers_take_turns_to_start_and_all_finish() -> None:
