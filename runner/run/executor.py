@@ -116,7 +116,7 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.load.loadgen import run_load
-    from runner.run.metrics import summarize
+    from runner.run.metrics import Expectation, summarize
 
     ctx.reporter.job_started(spec, attempt)
     ctx.store.reset_request_log(spec.job.slug)
@@ -134,7 +134,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
         result = await run_load(target, spec.job.params, ctx.prompts(spec),
                                 on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
-                        pauses_s=result.pauses_s)
+                        pauses_s=result.pauses_s, expect=Expectation.of(spec.job.params))
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
