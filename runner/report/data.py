@@ -9,6 +9,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.results.runs import StoredRun
+from runner.run.queueing import queued_latency
 from runner.run.recap import load_label, slo_misses
 from runner.schema import load_schema
 
@@ -73,6 +74,15 @@ def stat(job: Job, path: str) -> Any:
 
 def client_bound(job: Job) -> bool:
     return bool(stat(job, "client.client_bound"))
+
+
+def flags(job: Job) -> list[str]:
+    """A job's table flags: client-bound, SLO missed, and queue-inclusive latency when the
+    client queue is material (`queued: TTFT p50 1180 ms, E2E p50 1222 ms from scheduled ...`)."""
+    found = [f for f, on in (("client-bound", client_bound(job)), ("SLO missed", slo_missed(job)))
+             if on]
+    queued = queued_latency(job.get("metrics") or {}) if job.get("status") == "ok" else None
+    return [*found, queued] if queued else found
 
 
 def slo_missed(job: Job) -> bool:

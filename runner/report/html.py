@@ -20,12 +20,11 @@ from runner.report.data import (
     all_jobs,
     axis,
     by_benchmark,
-    client_bound,
     counts,
+    flags,
     label,
     metric_definitions,
     run_info,
-    slo_missed,
     stat,
     warnings,
 )
@@ -157,13 +156,12 @@ def fmt(value: Any) -> str:
 
 def table_row(job: Job) -> tuple[Cell, ...]:
     status = str(job.get("status"))
-    flags = [f for f, on in (("client-bound", client_bound(job)), ("SLO missed", slo_missed(job)))
-             if on]
+    found = flags(job)
     rate = _number(stat(job, "error_rate"))
     return (
         Cell(str(job.get("model")), tip=str(job.get("id"))),
         Cell(label(job)),
-        Cell(" · ".join([status, *flags]), css=f"status s-{status}" + (" flag" if flags else ""),
+        Cell(" · ".join([status, *found]), css=f"status s-{status}" + (" flag" if found else ""),
              tip=str(job.get("error") or "")),
         *(_count(stat(job, f"requests.{k}")) for k in ("ok", "failed")),
         *(Cell(fmt(stat(job, path)), _number(stat(job, path)), "num")

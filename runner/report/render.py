@@ -15,11 +15,10 @@ from runner.report.data import (
     Job,
     all_jobs,
     by_benchmark,
-    client_bound,
     counts,
+    flags,
     label,
     run_info,
-    slo_missed,
     stat,
     warnings,
 )
@@ -104,14 +103,12 @@ def _md_table(jobs: Sequence[Job]) -> list[str]:
 
 
 def _md_row(job: Job) -> str:
-    flags = [f for f, on in (("client-bound", client_bound(job)), ("SLO missed", slo_missed(job)))
-             if on]
     kinds = stat(job, "errors") or {}
     failed = stat(job, "requests.failed")
     errors = "–" if failed is None else str(failed)
     if kinds:
         errors += " (" + ", ".join(f"{k} ×{n}" for k, n in kinds.items()) + ")"
-    cells = [job.get("model"), label(job), " · ".join([str(job.get("status")), *flags]),
+    cells = [job.get("model"), label(job), " · ".join([str(job.get("status")), *flags(job)]),
              fmt(stat(job, "ttft_ms.p50")), fmt(stat(job, "ttft_ms.p95")),
              fmt(stat(job, "tpot_ms.p50")), fmt(stat(job, "throughput.output_tokens_per_s")),
              errors]
