@@ -204,6 +204,9 @@ class Schedule(Exchange):
 
     async def _warm_worker(self) -> None:
         while self.sending and self.next_index < self.warmup:
+            if self._paused():  # a server's Retry-After holds warm-ups too
+                await self._pace()
+                continue
             index, self.next_index = self.next_index, self.next_index + 1
             await self._request(index, self.bodies.get(index), None, None)
 

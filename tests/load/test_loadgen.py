@@ -622,6 +622,14 @@ def test_retry_after_pauses_every_closed_loop_worker() -> None:
     assert 1 <= len(result.pauses_s) <= 4 and min(result.pauses_s) >= 1.0
 
 
+def test_retry_after_during_warmups_holds_them_and_the_window_opens_after_it() -> None:
+    handler, arrived = asks_to_wait(1, "0.5")
+    result = run(handler, params(concurrency=1, requests=2, warmup_requests=2))
+    assert [r.error_kind for r in result.records] == ["rate_limited", None, None, None]
+    assert arrived[1] - arrived[0] >= 0.45  # the second warm-up waited out the pause
+    assert all(r.sent_ms + (r.e2e_ms or 0) <= 0 for r in result.records[:2])
+
+
 def test_retry_after_as_a_date_on_a_503_pauses_too() -> None:
     date = email.utils.formatdate(time.time() + 3, usegmt=True)  # 2 to 3 s ahead (whole s)
     handler, arrived = asks_to_wait(1, date, status=503)
