@@ -512,7 +512,10 @@ def test_open_loop_duration_cancels_arrivals_still_running_after_the_grace() -> 
                                                        arrival="constant", requests=None,
                                                        duration_s=0.3, duration_grace_s=0.2))
     assert result.stopped == "duration" and took < 10
-    assert len(result.records) == 6  # arrivals at 0, 50, ..., 250 ms: all sent, all cut
+    # Arrivals at 0, 50, ..., 250 ms: all sent, all cut. One the loop reaches only at 300 ms
+    # or later (a busy machine) is never sent: the records are a prefix of the schedule.
+    scheduled = [r.scheduled_ms for r in result.records]
+    assert scheduled == [i * 50.0 for i in range(len(scheduled))] and 3 <= len(scheduled) <= 6
     assert {r.error_kind for r in result.records} == {"cancelled"}
 
 
