@@ -27,6 +27,9 @@ class Script:
     compact: bool = True
     models: Sequence[str | dict[str, Any]] = ("m",)  # ids, or whole /v1/models entries
     received: list[dict[str, Any]] = field(default_factory=list)
+    # time.perf_counter() (the client's clock too) when each request arrived and its answer ended
+    arrived: list[float] = field(default_factory=list)
+    ended: list[float] = field(default_factory=list)
 
     def write(self, value: Any) -> bytes:
         if value == "[DONE]":
@@ -50,6 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.script.received.append(request)
+        self.script.arrived.append(start)
         if request.get("stream") is False:
             self._json(self.script.body)
             return
@@ -60,6 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
         for at_ms, value in self.script.events:
             time.sleep(max(0.0, start + at_ms / 1e3 - time.perf_counter()))
             self.wfile.write(self.script.write(value))
+        self.wfile.flush()
+        self.script.ended.append(time.perf_counter())
 
     def _json(self, value: Any) -> None:
         data = json.dumps(value).encode()

@@ -41,6 +41,7 @@ class Spec:
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = "usage"  # how output tokens were counted (chunks: the server sent no usage)
     verdict: bool = True  # False: stored as a runner before validity verdicts stored it
+    queued_ms: float | None = None  # open loop: every request waited this long for a slot
 
 
 
@@ -62,8 +63,10 @@ def requests(spec: Spec, tokens: int = 16, itl: float = 2.0) -> list[RequestReco
                                      error_kind="http", http_status=500, error=spec.message))
             continue
         ttft = spec.ttft * (1 + (i * 7 % 11) / 20)
+        queue: dict[str, Any] = {} if spec.queued_ms is None else {
+            "scheduled_ms": i * 5.0 - spec.queued_ms, "queue_ms": spec.queued_ms}
         out.append(RequestRecord(
-            index=i, sent_ms=i * 5.0, ttft_ms=ttft, itl_ms=[itl] * (tokens - 1),
+            **queue, index=i, sent_ms=i * 5.0, ttft_ms=ttft, itl_ms=[itl] * (tokens - 1),
             e2e_ms=ttft + itl * (tokens - 1), prompt_tokens=64, output_tokens=tokens,
             output_tokens_source=spec.source, content_chunks=tokens, finish_reason="stop", ok=True))
     return out

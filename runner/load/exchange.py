@@ -92,11 +92,12 @@ class Exchange(ABC):
         return "rate_limited"
 
     async def _request(self, index: int, body: bytes, ready: int | None,
-                       scheduled: int | None) -> None:
+                       scheduled: int | None, queue_ms: float | None = None) -> None:
         """Send one request and record it; errors are data, never exceptions.
 
-        `ready`: when it could have been sent at the earliest (its scheduled time, or when the
-        worker's previous request ended); the delay from there is the client's scheduling lag.
+        `ready`: when it could have been sent at the earliest (its scheduled time or, later, when
+        a max_concurrency slot was freed for it; or when the worker's previous request ended);
+        the delay from there is the client's send lag. `queue_ms`: its wait for that slot.
         One function, not several: this is the hot path, and every call and await counts.
         Whatever the server or the client library does, the request ends as one record: an
         exception is its failure (`client_error` before an answer came, `invalid_response`
@@ -104,6 +105,7 @@ class Exchange(ABC):
         record = RequestRecord(index=index, warmup=index < self.warmup)
         if scheduled is not None:
             record.scheduled_ms = (scheduled - self.t0) / 1e6
+            record.queue_ms = queue_ms
         state = StreamState(self.max_line, self.max_chunks)
         if self.sends_this_tick >= SENDS_PER_TICK or self.turns:
             await self._turn()

@@ -27,9 +27,11 @@ PROBE_MIN, PROBE_MAX = 3, 32  # the first requests that, all refused, mean "unre
 class LoadResult:
     """A finished job's records (sorted by index) and how the load generator fared.
 
-    `started_at` is the wall time of the job's start (offset 0 of every record) and `duration_s`
-    runs from there until the last request ended, warm-up included. `pauses_s`: each pause in
-    sending that a server asked for (429 or 503 with Retry-After), in seconds."""
+    `started_at` is the wall time of the job's start and `duration_s` runs from there until the
+    last request ended, warm-up included. The measured window opened `warmup_s` after the start,
+    once every warm-up had ended: it is offset 0 of every record (warm-ups have negative
+    offsets). `pauses_s`: each pause in sending that a server asked for (429 or 503 with
+    Retry-After), in seconds."""
 
     records: list[RequestRecord]
     health: ClientHealth
@@ -39,6 +41,7 @@ class LoadResult:
     # | "rate_limited"
     stopped: str
     pauses_s: list[float] = field(default_factory=list)
+    warmup_s: float = 0.0
 
 
 async def run_load(
@@ -60,8 +63,10 @@ async def run_load(
     out (`unresponsive`), or it still asked to wait after PAUSES_IN_A_ROW pauses (`rate_limited`).
     A 429, or a 503 with Retry-After, pauses sending for the whole job (see `pacing`).
 
-    Warm-up requests come first (indices 0..warmup_requests-1) and are marked `warmup`; every
-    finished request, failed or cancelled ones included, goes to `on_record` as it ends."""
+    Warm-up requests come first (indices 0..warmup_requests-1, marked `warmup`) and all end
+    before the measured window opens (see Schedule._warm_up). Every finished request, failed or
+    cancelled ones included, goes to `on_record` as it ends; warm-ups when the window opens,
+    with offsets from its start (or at the job's end, if it never opened)."""
     job = _Job(target, params, prompts, on_record or _ignore)
     return await job.run(stop, hurry, grace_s)
 
@@ -84,6 +89,7 @@ class _Job(Schedule):
         self.records: list[RequestRecord] = []
         self.refused = 0
         self.timeouts_in_a_row = 0
+        self.held: list[RequestRecord] = []  # warm-ups, handed on when the window opens
 
     async def run(self, stop: asyncio.Event | None, hurry: asyncio.Event | None,
                   grace_s: float) -> LoadResult:
@@ -92,16 +98,30 @@ class _Job(Schedule):
             async with self._session() as session:
                 self.session = session
                 self.t0, started_at = perf_counter_ns(), time.time()
+                self.job_t0 = self.t0
                 monitor = asyncio.create_task(self._monitor())
-                driver = asyncio.create_task(self._open() if self.open_loop else self._closed())
+                driver = asyncio.create_task(self._drive())
                 try:
                     stopped = await self._supervise(driver, stop, hurry, grace_s)
                 finally:
                     await self._cancel_all(driver, monitor)
+                    self._hand_on(0.0)
                 end = perf_counter_ns()
         self.records.sort(key=lambda r: r.index)
-        return LoadResult(self.records, self.health, started_at, (end - self.t0) / 1e9, stopped,
-                          self.pauses.lengths_s(end))
+        return LoadResult(self.records, self.health, started_at, (end - self.job_t0) / 1e9,
+                          stopped, self.pauses.lengths_s(end), (self.t0 - self.job_t0) / 1e9)
+
+    def _open_window(self) -> None:
+        """The window opens: the warm-ups' offsets move to its start, and they are handed on."""
+        before = self.t0
+        super()._open_window()
+        self._hand_on((self.t0 - before) / 1e6)
+
+    def _hand_on(self, shift_ms: float) -> None:
+        for record in self.held:
+            record.sent_ms -= shift_ms
+            self.on_record(record)
+        self.held.clear()
 
     def _expected(self) -> int:
         """How many requests the job will send, as far as is known."""
@@ -156,7 +176,10 @@ class _Job(Schedule):
                 self.sending = False
                 self.unreachable.set()
         self._watch(record)
-        self.on_record(record)
+        if record.warmup and not self.window_open.is_set():
+            self.held.append(record)
+        else:
+            self.on_record(record)
 
     async def _monitor(self) -> None:
         """Event-loop delay: how late a 10 ms sleep wakes up."""

@@ -27,12 +27,16 @@ ERROR_KINDS = (
 @dataclass
 class RequestRecord:
     """One request as measured by the client. Times are milliseconds; offsets are from the
-    job's start (the first request's scheduled time), durations from the actual send."""
+    measured window's start (when the first measured request was due; warm-ups, which end
+    before it, have negative offsets), durations from the actual send."""
 
     index: int
     warmup: bool = False
     scheduled_ms: float | None = None  # open loop: when the request should have been sent
     sent_ms: float = 0.0  # when it was actually sent
+    # open loop with max_concurrency: the wait for a free slot, from scheduled_ms (the queue
+    # the plan caused); None without a slot limit. The rest of sent - scheduled is send lag.
+    queue_ms: float | None = None
     # Chunk timings: none for an answer that was not streamed (one body has no arrivals).
     ttft_ms: float | None = None  # send -> first chunk carrying content or reasoning text
     itl_ms: list[float] = field(default_factory=list)  # gaps between content chunks
@@ -64,6 +68,13 @@ class RequestRecord:
         return self.sent_ms - self.scheduled_ms + self.e2e_ms
 
     @property
+    def ttft_from_scheduled_ms(self) -> float | None:
+        """Open loop: time to first token including client-side queueing before the send."""
+        if self.scheduled_ms is None or self.ttft_ms is None:
+            return None
+        return self.sent_ms - self.scheduled_ms + self.ttft_ms
+
+    @property
     def tpot_ms(self) -> float | None:
         """(E2E - TTFT) / (output_tokens - 1); undefined for fewer than 2 output tokens, for
         an answer that was not streamed (no TTFT), and for a streamed answer of one content
@@ -78,7 +89,8 @@ class RequestRecord:
         data = asdict(self)
         data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
         data["itl_chunks_ms"] = [round(x, 3) for x in self.itl_chunks_ms]
-        for key in ("scheduled_ms", "sent_ms", "ttft_ms", "e2e_ms", "ttft_first_chunk_ms"):
+        for key in ("scheduled_ms", "sent_ms", "queue_ms", "ttft_ms", "e2e_ms",
+                    "ttft_first_chunk_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 3)
         return data
@@ -136,5 +148,8 @@ def _gaps(times: list[int]) -> list[float]:
 class ClientHealth:
     """The load generator's view of itself: was it, not the server, the limit?"""
 
-    scheduling_lag_ms: list[float] = field(default_factory=list)  # actual - scheduled send
+    # Send lag: actual send - when the request could go (open loop: its scheduled time or, when
+    # later, the moment a max_concurrency slot was freed for it; closed loop: the end of the
+    # worker's previous request). Measured requests only; the client's lateness, never the queue.
+    scheduling_lag_ms: list[float] = field(default_factory=list)
     loop_delay_ms: list[float] = field(default_factory=list)  # event-loop timer overshoot

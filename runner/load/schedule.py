@@ -11,6 +11,7 @@ from typing import Any
 from runner import defaults
 from runner.load.arrivals import arrival_offsets
 from runner.load.exchange import Exchange, Target
+from runner.load.slots import Slots
 from runner.load.workload import PromptSource, RequestBodies
 
 OPEN_LOOP_SLOTS = 1024  # open loop without max_concurrency: in flight at most (file handles)
@@ -32,6 +33,8 @@ class Schedule(Exchange):
         self.duration_grace_s = float(grace) if grace is not None else \
             defaults.duration_grace_s(duration or 0)
         self.open_loop = params.get("rate") is not None
+        # The plan limits open-loop requests in flight: a wait for a slot is the plan's queue.
+        self.limited = self.open_loop and params.get("max_concurrency") is not None
         self.slots = int(params.get("max_concurrency") or OPEN_LOOP_SLOTS) if self.open_loop \
             else int(params.get("concurrency", 1))
         self.bodies = RequestBodies(params, target.model, prompts)
@@ -43,6 +46,8 @@ class Schedule(Exchange):
         self.giving_up = asyncio.Event()
         self.crashed = asyncio.Event()
         self.crash: BaseException | None = None
+        self.job_t0 = 0  # the job's start (perf_counter_ns); self.t0 is the window's
+        self.window_open = asyncio.Event()  # warm-ups are over: the measured window is open
 
     async def _supervise(self, driver: asyncio.Task[str], stop: asyncio.Event | None,
                          hurry: asyncio.Event | None, grace_s: float) -> str:
@@ -54,7 +59,7 @@ class Schedule(Exchange):
             events["interrupted"] = stop
         waits: dict[str, Awaitable[Any]] = {name: e.wait() for name, e in events.items()}
         if self.duration_ns is not None:
-            waits["duration"] = asyncio.sleep(self._left_s(self.duration_ns))
+            waits["duration"] = self._duration_over(self.duration_ns)
         reason = await self._first(driver, waits, self._job_left_s())
         if reason == "driver":
             if self.crash is not None:  # a request crashed as the job ended: never swallowed
@@ -103,13 +108,20 @@ class Schedule(Exchange):
             return "driver"
         return next((named[task] for task in done if task in named), "job_timeout")
 
-    def _left_s(self, after_ns: int) -> float:
-        """Seconds from now until `after_ns` past the job's start (0 when that has passed)."""
-        return max(0, self.t0 + after_ns - perf_counter_ns()) / 1e9
+    async def _duration_over(self, duration_ns: int) -> None:
+        """Return when duration_s has passed in the measured window (warm-ups are not in it)."""
+        await self.window_open.wait()
+        await asyncio.sleep(self._left_s(duration_ns))
+
+    def _left_s(self, after_ns: int, since: int | None = None) -> float:
+        """Seconds from now until `after_ns` past `since` (default: the measured window's
+        start); 0 when that has passed."""
+        return max(0, (self.t0 if since is None else since) + after_ns - perf_counter_ns()) / 1e9
 
     def _job_left_s(self) -> float | None:
+        """Seconds left of job_timeout_s, which counts from the job's start, warm-ups included."""
         timeout = self.params.get("job_timeout_s")
-        return None if timeout is None else self._left_s(int(float(timeout) * 1e9))
+        return None if timeout is None else self._left_s(int(float(timeout) * 1e9), self.job_t0)
 
     async def _wind_down(self, grace_s: float, hurry: asyncio.Event | None) -> None:
         """Send nothing more; give in-flight requests `grace_s` (cut short by `hurry`), then
@@ -169,6 +181,44 @@ class Schedule(Exchange):
     def _more(self) -> bool:
         return self.total is None or self.next_index < self.total
 
+    async def _drive(self) -> str:
+        """The job's sending: warm-ups first; once they all ended the measured window opens
+        and the closed or open loop runs in it."""
+        await self._warm_up()
+        if not self.sending:
+            return self._stopped()
+        self._open_window()
+        return await (self._open() if self.open_loop else self._closed())
+
+    async def _warm_up(self) -> None:
+        """Warm-up requests (indices 0..warmup_requests-1), `slots` at a time (concurrency, or
+        max_concurrency), as vLLM's `bench serve` runs its warm-ups (benchmarks/serve.py,
+        `benchmark`: gathered under the max_concurrency semaphore before benchmark_start_time).
+        They all end before the measured window opens, so none of their work falls in it; a
+        pause a server asked for meanwhile ends first too."""
+        if not self.warmup:
+            return
+        workers = [self._spawn(self._warm_worker()) for _ in range(min(self.slots, self.warmup))]
+        await asyncio.wait(workers)
+        await self._pace()
+
+    async def _warm_worker(self) -> None:
+        while self.sending and self.next_index < self.warmup:
+            if self._paused():  # a server's Retry-After holds warm-ups too
+                await self._pace()
+                continue
+            index, self.next_index = self.next_index, self.next_index + 1
+            await self._request(index, self.bodies.get(index), None, None)
+
+    def _open_window(self) -> None:
+        """The measured window opens now: record offsets, duration_s and the open loop's
+        arrivals count from here, pauses during warm-up no longer move the schedule, and the
+        client's health is measured from here on."""
+        self.t0 = perf_counter_ns()
+        self.pauses.shift_ns = 0
+        self.health.loop_delay_ms.clear()
+        self.window_open.set()
+
     async def _closed(self) -> str:
         """Closed loop: `concurrency` workers, each sending when its previous request ends."""
         workers = [self._spawn(self._worker()) for _ in range(self.slots)]
@@ -200,8 +250,8 @@ class Schedule(Exchange):
         """Open loop: arrivals on absolute offsets from the start, so lateness never drifts.
         A pause (Retry-After) moves every later arrival by its length: the schedule keeps its
         rate and shape after it, and no burst of arrivals that fell due in it follows."""
-        slots = asyncio.Semaphore(self.slots)
-        for index, offset_s in enumerate(arrival_offsets(self.params)):
+        slots = Slots(self.slots)
+        for index, offset_s in enumerate(arrival_offsets(self.params), start=self.warmup):
             if self.total is not None and index >= self.total:
                 break
             body = self.bodies.get(index)
@@ -227,11 +277,22 @@ class Schedule(Exchange):
             await asyncio.sleep(delay / 1e9)  # then again: a pause may have begun meanwhile
         return None
 
-    async def _arrival(self, index: int, body: bytes, scheduled: int,
-                       slots: asyncio.Semaphore) -> None:
-        async with slots:
+    async def _arrival(self, index: int, body: bytes, scheduled: int, slots: Slots) -> None:
+        """One arrival: wait for a slot, then send. With max_concurrency, the wait for a slot
+        freed after the scheduled time is the request's queue_ms (the plan's doing); the send
+        lag counts from when it could go, max(scheduled, slot freed). Without it, a wait for
+        one of OPEN_LOOP_SLOTS is the client's own limit, and counts as send lag."""
+        freed = await slots.take()
+        try:
+            queue_ns, ready = 0, scheduled
+            if freed is not None and self.limited:
+                queue_ns, ready = max(0, freed - scheduled), max(scheduled, freed)
             if self._paused() and await self._pace():  # queued into a pause: its time moves
                 scheduled += self.pauses.paused_ns(scheduled, perf_counter_ns())
+                ready = perf_counter_ns()
             late = self.duration_ns is not None and perf_counter_ns() - self.t0 >= self.duration_ns
             if self.sending and not late:  # an arrival still queued at the end is never sent
-                await self._request(index, body, scheduled, scheduled)
+                await self._request(index, body, ready, scheduled,
+                                    queue_ns / 1e6 if self.limited else None)
+        finally:
+            slots.give()

@@ -9,6 +9,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.results.runs import StoredRun
+from runner.run.queueing import queued_latency
 from runner.run.recap import load_label, slo_misses
 from runner.run.validity import (
     UNKNOWN,
@@ -111,6 +112,15 @@ def caveats(jobs: Sequence[Job]) -> list[Caveat]:
     return [Caveat(str(j.get("id")), str(stored_verdict(j)), *(str(r.get(k, "")) for k in
                    ("code", "figure", "explanation", "remedy")))
             for j in jobs for r in stored_reasons(j)]
+
+
+def flags(job: Job) -> list[str]:
+    """A job's table flags: its validity flags (validity_flags), SLO missed, and
+    queue-inclusive latency when the client queue is material (`queued: TTFT p50 1180 ms, E2E
+    p50 1222 ms from scheduled ...`)."""
+    found = [*validity_flags(job), *(["SLO missed"] if slo_missed(job) else [])]
+    queued = queued_latency(job.get("metrics") or {}) if job.get("status") == "ok" else None
+    return [*found, queued] if queued else found
 
 
 def slo_missed(job: Job) -> bool:

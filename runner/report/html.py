@@ -23,12 +23,11 @@ from runner.report.data import (
     by_benchmark,
     caveats,
     counts,
+    flags,
     label,
     metric_definitions,
     run_info,
-    slo_missed,
     stat,
-    validity_flags,
     warnings,
 )
 from runner.report.svgchart import Series, line_chart
@@ -163,12 +162,12 @@ def fmt(value: Any) -> str:
 
 def table_row(job: Job) -> tuple[Cell, ...]:
     status = str(job.get("status"))
-    flags = [*validity_flags(job), *(["SLO missed"] if slo_missed(job) else [])]
+    found = flags(job)
     rate = _number(stat(job, "error_rate"))
     return (
         Cell(str(job.get("model")), tip=str(job.get("id"))),
         Cell(label(job)),
-        Cell(" · ".join([status, *flags]), css=f"status s-{status}" + (" flag" if flags else ""),
+        Cell(" · ".join([status, *found]), css=f"status s-{status}" + (" flag" if found else ""),
              tip=str(job.get("error") or "; ".join(f"{c.code}: {c.figure}"
                                                     for c in caveats([job])))),
         *(_count(stat(job, f"requests.{k}")) for k in ("ok", "failed")),

@@ -17,11 +17,10 @@ from runner.report.data import (
     by_benchmark,
     caveats,
     counts,
+    flags,
     label,
     run_info,
-    slo_missed,
     stat,
-    validity_flags,
     warnings,
 )
 from runner.report.html import fmt, render_html
@@ -115,13 +114,12 @@ def _md_table(jobs: Sequence[Job]) -> list[str]:
 
 
 def _md_row(job: Job) -> str:
-    flags = [*validity_flags(job), *(["SLO missed"] if slo_missed(job) else [])]
     kinds = stat(job, "errors") or {}
     failed = stat(job, "requests.failed")
     errors = "–" if failed is None else str(failed)
     if kinds:
         errors += " (" + ", ".join(f"{k} ×{n}" for k, n in kinds.items()) + ")"
-    cells = [job.get("model"), label(job), " · ".join([str(job.get("status")), *flags]),
+    cells = [job.get("model"), label(job), " · ".join([str(job.get("status")), *flags(job)]),
              fmt(stat(job, "ttft_ms.p50")), fmt(stat(job, "ttft_ms.p95")),
              fmt(stat(job, "tpot_ms.p50")), _tokens_per_s(job), errors]
     return "| " + " | ".join(_md(c) for c in cells) + " |"

@@ -10,6 +10,7 @@ from operator import attrgetter, mul
 from typing import Any
 
 from runner.load.records import ClientHealth, RequestRecord
+from runner.run.queueing import send_rate
 from runner.run.tokens import Expectation, token_metrics
 
 __all__ = ["Expectation", "distribution", "evaluate_slo", "meets_latency_slo", "summarize"]
@@ -74,7 +75,8 @@ def summarize(
     A cancelled request (cut by the client: the end of duration_s, an interrupt, the job
     timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
     goodput's share. `pauses_s`: the pauses in sending a server asked for (Retry-After).
-    `expect`: the lengths the job asked for (None: unknown), for the `lengths` key."""
+    `expect`: what the plan asked for (None: unknown): the lengths, for the `lengths` key, and
+    the rate, which the `rate` key compares the achieved rate with."""
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
     cancelled = sum(r.error_kind == CANCELLED and not r.ok for r in measured)
@@ -89,6 +91,8 @@ def summarize(
         "duration_s": duration_s,
         "throughput": _throughput(ok, duration_s),
         **_latencies(ok, open_loop=any(r.scheduled_ms is not None for r in measured)),
+        "client_queue_ms": distribution(_values(measured, "queue_ms")),
+        "rate": send_rate(measured, (expect or Expectation()).rate),
         "output_tokens": distribution(_values(ok, "output_tokens")),
         "prompt_tokens": distribution(_values(ok, "prompt_tokens")),
         **token_metrics(ok, expect, distribution),
@@ -109,10 +113,13 @@ def _values(records: Sequence[RequestRecord], attr: str) -> list[float]:
 
 
 def _window_s(measured: Sequence[RequestRecord]) -> float | None:
-    # A request whose end is unknown (failed before an E2E was taken) still ends after its send.
+    # As vLLM's bench serve (benchmarks/serve.py, `benchmark`: benchmark_duration): from the
+    # window's opening (the first measured request due, or sent) to the last one's end, the
+    # last partial wave included. A request whose end is unknown still ends after its send.
     if not measured:
         return None
-    start = min(r.sent_ms for r in measured)
+    start = min(min(r.sent_ms, r.scheduled_ms if r.scheduled_ms is not None else r.sent_ms)
+                for r in measured)
     end = max(r.sent_ms + (r.e2e_ms or 0.0) for r in measured)
     return (end - start) / 1000
 
@@ -145,12 +152,14 @@ def _throughput(ok: Sequence[RequestRecord], duration_s: float | None) -> dict[s
 
 def _latencies(ok: Sequence[RequestRecord], *, open_loop: bool) -> dict[str, Distribution | None]:
     scheduled = distribution(_values(ok, "e2e_from_scheduled_ms")) if open_loop else None
+    first = distribution(_values(ok, "ttft_from_scheduled_ms")) if open_loop else None
     return {
         "ttft_ms": distribution(_values(ok, "ttft_ms")),
         "itl_ms": distribution(list(chain.from_iterable(map(attrgetter("itl_ms"), ok)))),
         "tpot_ms": distribution(_values(ok, "tpot_ms")),
         "e2e_ms": distribution(_values(ok, "e2e_ms")),
         "e2e_from_scheduled_ms": scheduled,
+        "ttft_from_scheduled_ms": first,
     }
 
 
@@ -249,11 +258,13 @@ def _check(
 
 
 def _client(health: ClientHealth | None, threshold_ms: float) -> dict[str, Any]:
+    """client_bound from the load generator's own lateness only: send lag (from when a request
+    could go, so never a max_concurrency queue, see client_queue_ms) and event-loop delay."""
     lag = distribution(health.scheduling_lag_ms if health else [])
     loop = distribution(health.loop_delay_ms if health else [])
     reasons = [
         f"{label} p99 {p99:.1f} ms > {threshold_ms:g} ms"
-        for label, dist in (("scheduling lag", lag), ("event-loop delay", loop))
+        for label, dist in (("send lag", lag), ("event-loop delay", loop))
         if (p99 := dist["p99"]) is not None and p99 > threshold_ms
     ]
     return {

@@ -12,6 +12,7 @@ from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
+from runner.run.queueing import queued_latency
 from runner.run.validity import UNKNOWN, VALID, first_reason, stored_verdict, tokens_estimated
 
 ABSENT = "-"  # a number that does not exist is shown as absent, never as 0
@@ -105,12 +106,14 @@ def _point(summary: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _flags(summary: Mapping[str, Any]) -> list[str]:
-    """Cancelled requests, Retry-After pauses, client_bound and the SLO verdict, for jobs whose
-    numbers exist (not failed ones)."""
+    """Cancelled requests, Retry-After pauses, queue-inclusive latency when the client queue is
+    material, client_bound and the SLO verdict, for jobs whose numbers exist (not failed ones)."""
     metrics = summary.get("metrics") or {}
     if summary.get("status") != "ok":
         return []
     flags = [*validity_notes(summary), *_load_notes(metrics)]
+    if queued := queued_latency(metrics):
+        flags.append(queued)
     if metrics.get("slo") is not None:
         misses = slo_misses(summary)
         flags.append(f"SLO missed: {'; '.join(misses)}" if misses else "SLO ok")

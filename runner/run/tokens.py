@@ -17,11 +17,13 @@ from runner.load.records import RequestRecord
 class Expectation:
     """What a job asked of the lengths: `max_tokens` (output tokens requested), `fixed_output`
     (ignore_eos true, or min_tokens >= max_tokens, in extra_body: every answer should reach
-    max_tokens), `input_tokens` (the synthetic prompt target; None for datasets/templates)."""
+    max_tokens), `input_tokens` (the synthetic prompt target; None for datasets/templates);
+    and `rate`: an open loop's arrival rate (requests/s), None for a closed loop."""
 
     max_tokens: int | None = None
     fixed_output: bool = False
     input_tokens: int | None = None
+    rate: float | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Expectation:
@@ -36,7 +38,9 @@ class Expectation:
             type(least) is int and max_tokens is not None and least >= max_tokens)
         synthetic = not params.get("dataset") and not params.get("template")
         target = params.get("input_tokens") if synthetic else None
-        return cls(max_tokens, fixed, target if type(target) is int else None)
+        rate = params.get("rate")
+        return cls(max_tokens, fixed, target if type(target) is int else None,
+                   None if rate is None else float(rate))
 
 
 def token_metrics(ok: Sequence[RequestRecord], expect: Expectation | None,

@@ -503,3 +503,18 @@ def test_cli_a_plan_folder_lists_its_runs_and_no_runs_says_so(
 def test_a_job_without_a_matrix_point_is_labelled_by_its_load(job: dict[str, Any],
                                                               text: str) -> None:
     assert reportdata.label(job) == text
+
+
+def test_reports_show_queue_inclusive_latency_when_the_client_queue_is_material(
+    tmp_path: Path,
+) -> None:
+    """Issue 10 §4: summary.md and the HTML showed only TTFT; an open loop whose requests
+    waited 900 ms for a max_concurrency slot now shows latency from the scheduled time too."""
+    run_dir = store_run(tmp_path, [Spec("open", "org/alpha", {"rate": 10}, queued_ms=900.0),
+                                   Spec("open", "org/beta", {"rate": 10}, queued_ms=1.0)])
+    note = "queued: TTFT p50 925 ms, E2E p50 955 ms from scheduled (queue p50 900 ms)"
+    for fmt_name in ("md", "html"):
+        text = render_report(run_dir, fmt_name)
+        assert text.count(note) == 1, fmt_name  # alpha's; beta's 1 ms queue is not material
+        assert "queue p50 1 ms" not in text
+

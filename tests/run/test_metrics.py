@@ -16,6 +16,7 @@ import pytest
 from runner.load.records import ERROR_KINDS, ClientHealth, RequestRecord
 from runner.run.metrics import (
     CLIENT_BOUND_THRESHOLD_MS,
+    Expectation,
     distribution,
     evaluate_slo,
     meets_latency_slo,
@@ -258,6 +259,36 @@ def test_e2e_from_scheduled_only_in_open_loop() -> None:
 def test_open_loop_with_only_failures_has_an_empty_scheduled_distribution() -> None:
     s = summarize([failed(0, scheduled_ms=0.0, sent_ms=1.0)])
     assert s["e2e_from_scheduled_ms"] == {"count": 0, **NONE_STATS}
+    assert s["ttft_from_scheduled_ms"] == {"count": 0, **NONE_STATS}
+
+
+def test_ttft_from_scheduled_includes_the_queue_in_open_loop_only() -> None:
+    assert summarize([ok(0, sent=5, ttft=10)])["ttft_from_scheduled_ms"] is None
+    records = [ok(0, scheduled_ms=0.0, sent=300, ttft=20, queue_ms=295.0),
+               ok(1, scheduled_ms=100.0, sent=101, ttft=30, queue_ms=0.0)]
+    s = summarize(records)
+    assert (s["ttft_from_scheduled_ms"]["min"], s["ttft_from_scheduled_ms"]["max"]) == (31, 320)
+    assert (s["ttft_ms"]["min"], s["ttft_ms"]["max"]) == (20, 30)
+
+
+def test_client_queue_is_every_measured_request_s_wait_for_a_slot() -> None:
+    """Issue 10 §4: the wait for a max_concurrency slot is its own figure, failed requests'
+    waits included (they waited all the same), warm-ups' not."""
+    records = [ok(0, warmup=True, queue_ms=900.0), ok(1, scheduled_ms=0.0, queue_ms=0.0),
+               ok(2, scheduled_ms=100.0, sent=400, queue_ms=298.0),
+               failed(3, scheduled_ms=200.0, sent_ms=700.0, queue_ms=496.0)]
+    queue = summarize(records)["client_queue_ms"]
+    assert (queue["count"], queue["min"], queue["p50"], queue["max"]) == (3, 0.0, 298.0, 496.0)
+    unlimited = summarize([ok(0, scheduled_ms=0.0), ok(1)])["client_queue_ms"]
+    assert unlimited == {"count": 0, **NONE_STATS}
+
+
+def test_the_window_opens_when_the_first_measured_request_is_due() -> None:
+    """As vLLM's benchmark_duration: from the window's start (offset 0, the first arrival's due
+    time, even when its send was late) to the last end, the last partial wave included."""
+    records = [ok(0, warmup=True, sent=-500, e2e=400), ok(1, scheduled_ms=0.0, sent=40, e2e=100),
+               ok(2, scheduled_ms=100.0, sent=140, e2e=860)]
+    assert summarize(records)["duration_s"] == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,13 +413,13 @@ def test_summary_carries_the_slo_result() -> None:
         # one spike in 100 is not p99: h = 98.01 -> 1 + 0.01 * (500 - 1) = 5.99
         (ClientHealth([1.0] * 99 + [500.0], [1.0] * 100), CLIENT_BOUND_THRESHOLD_MS, False, None),
         (ClientHealth([1.0] * 90 + [20.0] * 10, [1.0] * 100), CLIENT_BOUND_THRESHOLD_MS, True,
-         "scheduling lag p99 20.0 ms > 10 ms"),
+         "send lag p99 20.0 ms > 10 ms"),
         (ClientHealth([], [10.0] * 100), CLIENT_BOUND_THRESHOLD_MS, False, None),  # not over
         (ClientHealth([], [10.5] * 100), CLIENT_BOUND_THRESHOLD_MS, True,
          "event-loop delay p99 10.5 ms > 10 ms"),
         (ClientHealth([30.0], [40.0]), CLIENT_BOUND_THRESHOLD_MS, True,
-         "scheduling lag p99 30.0 ms > 10 ms; event-loop delay p99 40.0 ms > 10 ms"),
-        (ClientHealth([5.0] * 10, []), 4.0, True, "scheduling lag p99 5.0 ms > 4 ms"),
+         "send lag p99 30.0 ms > 10 ms; event-loop delay p99 40.0 ms > 10 ms"),
+        (ClientHealth([5.0] * 10, []), 4.0, True, "send lag p99 5.0 ms > 4 ms"),
     ],
 )
 def test_client_bound(
@@ -522,3 +553,18 @@ def test_summarize_100k_records_is_fast() -> None:
     summarize(records, slo=slo, health=health)
     # ~0.3-0.5 s on a shared 2-CPU box; the bound only catches a quadratic slip.
     assert time.process_time() - start < 5
+
+
+def test_rate_compares_the_achieved_send_rate_with_the_plan_s() -> None:
+    """Issue 10 §4: 10 req/s asked, a request sent every 340 ms (each waited for the single
+    slot): 2.94 req/s achieved, ratio 0.294. Closed loop: no rate at all."""
+    records = [ok(i, scheduled_ms=100.0 * i, sent=340.0 * i) for i in range(6)]
+    rate = summarize(records, expect=Expectation(rate=10))["rate"]
+    assert rate["target_per_s"] == 10
+    assert rate["achieved_per_s"] == pytest.approx(5 / 1.7)
+    assert rate["scheduled_per_s"] == pytest.approx(10)
+    assert rate["ratio"] == pytest.approx(0.294, abs=1e-3)
+    closed = summarize([ok(0), ok(1, sent=100)], expect=Expectation.of({"concurrency": 2}))
+    assert closed["rate"] == dict.fromkeys(("target_per_s", "achieved_per_s", "scheduled_per_s",
+                                            "ratio"))
+

@@ -141,3 +141,15 @@ def test_a_job_stored_before_verdicts_says_its_validity_is_unknown() -> None:
     del old["metrics"]["validity"]
     assert job_cells(old)[-1] == "validity unknown  client_bound"
     assert job_cells({**old, "metrics": None, "status": "skipped"})[-1] == ""
+
+
+def test_the_recap_shows_queue_inclusive_latency_when_the_queue_is_material() -> None:
+    """Issue 10 §4: the recap showed TTFT p50 304 ms of requests that had waited a second
+    for a max_concurrency slot; now the queue-inclusive figures stand beside it."""
+    queued = {"client_queue_ms": {"p50": 880.0, "p90": 1500.0}, "e2e_ms": {"p50": 340.0},
+              "ttft_from_scheduled_ms": {"p50": 1180.4}, "e2e_from_scheduled_ms": {"p50": 1222.0}}
+    notes = job_cells(job("m", **queued))[-1]
+    assert notes == "queued: TTFT p50 1180 ms, E2E p50 1222 ms from scheduled (queue p50 880 ms)"
+    small = {**queued, "client_queue_ms": {"p50": 1.0, "p90": 2.0}}
+    assert job_cells(job("m", **small))[-1] == ""
+
