@@ -564,7 +564,7 @@ def test_rate_compares_the_achieved_send_rate_with_the_plan_s() -> None:
     assert rate["achieved_per_s"] == pytest.approx(5 / 1.7)
     assert rate["scheduled_per_s"] == pytest.approx(10)
     assert rate["ratio"] == pytest.approx(0.294, abs=1e-3)
-    closed = summarize([ok(0), ok(1, sent=100)], expect=Expectation.of({"concurrency": 2}))
+    closed = summarize([ok(0), ok(1, sent=100)], expect=Expectation.from_params({"concurrency": 2}))
     assert closed["rate"] == dict.fromkeys(("target_per_s", "achieved_per_s", "scheduled_per_s",
                                             "ratio"))
 
