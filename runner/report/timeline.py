@@ -14,10 +14,10 @@ from typing import Any
 
 from runner.load.records import RequestRecord
 from runner.report.svgchart import Series, line_chart
+from runner.run.metrics import CANCELLED, distribution
 
 BIN_S = 1.0
 MAX_BINS = 3600  # an hour at 1 s; a longer job gets bins of whole seconds that keep it under
-CANCELLED = "cancelled"
 
 
 def bin_width_s(span_s: float) -> float:
@@ -116,13 +116,8 @@ def _spread(into: list[float], lengths: Sequence[float], start_s: float, end_s: 
 
 
 def _median(values: Sequence[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return round(ordered[middle], 3)
-    return round((ordered[middle - 1] + ordered[middle]) / 2, 3)
+    median = distribution(values)["p50"]
+    return None if median is None else round(median, 3)
 
 
 # (title, y label, series key) of the client timeline charts in the HTML report.
