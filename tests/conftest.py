@@ -68,24 +68,24 @@ def require_vllm() -> Path:
     return home
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    """A real vLLM serving the tiny model (whole characters per token) as `tiny`."""
-    server = start_vllm(require_vllm(), "tiny-qwen3", tmp_path_factory.mktemp("vllm"))
+def _serving(model: str, factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    server = start_vllm(require_vllm(), model, factory.mktemp("vllm"))
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """A real vLLM serving the tiny model (whole characters per token) as `tiny`."""
+    yield from _serving("tiny-qwen3", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def vllm_bytes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
     """A real vLLM serving the tiny model that can emit partial UTF-8: tokens with no text."""
-    server = start_vllm(require_vllm(), "tiny-qwen3-bytes", tmp_path_factory.mktemp("vllm"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving("tiny-qwen3-bytes", tmp_path_factory)
 
 
 @pytest.fixture
