@@ -11,6 +11,7 @@ from typing import Any
 from runner.errors import EXIT_GATE, EXIT_OK
 from runner.printable import printable, printable_lines
 from runner.report.compare import (
+    NO_DATA,
     Comparison,
     JobPair,
     Row,
@@ -177,11 +178,20 @@ def _notes(job: JobPair) -> list[str]:
     if unknown:
         notes.append(f"  validity unknown in {' and '.join(unknown)} (stored before verdicts): "
                      "gated as before")
+    if lacking := [f"{row.metric.name} ({_lacking_side(row)})" for row in job.rows
+                   if row.verdict == NO_DATA]:
+        notes.append("  skipped, no data: " + ", ".join(lacking))
     changed = job.params_changed()
     if changed:
         notes.append("  params changed: " + ", ".join(
             f"{key} {_plain(old)} -> {_plain(new)}" for key, (old, new) in changed.items()))
     return notes
+
+
+def _lacking_side(row: Row) -> str:
+    if row.base is None and row.new is None:
+        return "both"
+    return "base" if row.base is None else "new"
 
 
 def _plain(value: Any) -> str:

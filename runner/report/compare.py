@@ -18,6 +18,7 @@ DEFAULT_METRICS = ("ttft_p50", "ttft_p95", "tpot_p50", "e2e_p95", "output_tps", 
 # A change smaller than this is "same": relative for most metrics, absolute for error_rate.
 SAME_RELATIVE = 0.005
 SAME_ABSOLUTE = 0.0005
+NO_DATA = "no data"  # the verdict of a row with no value on a side: skipped, never gates
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,10 @@ def worsening(metric: Metric, base: float, new: float) -> float:
 
 
 def verdict(metric: Metric, base: float | None, new: float | None, threshold: float) -> str:
-    """better, same, worse, regression (worse by more than `threshold`) or n/a."""
+    """better, same, worse, regression (worse by more than `threshold`) or `no data` (a side
+    has no value, e.g. TPOT of answers that were not streamed): such a row never gates."""
     if base is None or new is None:
-        return "n/a"
+        return NO_DATA
     change = worsening(metric, base, new)
     if change > threshold:
         return "regression"
@@ -314,7 +316,7 @@ def _row(metric: Metric, base: Job, new: Job, threshold: float, samples: _Sample
          aside: bool) -> Row:
     b, n = metric.value(base), metric.value(new)
     row = Row(metric, b, n, verdict(metric, b, n, threshold), aside=aside)
-    if not metric.samples or row.verdict == "n/a":
+    if not metric.samples or row.verdict == NO_DATA:
         return row
     old, now = samples.values(metric.samples)
     ci = difference_interval(old, now, metric.path[-1], seed=f"{new['id']}|{metric.name}")

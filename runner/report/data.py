@@ -118,9 +118,14 @@ def flags(job: Job) -> list[str]:
     """A job's table flags: its validity flags (validity_flags), SLO missed, and
     queue-inclusive latency when the client queue is material (`queued: TTFT p50 1180 ms, E2E
     p50 1222 ms from scheduled ...`)."""
-    found = [*validity_flags(job), *(["SLO missed"] if slo_missed(job) else [])]
+    found = [*validity_flags(job), *([_slo_flag(job)] if slo_missed(job) else [])]
     queued = queued_latency(job.get("metrics") or {}) if job.get("status") == "ok" else None
     return [*found, queued] if queued else found
+
+
+def _slo_flag(job: Job) -> str:
+    slo = (job.get("metrics") or {}).get("slo") or {}
+    return "SLO no data" if slo.get("status") == "no_data" else "SLO missed"
 
 
 def slo_missed(job: Job) -> bool:

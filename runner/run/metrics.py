@@ -22,6 +22,7 @@ LATENCY_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 # sends or reads back. 10 ms is still small next to typical TTFTs of hundreds of ms, so below it
 # the client's share of a measured latency is negligible.
 CLIENT_BOUND_THRESHOLD_MS = 10.0
+PASS, FAIL, NO_DATA = "pass", "fail", "no_data"  # an SLO check's status
 CANCELLED = "cancelled"  # the error kind of a request the client cut: no outcome, not a failure
 NO_MODEL_LIMITS = {"max_input_tokens": None, "max_output_tokens": None, "exceeded": False,
                    "detail": None}
@@ -95,6 +96,8 @@ def summarize(
         "rate": send_rate(measured, (expect or Expectation()).rate),
         "output_tokens": distribution(_values(ok, "output_tokens")),
         "prompt_tokens": distribution(_values(ok, "prompt_tokens")),
+        "streamed": {"streamed": sum(r.streamed is not False for r in ok),
+                     "not_streamed": sum(r.streamed is False for r in ok)},
         **token_metrics(ok, expect, distribution),
         "goodput": (_goodput(ok, total - cancelled, duration_s, slo)
                     if slo and _bounds(slo) else None),
@@ -183,7 +186,9 @@ def meets_latency_slo(record: RequestRecord, slo: Mapping[str, Any]) -> bool:
 
     A one-valued metric (TTFT, TPOT, E2E) must be <= the strictest bound given for it, whatever
     statistic the bound names; for ITL each named statistic of the request's own gaps must be
-    within its bound. A missing TTFT/E2E fails; a missing TPOT/ITL (fewer than 2 tokens) passes.
+    within its bound. A missing TTFT/E2E fails; a missing TPOT/ITL of a streamed answer (fewer
+    than 2 tokens) passes; an answer that was not streamed fails a TTFT, TPOT or ITL bound (it
+    has no chunk timings: no data, not a pass).
     """
     return bool(_good([record], _bounds(slo)))
 
@@ -195,10 +200,14 @@ def _good(
     good = [r for r in records if r.ok]
     for metric, limits in bounds.items():
         ceiling = min(limits.values())
+        if metric in ("itl_ms", "tpot_ms"):
+            # A non-streamed answer has no chunk arrivals: its pace is unknown, so it cannot be
+            # shown to meet the bound (no data is not a pass).
+            good = [r for r in good if r.streamed is not False]
         if metric == "itl_ms":
             good = [r for r in good if _gaps_within(r.itl_ms, limits, ceiling)]
         else:
-            # One output token gives no TPOT: no inter-token time that could be too slow.
+            # One streamed output token gives no TPOT: no inter-token time that could be slow.
             good = _within(good, attrgetter(metric), ceiling, may_lack=metric == "tpot_ms")
     return good
 
@@ -235,7 +244,12 @@ def _own_stat(ordered: Sequence[float], stat: str) -> float:
 
 
 def evaluate_slo(summary: Mapping[str, Any], slo: Mapping[str, Any]) -> dict[str, Any]:
-    """Each SLO bound against the summary; a bound with no data to judge (value None) fails."""
+    """Each SLO bound against the summary: `{"passed", "status", "checks"}`.
+
+    A check's `status` is `pass`, `fail`, or `no_data` when the summary has no value to judge
+    (e.g. TPOT of answers that were not streamed, TTFT when no request succeeded). No data is
+    never a pass: the SLO's status is `fail` when a check failed, else `no_data` when one had
+    no data, else `pass`; `passed` is true only for `pass`."""
     checks = [
         _check(metric, stat, limit, (summary.get(metric) or {}).get(stat), upper=True)
         for metric, limits in _bounds(slo).items()
@@ -247,14 +261,18 @@ def evaluate_slo(summary: Mapping[str, Any], slo: Mapping[str, Any]) -> dict[str
         value = (summary.get("throughput") or {}).get("output_tokens_per_s")
         limit = slo["min_output_tokens_per_s"]
         checks.append(_check("min_output_tokens_per_s", None, limit, value, upper=False))
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
+    statuses = {c["status"] for c in checks}
+    status = next((st for st in (FAIL, NO_DATA) if st in statuses), PASS)
+    return {"passed": status == PASS, "status": status, "checks": checks}
 
 
 def _check(
     metric: str, stat: str | None, limit: float, value: float | None, *, upper: bool = True
 ) -> dict[str, Any]:
     within = value is not None and (value <= limit if upper else value >= limit)
-    return {"metric": metric, "stat": stat, "limit": limit, "value": value, "passed": within}
+    status = NO_DATA if value is None else PASS if within else FAIL
+    return {"metric": metric, "stat": stat, "limit": limit, "value": value, "passed": within,
+            "status": status}
 
 
 def _client(health: ClientHealth | None, threshold_ms: float) -> dict[str, Any]:

@@ -63,6 +63,8 @@ def details(summary: Mapping[str, Any]) -> list[str]:
     for check in (metrics.get("slo") or {}).get("checks", []):
         stat = f" {check['stat']}" if check.get("stat") else ""
         verdict = "ok" if check["passed"] else "MISSED"
+        if check.get("value") is None:
+            verdict = "NO DATA"  # not a pass: nothing showed the bound held
         shown = "no data" if check.get("value") is None else number(check["value"])
         lines.append(f"slo {check['metric']}{stat}: {shown} vs {check['limit']} {verdict}")
     client = metrics.get("client") or {}

@@ -116,7 +116,9 @@ def _flags(summary: Mapping[str, Any]) -> list[str]:
         flags.append(queued)
     if metrics.get("slo") is not None:
         misses = slo_misses(summary)
-        flags.append(f"SLO missed: {'; '.join(misses)}" if misses else "SLO ok")
+        # No data is not a pass, but not a measured miss either: say which it was.
+        label = "SLO no data" if metrics["slo"].get("status") == "no_data" else "SLO missed"
+        flags.append(f"{label}: {'; '.join(misses)}" if misses else "SLO ok")
     return flags
 
 

@@ -14,7 +14,7 @@ import pytest
 from apply_helpers import apply_process, jsonl_lines, manifest, run_dirs, simulator, wait_for
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STALE
+from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EXIT_STALE
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-sim-secret-5c1d9e"
@@ -467,6 +467,29 @@ def test_a_job_without_streaming_shows_no_chunk_metrics_rather_than_e2e_or_zero(
     assert summary["params"]["stream"] is False and summary["metrics"]["tpot_ms"]["p50"] is None
     assert summary["metrics"]["ttft_ms"]["count"] == 0 and summary["metrics"]["e2e_ms"]["count"]
     assert summary["metrics"]["validity"] == {"verdict": "valid", "reasons": []}  # apply judges
+
+
+def test_an_slo_on_tpot_of_answers_that_were_not_streamed_is_no_data_and_fails_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Seen (issue 10 §7): stream false gave TPOT 0.0 ms, `tpot_ms: {p50: 1}` passed, --gate 0.
+    body = TWO_BENCHMARKS.replace("ttft_ms: {p95: TTFT_LIMIT}", "tpot_ms: {p50: 1}").replace(
+        "max_tokens: \"{{ max_tokens }}\"}", "max_tokens: \"{{ max_tokens }}\", stream: false}")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "20") as (url, _):
+        configs, plan = write_setup(tmp_path, url, body)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        code, out, _ = run_cli(capsys, "apply", str(plan), "--tags", "latency", "--gate",
+                               "--results", str(tmp_path / "r"))
+    assert code == EXIT_GATE
+    [row] = [line for line in out.splitlines() if line.startswith("latency ")]
+    assert "SLO no data: tpot_ms p50 no data (limit <= 1)" in row
+    [run] = run_dirs(tmp_path / "r", "p")
+    [job] = manifest(run)["jobs"]
+    metrics = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())["metrics"]
+    assert metrics["slo"]["status"] == "no_data" and metrics["slo"]["passed"] is False
+    assert metrics["streamed"] == {"streamed": 0, "not_streamed": 2}
+    assert metrics["goodput"]["requests"] == 0
+    assert "SLO no data" in (run / "summary.md").read_text()
 
 
 def test_a_lock_whose_models_are_all_gone_runs_nothing_and_says_so(

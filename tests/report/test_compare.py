@@ -185,8 +185,8 @@ def test_parse_threshold_rejects(text: str, message: str) -> None:
         ("error_rate", 0.05, 0.0, 0.10, "better"),
         ("error_rate", 0.01, 0.0104, 0.10, "same"),  # under 0.05 points
         ("error_rate", 0.0, 0.01, 0.0, "regression"),
-        ("ttft_p95", None, 100.0, 0.10, "n/a"),
-        ("ttft_p95", 100.0, None, 0.10, "n/a"),
+        ("ttft_p95", None, 100.0, 0.10, "no data"),
+        ("ttft_p95", 100.0, None, 0.10, "no data"),
     ],
 )
 def test_verdict(name: str, base: float | None, new: float | None, threshold: float,
@@ -597,3 +597,26 @@ def test_cli_runs_stored_before_verdicts_are_gated_and_say_validity_is_unknown(
     assert "  validity unknown in base and new (stored before verdicts): gated as before" in out
     data = json.loads(cli(capsys, "compare", *runs, "--format", "json")[1])
     assert data["jobs"][0]["validity"] == {"base": "unknown", "new": "unknown"}
+
+
+def test_metrics_without_data_on_a_side_are_skipped_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 10 §7: answers that were not streamed have no TTFT/TPOT; compare skips those
+    # metrics (never a 0.0 that gates or passes) and says which side had no data.
+    whole = [RequestRecord(index=i, sent_ms=i * 50.0, e2e_ms=400.0 + i, output_tokens=32,
+                           output_tokens_source="usage", streamed=False, ok=True)
+             for i in range(50)]
+    clock, results, m1 = Clock(), tmp_path / "results", job("m1")
+    base = store_run(results, clock, {"chat_m1_c1": (m1, records(1, n=50))})
+    new = store_run(results, clock, {"chat_m1_c1": (m1, whole)})
+    code, out, _ = cli(capsys, "compare", base, new, "--gate")
+    assert code == 0, out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert lines["ttft_p50"].rstrip().endswith("no data")
+    assert lines["tpot_p50"].rstrip().endswith("no data")
+    assert "skipped, no data: ttft_p50 (new), ttft_p95 (new), tpot_p50 (new)" in out
+    code, out, _ = cli(capsys, "compare", base, new, "--format", "json")
+    [pair] = json.loads(out)["jobs"]
+    verdicts = {row["metric"]: row["verdict"] for row in pair["rows"]}
+    assert verdicts["tpot_p50"] == "no data" and verdicts["e2e_p95"] != "no data"

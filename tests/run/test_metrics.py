@@ -312,6 +312,11 @@ GAPS = [10.0, 10.0, 10.0, 100.0]  # mean 32.5, p50 10, p99 = 10 + 0.97 * 90 = 97
         (ok(ttft=100, e2e=400, out=4), {"tpot_ms": {"p90": 100}}, True),  # (400-100)/3 = 100
         (ok(ttft=100, e2e=400, out=3), {"tpot_ms": {"p90": 100}}, False),  # 150
         (ok(ttft=100, e2e=9000, out=1), {"tpot_ms": {"p90": 100}}, True),  # no TPOT to break
+        # Not streamed: no chunk timings, nothing shows the pace held (no data is not a pass).
+        (ok(ttft=None, e2e=400, out=1, streamed=False), {"tpot_ms": {"p90": 100}}, False),
+        (ok(ttft=None, e2e=400, out=9, streamed=False), {"itl_ms": {"max": 100}}, False),
+        (ok(ttft=None, e2e=400, out=9, streamed=False), {"e2e_ms": {"max": 400}}, True),
+        (ok(ttft=None, e2e=400, out=9, streamed=False), {"ttft_ms": {"max": 400}}, False),
         (ok(itl=GAPS), {"itl_ms": {"p50": 20}}, True),
         (ok(itl=GAPS), {"itl_ms": {"max": 50}}, False),
         (ok(itl=GAPS), {"itl_ms": {"p99": 97.31}}, True),
@@ -365,7 +370,14 @@ SUMMARY: dict[str, Any] = {
 
 def check(metric: str, stat: str | None, limit: float, value: float | None, passed: bool
           ) -> dict[str, Any]:
-    return {"metric": metric, "stat": stat, "limit": limit, "value": value, "passed": passed}
+    status = "no_data" if value is None else "pass" if passed else "fail"
+    return {"metric": metric, "stat": stat, "limit": limit, "value": value, "passed": passed,
+            "status": status}
+
+
+def overall(checks: list[dict[str, Any]]) -> str:
+    statuses = {c["status"] for c in checks}
+    return "fail" if "fail" in statuses else "no_data" if "no_data" in statuses else "pass"
 
 
 @pytest.mark.parametrize(
@@ -391,13 +403,42 @@ def check(metric: str, stat: str | None, limit: float, value: float | None, pass
     ],
 )
 def test_evaluate_slo_table(slo: dict[str, Any], passed: bool, checks: list[Any]) -> None:
-    assert evaluate_slo(SUMMARY, slo) == {"passed": passed, "checks": checks}
+    assert evaluate_slo(SUMMARY, slo) == {"passed": passed, "status": overall(checks),
+                                          "checks": checks}
+
+
+@pytest.mark.parametrize(
+    ("slo", "status"),
+    [
+        ({"itl_ms": {"p99": 50}}, "no_data"),
+        ({"itl_ms": {"p99": 50}, "ttft_ms": {"p95": 500}}, "fail"),  # a measured miss wins
+        ({"itl_ms": {"p99": 50}, "ttft_ms": {"p95": 600}}, "no_data"),  # never a pass
+        ({"ttft_ms": {"p95": 600}}, "pass"),
+    ],
+)
+def test_no_data_is_neither_a_pass_nor_a_measured_miss(slo: dict[str, Any], status: str) -> None:
+    result = evaluate_slo(SUMMARY, slo)
+    assert result["status"] == status
+    assert result["passed"] is (status == "pass")
+
+
+def test_an_slo_on_tpot_of_answers_that_were_not_streamed_is_no_data() -> None:
+    # Seen: stream false gave TPOT 0.0 ms, so `tpot_ms: {p50: 1}` passed and --gate exited 0.
+    whole = [ok(i, sent=i * 100.0, ttft=None, e2e=90.0, out=20, streamed=False)
+             for i in range(4)]
+    s = summarize(whole, slo={"tpot_ms": {"p50": 1}, "ttft_ms": {"p99": 1000}})
+    assert s["tpot_ms"]["p50"] is None and s["ttft_ms"]["p50"] is None
+    assert s["streamed"] == {"streamed": 0, "not_streamed": 4}
+    assert s["slo"]["status"] == "no_data" and s["slo"]["passed"] is False
+    assert [c["status"] for c in s["slo"]["checks"]] == ["no_data", "no_data"]
+    assert s["goodput"]["requests"] == 0  # no chunk timings: no request shown to be good
 
 
 def test_summary_carries_the_slo_result() -> None:
     slo = {"ttft_ms": {"max": 15}}
     s = summarize([ok(0, ttft=10), ok(1, ttft=20)], slo=slo)
-    assert s["slo"] == {"passed": False, "checks": [check("ttft_ms", "max", 15, 20, False)]}
+    assert s["slo"] == {"passed": False, "status": "fail",
+                        "checks": [check("ttft_ms", "max", 15, 20, False)]}
     assert summarize([ok()])["slo"] is None
 
 

@@ -64,7 +64,8 @@ def test_verbose_adds_errors_slo_checks_and_client_health() -> None:
 def test_verbose_slo_values_have_sensible_digits(value: float | None, shown: str) -> None:
     check = {"metric": "ttft_ms", "stat": "p95", "limit": 500, "value": value, "passed": True}
     summary = {**SUMMARY, "metrics": {**METRICS, "slo": {"passed": True, "checks": [check]}}}
-    assert f"slo ttft_ms p95: {shown} vs 500 ok" in details(summary)
+    verdict = "NO DATA" if value is None else "ok"  # no data is never shown as a pass
+    assert f"slo ttft_ms p95: {shown} vs 500 {verdict}" in details(summary)
 
 
 def test_quiet_prints_nothing() -> None:
