@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -53,6 +53,7 @@ async def run_load(
     stop: asyncio.Event | None = None,
     hurry: asyncio.Event | None = None,
     grace_s: float = 2.0,
+    before_window: Callable[[], Awaitable[object]] | None = None,
 ) -> LoadResult:
     """Run one job's load; `stop` (an interrupt) ends it early, in-flight requests get `grace_s`
     unless `hurry` (a second interrupt) is or gets set: then they are cancelled at once.
@@ -66,8 +67,10 @@ async def run_load(
     Warm-up requests come first (indices 0..warmup_requests-1, marked `warmup`) and all end
     before the measured window opens (see Schedule._warm_up). Every finished request, failed or
     cancelled ones included, goes to `on_record` as it ends; warm-ups when the window opens,
-    with offsets from its start (or at the job's end, if it never opened)."""
+    with offsets from its start (or at the job's end, if it never opened). `before_window` is
+    awaited after the warm-ups ended and before the window opens (not when there is none)."""
     job = _Job(target, params, prompts, on_record or _ignore)
+    job.before_window = before_window
     return await job.run(stop, hurry, grace_s)
 
 

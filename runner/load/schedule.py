@@ -4,7 +4,7 @@ server asks for, the duration and its grace, interrupts, the job timeout, the wi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from time import perf_counter_ns
 from typing import Any
 
@@ -48,6 +48,9 @@ class Schedule(Exchange):
         self.crash: BaseException | None = None
         self.job_t0 = 0  # the job's start (perf_counter_ns); self.t0 is the window's
         self.window_open = asyncio.Event()  # warm-ups are over: the measured window is open
+        # Awaited between the last warm-up's end and the window's opening (e.g. a scrape of
+        # the server's counters, so that they hold none of the warm-up's work).
+        self.before_window: Callable[[], Awaitable[object]] | None = None
 
     async def _supervise(self, driver: asyncio.Task[str], stop: asyncio.Event | None,
                          hurry: asyncio.Event | None, grace_s: float) -> str:
@@ -185,6 +188,8 @@ class Schedule(Exchange):
         """The job's sending: warm-ups first; once they all ended the measured window opens
         and the closed or open loop runs in it."""
         await self._warm_up()
+        if self.warmup and self.before_window is not None and self.sending:
+            await self.before_window()
         if not self.sending:
             return self._stopped()
         self._open_window()

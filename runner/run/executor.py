@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from runner.inventory.config import Server, auth_headers
@@ -139,8 +140,10 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
                 log.write(record)
                 ctx.reporter.request_done(spec, record)
 
+            mark = None if scraper is None else partial(asyncio.to_thread, scraper.mark)
             result = await run_load(target, spec.job.params, ctx.prompts(spec),
-                                    on_record=on_record, stop=ctx.stop, hurry=ctx.hurry)
+                                    on_record=on_record, stop=ctx.stop, hurry=ctx.hurry,
+                                    before_window=mark)
     finally:
         if scraper is not None:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
@@ -187,7 +190,8 @@ def _server_metrics(spec: JobSpec, scraper: Any, result: Any,
         return None
     client = (metrics.get("throughput") or {}).get("output_tokens_per_s")
     file = f"jobs/{spec.job.slug}.server-metrics.jsonl"
-    return server_block(scraper, result.started_at, result.records, client, file)
+    zero = result.started_at + result.warmup_s  # the request log's offsets count from here
+    return server_block(scraper, zero, result.records, client, file)
 
 
 # Why the load generator stopped a job early because of the server (see loadgen.run_load).

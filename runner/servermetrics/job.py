@@ -50,7 +50,7 @@ def remember(scraper: Scraper, default: bool, remembered: MutableMapping[str, st
 
 def measured_window(records: Sequence[RequestRecord]) -> tuple[float, float] | None:
     """(first send, last end) of the measured (not warm-up) requests, in seconds from the
-    job's start; None when there is none."""
+    measured window's opening (the request log's zero); None when there is none."""
     measured = [r for r in records if not r.warmup]
     if not measured:
         return None
@@ -60,14 +60,16 @@ def measured_window(records: Sequence[RequestRecord]) -> tuple[float, float] | N
 
 
 def server_block(
-    scraper: Scraper, started_at: float, records: Sequence[RequestRecord],
+    scraper: Scraper, zero: float, records: Sequence[RequestRecord],
     client_tokens_per_s: float | None, file: str,
 ) -> dict[str, Any]:
     """The job's `server_metrics`: where and how often it was scraped, the raw file, the
     summary over the measured window and the first failure, if any (see the result schema).
-    `started_at`: wall time of the job's start (the request log's zero)."""
-    points = [Point(unix - started_at, values) for unix, values in scraper.points]
+    `zero`: wall time (Unix s) the request log's offsets count from, the measured window's
+    opening (after the warm-ups: LoadResult.started_at + warmup_s)."""
+    points = [Point(unix - zero, values) for unix, values in scraper.points]
     block: dict[str, Any] = {"url": scraper.url, "interval_s": scraper.interval_s,
+                             "records_zero_unix_s": round(zero, 4),
                              "scrapes": len(scraper.points), "failed_scrapes": scraper.failures,
                              "file": file if scraper.points else None,
                              "error": scraper.error}

@@ -49,6 +49,7 @@ class Scraper:
         self._file: IO[str] | None = None
         self._last: dict[str, float] = {}  # the samples of the scrape before
         self._stop = threading.Event()
+        self._one_at_a_time = threading.Lock()  # the thread's scrapes and mark()'s
         self._thread = threading.Thread(target=self._loop, name="server-metrics", daemon=True)
 
     def begin(self) -> bool:
@@ -78,6 +79,12 @@ class Scraper:
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
 
+    def mark(self) -> None:
+        """A scrape now, on the caller's thread, while the thread runs (between warm-up and
+        the measured window: the counters' reading the window starts from)."""
+        if self._thread.is_alive() and not self._stop.is_set():
+            self.scrape()
+
     def _loop(self) -> None:
         next_at = time.monotonic() + self.interval_s
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
@@ -86,6 +93,10 @@ class Scraper:
 
     def scrape(self) -> bool:
         """One scrape: its samples appended to the file, its known values to `points`."""
+        with self._one_at_a_time:
+            return self._scrape()
+
+    def _scrape(self) -> bool:
         started = time.time()
         try:
             samples = parse(self._fetch(started + self.timeout_s))
