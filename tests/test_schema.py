@@ -676,6 +676,17 @@ def test_every_param_is_a_workload_or_load_key_and_a_matrix_axis() -> None:
     assert set(defaults.PARAMS) <= params
 
 
+def test_a_locked_job_takes_every_param_a_plan_does() -> None:
+    # A plan with `prompt_reuse` once made a lock that `validate` refused (the lock's params
+    # lacked it): every param of the plan schema is a key of a locked job's params, by $ref.
+    params = {k.removeprefix("param_") for k in load_schema("plan")["$defs"]
+              if k.startswith("param_")}
+    locked = load_schema("lock")["$defs"]["params"]["properties"]
+    assert set(locked) == params
+    for name, spec in locked.items():
+        assert spec == {"$ref": f"plan.schema.json#/$defs/param_{name}"}, name
+
+
 # --- the example files validate ---------------------------------------------------------------
 
 

@@ -541,3 +541,38 @@ def test_a_duration_job_ends_at_its_duration_and_grace_not_when_the_answers_do(
                                "ended)"
     [record] = jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
     assert record["error_kind"] == "cancelled" and record["content_chunks"] >= 1
+
+
+ALL_PARAMS_PLAN = """\
+version: 1
+name: p
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: every
+    models: 'm*'
+    workload: {endpoint: chat, synthetic: {input_tokens: 8, input_tokens_stddev: 1},
+               max_tokens: 4, temperature: 0, seed: 3, prompt_reuse: across_runs, stream: true,
+               extra_body: {ignore_eos: true}}
+    load: {rate: 50, arrival: constant, max_concurrency: 2, requests: 3, duration_s: 30,
+           duration_grace_s: 5, warmup_requests: 1, request_timeout_s: 30, stall_timeout_s: 20,
+           job_timeout_s: 60}
+"""
+
+
+def test_a_lock_keeps_every_param_a_plan_takes_and_apply_runs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A plan with prompt_reuse or duration_grace_s once made a lock that validate refused.
+    from runner import defaults
+
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
+        configs, plan = write_setup(tmp_path, url, ALL_PARAMS_PLAN)
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        lock = tmp_path / "lock.json"
+        assert run_cli(capsys, "plan", str(plan), "--out", str(lock))[0] == EXIT_OK
+        [job] = json.loads(lock.read_text())["jobs"]
+        assert set(defaults.PARAMS) - {"dataset", "template", "concurrency"} <= set(job["params"])
+        code, out, err = run_cli(capsys, "validate", str(lock))
+        assert code == EXIT_OK, out + err
+        code, out, err = run_cli(capsys, "apply", str(lock), "--results", str(tmp_path / "r"))
+    assert code == EXIT_OK, out + err

@@ -40,8 +40,10 @@ defaults:
     max_tokens: "{{ mt }}"
     temperature: 0.5
     seed: 7
+    prompt_reuse: across_jobs
     extra_body: {ignore_eos: true}
-  load: {requests: 4, warmup_requests: 1, request_timeout_s: 5, job_timeout_s: 20}
+  load: {requests: 4, warmup_requests: 1, request_timeout_s: 5, stall_timeout_s: 4,
+         job_timeout_s: 20}
   slo: {error_rate: 0.5}
   retries: 0
 benchmarks:
@@ -64,7 +66,8 @@ benchmarks:
 SERVERS: dict[str, Any] = {
     "default": "local",
     "servers": {
-        "local": {"url": "http://127.0.0.1:9", "api_key_env": "FUZZ_KEY", "timeout_s": 5},
+        "local": {"url": "http://127.0.0.1:9", "api_key_env": "FUZZ_KEY", "timeout_s": 5,
+                  "metrics_url": "http://127.0.0.1:9/metrics", "scrape_interval_s": 0.5},
         "sim": {"kind": "mock", "models": ["Qwen/Qwen3-8B"], "ttft_ms": 1, "itl_ms": 1},
     },
 }
@@ -96,6 +99,10 @@ NEAR: dict[str, list[Any]] = {
     "dataset": ["nope.jsonl", "..", "/", "a\x00b", "../plan.yaml"],
     "template": ["{{ i / 0 }}", "{{ nope }}", "{% for %}", "{{ i }}", "{{ who * 3 }}"],
     "rate": [0.001, 1e6, 0.0011, 1000000.5],
+    "prompt_reuse": ["none", "across_runs", "always", "ALWAYS", ""],
+    "stall_timeout_s": [0.001, 3600, 1e-9, 86400], "scrape_interval_s": [0.05, 60, 1e-9],
+    "metrics_url": [False, True, "http://[::1", "file:///etc/passwd", "http://h/\x00",
+                    "http://127.0.0.1:9/metrics?x=1"],
     "duration_s": [604800, 1e-9, 604801],
     "ttft_ms": [0, 600000, 600001], "itl_ms": [0, 60000], "output_tokens": [1, 10**7],
     "api_key_env": ["A" * 300, "_", "PATH"],
