@@ -70,6 +70,7 @@ def server_block(
     block: dict[str, Any] = {"url": scraper.url, "interval_s": scraper.interval_s,
                              "scrapes": len(scraper.points), "failed_scrapes": scraper.failures,
                              "file": file if scraper.points else None,
+                             "file_offset_s": round(scraper.zero - started_at, 4),
                              "error": scraper.error}
     if scraper.points:
         block |= summarize(points, measured_window(records), scraper.interval_s,
