@@ -26,8 +26,8 @@ from runner.report.data import (
 from runner.report.html import fmt, render_html
 from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
-from runner.servermetrics.timeline import job_server_series
 from runner.schema import load_schema
+from runner.servermetrics.timeline import job_server_series
 
 REPORT_FILES = (("html", "report.html"), ("md", "summary.md"))
 MD_ROWS = 50  # jobs per benchmark in the Markdown summary; the HTML report has them all

@@ -96,8 +96,8 @@ def job_server_series(run_dir: str, job: Mapping[str, Any]) -> dict[str, Any]:
                 **empty}
     if not scrapes:
         return {"note": f"the series file {name} holds no scrape", "scrapes": 0, **empty}
-    offset = block.get("file_offset_s")
-    series = server_series(scrapes, float(offset) if _is_number(offset) else 0.0)
+    offset = block.get("file_offset_s")  # absent in older results: the first scrape is ~0
+    series = server_series(scrapes, float(offset) if isinstance(offset, int | float) else 0.0)
     charted = ("requests_waiting", "kv_cache_usage", "preemptions")
     missing = not any(_has_values(series[k]) for k in charted)
     note = (f"the server exposes none of the charted series (requests waiting, KV-cache usage, "
