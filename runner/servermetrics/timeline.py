@@ -83,8 +83,10 @@ def job_server_series(run_dir: str, job: Mapping[str, Any]) -> dict[str, Any]:
     block = job.get("server_metrics")
     empty = server_series([])
     if not isinstance(block, Mapping):
-        return {"note": "not scraped (no server_metrics: the simulator, or stored before "
-                        "runner scraped servers)", "scrapes": 0, **empty}
+        mock = isinstance(job.get("server"), Mapping) and job["server"].get("kind") == "mock"
+        why = "the simulator has no metrics" if mock else "no server_metrics (a result " \
+            "stored before runner scraped servers)"
+        return {"note": f"not scraped: {why}", "scrapes": 0, **empty}
     if not block.get("file"):
         return {"note": _why(block), "scrapes": 0, **empty}
     name = f"{JOBS_DIR}/{job.get('slug')}.server-metrics.jsonl"

@@ -36,6 +36,7 @@ CASES: dict[str, dict[str, Any] | None] = {
                    "(set metrics_url in servers.yaml)"},
     "file gone": {**SCRAPED, "file": "jobs/gone.server-metrics.jsonl"},
     "simulator": None,
+    "older runner": None,
 }
 NOTES = {
     "scraped": None,
@@ -46,8 +47,9 @@ NOTES = {
                   "servers.yaml)",
     "file gone": "the series file jobs/{slug}.server-metrics.jsonl cannot be read (No such file "
                  "or directory)",
-    "simulator": "not scraped (no server_metrics: the simulator, or stored before runner "
-                 "scraped servers)",
+    "simulator": "not scraped: the simulator has no metrics",
+    "older runner": "not scraped: no server_metrics (a result stored before runner scraped "
+                    "servers)",
 }
 
 
@@ -59,6 +61,8 @@ def _run(results: Path) -> tuple[str, dict[str, str]]:
         if block is not None:
             file = {"file": f"jobs/{slugs[case]}.server-metrics.jsonl"} if case == "scraped" else {}
             spec.extra = {"server_metrics": {**block, **file}}
+        if case == "simulator":
+            spec.extra = {"server": {"name": "sim", "kind": "mock", "url": "http://127.0.0.1:9"}}
         specs.append(spec)
     run_dir = store_run(results, specs)
     lines = "".join(json.dumps(line) + "\n" for line in SAMPLES)
