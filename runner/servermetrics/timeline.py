@@ -5,9 +5,10 @@ client timeline's time axis (seconds from the job's start), for `runner report`.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from runner.results.jobfiles import JOBS_DIR, check_slug
 from runner.servermetrics.series import known_values
@@ -31,6 +32,8 @@ def read_scrapes(path: str) -> list[tuple[float, dict[str, float]]]:
                 entry = json.loads(line)
                 t_s, changed = float(entry["t_s"]), dict(entry["samples"])
             except (ValueError, TypeError, KeyError):
+                continue
+            if not math.isfinite(t_s):
                 continue
             samples.update({k: v for k, v in changed.items() if _is_number(v)})
             scrapes.append((t_s, known_values(samples)))
@@ -72,8 +75,9 @@ def _growth(span: Sequence[tuple[float, Mapping[str, float]]], name: str) -> flo
     return round(counter_delta(values), 4) if len(values) > 1 else None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_number(value: Any) -> TypeGuard[float]:
+    """A finite int or float (a hand-edited file may hold NaN, which no chart can place)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def job_server_series(run_dir: str, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,7 +103,7 @@ def job_server_series(run_dir: str, job: Mapping[str, Any]) -> dict[str, Any]:
     if not scrapes:
         return {"note": f"the series file {name} holds no scrape", "scrapes": 0, **empty}
     offset = block.get("file_offset_s")  # absent in older results: the first scrape is ~0
-    series = server_series(scrapes, float(offset) if isinstance(offset, int | float) else 0.0)
+    series = server_series(scrapes, offset if _is_number(offset) else 0.0)
     charted = ("requests_waiting", "kv_cache_usage", "preemptions")
     missing = not any(_has_values(series[k]) for k in charted)
     note = (f"the server exposes none of the charted series (requests waiting, KV-cache usage, "

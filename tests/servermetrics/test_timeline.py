@@ -65,3 +65,17 @@ def test_no_scrapes_give_empty_series() -> None:
     assert server_series([]) == {"t_s": [], "requests_waiting": [], "requests_running": [],
                                  "kv_cache_usage": [], "preemptions": [],
                                  "generation_tokens_per_s": []}
+
+
+def test_sglang_and_tgi_names_and_hostile_lines(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "s.jsonl", [
+        {"t_s": 0.0, "samples": {"sglang:num_queue_reqs": 2, "sglang:token_usage": 0.5}},
+        {"t_s": float("nan"), "samples": {"sglang:num_queue_reqs": 99}},
+        {"t_s": 1.0, "samples": {"sglang:num_queue_reqs": float("inf"), "tgi_queue_size": 1}},
+        {"t_s": 2.0, "samples": ["not", "a", "mapping"]},
+        [1, 2],
+    ])
+    series = server_series(read_scrapes(path))
+    assert series["t_s"] == [0.0, 1.0]
+    assert series["requests_waiting"] == [2, 2]  # the infinite reading is left out
+    assert series["kv_cache_usage"] == [0.5, 0.5]
