@@ -46,7 +46,8 @@ class Spec:
 
 
 # The HTML report's charts per job with successful requests: TTFT and E2E histograms, and the
-# three timeline charts (runner.report.timeline.CLIENT_CHARTS).
+# three timeline charts (runner.report.timeline.CLIENT_CHARTS). These stored jobs have no
+# server_metrics, so no server chart (SERVER_CHARTS: tests/report/test_server_timeline.py).
 PER_JOB = 2 + 3
 
 

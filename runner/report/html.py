@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,9 @@ from runner.report.data import (
 )
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
-from runner.report.timeline import client_series, timeline_charts
+from runner.report.timeline import client_series, server_charts, timeline_charts
 from runner.results.runs import StoredRun
+from runner.servermetrics.timeline import job_server_series
 
 SAMPLE_CAP = 2000  # requests per job drawn in a distribution (an evenly spaced sample)
 DIST_JOBS = 40  # jobs per benchmark with a pre-rendered distribution
@@ -67,6 +68,8 @@ class Dist:
     note: str
     charts: tuple[Markup, ...]
     timeline: tuple[Markup, ...] = ()  # per-second series of the whole job (report.timeline)
+    server: tuple[Markup, ...] = ()  # the server's series from its scrapes (same time axis)
+    server_note: str = ""  # why there are none (or not all), in one line
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
     ax = axis(jobs)
     requests = functools.cache(run.requests)  # a job's JSONL is read once for both uses
     shown = [j for j in jobs if (stat(j, "requests.ok") or 0) > 0][:DIST_JOBS]
-    dists = tuple(distribution(j, requests(str(j["slug"]))) for j in shown)
+    dists = tuple(distribution(j, requests(str(j["slug"])), job_server_series(run.run_dir, j))
+                  for j in shown)
     note = (f"{len(shown)} of {len(jobs)} jobs" if len(shown) < len(jobs) else "every job")
     return BenchmarkView(name, f"b{index}", counts(jobs), ax.param or "model",
                          charts(jobs, ax), tuple(table_row(j) for j in jobs), dists,
@@ -182,8 +186,10 @@ def _count(value: Any) -> Cell:
     return Cell("–" if number is None else f"{number:,.0f}", number, "num")
 
 
-def distribution(job: Job, records: Sequence[RequestRecord]) -> Dist:
-    """TTFT and E2E histograms (with CDF) of the job's ok requests, sampled to SAMPLE_CAP."""
+def distribution(job: Job, records: Sequence[RequestRecord],
+                 server: Mapping[str, Any] | None = None) -> Dist:
+    """TTFT and E2E histograms (with CDF) of the job's ok requests, sampled to SAMPLE_CAP; the
+    job's client timeline and, from `server` (timeline.server), the server's."""
     ok = [r for r in records if r.ok and not r.warmup]
     sample = ok
     if len(ok) > SAMPLE_CAP:
@@ -193,7 +199,8 @@ def distribution(job: Job, records: Sequence[RequestRecord]) -> Dist:
     return Dist(str(job.get("id")), note, (
         _histogram(job, "ttft_ms", "TTFT", [r.ttft_ms for r in sample]),
         _histogram(job, "e2e_ms", "E2E latency", [r.e2e_ms for r in sample]),
-    ), tuple(map(Markup, timeline_charts(client_series(records)))))
+    ), tuple(map(Markup, timeline_charts(client_series(records), server))),
+        tuple(map(Markup, server_charts(server or {}))), str((server or {}).get("note") or ""))
 
 
 def _histogram(job: Job, metric: str, title: str, values: Sequence[float | None]) -> Markup:

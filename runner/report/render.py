@@ -27,6 +27,7 @@ from runner.report.html import fmt, render_html
 from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
 from runner.schema import load_schema
+from runner.servermetrics.timeline import job_server_series
 
 REPORT_FILES = (("html", "report.html"), ("md", "summary.md"))
 MD_ROWS = 50  # jobs per benchmark in the Markdown summary; the HTML report has them all
@@ -63,11 +64,13 @@ def render_json(run: StoredRun) -> str:
 
 
 def _with_timeline(run: StoredRun, job: Job) -> Job:
-    """The job with its per-second client series (see runner.report.timeline), when it ran."""
+    """The job with its per-second client series (see runner.report.timeline) and the server's
+    series from its scrapes (runner.servermetrics.timeline), when it ran."""
     slug = job.get("slug")
     if job.get("metrics") is None or not isinstance(slug, str):
         return job
-    return {**job, "timeline": {"client": client_series(run.requests(slug))}}
+    return {**job, "timeline": {"client": client_series(run.requests(slug)),
+                                "server": job_server_series(run.run_dir, job)}}
 
 
 def render_markdown(run: StoredRun) -> str:

@@ -128,12 +128,40 @@ CLIENT_CHARTS = (
 )
 
 
-def timeline_charts(client: Mapping[str, Any]) -> tuple[str, ...]:
-    """SVG line charts of a job's client series against seconds from the job's start."""
+# (title, y label, series key, scale) of the server timeline charts: runner.servermetrics.timeline
+SERVER_CHARTS = (
+    ("Server: requests waiting", "requests", "requests_waiting", 1.0),
+    ("Server: KV-cache usage", "%", "kv_cache_usage", 100.0),
+    ("Server: preemptions per scrape interval", "preemptions", "preemptions", 1.0),
+)
+
+
+def timeline_charts(client: Mapping[str, Any],
+                    server: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """SVG line charts of a job's client series against seconds from the job's start; the
+    server's generation tok/s (`server`: timeline.server) joins the client's throughput."""
     times = client.get("t_s") or []
     charts = []
     for title, unit, key in CLIENT_CHARTS:
         points = tuple(zip(times, client.get(key) or [], strict=False))
         series = [Series("client", points)]
+        if key == "output_tokens_per_s" and server is not None:
+            series += _server_lines(server, "generation_tokens_per_s", 1.0)
         charts.append(line_chart(series, title=title, x_label="s", y_label=unit))
     return tuple(charts)
+
+
+def server_charts(server: Mapping[str, Any]) -> tuple[str, ...]:
+    """SVG line charts of the server's waiting queue, KV-cache usage (in %) and preemptions
+    against the same seconds as the client's; only those the server reported."""
+    return tuple(line_chart(lines, title=title, x_label="s", y_label=unit)
+                 for title, unit, key, scale in SERVER_CHARTS
+                 if (lines := _server_lines(server, key, scale)))
+
+
+def _server_lines(server: Mapping[str, Any], key: str, scale: float) -> list[Series]:
+    points = tuple((t, None if v is None else v * scale)
+                   for t, v in zip(server.get("t_s") or [], server.get(key) or [], strict=False))
+    if all(v is None for _, v in points):
+        return []
+    return [Series("server", points, color=1)]

@@ -150,13 +150,14 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params))
-    metrics["validity"] = judge_validity(metrics)
+    server = skipped or _server_metrics(spec, scraper, result, metrics)
+    metrics["validity"] = judge_validity(metrics, server_metrics=server)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
             "stopped": result.stopped, "started_at": started, "finished_at": utc_now(),
             "duration_s": round(result.duration_s, 3), "metrics": metrics,
-            "server_metrics": skipped or _server_metrics(spec, scraper, result, metrics)}
+            "server_metrics": server}
 
 
 async def _start_scraping(

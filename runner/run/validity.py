@@ -3,7 +3,8 @@
 The thresholds live in THRESHOLDS, the codes and severities in RULES; both are mirrored in
 schemas/result.schema.json (`$defs.validity`, `$defs.validity_thresholds`), and a test keeps them
 equal. The verdict reads only the job's metrics (runner.run.metrics.summarize and the keys of
-issue 10 beside them); a key a job does not have (an older runner) gives no reason."""
+issue 10 beside them) and its server_metrics block (runner.servermetrics); a key a job does not
+have (an older runner) gives no reason."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ class Thresholds:
     # vLLM sends one chunk per token until it coalesces under load. At a median above 1.5
     # tokens per chunk most gaps span several tokens: ITL is per chunk, not per token.
     tokens_per_chunk_p50: float = 1.5
+    # The server's generation counter and the client's usage count the same tokens: over a
+    # window of 10 s and 5 scrapes (runner.servermetrics.summary) the scrapes' edges move the
+    # server's rate by a few percent. Beyond 20% one of the two is not counting what the other
+    # counts (a gateway's own tokens, another client on the server, a counter of another model).
+    server_disagreement: float = 0.20
 
 
 THRESHOLDS = Thresholds()
@@ -99,18 +105,29 @@ RULES: Mapping[str, Rule] = {
         DEGRADED, "chunks carry several tokens each: ITL is the time per chunk, not per "
         "token", "read TPOT for the per-token pace; lower the load if the engine coalesces "
         "under it"),
+    "server_disagreement": Rule(
+        DEGRADED, "the server's own generation counter and the client's output tokens/s "
+        "disagree: one of them counts tokens the other does not (other traffic on the server, "
+        "a gateway, a counter that is not this model's)", "benchmark a server no one else "
+        "uses; compare series.generation_tokens with the job's usage; check that metrics_url "
+        "belongs to the server that answered"),
 }
 
 
 def judge_validity(
-    metrics: Mapping[str, Any], thresholds: Thresholds = THRESHOLDS
+    metrics: Mapping[str, Any], thresholds: Thresholds = THRESHOLDS,
+    server_metrics: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`{"verdict": valid|degraded|invalid, "reasons": [...]}` for a job's metrics.
+    """`{"verdict": valid|degraded|invalid, "reasons": [...]}` for a job's metrics, and its
+    `server_metrics` block when the server was scraped (the checks see it as the metrics key
+    `server_metrics`).
 
     Each reason is {code, severity, figure, explanation, remedy}: `figure` quotes the measured
     value against its threshold. Reasons come invalid first, then in RULES order; the verdict
     is the worst severity (valid without reasons). A metrics key that is absent or null (a
     summary of an older runner) gives no reason."""
+    if server_metrics is not None:
+        metrics = {**metrics, "server_metrics": server_metrics}
     reasons = [_reason(code, figure) for code, check in CHECKS.items()
                if (figure := check(metrics, thresholds))]
     reasons.sort(key=lambda r: -_RANK[r["severity"]])
@@ -220,6 +237,18 @@ def _per_chunk(m: Mapping[str, Any], t: Thresholds) -> str | None:
     return f"tokens per chunk p50 {_fig(p50)} > {t.tokens_per_chunk_p50:g}"
 
 
+def _disagreement(m: Mapping[str, Any], t: Thresholds) -> str | None:
+    fact = dig(m, "server_metrics", "disagreement") or {}
+    server, client = (_num(dig(fact, k)) for k in ("server_tokens_per_s", "client_tokens_per_s"))
+    if server is None or not client:
+        return None
+    ratio = server / client
+    if abs(ratio - 1) <= t.server_disagreement:
+        return None
+    return (f"server generated {_fig(server)} tok/s vs client {_fig(client)} tok/s (ratio "
+            f"{ratio:.2f}, beyond 1 ± {t.server_disagreement:g})")
+
+
 def _fig(value: Any) -> str:
     number = _num(value)
     if number is None:
@@ -233,6 +262,7 @@ CHECKS: Mapping[str, Check] = {
     "tokens_from_chunks": _from_chunks, "usage_inconsistent": _inconsistent,
     "short_outputs": _short, "prompts_off_target": _off_target, "rate_shortfall": _rate,
     "bursty_chunks": _bursty, "tokens_per_chunk": _per_chunk,
+    "server_disagreement": _disagreement,
 }
 
 

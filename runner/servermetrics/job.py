@@ -69,9 +69,9 @@ def server_block(
     opening (after the warm-ups: LoadResult.started_at + warmup_s)."""
     points = [Point(unix - zero, values) for unix, values in scraper.points]
     block: dict[str, Any] = {"url": scraper.url, "interval_s": scraper.interval_s,
-                             "records_zero_unix_s": round(zero, 4),
                              "scrapes": len(scraper.points), "failed_scrapes": scraper.failures,
                              "file": file if scraper.points else None,
+                             "file_offset_s": round(scraper.zero - zero, 4),
                              "error": scraper.error}
     if scraper.points:
         block |= summarize(points, measured_window(records), scraper.interval_s,

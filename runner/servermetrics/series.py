@@ -24,8 +24,9 @@ class Known:
 
 # Names as each engine exposes them. vLLM: vllm/v1/metrics/loggers.py of vLLM 0.32 (counters
 # get `_total` from prometheus_client); SGLang: docs/references/production_metrics.md; TGI: its
-# metrics docs (token counts are histograms: their `_sum` is the total); LiteLLM's own
-# (callbacks: ["prometheus"]): docs/proxy/prometheus.md.
+# metrics docs (token counts are histograms: their `_sum` is the total); older vLLM releases
+# named the KV-cache gauge gpu_cache_usage_perc, and an untyped exposition shows a counter without
+# `_total`; LiteLLM's own (callbacks: ["prometheus"]): docs/proxy/prometheus.md.
 KNOWN: dict[str, Known] = {
     "requests_running": Known(
         "gauge", "requests", "requests the engine is running (in its batch)",
@@ -35,10 +36,11 @@ KNOWN: dict[str, Known] = {
         ("vllm:num_requests_waiting", "sglang:num_queue_reqs", "tgi_queue_size")),
     "kv_cache_usage": Known(
         "gauge", "fraction", "share of the KV cache in use (0..1)",
-        ("vllm:kv_cache_usage_perc", "sglang:token_usage"), combine="max"),
+        ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage"),
+        combine="max"),
     "preemptions": Known(
         "counter", "preemptions", "requests preempted (evicted from the batch and redone)",
-        ("vllm:num_preemptions_total",)),
+        ("vllm:num_preemptions_total", "vllm:num_preemptions")),
     "prefix_cache_queries": Known(
         "counter", "tokens", "prompt tokens looked up in the prefix cache",
         ("vllm:prefix_cache_queries_total",)),

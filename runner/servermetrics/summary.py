@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner.run.validity import THRESHOLDS
 from runner.servermetrics.series import KNOWN
 
 # Server and client output tok/s that differ by more than this share (of the client's) are a
-# fact worth a validity reason: one of the two is not counting what the other counts.
-DISAGREEMENT = 0.20
+# fact worth a validity reason (server_disagreement, whose threshold table holds the value).
+DISAGREEMENT = THRESHOLDS.server_disagreement
 # ... but only over a window long enough that the scrapes' edges (up to an interval at each
 # end) cannot explain it: at least this many seconds and this many scrape intervals.
 MIN_WINDOW_S = 10.0

@@ -19,6 +19,10 @@ from litellm_proxy import start_proxy
 from vllm_engine import MAX_MODEL_LEN, VLLMServer, tokenize
 
 from runner.errors import EXIT_OK
+from runner.report.render import render_report
+from runner.report.timeline import SERVER_CHARTS
+from runner.run.validity import THRESHOLDS
+from runner.servermetrics.summary import MIN_WINDOW_S
 
 pytestmark = [pytest.mark.vllm, pytest.mark.litellm]
 
@@ -220,6 +224,7 @@ defaults:
 benchmarks:
   - {name: cold, models: tiny, load: {requests: 6, concurrency: 2}}
   - {name: warm, models: tiny, load: {requests: 6, concurrency: 2, warmup_requests: 2}}
+  - {name: long, models: tiny, load: {duration_s: 12, concurrency: 2}}
 """
 
 
@@ -254,3 +259,20 @@ def test_the_engines_metrics_are_scraped_and_its_token_counters_match_usage(
     # the window separates their tokens, so the count is again exactly the measured ones'.
     warm = jobs["warm"]
     assert warm["server_metrics"]["series"]["generation_tokens"]["delta"] == 6 * 16
+    # Over a window long enough to judge, the engine's generation rate agrees with the client's:
+    # no server_disagreement; and the report draws the engine's series beside the client's.
+    block = jobs["long"]["server_metrics"]
+    assert block["window_s"] >= MIN_WINDOW_S and block["disagreement"] is None, block
+    ratio = block["generation_tokens_per_s"] / block["client_output_tokens_per_s"]
+    assert abs(ratio - 1) <= THRESHOLDS.server_disagreement, block
+    for job in jobs.values():
+        assert "server_disagreement" not in [r["code"] for r in job["metrics"]["validity"]
+                                             ["reasons"]]
+    html = (run / "report.html").read_text()
+    for title, *_ in SERVER_CHARTS:
+        assert html.count(f">{title}</text>") == len(jobs), title
+    [long] = [j for j in json.loads(render_report(str(run), "json"))["jobs"]
+              if j["benchmark"] == "long"]
+    server = long["timeline"]["server"]
+    assert server["note"] is None and server["scrapes"] == block["scrapes"]
+    assert max(v for v in server["kv_cache_usage"] if v is not None) > 0

@@ -89,6 +89,11 @@ FIRING = {
     "bursty_chunks": ({"itl_ms": dist(p50=0.02), "tpot_ms": dist(p50=9.8)},
                       "ITL p50 0.02 ms vs TPOT p50 9.8 ms (below 0.1 x TPOT)"),
     "tokens_per_chunk": ({"tokens_per_chunk": dist(p50=4.0)}, "tokens per chunk p50 4 > 1.5"),
+    "server_disagreement": (
+        {"server_metrics": {"disagreement": {"server_tokens_per_s": 140.0,
+                                             "client_tokens_per_s": 100.0,
+                                             "difference": 0.4, "threshold": 0.2}}},
+        "server generated 140 tok/s vs client 100 tok/s (ratio 1.40, beyond 1 ± 0.2)"),
 }
 
 
@@ -128,12 +133,42 @@ QUIET = {
     "coalesced chunks make ITL longer, not bursty": {"itl_ms": dist(p50=30.0)},
     "tokens per chunk at the threshold": {"tokens_per_chunk": dist(p50=1.5)},
     "no usage-counted stream": {"tokens_per_chunk": dist(p50=None)},
+    "server and client agree (no disagreement fact)": {"server_metrics": {
+        "generation_tokens_per_s": 101.0, "client_output_tokens_per_s": 100.0,
+        "disagreement": None}},
+    "a server that was not scraped": {"server_metrics": {"url": None, "error": "off"}},
+    "a disagreement fact at the threshold": {"server_metrics": {"disagreement": {
+        "server_tokens_per_s": 80.0, "client_tokens_per_s": 100.0}}},
+    "a client that counted nothing": {"server_metrics": {"disagreement": {
+        "server_tokens_per_s": 80.0, "client_tokens_per_s": 0}}},
 }
 
 
 @pytest.mark.parametrize("case", QUIET)
 def test_beside_a_threshold_or_without_data_no_reason_fires(case: str) -> None:
     assert judge_validity(metrics(**QUIET[case])) == {"verdict": "valid", "reasons": []}
+
+
+def test_the_server_block_beside_the_metrics_is_judged_without_changing_them() -> None:
+    clean = metrics()
+    server = {"generation_tokens_per_s": 12.5, "client_output_tokens_per_s": 50.0,
+              "disagreement": {"server_tokens_per_s": 12.5, "client_tokens_per_s": 50.0,
+                               "difference": 0.75, "threshold": 0.2}}
+    verdict = judge_validity(clean, server_metrics=server)
+    assert verdict["verdict"] == "degraded" and codes(verdict) == ["server_disagreement"]
+    assert verdict["reasons"][0]["figure"] == (
+        "server generated 12.5 tok/s vs client 50 tok/s (ratio 0.25, beyond 1 ± 0.2)")
+    assert "server_metrics" not in clean  # pure: the caller's metrics are left as they were
+    assert judge_validity(clean, server_metrics=None)["verdict"] == "valid"
+
+
+def test_the_disagreement_threshold_is_the_one_the_summary_uses() -> None:
+    from runner.servermetrics.summary import DISAGREEMENT, disagreement
+
+    assert THRESHOLDS.server_disagreement == DISAGREEMENT
+    fact = disagreement(130.0, 100.0, window_s=60, interval_s=1)
+    assert codes(judge_validity(metrics(), server_metrics={"disagreement": fact})) == [
+        "server_disagreement"]
 
 
 def test_invalid_reasons_come_first_and_set_the_verdict() -> None:

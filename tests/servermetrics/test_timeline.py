@@ -1,0 +1,81 @@
+"""The server's series read back from a job's series file: samples carried forward from line to
+line, counters as growth per scrape interval, the client timeline's time axis, and long jobs
+grouped under the cap. Values worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runner.servermetrics.timeline import MAX_POINTS, read_scrapes, server_series
+
+WAITING = 'vllm:num_requests_waiting{engine="0",model_name="tiny"}'
+KV_OLD = 'vllm:gpu_cache_usage_perc{model_name="tiny"}'
+PREEMPT = 'vllm:num_preemptions_total{model_name="tiny"}'
+GENERATED = 'vllm:generation_tokens_total{model_name="tiny"}'
+
+
+def write_lines(path: Path, lines: list[dict[str, Any]], torn: str = "") -> str:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + torn)
+    return str(path)
+
+
+def test_each_line_holds_only_what_changed_and_the_rest_carries_forward(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "s.jsonl", [
+        {"t_s": 0.0, "unix_s": 100.0, "samples": {WAITING: 0, KV_OLD: 0.1, PREEMPT: 2,
+                                                  GENERATED: 1000, "other_total": 5}},
+        {"t_s": 1.0, "unix_s": 101.0, "samples": {WAITING: 3, GENERATED: 1100}},
+        {"t_s": 2.0, "unix_s": 102.0, "samples": {KV_OLD: 0.4, PREEMPT: 5, GENERATED: 1150}},
+    ], torn='{"t_s": 3.0, "samp')  # a crash mid-write leaves a torn last line
+    scrapes = read_scrapes(path)
+    assert [t for t, _ in scrapes] == [0.0, 1.0, 2.0]
+    assert scrapes[2][1]["requests_waiting"] == 3  # unchanged since the line before
+    assert scrapes[2][1]["kv_cache_usage"] == 0.4  # the older vLLM name is known too
+    series = server_series(scrapes, offset_s=-0.25)
+    assert series == {
+        "t_s": [-0.25, 0.75, 1.75],
+        "requests_waiting": [0, 3, 3], "requests_running": [None, None, None],
+        "kv_cache_usage": [0.1, 0.1, 0.4],
+        "preemptions": [None, 0, 3],  # growth since the scrape before; none before the first
+        "generation_tokens_per_s": [None, 100.0, 50.0],
+    }
+
+
+def test_a_counter_reset_counts_as_growth_from_zero() -> None:
+    scrapes = [(0.0, {"preemptions": 7.0}), (0.5, {"preemptions": 9.0}),
+               (1.0, {"preemptions": 1.0})]  # the server restarted
+    assert server_series(scrapes)["preemptions"] == [None, 2, 1]
+
+
+def test_a_long_job_is_grouped_under_the_cap() -> None:
+    count = MAX_POINTS * 2 + 1  # groups of 3 scrapes (the last one alone)
+    scrapes = [(i * 0.5, {"requests_waiting": float(i % 7), "generation_tokens": i * 10.0,
+                          "preemptions": float(i // 100)}) for i in range(count)]
+    series = server_series(scrapes)
+    assert len(series["t_s"]) <= MAX_POINTS
+    assert series["t_s"][:2] == [1.0, 2.5]  # a group sits at its last scrape
+    assert series["requests_waiting"][:3] == [2, 5, 6]  # a group's gauge is its max
+    assert series["generation_tokens_per_s"][:2] == [20.0, 20.0]  # 10 tokens / 0.5 s
+    total = sum(v for v in series["preemptions"] if v is not None)
+    assert total == (count - 1) // 100  # every step counted once
+
+
+def test_no_scrapes_give_empty_series() -> None:
+    assert server_series([]) == {"t_s": [], "requests_waiting": [], "requests_running": [],
+                                 "kv_cache_usage": [], "preemptions": [],
+                                 "generation_tokens_per_s": []}
+
+
+def test_sglang_and_tgi_names_and_hostile_lines(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "s.jsonl", [
+        {"t_s": 0.0, "samples": {"sglang:num_queue_reqs": 2, "sglang:token_usage": 0.5}},
+        {"t_s": float("nan"), "samples": {"sglang:num_queue_reqs": 99}},
+        {"t_s": 1.0, "samples": {"sglang:num_queue_reqs": float("inf"), "tgi_queue_size": 1}},
+        {"t_s": 2.0, "samples": ["not", "a", "mapping"]},
+        [1, 2],
+    ])
+    series = server_series(read_scrapes(path))
+    assert series["t_s"] == [0.0, 1.0]
+    assert series["requests_waiting"] == [2, 2]  # the infinite reading is left out
+    assert series["kv_cache_usage"] == [0.5, 0.5]
