@@ -43,7 +43,7 @@ def read_scrapes(path: str) -> list[tuple[float, dict[str, float]]]:
 
 def server_series(scrapes: Sequence[tuple[float, Mapping[str, float]]],
                   offset_s: float = 0.0) -> dict[str, Any]:
-    """Per-scrape series: `t_s` (each scrape's time + `offset_s`, seconds from the window's opening),
+    """Per-scrape series: `t_s` (each scrape's time + `offset_s`, from the window's opening),
     the gauges requests_waiting, requests_running, kv_cache_usage (fraction 0..1) as read,
     `preemptions` (the counter's growth since the scrape before) and `generation_tokens_per_s`
     (the generation counter's growth since the scrape before, per second between them); None
