@@ -65,6 +65,20 @@ def jsonl_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def stored_jobs(results: Path, plan: str, *, by: str = "benchmark",
+                warmup: bool = False) -> dict[str, dict[str, Any]]:
+    """The jobs of the one run of `plan` under `results`, keyed by their `by` field: each job's
+    summary with its request records under `records` (warm-ups only when `warmup`)."""
+    [run] = run_dirs(results, plan)
+    jobs = {}
+    for job in manifest(run)["jobs"]:
+        summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
+        summary["records"] = [r for r in jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
+                              if warmup or not r["warmup"]]
+        jobs[summary[by]] = summary
+    return jobs
+
+
 def requests_sent(url: str) -> int:
     """How many requests the simulator at `url` has received so far (GET /mock/stats)."""
     with urllib.request.urlopen(f"{url}/mock/stats", timeout=5) as resp:

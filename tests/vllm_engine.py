@@ -8,12 +8,14 @@ model for the whole session.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from litellm_proxy import free_port
@@ -117,6 +119,26 @@ def _wait_ready(server: VLLMServer) -> None:
         time.sleep(1.0)
     raise RuntimeError(f"vLLM not ready after {READY_DEADLINE_S:g}s; log tail:\n"
                        f"{server.log_tail()}")
+
+
+PROMPTS = ("Explain what a cache does.", "Write a short poem about the river.",
+           "List three colors and a number.", "Why is the queue long at night?")
+
+
+def engine_project(tmp_path: Path, server: VLLMServer, plan: str, monkeypatch: Any) -> Path:
+    """A project in `tmp_path` whose server `engine` is `server`: configs/servers.yaml,
+    prompts.jsonl (PROMPTS) and plan.yaml (`plan`); the test's config dir and working folder
+    point there (`monkeypatch`: pytest's). Returns the plan's path."""
+    configs = tmp_path / "configs"
+    configs.mkdir(exist_ok=True)
+    (configs / "servers.yaml").write_text(f"servers:\n  engine:\n    url: {server.url}\n")
+    (tmp_path / "prompts.jsonl").write_text(
+        "".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
+    path = tmp_path / "plan.yaml"
+    path.write_text(plan)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+    monkeypatch.chdir(tmp_path)
+    return path
 
 
 def tokenize(server: VLLMServer, text: str) -> int:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import jsonl_lines, manifest, run_dirs
+from apply_helpers import jsonl_lines, manifest, run_dirs, stored_jobs
 from cli_helpers import run_cli
 from conftest import require_litellm
 from litellm_proxy import start_proxy
-from vllm_engine import MAX_MODEL_LEN, VLLMServer, tokenize
+from vllm_engine import MAX_MODEL_LEN, PROMPTS, VLLMServer, engine_project, tokenize
 
 from runner.errors import EXIT_OK
 from runner.report.render import render_report
@@ -26,43 +26,19 @@ from runner.servermetrics.summary import MIN_WINDOW_S
 
 pytestmark = [pytest.mark.vllm, pytest.mark.litellm]
 
-PROMPTS = ("Explain what a cache does.", "Write a short poem about the river.",
-           "List three colors and a number.", "Why is the queue long at night?")
-
-
-def _project(tmp_path: Path, server: VLLMServer, plan: str,
-             monkeypatch: pytest.MonkeyPatch) -> Path:
-    configs = tmp_path / "configs"
-    configs.mkdir(exist_ok=True)
-    (configs / "servers.yaml").write_text(f"servers:\n  engine:\n    url: {server.url}\n")
-    (tmp_path / "prompts.jsonl").write_text(
-        "".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS))
-    path = tmp_path / "plan.yaml"
-    path.write_text(plan)
-    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
-    monkeypatch.chdir(tmp_path)
-    return path
-
 
 def _apply(capsys: pytest.CaptureFixture[str], plan: Path, results: Path,
            expect: int = EXIT_OK) -> dict[str, dict[str, Any]]:
     code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(results))
     assert code == expect, out + err
-    [run] = run_dirs(results, "engine")
-    jobs = {}
-    for job in manifest(run)["jobs"]:
-        summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
-        summary["records"] = [r for r in jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
-                              if not r["warmup"]]
-        jobs[summary["benchmark"]] = summary
-    return jobs
+    return stored_jobs(results, "engine")
 
 
 def test_inventory_lists_the_served_name(
     vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _project(tmp_path, vllm_server, "", monkeypatch)
+    engine_project(tmp_path, vllm_server, "", monkeypatch)
     code, out, err = run_cli(capsys, "inventory", "--server", "engine", "--source", "live",
                              "--json")
     assert code == EXIT_OK, out + err
@@ -94,7 +70,7 @@ def test_chat_completions_and_whole_answers_count_exactly(
     vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = _project(tmp_path, vllm_server, ENDPOINTS_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_server, ENDPOINTS_PLAN, monkeypatch)
     jobs = _apply(capsys, plan, tmp_path / "results")
     for name, job in jobs.items():
         assert job["status"] == "ok", (name, job["error"])
@@ -132,7 +108,7 @@ def test_a_prompt_longer_than_the_context_fails_with_the_engines_words(
     vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = _project(tmp_path, vllm_server, REJECTED_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_server, REJECTED_PLAN, monkeypatch)
     code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "results"))
     assert code != EXIT_OK, out + err
     [run] = run_dirs(tmp_path / "results", "engine")
@@ -163,7 +139,7 @@ def test_tokens_that_stream_without_text_are_counted(
     vllm_bytes_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = _project(tmp_path, vllm_bytes_server, BYTES_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_bytes_server, BYTES_PLAN, monkeypatch)
     jobs = _apply(capsys, plan, tmp_path / "results")
     records = jobs["bytes"]["records"]
     for record in records:
@@ -196,7 +172,7 @@ def test_through_litellm_the_engines_usage_arrives_intact(
     models = [{"model_name": "engine/tiny", "litellm_params": params}]
     proxy = start_proxy(require_litellm(), tmp_path, models)
     try:
-        plan = _project(tmp_path, vllm_server, PROXY_PLAN, monkeypatch)
+        plan = engine_project(tmp_path, vllm_server, PROXY_PLAN, monkeypatch)
         (tmp_path / "configs" / "servers.yaml").write_text(
             f"servers:\n  proxy:\n    url: {proxy.url}\n    api_key_env: PROXY_KEY\n")
         monkeypatch.setenv("PROXY_KEY", proxy.master_key)
@@ -232,7 +208,7 @@ def test_the_engines_metrics_are_scraped_and_its_token_counters_match_usage(
     vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = _project(tmp_path, vllm_server, METRICS_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_server, METRICS_PLAN, monkeypatch)
     jobs = _apply(capsys, plan, tmp_path / "results")
     [run] = run_dirs(tmp_path / "results", "engine")
     for name, job in jobs.items():

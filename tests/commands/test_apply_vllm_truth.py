@@ -17,36 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import jsonl_lines, manifest, run_dirs
+from apply_helpers import stored_jobs
 from cli_helpers import run_cli
-from vllm_engine import MAX_MODEL_LEN, VLLMServer
+from vllm_engine import MAX_MODEL_LEN, VLLMServer, engine_project
 
 from runner.errors import EXIT_OK
 
 pytestmark = pytest.mark.vllm
-
-
-def _setup(tmp_path: Path, server: VLLMServer, plan: str,
-           monkeypatch: pytest.MonkeyPatch) -> Path:
-    configs = tmp_path / "configs"
-    configs.mkdir(exist_ok=True)
-    (configs / "servers.yaml").write_text(f"servers:\n  engine:\n    url: {server.url}\n")
-    path = tmp_path / "plan.yaml"
-    path.write_text(plan)
-    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
-    monkeypatch.chdir(tmp_path)
-    return path
-
-
-def _jobs(results: Path) -> dict[str, dict[str, Any]]:
-    """Job id -> its summary, with its records (warm-ups included) under `records`."""
-    [run] = run_dirs(results, "truth")
-    jobs = {}
-    for job in manifest(run)["jobs"]:
-        summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
-        summary["records"] = jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
-        jobs[summary["id"]] = summary
-    return jobs
 
 
 def _series(job: dict[str, Any], name: str) -> float:
@@ -73,10 +50,10 @@ def test_each_job_sends_prompts_the_engines_prefix_cache_has_not_seen(
     vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = _setup(tmp_path, vllm_server, PREFIX_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_server, PREFIX_PLAN, monkeypatch)
     code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
     assert code == EXIT_OK, out + err
-    jobs = _jobs(tmp_path / "r")
+    jobs = stored_jobs(tmp_path / "r", "truth", by="id", warmup=True)
     hit = {job_id: _series(job, "prefix_cache_hits") / _series(job, "prompt_tokens")
            for job_id, job in jobs.items()}
     # The engine's counters over each job's window: prompts of its own find (almost) nothing
@@ -105,10 +82,10 @@ def test_warm_ups_end_before_the_window_and_the_engine_counts_only_measured_toke
     vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    plan = _setup(tmp_path, vllm_server, WARMUP_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_server, WARMUP_PLAN, monkeypatch)
     code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
     assert code == EXIT_OK, out + err
-    [job] = _jobs(tmp_path / "r").values()
+    [job] = stored_jobs(tmp_path / "r", "truth", warmup=True).values()
     warm = [r for r in job["records"] if r["warmup"]]
     measured = [r for r in job["records"] if not r["warmup"]]
     assert (len(warm), len(measured)) == (2, 6)
@@ -144,7 +121,7 @@ def test_lengths_beyond_the_context_are_warned_about_and_cut_answers_flagged(
 ) -> None:
     from vllm_engine import tokenize
 
-    plan = _setup(tmp_path, vllm_server, LIMIT_PLAN, monkeypatch)
+    plan = engine_project(tmp_path, vllm_server, LIMIT_PLAN, monkeypatch)
     # A prompt of about MAX_MODEL_LEN - 100 tokens (counted by the engine): with max_tokens 200
     # the engine has room for about 100, and cuts the answer there (finish_reason length).
     words = ["river", "cache", "queue", "night", "color", "number", "poem", "short"]
@@ -156,7 +133,7 @@ def test_lengths_beyond_the_context_are_warned_about_and_cut_answers_flagged(
     assert code == EXIT_OK, out + err
     assert f"> max_model_len {MAX_MODEL_LEN}" in out and "beyond/tiny" in out
     code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "r"))
-    jobs = _jobs(tmp_path / "r")
+    jobs = stored_jobs(tmp_path / "r", "truth", by="id", warmup=True)
     beyond = jobs["beyond/tiny"]["metrics"]
     assert beyond["model_limits"]["exceeded"] is True
     assert beyond["validity"]["verdict"] == "invalid"
