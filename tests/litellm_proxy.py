@@ -7,7 +7,6 @@ import os
 import secrets
 import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import yaml
+from served import ServedProcess, wait_ready
 
 READY_PATH = "/health/liveliness"
 SERVED_IDS = (
@@ -73,7 +73,7 @@ def write_config(path: Path, model_list: Sequence[Mapping[str, Any]], master_key
 
 
 @dataclass
-class LiteLLMProxy:
+class LiteLLMProxy(ServedProcess):
     """A running proxy: its url, master key and process; `stop()` ends it."""
 
     url: str
@@ -83,20 +83,6 @@ class LiteLLMProxy:
     backend_key: str = ""
     model_names: list[str] = field(default_factory=list)  # configured, without the wildcard
     wildcard_ids: list[str] = field(default_factory=list)  # what the wildcard route adds
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, grace_s: float = 10.0) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(grace_s)
 
 
 def start_proxy(
@@ -159,22 +145,14 @@ def _proxy_env(workdir: Path) -> dict[str, str]:
 
 
 def _wait_ready(proxy: LiteLLMProxy, deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proxy.process.poll() is not None:
-            if "address already in use" in proxy.log_tail():
-                raise PortTaken(f"{proxy.url} was taken before litellm could bind it")
-            raise RuntimeError(
-                f"litellm exited with {proxy.process.returncode} before it was ready;"
-                f" log tail:\n{proxy.log_tail()}"
-            )
-        try:
-            if httpx.get(proxy.url + READY_PATH, timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"litellm not ready after {deadline_s:g}s; log tail:\n{proxy.log_tail()}")
+    def port_taken() -> None:
+        if "address already in use" in proxy.log_tail():
+            raise PortTaken(f"{proxy.url} was taken before litellm could bind it")
+
+    def live() -> bool:
+        return httpx.get(proxy.url + READY_PATH, timeout=2.0).status_code == 200
+
+    wait_ready(proxy, "litellm", live, deadline_s, poll_s=0.25, on_exit=port_taken)
 
 
 def listed_ids(proxy: LiteLLMProxy) -> list[str]:

@@ -12,13 +12,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from litellm_proxy import free_port
+from served import ServedProcess, wait_ready
 
 MODELS = ("tiny-qwen3", "tiny-qwen3-bytes")
 SERVED_NAME = "tiny"
@@ -45,28 +45,17 @@ def installed(home: Path) -> str | None:
 
 
 @dataclass
-class VLLMServer:
+class VLLMServer(ServedProcess):
     """A running engine: its base url (no /v1), served model name, process and log."""
 
     url: str
     model: str
     process: subprocess.Popen[bytes]
     log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+    STOP_SIGNAL = signal.SIGINT  # vLLM ignores SIGTERM while starting
 
     def stop(self, grace_s: float = 30.0) -> None:
-        """SIGINT (vLLM ignores SIGTERM while starting), then kill after `grace_s`."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(grace_s)
+        super().stop(grace_s)
 
 
 def start_vllm(home: Path, model: str, workdir: Path) -> VLLMServer:
@@ -105,20 +94,11 @@ def _engine_env(workdir: Path) -> dict[str, str]:
 
 
 def _wait_ready(server: VLLMServer) -> None:
-    deadline = time.monotonic() + READY_DEADLINE_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"vLLM exited with {server.process.returncode} while starting;"
-                               f" log tail:\n{server.log_tail()}")
-        try:
-            answer = httpx.get(server.url + "/v1/models", timeout=5.0)
-            if answer.status_code == 200 and SERVED_NAME in answer.text:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1.0)
-    raise RuntimeError(f"vLLM not ready after {READY_DEADLINE_S:g}s; log tail:\n"
-                       f"{server.log_tail()}")
+    def serves_the_model() -> bool:
+        answer = httpx.get(server.url + "/v1/models", timeout=5.0)
+        return answer.status_code == 200 and SERVED_NAME in answer.text
+
+    wait_ready(server, "vLLM", serves_the_model, READY_DEADLINE_S, poll_s=1.0)
 
 
 PROMPTS = ("Explain what a cache does.", "Write a short poem about the river.",
