@@ -1,0 +1,90 @@
+"""An OpenAI-compatible backend on 127.0.0.1 that fails its first calls with 500 and counts
+every call, so a test knows how often a gateway in front of it really called it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Backend:
+    """`fail_first`: how many calls (counted from the first) answer 500; `calls`: every
+    chat call received, in order (its JSON body)."""
+
+    fail_first: int = 0
+    text: str = "hello there"
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        with self.lock:
+            self.calls.append(request)
+            failing = len(self.calls) <= self.fail_first
+        if failing:
+            body = {"error": {"message": "backend failed on purpose", "type": "server_error"}}
+            return 500, json.dumps(body).encode(), "application/json"
+        if request.get("stream") is not True:
+            return 200, json.dumps(_completion(self.text)).encode(), "application/json"
+        return 200, _events(self.text), "text/event-stream"
+
+
+def _completion(text: str) -> dict[str, Any]:
+    return {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+
+def _events(text: str) -> bytes:
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**base, "choices": [],
+         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
+    ]
+    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+    return "".join(lines).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    backend: Backend
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        return None
+
+    def do_GET(self) -> None:
+        self._send(200, json.dumps({"object": "list", "data": []}).encode(), "application/json")
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self._send(*self.backend.answer(request))
+
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def flaky_backend(backend: Backend) -> Iterator[str]:
+    """Serve `backend` on a free loopback port; yields its base URL (with /v1)."""
+    handler = type("Handler", (_Handler,), {"backend": backend})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
