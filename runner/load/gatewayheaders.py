@@ -12,6 +12,7 @@ or broken gateway can make a field unknown, never wrong or huge."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ def read_gateway(headers: Mapping[str, str]) -> dict[str, Any] | None:
     }
 
 
+@functools.lru_cache(maxsize=256)  # a job sees a few backends: parsed once each, not per answer
 def api_host(value: str | None) -> str | None:
     """`host[:port]` of a backend URL: never its scheme, credentials, path or query (LiteLLM
     cuts only the query: a path can hold an Azure deployment, a user:password@ a secret).

@@ -23,6 +23,7 @@ from runner.report.data import (
     stat,
     warnings,
 )
+from runner.report.gatewayview import markdown_gateway
 from runner.report.html import fmt, render_html
 from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
@@ -84,7 +85,7 @@ def render_markdown(run: StoredRun) -> str:
         lines += ["", "**Warnings**", *(f"- ⚠ {_md(w.text)}" for w in found)]
     for name, group in by_benchmark(jobs).items():
         lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group),
-                  *_md_caveats(group[:MD_ROWS])]
+                  *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md)]
     return "\n".join(lines) + "\n"
 
 
