@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,38 +20,44 @@ class Backend:
 
     fail_first: int = 0
     text: str = "hello there"
+    gap_s: float = 0.005  # between streamed chunks: a steady pace, as an engine streams
     calls: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, request: dict[str, Any]) -> tuple[int, bytes, str]:
+    def answer(self, request: dict[str, Any]) -> tuple[int, list[bytes], str]:
         with self.lock:
             self.calls.append(request)
             failing = len(self.calls) <= self.fail_first
         if failing:
             body = {"error": {"message": "backend failed on purpose", "type": "server_error"}}
-            return 500, json.dumps(body).encode(), "application/json"
+            return 500, [json.dumps(body).encode()], "application/json"
         if request.get("stream") is not True:
-            return 200, json.dumps(_completion(self.text)).encode(), "application/json"
+            return 200, [json.dumps(_completion(self.text)).encode()], "application/json"
         return 200, _events(self.text), "text/event-stream"
+
+
+def _usage(text: str) -> dict[str, int]:
+    words = len(text.split())  # one token per word, one word per chunk
+    return {"prompt_tokens": 3, "completion_tokens": words, "total_tokens": 3 + words}
 
 
 def _completion(text: str) -> dict[str, Any]:
     return {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+            "usage": _usage(text)}
 
 
-def _events(text: str) -> bytes:
+def _events(text: str) -> list[bytes]:
     base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    words = [f" {w}" if i else w for i, w in enumerate(text.split())]
     chunks = [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
+        *({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": w}}]}
+          for w in words),
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {**base, "choices": [],
-         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
+        {**base, "choices": [], "usage": _usage(text)},
     ]
-    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
-    return "".join(lines).encode()
+    return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,18 +67,23 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:
-        self._send(200, json.dumps({"object": "list", "data": []}).encode(), "application/json")
+        self._send(200, [json.dumps({"object": "list", "data": []}).encode()],
+                   "application/json")
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self._send(*self.backend.answer(request))
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
+    def _send(self, status: int, parts: list[bytes], content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(sum(map(len, parts))))
         self.end_headers()
-        self.wfile.write(data)
+        for i, part in enumerate(parts):
+            if i:
+                time.sleep(self.backend.gap_s)
+            self.wfile.write(part)
+            self.wfile.flush()
 
 
 @contextmanager
