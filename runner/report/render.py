@@ -34,7 +34,7 @@ MD_ROWS = 50  # jobs per benchmark in the Markdown summary; the HTML report has 
 JOB_COLUMNS = ("id", "benchmark", "model", "status", "error", "attempts", "started_at",
                "finished_at", "stopped", "load_duration_s")
 JOB_FIELDS = {"load_duration_s": "duration_s"}  # the job's wall time, apart from the metric's
-DYNAMIC = ("errors", "slo.checks")  # metric keys whose columns depend on the run
+DYNAMIC = ("errors", "slo.checks", "gateway.deployments", "gateway.model_groups")  # per run
 
 
 def render_report(run_dir: str, fmt_name: str = "html") -> str:
