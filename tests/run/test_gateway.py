@@ -96,3 +96,14 @@ def test_the_manifest_block_gathers_versions_and_deployments_over_jobs() -> None
     assert run_gateway(jobs) == {"litellm_versions": ["1.106.2", "1.107.0"],
                                  "deployments": {"d1": 5, "d2": 1}}
     assert run_gateway(jobs[2:]) is None
+
+
+def test_a_key_echoed_in_a_gateway_header_is_redacted_before_it_is_stored() -> None:
+    from runner.redaction import header_keys
+    from runner.run.executor import scrub
+
+    key = "sk-live-0123456789abcdef"
+    rec = record(0, call_id=f"id-{key}", model_group=key, attempted_retries=1)
+    scrub(rec, header_keys({"Authorization": f"Bearer {key}"}))
+    assert rec.gateway is not None and key not in repr(rec.gateway)
+    assert rec.gateway["attempted_retries"] == 1
