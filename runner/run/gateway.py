@@ -42,8 +42,10 @@ def summarize_gateway(records: Sequence[RequestRecord], model: str) -> dict[str,
     `model_time_ms`: the client's E2E minus that overhead, per ok request that has both: the
     time the model (and the network to it) took. `retries`/`fallbacks`: requests with any,
     and their total. `mismatched`: requests for `model` answered by another model group with
-    no fallback reported (an alias, or a route runner did not ask for; a wildcard group that
-    matches `model` is the same model)."""
+    no fallback reported (a route runner did not ask for; a wildcard group that matches
+    `model` is the same model). LiteLLM 1.106.2 names an alias's answers with the alias as
+    their group (checked against the real proxy), so aliases show only across jobs: see
+    run_gateway's `shared_deployments`."""
     seen = [(r, r.gateway) for r in records if not r.warmup and r.gateway]
     if not seen:
         return None
@@ -89,9 +91,13 @@ def _mismatch(gateway: Mapping[str, Any], model: str) -> bool:
 def run_gateway(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The manifest's `gateway` block from a run's job summaries: every LiteLLM version and
     every deployment (with its requests) seen, so a night-to-night change can be tied to a
-    gateway upgrade or a new deployment; None when no job saw a LiteLLM proxy."""
+    gateway upgrade or a new deployment; `shared_deployments`: each deployment that answered
+    more than one model id of the run, with those ids (an alias and its target, or the ids a
+    wildcard route serves: LiteLLM 1.106.2 reports an alias as its own model group, so only
+    this cross-job view shows it). None when no job saw a LiteLLM proxy."""
     versions: set[str] = set()
     deployments: Counter[str] = Counter()
+    models: dict[str, set[str]] = {}
     for summary in summaries:
         block = (summary.get("metrics") or {}).get("gateway")
         if not isinstance(block, Mapping):
@@ -99,9 +105,12 @@ def run_gateway(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None
         versions.update(v for v in block.get("litellm_versions") or () if isinstance(v, str))
         for name, count in (block.get("deployments") or {}).items():
             deployments[str(name)] += int(count) if isinstance(count, int) else 0
+            models.setdefault(str(name), set()).add(str(summary.get("model")))
     if not versions and not deployments:
         return None
-    return {"litellm_versions": sorted(versions), "deployments": dict(sorted(deployments.items()))}
+    shared = {name: sorted(ids) for name, ids in sorted(models.items()) if len(ids) > 1}
+    return {"litellm_versions": sorted(versions), "deployments": dict(sorted(deployments.items())),
+            "shared_deployments": shared}
 
 
 def retried(metrics: Mapping[str, Any]) -> str | None:

@@ -179,7 +179,8 @@ def test_every_answer_records_the_gateway_headers_host_only(
     assert list(gw["deployments"].values()) == [REQUESTS] and gw["mismatched"] == 0
     assert gateway_reasons(summary) == []
     assert manifest(run)["gateway"] == {"litellm_versions": ["1.106.2"],
-                                        "deployments": gw["deployments"]}
+                                        "deployments": gw["deployments"],
+                                        "shared_deployments": {}}
     assert "**Gateway**" in (run / "summary.md").read_text()
     stored = "".join(p.read_text() for p in run.rglob("*") if p.is_file())
     for secret in ("sk-backend", gateway.proxy.master_key):

@@ -89,13 +89,16 @@ def test_an_overhead_larger_than_e2e_gives_zero_model_time() -> None:
 
 def test_the_manifest_block_gathers_versions_and_deployments_over_jobs() -> None:
     jobs: list[dict[str, Any]] = [
-        {"metrics": {"gateway": {"litellm_versions": ["1.106.2"], "deployments": {"d1": 3}}}},
-        {"metrics": {"gateway": {"litellm_versions": ["1.107.0"],
-                                 "deployments": {"d1": 2, "d2": 1}}}},
+        {"model": "steady", "metrics": {"gateway": {"litellm_versions": ["1.106.2"],
+                                                    "deployments": {"d1": 3}}}},
+        {"model": "steady-alias", "metrics": {"gateway": {"litellm_versions": ["1.107.0"],
+                                                          "deployments": {"d1": 2, "d2": 1}}}},
+        {"model": "steady", "metrics": {"gateway": {"deployments": {"d1": 1}}}},
         {"metrics": {"gateway": None}}, {"metrics": None}, {}]
     assert run_gateway(jobs) == {"litellm_versions": ["1.106.2", "1.107.0"],
-                                 "deployments": {"d1": 5, "d2": 1}}
-    assert run_gateway(jobs[2:]) is None
+                                 "deployments": {"d1": 6, "d2": 1},
+                                 "shared_deployments": {"d1": ["steady", "steady-alias"]}}
+    assert run_gateway(jobs[3:]) is None
 
 
 def test_a_key_echoed_in_a_gateway_header_is_redacted_before_it_is_stored() -> None:
