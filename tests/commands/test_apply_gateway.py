@@ -28,7 +28,8 @@ from runner.errors import EXIT_JOBS_FAILED, EXIT_OK
 pytestmark = pytest.mark.litellm
 
 REQUESTS = 4
-ROUTER = {"num_retries": 2, "retry_after": 0, "fallbacks": [{"broken": ["spare"]}]}
+ROUTER = {"num_retries": 2, "retry_after": 0, "fallbacks": [{"broken": ["spare"]}],
+          "model_group_alias": {"steady-alias": "steady"}}
 
 
 class Gateway:
@@ -185,6 +186,28 @@ def test_every_answer_records_the_gateway_headers_host_only(
     stored = "".join(p.read_text() for p in run.rglob("*") if p.is_file())
     for secret in ("sk-backend", gateway.proxy.master_key):
         assert secret not in out + stored
+
+
+def test_an_alias_and_its_target_share_a_deployment_in_the_manifest(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """LiteLLM reports the alias as its own model group: only the run sees one deployment
+    answer both ids."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(
+        f"servers:\n  proxy:\n    url: {gateway.proxy.url}\n    api_key_env: PROXY_KEY\n")
+    (tmp_path / "gw.yaml").write_text(plan("steady, steady-alias"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+    monkeypatch.setenv("PROXY_KEY", gateway.proxy.master_key)
+    results = tmp_path / "results"
+    code, out, err = run_cli(capsys, "apply", str(tmp_path / "gw.yaml"), "--results",
+                             str(results))
+    assert code == EXIT_OK, out + err
+    [run] = run_dirs(results, "gw")
+    block = manifest(run)["gateway"]
+    [(deployment, models)] = block["shared_deployments"].items()
+    assert models == ["steady", "steady-alias"] and block["deployments"][deployment] == 2 * REQUESTS
 
 
 @pytest.mark.vllm
