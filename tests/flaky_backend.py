@@ -21,7 +21,9 @@ class Backend:
     fail_first: int = 0
     text: str = "hello there"
     gap_s: float = 0.005  # between streamed chunks: a steady pace, as an engine streams
+    headers: dict[str, str] = field(default_factory=dict)  # added to every answer
     calls: list[dict[str, Any]] = field(default_factory=list)
+    call_headers: list[dict[str, str]] = field(default_factory=list)  # each call's headers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, request: dict[str, Any]) -> tuple[int, list[bytes], str]:
@@ -72,12 +74,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.backend.call_headers.append({k.lower(): v for k, v in self.headers.items()})
         self._send(*self.backend.answer(request))
 
     def _send(self, status: int, parts: list[bytes], content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(map(len, parts))))
+        for name, value in self.backend.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         for i, part in enumerate(parts):
             if i:
