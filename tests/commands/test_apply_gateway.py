@@ -100,7 +100,9 @@ def test_by_default_a_failing_first_call_is_recorded_not_retried(
     code, out, _, summary, records = apply(gateway, tmp_path, monkeypatch, capsys,
                                            "flaky-default")
     assert code == EXIT_JOBS_FAILED, out  # 1 of 4 failed: above max_error_rate 0
-    assert len(gateway.backends["flaky-default"].calls) == REQUESTS  # one call per request
+    calls = gateway.backends["flaky-default"].calls
+    assert len(calls) == REQUESTS  # one call per request
+    assert not any("disable_fallbacks" in c for c in calls)  # the proxy keeps it to itself
     first = records[0]
     assert (first["ok"], first["error_kind"], first["http_status"]) == (False, "http", 500)
     assert first["gateway"]["call_id"]  # the id to find the failure in the proxy's logs
