@@ -52,6 +52,11 @@ SERVER: dict[str, Any] = {
     "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
 }
 
+# What runner asks a LiteLLM proxy to do behind its back (servers.yaml `gateway`): false = ask
+# for none (header `x-litellm-num-retries: 0`, body `disable_fallbacks: true`), so a benchmark
+# sees every failure instead of a retried or rerouted answer (issue 12).
+GATEWAY: dict[str, bool] = {"retries": False, "fallbacks": False}
+
 # What runner accepts from a server (servers.yaml `limits`): beyond it a request fails as
 # `response_too_large`, the inventory falls back. Sized far above what a sane server sends.
 LIMITS: dict[str, int] = {

@@ -619,6 +619,8 @@ def code_default(schema: str, path: tuple[str, ...]) -> Any:
         return defaults.SERVER[name]
     if schema == "servers" and path[:3] == ("$defs", "limits", "properties"):
         return defaults.LIMITS[name]
+    if schema == "servers" and path[:3] == ("$defs", "gateway", "properties"):
+        return defaults.GATEWAY[name]
     raise AssertionError(f"{schema}: a default at {'/'.join(path)} has no code default")
 
 
@@ -642,6 +644,7 @@ def test_every_code_default_has_a_schema_default() -> None:
                ("plan", ("properties", "gate"))}
     wanted |= {("servers", ("$defs", "server", "properties", k)) for k in defaults.SERVER}
     wanted |= {("servers", ("$defs", "limits", "properties", k)) for k in defaults.LIMITS}
+    wanted |= {("servers", ("$defs", "gateway", "properties", k)) for k in defaults.GATEWAY}
     assert set(defaults.PLAN) == {"fallback", "gate"}
     assert wanted - found == set()
 

@@ -18,6 +18,7 @@ from runner.commands.preparation import Prepared
 from runner.errors import InputError, RunnerError, StorageError, cannot_write
 from runner.printable import printable, printable_lines
 from runner.report import junit
+from runner.run.gateway import run_gateway
 
 if TYPE_CHECKING:  # imported where it is used, as before
     from runner.results.store import RunStore
@@ -53,6 +54,7 @@ def conclude(args: argparse.Namespace, prepared: Prepared, store: RunStore,
     written); JUnit and reports are written, but not after a second signal. A signal that
     arrives meanwhile still makes the run interrupted."""
     status = _run_status(summaries, signals.requested, store.undone_jobs())
+    store.manifest["gateway"] = run_gateway(summaries)  # saved by finish
     try:
         store.finish(status)
     except StorageError as exc:

@@ -35,6 +35,8 @@ class Server:
     # the Prometheus endpoint read during jobs: None = try {url}/metrics, False = never scrape
     metrics_url: str | bool | None = None
     scrape_interval_s: float = float(defaults.SERVER["scrape_interval_s"])
+    # what a LiteLLM proxy may do behind runner's back (True: allowed, runner asks nothing)
+    gateway: Mapping[str, bool] = field(default_factory=lambda: dict(defaults.GATEWAY))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", base_url(self.url))  # one root URL for every client
@@ -245,6 +247,7 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
         metrics_url=False if kind == "mock" else spec.get("metrics_url"),
         scrape_interval_s=float(spec.get("scrape_interval_s",
                                          defaults.SERVER["scrape_interval_s"])),
+        gateway={**defaults.GATEWAY, **spec.get("gateway", {})},
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from runner.defaults import LIMITS, PARAMS
+from runner.load.gatewayheaders import read_gateway
 from runner.load.pacing import Pauses, retry_after_s
 from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_chunks
 from runner.load.sse import StreamState, error_message, short
@@ -31,12 +32,14 @@ SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see Ex
 @dataclass(frozen=True)
 class Target:
     """Where requests go. `headers` carry the Authorization: never log them. `limits`: what
-    the server's answers may hold (servers.yaml `limits`; missing keys take LIMITS')."""
+    the server's answers may hold (servers.yaml `limits`; missing keys take LIMITS'). `body`:
+    fields added to every request's body, under the plan's `extra_body` (runner.run.gateway)."""
 
     base_url: str
     headers: Mapping[str, str]
     model: str
     limits: Mapping[str, int] = field(default_factory=dict)
+    body: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Exchange(ABC):
@@ -121,6 +124,7 @@ class Exchange(ABC):
         resp = None
         try:
             async with self.session.post(self.url, data=body, allow_redirects=False) as resp:
+                record.gateway = read_gateway(resp.headers)
                 if resp.status >= 300:
                     end = await self._http_error(resp, record)
                 else:

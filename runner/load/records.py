@@ -59,6 +59,10 @@ class RequestRecord:
     error_kind: str | None = None  # one of ERROR_KINDS when not ok
     http_status: int | None = None
     error: str | None = None  # short message, never containing secrets
+    # What a LiteLLM proxy said about this answer (runner.load.gatewayheaders.read_gateway):
+    # deployment, model group, api base host, call id, version, cost, duration, overhead,
+    # attempted retries and fallbacks; None when the answer carried no LiteLLM headers.
+    gateway: dict[str, Any] | None = None
 
     @property
     def e2e_from_scheduled_ms(self) -> float | None:

@@ -37,7 +37,7 @@ class Schedule(Exchange):
         self.limited = self.open_loop and params.get("max_concurrency") is not None
         self.slots = int(params.get("max_concurrency") or OPEN_LOOP_SLOTS) if self.open_loop \
             else int(params.get("concurrency", 1))
-        self.bodies = RequestBodies(params, target.model, prompts)
+        self.bodies = RequestBodies(params, target.model, prompts, target.body)
         self.tasks: set[asyncio.Task[None]] = set()
         self.duration_hit = False
         self.next_index = 0

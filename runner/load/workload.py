@@ -225,14 +225,17 @@ def request_body(
     return {"model": model, **prompt, **_body_tail(params)}
 
 
-def _body_tail(params: Mapping[str, Any]) -> dict[str, Any]:
-    """What follows the prompt in every body of a job (a key of `extra_body` that is also an
-    earlier key, such as `model`, keeps that key's place when merged)."""
+def _body_tail(params: Mapping[str, Any],
+               added: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What follows the prompt in every body of a job: the params, then `added` (what runner
+    asks of the server, see runner.run.gateway), then `extra_body`, which can override both (a
+    key of `extra_body` that is also an earlier key, such as `model`, keeps its place)."""
     tail: dict[str, Any] = {k: params[k] for k in ("max_tokens", "temperature", "seed")
                             if params.get(k) is not None}
     tail["stream"] = bool(params.get("stream", True))
     if tail["stream"]:
         tail["stream_options"] = {"include_usage": True}
+    tail.update(added or {})
     tail.update(params.get("extra_body") or {})
     return tail
 
@@ -245,9 +248,10 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
 class RequestBodies:
     """Encoded request bodies: the first ones built before the clock starts, others on demand."""
 
-    def __init__(self, params: Mapping[str, Any], model: str, prompts: PromptSource) -> None:
+    def __init__(self, params: Mapping[str, Any], model: str, prompts: PromptSource,
+                 added: Mapping[str, Any] | None = None) -> None:
         self.model, self.prompts = model, prompts
-        self.tail = _body_tail(params)  # the same for every request: built once per job
+        self.tail = _body_tail(params, added)  # the same for every request: built once per job
         self.ready: dict[int, bytes] = {}
         self.warmups = int(params.get("warmup_requests") or 0)
 

@@ -30,6 +30,8 @@ from runner.report.data import (
     stat,
     warnings,
 )
+from runner.report.gatewayview import HEADERS as GATEWAY_HEADERS
+from runner.report.gatewayview import GatewayRow, gateway_rows
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts
@@ -95,6 +97,7 @@ class BenchmarkView:
     dist_note: str
     errors: tuple[ErrorRow, ...]
     caveats: tuple[Caveat, ...] = ()
+    gateway: tuple[GatewayRow, ...] = ()  # model time beside the LiteLLM proxy's overhead
 
 
 def render_html(run: StoredRun) -> str:
@@ -111,8 +114,8 @@ def render_html(run: StoredRun) -> str:
         raise InstallationError.missing("the report template report.html.j2") from None
     return str(template.render(
         info=run_info(run, jobs), banners=warnings(run, jobs), benchmarks=views,
-        headers=HEADERS, definitions=metric_definitions(), open_all=len(jobs) <= OPEN_JOBS,
-        version=__version__))
+        headers=HEADERS, gateway_headers=GATEWAY_HEADERS, definitions=metric_definitions(),
+        open_all=len(jobs) <= OPEN_JOBS, version=__version__))
 
 
 def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -> BenchmarkView:
@@ -126,7 +129,7 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          charts(jobs, ax), tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
-                         tuple(caveats(jobs)))
+                         tuple(caveats(jobs)), gateway_rows(jobs, fmt))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:

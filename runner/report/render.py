@@ -23,6 +23,7 @@ from runner.report.data import (
     stat,
     warnings,
 )
+from runner.report.gatewayview import markdown_gateway
 from runner.report.html import fmt, render_html
 from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
@@ -34,7 +35,7 @@ MD_ROWS = 50  # jobs per benchmark in the Markdown summary; the HTML report has 
 JOB_COLUMNS = ("id", "benchmark", "model", "status", "error", "attempts", "started_at",
                "finished_at", "stopped", "load_duration_s")
 JOB_FIELDS = {"load_duration_s": "duration_s"}  # the job's wall time, apart from the metric's
-DYNAMIC = ("errors", "slo.checks")  # metric keys whose columns depend on the run
+DYNAMIC = ("errors", "slo.checks", "gateway.deployments", "gateway.model_groups")  # per run
 
 
 def render_report(run_dir: str, fmt_name: str = "html") -> str:
@@ -87,7 +88,7 @@ def render_markdown(run: StoredRun) -> str:
         lines += ["", "**Warnings**", *(f"- ⚠ {_md(w.text)}" for w in found)]
     for name, group in by_benchmark(jobs).items():
         lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group),
-                  *_md_caveats(group[:MD_ROWS])]
+                  *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md)]
     return "\n".join(lines) + "\n"
 
 

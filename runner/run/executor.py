@@ -122,6 +122,7 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.load.loadgen import run_load
+    from runner.run.gateway import gateway_request, summarize_gateway
     from runner.run.metrics import Expectation, summarize
     from runner.run.validity import judge_validity
 
@@ -129,7 +130,9 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     ctx.store.reset_request_log(spec.job.slug)
     started = utc_now()
     headers = auth_headers(spec.server, ctx.env)
-    target = Target(spec.server.url, headers, spec.job.model, spec.server.limits)
+    asked, body = gateway_request(spec.server.kind, spec.server.gateway)
+    target = Target(spec.server.url, {**headers, **asked}, spec.job.model, spec.server.limits,
+                    body)
     keys = header_keys(headers)
     scraper, skipped = await _start_scraping(spec, ctx, headers)
     try:
@@ -150,6 +153,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params))
+    metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
     server = skipped or _server_metrics(spec, scraper, result, metrics)
     metrics["validity"] = judge_validity(metrics, server_metrics=server)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
@@ -211,6 +215,9 @@ def scrub(record: RequestRecord, keys: Sequence[str]) -> None:
         record.error = redact_keys(record.error, keys)
     if record.finish_reason:
         record.finish_reason = redact_keys(record.finish_reason, keys)
+    if record.gateway:  # a hostile gateway may echo the key in any header
+        record.gateway = {k: redact_keys(v, keys) if isinstance(v, str) else v
+                          for k, v in record.gateway.items()}
 
 
 def judge(

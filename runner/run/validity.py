@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.run import gateway
+
 VALID, DEGRADED, INVALID = "valid", "degraded", "invalid"
 UNKNOWN = "unknown"  # a job stored before verdicts existed: no `metrics.validity`
 _RANK = {VALID: 0, DEGRADED: 1, INVALID: 2}
@@ -67,8 +69,8 @@ class Rule:
 
 
 # Invalid: the numbers measure the client or a workload the plan did not name. Degraded: they
-# measure the server, with a caveat a reader must know. Gateway retries and fallbacks come with
-# issue 12: no code here until runner can see them.
+# measure the server, with a caveat a reader must know. The gateway_* and deployment_mismatch
+# codes read `metrics["gateway"]` (runner.run.gateway, from LiteLLM's response headers).
 RULES: Mapping[str, Rule] = {
     "client_bound": Rule(
         INVALID, "the load generator, not the server, was the limit: latencies include "
@@ -111,6 +113,18 @@ RULES: Mapping[str, Rule] = {
         "a gateway, a counter that is not this model's)", "benchmark a server no one else "
         "uses; compare series.generation_tokens with the job's usage; check that metrics_url "
         "belongs to the server that answered"),
+    "gateway_retries": Rule(
+        DEGRADED, "the LiteLLM proxy retried failed calls: those requests' latencies include "
+        "the failed attempts, and failures the model had are hidden", "leave servers.yaml "
+        "gateway.retries false (runner then asks for no retries), or fix the failing backend"),
+    "gateway_fallbacks": Rule(
+        INVALID, "the LiteLLM proxy fell back to another model group: some answers came from "
+        "a model the job does not name", "leave servers.yaml gateway.fallbacks false (runner "
+        "then asks for no fallbacks), or fix the model the proxy fell back from"),
+    "deployment_mismatch": Rule(
+        INVALID, "requests for this model were answered by a deployment of another model group "
+        "(an alias or a route): the numbers are another model's", "benchmark the model group "
+        "the proxy really routes to, or fix the proxy's model_group_alias/routing"),
 }
 
 
@@ -263,6 +277,9 @@ CHECKS: Mapping[str, Check] = {
     "short_outputs": _short, "prompts_off_target": _off_target, "rate_shortfall": _rate,
     "bursty_chunks": _bursty, "tokens_per_chunk": _per_chunk,
     "server_disagreement": _disagreement,
+    "gateway_retries": lambda m, t: gateway.retried(m),
+    "gateway_fallbacks": lambda m, t: gateway.fell_back(m),
+    "deployment_mismatch": lambda m, t: gateway.mismatched(m),
 }
 
 

@@ -67,7 +67,8 @@ SERVERS: dict[str, Any] = {
     "default": "local",
     "servers": {
         "local": {"url": "http://127.0.0.1:9", "api_key_env": "FUZZ_KEY", "timeout_s": 5,
-                  "metrics_url": "http://127.0.0.1:9/metrics", "scrape_interval_s": 0.5},
+                  "metrics_url": "http://127.0.0.1:9/metrics", "scrape_interval_s": 0.5,
+                  "gateway": {"retries": False, "fallbacks": True}},
         "sim": {"kind": "mock", "models": ["Qwen/Qwen3-8B"], "ttft_ms": 1, "itl_ms": 1},
     },
 }
@@ -94,7 +95,9 @@ NEAR: dict[str, list[Any]] = {
              "a..b", "Previous"],
     "models": ["--help", "-x", "a,b", "m\x00", "~(a+)+$", "!all", "&x", "@coder", "~.*"],
     "extra_body": [{"api_key": "sk-x"}, {"model": "x"}, {"stream": False}, {"n": 2},
-                   {"stream_options": None}, {"messages": []}, {"X-Api-Key": "x"}, {}],
+                   {"stream_options": None}, {"messages": []}, {"X-Api-Key": "x"}, {},
+                   {"disable_fallbacks": "no"}],
+    "gateway": [{"retries": True}, {"fallbacks": "yes"}, {"nope": True}, {}, None],
     "id": ["--help", "a,b", "\x1b[2J", "x" * 300, "../../x", "Qwen/Qwen3-8B"],
     "dataset": ["nope.jsonl", "..", "/", "a\x00b", "../plan.yaml"],
     "template": ["{{ i / 0 }}", "{{ nope }}", "{% for %}", "{{ i }}", "{{ who * 3 }}"],
@@ -112,7 +115,8 @@ NEAR: dict[str, list[Any]] = {
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
-        "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream"]
+        "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
+        "gateway"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -94,6 +94,16 @@ FIRING = {
                                              "client_tokens_per_s": 100.0,
                                              "difference": 0.4, "threshold": 0.2}}},
         "server generated 140 tok/s vs client 100 tok/s (ratio 1.40, beyond 1 ± 0.2)"),
+    # issue 12: what the LiteLLM proxy's headers reported (metrics.gateway)
+    "gateway_retries": ({"gateway": {"requests": 20, "retries": {"requests": 3, "total": 4}}},
+                        "3 of 20 requests retried by the proxy (4 retries in all)"),
+    "gateway_fallbacks": ({"gateway": {"requests": 20, "fallbacks": {"requests": 1,
+                                                                     "total": 1}}},
+                          "1 of 20 requests answered after a fallback (1 fallbacks in all)"),
+    "deployment_mismatch": ({"gateway": {"requests": 20, "mismatched": 20,
+                                         "model_groups": {"other-model": 20}}},
+                            "20 requests answered by another model group (groups seen: "
+                            "other-model)"),
 }
 
 
@@ -225,7 +235,7 @@ def test_the_schema_mirrors_the_codes_severities_and_thresholds(schema: dict[str
     assert mirrored == {code: rule.severity for code, rule in RULES.items()}
     documented = {k: v["const"] for k, v in defs["validity_thresholds"]["properties"].items()}
     assert documented == dataclasses.asdict(THRESHOLDS)
-    assert "issue 12" in defs["validity"]["description"]  # retries/fallbacks: not yet a code
+    assert "gateway_retries" in defs["validity"]["description"]  # issue 12: now codes
 
 
 @pytest.mark.parametrize("code", FIRING)
