@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.commands.plan import load_checked, options_from
-from runner.errors import InputError, InventoryError, Problem, UsageError
+from runner.commands.probing import Probed, probe_selection
+from runner.errors import InputError, InventoryError, Problem, RefusedError, UsageError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
 from runner.plan.expand import Job
@@ -32,6 +33,7 @@ class Prepared:
     warnings: list[str]
     selection: Mapping[str, Any]  # the options that chose the jobs: limit, tags, skip_tags
     totals: Mapping[str, int | float]  # the plan view's totals: benchmarks, skipped, models, jobs
+    probed: Probed | None = None  # the probe's verdicts (None: --no-probe, or a lock)
 
 
 @contextmanager
@@ -54,14 +56,31 @@ def _from_plan(args: argparse.Namespace,
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options), inv)
+        probe = not getattr(args, "no_probe", False)
+        probed = probe_selection(chosen, inv, live.server, env) if probe else None
+        if probed is not None:
+            chosen = probed.chosen
+            _refuse_over_limits(probed, args.force)
         specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
                          s.benchmark.max_error_rate, _limits(job, inv))
                  for s in chosen for job in s.jobs]
         warnings = unknown_tags(plan, options)
         warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
         selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
+        if probed is not None:
+            warnings += [f"{w} (--force)" for w in probed.over_limits]
+            warnings += [f"probe: {r.model} [{r.endpoint}] dropped, {r.status}: {r.reason}"
+                         for r in probed.report.dropped()]
         yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings, selection,
-                             totals(chosen))
+                             totals(chosen), probed)
+
+
+def _refuse_over_limits(probed: Probed, force: bool) -> None:
+    """A plan that passes the key's limits would measure 429s, not the model: exit 2 unless
+    --force."""
+    if probed.over_limits and not force:
+        then = "; lower the load, or run it anyway with --force"
+        raise RefusedError.many([Problem(line + then) for line in probed.over_limits])
 
 
 @contextmanager
