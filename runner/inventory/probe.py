@@ -16,7 +16,7 @@ from runner.load.records import RequestRecord
 # benchmark's endpoint (wrong_mode). The others keep their jobs: a 429, a 5xx, a timeout or a
 # refused connection may pass, and a job records them as errors if they do not.
 STATUSES = ("ok", "unauthorized", "forbidden", "not_found", "wrong_mode", "rate_limited",
-            "server_error", "timeout", "connection", "other")
+            "cooldown", "server_error", "timeout", "connection", "other")
 DROPPED = frozenset({"unauthorized", "forbidden", "not_found", "wrong_mode"})
 _BY_HTTP = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
 # The words of a server that refuses an endpoint for a model of another kind (an embedding
@@ -27,6 +27,7 @@ _BY_HTTP = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_
 _WRONG_MODE = re.compile(r"not a chat model|not supported in the v1/(chat/)?completions|"
                          r"does not support (chat|completions|generate)|embedding model|"
                          r"only supports? embedding", re.IGNORECASE)
+_NO_DB = "No connected db."  # LiteLLM 1.106.2's 400 for a key it cannot look up
 # Inventory modes (LiteLLM's `mode`) that can answer each endpoint; None: unknown, may.
 FITS = {"chat": frozenset({"chat", "responses"}), "completions": frozenset({"completion", "chat"})}
 _ADVICE = {
@@ -34,7 +35,26 @@ _ADVICE = {
     "forbidden": "the key may not call this model: ask for access or leave it out of the plan",
     "not_found": "the server does not serve this model (or its backend is gone)",
     "wrong_mode": "this model cannot answer this endpoint: select it for another benchmark",
+    "cooldown": "LiteLLM benched every deployment of this model after recent failures; the "
+                "failure itself is hidden: see the proxy's log, or probe again later",
 }
+# LiteLLM 1.106.2 (router.py): after a deployment fails (a 404 or a 401 from its backend too),
+# it is "in cooldown" for cooldown_time (5 s by default), and a model whose deployments all are
+# answers 429 "No deployments available for selected model, Try again in 5 seconds...".
+_COOLDOWN = re.compile(r"deployments? (for selected model )?(are |is )?in cooldown|"
+                       r"No deployments available", re.IGNORECASE)
+_TRY_AGAIN = re.compile(r"Try again in (\d+(?:\.\d+)?) seconds")
+
+
+def is_cooldown(message: str) -> bool:
+    """Whether a 429's message is LiteLLM's cooldown (not the key's rate limit)."""
+    return _COOLDOWN.search(message) is not None
+
+
+def cooldown_wait_s(message: str, default_s: float = 5.0) -> float:
+    """The wait LiteLLM's cooldown message names ("Try again in 5 seconds"), else default_s."""
+    found = _TRY_AGAIN.search(message)
+    return float(found.group(1)) if found else default_s
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,10 @@ def classify(record: RequestRecord, endpoint: str, mode: str | None) -> tuple[st
     if status is not None:
         if status in (400, 404, 405, 422) and _wrong_mode(message, endpoint, mode):
             return "wrong_mode", _with_advice("wrong_mode", message)
+        if status == 400 and _NO_DB in message:
+            status = 401  # LiteLLM without a database: its answer to an unknown key
+        if status == 429 and is_cooldown(message):
+            return "cooldown", _with_advice("cooldown", message)
         kind = _BY_HTTP.get(status) or ("server_error" if status >= 500 else "other")
         return kind, _with_advice(kind, message)
     if record.error_kind in ("timeout", "stalled"):

@@ -15,7 +15,13 @@ from typing import Any
 import aiohttp
 
 from runner.inventory.config import Server, auth_headers
-from runner.inventory.probe import ProbeReport, ProbeResult, classify
+from runner.inventory.probe import (
+    ProbeReport,
+    ProbeResult,
+    classify,
+    cooldown_wait_s,
+    is_cooldown,
+)
 from runner.load.exchange import Exchange, Target
 from runner.load.records import RequestRecord
 from runner.load.sse import StreamState
@@ -24,6 +30,7 @@ from runner.load.workload import encode_body, request_body
 PROBE_TOKENS = 4  # what the probe asks for: a few tokens, the least a night can spend
 CONCURRENCY = 4
 CAP_S = 120.0  # the whole probe, however many models; each request has the server's timeout_s
+COOLDOWN_MAX_S = 15.0  # the longest wait for a LiteLLM cooldown to end before asking again
 PROMPT = "Reply with the single word OK."
 DEPLOYMENT_HEADER = "x-litellm-model-id"  # LiteLLM 1.106.2: the deployment that answered
 _REASONING_KEYS = ("reasoning_content", "reasoning")
@@ -91,6 +98,11 @@ async def probe_one(target: ProbeTarget, env: Mapping[str, str]) -> ProbeResult:
               "request_timeout_s": target.server.timeout_s,
               "stall_timeout_s": target.server.timeout_s}
     first = await _send(target, params, env)
+    if first.record.http_status == 429 and is_cooldown(first.record.error or ""):
+        # An earlier failure (another probe's, a job's) benched the model: its own answer
+        # comes after the cooldown, asked once more.
+        await asyncio.sleep(min(cooldown_wait_s(first.record.error or "") + 0.5, COOLDOWN_MAX_S))
+        first = await _send(target, params, env)
     record = first.record
     status, reason = classify(record, target.endpoint, target.mode)
     streamed = bool(params.get("stream", True))
@@ -104,7 +116,17 @@ async def probe_one(target: ProbeTarget, env: Mapping[str, str]) -> ProbeResult:
         return result
     extra = {**(params.get("extra_body") or {}), "ignore_eos": True, "min_tokens": PROBE_TOKENS}
     second = (await _send(target, {**params, "extra_body": extra}, env)).record
-    return replace(result, honours_min_tokens=second.ok and second.output_tokens == PROBE_TOKENS)
+    return replace(result, honours_min_tokens=honoured(record, second))
+
+
+def honoured(plain: RequestRecord, forced: RequestRecord) -> bool | None:
+    """Whether ignore_eos/min_tokens were honoured: True when the plain request stopped before
+    PROBE_TOKENS and the one asking for them got all PROBE_TOKENS; False when that one got
+    fewer (or failed); None when both got PROBE_TOKENS (the model did not stop early: nothing
+    to tell)."""
+    if not forced.ok or (forced.output_tokens or 0) < PROBE_TOKENS:
+        return False
+    return True if (plain.output_tokens or 0) < PROBE_TOKENS else None
 
 
 @dataclass
