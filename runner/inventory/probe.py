@@ -85,7 +85,8 @@ class ProbeResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"server": self.server, "model": self.model, "endpoint": self.endpoint,
-                "status": self.status, "reason": self.reason, "http_status": self.http_status,
+                "status": self.status, "dropped": self.dropped, "reason": self.reason,
+                "http_status": self.http_status,
                 "deployment": self.deployment, "streams_usage": self.streams_usage,
                 "honours_min_tokens": self.honours_min_tokens,
                 "sends_reasoning": self.sends_reasoning, "latency_ms": self.latency_ms}
