@@ -68,7 +68,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if probed is not None:
         report["probe"] = probed.to_json()
         report["key_limits"] = dict(probed.report.key_limits)
-    lock = lock_of(report, inv, plan, args) if args.out else None
+    # A lock holds the jobs left after the probe, not its verdicts (lock.schema.json)
+    locked = {k: v for k, v in report.items() if k not in ("probe", "key_limits")}
+    lock = lock_of(locked, inv, plan, args) if args.out else None
     if lock is not None and args.out != STDOUT:
         save_lock(args.out, lock)
     view = sys.stderr if args.out == STDOUT else sys.stdout  # stdout holds the lock then

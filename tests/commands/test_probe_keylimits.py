@@ -16,7 +16,7 @@ import pytest
 from apply_helpers import manifest, run_dirs
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_INVALID, EXIT_OK
+from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
 from runner.inventory.keylimits import Demand, KeyLimits, exceeded, fetch_key_limits, job_demand
 from runner.plan.expand import Job
@@ -39,11 +39,15 @@ class _Fake(BaseHTTPRequestHandler):
             assert self.headers.get("Authorization") == f"Bearer {KEY}"
             self._json(*self.key_info)
         else:
-            self._json(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+            self._json(200, {"object": "list", "data": [{"id": "m", "object": "model"},
+                                                        {"id": "gone", "object": "model"}]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.chats.append(str(body.get("model")))
+        if body.get("model") == "gone":
+            self._json(404, {"error": {"message": "The model `gone` does not exist."}})
+            return
         data = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in CHUNKS)
         data += b"data: [DONE]\n\n"
         self.send_response(200)
@@ -129,6 +133,35 @@ def test_plan_warns_and_apply_refuses_a_plan_over_the_rpm_limit(
     found = manifest(run)
     assert found["key_limits"]["fake"]["rpm_limit"] == 30
     assert found["probe"]["m"]["status"] == "ok"
+
+
+def test_a_lock_planned_with_the_probe_holds_only_the_usable_jobs(
+    limited: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = _workspace(tmp_path, limited[0], monkeypatch)
+    plan.write_text(PLAN.replace("models: m", "models: all").replace("rate: 1", "rate: 0.1"))
+    lock = tmp_path / "lock.json"
+    code, _, err = run_cli(capsys, "plan", str(plan), "--probe", "--out", str(lock))
+    assert code == EXIT_OK, err
+    assert [job["model"] for job in json.loads(lock.read_text())["jobs"]] == ["m"]
+    code, _, err = run_cli(capsys, "validate", str(lock))
+    assert code == EXIT_OK, err
+
+
+def test_every_model_dropped_is_exit_3_with_the_reasons(
+    limited: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = _workspace(tmp_path, limited[0], monkeypatch)
+    plan.write_text(PLAN.replace("models: m", "models: gone"))
+    for command in ("plan", "apply"):
+        extra = ["--probe"] if command == "plan" else ["--results", str(tmp_path / "r")]
+        code, _, err = run_cli(capsys, command, str(plan), *extra)
+        assert code == EXIT_INVENTORY
+        assert ("the probe dropped every selected model, nothing left to run: gone: not_found "
+                "(HTTP 404: The model `gone` does not exist.; the server does not serve") in err
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(("answer", "reason"), [
