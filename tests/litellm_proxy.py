@@ -183,3 +183,26 @@ def listed_ids(proxy: LiteLLMProxy) -> list[str]:
     answer = httpx.get(f"{proxy.url}/v1/models", headers=headers, timeout=10.0)
     answer.raise_for_status()
     return [str(entry["id"]) for entry in answer.json()["data"]]
+
+
+def start_proxy_with_router_settings(
+    litellm_bin: Path,
+    workdir: Path,
+    model_list: Sequence[Mapping[str, Any]],
+    router_settings: Mapping[str, Any],
+    *,
+    deadline_s: float = 90.0,
+) -> LiteLLMProxy:
+    """`start_proxy` with `router_settings` added to the config's (e.g. `model_group_alias`,
+    whose aliases LiteLLM lists in /v1/models and routes to the aliased group's deployments)."""
+    master_key = new_master_key()
+    config = workdir / "litellm.yaml"
+    write_config(config, model_list, master_key)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["router_settings"].update(router_settings)
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    names = [str(m["model_name"]) for m in model_list]
+    for _ in range(BIND_ATTEMPTS - 1):
+        with contextlib.suppress(PortTaken):
+            return _start(litellm_bin, config, workdir, master_key, names, deadline_s)
+    return _start(litellm_bin, config, workdir, master_key, names, deadline_s)

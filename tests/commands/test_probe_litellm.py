@@ -16,7 +16,7 @@ import pytest
 from apply_helpers import manifest, run_dirs
 from cli_helpers import run_cli
 from conftest import require_litellm
-from litellm_proxy import LiteLLMProxy, start_proxy
+from litellm_proxy import LiteLLMProxy, start_proxy_with_router_settings
 
 from runner.errors import EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
@@ -37,7 +37,8 @@ FAILING = {
                       "v1/chat/completions endpoint. Did you mean to use v1/completions?"),
 }
 EXPECTED = {"bad/gone": "not_found", "bad/locked": "unauthorized", "bad/embedder": "wrong_mode",
-            "good/a": "ok", "good/b": "ok"}
+            "good/a": "ok", "good/alias": "ok", "good/b": "ok"}
+ALIAS = {"good/alias": "good/a"}  # router_settings.model_group_alias: one deployment, two ids
 
 
 class _Failing(BaseHTTPRequestHandler):
@@ -87,7 +88,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory,
         models += [{"model_name": f"bad/{name}",
                     "litellm_params": {"model": f"openai/{name}", "api_base": failing_backend[0],
                                        "api_key": BACKEND_KEY}} for name in FAILING]
-        running = start_proxy(binary, tmp_path_factory.mktemp("probe"), models)
+        running = start_proxy_with_router_settings(binary, tmp_path_factory.mktemp("probe"),
+                                                   models, {"model_group_alias": ALIAS})
         try:
             yield running
         finally:
@@ -134,13 +136,17 @@ def test_plan_probe_drops_what_the_key_cannot_call(
     assert view["probe"]["good/a"]["streams_usage"] is True
     # The simulator always writes its 8 tokens: 4 of 4 came either way, nothing to tell.
     assert view["probe"]["good/a"]["honours_min_tokens"] is None
-    assert sorted(job["model"] for job in view["jobs"]) == ["good/a", "good/b"]
+    assert sorted(job["model"] for job in view["jobs"]) == ["good/a", "good/alias", "good/b"]
+    assert view["probe"]["good/alias"]["same_deployment_as"] == ["good/a"]
+    assert view["probe"]["good/alias"]["deployment"] == view["probe"]["good/a"]["deployment"]
+    assert "same_deployment_as" not in view["probe"]["good/b"]
     # No database behind this proxy: /key/info cannot answer, and the plan says so.
     assert view["key_limits"]["proxy"]["unknown"].startswith("GET /key/info answered HTTP")
     code, out, _ = run_cli(capsys, "plan", str(plan), "--probe")
     assert "key limits unknown (GET /key/info answered HTTP" in out
     assert "bad/embedder [chat] WRONG_MODE" in out
     assert "dropped before the run (3): bad/embedder, bad/gone, bad/locked" in out
+    assert "  DUPLICATE: good/a, good/alias answered by one deployment (" in out
 
 
 def test_plan_without_probe_sends_nothing(
@@ -162,12 +168,15 @@ def test_apply_runs_only_the_usable_models(
     plan = _workspace(tmp_path, proxy.url, monkeypatch, proxy.master_key)
     before = len(failing_backend[1])
     results = tmp_path / "results"
-    code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(results),
-                             "--no-report")
+    code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(results))
     assert code == EXIT_OK, out + err
     [run] = run_dirs(results, "probed")
+    summary = (run / "summary.md").read_text()
+    assert "3 model(s) dropped by the probe before the run, their jobs not run: bad/embedder: " \
+        "wrong\\_mode" in summary
+    assert "one deployment answered for good/a, good/alias" in summary
     found = manifest(run)
-    assert sorted(job["model"] for job in found["jobs"]) == ["good/a", "good/b"]
+    assert sorted(job["model"] for job in found["jobs"]) == ["good/a", "good/alias", "good/b"]
     assert {m: v["status"] for m, v in found["probe"].items()} == EXPECTED
     # The failing backend saw the probe (one request per model) and nothing of any job.
     assert sorted(failing_backend[1][before:]) == sorted(FAILING)
