@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.commands.plan import load_checked, options_from
-from runner.commands.probing import Probed, probe_selection
+from runner.commands.probing import Probed, endpoint_of, probe_jobs, probe_selection
 from runner.errors import InputError, InventoryError, Problem, RefusedError, UsageError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
@@ -56,8 +56,7 @@ def _from_plan(args: argparse.Namespace,
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options), inv)
-        probe = not getattr(args, "no_probe", False)
-        probed = probe_selection(chosen, inv, live.server, env) if probe else None
+        probed = probe_selection(chosen, inv, live.server, env) if _probing(args) else None
         if probed is not None:
             chosen = probed.chosen
             _refuse_over_limits(probed, args.force)
@@ -67,12 +66,34 @@ def _from_plan(args: argparse.Namespace,
         warnings = unknown_tags(plan, options)
         warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
         selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
-        if probed is not None:
-            warnings += [f"{w} (--force)" for w in probed.over_limits]
-            warnings += [f"probe: {r.model} [{r.endpoint}] dropped, {r.status}: {r.reason}"
-                         for r in probed.report.dropped()]
+        warnings += _probe_notes(probed)
         yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings, selection,
                              totals(chosen), probed)
+
+
+def _probing(args: argparse.Namespace) -> bool:
+    return not getattr(args, "no_probe", False)
+
+
+def _probe_notes(probed: Probed | None) -> list[str]:
+    """The WARNING lines of a probe: the limits passed under --force, the models dropped."""
+    if probed is None:
+        return []
+    return [*(f"{w} (--force)" for w in probed.over_limits),
+            *(f"probe: {r.model} [{r.endpoint}] dropped, {r.status}: {r.reason}"
+              for r in probed.report.dropped())]
+
+
+def _probe_locked(args: argparse.Namespace, specs: list[JobSpec], inv: Inventory,
+                  live: Workspace, env: Mapping[str, str]) -> tuple[list[JobSpec], Probed | None]:
+    """A lock's jobs probed as a plan's are (unless --no-probe): the dropped ones left out."""
+    if not _probing(args) or not specs:
+        return specs, None
+    probed = probe_jobs([s.job for s in specs], inv, live.server, env)
+    _refuse_over_limits(probed, args.force)
+    name = live.server.name
+    return [s for s in specs
+            if probed.report.drops(name, s.job.model, endpoint_of(s.job)) is None], probed
 
 
 def _refuse_over_limits(probed: Probed, force: bool) -> None:
@@ -104,10 +125,12 @@ def _from_lock(args: argparse.Namespace,
         if not specs:
             raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
                                  "re-plan with `runner plan PLAN --out FILE`")
+        specs, probed = _probe_locked(args, specs, inv, live, env)
+        warnings += _probe_notes(probed)
         options = lock.get("options") or {}
         selection = {k: options.get(k) for k in ("limit", "tags", "skip_tags")}
         yield live, Prepared(lock["plan"], lock.get("variables", {}), inv, specs, warnings,
-                             selection, lock.get("totals") or {})
+                             selection, lock.get("totals") or {}, probed)
 
 
 _SELECTION_FLAGS = (("limit", "--limit"), ("tags", "--tags"), ("skip_tags", "--skip-tags"),

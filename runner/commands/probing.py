@@ -10,10 +10,17 @@ from typing import Any
 
 from runner.errors import InventoryError
 from runner.inventory.config import Server
-from runner.inventory.keylimits import KeyLimits, exceeded, fetch_key_limits, job_demand
+from runner.inventory.keylimits import (
+    Demand,
+    KeyLimits,
+    exceeded,
+    fetch_key_limits,
+    job_demand,
+)
 from runner.inventory.listing import Inventory
 from runner.inventory.probe import ProbeReport, all_dropped_message, text_lines
 from runner.inventory.probewire import PROBE_TOKENS, ProbeTarget, run_probe
+from runner.plan.expand import Job
 from runner.plan.selection import Selected
 
 
@@ -45,28 +52,41 @@ def probe_selection(chosen: Sequence[Selected], inv: Inventory, server: Server,
                     env: Mapping[str, str]) -> Probed:
     """Probe each (model, endpoint) of the selection once on `server`; raises InventoryError
     (exit 3) when the probe drops every model that had jobs."""
+    probed = probe_jobs([job for s in chosen for job in s.jobs], inv, server, env)
+    return replace(probed, chosen=[_without_dropped(s, probed.report, server.name)
+                                   for s in chosen])
+
+
+def probe_jobs(jobs: Sequence[Job], inv: Inventory, server: Server,
+               env: Mapping[str, str]) -> Probed:
+    """Probe each (model, endpoint) of `jobs` once on `server` (a lock's jobs, or a
+    selection's), and hold the jobs left against the key's limits; `chosen` is left empty.
+    Raises InventoryError (exit 3) when the probe drops every job."""
     modes = {m.id: m.mode for m in inv.models}
     targets: dict[tuple[str, str], ProbeTarget] = {}
-    for s in chosen:
-        for job in s.jobs:
-            key = (job.model, str(job.params.get("endpoint", "chat")))
-            mode = modes.get(job.model)
-            targets.setdefault(key, ProbeTarget(server, job.model, job.params, mode))
+    for job in jobs:
+        mode = modes.get(job.model)
+        targets.setdefault((job.model, endpoint_of(job)),
+                           ProbeTarget(server, job.model, job.params, mode))
     report = run_probe(list(targets.values()), env)
-    kept = [_without_dropped(s, report, server.name) for s in chosen]
-    if report.dropped() and not any(s.jobs for s in kept):
+    kept = [j for j in jobs if report.drops(server.name, j.model, endpoint_of(j)) is None]
+    if report.dropped() and not kept:
         raise InventoryError(all_dropped_message(report))
     limits = fetch_key_limits(server, env) if server.kind != "mock" else None
     over = exceeded(limits, _demands(kept, report)) if limits is not None else []
     return Probed(replace(report, key_limits={server.name: limits.to_json()} if limits else {}),
-                  kept, limits, over)
+                  [], limits, over)
+
+
+def endpoint_of(job: Job) -> str:
+    return str(job.params.get("endpoint", "chat"))
 
 
 def _without_dropped(s: Selected, report: ProbeReport, server: str) -> Selected:
     def dropped(model: str, endpoint: str) -> bool:
         return report.drops(server, model, endpoint) is not None
 
-    jobs = tuple(j for j in s.jobs if not dropped(j.model, str(j.params.get("endpoint", "chat"))))
+    jobs = tuple(j for j in s.jobs if not dropped(j.model, endpoint_of(j)))
     if len(jobs) == len(s.jobs):
         return s
     models = tuple(m for m in s.models if any(j.model == m for j in jobs))
@@ -76,11 +96,10 @@ def _without_dropped(s: Selected, report: ProbeReport, server: str) -> Selected:
                    skipped=s.skipped or (None if jobs else "every model dropped by the probe"))
 
 
-def _demands(chosen: Sequence[Selected], report: ProbeReport) -> list[Any]:
+def _demands(jobs: Sequence[Job], report: ProbeReport) -> list[Demand]:
     """Each job's peak demand; a closed loop's expected latency per token is its model's probe
     latency over PROBE_TOKENS (None without one: that job is not estimated)."""
     per_token = {(r.model, r.endpoint): r.latency_ms / 1e3 / PROBE_TOKENS
                  for r in report.results if r.status == "ok" and r.latency_ms}
-    found = (job_demand(job, per_token.get((job.model, str(job.params.get("endpoint", "chat")))))
-             for s in chosen for job in s.jobs)
+    found = (job_demand(job, per_token.get((job.model, endpoint_of(job)))) for job in jobs)
     return [d for d in found if d is not None]

@@ -149,6 +149,27 @@ def test_a_lock_planned_with_the_probe_holds_only_the_usable_jobs(
     assert code == EXIT_OK, err
 
 
+def test_a_lock_is_probed_when_applied(
+    limited: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = _workspace(tmp_path, limited[0], monkeypatch)
+    plan.write_text(PLAN.replace("models: m", "models: all").replace("rate: 1", "rate: 0.45"))
+    lock = tmp_path / "lock.json"
+    code, _, err = run_cli(capsys, "plan", str(plan), "--out", str(lock))  # no probe: 2 jobs
+    assert code == EXIT_OK, err
+    assert len(json.loads(lock.read_text())["jobs"]) == 2
+    results = tmp_path / "results"
+    code, out, err = run_cli(capsys, "apply", str(lock), "--results", str(results),
+                             "--no-report")
+    assert code == EXIT_OK, out + err
+    assert "probe: gone [chat] dropped, not_found" in err
+    [run] = run_dirs(results, "limited")
+    found = manifest(run)
+    assert [job["model"] for job in found["jobs"]] == ["m"]
+    assert found["probe"]["gone"]["status"] == "not_found"
+
+
 def test_every_model_dropped_is_exit_3_with_the_reasons(
     limited: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
