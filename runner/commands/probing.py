@@ -10,18 +10,18 @@ from typing import Any
 
 from runner.errors import InventoryError
 from runner.inventory.config import Server
-from runner.inventory.keylimits import (
+from runner.inventory.listing import Inventory
+from runner.plan.expand import Job
+from runner.plan.selection import Selected
+from runner.run.keylimits import (
     Demand,
     KeyLimits,
     exceeded,
     fetch_key_limits,
     job_demand,
 )
-from runner.inventory.listing import Inventory
-from runner.inventory.probe import ProbeReport, all_dropped_message, text_lines
-from runner.inventory.probewire import PROBE_TOKENS, ProbeTarget, run_probe
-from runner.plan.expand import Job
-from runner.plan.selection import Selected
+from runner.run.probe import ProbeReport, all_dropped_message, text_lines
+from runner.run.probewire import PROBE_TOKENS, ProbeTarget, run_probe
 
 
 @dataclass(frozen=True)

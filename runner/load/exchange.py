@@ -43,7 +43,7 @@ class Exchange(ABC):
     """A job's requests on the wire, the part of a running job (loadgen._Job) that sends each
     request on its turn, reads its answer within the limits and the deadline, and measures it
     into a record: `_finish` keeps it, `_give_up` stops the job (schedule.Schedule).
-    `state_type` reads each answer (a subclass may learn more from it: inventory.probe)."""
+    `state_type` reads each answer (a subclass may learn more from it: run.probewire)."""
 
     state_type: type[StreamState] = StreamState
 

@@ -1,7 +1,7 @@
 """The key's limits (`GET /key/info`) against the plan: `plan --probe` warns, `apply` refuses
 unless --force. /key/info needs a database-backed LiteLLM proxy, which the tests cannot start:
 a small fake server answers /v1/models, /key/info (in LiteLLM 1.106.2's shape, see
-runner/inventory/keylimits.py) and chat completions instead."""
+runner/run/keylimits.py) and chat completions instead."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from cli_helpers import run_cli
 
 from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
-from runner.inventory.keylimits import Demand, KeyLimits, exceeded, fetch_key_limits, job_demand
 from runner.plan.expand import Job
+from runner.run.keylimits import Demand, KeyLimits, exceeded, fetch_key_limits, job_demand
 
 KEY = "sk-fake-key-9d1e"
 CHUNKS = [{"choices": [{"index": 0, "delta": {"content": "OK"}}]},

@@ -20,9 +20,9 @@ from litellm_proxy import LiteLLMProxy, start_proxy_with_router_settings
 
 from runner.errors import EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
-from runner.inventory.probewire import ProbeTarget, run_probe
 from runner.mock.process import mock_process
 from runner.mock.server import MockConfig
+from runner.run.probewire import ProbeTarget, run_probe
 
 pytestmark = pytest.mark.litellm
 

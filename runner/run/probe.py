@@ -1,6 +1,6 @@
 """The probe's verdicts: one tiny request per (server, model, endpoint) before any job, read
 into a status (usable or not, and why) and what the model was seen to do. Pure: the requests
-themselves are sent by inventory.probewire."""
+themselves are sent by run.probewire."""
 
 from __future__ import annotations
 

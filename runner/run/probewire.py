@@ -15,17 +15,17 @@ from typing import Any
 import aiohttp
 
 from runner.inventory.config import Server, auth_headers
-from runner.inventory.probe import (
+from runner.load.exchange import Exchange, Target
+from runner.load.records import RequestRecord
+from runner.load.sse import StreamState
+from runner.load.workload import encode_body, request_body
+from runner.run.probe import (
     ProbeReport,
     ProbeResult,
     classify,
     cooldown_wait_s,
     is_cooldown,
 )
-from runner.load.exchange import Exchange, Target
-from runner.load.records import RequestRecord
-from runner.load.sse import StreamState
-from runner.load.workload import encode_body, request_body
 
 PROBE_TOKENS = 4  # what the probe asks for: a few tokens, the least a night can spend
 CONCURRENCY = 4

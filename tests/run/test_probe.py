@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner.inventory.probe import (
+from runner.load.records import RequestRecord
+from runner.report.probed import probe_notes
+from runner.run.probe import (
     ProbeReport,
     ProbeResult,
     classify,
@@ -12,9 +14,7 @@ from runner.inventory.probe import (
     duplicates,
     text_lines,
 )
-from runner.inventory.probewire import PROBE_TOKENS, has_reasoning, honoured
-from runner.load.records import RequestRecord
-from runner.report.probed import probe_notes
+from runner.run.probewire import PROBE_TOKENS, has_reasoning, honoured
 
 LITELLM_COOLDOWN = ("HTTP 429: No deployments available for selected model, Try again in 5 "
                     "seconds. All deployments for selected model are in cooldown.")
