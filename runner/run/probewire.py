@@ -155,10 +155,8 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any],
     prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat else {"prompt": PROMPT}
     body = encode_body(request_body(params, target.model, prompt))
     async with _session(wire, trace) as session:
-        wire.session, wire.t0 = session, perf_counter_ns()
-        await wire._request(0, body, None, None)
-    assert wire.record is not None  # _request always ends in _finish
-    return _Seen(wire.record, headers.get(DEPLOYMENT_HEADER), wire.reasoning)
+        record = await wire.send(session, body)
+    return _Seen(record, headers.get(DEPLOYMENT_HEADER), wire.reasoning)
 
 
 def _session(wire: Exchange, trace: aiohttp.TraceConfig) -> aiohttp.ClientSession:
@@ -216,6 +214,13 @@ class _ProbeExchange(Exchange):
         super().__init__(target, params)
         self.record: RequestRecord | None = None
         self.reasoning = False
+
+    async def send(self, session: aiohttp.ClientSession, body: bytes) -> RequestRecord:
+        """Send `body` once through `session`; its record (errors are records, not raised)."""
+        self.session, self.t0 = session, perf_counter_ns()
+        await self._request(0, body, None, None)
+        assert self.record is not None  # _request always ends in _finish
+        return self.record
 
     def _finish(self, record: RequestRecord) -> None:
         self.inflight.pop(record.index, None)
