@@ -84,6 +84,13 @@ class BusyError(RunnerError):
     exit_code = EXIT_INVALID
 
 
+class RefusedError(RunnerError):
+    """`apply` refuses a plan the server would not let it measure (it passes the key's limits);
+    `--force` runs it anyway."""
+
+    exit_code = EXIT_INVALID
+
+
 class InventoryError(RunnerError):
     """No usable inventory, an auth failure, or a selection that matches no models."""
 

@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--out", metavar="FILE",
                    help="save a lock that `runner apply FILE` runs exactly")
+    p.add_argument("--probe", action="store_true",
+                   help="send one tiny request per selected model first (a few tokens each) and "
+                        "drop the models the key cannot call, with the reason; also check the "
+                        "key's limits (GET /key/info). Off by default: plan stays offline-cheap")
     _add_inventory_options(p)
     _add_selection_options(p)
 
@@ -111,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run jobs of up to N different servers side by side (default: 1)")
     p.add_argument("--force", action="store_true",
                    help="run even though the plan file changed since the lock was saved or "
-                        "since the --resume'd run started")
+                        "since the --resume'd run started, or the plan passes the key's "
+                        "rpm/tpm limits or budget")
+    p.add_argument("--no-probe", action="store_true",
+                   help="do not probe the models before the run (by default apply sends one "
+                        "tiny request per model and drops those the key cannot call: 401, "
+                        "403, 404, wrong mode) nor check the key's limits")
     p.add_argument("--allow-drift", action="store_true",
                    help="with a lock: skip jobs of models the server no longer serves")
     p.add_argument("--no-report", action="store_true",

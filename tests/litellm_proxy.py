@@ -62,12 +62,16 @@ def model_list(backend_key: str) -> list[dict[str, Any]]:
     return models
 
 
-def write_config(path: Path, model_list: Sequence[Mapping[str, Any]], master_key: str) -> None:
+def write_config(path: Path, model_list: Sequence[Mapping[str, Any]], master_key: str,
+                 router_settings: Mapping[str, Any] | None = None) -> None:
+    """The proxy's config: `router_settings` are merged over `num_retries: 0` (e.g.
+    `num_retries`, `fallbacks`: a proxy that retries or falls back as a production one may;
+    `model_group_alias`, whose aliases LiteLLM lists and routes to the group's deployments)."""
     config = {
         "model_list": list(model_list),
         "general_settings": {"master_key": master_key},
         "litellm_settings": {"drop_params": True},
-        "router_settings": {"num_retries": 0},
+        "router_settings": {"num_retries": 0, **(router_settings or {})},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
@@ -89,16 +93,18 @@ def start_proxy(
     litellm_bin: Path,
     workdir: Path,
     model_list: Sequence[Mapping[str, Any]],
+    router_settings: Mapping[str, Any] | None = None,
     *,
     deadline_s: float = 90.0,
 ) -> LiteLLMProxy:
-    """Write a config, start `litellm` on a free loopback port and wait until it is live.
+    """Write a config (see write_config), start `litellm` on a free loopback port and wait
+    until it is live.
 
     LiteLLM binds its port only after ~10 s of start-up: if another process took the port
     meanwhile, it exits with "address already in use" and is started again on another port."""
     master_key = new_master_key()
     config = workdir / "litellm.yaml"
-    write_config(config, model_list, master_key)
+    write_config(config, model_list, master_key, router_settings)
     names = [str(m["model_name"]) for m in model_list]
     for _ in range(BIND_ATTEMPTS - 1):
         with contextlib.suppress(PortTaken):
@@ -161,26 +167,3 @@ def listed_ids(proxy: LiteLLMProxy) -> list[str]:
     answer = httpx.get(f"{proxy.url}/v1/models", headers=headers, timeout=10.0)
     answer.raise_for_status()
     return [str(entry["id"]) for entry in answer.json()["data"]]
-
-
-def start_proxy_routed(
-    litellm_bin: Path,
-    workdir: Path,
-    model_list: Sequence[Mapping[str, Any]],
-    router_settings: Mapping[str, Any],
-    *,
-    deadline_s: float = 90.0,
-) -> LiteLLMProxy:
-    """`start_proxy` with these `router_settings` (e.g. `num_retries`, `fallbacks`) in place of
-    its `num_retries: 0`: a proxy that retries or falls back as a production one may."""
-    master_key = new_master_key()
-    config = workdir / "litellm.yaml"
-    write_config(config, model_list, master_key)
-    data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    data["router_settings"] = dict(router_settings)
-    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    names = [str(m["model_name"]) for m in model_list]
-    for _ in range(BIND_ATTEMPTS - 1):
-        with contextlib.suppress(PortTaken):
-            return _start(litellm_bin, config, workdir, master_key, names, deadline_s)
-    return _start(litellm_bin, config, workdir, master_key, names, deadline_s)

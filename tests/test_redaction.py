@@ -93,7 +93,10 @@ benchmarks:
 """
 
 
-def test_apply_stores_and_prints_no_part_of_an_echoed_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("probe", [False, True])
+def test_apply_stores_and_prints_no_part_of_an_echoed_key(tmp_path: Path, probe: bool) -> None:
+    """Without the probe the 401 is the job's error; with it, the probe's reason (the model is
+    dropped, and its reason is in the manifest and on stderr)."""
     script = Script(["refuses", "reasons"], finish={"reasons": "stop {key}"},
                     errors={"refuses": (401, "invalid key {key}… (truncated: " + KEY[:11] + ")")})
     with hostile_server(script) as url:
@@ -102,11 +105,11 @@ def test_apply_stores_and_prints_no_part_of_an_echoed_key(tmp_path: Path) -> Non
             f"servers:\n  evil:\n    url: {url}\n    api_key_env: EVIL_KEY\n")
         (tmp_path / "plan.yaml").write_text(PLAN)
         argv = [sys.executable, "-m", "runner", "apply", "plan.yaml", "--config-dir", "configs",
-                "--results", "results", "--junit", "junit.xml"]
+                "--results", "results", "--junit", "junit.xml", *([] if probe else ["--no-probe"])]
         done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120,
                               env={**os.environ, "CI": "true", "EVIL_KEY": KEY})
     assert done.returncode == EXIT_JOBS_FAILED, done.stderr
-    assert "invalid key ***… (truncated: ***)" in done.stdout
+    assert "invalid key ***… (truncated: ***)" in (done.stderr if probe else done.stdout)
     stored = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".sqlite"]
     assert {p.name for p in stored} >= {"manifest.json", "summary.md", "report.html", "junit.xml"}
     for path in stored:

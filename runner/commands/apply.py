@@ -180,9 +180,18 @@ def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
         "runner_version": __version__,
         "inventory": prepared.inventory.to_json(),
         "prompt_nonce": secrets.token_hex(8),  # see _salted
+        **_probe_blocks(prepared),
         "options": {"source": args.source, **prepared.selection, "forks": args.forks,
                     "fail_fast": args.fail_fast, "lock": is_lock(args.plan)},
     }
+
+
+def _probe_blocks(prepared: Prepared) -> dict[str, Any]:
+    """The manifest's `probe` (model id -> verdict) and `key_limits`, when the run probed."""
+    if prepared.probed is None:
+        return {}
+    return {"probe": prepared.probed.to_json(),
+            "key_limits": dict(prepared.probed.report.key_limits)}
 
 
 def _job_entry(job: Job) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner import defaults
 from runner.atomicfile import check_output
+from runner.commands.probing import probe_selection
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
@@ -49,15 +50,27 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.out and args.out != STDOUT:  # refused now, not after asking the inventory
         check_output(args.out, "the plan lock", make_folder=True)
     plan, ws = load_checked(args, env)
+    options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-    options = options_from(args)
-    chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: the error says it
-    chosen = with_limit_warnings(chosen, inv)
+        chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: error says it
+        chosen = with_limit_warnings(chosen, inv)
+        # --probe: plan stays offline-cheap without it (apply probes by default)
+        probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
     for line in unknown_tags(plan, options):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
+    if probed is not None:
+        chosen = probed.chosen
+        for line in probed.over_limits:
+            print(f"WARNING: {printable(line)}; apply refuses this plan unless --force",
+                  file=sys.stderr)
     report = to_json(plan, inv, chosen)
-    lock = lock_of(report, inv, plan, args) if args.out else None
+    if probed is not None:
+        report["probe"] = probed.to_json()
+        report["key_limits"] = dict(probed.report.key_limits)
+    # A lock holds the jobs left after the probe, not its verdicts (lock.schema.json)
+    locked = {k: v for k, v in report.items() if k not in ("probe", "key_limits")}
+    lock = lock_of(locked, inv, plan, args) if args.out else None
     if lock is not None and args.out != STDOUT:
         save_lock(args.out, lock)
     view = sys.stderr if args.out == STDOUT else sys.stdout  # stdout holds the lock then
@@ -66,7 +79,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(printable(describe_source(inv, ws.models.path)), file=sys.stderr)
         print(json.dumps(report, separators=(",", ":")), file=view)
     else:
-        print(as_text(plan, inv, chosen, ws.models.path), file=view)
+        text = as_text(plan, inv, chosen, ws.models.path)
+        probe_text = "" if probed is None else "\n\n" + "\n".join(map(printable, probed.lines()))
+        print(text + probe_text, file=view)
     if lock is not None and args.out == STDOUT:
         sys.stdout.write(lock_text(STDOUT, lock))
     elif lock is not None:

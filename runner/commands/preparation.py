@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.commands.plan import load_checked, options_from
-from runner.errors import InputError, InventoryError, Problem, UsageError
+from runner.commands.probing import Probed, endpoint_of, probe_jobs, probe_selection
+from runner.errors import InputError, InventoryError, Problem, RefusedError, UsageError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
 from runner.plan.expand import Job
@@ -32,6 +33,7 @@ class Prepared:
     warnings: list[str]
     selection: Mapping[str, Any]  # the options that chose the jobs: limit, tags, skip_tags
     totals: Mapping[str, int | float]  # the plan view's totals: benchmarks, skipped, models, jobs
+    probed: Probed | None = None  # the probe's verdicts (None: --no-probe, or a lock)
 
 
 @contextmanager
@@ -54,14 +56,52 @@ def _from_plan(args: argparse.Namespace,
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options), inv)
+        probed = probe_selection(chosen, inv, live.server, env) if _probing(args) else None
+        if probed is not None:
+            chosen = probed.chosen
+            _refuse_over_limits(probed, args.force)
         specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
                          s.benchmark.max_error_rate, _limits(job, inv))
                  for s in chosen for job in s.jobs]
         warnings = unknown_tags(plan, options)
         warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
         selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
+        warnings += _probe_notes(probed)
         yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings, selection,
-                             totals(chosen))
+                             totals(chosen), probed)
+
+
+def _probing(args: argparse.Namespace) -> bool:
+    return not getattr(args, "no_probe", False)
+
+
+def _probe_notes(probed: Probed | None) -> list[str]:
+    """The WARNING lines of a probe: the limits passed under --force, the models dropped."""
+    if probed is None:
+        return []
+    return [*(f"{w} (--force)" for w in probed.over_limits),
+            *(f"probe: {r.model} [{r.endpoint}] dropped, {r.status}: {r.reason}"
+              for r in probed.report.dropped())]
+
+
+def _probe_locked(args: argparse.Namespace, specs: list[JobSpec], inv: Inventory,
+                  live: Workspace, env: Mapping[str, str]) -> tuple[list[JobSpec], Probed | None]:
+    """A lock's jobs probed as a plan's are (unless --no-probe): the dropped ones left out."""
+    if not _probing(args) or not specs:
+        return specs, None
+    probed = probe_jobs([s.job for s in specs], inv, live.server, env)
+    _refuse_over_limits(probed, args.force)
+    name = live.server.name
+    return [s for s in specs
+            if probed.report.drops(name, s.job.model, endpoint_of(s.job)) is None], probed
+
+
+def _refuse_over_limits(probed: Probed, force: bool) -> None:
+    """A plan that passes the key's limits would measure 429s, not the model: exit 2 unless
+    --force."""
+    if probed.over_limits and not force:
+        then = "; lower the load, or run it anyway with --force"
+        raise RefusedError.many([Problem(line + then) for line in probed.over_limits])
 
 
 @contextmanager
@@ -85,10 +125,12 @@ def _from_lock(args: argparse.Namespace,
         if not specs:
             raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
                                  "re-plan with `runner plan PLAN --out FILE`")
+        specs, probed = _probe_locked(args, specs, inv, live, env)
+        warnings += _probe_notes(probed)
         options = lock.get("options") or {}
         selection = {k: options.get(k) for k in ("limit", "tags", "skip_tags")}
         yield live, Prepared(lock["plan"], lock.get("variables", {}), inv, specs, warnings,
-                             selection, lock.get("totals") or {})
+                             selection, lock.get("totals") or {}, probed)
 
 
 _SELECTION_FLAGS = (("limit", "--limit"), ("tags", "--tags"), ("skip_tags", "--skip-tags"),

@@ -45,7 +45,10 @@ class Target:
 class Exchange(ABC):
     """A job's requests on the wire, the part of a running job (loadgen._Job) that sends each
     request on its turn, reads its answer within the limits and the deadline, and measures it
-    into a record: `_finish` keeps it, `_give_up` stops the job (schedule.Schedule)."""
+    into a record: `_finish` keeps it, `_give_up` stops the job (schedule.Schedule).
+    `state_type` reads each answer (a subclass may learn more from it: run.probewire)."""
+
+    state_type: type[StreamState] = StreamState
 
     def __init__(self, target: Target, params: Mapping[str, Any]) -> None:
         self.target = target
@@ -109,7 +112,7 @@ class Exchange(ABC):
         if scheduled is not None:
             record.scheduled_ms = (scheduled - self.t0) / 1e6
             record.queue_ms = queue_ms
-        state = StreamState(self.max_line, self.max_chunks)
+        state = self.state_type(self.max_line, self.max_chunks)
         if self.sends_this_tick >= SENDS_PER_TICK or self.turns:
             await self._turn()
             if not self.sending:  # stopped meanwhile: this request is never sent

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
+from runner.report.probed import probe_notes
 from runner.results.runs import StoredRun
 from runner.run.queueing import queued_latency
 from runner.run.recap import load_label, slo_misses
@@ -177,6 +178,7 @@ def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
         reason = inventory.get("fallback_reason") or "no reason recorded"
         found.append(Banner("warn", "The model inventory came from the fallback file, not the "
                                      f"live proxy: {reason}"))
+    found += [Banner("warn", text) for text in probe_notes(run.manifest)]
     found += _validity_warnings(jobs)
     # A job with a verdict says client_bound among its reasons; an older one says it here.
     bound = [j for j in jobs if client_bound(j) and stored_verdict(j) == UNKNOWN]

@@ -20,7 +20,7 @@ from apply_helpers import jsonl_lines, manifest, run_dirs
 from cli_helpers import run_cli
 from conftest import require_litellm
 from flaky_backend import Backend, flaky_backend
-from litellm_proxy import LiteLLMProxy, start_proxy_routed
+from litellm_proxy import LiteLLMProxy, start_proxy
 from vllm_engine import VLLMServer
 
 from runner.errors import EXIT_JOBS_FAILED, EXIT_OK
@@ -50,7 +50,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             url = stack.enter_context(flaky_backend(backend))
             models.append({"model_name": name, "litellm_params": {
                 "model": f"openai/{name}-engine", "api_base": url, "api_key": "sk-backend"}})
-        proxy = start_proxy_routed(binary, tmp_path_factory.mktemp("gateway"), models, ROUTER)
+        proxy = start_proxy(binary, tmp_path_factory.mktemp("gateway"), models, ROUTER)
         stack.callback(proxy.stop)
         yield Gateway(proxy, backends)
 

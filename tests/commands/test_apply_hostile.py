@@ -38,7 +38,7 @@ def test_malformed_answers_fail_every_job_and_lose_no_request(
     (tmp_path / "p.yaml").write_text(PLAN)
     with hostile_server() as url:
         (configs / "servers.yaml").write_text(f"servers:\n  h:\n    url: {url(case)}\n")
-        apply = apply_process("p.yaml", "--results", "results", cwd=tmp_path,
+        apply = apply_process("p.yaml", "--results", "results", "--no-probe", cwd=tmp_path,
                               env={"RUNNER_CONFIG_DIR": str(configs)})
         out, err = apply.communicate(timeout=120)
         sent = received(url).get(case.partition("~")[0], 0)

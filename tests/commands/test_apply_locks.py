@@ -62,7 +62,8 @@ def sim(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def start(tmp_path: Path, env: dict[str, str], plan: str, *extra: str) -> subprocess.Popen[str]:
-    return apply_process(plan, "--results", "results", "--no-report", "--tags", "throughput",
+    return apply_process(plan, "--results", "results", "--no-report", "--no-probe", "--tags",
+                         "throughput",
                          *extra, cwd=tmp_path, env=env)
 
 

@@ -57,7 +57,7 @@ def setup(tmp_path: Path, url: str, tokens: int = SHORT) -> Iterator[dict[str, s
 
 
 def start(tmp_path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    return apply_process("p.yaml", "--results", "results", "--no-report", *extra,
+    return apply_process("p.yaml", "--results", "results", "--no-report", "--no-probe", *extra,
                          cwd=tmp_path, env=env)
 
 
