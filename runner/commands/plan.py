@@ -20,6 +20,7 @@ from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.selection import (
     Options,
     Selected,
+    inventory_notes,
     number_text,
     select,
     split_tags,
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
     options = options_from(args)
-    chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: the error says it
+    chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
     chosen = with_limit_warnings(chosen, inv)
     for line in unknown_tags(plan, options):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
@@ -135,6 +136,7 @@ def _benchmark_lines(s: Selected) -> list[str]:
     lines = [head + (f"  SKIPPED ({printable(s.skipped)})" if s.skipped else ""),
              printable(f"  pattern: {', '.join(s.patterns)}")]
     lines += [f"  WARNING: {printable(w)}" for w in s.warnings]
+    lines += [f"  {printable(line)}" for line in inventory_notes(s)]
     if s.skipped and not s.models:
         return lines
     lines.append(f"  models ({len(s.models)}):")

@@ -53,7 +53,7 @@ def _from_plan(args: argparse.Namespace,
     options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options), inv)
+        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options, inv), inv)
         specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
                          s.benchmark.max_error_rate, _limits(job, inv))
                  for s in chosen for job in s.jobs]

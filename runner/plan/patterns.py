@@ -6,7 +6,7 @@ import difflib
 import fnmatch
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Protocol, cast
@@ -14,6 +14,7 @@ from typing import Protocol, cast
 from runner.errors import InputError
 
 Groups = Mapping[str, Sequence[str]]
+Modes = Mapping[str, str | None]  # model id -> its mode (LiteLLM's `mode`), None if unknown
 
 _CLOSER = {"(": ")", "[": "]", "{": "}"}
 _GLOB_META = re.compile(r"[*?\[]")
@@ -22,6 +23,10 @@ _GLOB_PIECE = re.compile(r"\[!?\]?[^\]]*\]|[*?\[]")  # a class, a wildcard or a 
 _EVERYTHING = ("all", "*")
 _LAST_CHAR = chr(0x10FFFF)
 _NEIGHBOURS = 10  # ids taken on each side of a misspelt term, by start and by end
+# `KEY=VALUE` selects by metadata; VALUE is a glob over the model's value of KEY.
+_METADATA_TERM = re.compile(r"([a-z_]+)=(.*)", re.DOTALL)
+METADATA_KEYS = ("mode",)
+UNKNOWN = "unknown"  # the VALUE of a metadata term matching models without that metadata
 
 
 class PatternError(InputError):
@@ -48,15 +53,24 @@ def split_terms(spec: str | Sequence[str]) -> list[str]:
 
 
 def check(spec: str | Sequence[str], groups: Groups | None = None) -> None:
-    """Raise PatternError for syntax problems (bad regex, unknown group, cycle, empty prefix)."""
+    """Raise PatternError for syntax problems (bad regex, unknown group, cycle, empty prefix,
+    unknown metadata key)."""
     _Resolver(_inventory(()), groups).terms(split_terms(spec))
 
 
 def resolve(
-    spec: str | Sequence[str], ids: Sequence[str], groups: Groups | None = None
+    spec: str | Sequence[str],
+    ids: Sequence[str],
+    groups: Groups | None = None,
+    modes: Modes | None = None,
+    hidden: Collection[str] = (),
 ) -> Selection:
-    """Select from `ids` the models `spec` names; report the terms that matched nothing."""
-    inv = _inventory(tuple(ids))
+    """Select from `ids` the models `spec` names; report the terms that matched nothing.
+
+    `modes` gives each id's mode for `mode=VALUE` terms. `hidden` ids (wildcard expansions)
+    are selected only by a term naming them exactly, never by `all`, a glob, a regex or a
+    metadata term."""
+    inv = _inventory(tuple(ids), tuple(sorted((modes or {}).items())), frozenset(hidden))
     pairs = _Resolver(inv, groups).terms(split_terms(spec))
     unmatched = tuple(dict.fromkeys(term.text for term, found in pairs if not found))
     suggestions = {text: inv.suggest(_parse(text).body) for text in unmatched}
@@ -73,7 +87,7 @@ def intersect(
 
     The limit's own unmatched terms are not added; resolve the limit once to report them.
     """
-    keep = set(resolve(limit, ids, groups).models)
+    keep = set(resolve(limit, ids, groups).models)  # --limit: every listed id may be named
     return replace(selection, models=tuple(m for m in selection.models if m in keep))
 
 
@@ -117,6 +131,10 @@ def _parse(text: str) -> _Term:
         raise PatternError(f"pattern term {text!r} has more than one '!' or '&' prefix")
     if body[0] == "~":
         _regex(body[1:])
+    if (meta := _METADATA_TERM.fullmatch(body)) and meta[1] not in METADATA_KEYS:
+        known = ", ".join(f"{k}=VALUE" for k in METADATA_KEYS)
+        raise PatternError(f"pattern term {text!r} selects by an unknown metadata key "
+                           f"{meta[1]!r} (known: {known})")
     return _Term(text, op, body)
 
 
@@ -165,9 +183,12 @@ def _glob(pattern: str, flags: int = 0) -> re.Pattern[str]:
 class _Inventory:
     """Sorted ids, their set, and what each non-group term matches or suggests, memoized."""
 
-    def __init__(self, ids: tuple[str, ...]) -> None:
-        self.ids = tuple(sorted(set(ids)))
+    def __init__(self, ids: tuple[str, ...], modes: tuple[tuple[str, str | None], ...] = (),
+                 hidden: frozenset[str] = frozenset()) -> None:
+        self.named = frozenset(ids)  # every id a term may name exactly
+        self.ids = tuple(sorted(self.named - hidden))  # those `all`, globs and regexes see
         self.set = frozenset(self.ids)
+        self.modes = dict(modes)
         self.exact = _Index(self.ids, self.ids)
         self.matches: dict[str, frozenset[str]] = {}
         self.suggestions: dict[str, tuple[str, ...]] = {}
@@ -221,13 +242,19 @@ class _Index:
 
 
 @lru_cache(maxsize=8)
-def _inventory(ids: tuple[str, ...]) -> _Inventory:
-    return _Inventory(ids)
+def _inventory(ids: tuple[str, ...], modes: tuple[tuple[str, str | None], ...] = (),
+               hidden: frozenset[str] = frozenset()) -> _Inventory:
+    return _Inventory(ids, modes, hidden)
 
 
 def _match(body: str, inv: _Inventory) -> Sequence[str]:
     if body in _EVERYTHING:
         return inv.ids
+    if body in inv.named:
+        return [body]
+    if meta := _METADATA_TERM.fullmatch(body):
+        value = _glob(meta[2])
+        return [i for i in inv.ids if value.match(inv.modes.get(i) or UNKNOWN)]
     if body[0] == "~":
         return list(filter(_regex(body[1:]).match, inv.exact.narrow(_regex_prefix(body[1:]))))
     if body in inv.set or not _GLOB_META.search(body):
@@ -311,7 +338,7 @@ def _combine(pairs: _Matched, everything: frozenset[str]) -> frozenset[str]:
 
 def _suggest(body: str, inv: _Inventory) -> tuple[str, ...]:
     """Ids the term would match ignoring case (or as a prefix), else the closest by spelling."""
-    if body[0] == "@" or body in _EVERYTHING:
+    if body[0] == "@" or body in _EVERYTHING or _METADATA_TERM.fullmatch(body):
         return ()
     if body[0] == "~":
         candidates = inv.folded.narrow(_regex_prefix(body[1:]).casefold())
