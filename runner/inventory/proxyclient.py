@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -65,9 +65,13 @@ def fetch_live(
     models, placeholders = _parse_models(payload, url)
     if models and _is_proxy_listing(payload):
         expanded = _optional(get, f"{url}?{WILDCARD_QUERY}", expansion_ids) or frozenset()
-        models = tuple(replace(m, wildcard_expansion=m.id in expanded) for m in models)
-        if enrich:
-            models = _enrich(get, root, models)
+        # /model_group/info comes first, the listing's own metadata (LiteLLM 1.106 copies
+        # model_info's mode and limits into /v1/models) last: start from bare models.
+        bare = tuple(Model(m.id, tags=m.tags, wildcard_expansion=m.id in expanded)
+                     for m in models)
+        enriched = _enrich(get, root, bare) if enrich else bare
+        models = tuple(with_metadata(e, listed.to_json(), "listing")
+                       for e, listed in zip(enriched, models, strict=True))
     return Inventory("live", server.name, server.url, stamp(now), None, models, placeholders)
 
 

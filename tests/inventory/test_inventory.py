@@ -194,7 +194,8 @@ def test_enrichment_fills_only_missing_metadata_and_drops_litellm_params() -> No
     )
     client = proxy(models_answer({"id": "a", "mode": "chat"}, {"id": "b"}), info)
     inv = fetch_live(client, SERVER, ENV)
-    assert inv.models == (Model("a", "chat", 1, 2, metadata_source="listing"),
+    # /model/info comes before the listing's own metadata.
+    assert inv.models == (Model("a", "completion", 1, 2, metadata_source="model_info"),
                           Model("b", "chat", 8192, 1024, metadata_source="model_info"))
     dumped = json.dumps(inv.to_json())
     assert "litellm_params" not in dumped
@@ -231,21 +232,29 @@ def test_enrichment_transport_errors_are_ignored() -> None:
     assert fetch_live(client, SERVER, ENV).models == (Model("m"),)
 
 
-@pytest.mark.parametrize(
-    ("entry", "enrich"),
-    [
-        ({"id": "m", "mode": "chat", "max_input_tokens": 1, "max_output_tokens": 1}, True),
-        ({"id": "m"}, False),
-    ],
-)
-def test_enrichment_is_skipped_when_useless_or_disabled(
-    entry: dict[str, Any], enrich: bool
-) -> None:
+def test_enrichment_is_skipped_when_disabled() -> None:
     calls: list[httpx.Request] = []
-    client = proxy(models_answer(entry), httpx.Response(200, json={"data": []}), calls)
-    fetch_live(client, SERVER, ENV, enrich=enrich)
+    client = proxy(models_answer({"id": "m"}), httpx.Response(200, json={"data": []}), calls)
+    fetch_live(client, SERVER, ENV, enrich=False)
     # The second asks for the wildcard routes, to mark expansions; no metadata is asked for.
     assert [c.url.path for c in calls] == ["/v1/models", "/v1/models"]
+
+
+def test_model_group_info_comes_first_and_model_info_is_then_not_asked() -> None:
+    calls: list[httpx.Request] = []
+    group = {"model_group": "m", "mode": "embedding", "max_input_tokens": 8191.0,
+             "max_output_tokens": 7.0, "supports_vision": False}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if request.url.path == "/model_group/info":
+            return httpx.Response(200, json={"data": [group]})
+        return models_answer({"id": "m", "mode": "chat", "max_input_tokens": 1})
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    inv = fetch_live(client, SERVER, ENV)
+    assert inv.models == (Model("m", "embedding", 8191, 7, metadata_source="model_group_info"),)
+    assert [c.url.path for c in calls] == ["/v1/models", "/v1/models", "/model_group/info"]
 
 
 # What vLLM 0.32 lists for `--served-model-name tiny --max-model-len 2048` (seen on the real one).
