@@ -139,6 +139,15 @@ def from_fallback(
     return Inventory("fallback", server.name, server.url, stamp(now), reason, listed)
 
 
+def with_file_metadata(inv: Inventory, models: ModelsConfig) -> Inventory:
+    """A live `inv` whose models take the metadata they still lack from the fallback file's
+    entries of the same id for that server (the last source, after the proxy's)."""
+    entries = {m.id: m for m in (_from_entry(e) for e in models.for_server(inv.server))}
+    filled = tuple(with_metadata(m, entries[m.id].to_json(), "models.yaml")
+                   if m.id in entries else m for m in inv.models)
+    return replace(inv, models=filled)
+
+
 def with_metadata(model: Model, info: Mapping[str, Any], source: str | None = None) -> Model:
     """`model` with the metadata it lacks taken from `info` (well-typed values only); when
     `source` gives some and the model had no `metadata_source` yet, it becomes `source`."""
