@@ -134,7 +134,8 @@ def _parse(text: str) -> _Term:
     if (meta := _METADATA_TERM.fullmatch(body)) and meta[1] not in METADATA_KEYS:
         known = ", ".join(f"{k}=VALUE" for k in METADATA_KEYS)
         raise PatternError(f"pattern term {text!r} selects by an unknown metadata key "
-                           f"{meta[1]!r} (known: {known})")
+                           f"{meta[1]!r} (known: {known}); to name an id holding '=', write "
+                           "it as a glob such as a[=]b")
     return _Term(text, op, body)
 
 
