@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from runner.inventory.listing import Model
+
 WILDCARD_QUERY = "return_wildcard_routes=true"
 
 
@@ -65,3 +67,15 @@ def model_infos(payload: Any) -> dict[str, Mapping[str, Any]]:
         if isinstance(name, str) and isinstance(info, dict):
             infos.setdefault(name, info)
     return infos
+
+
+def is_proxy_listing(payload: Mapping[str, Any]) -> bool:
+    """False for an engine's own listing (vLLM, SGLang: every entry carries `max_model_len`,
+    which LiteLLM does not pass on): only a LiteLLM proxy has /model/info to ask."""
+    data = payload.get("data") or []
+    return not all(isinstance(e, dict) and "max_model_len" in e for e in data)
+
+
+def lacks_metadata(model: Model) -> bool:
+    """Whether a mode or a token limit of `model` is still unknown."""
+    return None in (model.mode, model.max_input_tokens, model.max_output_tokens)

@@ -19,6 +19,8 @@ from runner.inventory.gatewayinfo import (
     WILDCARD_QUERY,
     expansion_ids,
     group_infos,
+    is_proxy_listing,
+    lacks_metadata,
     model_infos,
 )
 from runner.inventory.listing import (
@@ -63,7 +65,7 @@ def fetch_live(
     _check_status(status, body, server, env)
     payload = _decode(body, url)
     models, placeholders = _parse_models(payload, url)
-    if models and _is_proxy_listing(payload):
+    if models and is_proxy_listing(payload):
         expanded = _optional(get, f"{url}?{WILDCARD_QUERY}", expansion_ids) or frozenset()
         # /model_group/info comes first, the listing's own metadata (LiteLLM 1.106 copies
         # model_info's mode and limits into /v1/models) last: start from bare models.
@@ -271,23 +273,12 @@ def _parse_models(payload: Any, url: str) -> tuple[tuple[Model, ...], tuple[str,
     return unique_sorted(models), tuple(sorted(set(specials)))
 
 
-def _is_proxy_listing(payload: Mapping[str, Any]) -> bool:
-    """False for an engine's own listing (vLLM, SGLang: every entry carries `max_model_len`,
-    which LiteLLM does not pass on): only a LiteLLM proxy has /model/info to ask."""
-    data = payload.get("data") or []
-    return not all(isinstance(e, dict) and "max_model_len" in e for e in data)
-
-
-def _lacks_metadata(model: Model) -> bool:
-    return None in (model.mode, model.max_input_tokens, model.max_output_tokens)
-
-
 def _enrich(get: _Getter, root: str, models: tuple[Model, ...]) -> tuple[Model, ...]:
     """Fill missing metadata from /model_group/info, then /model/info (each asked only while
     some model lacks metadata)."""
     for path, source, parse in (("/model_group/info", "model_group_info", group_infos),
                                 ("/model/info", "model_info", model_infos)):
-        if not any(_lacks_metadata(m) for m in models):
+        if not any(lacks_metadata(m) for m in models):
             break
         infos = _optional(get, root + path, parse) or {}
         models = tuple(with_metadata(m, infos[m.id], source) if m.id in infos else m
