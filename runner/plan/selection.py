@@ -171,7 +171,8 @@ def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence
     if found.models and not models and not misfit:
         skipped = "no models left after --limit"
     elif not models and bench.on_empty == "skip":
-        skipped = "no models matched (on_empty: skip)"
+        what = "no model of a mode its endpoint takes" if misfit else "no models matched"
+        skipped = f"{what} (on_empty: skip)"
     return Selected(bench, terms, models, found.unmatched, tuple(found.warnings()), skipped,
                     mode_skipped=misfit, expansions_left_out=left_out)
 

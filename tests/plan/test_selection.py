@@ -243,3 +243,11 @@ def test_an_empty_inventory_says_why_instead_of_blaming_the_pattern(
     with pytest.raises(InventoryError) as info:
         select(plan, inv.ids(), {}, Options(), inv)
     assert cause in str(info.value) and "check its models pattern" not in str(info.value)
+
+
+def test_on_empty_skip_says_the_modes_emptied_it(tmp_path: Path) -> None:
+    plan = load_plan(str(plan_file(tmp_path, "  - name: a\n    models: e\n    on_empty: skip\n"
+                                              "  - name: b\n    models: c\n")))
+    skipped, kept = select(plan, MIXED.ids(), {}, Options(), MIXED)
+    assert skipped.skipped == "no model of a mode its endpoint takes (on_empty: skip)"
+    assert skipped.mode_skipped == (("e", "embedding"),) and kept.models == ("c",)
