@@ -40,10 +40,13 @@ class Selection:
     models: tuple[str, ...]
     unmatched: tuple[str, ...] = ()
     suggestions: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    hidden: Mapping[str, int] = field(default_factory=dict, hash=False)  # term -> expansions
 
     def warnings(self) -> list[str]:
-        """One line per unmatched term, with close matches when there are some."""
-        return [_warning(term, self.suggestions.get(term, ())) for term in self.unmatched]
+        """One line per unmatched term, with close matches when there are some, or the number
+        of wildcard expansions it would have matched."""
+        return [_warning(term, self.suggestions.get(term, ()), self.hidden.get(term, 0))
+                for term in self.unmatched]
 
 
 def split_terms(spec: str | Sequence[str]) -> list[str]:
@@ -70,11 +73,20 @@ def resolve(
     `modes` gives each id's mode for `mode=VALUE` terms. `hidden` ids (wildcard expansions)
     are selected only by a term naming them exactly, never by `all`, a glob, a regex or a
     metadata term."""
-    inv = _inventory(tuple(ids), tuple(sorted((modes or {}).items())), frozenset(hidden))
+    inv_modes = tuple(sorted((modes or {}).items()))
+    inv = _inventory(tuple(ids), inv_modes, frozenset(hidden))
     pairs = _Resolver(inv, groups).terms(split_terms(spec))
     unmatched = tuple(dict.fromkeys(term.text for term, found in pairs if not found))
     suggestions = {text: inv.suggest(_parse(text).body) for text in unmatched}
-    return Selection(tuple(sorted(_combine(pairs, inv.set))), unmatched, suggestions)
+    hidden_found: dict[str, int] = {}
+    if hidden and unmatched:
+        every = _inventory(tuple(ids), inv_modes)
+        for text in unmatched:
+            body = _parse(text).body
+            if body[0] != "@" and (count := len(every.match(body))):
+                hidden_found[text] = count
+    return Selection(tuple(sorted(_combine(pairs, inv.set))), unmatched, suggestions,
+                     hidden_found)
 
 
 def intersect(
@@ -382,8 +394,12 @@ def _unknown_group(name: str, groups: Groups, stack: list[str]) -> str:
     return f"unknown model group '@{name}'{inside} ({hint})"
 
 
-def _warning(term: str, close: Sequence[str]) -> str:
+def _warning(term: str, close: Sequence[str], expansions: int = 0) -> str:
     line = f"pattern term {term!r} matched no model"
+    if expansions:
+        return (f"pattern term {term!r} matched only {expansions} wildcard expansion"
+                f"{'s' if expansions != 1 else ''}, which are left out; name them exactly or "
+                "set `inventory: {include_wildcard_expansions: true}`")
     return f"{line} (did you mean {_either(close)}?)" if close else line
 
 

@@ -394,3 +394,11 @@ def test_an_unknown_metadata_key_is_an_error(spec: str) -> None:
 def test_an_id_holding_equals_is_named_by_a_glob_class() -> None:
     check("Mode=chat")  # keys are lower-case: this is an id
     assert resolve("a[=]b", ["a=b", "c"]).models == ("a=b",)
+
+
+def test_a_term_matching_only_expansions_says_so() -> None:
+    found = resolve("openai/gpt-*, chat-a", META_IDS, None, MODES, HIDDEN)
+    assert found.models == ("chat-a",)
+    assert found.warnings() == [
+        "pattern term 'openai/gpt-*' matched only 1 wildcard expansion, which are left out; "
+        "name them exactly or set `inventory: {include_wildcard_expansions: true}`"]
