@@ -310,7 +310,8 @@ def test_inventory_text_and_pattern(env: Path, capsys: pytest.CaptureFixture[str
     code, out, err = run_cli(capsys, "inventory", "Qwen/*8B*")
     assert code == EXIT_OK and "WARNING" in err
     rows = out.splitlines()
-    assert rows[2].split() == ["ID", "MODE", "MAX", "IN", "MAX", "OUT", "CONTEXT"]
+    assert rows[2].split() == ["ID", "MODE", "MAX", "IN", "MAX", "OUT", "CONTEXT", "METADATA",
+                               "WILDCARD"]
     assert [r.split()[0] for r in rows[3:]] == ["Qwen/Qwen3-8B", "Qwen/Qwen3-8B-FP8"]
 
 

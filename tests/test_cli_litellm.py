@@ -15,6 +15,7 @@ pytestmark = pytest.mark.litellm
 PLAN = """\
 version: 1
 name: live
+inventory: {include_wildcard_expansions: true}  # the `wildcard` benchmark selects expansions
 benchmarks:
   - name: qwen
     models: "Qwen/*, !*-FP8"

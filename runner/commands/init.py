@@ -136,10 +136,11 @@ def _live_models(proxy: Proxy, env: Mapping[str, str], again: str) -> tuple[Mode
         message = redact_keys(exc.problems[0].message, keys)
         raise InventoryError(f"{message}; nothing was written (leave out --url to write the "
                              "files without asking the proxy)") from None
-    if not inv.models:
-        _warn(f"server '{proxy.name}' ({proxy.url}) lists no models", again)
+    real = tuple(m for m in inv.models if not m.wildcard_expansion)  # not price-list names
+    if not real:
+        _warn(inv.empty_cause() or f"server '{proxy.name}' ({proxy.url}) lists no models", again)
         return None
-    return inv.models
+    return real
 
 
 def _warn(reason: str, again: str) -> None:

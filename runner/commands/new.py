@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise
     plan = _write(draft, name, path, args.plans_dir, replace)
     asker.say(f"wrote {path}; run it with: runner apply {path}")
-    chosen = select(plan, draft.inv.ids(), draft.ws.models.groups, Options())
+    chosen = select(plan, draft.inv.ids(), draft.ws.models.groups, Options(), draft.inv)
     print(printable_lines(as_text(plan, draft.inv, chosen, draft.ws.models.path)))
     return EXIT_OK
 

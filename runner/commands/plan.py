@@ -21,6 +21,7 @@ from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.selection import (
     Options,
     Selected,
+    inventory_notes,
     number_text,
     select,
     split_tags,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = select(plan, inv.ids(), ws.models.groups, options)  # no job left: error says it
+        chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
         chosen = with_limit_warnings(chosen, inv)
         # --probe: plan stays offline-cheap without it (apply probes by default)
         probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
@@ -150,6 +151,7 @@ def _benchmark_lines(s: Selected) -> list[str]:
     lines = [head + (f"  SKIPPED ({printable(s.skipped)})" if s.skipped else ""),
              printable(f"  pattern: {', '.join(s.patterns)}")]
     lines += [f"  WARNING: {printable(w)}" for w in s.warnings]
+    lines += [f"  {printable(line)}" for line in inventory_notes(s)]
     if s.skipped and not s.models:
         return lines
     lines.append(f"  models ({len(s.models)}):")

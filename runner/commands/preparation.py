@@ -55,7 +55,7 @@ def _from_plan(args: argparse.Namespace,
     options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options), inv)
+        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options, inv), inv)
         probed = probe_selection(chosen, inv, live.server, env) if _probing(args) else None
         if probed is not None:
             chosen = probed.chosen

@@ -23,6 +23,12 @@ class Model:
     # Prompt and answer together: the context an engine such as vLLM or SGLang lists in
     # /v1/models as `max_model_len`; LiteLLM's /model/info gives the two limits instead.
     max_model_len: int | None = None
+    # Where the metadata came from: "model_group_info", "model_info", "listing" (/v1/models
+    # itself) or "models.yaml"; None when no source gave any.
+    metadata_source: str | None = None
+    # Listed only because the proxy expanded a wildcard route (`openai/*`) into names from
+    # LiteLLM's price list, not because a backend is known to serve it.
+    wildcard_expansion: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,6 +38,8 @@ class Model:
             "max_output_tokens": self.max_output_tokens,
             "max_model_len": self.max_model_len,
             "tags": list(self.tags),
+            "metadata_source": self.metadata_source,
+            "wildcard_expansion": self.wildcard_expansion,
         }
 
     @classmethod
@@ -43,6 +51,8 @@ class Model:
             max_output_tokens=data.get("max_output_tokens"),
             tags=tuple(data.get("tags") or ()),
             max_model_len=data.get("max_model_len"),
+            metadata_source=data.get("metadata_source"),
+            wildcard_expansion=bool(data.get("wildcard_expansion", False)),
         )
 
 
@@ -56,9 +66,29 @@ class Inventory:
     fetched_at: str
     fallback_reason: str | None
     models: tuple[Model, ...]
+    # LiteLLM's placeholders (`all-team-models`...) the listing had instead of model ids.
+    placeholders: tuple[str, ...] = ()
 
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
+
+    def empty_cause(self) -> str | None:
+        """Why no model can be selected by `all` although the server answered, with what to
+        do; None when some model can be (or nothing explains it)."""
+        if any(not m.wildcard_expansion for m in self.models):
+            return None
+        if self.placeholders:
+            names = ", ".join(f"'{p}'" for p in self.placeholders)
+            return (f"server '{self.server}' listed only LiteLLM's placeholder {names}: the key's "
+                    "team grants its models through it, so /v1/models names none; use a key "
+                    "whose /v1/models lists them, or name the models in configs/models.yaml "
+                    "and run with --source fallback")
+        if self.models:
+            return (f"server '{self.server}' lists only {len(self.models)} ids expanded from "
+                    "wildcard routes (LiteLLM's price list, not what the backend serves); name "
+                    "the ids exactly, or set `inventory: {include_wildcard_expansions: true}` "
+                    "in the plan")
+        return None
 
     def summary(self) -> dict[str, Any]:
         """Where the inventory came from, without the models."""
@@ -69,6 +99,8 @@ class Inventory:
             "fetched_at": self.fetched_at,
             "fallback_reason": self.fallback_reason,
             "model_count": len(self.models),
+            "wildcard_expansions": sum(m.wildcard_expansion for m in self.models),
+            "placeholders": list(self.placeholders),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -84,6 +116,7 @@ class Inventory:
             fetched_at=data["fetched_at"],
             fallback_reason=data.get("fallback_reason"),
             models=unique_sorted(Model.from_json(m) for m in data["models"]),
+            placeholders=tuple(data.get("placeholders") or ()),
         )
 
 
@@ -106,8 +139,25 @@ def from_fallback(
     return Inventory("fallback", server.name, server.url, stamp(now), reason, listed)
 
 
-def with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
-    """`model` with the metadata it lacks taken from `info` (well-typed values only)."""
+def with_file_metadata(inv: Inventory, models: ModelsConfig) -> Inventory:
+    """A live `inv` whose models take the metadata they still lack from the fallback file's
+    entries of the same id for that server (the last source, after the proxy's)."""
+    entries = {m.id: m for m in (_from_entry(e) for e in models.for_server(inv.server))}
+    filled = tuple(with_metadata(m, entries[m.id].to_json(), "models.yaml")
+                   if m.id in entries else m for m in inv.models)
+    return replace(inv, models=filled)
+
+
+def with_metadata(model: Model, info: Mapping[str, Any], source: str | None = None) -> Model:
+    """`model` with the metadata it lacks taken from `info` (well-typed values only); when
+    `source` gives some and the model had no `metadata_source` yet, it becomes `source`."""
+    filled = _filled(model, info)
+    if source is not None and model.metadata_source is None and filled != model:
+        return replace(filled, metadata_source=source)
+    return filled
+
+
+def _filled(model: Model, info: Mapping[str, Any]) -> Model:
     # LiteLLM's legacy `max_tokens` is ignored: for embedding models it is an input limit.
     mode = info.get("mode")
     return replace(
@@ -123,6 +173,9 @@ def with_metadata(model: Model, info: Mapping[str, Any]) -> Model:
 
 
 def _token_limit(value: Any) -> int | None:
+    # /model_group/info gives limits as floats (ModelGroupInfo: `float | None`): 8192.0.
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        value = int(value)
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     return value if ok else None
 
@@ -132,8 +185,10 @@ def _first(a: int | None, b: int | None) -> int | None:
 
 
 def _from_entry(entry: ModelEntry) -> Model:
-    return Model(entry.id, entry.mode, entry.max_input_tokens, entry.max_output_tokens,
-                 tuple(entry.tags), entry.max_model_len)
+    model = Model(entry.id, entry.mode, entry.max_input_tokens, entry.max_output_tokens,
+                  tuple(entry.tags), entry.max_model_len)
+    bare = Model(entry.id, tags=model.tags)
+    return model if model == bare else replace(model, metadata_source="models.yaml")
 
 
 def unique_sorted(models: Iterable[Model]) -> tuple[Model, ...]:
@@ -141,7 +196,12 @@ def unique_sorted(models: Iterable[Model]) -> tuple[Model, ...]:
     by_id: dict[str, Model] = {}
     for model in models:
         seen = by_id.get(model.id)
-        by_id[model.id] = model if seen is None else with_metadata(seen, model.to_json())
+        if seen is None:
+            by_id[model.id] = model
+        else:  # listed twice: an expansion only if every listing of it is one
+            merged = with_metadata(seen, model.to_json(), model.metadata_source)
+            by_id[model.id] = replace(merged, wildcard_expansion=seen.wildcard_expansion
+                                      and model.wildcard_expansion)
     return tuple(by_id[i] for i in sorted(by_id))
 
 

@@ -1,4 +1,5 @@
-"""The LiteLLM proxy client behind the live inventory: GET /v1/models, enriched from /model/info."""
+"""The LiteLLM proxy client behind the live inventory: GET /v1/models, its wildcard expansions
+marked, enriched from /model_group/info then /model/info."""
 
 from __future__ import annotations
 
@@ -7,13 +8,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from runner.defaults import LIMITS
 from runner.errors import InventoryError
 from runner.inventory.config import Server, api_key, auth_headers, key_state
+from runner.inventory.gatewayinfo import (
+    WILDCARD_QUERY,
+    expansion_ids,
+    group_infos,
+    is_proxy_listing,
+    lacks_metadata,
+    model_infos,
+)
 from runner.inventory.listing import (
     Inventory,
     LiveUnavailable,
@@ -29,6 +38,7 @@ from runner.printable import lone_surrogate
 SPECIAL_IDS = frozenset({"all-team-models", "all-proxy-models", "no-default-models"})
 CONNECT_TIMEOUT_S = 3.0
 _EXCERPT_CHARS = 200
+_T = TypeVar("_T")
 
 
 def fetch_live(
@@ -41,7 +51,9 @@ def fetch_live(
     enrich: bool = True,
     now: Callable[[], datetime] | None = None,
 ) -> Inventory:
-    """GET /v1/models (with retries), optionally enriched from /model/info.
+    """GET /v1/models (with retries); for a LiteLLM proxy, marks the wildcard expansions
+    (from `?return_wildcard_routes=true`) and optionally fills metadata from /model_group/info,
+    then /model/info. Those three are optional: any failure of theirs leaves the listing as is.
 
     Raises LiveUnavailable when the fallback is allowed, InventoryError when it is not.
     """
@@ -52,10 +64,17 @@ def fetch_live(
     status, body = _get_with_retries(get, url, retries, backoff_s)
     _check_status(status, body, server, env)
     payload = _decode(body, url)
-    models = _parse_models(payload, url)
-    if enrich and _is_proxy_listing(payload) and any(_lacks_metadata(m) for m in models):
-        models = _enrich(get, f"{root}/model/info", models)
-    return Inventory("live", server.name, server.url, stamp(now), None, models)
+    models, placeholders = _parse_models(payload, url)
+    if models and is_proxy_listing(payload):
+        expanded = _optional(get, f"{url}?{WILDCARD_QUERY}", expansion_ids) or frozenset()
+        # /model_group/info comes first, the listing's own metadata (LiteLLM 1.106 copies
+        # model_info's mode and limits into /v1/models) last: start from bare models.
+        bare = tuple(Model(m.id, tags=m.tags, wildcard_expansion=m.id in expanded)
+                     for m in models)
+        enriched = _enrich(get, root, bare) if enrich else bare
+        models = tuple(with_metadata(e, listed.to_json(), "listing")
+                       for e, listed in zip(enriched, models, strict=True))
+    return Inventory("live", server.name, server.url, stamp(now), None, models, placeholders)
 
 
 def fetch(server: Server, env: Mapping[str, str], client: httpx.Client | None) -> Inventory:
@@ -233,12 +252,13 @@ def _scrub(text: str, key: str | None) -> str:
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def _parse_models(payload: Any, url: str) -> tuple[Model, ...]:
-    """Models from an OpenAI-style list, deduplicated, without wildcards or LiteLLM's specials."""
+def _parse_models(payload: Any, url: str) -> tuple[tuple[Model, ...], tuple[str, ...]]:
+    """Models from an OpenAI-style list, deduplicated, without wildcards or LiteLLM's specials;
+    and the specials it listed."""
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
         raise LiveUnavailable(f"answer from {url} has no 'data' list")
-    models = []
+    models, specials = [], []
     for entry in data:
         model_id = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(model_id, str) or not model_id:
@@ -246,40 +266,30 @@ def _parse_models(payload: Any, url: str) -> tuple[Model, ...]:
         if (bad := lone_surrogate(model_id)) is not None:
             raise LiveUnavailable(f"answer from {url} has an id with {bad}, half of a surrogate "
                                   "pair, which no request or file can carry")
-        if "*" not in model_id and model_id not in SPECIAL_IDS:
-            models.append(with_metadata(Model(model_id), entry))
-    return unique_sorted(models)
+        if model_id in SPECIAL_IDS:
+            specials.append(model_id)
+        elif "*" not in model_id:
+            models.append(with_metadata(Model(model_id), entry, "listing"))
+    return unique_sorted(models), tuple(sorted(set(specials)))
 
 
-def _is_proxy_listing(payload: Mapping[str, Any]) -> bool:
-    """False for an engine's own listing (vLLM, SGLang: every entry carries `max_model_len`,
-    which LiteLLM does not pass on): only a LiteLLM proxy has /model/info to ask."""
-    data = payload.get("data") or []
-    return not all(isinstance(e, dict) and "max_model_len" in e for e in data)
+def _enrich(get: _Getter, root: str, models: tuple[Model, ...]) -> tuple[Model, ...]:
+    """Fill missing metadata from /model_group/info, then /model/info (each asked only while
+    some model lacks metadata)."""
+    for path, source, parse in (("/model_group/info", "model_group_info", group_infos),
+                                ("/model/info", "model_info", model_infos)):
+        if not any(lacks_metadata(m) for m in models):
+            break
+        infos = _optional(get, root + path, parse) or {}
+        models = tuple(with_metadata(m, infos[m.id], source) if m.id in infos else m
+                       for m in models)
+    return models
 
 
-def _lacks_metadata(model: Model) -> bool:
-    return None in (model.mode, model.max_input_tokens, model.max_output_tokens)
-
-
-def _enrich(get: _Getter, url: str, models: tuple[Model, ...]) -> tuple[Model, ...]:
-    """Fill missing metadata from /model/info; it is optional, so any failure leaves `models`."""
+def _optional(get: _Getter, url: str, parse: Callable[[Any], _T]) -> _T | None:
+    """`parse` of the JSON answer to GET `url`; None for any failure (403, garbage, ...)."""
     try:
         status, body = get(url)
-        infos = _model_infos(json.loads(body)) if status == 200 else {}
+        return parse(json.loads(body)) if status == 200 else None
     except (httpx.HTTPError, LiveUnavailable, ValueError, RecursionError):
-        return models
-    return tuple(with_metadata(m, infos[m.id]) if m.id in infos else m for m in models)
-
-
-def _model_infos(payload: Any) -> dict[str, Mapping[str, Any]]:
-    """model_name -> model_info; `litellm_params` (backend credentials) is never read."""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    infos: dict[str, Mapping[str, Any]] = {}
-    for entry in data if isinstance(data, list) else ():
-        if not isinstance(entry, dict):
-            continue
-        name, info = entry.get("model_name"), entry.get("model_info")
-        if isinstance(name, str) and isinstance(info, dict):
-            infos.setdefault(name, info)
-    return infos
+        return None

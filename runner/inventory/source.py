@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 
 from runner.errors import InventoryError, RunnerError
 from runner.inventory.config import ModelsConfig, Server, api_key
-from runner.inventory.listing import Inventory, LiveUnavailable, from_fallback
+from runner.inventory.listing import (
+    Inventory,
+    LiveUnavailable,
+    from_fallback,
+    with_file_metadata,
+)
 from runner.redaction import redact_error, redact_keys
 
 SOURCES = ("auto", "live", "fallback")
@@ -49,7 +54,7 @@ def _load(server: Server, models: ModelsConfig, env: Mapping[str, str], source: 
     from runner.inventory import proxyclient
 
     try:
-        return proxyclient.fetch(server, env, client)
+        return with_file_metadata(proxyclient.fetch(server, env, client), models)
     except LiveUnavailable as exc:
         where = f"server {server.name!r} ({server.url}) is unreachable: {exc.reason}"
         if source == "live":

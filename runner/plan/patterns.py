@@ -6,7 +6,7 @@ import difflib
 import fnmatch
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Protocol, cast
@@ -14,6 +14,7 @@ from typing import Protocol, cast
 from runner.errors import InputError
 
 Groups = Mapping[str, Sequence[str]]
+Modes = Mapping[str, str | None]  # model id -> its mode (LiteLLM's `mode`), None if unknown
 
 _CLOSER = {"(": ")", "[": "]", "{": "}"}
 _GLOB_META = re.compile(r"[*?\[]")
@@ -22,6 +23,10 @@ _GLOB_PIECE = re.compile(r"\[!?\]?[^\]]*\]|[*?\[]")  # a class, a wildcard or a 
 _EVERYTHING = ("all", "*")
 _LAST_CHAR = chr(0x10FFFF)
 _NEIGHBOURS = 10  # ids taken on each side of a misspelt term, by start and by end
+# `KEY=VALUE` selects by metadata; VALUE is a glob over the model's value of KEY.
+_METADATA_TERM = re.compile(r"([a-z_]+)=(.*)", re.DOTALL)
+METADATA_KEYS = ("mode",)
+UNKNOWN = "unknown"  # the VALUE of a metadata term matching models without that metadata
 
 
 class PatternError(InputError):
@@ -35,10 +40,13 @@ class Selection:
     models: tuple[str, ...]
     unmatched: tuple[str, ...] = ()
     suggestions: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    hidden: Mapping[str, int] = field(default_factory=dict, hash=False)  # term -> expansions
 
     def warnings(self) -> list[str]:
-        """One line per unmatched term, with close matches when there are some."""
-        return [_warning(term, self.suggestions.get(term, ())) for term in self.unmatched]
+        """One line per unmatched term, with close matches when there are some, or the number
+        of wildcard expansions it would have matched."""
+        return [_warning(term, self.suggestions.get(term, ()), self.hidden.get(term, 0))
+                for term in self.unmatched]
 
 
 def split_terms(spec: str | Sequence[str]) -> list[str]:
@@ -48,19 +56,37 @@ def split_terms(spec: str | Sequence[str]) -> list[str]:
 
 
 def check(spec: str | Sequence[str], groups: Groups | None = None) -> None:
-    """Raise PatternError for syntax problems (bad regex, unknown group, cycle, empty prefix)."""
+    """Raise PatternError for syntax problems (bad regex, unknown group, cycle, empty prefix,
+    unknown metadata key)."""
     _Resolver(_inventory(()), groups).terms(split_terms(spec))
 
 
 def resolve(
-    spec: str | Sequence[str], ids: Sequence[str], groups: Groups | None = None
+    spec: str | Sequence[str],
+    ids: Sequence[str],
+    groups: Groups | None = None,
+    modes: Modes | None = None,
+    hidden: Collection[str] = (),
 ) -> Selection:
-    """Select from `ids` the models `spec` names; report the terms that matched nothing."""
-    inv = _inventory(tuple(ids))
+    """Select from `ids` the models `spec` names; report the terms that matched nothing.
+
+    `modes` gives each id's mode for `mode=VALUE` terms. `hidden` ids (wildcard expansions)
+    are selected only by a term naming them exactly, never by `all`, a glob, a regex or a
+    metadata term."""
+    inv_modes = tuple(sorted((modes or {}).items()))
+    inv = _inventory(tuple(ids), inv_modes, frozenset(hidden))
     pairs = _Resolver(inv, groups).terms(split_terms(spec))
     unmatched = tuple(dict.fromkeys(term.text for term, found in pairs if not found))
     suggestions = {text: inv.suggest(_parse(text).body) for text in unmatched}
-    return Selection(tuple(sorted(_combine(pairs, inv.set))), unmatched, suggestions)
+    hidden_found: dict[str, int] = {}
+    if hidden and unmatched:
+        every = _inventory(tuple(ids), inv_modes)
+        for text in unmatched:
+            body = _parse(text).body
+            if body[0] != "@" and (count := len(every.match(body))):
+                hidden_found[text] = count
+    return Selection(tuple(sorted(_combine(pairs, inv.set))), unmatched, suggestions,
+                     hidden_found)
 
 
 def intersect(
@@ -73,7 +99,7 @@ def intersect(
 
     The limit's own unmatched terms are not added; resolve the limit once to report them.
     """
-    keep = set(resolve(limit, ids, groups).models)
+    keep = set(resolve(limit, ids, groups).models)  # --limit: every listed id may be named
     return replace(selection, models=tuple(m for m in selection.models if m in keep))
 
 
@@ -117,6 +143,11 @@ def _parse(text: str) -> _Term:
         raise PatternError(f"pattern term {text!r} has more than one '!' or '&' prefix")
     if body[0] == "~":
         _regex(body[1:])
+    if (meta := _METADATA_TERM.fullmatch(body)) and meta[1] not in METADATA_KEYS:
+        known = ", ".join(f"{k}=VALUE" for k in METADATA_KEYS)
+        raise PatternError(f"pattern term {text!r} selects by an unknown metadata key "
+                           f"{meta[1]!r} (known: {known}); to name an id holding '=', write "
+                           "it as a glob such as a[=]b")
     return _Term(text, op, body)
 
 
@@ -165,9 +196,12 @@ def _glob(pattern: str, flags: int = 0) -> re.Pattern[str]:
 class _Inventory:
     """Sorted ids, their set, and what each non-group term matches or suggests, memoized."""
 
-    def __init__(self, ids: tuple[str, ...]) -> None:
-        self.ids = tuple(sorted(set(ids)))
+    def __init__(self, ids: tuple[str, ...], modes: tuple[tuple[str, str | None], ...] = (),
+                 hidden: frozenset[str] = frozenset()) -> None:
+        self.named = frozenset(ids)  # every id a term may name exactly
+        self.ids = tuple(sorted(self.named - hidden))  # those `all`, globs and regexes see
         self.set = frozenset(self.ids)
+        self.modes = dict(modes)
         self.exact = _Index(self.ids, self.ids)
         self.matches: dict[str, frozenset[str]] = {}
         self.suggestions: dict[str, tuple[str, ...]] = {}
@@ -221,13 +255,19 @@ class _Index:
 
 
 @lru_cache(maxsize=8)
-def _inventory(ids: tuple[str, ...]) -> _Inventory:
-    return _Inventory(ids)
+def _inventory(ids: tuple[str, ...], modes: tuple[tuple[str, str | None], ...] = (),
+               hidden: frozenset[str] = frozenset()) -> _Inventory:
+    return _Inventory(ids, modes, hidden)
 
 
 def _match(body: str, inv: _Inventory) -> Sequence[str]:
     if body in _EVERYTHING:
         return inv.ids
+    if body in inv.named:
+        return [body]
+    if meta := _METADATA_TERM.fullmatch(body):
+        value = _glob(meta[2])
+        return [i for i in inv.ids if value.match(inv.modes.get(i) or UNKNOWN)]
     if body[0] == "~":
         return list(filter(_regex(body[1:]).match, inv.exact.narrow(_regex_prefix(body[1:]))))
     if body in inv.set or not _GLOB_META.search(body):
@@ -311,7 +351,7 @@ def _combine(pairs: _Matched, everything: frozenset[str]) -> frozenset[str]:
 
 def _suggest(body: str, inv: _Inventory) -> tuple[str, ...]:
     """Ids the term would match ignoring case (or as a prefix), else the closest by spelling."""
-    if body[0] == "@" or body in _EVERYTHING:
+    if body[0] == "@" or body in _EVERYTHING or _METADATA_TERM.fullmatch(body):
         return ()
     if body[0] == "~":
         candidates = inv.folded.narrow(_regex_prefix(body[1:]).casefold())
@@ -354,8 +394,12 @@ def _unknown_group(name: str, groups: Groups, stack: list[str]) -> str:
     return f"unknown model group '@{name}'{inside} ({hint})"
 
 
-def _warning(term: str, close: Sequence[str]) -> str:
+def _warning(term: str, close: Sequence[str], expansions: int = 0) -> str:
     line = f"pattern term {term!r} matched no model"
+    if expansions:
+        return (f"pattern term {term!r} matched only {expansions} wildcard expansion"
+                f"{'s' if expansions != 1 else ''}, which are left out; name them exactly or "
+                "set `inventory: {include_wildcard_expansions: true}`")
     return f"{line} (did you mean {_either(close)}?)" if close else line
 
 

@@ -53,6 +53,8 @@ class Plan:
     variables: Mapping[str, Any]
     benchmarks: tuple[Benchmark, ...]
     where: Mapping[str, Location] = field(default_factory=dict)  # "server"
+    # `inventory.include_wildcard_expansions`: may `all`, globs and regexes select them?
+    include_wildcard_expansions: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "sha256": self.sha256, "gate": self.gate}
@@ -195,6 +197,7 @@ def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) 
         variables=dict(variables),
         benchmarks=benchmarks,
         where={"server": doc.where(("inventory", "server"))},
+        include_wildcard_expansions=inventory.get("include_wildcard_expansions", False),
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.errors import InputError, InventoryError, Location, Problem
+from runner.inventory.listing import Inventory
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
+from runner.plan.modes import DEFAULT_ENDPOINT, misfits
 from runner.plan.planfile import Benchmark, Plan, complete_params
 from runner.plural import counted
 
@@ -25,6 +27,8 @@ class Selected:
     warnings: tuple[str, ...] = ()
     skipped: str | None = None  # why it does not run, or None
     jobs: tuple[Job, ...] = ()
+    mode_skipped: tuple[tuple[str, str], ...] = ()  # (id, mode) matched but of a mode not served
+    expansions_left_out: int = 0  # wildcard expansions the pattern would match if included
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.benchmark.name, "patterns": list(self.patterns),
@@ -32,7 +36,9 @@ class Selected:
                 "warnings": list(self.warnings), "skipped": self.skipped is not None,
                 "skip_reason": self.skipped, "job_count": len(self.jobs),
                 "slo": dict(self.benchmark.slo), "retries": self.benchmark.retries,
-                "max_error_rate": self.benchmark.max_error_rate}
+                "max_error_rate": self.benchmark.max_error_rate,
+                "skipped_by_mode": [{"id": i, "mode": m} for i, m in self.mode_skipped],
+                "wildcard_expansions_left_out": self.expansions_left_out}
 
 
 @dataclass(frozen=True)
@@ -82,15 +88,36 @@ def _tag_hint(tag: str, known: Sequence[str]) -> str:
     return f"tags in this plan: {', '.join(known)}" if known else "the plan has no tags"
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What selection knows of the inventory beyond its ids."""
+
+    modes: Mapping[str, str | None]
+    hidden: frozenset[str]  # wildcard expansions `all`, globs and regexes do not select
+    empty_cause: str | None
+
+
+def _facts(plan: Plan, inv: Inventory | None) -> _Facts:
+    if inv is None:
+        return _Facts({}, frozenset(), None)
+    hidden = frozenset(() if plan.include_wildcard_expansions
+                       else (m.id for m in inv.models if m.wildcard_expansion))
+    return _Facts({m.id: m.mode for m in inv.models}, hidden, inv.empty_cause())
+
+
 def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
-           options: Options) -> list[Selected]:
+           options: Options, inv: Inventory | None = None) -> list[Selected]:
     """Resolve every benchmark against the inventory ids, then expand the jobs.
 
-    A selection that leaves no job at all is an InventoryError (exit 3), as is an empty --limit.
+    With `inv`, models whose mode does not fit a benchmark's endpoint are skipped (listed in
+    `mode_skipped`), and wildcard expansions are left out unless the plan includes them.
+    A selection that leaves no job at all is an InventoryError (exit 3), as is an empty --limit;
+    when the inventory explains its emptiness (placeholders, only expansions), that is said.
     """
+    facts = _facts(plan, inv)
     limit = _limit_models(options.limit, ids, groups)
-    chosen = [_resolve(b, ids, groups, limit, options) for b in plan.benchmarks]
-    errors = [p for s in chosen for p in _empty_problem(s)]
+    chosen = [_resolve(b, ids, groups, limit, options, facts) for b in plan.benchmarks]
+    errors = [p for s in chosen for p in _empty_problem(s, facts.empty_cause)]
     if errors:
         raise InventoryError.many(errors)
     enforce_max_jobs(_count(chosen), options.max_jobs)
@@ -125,27 +152,61 @@ def _limit_models(limit: str | None, ids: Sequence[str],
 
 
 def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
-             limit: frozenset[str] | None, options: Options) -> Selected:
+             limit: frozenset[str] | None, options: Options, facts: _Facts) -> Selected:
     terms = tuple(patterns.split_terms(bench.models))
     reason = tag_skip_reason(bench, options.tags, options.skip_tags)
     if reason:
         return Selected(bench, terms, skipped=reason)
-    found = patterns.resolve(bench.models, ids, groups)
+    found = patterns.resolve(bench.models, ids, groups, facts.modes, facts.hidden)
+    left_out = 0
+    if facts.hidden:
+        every = patterns.resolve(bench.models, ids, groups, facts.modes)
+        left_out = len(set(every.models) - set(found.models))
     models = found.models if limit is None else tuple(m for m in found.models if m in limit)
+    misfit = misfits(models, facts.modes, _endpoints(bench))
+    if misfit:
+        wrong = {m for m, _ in misfit}
+        models = tuple(m for m in models if m not in wrong)
     skipped = None
-    if found.models and not models:
+    if found.models and not models and not misfit:
         skipped = "no models left after --limit"
     elif not models and bench.on_empty == "skip":
-        skipped = "no models matched (on_empty: skip)"
-    return Selected(bench, terms, models, found.unmatched, tuple(found.warnings()), skipped)
+        what = "no model of a mode its endpoint takes" if misfit else "no models matched"
+        skipped = f"{what} (on_empty: skip)"
+    return Selected(bench, terms, models, found.unmatched, tuple(found.warnings()), skipped,
+                    mode_skipped=misfit, expansions_left_out=left_out)
 
 
-def _empty_problem(selected: Selected) -> list[Problem]:
+def inventory_notes(selected: Selected) -> list[str]:
+    """The plan view's lines on models the inventory's metadata kept out of a benchmark."""
+    lines = [f"skipped (mode {mode}): {model}" for model, mode in selected.mode_skipped]
+    if selected.expansions_left_out:
+        lines.append(f"{counted(selected.expansions_left_out, 'wildcard expansion')} left out "
+                     "(ids a LiteLLM wildcard route lists from its price list); name them "
+                     "exactly or set `inventory: {include_wildcard_expansions: true}`")
+    return lines
+
+
+def _endpoints(bench: Benchmark) -> set[str]:
+    """The endpoints (`chat`, `completions`) the benchmark's jobs call."""
+    default = bench.params.get("endpoint", DEFAULT_ENDPOINT)
+    return {str(p.get("endpoint", default)) for p in _points(bench)} or {str(default)}
+
+
+def _empty_problem(selected: Selected, empty_cause: str | None) -> list[Problem]:
     if selected.models or selected.skipped:
         return []
     name = selected.benchmark.name
-    message = (f"benchmark '{name}' matches no model; check its models pattern against "
-               "`runner inventory`, or set on_empty: skip")
+    if selected.mode_skipped:
+        modes = sorted({mode for _, mode in selected.mode_skipped})
+        message = (f"benchmark '{name}' matches only models whose mode does not fit its endpoint"
+                   f" ({', '.join(modes)}); select chat or completion models, or set "
+                   "on_empty: skip")
+    elif empty_cause:
+        message = f"benchmark '{name}' matches no model: {empty_cause}"
+    else:
+        message = (f"benchmark '{name}' matches no model; check its models pattern against "
+                   "`runner inventory`, or set on_empty: skip")
     return [Problem(message, selected.benchmark.where["models"])]
 
 
@@ -214,5 +275,4 @@ def number_text(value: float) -> str:
 
 
 def _with_jobs(selected: Selected, jobs: list[Job]) -> Selected:
-    return Selected(selected.benchmark, selected.patterns, selected.models, selected.unmatched,
-                    selected.warnings, selected.skipped, tuple(jobs))
+    return replace(selected, jobs=tuple(jobs))

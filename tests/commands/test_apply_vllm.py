@@ -48,7 +48,8 @@ def test_inventory_lists_the_served_name(
     assert "/model/info" not in vllm_server.log_path.read_text(errors="replace")
     code, out, err = run_cli(capsys, "inventory", "--server", "engine", "--source", "live")
     assert code == EXIT_OK, out + err
-    assert out.splitlines()[3].split() == ["tiny", "-", "-", "-", str(MAX_MODEL_LEN)]
+    row = ["tiny", "-", "-", "-", str(MAX_MODEL_LEN), "listing", "-"]  # METADATA, WILDCARD
+    assert out.splitlines()[3].split() == row
 
 
 ENDPOINTS_PLAN = """\

@@ -30,7 +30,7 @@ PLAN: dict[str, Any] = yaml.safe_load("""\
 version: 1
 name: fuzzed
 description: seed
-inventory: {server: local, fallback: true}
+inventory: {server: local, fallback: true, include_wildcard_expansions: false}
 vars: {mt: 8, who: world}
 defaults:
   tags: [nightly]
@@ -93,7 +93,8 @@ NEAR: dict[str, list[Any]] = {
             "http://h/v1/chat/completions", "http://a..b/", "http://01.2.3.4/"],
     "name": ["index.sqlite", "INDEX.sqlite-wal", "latest", "con", "a.", "x" * 64, "x" * 65,
              "a..b", "Previous"],
-    "models": ["--help", "-x", "a,b", "m\x00", "~(a+)+$", "!all", "&x", "@coder", "~.*"],
+    "models": ["--help", "-x", "a,b", "m\x00", "~(a+)+$", "!all", "&x", "@coder", "~.*",
+               "mode=embedding", "!mode=chat", "colour=red"],
     "extra_body": [{"api_key": "sk-x"}, {"model": "x"}, {"stream": False}, {"n": 2},
                    {"stream_options": None}, {"messages": []}, {"X-Api-Key": "x"}, {},
                    {"disable_fallbacks": "no"}],

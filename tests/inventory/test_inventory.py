@@ -108,7 +108,7 @@ def test_live_ids_are_deduplicated_filtered_and_sorted(ids: list[str], expected:
     [
         (
             {"id": "m", "mode": "chat", "max_input_tokens": 32768, "max_output_tokens": 4096},
-            Model("m", "chat", 32768, 4096),
+            Model("m", "chat", 32768, 4096, metadata_source="listing"),
         ),
         ({"id": "m", "max_input_tokens": "32768", "max_output_tokens": 1.5}, Model("m")),
         ({"id": "m", "max_input_tokens": True, "max_output_tokens": -1, "mode": 3}, Model("m")),
@@ -123,7 +123,8 @@ def test_live_metadata_keeps_only_well_typed_values(entry: dict[str, Any], expec
 
 def test_duplicate_ids_merge_their_metadata() -> None:
     client = proxy(models_answer({"id": "m", "mode": "chat"}, {"id": "m", "max_input_tokens": 8}))
-    assert fetch_live(client, SERVER, ENV, enrich=False).models == (Model("m", "chat", 8),)
+    assert fetch_live(client, SERVER, ENV, enrich=False).models == (
+        Model("m", "chat", 8, metadata_source="listing"),)
 
 
 def test_live_inventory_records_source_server_and_time() -> None:
@@ -153,6 +154,8 @@ def test_urls_are_built_without_doubling_v1(url: str) -> None:
     fetch_live(client, Server(name="s", url=url), {})
     assert [str(c.url) for c in calls] == [
         "http://proxy.test:4000/v1/models",
+        "http://proxy.test:4000/v1/models?return_wildcard_routes=true",
+        "http://proxy.test:4000/model_group/info",
         "http://proxy.test:4000/model/info",
     ]
 
@@ -172,7 +175,7 @@ def test_auth_header_is_sent_only_when_the_variable_is_set(
     calls: list[httpx.Request] = []
     client = proxy(models_answer({"id": "m"}), httpx.Response(200, json={"data": []}), calls)
     fetch_live(client, Server(name="s", url="http://p", api_key_env=api_key_env), env)
-    assert [c.headers.get("Authorization") for c in calls] == [expected, expected]
+    assert [c.headers.get("Authorization") for c in calls] == [expected] * 4
 
 
 # --- enrichment -------------------------------------------------------------------------------
@@ -191,7 +194,9 @@ def test_enrichment_fills_only_missing_metadata_and_drops_litellm_params() -> No
     )
     client = proxy(models_answer({"id": "a", "mode": "chat"}, {"id": "b"}), info)
     inv = fetch_live(client, SERVER, ENV)
-    assert inv.models == (Model("a", "chat", 1, 2), Model("b", "chat", 8192, 1024))
+    # /model/info comes before the listing's own metadata.
+    assert inv.models == (Model("a", "completion", 1, 2, metadata_source="model_info"),
+                          Model("b", "chat", 8192, 1024, metadata_source="model_info"))
     dumped = json.dumps(inv.to_json())
     assert "litellm_params" not in dumped
     assert BACKEND_KEY not in dumped
@@ -213,7 +218,8 @@ def test_enrichment_fills_only_missing_metadata_and_drops_litellm_params() -> No
 )
 def test_enrichment_failures_are_ignored(info: httpx.Response) -> None:
     client = proxy(models_answer({"id": "m", "mode": "chat"}), info)
-    assert fetch_live(client, SERVER, ENV).models == (Model("m", "chat"),)
+    assert fetch_live(client, SERVER, ENV).models == (
+        Model("m", "chat", metadata_source="listing"),)
 
 
 def test_enrichment_transport_errors_are_ignored() -> None:
@@ -226,20 +232,29 @@ def test_enrichment_transport_errors_are_ignored() -> None:
     assert fetch_live(client, SERVER, ENV).models == (Model("m"),)
 
 
-@pytest.mark.parametrize(
-    ("entry", "enrich"),
-    [
-        ({"id": "m", "mode": "chat", "max_input_tokens": 1, "max_output_tokens": 1}, True),
-        ({"id": "m"}, False),
-    ],
-)
-def test_enrichment_is_skipped_when_useless_or_disabled(
-    entry: dict[str, Any], enrich: bool
-) -> None:
+def test_enrichment_is_skipped_when_disabled() -> None:
     calls: list[httpx.Request] = []
-    client = proxy(models_answer(entry), httpx.Response(200, json={"data": []}), calls)
-    fetch_live(client, SERVER, ENV, enrich=enrich)
-    assert [c.url.path for c in calls] == ["/v1/models"]
+    client = proxy(models_answer({"id": "m"}), httpx.Response(200, json={"data": []}), calls)
+    fetch_live(client, SERVER, ENV, enrich=False)
+    # The second asks for the wildcard routes, to mark expansions; no metadata is asked for.
+    assert [c.url.path for c in calls] == ["/v1/models", "/v1/models"]
+
+
+def test_model_group_info_comes_first_and_model_info_is_then_not_asked() -> None:
+    calls: list[httpx.Request] = []
+    group = {"model_group": "m", "mode": "embedding", "max_input_tokens": 8191.0,
+             "max_output_tokens": 7.0, "supports_vision": False}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if request.url.path == "/model_group/info":
+            return httpx.Response(200, json={"data": [group]})
+        return models_answer({"id": "m", "mode": "chat", "max_input_tokens": 1})
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    inv = fetch_live(client, SERVER, ENV)
+    assert inv.models == (Model("m", "embedding", 8191, 7, metadata_source="model_group_info"),)
+    assert [c.url.path for c in calls] == ["/v1/models", "/v1/models", "/model_group/info"]
 
 
 # What vLLM 0.32 lists for `--served-model-name tiny --max-model-len 2048` (seen on the real one).
@@ -252,7 +267,7 @@ def test_an_engines_listing_gives_its_context_and_is_not_asked_for_model_info() 
     calls: list[httpx.Request] = []
     client = proxy(models_answer(VLLM_ENTRY), httpx.Response(200, json={"data": []}), calls)
     inv = fetch_live(client, SERVER, ENV)
-    assert inv.models == (Model("tiny", max_model_len=2048),)
+    assert inv.models == (Model("tiny", max_model_len=2048, metadata_source="listing"),)
     assert inv.to_json()["models"][0]["max_model_len"] == 2048
     # /model/info exists only on a LiteLLM proxy, which never lists max_model_len.
     assert [c.url.path for c in calls] == ["/v1/models"]
@@ -263,8 +278,10 @@ def test_a_proxy_listing_beside_an_engine_entry_is_still_enriched() -> None:
     info = httpx.Response(200, json={"data": [info_entry("b", mode="chat")]})
     client = proxy(models_answer(VLLM_ENTRY, {"id": "b"}), info, calls)
     inv = fetch_live(client, SERVER, ENV)
-    assert inv.models == (Model("b", "chat"), Model("tiny", max_model_len=2048))
-    assert [c.url.path for c in calls] == ["/v1/models", "/model/info"]
+    assert inv.models == (Model("b", "chat", metadata_source="model_info"),
+                          Model("tiny", max_model_len=2048, metadata_source="listing"))
+    assert [c.url.path for c in calls] == ["/v1/models", "/v1/models", "/model_group/info",
+                                           "/model/info"]
 
 
 # --- refusals: configuration errors, never a fallback -----------------------------------------
@@ -433,11 +450,12 @@ def test_only_retryable_failures_are_retried_with_exponential_backoff(
 
 
 def test_a_retry_that_succeeds_gives_the_live_inventory(no_sleep: list[float]) -> None:
-    answers = iter([httpx.Response(502), httpx.Response(503), models_answer({"id": "m"})])
+    answers = iter([httpx.Response(502), httpx.Response(503), models_answer({"id": "m"}),
+                    models_answer({"id": "m"})])  # the last: ?return_wildcard_routes=true
     calls: list[httpx.Request] = []
     inv = fetch_live(proxy(lambda: next(answers), calls=calls), SERVER, ENV, enrich=False)
     assert inv.ids() == ["m"]
-    assert len(calls) == 3
+    assert len(calls) == 4
 
 
 class DripStream(httpx.SyncByteStream):
@@ -474,7 +492,7 @@ def test_a_slow_drip_answer_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPat
 def test_from_fallback_lists_the_server_models_sorted() -> None:
     inv = from_fallback(SERVER, FALLBACK, "why", now=fixed_now)
     assert inv.models == (
-        Model("Qwen/Qwen3-8B", mode="chat", tags=("small",)),
+        Model("Qwen/Qwen3-8B", mode="chat", tags=("small",), metadata_source="models.yaml"),
         Model("llama3.1:8b"),
     )
     assert (inv.source, inv.fallback_reason, inv.fetched_at) == (
@@ -586,6 +604,8 @@ def test_inventory_json_has_a_stable_shape_and_round_trips() -> None:
         "fetched_at": "2026-11-24T23:59:01Z",
         "fallback_reason": "HTTP 503",
         "model_count": 2,
+        "wildcard_expansions": 0,
+        "placeholders": [],
         "models": [
             {
                 "id": "a",
@@ -594,6 +614,8 @@ def test_inventory_json_has_a_stable_shape_and_round_trips() -> None:
                 "max_output_tokens": None,
                 "max_model_len": None,
                 "tags": ["x", "y"],
+                "metadata_source": None,
+                "wildcard_expansion": False,
             },
             {
                 "id": "b",
@@ -602,6 +624,8 @@ def test_inventory_json_has_a_stable_shape_and_round_trips() -> None:
                 "max_output_tokens": 20,
                 "max_model_len": None,
                 "tags": [],
+                "metadata_source": None,
+                "wildcard_expansion": False,
             },
         ],
     }

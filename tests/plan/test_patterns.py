@@ -348,3 +348,57 @@ def test_fifty_resolves_over_ten_thousand_ids() -> None:
         found = resolve(spec, ids, groups)
         assert found.models and all("instruct" in m and not m.endswith(":3b") for m in found.models)
         assert found.unmatched[-1] == "nope"
+
+
+# --- metadata terms and wildcard expansions (issue 12) ----------------------------------------
+
+META_IDS = ("chat-a", "chat-b", "emb", "nomode", "openai/gpt-x", "openai/real")
+MODES = {"chat-a": "chat", "chat-b": "chat", "emb": "embedding", "nomode": None,
+         "openai/gpt-x": "chat", "openai/real": "chat"}
+HIDDEN = ("openai/gpt-x",)  # a wildcard expansion
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("mode=embedding", ("emb",)),
+        ("mode=chat", ("chat-a", "chat-b", "openai/real")),  # the expansion is left out
+        ("mode=unknown", ("nomode",)),
+        ("mode=emb*", ("emb",)),
+        ("all, !mode=chat", ("emb", "nomode")),
+        ("chat-*, emb, &mode=chat", ("chat-a", "chat-b")),
+        ("@embeds", ("emb",)),
+        ("all", ("chat-a", "chat-b", "emb", "nomode", "openai/real")),
+        ("openai/*", ("openai/real",)),
+        ("~openai/.*", ("openai/real",)),
+        ("openai/gpt-x", ("openai/gpt-x",)),  # named exactly
+        ("openai/*, openai/gpt-x, !mode=embedding", ("openai/gpt-x", "openai/real")),
+    ],
+)
+def test_metadata_terms_and_hidden_expansions(spec: str, expected: tuple[str, ...]) -> None:
+    found = resolve(spec, META_IDS, {"embeds": ["mode=embedding"]}, MODES, HIDDEN)
+    assert found.models == expected
+
+
+def test_without_facts_a_mode_term_matches_unknown_only() -> None:
+    assert resolve("mode=unknown", META_IDS).models == tuple(sorted(META_IDS))
+    assert resolve("mode=chat", META_IDS).models == ()
+
+
+@pytest.mark.parametrize("spec", ["colour=red", "!modes=chat", "a, &max_len=9"])
+def test_an_unknown_metadata_key_is_an_error(spec: str) -> None:
+    with pytest.raises(PatternError, match=r"unknown metadata key .* \(known: mode=VALUE\)"):
+        check(spec)
+
+
+def test_an_id_holding_equals_is_named_by_a_glob_class() -> None:
+    check("Mode=chat")  # keys are lower-case: this is an id
+    assert resolve("a[=]b", ["a=b", "c"]).models == ("a=b",)
+
+
+def test_a_term_matching_only_expansions_says_so() -> None:
+    found = resolve("openai/gpt-*, chat-a", META_IDS, None, MODES, HIDDEN)
+    assert found.models == ("chat-a",)
+    assert found.warnings() == [
+        "pattern term 'openai/gpt-*' matched only 1 wildcard expansion, which are left out; "
+        "name them exactly or set `inventory: {include_wildcard_expansions: true}`"]

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from runner.errors import InputError, InventoryError
+from runner.inventory.listing import Inventory, Model
 from runner.plan.planfile import Benchmark, load_plan
 from runner.plan.selection import (
     Options,
+    inventory_notes,
     select,
     split_tags,
     tag_skip_reason,
@@ -173,3 +175,79 @@ def test_exclude_removing_everything_is_an_input_error(tmp_path: Path) -> None:
                                               "      exclude: [{concurrency: 1}]\n")))
     with pytest.raises(InputError, match="removes every combination"):
         select(plan, IDS, GROUPS, Options())
+
+
+# --- mode-aware selection and wildcard expansions (issue 12) ----------------------------------
+
+def _inventory(*models: Model, placeholders: tuple[str, ...] = ()) -> Inventory:
+    return Inventory("live", "s", "http://p", "2026-11-24T23:59:01Z", None, models, placeholders)
+
+
+MIXED = _inventory(Model("c", "chat"), Model("t", "completion"), Model("e", "embedding"),
+                   Model("u"), Model("openai/x", "chat", wildcard_expansion=True))
+
+
+@pytest.mark.parametrize(
+    ("workload", "models", "skipped"),
+    [
+        ("", ["c", "u"], [("e", "embedding"), ("t", "completion")]),
+        ("    workload: {endpoint: completions}\n", ["c", "t", "u"], [("e", "embedding")]),
+        ("    matrix: {endpoint: [chat, completions]}\n", ["c", "u"],
+         [("e", "embedding"), ("t", "completion")]),
+    ],
+)
+def test_a_benchmark_selects_the_modes_its_endpoint_fits(
+    tmp_path: Path, workload: str, models: list[str], skipped: list[tuple[str, str]]
+) -> None:
+    plan = load_plan(str(plan_file(tmp_path, f"  - name: a\n    models: all\n{workload}")))
+    [chosen] = select(plan, MIXED.ids(), {}, Options(), MIXED)
+    assert list(chosen.models) == models
+    assert list(chosen.mode_skipped) == skipped
+    assert chosen.expansions_left_out == 1
+    assert chosen.to_json()["skipped_by_mode"] == [{"id": i, "mode": m} for i, m in skipped]
+    notes = inventory_notes(chosen)
+    assert notes[0] == f"skipped (mode {skipped[0][1]}): {skipped[0][0]}"
+    assert notes[-1].startswith("1 wildcard expansion left out")
+
+
+def test_the_plan_switch_includes_expansions(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: p\ninventory: {include_wildcard_expansions: true}\n"
+                    "benchmarks:\n  - name: a\n    models: 'openai/*'\n")
+    [chosen] = select(load_plan(str(path)), MIXED.ids(), {}, Options(), MIXED)
+    assert (chosen.models, chosen.expansions_left_out) == (("openai/x",), 0)
+
+
+def test_only_other_modes_is_exit_3_saying_the_modes(tmp_path: Path) -> None:
+    plan = load_plan(str(plan_file(tmp_path, "  - name: a\n    models: mode=embedding\n")))
+    with pytest.raises(InventoryError) as info:
+        select(plan, MIXED.ids(), {}, Options(), MIXED)
+    [problem] = info.value.problems
+    assert "matches only models whose mode does not fit its endpoint (embedding)" in str(problem)
+    assert problem.where.line == 5
+
+
+@pytest.mark.parametrize(
+    ("inv", "cause"),
+    [
+        (_inventory(placeholders=("all-team-models",)),
+         "listed only LiteLLM's placeholder 'all-team-models': the key's team grants"),
+        (_inventory(Model("openai/x", wildcard_expansion=True)),
+         "lists only 1 ids expanded from wildcard routes"),
+    ],
+)
+def test_an_empty_inventory_says_why_instead_of_blaming_the_pattern(
+    tmp_path: Path, inv: Inventory, cause: str
+) -> None:
+    plan = load_plan(str(plan_file(tmp_path, "  - name: a\n    models: all\n")))
+    with pytest.raises(InventoryError) as info:
+        select(plan, inv.ids(), {}, Options(), inv)
+    assert cause in str(info.value) and "check its models pattern" not in str(info.value)
+
+
+def test_on_empty_skip_says_the_modes_emptied_it(tmp_path: Path) -> None:
+    plan = load_plan(str(plan_file(tmp_path, "  - name: a\n    models: e\n    on_empty: skip\n"
+                                              "  - name: b\n    models: c\n")))
+    skipped, kept = select(plan, MIXED.ids(), {}, Options(), MIXED)
+    assert skipped.skipped == "no model of a mode its endpoint takes (on_empty: skip)"
+    assert skipped.mode_skipped == (("e", "embedding"),) and kept.models == ("c",)

@@ -1,0 +1,33 @@
+"""Which models fit a benchmark's endpoint, by LiteLLM's `mode` of each model.
+
+LiteLLM's modes (litellm/types/router.py `ModelGroupInfo.mode`): chat, completion, embedding,
+image_generation, audio_transcription, rerank, moderations, responses, ... A `chat` benchmark
+calls /v1/chat/completions: only `chat` models fit. A `completions` benchmark calls
+/v1/completions, which LiteLLM also serves with a chat model (`text_completion` in
+litellm/main.py sends the prompt as one user message): `completion` and `chat` models fit.
+A model whose mode is unknown fits both: runner cannot tell, so it does not skip it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+FITTING_MODES: Mapping[str, frozenset[str]] = {
+    "chat": frozenset({"chat"}),
+    "completions": frozenset({"completion", "chat"}),
+}
+DEFAULT_ENDPOINT = "chat"
+
+
+def fits(mode: str | None, endpoints: Iterable[str]) -> bool:
+    """Whether a model of `mode` (None: unknown) can serve every one of `endpoints`."""
+    return mode is None or all(mode in FITTING_MODES.get(e, frozenset({mode}))
+                               for e in endpoints)
+
+
+def misfits(models: Iterable[str], modes: Mapping[str, str | None],
+            endpoints: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """(id, mode) of each of `models` whose known mode does not fit `endpoints`, in order."""
+    wanted = tuple(endpoints)
+    return tuple((m, mode) for m in models
+                 if (mode := modes.get(m)) is not None and not fits(mode, wanted))

@@ -1,0 +1,85 @@
+"""Wildcard expansions, /model_group/info and placeholders, from answers shaped like LiteLLM
+1.106.2's (the real proxy is in test_inventory_gateway.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from runner.inventory.config import ModelEntry, ModelsConfig, Server
+from runner.inventory.gatewayinfo import expansion_ids, group_infos
+from runner.inventory.listing import Inventory, Model, with_file_metadata
+from runner.inventory.proxyclient import fetch_live
+
+
+def listing(*ids: str) -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": i, "object": "model"} for i in ids]}
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        # configured names, then each route before its price-list names, then aliases
+        (("Qwen/Qwen3-8B", "openai/gpt-4o", "openai/*", "openai/gpt-4o", "openai/o1",
+          "fake/*", "fake/x", "my-alias"), {"openai/o1", "fake/x"}),
+        (("a", "b"), set()),  # no route listed: a proxy that ignores the query
+        (("openai/o1", "openai/*"), set()),  # listed before the route: configured
+        (("anthropic/*", "openai/o1"), set()),  # matches no route listed before it
+    ],
+)
+def test_expansions_are_what_a_route_lists_after_itself(
+    ids: tuple[str, ...], expected: set[str]
+) -> None:
+    assert expansion_ids(listing(*ids)) == expected
+
+
+@pytest.mark.parametrize("payload", [None, [], {"data": "x"}, {"data": [1, {"id": 2}]}])
+def test_garbage_gives_no_expansions_and_no_groups(payload: Any) -> None:
+    assert expansion_ids(payload) == frozenset()
+    assert group_infos(payload) == {}
+
+
+def test_a_failing_wildcard_query_marks_nothing_and_keeps_the_inventory() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.query:
+            return httpx.Response(403, json={"error": {"message": "no"}})
+        if request.url.path == "/model_group/info":
+            return httpx.Response(200, content=b"<html>")
+        return httpx.Response(200, json=listing("m", "openai/x"))
+
+    server = Server(name="s", url="http://p")
+    inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)), server, {})
+    assert [(m.id, m.wildcard_expansion) for m in inv.models] == [("m", False),
+                                                                  ("openai/x", False)]
+
+
+def test_placeholders_are_kept_and_explain_an_empty_inventory() -> None:
+    payload = listing("all-team-models", "no-default-models")
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, json=payload)))
+    inv = fetch_live(client, Server(name="s", url="http://p"), {})
+    assert (inv.models, inv.placeholders) == ((), ("all-team-models", "no-default-models"))
+    cause = inv.empty_cause() or ""
+    assert "'all-team-models', 'no-default-models'" in cause and "models.yaml" in cause
+    assert Inventory.from_json(inv.to_json()) == inv
+
+
+def test_an_inventory_with_one_configured_model_has_no_empty_cause() -> None:
+    inv = Inventory("live", "s", "u", "t", None,
+                    (Model("a"), Model("b", wildcard_expansion=True)), ("all-team-models",))
+    assert inv.empty_cause() is None
+
+
+def test_the_fallback_file_is_the_last_metadata_source() -> None:
+    models = ModelsConfig(path="m.yaml", models=(ModelEntry("a", mode="chat",
+                                                            max_input_tokens=9),))
+    inv = Inventory("live", "s", "u", "t", None, (Model("a", max_input_tokens=5,
+                                                        metadata_source="model_group_info"),
+                                                  Model("b")))
+    assert with_file_metadata(inv, models).models == (
+        Model("a", "chat", 5, metadata_source="model_group_info"), Model("b"))
+    bare = Inventory("live", "s", "u", "t", None, (Model("a"),))
+    assert with_file_metadata(bare, models).models == (
+        Model("a", "chat", 9, metadata_source="models.yaml"),)
