@@ -3,7 +3,8 @@
 The thresholds live in THRESHOLDS, the codes and severities in RULES; both are mirrored in
 schemas/result.schema.json (`$defs.validity`, `$defs.validity_thresholds`), and a test keeps them
 equal. The verdict reads only the job's metrics (runner.run.metrics.summarize and the keys of
-issue 10 beside them); a key a job does not have (an older runner) gives no reason."""
+issue 10 beside them, and the job's `early_stop`, passed in beside them); a key a job does not
+have (an older runner) gives no reason."""
 
 from __future__ import annotations
 
@@ -99,6 +100,12 @@ RULES: Mapping[str, Rule] = {
         DEGRADED, "chunks carry several tokens each: ITL is the time per chunk, not per "
         "token", "read TPOT for the per-token pace; lower the load if the engine coalesces "
         "under it"),
+    "saturated": Rule(
+        INVALID, "the job stopped early: the server was over-saturated (it completed far "
+        "fewer requests than arrived while the wait for an answer kept growing), so its "
+        "latencies measure a growing queue, not a steady state", "lower the rate to what the "
+        "server sustains (a capacity search finds it), or turn early_stop.saturation off to "
+        "measure the overload anyway"),
 }
 
 
@@ -220,6 +227,16 @@ def _per_chunk(m: Mapping[str, Any], t: Thresholds) -> str | None:
     return f"tokens per chunk p50 {_fig(p50)} > {t.tokens_per_chunk_p50:g}"
 
 
+def _saturated(m: Mapping[str, Any], t: Thresholds) -> str | None:
+    stop = dig(m, "early_stop") or {}
+    if stop.get("reason") != "saturated":
+        return None
+    return (f"completed {_fig(stop.get('completed_per_s'))} req/s of "
+            f"{_fig(stop.get('target_per_s'))} target while the median wait grew from "
+            f"{_fig(stop.get('previous_wait_p50_ms'))} to {_fig(stop.get('wait_p50_ms'))} ms "
+            f"(at {_fig(stop.get('at_s'))} s)")
+
+
 def _fig(value: Any) -> str:
     number = _num(value)
     if number is None:
@@ -232,7 +249,7 @@ CHECKS: Mapping[str, Check] = {
     "client_bound": _client_bound, "model_limit_exceeded": _model_limit,
     "tokens_from_chunks": _from_chunks, "usage_inconsistent": _inconsistent,
     "short_outputs": _short, "prompts_off_target": _off_target, "rate_shortfall": _rate,
-    "bursty_chunks": _bursty, "tokens_per_chunk": _per_chunk,
+    "bursty_chunks": _bursty, "tokens_per_chunk": _per_chunk, "saturated": _saturated,
 }
 
 
