@@ -8,6 +8,7 @@ schemas/result.schema.json (`early_stop`) mirror them."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Mapping
@@ -25,6 +26,10 @@ class StopThresholds:
     # The error rule waits for this many finished measured requests (early_stop.min_requests):
     # one failure among the first 3 is 33%, noise; among 20 it is a rate worth acting on.
     min_requests: int = 20
+    # ...and stops only when the error rate's Wilson score lower bound at this many standard
+    # errors is above the threshold: a job whose true error rate is at the threshold (it would
+    # pass in the end) is not stopped by a run of failures (3/24 = 12.5% > 10% is chance).
+    error_z: float = 3.0
     # Saturation compares the last window with the one before. A window spans at least this
     # many seconds and at least `window_arrivals` scheduled arrivals, so a Poisson count in it
     # varies by under a quarter (1/sqrt(20)).
@@ -47,7 +52,8 @@ class EarlyStop:
     """A running job's early-stop rules, set from its params (`early_stop`, `rate`, `ramp_up`)
     and its benchmark's max_error_rate.
 
-    error_rate rule: on with `early_stop.error_rate` (a share, 0-1), else with max_error_rate
+    error_rate rule: after min_requests finished, stop when the error rate's lower bound
+    (`wilson_low`, error_z standard errors) is above the threshold; on with `early_stop.error_rate` (a share, 0-1), else with max_error_rate
     when the benchmark sets one above 0 (the default benchmark, 0, keeps every job running to
     its end); `error_rate: false` turns it off. saturated rule: open loop only, on unless
     `early_stop.saturation: false`."""
@@ -78,9 +84,11 @@ class EarlyStop:
         self.finished += 1
         self.failed += not record.ok
         if self.error_limit is not None and self.finished >= self.min_requests:
-            rate = self.failed / self.finished
-            if rate > self.error_limit:
-                return {"reason": "error_rate", "error_rate": round(rate, 4),
+            low = wilson_low(self.failed, self.finished, self.t.error_z)
+            if low > self.error_limit:
+                return {"reason": "error_rate",
+                        "error_rate": round(self.failed / self.finished, 4),
+                        "lower_bound": round(low, 4), "z": self.t.error_z,
                         "threshold": self.error_limit, "finished": self.finished,
                         "failed": self.failed, "min_requests": self.min_requests}
         if self.saturation and record.ok:
@@ -103,6 +111,14 @@ class EarlyStop:
         rate = float(self.rate or 0.0)
         middle_s = (end_ms - self.window_ms / 2) / 1e3
         return ramp_rate(self.ramp, rate, middle_s) if self.ramp else rate
+
+
+def wilson_low(failed: int, n: int, z: float) -> float:
+    """The Wilson score interval's lower bound for a proportion failed / n at z standard
+    errors (Wilson 1927): (p + z²/2n - z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)."""
+    p, z2 = failed / n, z * z
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, (p + z2 / (2 * n) - spread) / (1 + z2 / n))
 
 
 def saturation(answers: list[tuple[float, float]], now_ms: float, window_ms: float,

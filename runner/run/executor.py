@@ -227,8 +227,10 @@ def judge(
     if stopped in GAVE_UP:
         return "failed", f"{GAVE_UP[stopped]} ({_errors(metrics, first_error)})"
     if stopped == "error_rate" and early_stop:
-        return "failed", (f"stopped early: error rate {early_stop['error_rate']:.3g} above "
-                          f"{early_stop['threshold']:g} after {early_stop['finished']} requests "
+        return "failed", (f"stopped early: error rate {early_stop['error_rate']:.3g} (at least "
+                          f"{early_stop['lower_bound']:.3g} at {early_stop['z']:g} standard "
+                          f"errors) above {early_stop['threshold']:g} after "
+                          f"{early_stop['finished']} requests "
                           f"(early_stop.min_requests {early_stop['min_requests']}; "
                           f"{_errors(metrics, first_error)})")
     requests = metrics["requests"]

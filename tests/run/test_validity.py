@@ -89,6 +89,12 @@ FIRING = {
     "bursty_chunks": ({"itl_ms": dist(p50=0.02), "tpot_ms": dist(p50=9.8)},
                       "ITL p50 0.02 ms vs TPOT p50 9.8 ms (below 0.1 x TPOT)"),
     "tokens_per_chunk": ({"tokens_per_chunk": dist(p50=4.0)}, "tokens per chunk p50 4 > 1.5"),
+    # issue 13 §3: an open loop stopped early as saturated (the job's early_stop, passed in)
+    "saturated": ({"early_stop": {"reason": "saturated", "at_s": 10.2, "completed_per_s": 9.8,
+                                  "target_per_s": 40.0, "wait_p50_ms": 2900.0,
+                                  "previous_wait_p50_ms": 1100.0}},
+                  "completed 9.8 req/s of 40 target while the median wait grew from 1100 to "
+                  "2900 ms (at 10.2 s)"),
 }
 
 
