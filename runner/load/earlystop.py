@@ -55,8 +55,8 @@ class EarlyStop:
     error_rate rule: after min_requests finished, stop when the error rate's lower bound
     (`wilson_low`, error_z standard errors) is above the threshold: `early_stop.error_rate` (a
     share, 0-1), else max_error_rate when the benchmark sets one above 0 (the default
-    benchmark, 0, keeps every job running to its end); `error_rate: false` turns it off. saturated rule: open loop only, on unless
-    `early_stop.saturation: false`."""
+    benchmark, 0, keeps every job running to its end); `error_rate: false` turns it off.
+    saturated rule: open loop only, on unless `early_stop.saturation: false`."""
 
     def __init__(self, params: Mapping[str, Any], max_error_rate: float,
                  thresholds: StopThresholds = STOP) -> None:
