@@ -227,9 +227,9 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
          "(at $.benchmarks[0].matrix.include[0].rte)"),
         # no close match: the allowed keys are listed
         (HEAD + "    load: {speed: 1}\n",
-         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, concurrency, duration_grace_s, "
-         "duration_s, job_timeout_s, max_concurrency, rate, request_timeout_s, requests, "
-         "stall_timeout_s, warmup_requests "
+         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, burstiness, concurrency, "
+         "duration_grace_s, duration_s, early_stop, job_timeout_s, max_concurrency, ramp_up, "
+         "rate, request_timeout_s, requests, stall_timeout_s, warmup_requests "
          "(at $.benchmarks[0].load.speed)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
@@ -288,7 +288,7 @@ def test_rivals_in_defaults_are_rejected_too() -> None:
          "f.yaml:6:26: \"chatt\" is not one of chat, completions (did you mean 'chat'?) "
          "(at $.benchmarks[0].workload.endpoint)"),
         ("    load: {rate: 1, arrival: poison}\n",
-         "f.yaml:6:30: \"poison\" is not one of poisson, constant (did you mean 'poisson'?) "
+         "f.yaml:6:30: \"poison\" is not one of poisson, constant, gamma (did you mean 'poisson'?) "
          "(at $.benchmarks[0].load.arrival)"),
         ("    on_empty: skp\n",
          "f.yaml:6:15: \"skp\" is not one of error, skip (did you mean 'skip'?) "
@@ -296,7 +296,7 @@ def test_rivals_in_defaults_are_rejected_too() -> None:
         ("    on_empty: ignore\n",
          'f.yaml:6:15: "ignore" is not one of error, skip (at $.benchmarks[0].on_empty)'),
         ("    matrix: {arrival: [constant, burst]}\n",
-         'f.yaml:6:34: "burst" is not one of poisson, constant '
+         'f.yaml:6:34: "burst" is not one of poisson, constant, gamma '
          "(at $.benchmarks[0].matrix.arrival[1])"),
     ],
 )
@@ -333,11 +333,11 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'concurency' (did you mean 'concurrency'?) "
           "(at $.benchmarks[0].matrix.concurency)"]),
         ("    matrix: {models: [a]}\n",
-         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, concurrency, dataset, "
-          "duration_grace_s, duration_s, endpoint, exclude, include, input_tokens, "
-          "input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, prompt_reuse, rate, "
-          "request_timeout_s, requests, seed, stall_timeout_s, stream, temperature, template, "
-          "warmup_requests "
+         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, concurrency, "
+          "dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, include, "
+          "input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, "
+          "prompt_reuse, ramp_up, rate, request_timeout_s, requests, seed, stall_timeout_s, "
+          "stream, temperature, template, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),
         ("    matrix: {concurrency: 4}\n",

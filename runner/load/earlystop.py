@@ -85,7 +85,8 @@ class EarlyStop:
         self.failed += not record.ok
         if self.error_limit is not None and self.finished >= self.min_requests:
             low = wilson_low(self.failed, self.finished, self.t.error_z)
-            if low > self.error_limit:
+            # Both: with no failure the bound is 0 up to rounding, which may pass a limit of 0.
+            if self.failed / self.finished > self.error_limit and low > self.error_limit:
                 return {"reason": "error_rate",
                         "error_rate": round(self.failed / self.finished, 4),
                         "lower_bound": round(low, 4), "z": self.t.error_z,

@@ -53,6 +53,11 @@ def test_the_default_benchmark_keeps_running_and_early_stop_turns_it_on() -> Non
     assert feed(on, failing)[0] == 5
     off = EarlyStop({**CLOSED, "early_stop": {"error_rate": False}}, 0.5)
     assert feed(off, failing)[1] is None
+    # a limit of 0 stops at the first failure after min_requests, never without one
+    fresh = EarlyStop({**CLOSED, "early_stop": {"min_requests": 5}}, 0.0)
+    assert feed(fresh, [rec(i) for i in range(200)])[1] is None
+    assert feed(EarlyStop({**CLOSED, "early_stop": {}}, 0.0),
+                [rec(i, ok=i != 30) for i in range(200)])[0] == 31
     own = EarlyStop({**CLOSED, "early_stop": {"error_rate": 0.5, "min_requests": 3}}, 0.0)
     n, detail = feed(own, failing)
     assert detail is not None and 3 < n < 20 and detail["threshold"] == 0.5
