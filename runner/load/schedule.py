@@ -39,8 +39,7 @@ class Schedule(Exchange):
             else int(params.get("concurrency", 1))
         self.bodies = RequestBodies(params, target.model, prompts)
         self.tasks: set[asyncio.Task[None]] = set()
-        self.duration_hit = False
-        self.next_index = 0
+        self.duration_hit, self.next_index = False, 0
         self.unreachable = asyncio.Event()
         self.gave_up: str | None = None  # "unresponsive" | "rate_limited" | an early stop
         self.giving_up = asyncio.Event()
@@ -220,16 +219,15 @@ class Schedule(Exchange):
         self.window_open.set()
 
     async def _closed(self) -> str:
-        """Closed loop: `concurrency` workers, each sending when its previous request ends; with
-        ramp_up, each starts when its slot opens (arrivals.slot_openings)."""
+        """Closed loop: `concurrency` workers (from when each slot opens, see slot_openings),
+        each sending when its previous request ends."""
         workers = [self._spawn(self._worker(at)) for at in slot_openings(self.params)]
         await asyncio.wait(workers)
         return self._stopped()
 
     async def _worker(self, opens_s: float = 0.0) -> None:
+        await asyncio.sleep(self._left_s(int(opens_s * 1e9)))  # until its slot opens
         ready: int | None = None  # a worker's first request has no previous one to follow
-        if opens_s > 0:
-            await asyncio.sleep(self._left_s(int(opens_s * 1e9)))
         while True:
             # A pause is the server's wait, not the client's lag: `ready` moves past it.
             if self._paused() and self._more() and await self._pace() and ready is not None:
