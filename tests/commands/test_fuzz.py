@@ -96,6 +96,12 @@ NEAR: dict[str, list[Any]] = {
     "dataset": ["nope.jsonl", "..", "/", "a\x00b", "../plan.yaml"],
     "template": ["{{ i / 0 }}", "{{ nope }}", "{% for %}", "{{ i }}", "{{ who * 3 }}"],
     "rate": [0.001, 1e6, 0.0011, 1000000.5],
+    "burstiness": [0.01, 1000, 0.5], "max_streams": [1, 100000], "arrival": ["gamma", "constant", "poisson"],
+    "ramp_up": [{"duration_s": 1e-9}, {"duration_s": 604800, "shape": "exponential"},
+                {"duration_s": 1, "start": 0.001, "shape": "exponential"},
+                {"duration_s": 1, "start": 1e6}],
+    "early_stop": [{"min_requests": 1, "error_rate": 0}, {"error_rate": False,
+                                                           "saturation": False}, {}],
     "duration_s": [604800, 1e-9, 604801],
     "ttft_ms": [0, 600000, 600001], "itl_ms": [0, 60000], "output_tokens": [1, 10**7],
     "api_key_env": ["A" * 300, "_", "PATH"],
@@ -105,7 +111,8 @@ NEAR: dict[str, list[Any]] = {
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
-        "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream"]
+        "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
+        "burstiness", "ramp_up", "early_stop", "max_streams"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
