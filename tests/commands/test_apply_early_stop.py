@@ -1,8 +1,8 @@
 """Early stop through `runner apply` (issue 13 §3, §5). An open loop far beyond the
-simulator's capacity: the simulator serves 2 answers at once (servers.yaml max_streams), 200 ms each, so it completes at
-most 10 requests/s; the plan sends 40/s for a minute. The job stops early as saturated, says
-so in its JSON, the recap and the report, and keeps its records. A server that starts failing
-half-way (scripted) stops its job as error_rate."""
+simulator's capacity: it serves 2 answers at once (servers.yaml max_streams), 200 ms each, so
+it completes at most 10 requests/s; the plan sends 40/s for a minute. The job stops early as
+saturated, says so in its JSON, the recap and the report, and keeps its records. A server that
+starts failing half-way (scripted) stops its job as error_rate."""
 
 from __future__ import annotations
 
