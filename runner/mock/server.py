@@ -243,9 +243,16 @@ class _Simulator:
         limit = self.config.max_streams
         if limit is None:
             return await self._serve(request, chat)
+        try:
+            await request.read()  # before the queue: kept for _parse, and a client gone is known
+        except ConnectionResetError:
+            return web.Response()  # never delivered: the client left
         if self.queue is None:
             self.queue = asyncio.Semaphore(limit)  # FIFO: waiters are woken in arrival order
         async with self.queue:  # the answer's timing starts once it has a stream
+            if request.transport is None or request.transport.is_closing():
+                self.stats.disconnected += 1  # it left while queued: its turn passes on
+                return web.Response()
             return await self._serve(request, chat)
 
     async def _serve(self, request: web.Request, chat: bool) -> web.StreamResponse:

@@ -109,3 +109,15 @@ def test_max_streams_queues_beyond_n_and_bounds_the_throughput() -> None:
     assert statistics.median(r.ttft_ms or 0 for r in records) >= 200  # 3 x 100 ms queued
     with pytest.raises(ValueError, match="max_streams"):
         MockConfig(max_streams=0)
+
+
+def test_clients_that_leave_while_queued_are_no_error_in_the_simulator(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Requests still queued at the job's end are cancelled by the client: the simulator
+    passes their turn on, without a traceback (it read each body before queueing)."""
+    config = MockConfig(models=("m",), ttft_ms=100, itl_ms=0, max_streams=1)
+    params = job(rate=50, arrival="constant", duration_s=0.4, duration_grace_s=0)
+    with caplog.at_level("ERROR"):
+        result = against_simulator(config, params)
+    assert any(r.error_kind == "cancelled" for r in result.records)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text[:500]
