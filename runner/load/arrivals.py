@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-RAMP_START_FRACTION = 0.1  # ramp_up without `start`: it starts at a tenth of the target
+from runner import defaults
 
 
 def arrival_offsets(params: Mapping[str, Any]) -> Iterator[float]:
@@ -39,7 +39,7 @@ def arrival_offsets(params: Mapping[str, Any]) -> Iterator[float]:
 def _drawn(params: Mapping[str, Any], rate: float, ramp: Mapping[str, Any] | None,
            arrival: str) -> Iterator[float]:
     rng = random.Random(params.get("seed", 0))
-    shape = float(params.get("burstiness", 1.0)) if arrival == "gamma" else 1.0
+    shape = float(params.get("burstiness", defaults.BURSTINESS)) if arrival == "gamma" else 1.0
     t = 0.0
     while True:
         yield t
@@ -54,7 +54,7 @@ def ramp_start(ramp: Mapping[str, Any], target: float) -> float:
     """The ramp's starting value (rate in req/s, or concurrency): `start`, or a tenth of the
     target (an exponential ramp cannot start at 0)."""
     start = ramp.get("start")
-    return float(start) if start is not None else target * RAMP_START_FRACTION
+    return float(start) if start is not None else target * defaults.RAMP_START_FRACTION
 
 
 def ramp_rate(ramp: Mapping[str, Any], target: float, t: float) -> float:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner import defaults
 from runner.load.arrivals import ramp_rate
 from runner.load.records import RequestRecord
 
@@ -25,7 +26,7 @@ class StopThresholds:
 
     # The error rule waits for this many finished measured requests (early_stop.min_requests):
     # one failure among the first 3 is 33%, noise; among 20 it is a rate worth acting on.
-    min_requests: int = 20
+    min_requests: int = defaults.EARLY_STOP_MIN_REQUESTS
     # ...and stops only when the error rate's Wilson score lower bound at this many standard
     # errors is above the threshold: a job whose true error rate is at the threshold (it would
     # pass in the end) is not stopped by a run of failures (3/24 = 12.5% > 10% is chance).
