@@ -757,3 +757,25 @@ def test_the_lock_schema_is_printed_and_refers_to_the_plan_schema_beside_it(
     assert printed["$id"].endswith("/lock.schema.json")
     refs = {v["$ref"].split("#")[0] for v in printed["$defs"]["params"]["properties"].values()}
     assert refs == {"plan.schema.json"}  # resolved beside the file, as editors do
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("    load: {rate: 1, arrival: gamma, burstiness: 0}\n",
+         "f.yaml:6:49: must be at least 0.01, got 0 (at $.benchmarks[0].load.burstiness)"),
+        ("    load: {rate: 1, ramp_up: {shape: steep, duration_s: 5}}\n",
+         'f.yaml:6:38: "steep" is not one of linear, exponential '
+         "(at $.benchmarks[0].load.ramp_up.shape)"),
+        ("    load: {rate: 1, ramp_up: {start: 2}}\n",
+         "f.yaml:6:30: missing required key 'duration_s' (at $.benchmarks[0].load.ramp_up)"),
+        ("    load: {rate: 1, early_stop: {min_requests: 0}}\n",
+         "f.yaml:6:48: must be at least 1, got 0 "
+         "(at $.benchmarks[0].load.early_stop.min_requests)"),
+        ("    load: {rate: 1, early_stop: {saturation: 1}}\n",
+         "f.yaml:6:46: expected true or false, got 1 "
+         "(at $.benchmarks[0].load.early_stop.saturation)"),
+    ],
+)
+def test_bad_arrival_shapes_and_early_stops_are_located(lines: str, expected: str) -> None:
+    assert bench_problems(lines) == [expected]
