@@ -25,6 +25,13 @@ PARAMS: dict[str, Any] = {
     "stall_timeout_s": 300,
 }
 
+# Load shapes and early stop (issue 13), when the plan leaves them out: gamma arrivals are
+# Poisson-like (vLLM's default burstiness), a ramp starts at a tenth of its target, and the
+# error-rate early stop waits for 20 finished requests (one failure among 3 is noise).
+BURSTINESS = 1.0
+RAMP_START_FRACTION = 0.1
+EARLY_STOP_MIN_REQUESTS = 20
+
 # The plan parameter `prompt_reuse` when unset (kept out of a job's params then, so jobs planned
 # before it existed keep theirs): synthetic prompts are a job's and a run's own.
 PROMPT_REUSE = "none"
@@ -45,7 +52,7 @@ def duration_grace_s(duration_s: float) -> float:
 
 
 BENCHMARK: dict[str, Any] = {"on_empty": "error", "retries": 0, "max_error_rate": 0}
-PLAN: dict[str, Any] = {"fallback": True, "gate": False}
+PLAN: dict[str, Any] = {"fallback": True, "gate": False, "include_wildcard_expansions": False}
 SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings

@@ -150,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(streamed or not) with deterministic timing: token k is sent at "
                     "ttft + k*itl after the request arrived. usage.prompt_tokens counts the "
                     "prompt's whitespace-separated words. GET /mock/stats shows request counts "
-                    "and the server's own write lag; POST /mock/stats/reset clears them.")
+                    "and the server's own write lag; POST /mock/stats/reset clears them. "
+                    "With --max-streams N at most N answers run at once: the others wait in a "
+                    "FIFO queue, and their timing starts when they leave it.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0: a free port (default: 8000)")
     p.add_argument("--models", default="mock-model", metavar="a,b",
@@ -159,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--itl-ms", type=float, default=10.0, help="inter-token latency (default: 10)")
     p.add_argument("--output-tokens", type=int, default=128, metavar="N",
                    help="natural answer length, as if EOS came there (default: 128)")
+    p.add_argument("--max-streams", type=int, default=None, metavar="N",
+                   help="answers served at once; more wait in a FIFO queue before their time "
+                        "to first token starts (default: no limit)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

@@ -30,6 +30,8 @@ class Script:
     # time.perf_counter() (the client's clock too) when each request arrived and its answer ended
     arrived: list[float] = field(default_factory=list)
     ended: list[float] = field(default_factory=list)
+    # Requests after this many answer 500 with an OpenAI error: a server failing half-way.
+    fail_after: int | None = None
 
     def write(self, value: Any) -> bytes:
         if value == "[DONE]":
@@ -54,6 +56,10 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.script.received.append(request)
         self.script.arrived.append(start)
+        if self.script.fail_after is not None and \
+                len(self.script.arrived) > self.script.fail_after:
+            self._json({"error": {"message": "engine died", "type": "server_error"}}, 500)
+            return
         if request.get("stream") is False:
             self._json(self.script.body)
             return
@@ -67,9 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.script.ended.append(time.perf_counter())
 
-    def _json(self, value: Any) -> None:
+    def _json(self, value: Any, status: int = 200) -> None:
         data = json.dumps(value).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

@@ -227,9 +227,9 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
          "(at $.benchmarks[0].matrix.include[0].rte)"),
         # no close match: the allowed keys are listed
         (HEAD + "    load: {speed: 1}\n",
-         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, concurrency, duration_grace_s, "
-         "duration_s, job_timeout_s, max_concurrency, rate, request_timeout_s, requests, "
-         "stall_timeout_s, warmup_requests "
+         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, burstiness, concurrency, "
+         "duration_grace_s, duration_s, early_stop, job_timeout_s, max_concurrency, ramp_up, "
+         "rate, request_timeout_s, requests, stall_timeout_s, warmup_requests "
          "(at $.benchmarks[0].load.speed)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
@@ -288,7 +288,7 @@ def test_rivals_in_defaults_are_rejected_too() -> None:
          "f.yaml:6:26: \"chatt\" is not one of chat, completions (did you mean 'chat'?) "
          "(at $.benchmarks[0].workload.endpoint)"),
         ("    load: {rate: 1, arrival: poison}\n",
-         "f.yaml:6:30: \"poison\" is not one of poisson, constant (did you mean 'poisson'?) "
+         "f.yaml:6:30: \"poison\" is not one of poisson, constant, gamma (did you mean 'poisson'?) "
          "(at $.benchmarks[0].load.arrival)"),
         ("    on_empty: skp\n",
          "f.yaml:6:15: \"skp\" is not one of error, skip (did you mean 'skip'?) "
@@ -296,7 +296,7 @@ def test_rivals_in_defaults_are_rejected_too() -> None:
         ("    on_empty: ignore\n",
          'f.yaml:6:15: "ignore" is not one of error, skip (at $.benchmarks[0].on_empty)'),
         ("    matrix: {arrival: [constant, burst]}\n",
-         'f.yaml:6:34: "burst" is not one of poisson, constant '
+         'f.yaml:6:34: "burst" is not one of poisson, constant, gamma '
          "(at $.benchmarks[0].matrix.arrival[1])"),
     ],
 )
@@ -333,11 +333,11 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'concurency' (did you mean 'concurrency'?) "
           "(at $.benchmarks[0].matrix.concurency)"]),
         ("    matrix: {models: [a]}\n",
-         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, concurrency, dataset, "
-          "duration_grace_s, duration_s, endpoint, exclude, include, input_tokens, "
-          "input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, prompt_reuse, rate, "
-          "request_timeout_s, requests, seed, stall_timeout_s, stream, temperature, template, "
-          "warmup_requests "
+         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, concurrency, "
+          "dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, include, "
+          "input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, "
+          "prompt_reuse, ramp_up, rate, request_timeout_s, requests, seed, stall_timeout_s, "
+          "stream, temperature, template, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),
         ("    matrix: {concurrency: 4}\n",
@@ -613,6 +613,8 @@ def code_default(schema: str, path: tuple[str, ...]) -> Any:
     if schema == "plan" and path[-2:-1] == ("properties",) and name in defaults.BENCHMARK:
         return defaults.BENCHMARK[name]
     if schema == "plan" and path in (("properties", "inventory", "properties", "fallback"),
+                                     ("properties", "inventory", "properties",
+                                      "include_wildcard_expansions"),
                                      ("properties", "gate")):
         return defaults.PLAN[name]
     if schema == "servers" and path[:3] == ("$defs", "server", "properties"):
@@ -641,11 +643,12 @@ def test_every_code_default_has_a_schema_default() -> None:
     wanted |= {("plan", ("$defs", d, "properties", k))
                for d in ("benchmark", "defaults") for k in defaults.BENCHMARK}
     wanted |= {("plan", ("properties", "inventory", "properties", "fallback")),
+               ("plan", ("properties", "inventory", "properties", "include_wildcard_expansions")),
                ("plan", ("properties", "gate"))}
     wanted |= {("servers", ("$defs", "server", "properties", k)) for k in defaults.SERVER}
     wanted |= {("servers", ("$defs", "limits", "properties", k)) for k in defaults.LIMITS}
     wanted |= {("servers", ("$defs", "gateway", "properties", k)) for k in defaults.GATEWAY}
-    assert set(defaults.PLAN) == {"fallback", "gate"}
+    assert set(defaults.PLAN) == {"fallback", "gate", "include_wildcard_expansions"}
     assert wanted - found == set()
 
 
@@ -771,3 +774,25 @@ def test_the_lock_schema_is_printed_and_refers_to_the_plan_schema_beside_it(
     assert printed["$id"].endswith("/lock.schema.json")
     refs = {v["$ref"].split("#")[0] for v in printed["$defs"]["params"]["properties"].values()}
     assert refs == {"plan.schema.json"}  # resolved beside the file, as editors do
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("    load: {rate: 1, arrival: gamma, burstiness: 0}\n",
+         "f.yaml:6:49: must be at least 0.01, got 0 (at $.benchmarks[0].load.burstiness)"),
+        ("    load: {rate: 1, ramp_up: {shape: steep, duration_s: 5}}\n",
+         'f.yaml:6:38: "steep" is not one of linear, exponential '
+         "(at $.benchmarks[0].load.ramp_up.shape)"),
+        ("    load: {rate: 1, ramp_up: {start: 2}}\n",
+         "f.yaml:6:30: missing required key 'duration_s' (at $.benchmarks[0].load.ramp_up)"),
+        ("    load: {rate: 1, early_stop: {min_requests: 0}}\n",
+         "f.yaml:6:48: must be at least 1, got 0 "
+         "(at $.benchmarks[0].load.early_stop.min_requests)"),
+        ("    load: {rate: 1, early_stop: {saturation: 1}}\n",
+         "f.yaml:6:46: expected true or false, got 1 "
+         "(at $.benchmarks[0].load.early_stop.saturation)"),
+    ],
+)
+def test_bad_arrival_shapes_and_early_stops_are_located(lines: str, expected: str) -> None:
+    assert bench_problems(lines) == [expected]

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from runner.load.earlystop import EarlyStop
 from runner.load.exchange import Target
 from runner.load.records import ClientHealth, RequestRecord
 from runner.load.schedule import Schedule
@@ -38,10 +39,11 @@ class LoadResult:
     started_at: float
     duration_s: float
     # "done" | "duration" | "interrupted" | "job_timeout" | "unreachable" | "unresponsive"
-    # | "rate_limited"
+    # | "rate_limited" | "error_rate" | "saturated" (the last two: early stop, see earlystop)
     stopped: str
     pauses_s: list[float] = field(default_factory=list)
     warmup_s: float = 0.0
+    early_stop: dict[str, Any] | None = None  # the early stop's rule and figures
 
 
 async def run_load(
@@ -54,6 +56,7 @@ async def run_load(
     hurry: asyncio.Event | None = None,
     grace_s: float = 2.0,
     before_window: Callable[[], Awaitable[object]] | None = None,
+    max_error_rate: float = 0.0,
 ) -> LoadResult:
     """Run one job's load; `stop` (an interrupt) ends it early, in-flight requests get `grace_s`
     unless `hurry` (a second interrupt) is or gets set: then they are cancelled at once.
@@ -62,14 +65,17 @@ async def run_load(
     cancelled. The job stops early, in-flight requests getting `grace_s`, when the server cannot
     be benchmarked: its first requests all refused (`unreachable`), a run of requests all timed
     out (`unresponsive`), or it still asked to wait after PAUSES_IN_A_ROW pauses (`rate_limited`).
-    A 429, or a 503 with Retry-After, pauses sending for the whole job (see `pacing`).
+    A 429, or a 503 with Retry-After, pauses sending for the whole job (see `pacing`). It also
+    stops early, with `early_stop` saying why, once its answer is known (see earlystop: its
+    error rate passed `early_stop.error_rate`, default `max_error_rate`, as `error_rate`; an
+    open loop's server over-saturated, as `saturated`).
 
     Warm-up requests come first (indices 0..warmup_requests-1, marked `warmup`) and all end
     before the measured window opens (see Schedule._warm_up). Every finished request, failed or
     cancelled ones included, goes to `on_record` as it ends; warm-ups when the window opens,
     with offsets from its start (or at the job's end, if it never opened). `before_window` is
     awaited after the warm-ups ended and before the window opens (not when there is none)."""
-    job = _Job(target, params, prompts, on_record or _ignore)
+    job = _Job(target, params, prompts, on_record or _ignore, max_error_rate)
     job.before_window = before_window
     return await job.run(stop, hurry, grace_s)
 
@@ -83,7 +89,7 @@ class _Job(Schedule):
     each request on the wire (Exchange), and here what the job keeps and hands back."""
 
     def __init__(self, target: Target, params: Mapping[str, Any], prompts: PromptSource,
-                 on_record: Callable[[RequestRecord], None]) -> None:
+                 on_record: Callable[[RequestRecord], None], max_error_rate: float) -> None:
         super().__init__(target, params, prompts)
         self.on_record = on_record
         # A second's worth of arrivals (open loop) or one request per worker (closed loop).
@@ -93,6 +99,8 @@ class _Job(Schedule):
         self.refused = 0
         self.timeouts_in_a_row = 0
         self.held: list[RequestRecord] = []  # warm-ups, handed on when the window opens
+        self.early = EarlyStop(params, max_error_rate)
+        self.early_stop: dict[str, Any] | None = None
 
     async def run(self, stop: asyncio.Event | None, hurry: asyncio.Event | None,
                   grace_s: float) -> LoadResult:
@@ -112,7 +120,9 @@ class _Job(Schedule):
                 end = perf_counter_ns()
         self.records.sort(key=lambda r: r.index)
         return LoadResult(self.records, self.health, started_at, (end - self.job_t0) / 1e9,
-                          stopped, self.pauses.lengths_s(end), (self.t0 - self.job_t0) / 1e9)
+                          stopped, self.pauses.lengths_s(end), (self.t0 - self.job_t0) / 1e9,
+                          self.early_stop if stopped == (self.early_stop or {}).get("reason")
+                          else None)
 
     def _open_window(self) -> None:
         """The window opens: the warm-ups' offsets move to its start, and they are handed on."""
@@ -169,6 +179,9 @@ class _Job(Schedule):
         self.timeouts_in_a_row = self.timeouts_in_a_row + 1 if timed_out else 0
         if self.timeouts_in_a_row >= self.probe:
             self._give_up("unresponsive")
+        if self.gave_up is None and self.sending and (stop := self.early.observe(record)):
+            self.early_stop = stop
+            self._give_up(stop["reason"])
 
     def _finish(self, record: RequestRecord) -> None:
         self.inflight.pop(record.index, None)

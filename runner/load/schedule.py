@@ -9,7 +9,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from runner import defaults
-from runner.load.arrivals import arrival_offsets
+from runner.load.arrivals import arrival_offsets, slot_openings
 from runner.load.exchange import Exchange, Target
 from runner.load.slots import Slots
 from runner.load.workload import PromptSource, RequestBodies
@@ -39,10 +39,9 @@ class Schedule(Exchange):
             else int(params.get("concurrency", 1))
         self.bodies = RequestBodies(params, target.model, prompts, target.body)
         self.tasks: set[asyncio.Task[None]] = set()
-        self.duration_hit = False
-        self.next_index = 0
+        self.duration_hit, self.next_index = False, 0
         self.unreachable = asyncio.Event()
-        self.gave_up: str | None = None  # "unresponsive" | "rate_limited"
+        self.gave_up: str | None = None  # "unresponsive" | "rate_limited" | an early stop
         self.giving_up = asyncio.Event()
         self.crashed = asyncio.Event()
         self.crash: BaseException | None = None
@@ -225,12 +224,14 @@ class Schedule(Exchange):
         self.window_open.set()
 
     async def _closed(self) -> str:
-        """Closed loop: `concurrency` workers, each sending when its previous request ends."""
-        workers = [self._spawn(self._worker()) for _ in range(self.slots)]
+        """Closed loop: `concurrency` workers (from when each slot opens, see slot_openings),
+        each sending when its previous request ends."""
+        workers = [self._spawn(self._worker(at)) for at in slot_openings(self.params)]
         await asyncio.wait(workers)
         return self._stopped()
 
-    async def _worker(self) -> None:
+    async def _worker(self, opens_s: float = 0.0) -> None:
+        await asyncio.sleep(self._left_s(int(opens_s * 1e9)))  # until its slot opens
         ready: int | None = None  # a worker's first request has no previous one to follow
         while True:
             # A pause is the server's wait, not the client's lag: `ready` moves past it.

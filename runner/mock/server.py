@@ -27,13 +27,18 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class MockConfig:
-    """How the simulator answers: served models, timing (ms), natural answer length, key."""
+    """How the simulator answers: served models, timing (ms), natural answer length, key, and
+    how many answers it serves at once (`max_streams`; None: no limit). Beyond max_streams a
+    request waits in a FIFO queue and its timing (TTFT, then one token per ITL) starts when it
+    leaves it, so the simulator's capacity is known: max_streams / (ttft + (tokens - 1) * itl)
+    requests per second, the knee of a rate sweep."""
 
     models: tuple[str, ...] = ("mock-model",)
     ttft_ms: float = 50.0
     itl_ms: float = 10.0
     output_tokens: int = 128
     api_key: str | None = None
+    max_streams: int | None = None
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -42,6 +47,8 @@ class MockConfig:
             raise ValueError("ttft_ms and itl_ms must be finite and >= 0")
         if self.output_tokens < 1:
             raise ValueError("output_tokens must be >= 1")
+        if self.max_streams is not None and self.max_streams < 1:
+            raise ValueError("max_streams must be >= 1")
 
 
 def count_prompt_tokens(prompt: object) -> int:
@@ -210,6 +217,7 @@ class _Simulator:
                 for m in config.models]
         self.models_body = json.dumps({"object": "list", "data": data}).encode()
         self.clock: Clock | None = None  # made in the event loop, at the first stream
+        self.queue: asyncio.Semaphore | None = None  # max_streams: made in the event loop
 
     async def models(self, request: web.Request) -> web.Response:
         try:
@@ -232,6 +240,22 @@ class _Simulator:
         return web.json_response(self.stats.to_json())
 
     async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
+        limit = self.config.max_streams
+        if limit is None:
+            return await self._serve(request, chat)
+        try:
+            await request.read()  # before the queue: kept for _parse, and a client gone is known
+        except ConnectionResetError:
+            return web.Response()  # never delivered: the client left
+        if self.queue is None:
+            self.queue = asyncio.Semaphore(limit)  # FIFO: waiters are woken in arrival order
+        async with self.queue:  # the answer's timing starts once it has a stream
+            if request.transport is None or request.transport.is_closing():
+                self.stats.disconnected += 1  # it left while queued: its turn passes on
+                return web.Response()
+            return await self._serve(request, chat)
+
+    async def _serve(self, request: web.Request, chat: bool) -> web.StreamResponse:
         start = asyncio.get_running_loop().time()
         stats = self.stats
         stats.total += 1

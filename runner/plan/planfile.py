@@ -197,7 +197,8 @@ def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) 
         variables=dict(variables),
         benchmarks=benchmarks,
         where={"server": doc.where(("inventory", "server"))},
-        include_wildcard_expansions=inventory.get("include_wildcard_expansions", False),
+        include_wildcard_expansions=inventory.get(
+            "include_wildcard_expansions", defaults.PLAN["include_wildcard_expansions"]),
     )
 
 
@@ -240,7 +241,7 @@ def _merge_section(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str,
 
 _RIVALS = (
     (("synthetic", "dataset", "template"), ("synthetic", "dataset", "template")),
-    (("concurrency",), ("rate", "arrival", "max_concurrency")),
+    (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness")),
     (("rate",), ("concurrency",)),
 )
 
@@ -282,6 +283,9 @@ def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> Non
             if key in point and group[0] not in params:
                 raise ValueError(f"a matrix point sets {key}, which needs {group[0]}; "
                                  f"this benchmark's jobs do not use {group[0]}")
+    if "burstiness" in params and params.get("arrival") != "gamma":
+        raise ValueError("burstiness shapes gamma arrivals only: set arrival: gamma beside it, "
+                         "or remove burstiness")
 
 
 def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
@@ -316,8 +320,9 @@ def _applies(key: str, params: Mapping[str, Any]) -> bool:
 
 _ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "dataset", "template", "max_tokens",
           "temperature", "seed", "prompt_reuse", "stream", "extra_body", "concurrency", "rate",
-          "arrival", "max_concurrency", "requests", "duration_s", "duration_grace_s",
-          "warmup_requests", "request_timeout_s", "stall_timeout_s", "job_timeout_s")
+          "arrival", "max_concurrency", "burstiness", "ramp_up", "early_stop", "requests",
+          "duration_s", "duration_grace_s", "warmup_requests", "request_timeout_s",
+          "stall_timeout_s", "job_timeout_s")
 _RANK = {key: i for i, key in enumerate(_ORDER)}
 
 

@@ -15,7 +15,7 @@ from runner.yamlfile import Document, Path
 
 # Rival groups of job params: a job uses one group of each; the keys after the first modify it.
 PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
-LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency"))
+LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness"))
 # The request body's keys that runner sets; extra_body would silently override them.
 RUNNER_SETS = {
     "model": "it sends each job's model: choose models with `models:`",
@@ -140,4 +140,8 @@ def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list
     if "requests" not in params and "duration_s" not in params:
         problems.append(Problem("params need requests or duration_s: when the job stops",
                                 doc.where(path)))
+    if "burstiness" in params and params.get("arrival") != "gamma":
+        problems.append(Problem("burstiness shapes gamma arrivals only: set arrival: gamma "
+                                "beside it, or remove burstiness",
+                                doc.where((*path, "burstiness"))))
     return problems

@@ -116,10 +116,12 @@ def caveats(jobs: Sequence[Job]) -> list[Caveat]:
 
 
 def flags(job: Job) -> list[str]:
-    """A job's table flags: its validity flags (validity_flags), SLO missed, and
-    queue-inclusive latency when the client queue is material (`queued: TTFT p50 1180 ms, E2E
-    p50 1222 ms from scheduled ...`)."""
-    found = [*validity_flags(job), *([_slo_flag(job)] if slo_missed(job) else [])]
+    """A job's table flags: an early stop (`stopped early: saturated`), its validity flags
+    (validity_flags), SLO missed, and queue-inclusive latency when the client queue is
+    material (`queued: TTFT p50 1180 ms, E2E p50 1222 ms from scheduled ...`)."""
+    early = job.get("early_stop")
+    found = [f"stopped early: {early.get('reason')}"] if isinstance(early, dict) else []
+    found += [*validity_flags(job), *([_slo_flag(job)] if slo_missed(job) else [])]
     queued = queued_latency(job.get("metrics") or {}) if job.get("status") == "ok" else None
     return [*found, queued] if queued else found
 

@@ -146,7 +146,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
             mark = None if scraper is None else partial(asyncio.to_thread, scraper.mark)
             result = await run_load(target, spec.job.params, ctx.prompts(spec),
                                     on_record=on_record, stop=ctx.stop, hurry=ctx.hurry,
-                                    before_window=mark)
+                                    before_window=mark, max_error_rate=spec.max_error_rate)
     finally:
         if scraper is not None:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
@@ -155,11 +155,13 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
                         expect=Expectation.from_params(spec.job.params))
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
     server = skipped or _server_metrics(spec, scraper, result, metrics)
-    metrics["validity"] = judge_validity(metrics, server_metrics=server)
+    metrics["validity"] = judge_validity({**metrics, "early_stop": result.early_stop},
+                                         server_metrics=server)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
-    status, error = judge(metrics, result.stopped, spec.max_error_rate, first)
+    status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)
+    early = {"early_stop": result.early_stop} if result.early_stop else {}
     return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
-            "stopped": result.stopped, "started_at": started, "finished_at": utc_now(),
+            "stopped": result.stopped, **early, "started_at": started, "finished_at": utc_now(),
             "duration_s": round(result.duration_s, 3), "metrics": metrics,
             "server_metrics": server}
 
@@ -222,10 +224,12 @@ def scrub(record: RequestRecord, keys: Sequence[str]) -> None:
 
 def judge(
     metrics: Mapping[str, Any], stopped: str, max_error_rate: float,
-    first_error: str | None = None,
+    first_error: str | None = None, early_stop: Mapping[str, Any] | None = None,
 ) -> tuple[str, str | None]:
     """A job's status and, when it did not succeed, why (with the server's first error
-    message, which usually names the cause)."""
+    message, which usually names the cause). A job stopped early for its error rate failed
+    (`early_stop` gives the figure); one stopped `saturated` is judged on its records like any
+    other, its validity says the point is invalid (validity `saturated`)."""
     if stopped == "interrupted":
         return "interrupted", "interrupted"
     if stopped == "unreachable":
@@ -234,6 +238,13 @@ def judge(
         return "failed", "job_timeout_s reached before the job finished"
     if stopped in GAVE_UP:
         return "failed", f"{GAVE_UP[stopped]} ({_errors(metrics, first_error)})"
+    if stopped == "error_rate" and early_stop:
+        return "failed", (f"stopped early: error rate {early_stop['error_rate']:.3g} (at least "
+                          f"{early_stop['lower_bound']:.3g} at {early_stop['z']:g} standard "
+                          f"errors) above {early_stop['threshold']:g} after "
+                          f"{early_stop['finished']} requests "
+                          f"(early_stop.min_requests {early_stop['min_requests']}; "
+                          f"{_errors(metrics, first_error)})")
     requests = metrics["requests"]
     if requests["ok"] == 0:
         return "failed", f"no request succeeded ({_errors(metrics, first_error)})"

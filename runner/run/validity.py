@@ -3,8 +3,8 @@
 The thresholds live in THRESHOLDS, the codes and severities in RULES; both are mirrored in
 schemas/result.schema.json (`$defs.validity`, `$defs.validity_thresholds`), and a test keeps them
 equal. The verdict reads only the job's metrics (runner.run.metrics.summarize and the keys of
-issue 10 beside them) and its server_metrics block (runner.servermetrics); a key a job does not
-have (an older runner) gives no reason."""
+issue 10 beside them), its server_metrics block (runner.servermetrics) and its `early_stop`
+(passed in beside the metrics); a key a job does not have (an older runner) gives no reason."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.run import gateway
+from runner.servermetrics.summary import DISAGREEMENT
 
 VALID, DEGRADED, INVALID = "valid", "degraded", "invalid"
 UNKNOWN = "unknown"  # a job stored before verdicts existed: no `metrics.validity`
@@ -49,11 +50,8 @@ class Thresholds:
     # vLLM sends one chunk per token until it coalesces under load. At a median above 1.5
     # tokens per chunk most gaps span several tokens: ITL is per chunk, not per token.
     tokens_per_chunk_p50: float = 1.5
-    # The server's generation counter and the client's usage count the same tokens: over a
-    # window of 10 s and 5 scrapes (runner.servermetrics.summary) the scrapes' edges move the
-    # server's rate by a few percent. Beyond 20% one of the two is not counting what the other
-    # counts (a gateway's own tokens, another client on the server, a counter of another model).
-    server_disagreement: float = 0.20
+    # Server generation tok/s vs client output tok/s: why 20%, see servermetrics.summary.
+    server_disagreement: float = DISAGREEMENT
 
 
 THRESHOLDS = Thresholds()
@@ -125,6 +123,12 @@ RULES: Mapping[str, Rule] = {
         INVALID, "requests for this model were answered by a deployment of another model group "
         "(an alias or a route): the numbers are another model's", "benchmark the model group "
         "the proxy really routes to, or fix the proxy's model_group_alias/routing"),
+    "saturated": Rule(
+        INVALID, "the job stopped early: the server was over-saturated (it completed far "
+        "fewer requests than arrived while the wait for an answer kept growing), so its "
+        "latencies measure a growing queue, not a steady state", "lower the rate to what the "
+        "server sustains (a capacity search finds it), or turn early_stop.saturation off to "
+        "measure the overload anyway"),
 }
 
 
@@ -263,6 +267,16 @@ def _disagreement(m: Mapping[str, Any], t: Thresholds) -> str | None:
             f"{ratio:.2f}, beyond 1 ± {t.server_disagreement:g})")
 
 
+def _saturated(m: Mapping[str, Any], t: Thresholds) -> str | None:
+    stop = dig(m, "early_stop") or {}
+    if stop.get("reason") != "saturated":
+        return None
+    return (f"completed {_fig(stop.get('completed_per_s'))} req/s of "
+            f"{_fig(stop.get('target_per_s'))} target while the median wait grew from "
+            f"{_fig(stop.get('previous_wait_p50_ms'))} to {_fig(stop.get('wait_p50_ms'))} ms "
+            f"(at {_fig(stop.get('at_s'))} s)")
+
+
 def _fig(value: Any) -> str:
     number = _num(value)
     if number is None:
@@ -280,6 +294,7 @@ CHECKS: Mapping[str, Check] = {
     "gateway_retries": lambda m, t: gateway.retried(m),
     "gateway_fallbacks": lambda m, t: gateway.fell_back(m),
     "deployment_mismatch": lambda m, t: gateway.mismatched(m),
+    "saturated": _saturated,
 }
 
 

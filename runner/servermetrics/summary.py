@@ -8,12 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.run.validity import THRESHOLDS
 from runner.servermetrics.series import KNOWN
 
 # Server and client output tok/s that differ by more than this share (of the client's) are a
-# fact worth a validity reason (server_disagreement, whose threshold table holds the value).
-DISAGREEMENT = THRESHOLDS.server_disagreement
+# fact worth a validity reason: runner.run.validity's server_disagreement threshold is this
+# value. The generation counter and the client's usage count the same tokens: over a window of
+# 10 s and 5 scrapes the scrapes' edges move the server's rate by a few percent. Beyond 20% one
+# of the two is not counting what the other counts (a gateway's own tokens, another client on
+# the server, a counter of another model).
+DISAGREEMENT = 0.20
 # ... but only over a window long enough that the scrapes' edges (up to an interval at each
 # end) cannot explain it: at least this many seconds and this many scrape intervals.
 MIN_WINDOW_S = 10.0

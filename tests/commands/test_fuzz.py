@@ -107,6 +107,13 @@ NEAR: dict[str, list[Any]] = {
     "stall_timeout_s": [0.001, 3600, 1e-9, 86400], "scrape_interval_s": [0.05, 60, 1e-9],
     "metrics_url": [False, True, "http://[::1", "file:///etc/passwd", "http://h/\x00",
                     "http://127.0.0.1:9/metrics?x=1"],
+    "burstiness": [0.01, 1000, 0.5], "max_streams": [1, 100000],
+    "arrival": ["gamma", "constant", "poisson"],
+    "ramp_up": [{"duration_s": 1e-9}, {"duration_s": 604800, "shape": "exponential"},
+                {"duration_s": 1, "start": 0.001, "shape": "exponential"},
+                {"duration_s": 1, "start": 1e6}],
+    "early_stop": [{"min_requests": 1, "error_rate": 0}, {"error_rate": False,
+                                                           "saturation": False}, {}],
     "duration_s": [604800, 1e-9, 604801],
     "ttft_ms": [0, 600000, 600001], "itl_ms": [0, 60000], "output_tokens": [1, 10**7],
     "api_key_env": ["A" * 300, "_", "PATH"],
@@ -117,7 +124,7 @@ NEAR: dict[str, list[Any]] = {
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
-        "gateway"]
+        "gateway", "burstiness", "ramp_up", "early_stop", "max_streams"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

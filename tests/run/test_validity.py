@@ -104,6 +104,12 @@ FIRING = {
                                          "model_groups": {"other-model": 20}}},
                             "20 requests answered by another model group (groups seen: "
                             "other-model)"),
+    # issue 13 §3: an open loop stopped early as saturated (the job's early_stop, passed in)
+    "saturated": ({"early_stop": {"reason": "saturated", "at_s": 10.2, "completed_per_s": 9.8,
+                                  "target_per_s": 40.0, "wait_p50_ms": 2900.0,
+                                  "previous_wait_p50_ms": 1100.0}},
+                  "completed 9.8 req/s of 40 target while the median wait grew from 1100 to "
+                  "2900 ms (at 10.2 s)"),
 }
 
 
