@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--itl-ms", type=float, default=10.0, help="inter-token latency (default: 10)")
     p.add_argument("--output-tokens", type=int, default=128, metavar="N",
                    help="natural answer length, as if EOS came there (default: 128)")
+    p.add_argument("--max-streams", type=int, default=None, metavar="N",
+                   help="answer at most N requests at once; the rest wait in FIFO order before "
+                        "their time to first token starts (default: no limit)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

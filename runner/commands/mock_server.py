@@ -40,7 +40,8 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
         key = key.strip()  # as runner's clients read it: a file's trailing newline is no part
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
-        return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key)
+        return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key,
+                          args.max_streams)
     except ValueError as exc:
         raise UsageError(f"mock-server: {exc}") from None
 

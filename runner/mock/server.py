@@ -34,6 +34,9 @@ class MockConfig:
     itl_ms: float = 10.0
     output_tokens: int = 128
     api_key: str | None = None
+    # at most this many answers at once; more wait in FIFO order before their TTFT starts, so a
+    # closed loop's capacity is known (None: no limit)
+    max_streams: int | None = None
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -42,6 +45,8 @@ class MockConfig:
             raise ValueError("ttft_ms and itl_ms must be finite and >= 0")
         if self.output_tokens < 1:
             raise ValueError("output_tokens must be >= 1")
+        if self.max_streams is not None and self.max_streams < 1:
+            raise ValueError("max_streams must be >= 1")
 
 
 def count_prompt_tokens(prompt: object) -> int:
@@ -210,6 +215,9 @@ class _Simulator:
                 for m in config.models]
         self.models_body = json.dumps({"object": "list", "data": data}).encode()
         self.clock: Clock | None = None  # made in the event loop, at the first stream
+        limit = config.max_streams
+        self.slots: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Semaphore(limit) if limit else contextlib.nullcontext())
 
     async def models(self, request: web.Request) -> web.Response:
         try:
@@ -232,15 +240,16 @@ class _Simulator:
         return web.json_response(self.stats.to_json())
 
     async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
-        start = asyncio.get_running_loop().time()
         stats = self.stats
         stats.total += 1
-        stats.in_flight += 1
-        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
-        try:
-            return await self._answer(request, chat, start)
-        finally:
-            stats.in_flight -= 1
+        async with self.slots:  # a FIFO queue when max_streams is set
+            start = asyncio.get_running_loop().time()
+            stats.in_flight += 1
+            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+            try:
+                return await self._answer(request, chat, start)
+            finally:
+                stats.in_flight -= 1
 
     async def _answer(self, request: web.Request, chat: bool, start: float) -> web.StreamResponse:
         try:

@@ -1,0 +1,79 @@
+"""A benchmark's capacity search (`load.search`) in a plan: the checks beyond its schema, and
+the job params that carry it (see runner.run.search for the algorithm)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from runner import defaults
+from runner.errors import Problem
+from runner.yamlfile import Document, Path
+
+LOAD_KEYS = ("concurrency", "rate")  # what a search sets itself
+
+
+def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
+    """For each benchmark (merged over the plan's defaults) with a load.search: `to` above
+    `from`, whole numbers for a concurrency search, an `slo` to search for, and no matrix key
+    that sets the load."""
+    problems: list[Problem] = []
+    for i, bench in enumerate(merged):
+        search = _get(bench, "load", "search")
+        if not isinstance(search, Mapping):
+            continue
+        own = isinstance(_get(doc.data, "benchmarks", i, "load", "search"), Mapping)
+        at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
+        problems += _bounds(doc, search, at)
+        if not bench.get("slo"):
+            problems.append(Problem(
+                "a capacity search needs the benchmark's slo, the target it searches for: "
+                "add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
+        matrix = bench.get("matrix")
+        for key in LOAD_KEYS:
+            if isinstance(matrix, Mapping) and key in matrix:
+                problems.append(Problem(
+                    f"matrix key {key!r}: a capacity search sets the load itself; drop it "
+                    "from the matrix", doc.where(("benchmarks", i, "matrix", key), key=True)))
+    return problems
+
+
+def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+    start, stop = search.get("from"), search.get("to")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
+        return []  # the schema says so
+    problems = []
+    if stop <= start:
+        problems.append(Problem(f"search.to ({stop:g}) must be above search.from ({start:g})",
+                                doc.where((*at, "to"))))
+    if search.get("over") == "concurrency":
+        for key, value in (("from", start), ("to", stop)):
+            if value != int(value):
+                problems.append(Problem(
+                    f"search.{key} must be a whole number of streams for a concurrency "
+                    f"search, got {value:g}", doc.where((*at, key))))
+    return problems
+
+
+def search_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with its search completed by the defaults and the searched parameter set to
+    `from` (a job planned with a search runs its first trial there)."""
+    found = params.get("search")
+    if not isinstance(found, Mapping):
+        return dict(params)
+    search = {**defaults.SEARCH, **found}
+    start = search["from"]
+    value = int(start) if search["over"] == "concurrency" else float(start)
+    rest = {k: v for k, v in params.items() if k not in LOAD_KEYS}
+    return {**rest, "search": search, search["over"]: value}
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    for part in path:
+        if isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and isinstance(data, Mapping):
+            data = data.get(part)
+        else:
+            return None
+    return data
