@@ -40,8 +40,9 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
 
 def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
     start, stop = search.get("from"), search.get("to")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
+    if not _number(start) or not _number(stop):
         return []  # the schema says so
+    assert isinstance(start, int | float) and isinstance(stop, int | float)
     problems = []
     if stop <= start:
         problems.append(Problem(f"search.to ({stop:g}) must be above search.from ({start:g})",
@@ -53,6 +54,10 @@ def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]
                     f"search.{key} must be a whole number of streams for a concurrency "
                     f"search, got {value:g}", doc.where((*at, key))))
     return problems
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def search_params(params: Mapping[str, Any]) -> dict[str, Any]:

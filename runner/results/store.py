@@ -143,6 +143,16 @@ class RunStore(JobFiles):
                 {"at": _stamp(_utc(self._now())), **plain(note)})
         self._record(entries, set(given))
 
+    def add_job(self, job: Mapping[str, Any]) -> None:
+        """Record one more job, pending (a capacity search's trial, known only at run time)."""
+        self._record([dict(e) for e in self.manifest["jobs"]] + _job_entries([job]), set())
+
+    def write_capacity(self, record: Mapping[str, Any]) -> None:
+        """Add a capacity search's record to the manifest's `capacity` list."""
+        with self._lock:
+            self.manifest.setdefault("capacity", []).append(plain(record))
+            self._save_manifest()
+
     def _record(self, entries: list[dict[str, Any]], to_run: set[str]) -> None:
         rows = []
         for entry in entries:

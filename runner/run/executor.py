@@ -28,6 +28,7 @@ class JobSpec:
     max_error_rate: float = 0.0
     # its lengths against the model's limits in the inventory (runner.plan.limits.model_limits)
     model_limits: Mapping[str, Any] | None = None
+    search_id: str | None = None  # a capacity search's trial: the id of the job it searches for
 
 
 class Reporter(Protocol):
@@ -46,6 +47,8 @@ class Store(Protocol):
     def write_job(self, summary: Mapping[str, Any]) -> None: ...
     def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None: ...
     def server_metrics_path(self, slug: str) -> str: ...
+    def add_job(self, job: Mapping[str, Any]) -> None: ...
+    def write_capacity(self, record: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
@@ -74,17 +77,29 @@ async def execute(specs: Sequence[JobSpec], ctx: Context, forks: int = 1) -> lis
     groups: dict[str, list[int]] = {}
     for i, spec in enumerate(specs):  # by URL: two names for one server still take turns
         groups.setdefault(server_key(spec.server.url), []).append(i)
-    results: list[dict[str, Any] | None] = [None] * len(specs)
+    results: list[list[dict[str, Any]] | None] = [None] * len(specs)
     slots = asyncio.Semaphore(max(forks, 1))
 
     async def run_group(indexes: list[int]) -> None:
         async with slots:
             for i in indexes:
-                results[i] = await run_job(specs[i], ctx)
+                results[i] = await _run_spec(specs[i], ctx)
 
     await asyncio.gather(*(run_group(ix) for ix in groups.values()))
-    return [r if r is not None else skipped_summary(specs[i], "not run")
-            for i, r in enumerate(results)]
+    return [s for i, r in enumerate(results)
+            for s in (r if r is not None else [skipped_summary(specs[i], "not run")])]
+
+
+async def _run_spec(spec: JobSpec, ctx: Context) -> list[dict[str, Any]]:
+    """A job's summary, or a capacity search's trial summaries (its record goes to the store)."""
+    from runner.run.capacity import is_search, run_search_jobs
+
+    if not is_search(spec.job):
+        return [await run_job(spec, ctx)]
+    summaries, record = await run_search_jobs(
+        spec, lambda trial: run_job(trial, ctx), ctx.store.add_job, ctx.stop.is_set)
+    ctx.store.write_capacity(record)
+    return summaries
 
 
 async def run_job(spec: JobSpec, ctx: Context) -> dict[str, Any]:
