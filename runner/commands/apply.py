@@ -87,7 +87,8 @@ def _salted(prompts: Mapping[str, Any], nonce: str | None) -> Callable[[JobSpec]
     from runner.load.workload import prompt_salt
 
     def source(spec: JobSpec) -> Any:
-        return prompts[spec.search_id or spec.job.id].salted(prompt_salt(spec.job.params, spec.job.id, nonce))
+        salt = prompt_salt(spec.job.params, spec.job.id, nonce)
+        return prompts[spec.search_id or spec.job.id].salted(salt)
     return source
 
 

@@ -17,6 +17,7 @@ from runner.atomicfile import write_atomic
 from runner.errors import InputError, StorageError, cannot_write
 from runner.filelock import FileLock, acquire
 from runner.results import index
+from runner.results.capacityjobs import capacity_job, capacity_jobs
 from runner.results.index import INDEX_FILE, RunRow
 from runner.results.jobfiles import (
     COMPLETE_STATUSES,
@@ -152,6 +153,7 @@ class RunStore(JobFiles):
         with self._lock:
             self.manifest.setdefault("capacity", []).append(plain(record))
             self._save_manifest()
+        index.upsert_job(self.index_path, self._run_row(), capacity_job(record))
 
     def _record(self, entries: list[dict[str, Any]], to_run: set[str]) -> None:
         rows = []
@@ -162,6 +164,7 @@ class RunStore(JobFiles):
             elif entry["id"] in to_run or not isinstance(entry.get("status"), str):
                 entry["status"] = "pending"
             rows.append({**entry, **(done or {})})
+        rows += capacity_jobs(self.manifest)  # the index keeps a run's capacities too
         with self._lock:
             self.manifest["jobs"] = entries
             self.manifest["status"], self.manifest["finished_at"] = "running", None

@@ -82,7 +82,7 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
     bound_by = _binding(failing)
     shown = bound_by or _first_check(summaries)
     return {
-        "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
+        "id": job.id, "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
         "over": search.over, "unit": search.unit,
         "capacity": last_pass,
         "bound_by": bound_by,

@@ -1,0 +1,81 @@
+"""A capacity search end to end against the simulator, whose capacity is known: with
+--max-streams N, a stream beyond N waits a whole answer (ttft + 7 x itl = 65 ms) before its
+TTFT starts, so a closed loop of N + 1 streams puts >= 1 in 6 requests above the 60 ms TTFT
+SLO, while N streams keep TTFT at 30 ms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from apply_helpers import manifest, run_dirs, simulator
+from cli_helpers import run_cli
+
+from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_OK
+
+PLAN = """\
+version: 1
+name: cap
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: knee
+    models: "*"
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
+    load: {search: {over: concurrency, from: 1, to: 32, precision: 0.01}, requests: 40}
+    slo: {ttft_ms: {p95: 60}}
+"""
+SIM = ("--models", "tiny", "--ttft-ms", "30", "--itl-ms", "5", "--output-tokens", "8")
+
+
+def _apply(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+           streams: int) -> tuple[int, str, dict]:
+    with simulator(*SIM, "--max-streams", str(streams)) as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir(exist_ok=True)
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "p.yaml"
+        plan.write_text(PLAN)
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results",
+                                 str(tmp_path / "results"), "--quiet")
+    assert code == EXIT_OK, err
+    return code, out, manifest(run_dirs(tmp_path / "results", "cap")[-1])
+
+
+def test_the_search_finds_the_simulators_capacity_and_compare_gates_its_drop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, out, first = _apply(tmp_path, capsys, monkeypatch, streams=4)
+    assert "capacity tiny: 4 streams (ttft_ms p95 <= 60 bound it; 6 trials) [knee]" in out
+    [record] = first["capacity"]
+    assert record["capacity"] == 4 and record["unit"] == "streams"
+    assert record["last_pass"] == "knee/tiny/concurrency=4"
+    assert record["first_fail"] == "knee/tiny/concurrency=5"
+    assert record["bound_by"]["metric"] == "ttft_ms" and record["bound_by"]["value"] > 60
+    assert not record["bound_hit"] and record["stopped_reason"] == "precision"
+    ids = [job["id"] for job in first["jobs"]]
+    assert ids == [f"knee/tiny/concurrency={c}" for c in (1, 2, 4, 8, 6, 5)]
+    assert [job["status"] for job in first["jobs"]] == ["ok"] * 6 and first["status"] == "ok"
+
+    _, out, second = _apply(tmp_path, capsys, monkeypatch, streams=2)
+    assert second["capacity"][0]["capacity"] == 2, out
+    code, out, err = run_cli(capsys, "compare", "previous", "latest", "--plan", "cap",
+                             "--results", str(tmp_path / "results"), "--gate")
+    assert code == EXIT_GATE
+    assert "knee/tiny#capacity" in out and "regression" in out
+    code, out, _ = run_cli(capsys, "history", "--metric", "capacity", "--format", "json",
+                           "--results", str(tmp_path / "results"))
+    assert code == EXIT_OK
+    [series] = [s for s in json.loads(out)["series"] if s["job_id"] == "knee/tiny#capacity"]
+    assert [p["value"] for p in series["points"]] == [4, 2]
+
+
+def test_a_search_without_an_slo_is_refused_where_it_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(PLAN.replace("    slo: {ttft_ms: {p95: 60}}\n", ""))
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID
+    assert f"{plan}:8:20: a capacity search needs the benchmark's slo" in out + err
