@@ -60,7 +60,7 @@ def test_the_search_finds_the_simulators_capacity_and_compare_gates_its_drop(
 
     _, out, second = _apply(tmp_path, capsys, monkeypatch, streams=2)
     assert second["capacity"][0]["capacity"] == 2, out
-    code, out, err = run_cli(capsys, "compare", "previous", "latest", "--plan", "cap",
+    code, out, _ = run_cli(capsys, "compare", "previous", "latest", "--plan", "cap",
                              "--results", str(tmp_path / "results"), "--gate")
     assert code == EXIT_GATE
     assert "knee/tiny#capacity" in out and "regression" in out
