@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from apply_helpers import manifest, run_dirs, simulator
 from cli_helpers import run_cli
 
 from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_OK
+from runner.schema import load_schema
 
 PLAN = """\
 version: 1
@@ -49,6 +51,8 @@ def test_the_search_finds_the_simulators_capacity_and_compare_gates_its_drop(
     _, out, first = _apply(tmp_path, capsys, monkeypatch, streams=4)
     assert "capacity tiny: 4 streams (ttft_ms p95 <= 60 bound it; 6 trials) [knee]" in out
     [record] = first["capacity"]
+    jsonschema.validate(record, {"$ref": "#/$defs/capacity",
+                                 "$defs": load_schema("result")["$defs"]})
     assert record["capacity"] == 4 and record["unit"] == "streams"
     assert record["last_pass"] == "knee/tiny/concurrency=4"
     assert record["first_fail"] == "knee/tiny/concurrency=5"
