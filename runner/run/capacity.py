@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from runner.plan.expand import Job, expand_jobs
+from runner.plural import counted
 from runner.run.search import FAIL, INVALID, PASS, Search, Trial, bracket, next_point, stop_reason
 
 RunJob = Callable[[Any], Awaitable[dict[str, Any]]]  # JobSpec -> its final summary
@@ -157,13 +158,15 @@ def capacity_line(record: Mapping[str, Any]) -> str:
     value, unit = record.get("capacity"), record.get("unit", "")
     shown = f"{value:g} {unit}" if value is not None else "none"
     bound = record.get("bound_by")
+    why = []
     if bound is not None:
         stat = f" {bound['stat']}" if bound.get("stat") else ""
         relation = ">=" if str(bound.get("metric", "")).startswith("min_") else "<="
-        why = f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it"
-    else:
-        why = record.get("explanation") or record.get("stopped_reason") or "no bound"
+        why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
+    if record.get("explanation"):
+        why.append(record["explanation"])
+    why.append(counted(trials, "trial"))
     where = record.get("benchmark", "")
     point = ",".join(f"{k}={v}" for k, v in sorted((record.get("point") or {}).items()))
-    return (f"capacity {record.get('model')}: {shown} ({why}; {trials} trials) "
+    return (f"capacity {record.get('model')}: {shown} ({'; '.join(why)}) "
             f"[{where}{'/' + point if point else ''}]")
