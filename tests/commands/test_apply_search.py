@@ -61,6 +61,9 @@ def test_the_search_finds_the_simulators_capacity_and_compare_gates_its_drop(
     ids = [job["id"] for job in first["jobs"]]
     assert ids == [f"knee/tiny/concurrency={c}" for c in (1, 2, 4, 8, 6, 5)]
     assert [job["status"] for job in first["jobs"]] == ["ok"] * 6 and first["status"] == "ok"
+    page = (run_dirs(tmp_path / "results", "cap")[-1] / "report.html").read_text()
+    assert "Capacity tiny: 4 streams" in page and "SLO limit 60" in page
+    assert "knee: 4 streams" in page
 
     _, out, second = _apply(tmp_path, capsys, monkeypatch, streams=2)
     assert second["capacity"][0]["capacity"] == 2, out
