@@ -219,11 +219,18 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
 
 
 def _merged(data: Any) -> list[Any]:
-    """The benchmarks merged over the defaults, where both are mappings (else as they are)."""
+    """The benchmarks merged over the defaults, where their sections are mappings (else as they
+    are: the schema reports them)."""
     base = data.get("defaults")
     benchmarks = data.get("benchmarks")
-    return [merge_defaults(base, b) if isinstance(base, dict) and isinstance(b, dict) else b
+    return [merge_defaults(base, b) if _mergeable(base, b) else b
             for b in (benchmarks if isinstance(benchmarks, list) else [])]
+
+
+def _mergeable(base: Any, bench: Any) -> bool:
+    return isinstance(base, dict) and isinstance(bench, dict) and all(
+        isinstance(base[s], dict) and isinstance(bench[s], dict)
+        for s in _NESTED if s in base and s in bench)
 
 
 def merge_defaults(base: Mapping[str, Any], bench: Mapping[str, Any]) -> dict[str, Any]:
