@@ -26,6 +26,7 @@ from runner.inventory.config import api_key
 from runner.inventory.workspace import Workspace, describe_source
 from runner.plan.expand import Job
 from runner.plan.lock import is_lock
+from runner.plan.selection import trial_jobs
 from runner.printable import printable
 from runner.report import junit
 from runner.run import recap
@@ -141,7 +142,7 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
               prepared: Prepared, store: RunStore, specs: list[JobSpec],
               prompts: Callable[[JobSpec], Any]) -> int:
     signals = interrupts.active()
-    reporter = reporter_for(args, len(specs))
+    reporter = reporter_for(args, sum(trial_jobs(s.job.params) for s in specs))  # at most
     source_line = describe_source(prepared.inventory, ws.models.path)
     reporter.note(printable(source_line))
     try:

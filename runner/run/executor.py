@@ -264,7 +264,8 @@ def job_header(spec: JobSpec) -> dict[str, Any]:
     return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
             "point": dict(job.point), "params": dict(job.params),
             "server": {"name": spec.server.name, "kind": spec.server.kind,
-                       "url": spec.server.url}}
+                       "url": spec.server.url}} | ({"search": spec.search_id}
+                                                  if spec.search_id else {})
 
 
 def skipped_summary(spec: JobSpec, why: str, status: str = "skipped") -> dict[str, Any]:

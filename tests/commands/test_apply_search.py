@@ -40,8 +40,8 @@ def _apply(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pyte
         plan = tmp_path / "p.yaml"
         plan.write_text(PLAN)
         code, out, err = run_cli(capsys, "apply", str(plan), "--results",
-                                 str(tmp_path / "results"), "--quiet")
-    assert code == EXIT_OK, err
+                                 str(tmp_path / "results"), "--quiet", "--gate")
+    assert code == EXIT_OK, err  # with --gate: the trials that miss the SLO do not gate
     return code, out, manifest(run_dirs(tmp_path / "results", "cap")[-1])
 
 
