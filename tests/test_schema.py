@@ -226,11 +226,11 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
          "f.yaml:6:25: unknown key 'rte' (did you mean 'rate'?) "
          "(at $.benchmarks[0].matrix.include[0].rte)"),
         # no close match: the allowed keys are listed
-        (HEAD + "    load: {speed: 1}\n",
-         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, concurrency, duration_grace_s, "
+        (HEAD + "    load: {velocity: 1}\n",
+         "f.yaml:6:12: unknown key 'velocity'; allowed: arrival, concurrency, duration_grace_s, "
          "duration_s, job_timeout_s, max_concurrency, rate, request_timeout_s, requests, "
-         "search, stall_timeout_s, warmup_requests "
-         "(at $.benchmarks[0].load.speed)"),
+         "search, stall_timeout_s, sweep, warmup_requests "
+         "(at $.benchmarks[0].load.velocity)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
          "f.yaml:6:5: unknown key 'concurrency' (it belongs under 'load:') "
@@ -615,8 +615,8 @@ def code_default(schema: str, path: tuple[str, ...]) -> Any:
     if schema == "plan" and path in (("properties", "inventory", "properties", "fallback"),
                                      ("properties", "gate")):
         return defaults.PLAN[name]
-    if schema == "plan" and path[:2] == ("$defs", "search"):
-        return defaults.SEARCH[name]
+    if schema == "plan" and path[:2] in (("$defs", "search"), ("$defs", "sweep")):
+        return (defaults.SEARCH if path[1] == "search" else defaults.SWEEP)[name]
     if schema == "servers" and path[:3] == ("$defs", "server", "properties"):
         return defaults.SERVER[name]
     if schema == "servers" and path[:3] == ("$defs", "limits", "properties"):
@@ -672,7 +672,7 @@ def test_every_param_is_a_workload_or_load_key_and_a_matrix_axis() -> None:
     params = {k.removeprefix("param_") for k in defs if k.startswith("param_")}
     sections = set(defs["workload"]["properties"]) | set(defs["load"]["properties"])
     sections |= set(defs["synthetic"]["properties"])
-    assert params == sections - {"synthetic", "search"}  # a search sets the load: no axis
+    assert params == sections - {"synthetic", "search", "sweep"}  # they set the load: no axis
     assert set(defs["matrix"]["properties"]) - {"include", "exclude"} == params - {"extra_body"}
     assert set(defs["matrix_point"]["properties"]) == params - {"extra_body"}
     assert set(defaults.PARAMS) <= params

@@ -114,7 +114,11 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
 def describe_load(params: Mapping[str, Any]) -> str:
     """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
     `rate 2/s poisson (at most 8 in flight), 60 s`."""
-    if isinstance(params.get("search"), Mapping):
+    if isinstance(params.get("sweep"), Mapping):
+        sweep = params["sweep"]
+        load = (f"sweep: concurrency 1, concurrency {sweep['concurrency']}, then "
+                f"{sweep['rates']} constant rates between their rates, each job")
+    elif isinstance(params.get("search"), Mapping):
         load = _describe_search(params["search"])
     elif "rate" in params:
         load = f"rate {number_text(params['rate'])}/s {params.get('arrival', '')}".rstrip()

@@ -256,8 +256,9 @@ _RIVALS = (
     (("synthetic", "dataset", "template"), ("synthetic", "dataset", "template")),
     (("concurrency",), ("rate", "arrival", "max_concurrency")),
     (("rate",), ("concurrency",)),
-    (("search",), ("concurrency", "rate")),
-    (("concurrency", "rate"), ("search",)),
+    (("search",), ("concurrency", "rate", "sweep")),
+    (("sweep",), ("concurrency", "rate", "search")),
+    (("concurrency", "rate"), ("search", "sweep")),
 )
 
 

@@ -1,5 +1,5 @@
-"""A benchmark's capacity search (`load.search`) in a plan: the checks beyond its schema, and
-the job params that carry it (see runner.run.search for the algorithm)."""
+"""A benchmark's capacity search (`load.search`) or sweep (`load.sweep`) in a plan: the checks
+beyond its schema, and the job params that carry it (see runner.run.search and .sweep)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
     that sets the load."""
     problems: list[Problem] = []
     for i, bench in enumerate(merged):
+        problems += _matrix_problems(doc, i, bench)
         search = _get(bench, "load", "search")
         if not isinstance(search, Mapping):
             continue
@@ -29,13 +30,20 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             problems.append(Problem(
                 "a capacity search needs the benchmark's slo, the target it searches for: "
                 "add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
-        matrix = bench.get("matrix")
-        for key in LOAD_KEYS:
-            if isinstance(matrix, Mapping) and key in matrix:
-                problems.append(Problem(
-                    f"matrix key {key!r}: a capacity search sets the load itself; drop it "
-                    "from the matrix", doc.where(("benchmarks", i, "matrix", key), key=True)))
     return problems
+
+
+def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
+    """A matrix key that sets the load of a benchmark whose search or sweep sets it."""
+    kind = next((k for k in ("search", "sweep") if isinstance(_get(bench, "load", k), Mapping)),
+                None)
+    matrix = _get(bench, "matrix")
+    if kind is None or not isinstance(matrix, Mapping):
+        return []
+    what = "a capacity search" if kind == "search" else "a sweep"
+    return [Problem(f"matrix key {key!r}: {what} sets the load itself; drop it from the matrix",
+                    doc.where(("benchmarks", i, "matrix", key), key=True))
+            for key in LOAD_KEYS if key in matrix]
 
 
 def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
@@ -62,7 +70,12 @@ def _number(value: Any) -> bool:
 
 def search_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """`params` with its search completed by the defaults and the searched parameter set to
-    `from` (a job planned with a search runs its first trial there)."""
+    `from` (a job planned with a search runs its first trial there); a sweep's with
+    concurrency 1."""
+    sweep = params.get("sweep")
+    if isinstance(sweep, Mapping):  # its first job is the synchronous one
+        rest = {k: v for k, v in params.items() if k not in LOAD_KEYS}
+        return {**rest, "sweep": {**defaults.SWEEP, **sweep}, "concurrency": 1}
     found = params.get("search")
     if not isinstance(found, Mapping):
         return dict(params)

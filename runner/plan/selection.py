@@ -194,12 +194,16 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in runs),
                "time_bound_jobs": sum(n for _, n in timed),
                "time_bound_s": sum(p["duration_s"] * n for p, n in timed)}
-    searches = sum(1 for p in params if "search" in p)
+    searches = sum(1 for p in params if "search" in p or "sweep" in p)
     return figures | ({"searches": searches} if searches else {})
 
 
 def trial_jobs(params: Mapping[str, Any]) -> int:
-    """How many jobs a planned job runs: 1, or a capacity search's worst-case trials."""
+    """How many jobs a planned job runs: 1, a capacity search's worst-case trials, or a sweep's
+    two measuring jobs and its rates."""
+    sweep = params.get("sweep")
+    if isinstance(sweep, Mapping):
+        return 2 + int(sweep["rates"])
     found = params.get("search")
     return worst_case_trials(Search.from_json(found)) if isinstance(found, Mapping) else 1
 
@@ -216,8 +220,9 @@ def totals_text(t: Mapping[str, int | float]) -> str:
     warmup = f" (+{n('warmup_requests')} warm-up)" if n("warmup_requests") else ""
     most = "at most " if n("searches") else ""
     many = n("searches") > 1
-    searches = (f" ({n('searches')} capacity search{'es' if many else ''} counted at "
-                f"{'their' if many else 'its'} most trials)") if n("searches") else ""
+    searches = (f" ({n('searches')} capacity search{'es' if many else ''} or sweep"
+                f"{'s' if many else ''} counted at {'their' if many else 'its'} most jobs)"
+                if n("searches") else "")
     return (f"{counted(n('benchmarks'), 'benchmark')} ({n('skipped')} skipped), "
             f"{counted(n('models'), 'model')}, {most}{counted(n('jobs'), 'job')}, "
             f"{' and '.join(load)}{warmup}{searches}")

@@ -16,17 +16,24 @@ RunJob = Callable[[Any], Awaitable[dict[str, Any]]]  # JobSpec -> its final summ
 
 
 def is_search(job: Job) -> bool:
-    """Whether `job` stands for a capacity search (its params hold `search`)."""
-    return isinstance(job.params.get("search"), Mapping)
+    """Whether `job` stands for jobs made at run time: a capacity search or a sweep (its
+    params hold `search` or `sweep`)."""
+    return any(isinstance(job.params.get(k), Mapping) for k in ("search", "sweep"))
 
 
 def trial_job(job: Job, search: Search, value: float) -> Job:
     """The trial of `job`'s search at `value`: an ordinary job whose point and params set the
     searched parameter, so its id names it (`b/model/concurrency=8`)."""
-    point = {**job.point, search.over: value}
     params = {k: v for k, v in job.params.items() if k != "search"}
-    [trial] = expand_jobs(job.benchmark, [job.model], [point], lambda p: {**params, **p})
-    return trial
+    return derived_job(job, {search.over: value}, {**params, search.over: value})
+
+
+def derived_job(job: Job, point: Mapping[str, Any], params: Mapping[str, Any]) -> Job:
+    """A job run in place of `job` at `job.point` + `point`, with `params`: its id and slug
+    as the matrix would give them."""
+    [made] = expand_jobs(job.benchmark, [job.model], [{**job.point, **point}],
+                         lambda _: dict(params))
+    return made
 
 
 def entry(job: Job) -> dict[str, Any]:

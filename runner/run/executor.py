@@ -91,9 +91,14 @@ async def execute(specs: Sequence[JobSpec], ctx: Context, forks: int = 1) -> lis
 
 
 async def _run_spec(spec: JobSpec, ctx: Context) -> list[dict[str, Any]]:
-    """A job's summary, or a capacity search's trial summaries (its record goes to the store)."""
+    """A job's summary, or a capacity search's trial summaries (its record goes to the store),
+    or a sweep's job summaries."""
     from runner.run.capacity import is_search, run_search_jobs
+    from runner.run.sweep import run_sweep_jobs
 
+    if "sweep" in spec.job.params:
+        return await run_sweep_jobs(spec, lambda job: run_job(job, ctx), ctx.store.add_job,
+                                    ctx.stop.is_set)
     if not is_search(spec.job):
         return [await run_job(spec, ctx)]
     summaries, record = await run_search_jobs(
