@@ -21,7 +21,8 @@ def sweep_rates(low: float, high: float, count: int) -> list[float]:
     if not high > low > 0:
         return []
     step = (high - low) / (count + 1)
-    return list(dict.fromkeys(float(f"{low + i * step:.4g}") for i in range(1, count + 1)))
+    rates = (float(f"{low + i * step:.4g}") for i in range(1, count + 1))
+    return list(dict.fromkeys(r for r in rates if low < r < high))
 
 
 def sweep_jobs(job: Job, rates: Sequence[float] = ()) -> list[Job]:

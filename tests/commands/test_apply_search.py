@@ -86,3 +86,41 @@ def test_a_search_without_an_slo_is_refused_where_it_is_written(
     code, out, err = run_cli(capsys, "validate", str(plan))
     assert code == EXIT_INVALID
     assert f"{plan}:8:20: a capacity search needs the benchmark's slo" in out + err
+
+
+SWEEP_PLAN = """\
+version: 1
+name: sw
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: sweep
+    models: "*"
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
+    load: {sweep: {rates: 3, concurrency: 8}, requests: 40}
+"""
+
+
+def test_a_sweep_runs_constant_rates_between_the_measured_sync_and_max_rates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with simulator(*SIM, "--max-streams", "4") as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "sw.yaml"
+        plan.write_text(SWEEP_PLAN)
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results",
+                                 str(tmp_path / "results"), "--quiet")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(tmp_path / "results", "sw")
+    jobs = manifest(run)["jobs"]
+    assert [j["id"] for j in jobs[:2]] == ["sweep/tiny/concurrency=1", "sweep/tiny/concurrency=8"]
+    summaries = [json.loads((run / "jobs" / f"{j['slug']}.json").read_text()) for j in jobs]
+    low, high = (s["metrics"]["throughput"]["requests_per_s"] for s in summaries[:2])
+    # one stream answers in 65 ms (about 15 req/s); four at once (the simulator's limit) 4x that
+    assert 10 < low < 16 and 2.5 * low < high < 4.2 * low
+    rates = [j["params"]["rate"] for j in jobs[2:]]
+    assert len(rates) == 3 and low < rates[0] < rates[1] < rates[2] < high
+    assert all(j["params"]["arrival"] == "constant" for j in jobs[2:])
+    assert all(j["status"] == "ok" for j in jobs) and f"rate={rates[0]!r}" in out
