@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Protocol
 
@@ -269,21 +269,27 @@ def compare(base: RunData, new: RunData, metrics: Sequence[Metric], threshold: f
     are compared but never gate, unless `gate_invalid`. A job stored before verdicts (unknown)
     is gated as before."""
     pairs, only_base, only_new = match_jobs(base.jobs, new.jobs)
+    # a search's or sweep's trials depend on what it found: one side's own trials are no news
+    only_base, only_new = ([j for j in side if not j.get("search")] for side in (only_base,
+                                                                                  only_new))
     jobs = tuple(_job(base, new, b, n, metrics, threshold,
                       None if gate_invalid else set_aside(b, n)) for b, n in pairs)
     caps, caps_base, caps_new = match_jobs(*(capacity_jobs(getattr(run, "manifest", None) or {})
                                              for run in (base, new)))
-    jobs += tuple(_capacity_pair(b, n, threshold) for b, n in caps)
+    jobs += tuple(_capacity_pair(b, n, threshold, None if gate_invalid else set_aside(b, n))
+                  for b, n in caps)
     return Comparison(threshold, tuple(metrics), jobs,
                       tuple(j["id"] for j in [*only_base, *caps_base]),
                       tuple(j["id"] for j in [*only_new, *caps_new]))
 
 
-def _capacity_pair(base: Job, new: Job, threshold: float) -> JobPair:
-    """A capacity record in both runs: one row, higher is better (no request-level noise)."""
-    metric = CAPACITY_METRIC
+def _capacity_pair(base: Job, new: Job, threshold: float, aside: str | None) -> JobPair:
+    """A capacity record in both runs: one row, higher is better (no request-level noise); set
+    aside from the gate when a search was cut short on a side."""
+    metric = replace(CAPACITY_METRIC, unit=str(new.get("unit") or CAPACITY_METRIC.unit))
     b, n = metric.value(base), metric.value(new)
-    return JobPair(base, new, (Row(metric, b, n, verdict(metric, b, n, threshold)),))
+    row = Row(metric, b, n, verdict(metric, b, n, threshold), aside=aside is not None)
+    return JobPair(base, new, (row,), aside)
 
 
 Job = Mapping[str, Any]

@@ -22,7 +22,14 @@ def capacity_job(record: Mapping[str, Any]) -> dict[str, Any]:
             "params": {"over": record.get("over"), "unit": record.get("unit"),
                        "search": record.get("search")},
             "status": "ok" if value is not None else "failed",
-            "metrics": {CAPACITY: value}, "unit": record.get("unit")}
+            "metrics": {CAPACITY: value, "validity": _validity(record)}, "unit": record.get("unit")}
+
+
+def _validity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """valid when the search ended on its own terms; degraded when it was cut short (an
+    invalid or failed trial, an interruption): compare then sets it aside from the gate."""
+    ended = record.get("stopped_reason") in ("precision", "bound", "max_jobs", "from_failed")
+    return {"verdict": "valid" if ended else "degraded", "reasons": []}
 
 
 def capacity_jobs(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:

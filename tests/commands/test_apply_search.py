@@ -67,10 +67,14 @@ def test_the_search_finds_the_simulators_capacity_and_compare_gates_its_drop(
 
     _, out, second = _apply(tmp_path, capsys, monkeypatch, streams=2)
     assert second["capacity"][0]["capacity"] == 2, out
-    code, out, _ = run_cli(capsys, "compare", "previous", "latest", "--plan", "cap",
-                             "--results", str(tmp_path / "results"), "--gate")
+    code, out, err = run_cli(capsys, "compare", "previous", "latest", "--plan", "cap",
+                             "--results", str(tmp_path / "results"), "--gate", "--metric",
+                             "ttft_p50")
     assert code == EXIT_GATE
-    assert "knee/tiny#capacity" in out and "regression" in out
+    [row] = [x for x in out.splitlines() if x.strip().startswith(">>  capacity")]
+    assert row.split()[2:6] == ["streams", "4.00", "2.00", "-2.00"], row
+    # the trials each search chose (8, 6, 5 and 3) are its own: no "missing from NEW"
+    assert "missing from NEW" not in out + err
     code, out, _ = run_cli(capsys, "history", "--metric", "capacity", "--format", "json",
                            "--results", str(tmp_path / "results"))
     assert code == EXIT_OK
