@@ -17,6 +17,7 @@ from runner.inventory.workspace import Workspace, describe_source, fetch, open_w
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
+from runner.plan.searchplan import Search, worst_case_trials
 from runner.plan.selection import (
     Options,
     Selected,
@@ -29,7 +30,6 @@ from runner.plan.selection import (
 )
 from runner.plural import counted
 from runner.printable import printable
-from runner.run.search import Search, worst_case_trials
 
 
 def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:

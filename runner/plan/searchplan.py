@@ -3,7 +3,9 @@ beyond its schema, and the job params that carry it (see runner.run.search and .
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from runner import defaults
@@ -11,6 +13,49 @@ from runner.errors import Problem
 from runner.yamlfile import Document, Path
 
 LOAD_KEYS = ("concurrency", "rate")  # what a search sets itself
+UNITS = {"rate": "req/s", "concurrency": "streams"}
+GROWTH = 2  # each growth trial doubles the last passing point, capped at `to`
+
+
+@dataclass(frozen=True)
+class Search:
+    """`load.search` of a plan: over `rate` (req/s, open loop) or `concurrency` (streams,
+    closed loop, integers), from `start` to `stop`; `precision` is relative: bisection ends
+    when first fail - last pass <= precision x last pass (and, for concurrency, when they are
+    neighbours); at most `max_jobs` trials."""
+
+    over: str
+    start: float
+    stop: float
+    precision: float
+    max_jobs: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Search:
+        """From the plan's (schema-checked) mapping {over, from, to, precision, max_jobs}."""
+        return cls(data["over"], data["from"], data["to"], data["precision"], data["max_jobs"])
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.over]
+
+    def point(self, value: float) -> float | int:
+        """`value` as the searched parameter takes it: an int for concurrency, else a float
+        rounded to 6 significant digits (so a job id stays readable)."""
+        if self.over == "concurrency":
+            return int(value)
+        return float(f"{value:.6g}")
+
+
+def worst_case_trials(search: Search) -> int:
+    """The most trials a search can run: growth steps to `to`, then bisection of the widest
+    bracket (last pass, 2 x last pass) down to the precision; capped by max_jobs."""
+    growth = 1 + max(0, math.ceil(math.log2(search.stop / search.start)))
+    halvings = max(1, math.ceil(math.log2(1 / search.precision)))
+    if search.over == "concurrency":
+        halvings = min(halvings, max(1, math.ceil(math.log2(max(search.stop / 2, 1)))))
+    return min(search.max_jobs, growth + halvings)
+
 
 
 def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:

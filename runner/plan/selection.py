@@ -11,8 +11,8 @@ from runner.errors import InputError, InventoryError, Location, Problem
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
 from runner.plan.planfile import Benchmark, Plan, complete_params
+from runner.plan.searchplan import Search, worst_case_trials
 from runner.plural import counted
-from runner.run.search import Search, worst_case_trials
 
 
 @dataclass(frozen=True)

@@ -5,47 +5,16 @@ Pure: the caller runs each trial and says how it went (PASS, FAIL or INVALID).""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
+from runner.plan.searchplan import GROWTH, Search, worst_case_trials
+
 PASS, FAIL, INVALID = "pass", "fail", "invalid"
-UNITS = {"rate": "req/s", "concurrency": "streams"}
-GROWTH = 2  # each growth trial doubles the last passing point, capped at `to`
-
-
-@dataclass(frozen=True)
-class Search:
-    """`load.search` of a plan: over `rate` (req/s, open loop) or `concurrency` (streams,
-    closed loop, integers), from `start` to `stop`; `precision` is relative: bisection ends
-    when first fail - last pass <= precision x last pass (and, for concurrency, when they are
-    neighbours); at most `max_jobs` trials."""
-
-    over: str
-    start: float
-    stop: float
-    precision: float
-    max_jobs: int
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Search:
-        """From the plan's (schema-checked) mapping {over, from, to, precision, max_jobs}."""
-        return cls(data["over"], data["from"], data["to"], data["precision"], data["max_jobs"])
-
-    @property
-    def unit(self) -> str:
-        return UNITS[self.over]
-
-    def point(self, value: float) -> float | int:
-        """`value` as the searched parameter takes it: an int for concurrency, else a float
-        rounded to 6 significant digits (so a job id stays readable)."""
-        if self.over == "concurrency":
-            return int(value)
-        return float(f"{value:.6g}")
-
-
 Trial = tuple[float, str]  # (searched value, PASS | FAIL | INVALID), in the order run
+# Search and worst_case_trials live with the plan (`runner plan` counts trials); shared here.
+__all__ = ["FAIL", "INVALID", "PASS", "Search", "Trial", "bracket", "next_point", "run_search",
+           "stop_reason", "worst_case_trials"]
 
 
 def bracket(trials: Sequence[Trial]) -> tuple[float | None, float | None]:
@@ -90,16 +59,6 @@ def _next(search: Search, trials: Sequence[Trial]) -> tuple[float | int | None, 
     if value <= last_pass or value in {v for v, _ in trials}:
         return None, "precision"  # integers: last pass and first fail are neighbours
     return value, None
-
-
-def worst_case_trials(search: Search) -> int:
-    """The most trials a search can run: growth steps to `to`, then bisection of the widest
-    bracket (last pass, 2 x last pass) down to the precision; capped by max_jobs."""
-    growth = 1 + max(0, math.ceil(math.log2(search.stop / search.start)))
-    halvings = max(1, math.ceil(math.log2(1 / search.precision)))
-    if search.over == "concurrency":
-        halvings = min(halvings, max(1, math.ceil(math.log2(max(search.stop / 2, 1)))))
-    return min(search.max_jobs, growth + halvings)
 
 
 def run_search(search: Search, trial: Any) -> list[Trial]:
