@@ -86,3 +86,8 @@ INIT_API_KEY_ENV = "LITELLM_API_KEY"
 # one that is not a regular file (a FIFO, /dev/urandom), is refused with exit 2, never read.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 MAX_DATASET_BYTES = 256 * 1024 * 1024
+
+# A capacity search's (load.search) optional keys: relative precision, most trials per model.
+SEARCH: dict[str, Any] = {"precision": 0.1, "max_jobs": 12}
+# A sweep's (load.sweep) throughput job: streams in flight.
+SWEEP: dict[str, Any] = {"concurrency": 64}

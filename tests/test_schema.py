@@ -226,11 +226,11 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
          "f.yaml:6:25: unknown key 'rte' (did you mean 'rate'?) "
          "(at $.benchmarks[0].matrix.include[0].rte)"),
         # no close match: the allowed keys are listed
-        (HEAD + "    load: {speed: 1}\n",
-         "f.yaml:6:12: unknown key 'speed'; allowed: arrival, burstiness, concurrency, "
+        (HEAD + "    load: {velocity: 1}\n",
+         "f.yaml:6:12: unknown key 'velocity'; allowed: arrival, burstiness, concurrency, "
          "duration_grace_s, duration_s, early_stop, job_timeout_s, max_concurrency, ramp_up, "
-         "rate, request_timeout_s, requests, stall_timeout_s, warmup_requests "
-         "(at $.benchmarks[0].load.speed)"),
+         "rate, request_timeout_s, requests, search, stall_timeout_s, sweep, warmup_requests "
+         "(at $.benchmarks[0].load.velocity)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
          "f.yaml:6:5: unknown key 'concurrency' (it belongs under 'load:') "
@@ -617,6 +617,8 @@ def code_default(schema: str, path: tuple[str, ...]) -> Any:
                                       "include_wildcard_expansions"),
                                      ("properties", "gate")):
         return defaults.PLAN[name]
+    if schema == "plan" and path[:2] in (("$defs", "search"), ("$defs", "sweep")):
+        return (defaults.SEARCH if path[1] == "search" else defaults.SWEEP)[name]
     if schema == "servers" and path[:3] == ("$defs", "server", "properties"):
         return defaults.SERVER[name]
     if schema == "servers" and path[:3] == ("$defs", "limits", "properties"):
@@ -676,7 +678,7 @@ def test_every_param_is_a_workload_or_load_key_and_a_matrix_axis() -> None:
     params = {k.removeprefix("param_") for k in defs if k.startswith("param_")}
     sections = set(defs["workload"]["properties"]) | set(defs["load"]["properties"])
     sections |= set(defs["synthetic"]["properties"])
-    assert params == sections - {"synthetic"}
+    assert params == sections - {"synthetic", "search", "sweep"}  # they set the load: no axis
     assert set(defs["matrix"]["properties"]) - {"include", "exclude"} == params - {"extra_body"}
     assert set(defs["matrix_point"]["properties"]) == params - {"extra_body"}
     assert set(defaults.PARAMS) <= params
@@ -687,10 +689,13 @@ def test_a_locked_job_takes_every_param_a_plan_does() -> None:
     # lacked it): every param of the plan schema is a key of a locked job's params, by $ref.
     params = {k.removeprefix("param_") for k in load_schema("plan")["$defs"]
               if k.startswith("param_")}
+    # search and sweep are load modes, not matrix axes: their own $defs, not param_*.
+    modes = {"search", "sweep"}
     locked = load_schema("lock")["$defs"]["params"]["properties"]
-    assert set(locked) == params
+    assert set(locked) == params | modes
     for name, spec in locked.items():
-        assert spec == {"$ref": f"plan.schema.json#/$defs/param_{name}"}, name
+        target = name if name in modes else f"param_{name}"
+        assert spec == {"$ref": f"plan.schema.json#/$defs/{target}"}, name
 
 
 # --- the example files validate ---------------------------------------------------------------

@@ -26,9 +26,11 @@ from runner.inventory.config import api_key
 from runner.inventory.workspace import Workspace, describe_source
 from runner.plan.expand import Job
 from runner.plan.lock import is_lock
+from runner.plan.selection import trial_jobs
 from runner.printable import printable
 from runner.report import junit
 from runner.run import recap
+from runner.run.capacity import is_search
 from runner.run.executor import Context, JobSpec, execute
 from runner.run.progress import reporter_for
 from runner.run.resume import as_recorded, check_resume, prompt_nonce
@@ -86,14 +88,16 @@ def _salted(prompts: Mapping[str, Any], nonce: str | None) -> Callable[[JobSpec]
     from runner.load.workload import prompt_salt
 
     def source(spec: JobSpec) -> Any:
-        return prompts[spec.job.id].salted(prompt_salt(spec.job.params, spec.job.id, nonce))
+        salt = prompt_salt(spec.job.params, spec.job.id, nonce)
+        return prompts[spec.search_id or spec.job.id].salted(salt)
     return source
 
 
 def _record_jobs(store: RunStore, specs: Sequence[JobSpec],
                  resume_note: dict[str, Any] | None) -> None:
     """The jobs this apply runs, recorded pending in the run (a new one, or the one resumed)."""
-    entries = [_job_entry(spec.job) for spec in specs]
+    # a capacity search records its trials as they run (runner.run.capacity)
+    entries = [_job_entry(spec.job) for spec in specs if not is_search(spec.job)]
     if resume_note is None:
         store.set_jobs(entries)
     else:
@@ -138,7 +142,7 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
               prepared: Prepared, store: RunStore, specs: list[JobSpec],
               prompts: Callable[[JobSpec], Any]) -> int:
     signals = interrupts.active()
-    reporter = reporter_for(args, len(specs))
+    reporter = reporter_for(args, sum(trial_jobs(s.job.params) for s in specs))  # at most
     source_line = describe_source(prepared.inventory, ws.models.path)
     reporter.note(printable(source_line))
     try:
@@ -152,7 +156,8 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     status, report = conclude(args, prepared, store, summaries, signals)
     statuses = {job["id"]: job["status"] for job in store.manifest["jobs"]}
     facts = recap.RunFacts(store.run_dir, status, args.plan, prepared.plan["name"], source_line,
-                           prepared.totals, report, statuses, rerun_options(args))
+                           prepared.totals, report, statuses, rerun_options(args),
+                           store.manifest.get("capacity", ()))
     tell(recap.render(summaries, facts), sys.stdout)
     if status == "partial":
         tell(f"NOTE: run {store.run_dir} is partial: {len(store.undone_jobs())} of its "

@@ -18,6 +18,7 @@ from runner.inventory.workspace import Workspace, describe_source, fetch, open_w
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
+from runner.plan.searchplan import Search, worst_case_trials
 from runner.plan.selection import (
     Options,
     Selected,
@@ -129,7 +130,13 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
 def describe_load(params: Mapping[str, Any]) -> str:
     """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
     `rate 2/s poisson (at most 8 in flight), 60 s`."""
-    if "rate" in params:
+    if isinstance(params.get("sweep"), Mapping):
+        sweep = params["sweep"]
+        load = (f"sweep: concurrency 1, concurrency {sweep['concurrency']}, then "
+                f"{sweep['rates']} constant rates between their rates, each job")
+    elif isinstance(params.get("search"), Mapping):
+        load = _describe_search(params["search"])
+    elif "rate" in params:
         load = f"rate {number_text(params['rate'])}/s {params.get('arrival', '')}".rstrip()
         if params.get("max_concurrency"):
             load += f" (at most {params['max_concurrency']} in flight)"
@@ -141,6 +148,14 @@ def describe_load(params: Mapping[str, Any]) -> str:
     text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
     warmup = params.get("warmup_requests", 0)
     return text + (f" (+{warmup} warm-up)" if warmup else "")
+
+
+def _describe_search(search: Mapping[str, Any]) -> str:
+    """`capacity search over concurrency 1..32 streams (precision 10%, at most 7 trials)`."""
+    found = Search.from_json(search)
+    return (f"capacity search over {found.over} {number_text(found.start)}.."
+            f"{number_text(found.stop)} {found.unit} (precision {found.precision:.0%}, "
+            f"at most {worst_case_trials(found)} trials), each trial")
 
 
 def _benchmark_lines(s: Selected) -> list[str]:

@@ -12,6 +12,7 @@ from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
 from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
+from runner.plan.searchplan import search_params, search_problems
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
 from runner.schema import validate, whole_numbers_as_int
@@ -89,6 +90,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     problems = render_document(doc, variables, "plan", _is_runtime_template)
     failed = {p.where.path for p in problems}  # a failed template is not also a type error
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
+    checks += search_problems(doc, _merged(doc.data))
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
@@ -211,13 +213,28 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
         description=spec.get("description", ""),
         tags=tuple(spec.get("tags", ())),
         on_empty=spec.get("on_empty", defaults.BENCHMARK["on_empty"]),
-        params=flatten(spec.get("workload", {}), spec.get("load", {})),
+        params=search_params(flatten(spec.get("workload", {}), spec.get("load", {}))),
         matrix=spec.get("matrix"),
         slo=spec.get("slo", {}),
         retries=spec.get("retries", defaults.BENCHMARK["retries"]),
         max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
         where={key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},
     )
+
+
+def _merged(data: Any) -> list[Any]:
+    """The benchmarks merged over the defaults, where their sections are mappings (else as they
+    are: the schema reports them)."""
+    base = data.get("defaults")
+    benchmarks = data.get("benchmarks")
+    return [merge_defaults(base, b) if _mergeable(base, b) else b
+            for b in (benchmarks if isinstance(benchmarks, list) else [])]
+
+
+def _mergeable(base: Any, bench: Any) -> bool:
+    return isinstance(base, dict) and isinstance(bench, dict) and all(
+        isinstance(base[s], dict) and isinstance(bench[s], dict)
+        for s in _NESTED if s in base and s in bench)
 
 
 def merge_defaults(base: Mapping[str, Any], bench: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,6 +260,9 @@ _RIVALS = (
     (("synthetic", "dataset", "template"), ("synthetic", "dataset", "template")),
     (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness")),
     (("rate",), ("concurrency",)),
+    (("search",), ("concurrency", "rate", "sweep")),
+    (("sweep",), ("concurrency", "rate", "search")),
+    (("concurrency", "rate"), ("search", "sweep")),
 )
 
 

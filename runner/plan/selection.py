@@ -13,6 +13,7 @@ from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
 from runner.plan.modes import DEFAULT_ENDPOINT, misfits
 from runner.plan.planfile import Benchmark, Plan, complete_params
+from runner.plan.searchplan import Search, worst_case_trials
 from runner.plural import counted
 
 
@@ -246,12 +247,26 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     after a time (`time_bound_jobs`) with their seconds (`time_bound_s`)."""
     models = {m for s in chosen if not s.skipped for m in s.models}
     params = [job.params for s in chosen for job in s.jobs]
-    return {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
-            "models": len(models), "jobs": len(params),
-            "requests": sum(p.get("requests", 0) for p in params),
-            "warmup_requests": sum(p.get("warmup_requests", 0) for p in params),
-            "time_bound_jobs": sum(1 for p in params if "requests" not in p),
-            "time_bound_s": sum(p["duration_s"] for p in params if "requests" not in p)}
+    runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
+    timed = [(p, n) for p, n in runs if "requests" not in p]
+    figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
+               "models": len(models), "jobs": sum(n for _, n in runs),
+               "requests": sum(p.get("requests", 0) * n for p, n in runs),
+               "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in runs),
+               "time_bound_jobs": sum(n for _, n in timed),
+               "time_bound_s": sum(p["duration_s"] * n for p, n in timed)}
+    searches = sum(1 for p in params if "search" in p or "sweep" in p)
+    return figures | ({"searches": searches} if searches else {})
+
+
+def trial_jobs(params: Mapping[str, Any]) -> int:
+    """How many jobs a planned job runs: 1, a capacity search's worst-case trials, or a sweep's
+    two measuring jobs and its rates."""
+    sweep = params.get("sweep")
+    if isinstance(sweep, Mapping):
+        return 2 + int(sweep["rates"])
+    found = params.get("search")
+    return worst_case_trials(Search.from_json(found)) if isinstance(found, Mapping) else 1
 
 
 def totals_text(t: Mapping[str, int | float]) -> str:
@@ -264,9 +279,14 @@ def totals_text(t: Mapping[str, int | float]) -> str:
     if n("time_bound_jobs"):
         load.append(f"{number_text(t.get('time_bound_s', 0))} s of timed jobs")
     warmup = f" (+{n('warmup_requests')} warm-up)" if n("warmup_requests") else ""
+    most = "at most " if n("searches") else ""
+    many = n("searches") > 1
+    searches = (f" ({n('searches')} capacity search{'es' if many else ''} or sweep"
+                f"{'s' if many else ''} counted at {'their' if many else 'its'} most jobs)"
+                if n("searches") else "")
     return (f"{counted(n('benchmarks'), 'benchmark')} ({n('skipped')} skipped), "
-            f"{counted(n('models'), 'model')}, {counted(n('jobs'), 'job')}, "
-            f"{' and '.join(load)}{warmup}")
+            f"{counted(n('models'), 'model')}, {most}{counted(n('jobs'), 'job')}, "
+            f"{' and '.join(load)}{warmup}{searches}")
 
 
 def number_text(value: float) -> str:

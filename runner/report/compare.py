@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Protocol
 
 from runner.errors import InputError
 from runner.load.records import RequestRecord
 from runner.report.noise import difference_interval, request_values
+from runner.results.capacityjobs import CAPACITY, capacity_jobs
 from runner.run.validity import set_aside
 
 DEFAULT_METRICS = ("ttft_p50", "ttft_p95", "tpot_p50", "e2e_p95", "output_tps", "error_rate")
@@ -49,6 +50,10 @@ class Metric:
         return float(data) if ok else None
 
 
+# A capacity search's result (runner.results.capacityjobs): compared whenever both runs have it.
+CAPACITY_METRIC = Metric(CAPACITY, (CAPACITY,), "req/s or streams", higher_is_better=True)
+
+
 def _metric_table() -> dict[str, Metric]:
     table: dict[str, Metric] = {}
     for short in ("ttft", "tpot", "itl", "e2e"):
@@ -61,6 +66,7 @@ def _metric_table() -> dict[str, Metric]:
         Metric("total_tps", ("throughput", "total_tokens_per_s"), "tok/s", True),
         Metric("goodput", ("goodput", "requests_per_s"), "req/s", True),
         Metric("error_rate", ("error_rate",), "%", absolute=True),
+        CAPACITY_METRIC,
     ):
         table[metric.name] = metric
     return table | _server_metric_table()
@@ -265,10 +271,27 @@ def compare(base: RunData, new: RunData, metrics: Sequence[Metric], threshold: f
     are compared but never gate, unless `gate_invalid`. A job stored before verdicts (unknown)
     is gated as before."""
     pairs, only_base, only_new = match_jobs(base.jobs, new.jobs)
+    # a search's or sweep's trials depend on what it found: one side's own trials are no news
+    only_base, only_new = ([j for j in side if not j.get("search")] for side in (only_base,
+                                                                                  only_new))
     jobs = tuple(_job(base, new, b, n, metrics, threshold,
                       None if gate_invalid else set_aside(b, n)) for b, n in pairs)
+    caps, caps_base, caps_new = match_jobs(*(capacity_jobs(getattr(run, "manifest", None) or {})
+                                             for run in (base, new)))
+    jobs += tuple(_capacity_pair(b, n, threshold, None if gate_invalid else set_aside(b, n))
+                  for b, n in caps)
     return Comparison(threshold, tuple(metrics), jobs,
-                      tuple(j["id"] for j in only_base), tuple(j["id"] for j in only_new))
+                      tuple(j["id"] for j in [*only_base, *caps_base]),
+                      tuple(j["id"] for j in [*only_new, *caps_new]))
+
+
+def _capacity_pair(base: Job, new: Job, threshold: float, aside: str | None) -> JobPair:
+    """A capacity record in both runs: one row, higher is better (no request-level noise); set
+    aside from the gate when a search was cut short on a side."""
+    metric = replace(CAPACITY_METRIC, unit=str(new.get("unit") or CAPACITY_METRIC.unit))
+    b, n = metric.value(base), metric.value(new)
+    row = Row(metric, b, n, verdict(metric, b, n, threshold), aside=aside is not None)
+    return JobPair(base, new, (row,), aside)
 
 
 Job = Mapping[str, Any]

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from runner import __version__
 from runner.errors import InstallationError
 from runner.load.records import RequestRecord
+from runner.report.capacitychart import capacity_charts
 from runner.report.data import (
     Axis,
     Caveat,
@@ -126,7 +127,8 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                   for j in shown)
     note = (f"{len(shown)} of {len(jobs)} jobs" if len(shown) < len(jobs) else "every job")
     return BenchmarkView(name, f"b{index}", counts(jobs), ax.param or "model",
-                         charts(jobs, ax), tuple(table_row(j) for j in jobs), dists,
+                         charts(jobs, ax) + capacity_charts(run.manifest.get("capacity"), name),
+                         tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
                          tuple(caveats(jobs)), gateway_rows(jobs, fmt))

@@ -27,6 +27,7 @@ from runner.report.gatewayview import markdown_gateway
 from runner.report.html import fmt, render_html
 from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
+from runner.run.capacity import capacity_line
 from runner.schema import load_schema
 from runner.servermetrics.timeline import job_server_series
 
@@ -86,6 +87,9 @@ def render_markdown(run: StoredRun) -> str:
     found = warnings(run, jobs)
     if found:
         lines += ["", "**Warnings**", *(f"- ⚠ {_md(w.text)}" for w in found)]
+    records = run.manifest.get("capacity") or []
+    if records:
+        lines += ["", "**Capacity at SLO**", *(f"- {_md(capacity_line(r))}" for r in records)]
     for name, group in by_benchmark(jobs).items():
         lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group),
                   *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md)]

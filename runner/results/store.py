@@ -17,6 +17,7 @@ from runner.atomicfile import write_atomic
 from runner.errors import InputError, StorageError, cannot_write
 from runner.filelock import FileLock, acquire
 from runner.results import index
+from runner.results.capacityjobs import capacity_job, capacity_jobs
 from runner.results.index import INDEX_FILE, RunRow
 from runner.results.jobfiles import (
     COMPLETE_STATUSES,
@@ -143,6 +144,17 @@ class RunStore(JobFiles):
                 {"at": _stamp(_utc(self._now())), **plain(note)})
         self._record(entries, set(given))
 
+    def add_job(self, job: Mapping[str, Any]) -> None:
+        """Record one more job, pending (a capacity search's trial, known only at run time)."""
+        self._record([dict(e) for e in self.manifest["jobs"]] + _job_entries([job]), set())
+
+    def write_capacity(self, record: Mapping[str, Any]) -> None:
+        """Add a capacity search's record to the manifest's `capacity` list."""
+        with self._lock:
+            self.manifest.setdefault("capacity", []).append(plain(record))
+            self._save_manifest()
+        index.upsert_job(self.index_path, self._run_row(), capacity_job(record))
+
     def _record(self, entries: list[dict[str, Any]], to_run: set[str]) -> None:
         rows = []
         for entry in entries:
@@ -152,6 +164,7 @@ class RunStore(JobFiles):
             elif entry["id"] in to_run or not isinstance(entry.get("status"), str):
                 entry["status"] = "pending"
             rows.append({**entry, **(done or {})})
+        rows += capacity_jobs(self.manifest)  # the index keeps a run's capacities too
         with self._lock:
             self.manifest["jobs"] = entries
             self.manifest["status"], self.manifest["finished_at"] = "running", None

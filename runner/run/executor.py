@@ -29,6 +29,7 @@ class JobSpec:
     max_error_rate: float = 0.0
     # its lengths against the model's limits in the inventory (runner.plan.limits.model_limits)
     model_limits: Mapping[str, Any] | None = None
+    search_id: str | None = None  # a capacity search's trial: the id of the job it searches for
 
 
 class Reporter(Protocol):
@@ -47,6 +48,8 @@ class Store(Protocol):
     def write_job(self, summary: Mapping[str, Any]) -> None: ...
     def completed_job(self, slug: str, params: Mapping[str, Any]) -> dict[str, Any] | None: ...
     def server_metrics_path(self, slug: str) -> str: ...
+    def add_job(self, job: Mapping[str, Any]) -> None: ...
+    def write_capacity(self, record: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
@@ -75,17 +78,34 @@ async def execute(specs: Sequence[JobSpec], ctx: Context, forks: int = 1) -> lis
     groups: dict[str, list[int]] = {}
     for i, spec in enumerate(specs):  # by URL: two names for one server still take turns
         groups.setdefault(server_key(spec.server.url), []).append(i)
-    results: list[dict[str, Any] | None] = [None] * len(specs)
+    results: list[list[dict[str, Any]] | None] = [None] * len(specs)
     slots = asyncio.Semaphore(max(forks, 1))
 
     async def run_group(indexes: list[int]) -> None:
         async with slots:
             for i in indexes:
-                results[i] = await run_job(specs[i], ctx)
+                results[i] = await _run_spec(specs[i], ctx)
 
     await asyncio.gather(*(run_group(ix) for ix in groups.values()))
-    return [r if r is not None else skipped_summary(specs[i], "not run")
-            for i, r in enumerate(results)]
+    return [s for i, r in enumerate(results)
+            for s in (r if r is not None else [skipped_summary(specs[i], "not run")])]
+
+
+async def _run_spec(spec: JobSpec, ctx: Context) -> list[dict[str, Any]]:
+    """A job's summary, or a capacity search's trial summaries (its record goes to the store),
+    or a sweep's job summaries."""
+    from runner.run.capacity import is_search, run_search_jobs
+    from runner.run.sweep import run_sweep_jobs
+
+    if "sweep" in spec.job.params:
+        return await run_sweep_jobs(spec, lambda job: run_job(job, ctx), ctx.store.add_job,
+                                    ctx.stop.is_set)
+    if not is_search(spec.job):
+        return [await run_job(spec, ctx)]
+    summaries, record = await run_search_jobs(
+        spec, lambda trial: run_job(trial, ctx), ctx.store.add_job, ctx.stop.is_set)
+    ctx.store.write_capacity(record)
+    return summaries
 
 
 async def run_job(spec: JobSpec, ctx: Context) -> dict[str, Any]:
@@ -272,7 +292,8 @@ def job_header(spec: JobSpec) -> dict[str, Any]:
     return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
             "point": dict(job.point), "params": dict(job.params),
             "server": {"name": spec.server.name, "kind": spec.server.kind,
-                       "url": spec.server.url}}
+                       "url": spec.server.url}} | ({"search": spec.search_id}
+                                                  if spec.search_id else {})
 
 
 def skipped_summary(spec: JobSpec, why: str, status: str = "skipped") -> dict[str, Any]:

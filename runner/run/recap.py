@@ -12,6 +12,7 @@ from runner.plan.expand import point_label
 from runner.plan.selection import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
+from runner.run.capacity import capacity_line
 from runner.run.queueing import queued_latency
 from runner.run.validity import UNKNOWN, VALID, first_reason, stored_verdict, tokens_estimated
 
@@ -31,6 +32,7 @@ class RunFacts:
     report: str | None = None  # report.html, when it was written
     statuses: Mapping[str, str] | None = None  # job id -> status in the manifest
     options: tuple[str, ...] = ()  # apply's options a resume needs too (--server demo, ...)
+    capacity: Sequence[Mapping[str, Any]] = ()  # the run's capacity search records
 
 
 def number(value: float | None) -> str:
@@ -192,6 +194,7 @@ def render(summaries: Sequence[Mapping[str, Any]], facts: RunFacts) -> str:
     lines = ["", "RECAP " + "*" * 66, *align(rows), ""]
     if facts.planned:
         lines.append(f"planned: {totals_text(facts.planned)}")
+    lines += [capacity_line(record) for record in facts.capacity]
     lines += ["jobs: " + " ".join(f"{k}={v}" for k, v in counts.items()),
               printable(facts.source_line), f"results: {printable(facts.run_dir)}"]
     if facts.report:

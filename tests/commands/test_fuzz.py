@@ -120,11 +120,16 @@ NEAR: dict[str, list[Any]] = {
     "server": ["sim", "local", "nope"], "default": ["sim", "nope"],
     "tags": ["always", "never", "all"], "timeout_s": [600, 1e-9, 601],
     "vars": [{"api_key": "x"}, {"mt": "\x00"}, {"mt": 10**30}],
+    "search": [{"over": "concurrency", "from": 1, "to": 2, "max_jobs": 2},
+               {"over": "rate", "from": 50, "to": 100, "precision": 1},
+               {"over": "concurrency", "from": 1.5, "to": 3}, {"over": "rate", "from": 2, "to": 1}],
+    "sweep": [{"rates": 1, "concurrency": 2}, {"rates": 0}, {"rates": 51}],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
-        "gateway", "burstiness", "ramp_up", "early_stop", "max_streams"]
+        "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
+        "search", "sweep"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -1,0 +1,142 @@
+"""A benchmark's capacity search (`load.search`) or sweep (`load.sweep`) in a plan: the checks
+beyond its schema, and the job params that carry it (see runner.run.search and .sweep)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner import defaults
+from runner.errors import Problem
+from runner.yamlfile import Document, Path
+
+LOAD_KEYS = ("concurrency", "rate")  # what a search sets itself
+UNITS = {"rate": "req/s", "concurrency": "streams"}
+GROWTH = 2  # each growth trial doubles the last passing point, capped at `to`
+
+
+@dataclass(frozen=True)
+class Search:
+    """`load.search` of a plan: over `rate` (req/s, open loop) or `concurrency` (streams,
+    closed loop, integers), from `start` to `stop`; `precision` is relative: bisection ends
+    when first fail - last pass <= precision x last pass (and, for concurrency, when they are
+    neighbours); at most `max_jobs` trials."""
+
+    over: str
+    start: float
+    stop: float
+    precision: float
+    max_jobs: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Search:
+        """From the plan's (schema-checked) mapping {over, from, to, precision, max_jobs}."""
+        return cls(data["over"], data["from"], data["to"], data["precision"], data["max_jobs"])
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.over]
+
+    def point(self, value: float) -> float | int:
+        """`value` as the searched parameter takes it: an int for concurrency, else a float
+        rounded to 6 significant digits (so a job id stays readable)."""
+        if self.over == "concurrency":
+            return int(value)
+        return float(f"{value:.6g}")
+
+
+def worst_case_trials(search: Search) -> int:
+    """The most trials a search can run: growth steps to `to`, then bisection of the widest
+    bracket (last pass, 2 x last pass) down to the precision; capped by max_jobs."""
+    growth = 1 + max(0, math.ceil(math.log2(search.stop / search.start)))
+    halvings = max(1, math.ceil(math.log2(1 / search.precision)))
+    if search.over == "concurrency":
+        halvings = min(halvings, max(1, math.ceil(math.log2(max(search.stop / 2, 1)))))
+    return min(search.max_jobs, growth + halvings)
+
+
+
+def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
+    """For each benchmark (merged over the plan's defaults) with a load.search: `to` above
+    `from`, whole numbers for a concurrency search, an `slo` to search for, and no matrix key
+    that sets the load."""
+    problems: list[Problem] = []
+    for i, bench in enumerate(merged):
+        problems += _matrix_problems(doc, i, bench)
+        search = _get(bench, "load", "search")
+        if not isinstance(search, Mapping):
+            continue
+        own = isinstance(_get(doc.data, "benchmarks", i, "load", "search"), Mapping)
+        at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
+        problems += _bounds(doc, search, at)
+        if not bench.get("slo"):
+            problems.append(Problem(
+                "a capacity search needs the benchmark's slo, the target it searches for: "
+                "add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
+    return problems
+
+
+def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
+    """A matrix key that sets the load of a benchmark whose search or sweep sets it."""
+    kind = next((k for k in ("search", "sweep") if isinstance(_get(bench, "load", k), Mapping)),
+                None)
+    matrix = _get(bench, "matrix")
+    if kind is None or not isinstance(matrix, Mapping):
+        return []
+    what = "a capacity search" if kind == "search" else "a sweep"
+    return [Problem(f"matrix key {key!r}: {what} sets the load itself; drop it from the matrix",
+                    doc.where(("benchmarks", i, "matrix", key), key=True))
+            for key in LOAD_KEYS if key in matrix]
+
+
+def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+    start, stop = search.get("from"), search.get("to")
+    if not _number(start) or not _number(stop):
+        return []  # the schema says so
+    assert isinstance(start, int | float) and isinstance(stop, int | float)
+    problems = []
+    if stop <= start:
+        problems.append(Problem(f"search.to ({stop:g}) must be above search.from ({start:g})",
+                                doc.where((*at, "to"))))
+    if search.get("over") == "concurrency":
+        for key, value in (("from", start), ("to", stop)):
+            if value != int(value):
+                problems.append(Problem(
+                    f"search.{key} must be a whole number of streams for a concurrency "
+                    f"search, got {value:g}", doc.where((*at, key))))
+    return problems
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def search_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with its search completed by the defaults and the searched parameter set to
+    `from` (a job planned with a search runs its first trial there); a sweep's with
+    concurrency 1."""
+    sweep = params.get("sweep")
+    if isinstance(sweep, Mapping):  # its first job is the synchronous one
+        rest = {k: v for k, v in params.items() if k not in LOAD_KEYS}
+        return {**rest, "sweep": {**defaults.SWEEP, **sweep}, "concurrency": 1}
+    found = params.get("search")
+    if not isinstance(found, Mapping):
+        return dict(params)
+    search = {**defaults.SEARCH, **found}
+    start = search["from"]
+    value = int(start) if search["over"] == "concurrency" else float(start)
+    rest = {k: v for k, v in params.items() if k not in LOAD_KEYS}
+    return {**rest, "search": search, search["over"]: value}
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    for part in path:
+        if isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and isinstance(data, Mapping):
+            data = data.get(part)
+        else:
+            return None
+    return data

@@ -1,0 +1,179 @@
+"""Runs a capacity search as ordinary trial jobs of the run, and makes its record: the largest
+rate or concurrency at which every SLO of the benchmark held (schemas/result.schema.json,
+`capacity`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from runner.plan.expand import Job, expand_jobs
+from runner.plural import counted
+from runner.run.search import FAIL, INVALID, PASS, Search, Trial, bracket, next_point, stop_reason
+
+RunJob = Callable[[Any], Awaitable[dict[str, Any]]]  # JobSpec -> its final summary
+
+
+def is_search(job: Job) -> bool:
+    """Whether `job` stands for jobs made at run time: a capacity search or a sweep (its
+    params hold `search` or `sweep`)."""
+    return any(isinstance(job.params.get(k), Mapping) for k in ("search", "sweep"))
+
+
+def trial_job(job: Job, search: Search, value: float) -> Job:
+    """The trial of `job`'s search at `value`: an ordinary job whose point and params set the
+    searched parameter, so its id names it (`b/model/concurrency=8`)."""
+    params = {k: v for k, v in job.params.items() if k != "search"}
+    return derived_job(job, {search.over: value}, {**params, search.over: value})
+
+
+def derived_job(job: Job, point: Mapping[str, Any], params: Mapping[str, Any]) -> Job:
+    """A job run in place of `job` at `job.point` + `point`, with `params`: its id and slug
+    as the matrix would give them."""
+    [made] = expand_jobs(job.benchmark, [job.model], [{**job.point, **point}],
+                         lambda _: dict(params))
+    return made
+
+
+def entry(job: Job) -> dict[str, Any]:
+    """A trial's entry in the manifest's job list (as apply records planned jobs)."""
+    return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
+            "params": dict(job.params)}
+
+
+async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[str, Any]], None],
+                          stop: Callable[[], bool]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the search of `spec` (a JobSpec whose job is a search): each trial is recorded with
+    `add_job` and run with `run_job`; returns the trials' summaries and the capacity record.
+    Bounded by the search's max_jobs."""
+    search = Search.from_json(spec.job.params["search"])
+    trials: list[Trial] = []
+    summaries: list[dict[str, Any]] = []
+    halted: str | None = None
+    while (value := next_point(search, trials)) is not None:
+        if stop():
+            halted = "interrupted"
+            break
+        job = trial_job(spec.job, search, value)
+        add_job(entry(job))
+        summary = await run_job(replace(spec, job=job, search_id=spec.job.id))
+        summaries.append(summary)
+        outcome, halted = trial_outcome(summary)
+        if outcome is None:
+            break
+        trials.append((value, outcome))
+    reason = halted or stop_reason(search, trials)
+    return summaries, capacity_record(spec.job, search, trials, summaries, reason)
+
+
+def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(PASS | FAIL | INVALID, None) for a trial that ran; (None, why) for one that says
+    nothing about the SLO (interrupted, skipped, or failed without a measurement)."""
+    status, metrics = summary.get("status"), summary.get("metrics")
+    if status in ("interrupted", "skipped"):
+        return None, status
+    if not isinstance(metrics, Mapping) or summary.get("stopped") == "unreachable":
+        return None, "failed"
+    if (metrics.get("validity") or {}).get("verdict") == "invalid":
+        return INVALID, None
+    passed = status == "ok" and bool((metrics.get("slo") or {}).get("passed"))
+    return (PASS if passed else FAIL), None
+
+
+def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
+                    summaries: Sequence[Mapping[str, Any]], reason: str | None) -> dict[str, Any]:
+    """The search's result (schemas/result.schema.json `capacity`)."""
+    last_pass, first_fail = bracket(trials)
+    by_value = {t[0]: s for t, s in zip(trials, summaries, strict=False)}
+    failing = by_value.get(first_fail) if first_fail is not None else None
+    bound_by = _binding(failing)
+    shown = bound_by or _first_check(summaries)
+    return {
+        "id": job.id, "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
+        "over": search.over, "unit": search.unit,
+        "capacity": last_pass,
+        "bound_by": bound_by,
+        "last_pass": _trial_id(by_value, last_pass), "first_fail": _trial_id(by_value, first_fail),
+        "bound_hit": first_fail is None and reason in ("bound", "max_jobs"),
+        "stopped_reason": reason, "explanation": _explain(reason, summaries),
+        "trials": [{"id": s.get("id"), "value": v, "outcome": o, "metric": _value(s, shown)}
+                   for (v, o), s in zip(trials, summaries, strict=False)],
+        "search": {"from": search.start, "to": search.stop, "precision": search.precision,
+                   "max_jobs": search.max_jobs},
+    }
+
+
+def _trial_id(by_value: Mapping[float, Mapping[str, Any]], value: float | None) -> str | None:
+    found = by_value.get(value) if value is not None else None
+    return found.get("id") if found is not None else None
+
+
+def _binding(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The first SLO check the first failing trial missed: {metric, stat, limit, value}."""
+    missed = next((c for c in _checks(summary) if not c.get("passed")), None)
+    if missed is None:
+        return None
+    return {k: missed.get(k) for k in ("metric", "stat", "limit", "value")}
+
+
+def _checks(summary: Mapping[str, Any] | None) -> list[Any]:
+    checks = (((summary or {}).get("metrics") or {}).get("slo") or {}).get("checks")
+    return checks if isinstance(checks, list) else []
+
+
+def _first_check(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    checks = next((c for s in summaries if (c := _checks(s))), [])
+    return {k: checks[0].get(k) for k in ("metric", "stat", "limit")} if checks else None
+
+
+def _value(summary: Mapping[str, Any], check: Mapping[str, Any] | None) -> float | None:
+    """The trial's value of the SLO check `check` (the one that bound the search)."""
+    if check is None:
+        return None
+    found = next((c for c in _checks(summary) if c.get("metric") == check["metric"]
+                  and c.get("stat") == check["stat"]), None)
+    return found.get("value") if found else None
+
+
+def _explain(reason: str | None, summaries: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a search ended before its precision, in words (None when it reached it)."""
+    last = summaries[-1] if summaries else {}
+    if reason == "invalid":
+        why = "; ".join(r.get("figure", r.get("code", "")) for r in
+                        (last.get("metrics") or {}).get("validity", {}).get("reasons", [])
+                        if r.get("severity") == "invalid")
+        return (f"trial {last.get('id')} is invalid ({why}): an invalid trial cannot decide "
+                "the search, so it stopped there; fix the cause and run it again")
+    if reason == "failed":
+        return f"trial {last.get('id')} failed without a measurement: {last.get('error')}"
+    if reason in ("interrupted", "skipped"):
+        return f"the search was {reason} before it ended"
+    if reason == "from_failed":
+        return "even the first point (search.from) missed the SLO: lower search.from"
+    if reason == "bound":
+        return "search.to met the SLO: the capacity is at least this; raise search.to"
+    if reason == "max_jobs":
+        return "search.max_jobs trials ran before the precision was reached"
+    return None
+
+
+def capacity_line(record: Mapping[str, Any]) -> str:
+    """The recap's line for one search: `capacity tiny: 12.5 req/s (ttft_ms p95 <= 500 bound
+    it; 6 trials) [bench]`, or why there is no number."""
+    trials = len(record.get("trials") or [])
+    value, unit = record.get("capacity"), record.get("unit", "")
+    shown = f"{value:g} {unit}" if value is not None else "none"
+    bound = record.get("bound_by")
+    why = []
+    if bound is not None:
+        stat = f" {bound['stat']}" if bound.get("stat") else ""
+        relation = ">=" if str(bound.get("metric", "")).startswith("min_") else "<="
+        why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
+    if record.get("explanation"):
+        why.append(record["explanation"])
+    why.append(counted(trials, "trial"))
+    where = record.get("benchmark", "")
+    point = ",".join(f"{k}={v}" for k, v in sorted((record.get("point") or {}).items()))
+    return (f"capacity {record.get('model')}: {shown} ({'; '.join(why)}) "
+            f"[{where}{'/' + point if point else ''}]")

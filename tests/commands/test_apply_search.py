@@ -1,0 +1,130 @@
+"""A capacity search end to end against the simulator, whose capacity is known: with
+--max-streams N, a stream beyond N waits a whole answer (ttft + 7 x itl = 65 ms) before its
+TTFT starts, so a closed loop of N + 1 streams puts >= 1 in 6 requests above the 60 ms TTFT
+SLO, while N streams keep TTFT at 30 ms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from apply_helpers import manifest, run_dirs, simulator
+from cli_helpers import run_cli
+
+from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_OK
+from runner.schema import load_schema
+
+PLAN = """\
+version: 1
+name: cap
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: knee
+    models: "*"
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
+    load: {search: {over: concurrency, from: 1, to: 32, precision: 0.01}, requests: 40}
+    slo: {ttft_ms: {p95: 60}}
+"""
+SIM = ("--models", "tiny", "--ttft-ms", "30", "--itl-ms", "5", "--output-tokens", "8")
+
+
+def _apply(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+           streams: int) -> tuple[int, str, dict]:
+    with simulator(*SIM, "--max-streams", str(streams)) as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir(exist_ok=True)
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "p.yaml"
+        plan.write_text(PLAN)
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results",
+                                 str(tmp_path / "results"), "--quiet", "--gate")
+    assert code == EXIT_OK, err  # with --gate: the trials that miss the SLO do not gate
+    return code, out, manifest(run_dirs(tmp_path / "results", "cap")[-1])
+
+
+def test_the_search_finds_the_simulators_capacity_and_compare_gates_its_drop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, out, first = _apply(tmp_path, capsys, monkeypatch, streams=4)
+    assert "capacity tiny: 4 streams (ttft_ms p95 <= 60 bound it; 6 trials) [knee]" in out
+    [record] = first["capacity"]
+    jsonschema.validate(record, {"$ref": "#/$defs/capacity",
+                                 "$defs": load_schema("result")["$defs"]})
+    assert record["capacity"] == 4 and record["unit"] == "streams"
+    assert record["last_pass"] == "knee/tiny/concurrency=4"
+    assert record["first_fail"] == "knee/tiny/concurrency=5"
+    assert record["bound_by"]["metric"] == "ttft_ms" and record["bound_by"]["value"] > 60
+    assert not record["bound_hit"] and record["stopped_reason"] == "precision"
+    ids = [job["id"] for job in first["jobs"]]
+    assert ids == [f"knee/tiny/concurrency={c}" for c in (1, 2, 4, 8, 6, 5)]
+    assert [job["status"] for job in first["jobs"]] == ["ok"] * 6 and first["status"] == "ok"
+    page = (run_dirs(tmp_path / "results", "cap")[-1] / "report.html").read_text()
+    assert "Capacity tiny: 4 streams" in page and "SLO limit 60" in page
+    assert "knee: 4 streams" in page
+
+    _, out, second = _apply(tmp_path, capsys, monkeypatch, streams=2)
+    assert second["capacity"][0]["capacity"] == 2, out
+    code, out, err = run_cli(capsys, "compare", "previous", "latest", "--plan", "cap",
+                             "--results", str(tmp_path / "results"), "--gate", "--metric",
+                             "ttft_p50")
+    assert code == EXIT_GATE
+    [row] = [x for x in out.splitlines() if x.strip().startswith(">>  capacity")]
+    assert row.split()[2:6] == ["streams", "4.00", "2.00", "-2.00"], row
+    # the trials each search chose (8, 6, 5 and 3) are its own: no "missing from NEW"
+    assert "missing from NEW" not in out + err
+    code, out, _ = run_cli(capsys, "history", "--metric", "capacity", "--format", "json",
+                           "--results", str(tmp_path / "results"))
+    assert code == EXIT_OK
+    [series] = [s for s in json.loads(out)["series"] if s["job_id"] == "knee/tiny#capacity"]
+    assert [p["value"] for p in series["points"]] == [4, 2]
+
+
+def test_a_search_without_an_slo_is_refused_where_it_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(PLAN.replace("    slo: {ttft_ms: {p95: 60}}\n", ""))
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID
+    assert f"{plan}:8:20: a capacity search needs the benchmark's slo" in out + err
+
+
+SWEEP_PLAN = """\
+version: 1
+name: sw
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: sweep
+    models: "*"
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
+    load: {sweep: {rates: 3, concurrency: 8}, requests: 40}
+"""
+
+
+def test_a_sweep_runs_constant_rates_between_the_measured_sync_and_max_rates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with simulator(*SIM, "--max-streams", "4") as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "sw.yaml"
+        plan.write_text(SWEEP_PLAN)
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results",
+                                 str(tmp_path / "results"), "--quiet")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(tmp_path / "results", "sw")
+    jobs = manifest(run)["jobs"]
+    assert [j["id"] for j in jobs[:2]] == ["sweep/tiny/concurrency=1", "sweep/tiny/concurrency=8"]
+    summaries = [json.loads((run / "jobs" / f"{j['slug']}.json").read_text()) for j in jobs]
+    low, high = (s["metrics"]["throughput"]["requests_per_s"] for s in summaries[:2])
+    # one stream answers in 65 ms (about 15 req/s); four at once (the simulator's limit) 4x that
+    assert 10 < low < 16 and 2.5 * low < high < 4.2 * low
+    rates = [j["params"]["rate"] for j in jobs[2:]]
+    assert len(rates) == 3 and low < rates[0] < rates[1] < rates[2] < high
+    assert all(j["params"]["arrival"] == "constant" for j in jobs[2:])
+    assert all(j["status"] == "ok" for j in jobs) and f"rate={rates[0]!r}" in out

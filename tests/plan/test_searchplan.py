@@ -1,0 +1,71 @@
+"""load.search and load.sweep in a plan: the schema's ranges, the checks beyond it (each at its
+file:line:col), and the job params they give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli
+
+from runner.errors import EXIT_INVALID, EXIT_OK
+from runner.plan.planfile import load_plan
+
+HEAD = "version: 1\nname: p\nbenchmarks:\n  - name: b\n    models: all\n"
+SLO = "    slo: {ttft_ms: {p95: 500}}\n"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("    load: {search: {over: rate, from: 8, to: 8}}\n" + SLO,
+     "6:46: search.to (8) must be above search.from (8)"),
+    ("    load: {search: {over: concurrency, from: 1.5, to: 8}}\n" + SLO,
+     "6:46: search.from must be a whole number of streams for a concurrency search, got 1.5"),
+    ("    load: {search: {over: rate, from: 1, to: 8}}\n",
+     "6:20: a capacity search needs the benchmark's slo"),
+    ("    load: {search: {over: rate, from: 1, to: 8}}\n" + SLO
+     + "    matrix: {concurrency: [1, 2]}\n",
+     "8:14: matrix key 'concurrency': a capacity search sets the load itself"),
+    ("    load: {search: {over: speed, from: 1, to: 8}}\n" + SLO,
+     "6:27: \"speed\" is not one of rate, concurrency"),
+    ("    load: {search: {over: rate, from: 1, to: 8, max_jobs: 51}}\n" + SLO,
+     "6:59: must be at most 50, got 51"),
+    ("    load: {search: {over: rate, from: 1, to: 8}, rate: 2}\n" + SLO,
+     "a search sets the load itself: give search, or concurrency/rate, not both"),
+    ("    load: {sweep: {rates: 3}, concurrency: 2}\n",
+     "a sweep sets the load itself: give sweep, search, or concurrency/rate, only one"),
+    ("    load: {sweep: {rates: 0}}\n", "6:27: must be at least 1, got 0"),
+    ("    load: {sweep: {rates: 2}}\n    matrix: {rate: [1, 2]}\n",
+     "7:14: matrix key 'rate': a sweep sets the load itself"),
+])
+def test_bad_searches_and_sweeps_are_refused_where_they_are_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID and expected in out + err, out + err
+    assert "Traceback" not in out + err
+
+
+def test_a_search_job_carries_its_search_with_defaults_and_starts_at_from(tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD.replace("  - name: b\n", "  - name: b\n") + SLO
+                    + "    load: {search: {over: concurrency, from: 2.0, to: 64}}\n")
+    [bench] = load_plan(str(plan)).benchmarks
+    assert bench.params["search"] == {"over": "concurrency", "from": 2, "to": 64,
+                                      "precision": 0.1, "max_jobs": 12}
+    assert bench.params["concurrency"] == 2 and "rate" not in bench.params
+
+
+def test_defaults_load_gives_way_to_a_benchmarks_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\ndefaults:\n  load: {concurrency: 4, requests: 5}\n"
+                    "benchmarks:\n  - name: b\n    models: all\n" + SLO
+                    + "    load: {search: {over: rate, from: 1, to: 8}}\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_OK, out + err
+    [bench] = load_plan(str(plan)).benchmarks
+    assert bench.params["rate"] == 1.0 and "concurrency" not in bench.params
+    assert bench.params["requests"] == 5
