@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from runner.inventory.config import ModelEntry, ModelsConfig, Server
-from runner.inventory.gatewayinfo import expansion_ids, group_infos
+from runner.inventory.gatewayinfo import MAX_ROUTE_MATCHES, expansion_ids, group_infos
 from runner.inventory.listing import Inventory, Model, with_file_metadata
 from runner.inventory.proxyclient import fetch_live
 
@@ -53,6 +53,24 @@ def test_a_failing_wildcard_query_marks_nothing_and_keeps_the_inventory() -> Non
     inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)), server, {})
     assert [(m.id, m.wildcard_expansion) for m in inv.models] == [("m", False),
                                                                   ("openai/x", False)]
+
+
+def test_a_listing_of_thousands_of_routes_is_refused_not_matched_for_minutes() -> None:
+    # 1,500 routes then 1,500 ids: 2.25 million glob matches (30,000 of each, 1 MB, took
+    # minutes); the inventory keeps its models, none marked.
+    n = 1_500
+    assert n * n > MAX_ROUTE_MATCHES
+    hostile = listing(*[f"r{i}/*" for i in range(n)], *[f"r{i}/x" for i in range(n)])
+    with pytest.raises(ValueError, match="route matches"):
+        expansion_ids(hostile)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=hostile if request.url.query else listing("m", "r0/x"))
+
+    inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)),
+                     Server(name="s", url="http://p"), {}, enrich=False)
+    assert [(m.id, m.wildcard_expansion) for m in inv.models] == [("m", False),
+                                                                  ("r0/x", False)]
 
 
 def test_placeholders_are_kept_and_explain_an_empty_inventory() -> None:
