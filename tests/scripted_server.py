@@ -30,6 +30,7 @@ class Script:
     # time.perf_counter() (the client's clock too) when each request arrived and its answer ended
     arrived: list[float] = field(default_factory=list)
     ended: list[float] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # added to every streamed answer
 
     def write(self, value: Any) -> bytes:
         if value == "[DONE]":
@@ -60,6 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
+        for name, value in self.script.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         for at_ms, value in self.script.events:
             time.sleep(max(0.0, start + at_ms / 1e3 - time.perf_counter()))

@@ -16,9 +16,11 @@ import aiohttp
 
 from runner.inventory.config import Server, auth_headers
 from runner.load.exchange import Exchange, Target
+from runner.load.gatewayheaders import read_gateway
 from runner.load.records import RequestRecord
 from runner.load.sse import StreamState
 from runner.load.workload import encode_body, request_body
+from runner.redaction import redact
 from runner.run.probe import (
     ProbeReport,
     ProbeResult,
@@ -138,14 +140,16 @@ class _Seen:
 
 async def _send(target: ProbeTarget, params: Mapping[str, Any],
                 env: Mapping[str, str]) -> _Seen:
-    """One request through Exchange, the response's deployment header read by a trace hook."""
+    """One request through Exchange, the response's deployment header read by a trace hook
+    as the load generator reads it (printable, bounded) and without the key should it echo it:
+    it is printed and stored in the manifest."""
     headers: dict[str, str] = {}
     trace = aiohttp.TraceConfig()
 
     async def ended(_s: Any, _c: Any, sent: aiohttp.TraceRequestEndParams) -> None:
-        value = sent.response.headers.get(DEPLOYMENT_HEADER)
+        value = (read_gateway(sent.response.headers) or {}).get("deployment_id")
         if value:
-            headers[DEPLOYMENT_HEADER] = value[:200]
+            headers[DEPLOYMENT_HEADER] = redact(value, wire.target.headers)
 
     trace.on_request_end.append(ended)
     server = target.server
