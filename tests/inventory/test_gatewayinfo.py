@@ -101,3 +101,18 @@ def test_the_fallback_file_is_the_last_metadata_source() -> None:
     bare = Inventory("live", "s", "u", "t", None, (Model("a"),))
     assert with_file_metadata(bare, models).models == (
         Model("a", "chat", 9, metadata_source="models.yaml"),)
+
+
+def test_a_mode_that_no_proxy_names_is_unknown_not_printed() -> None:
+    modes = {"a": "x" * 100_000, "b": "chat\x1b[31m", "c": "chat\nnext", "d": "",
+             "e": "audio_transcription"}
+    groups = {"data": [{"model_group": k, "mode": v} for k, v in modes.items()]}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/model_group/info":
+            return httpx.Response(200, json=groups)
+        return httpx.Response(200, json=listing(*modes))
+
+    inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)),
+                     Server(name="s", url="http://p"), {})
+    assert [m.mode for m in inv.models] == [None, None, None, None, "audio_transcription"]
