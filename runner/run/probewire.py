@@ -21,6 +21,7 @@ from runner.load.records import RequestRecord
 from runner.load.sse import StreamState
 from runner.load.workload import encode_body, request_body
 from runner.redaction import redact
+from runner.run.gateway import gateway_request
 from runner.run.probe import (
     ProbeReport,
     ProbeResult,
@@ -157,7 +158,11 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any],
                                  server.limits), params)
     chat = target.endpoint == "chat"
     prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat else {"prompt": PROMPT}
-    body = encode_body(request_body(params, target.model, prompt))
+    # What the jobs ask of a gateway (no fallbacks, by default): a fallback would answer for a
+    # model the jobs will find failing.
+    _, added = gateway_request(server.kind, server.gateway)
+    extra = {**added, **(params.get("extra_body") or {})}
+    body = encode_body(request_body({**params, "extra_body": extra}, target.model, prompt))
     async with _session(wire, trace) as session:
         record = await wire.send(session, body)
     return _Seen(record, headers.get(DEPLOYMENT_HEADER), wire.reasoning)
