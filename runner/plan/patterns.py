@@ -158,6 +158,10 @@ def _parse(text: str) -> _Term:
         raise PatternError(f"pattern term {text!r} selects by an unknown metadata key "
                            f"{meta[1]!r} (known: {known}); to name an id holding '=', write "
                            "it as a glob such as a[=]b")
+    if meta and not meta[2].strip():
+        raise PatternError(f"pattern term {text!r} gives no value after '=': write a mode "
+                           f"such as {meta[1]}=chat, a glob ({meta[1]}=*gen*) or "
+                           f"{meta[1]}={UNKNOWN}")
     return _Term(text, op, body)
 
 
