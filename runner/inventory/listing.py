@@ -180,11 +180,14 @@ def _mode(value: Any) -> str | None:
     return value if ok and lone_surrogate(value) is None else None
 
 
+MAX_TOKEN_LIMIT = 2**53 - 1  # what a float holds exactly: a limit becomes metrics, as floats
+
+
 def _token_limit(value: Any) -> int | None:
     # /model_group/info gives limits as floats (ModelGroupInfo: `float | None`): 8192.0.
-    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_TOKEN_LIMIT:
         value = int(value)
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_LIMIT
     return value if ok else None
 
 

@@ -12,6 +12,8 @@ from runner.inventory.config import ModelEntry, ModelsConfig, Server
 from runner.inventory.gatewayinfo import MAX_ROUTE_MATCHES, expansion_ids, group_infos
 from runner.inventory.listing import Inventory, Model, with_file_metadata
 from runner.inventory.proxyclient import fetch_live
+from runner.schema import validate
+from runner.yamlfile import load_text
 
 
 def listing(*ids: str) -> dict[str, Any]:
@@ -116,3 +118,18 @@ def test_a_mode_that_no_proxy_names_is_unknown_not_printed() -> None:
     inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)),
                      Server(name="s", url="http://p"), {})
     assert [m.mode for m in inv.models] == [None, None, None, None, "audio_transcription"]
+
+
+def test_a_token_limit_no_float_holds_is_unknown() -> None:
+    # Before: a 400-digit max_model_len was kept, and apply crashed (exit 70) indexing the
+    # job's metrics.model_limits, which cannot be a float.
+    huge = int("9" * 400)
+    entries = [{"id": "v", "max_model_len": huge}, {"id": "w", "max_model_len": 2**53},
+               {"id": "x", "max_model_len": 2**53 - 1}]
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, json={"data": entries})))
+    inv = fetch_live(client, Server(name="s", url="http://p"), {})
+    assert [m.max_model_len for m in inv.models] == [None, None, 2**53 - 1]
+    text = f"models:\n  - {{id: v, max_model_len: {huge}}}\n"
+    [problem] = validate(load_text(text, "models.yaml"), "models")
+    assert "at most 9007199254740991" in problem.render()
