@@ -45,7 +45,7 @@ def duration_grace_s(duration_s: float) -> float:
 
 
 BENCHMARK: dict[str, Any] = {"on_empty": "error", "retries": 0, "max_error_rate": 0}
-PLAN: dict[str, Any] = {"fallback": True, "gate": False}
+PLAN: dict[str, Any] = {"fallback": True, "gate": False, "include_wildcard_expansions": False}
 SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings

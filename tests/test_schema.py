@@ -613,6 +613,8 @@ def code_default(schema: str, path: tuple[str, ...]) -> Any:
     if schema == "plan" and path[-2:-1] == ("properties",) and name in defaults.BENCHMARK:
         return defaults.BENCHMARK[name]
     if schema == "plan" and path in (("properties", "inventory", "properties", "fallback"),
+                                     ("properties", "inventory", "properties",
+                                      "include_wildcard_expansions"),
                                      ("properties", "gate")):
         return defaults.PLAN[name]
     if schema == "servers" and path[:3] == ("$defs", "server", "properties"):
@@ -641,11 +643,12 @@ def test_every_code_default_has_a_schema_default() -> None:
     wanted |= {("plan", ("$defs", d, "properties", k))
                for d in ("benchmark", "defaults") for k in defaults.BENCHMARK}
     wanted |= {("plan", ("properties", "inventory", "properties", "fallback")),
+               ("plan", ("properties", "inventory", "properties", "include_wildcard_expansions")),
                ("plan", ("properties", "gate"))}
     wanted |= {("servers", ("$defs", "server", "properties", k)) for k in defaults.SERVER}
     wanted |= {("servers", ("$defs", "limits", "properties", k)) for k in defaults.LIMITS}
     wanted |= {("servers", ("$defs", "gateway", "properties", k)) for k in defaults.GATEWAY}
-    assert set(defaults.PLAN) == {"fallback", "gate"}
+    assert set(defaults.PLAN) == {"fallback", "gate", "include_wildcard_expansions"}
     assert wanted - found == set()
 
 

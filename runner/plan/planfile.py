@@ -197,7 +197,8 @@ def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) 
         variables=dict(variables),
         benchmarks=benchmarks,
         where={"server": doc.where(("inventory", "server"))},
-        include_wildcard_expansions=inventory.get("include_wildcard_expansions", False),
+        include_wildcard_expansions=inventory.get("include_wildcard_expansions",
+                                                  defaults.PLAN["include_wildcard_expansions"]),
     )
 
 
