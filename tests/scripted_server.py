@@ -32,6 +32,7 @@ class Script:
     ended: list[float] = field(default_factory=list)
     # Requests after this many answer 500 with an OpenAI error: a server failing half-way.
     fail_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # added to every streamed answer
 
     def write(self, value: Any) -> bytes:
         if value == "[DONE]":
@@ -66,6 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
+        for name, value in self.script.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         for at_ms, value in self.script.events:
             time.sleep(max(0.0, start + at_ms / 1e3 - time.perf_counter()))

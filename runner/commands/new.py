@@ -178,14 +178,15 @@ def _cell(value: int | None) -> str:
 
 def _ask_keep(asker: Asker, choice: Choice, ids: Sequence[str]) -> tuple[str, ...]:
     pattern = newplan.propose_pattern(choice, ids)
-    if pattern == choice.models:
+    fixed = tuple(map(patterns.literal_term, choice.models))  # `a=b` would read as a mode term
+    if pattern == fixed:
         return pattern
     asker.say("Save the selection in the plan as")
     asker.say(f"  1) the pattern     {', '.join(pattern)}  (resolved again at every run)")
-    asker.say(f"  2) the fixed list  {printable(', '.join(choice.models))}")
+    asker.say(f"  2) the fixed list  {printable(', '.join(fixed))}")
     keep = asker.ask("Save as", lambda t: newplan.parse_choice(t, ["pattern", "list"]),
                      "pattern", "--models PATTERN")
-    return pattern if keep == "pattern" else choice.models
+    return pattern if keep == "pattern" else fixed
 
 
 def _ask_preset(asker: Asker) -> str:
@@ -281,6 +282,6 @@ def _header(draft: Draft) -> list[str]:
 
 
 def _notes(draft: Draft) -> dict[tuple[str, ...], str]:
-    exact = set(draft.models) <= set(draft.inv.ids())
+    exact = set(draft.models) <= set(map(patterns.literal_term, draft.inv.ids()))
     note = "exact model ids" if exact else "a pattern, resolved again at every run"
     return {("benchmarks", "models"): note}

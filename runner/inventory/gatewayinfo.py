@@ -21,6 +21,10 @@ from typing import Any
 from runner.inventory.listing import Model
 
 WILDCARD_QUERY = "return_wildcard_routes=true"
+# Route-by-id glob matches one answer may cost (about 0.3 s): a real proxy lists a few dozen
+# routes and some thousands of expansions (10^5); a hostile answer of 30,000 routes and as many
+# ids asked for 10^9 matches, minutes of CPU, within limits.inventory_bytes.
+MAX_ROUTE_MATCHES = 2_000_000
 
 
 def expansion_ids(payload: Any) -> frozenset[str]:
@@ -28,19 +32,28 @@ def expansion_ids(payload: Any) -> frozenset[str]:
     wildcard route was expanded: first listed after a route (an id containing `*`) and matched
     by that route's glob. A configured name is listed before every route, so it is never one,
     even if a route would also match it; an alias appended at the end matches no route unless
-    it is named like one. A proxy that ignores the query lists no route: no expansions."""
+    it is named like one. A proxy that ignores the query lists no route: no expansions.
+
+    Raises ValueError for an answer that would take more than MAX_ROUTE_MATCHES glob matches
+    (routes x ids listed after them): no real proxy lists that many routes."""
     data = payload.get("data") if isinstance(payload, dict) else None
     seen: set[str] = set()
     routes: list[re.Pattern[str]] = []
     found: set[str] = set()
+    matches = 0
     for entry in data if isinstance(data, list) else ():
         model_id = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(model_id, str):
             continue
         if "*" in model_id:
             routes.append(re.compile(fnmatch.translate(model_id)))
-        elif model_id not in seen and any(r.match(model_id) for r in routes):
-            found.add(model_id)
+        elif model_id not in seen and routes:
+            matches += len(routes)
+            if matches > MAX_ROUTE_MATCHES:
+                raise ValueError(f"wildcard listing asks for more than {MAX_ROUTE_MATCHES} "
+                                 "route matches")
+            if any(r.match(model_id) for r in routes):
+                found.add(model_id)
         seen.add(model_id)
     return frozenset(found)
 

@@ -157,13 +157,14 @@ def with_metadata(model: Model, info: Mapping[str, Any], source: str | None = No
     return filled
 
 
+MODE_CHARS = 64  # LiteLLM's modes are words such as audio_transcription (19 characters)
+
+
 def _filled(model: Model, info: Mapping[str, Any]) -> Model:
     # LiteLLM's legacy `max_tokens` is ignored: for embedding models it is an input limit.
-    mode = info.get("mode")
     return replace(
         model,
-        mode=model.mode or (mode if isinstance(mode, str) and mode and
-                            lone_surrogate(mode) is None else None),
+        mode=model.mode or _mode(info.get("mode")),
         max_input_tokens=_first(model.max_input_tokens, _token_limit(info.get("max_input_tokens"))),
         max_output_tokens=_first(
             model.max_output_tokens, _token_limit(info.get("max_output_tokens"))
@@ -172,11 +173,21 @@ def _filled(model: Model, info: Mapping[str, Any]) -> Model:
     )
 
 
+def _mode(value: Any) -> str | None:
+    """A mode as a proxy names one; None for anything else (not text, empty, a control
+    character or an escape sequence, longer than MODE_CHARS): it is printed in every table."""
+    ok = isinstance(value, str) and 0 < len(value) <= MODE_CHARS and value.isprintable()
+    return value if ok and lone_surrogate(value) is None else None
+
+
+MAX_TOKEN_LIMIT = 2**53 - 1  # what a float holds exactly: a limit becomes metrics, as floats
+
+
 def _token_limit(value: Any) -> int | None:
     # /model_group/info gives limits as floats (ModelGroupInfo: `float | None`): 8192.0.
-    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_TOKEN_LIMIT:
         value = int(value)
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_LIMIT
     return value if ok else None
 
 

@@ -69,7 +69,7 @@ def _expand(term: str, ids: Sequence[str]) -> list[str]:
             raise AnswerError(f"{n} is not in 1-{len(ids)}")
     if first > last:
         raise AnswerError(f"{first}-{last} runs backwards; write {last}-{first}")
-    return [op + ids[n - 1] for n in range(first, last + 1)]
+    return [op + patterns.literal_term(ids[n - 1]) for n in range(first, last + 1)]
 
 
 def _no_match(term: str, close: Sequence[str]) -> str:
@@ -83,11 +83,12 @@ def propose_pattern(choice: Choice, ids: Sequence[str]) -> tuple[str, ...]:
     if choice.typed is not None:
         return choice.typed
     exact = choice.models
+    literal = tuple(map(patterns.literal_term, exact))
     if len(exact) == 1:
-        return exact
+        return literal
     plain = [b for b in _bases(exact, ids) if _selects(b, ids) == exact]
     trimmed = [c for b in _bases(exact, ids) for c in _trimmed(b, exact, ids)]
-    return min([*plain, exact, *trimmed], key=len)  # the first of the shortest
+    return min([*plain, literal, *trimmed], key=len)  # the first of the shortest
 
 
 def _bases(models: tuple[str, ...], ids: Sequence[str]) -> list[tuple[str, ...]]:
@@ -108,7 +109,7 @@ def _trimmed(
     if not extra or not set(models) <= set(found):
         return []
     by_end = [(*base, f"!*{end}") for end in _endings(extra)] if len(extra) > 1 else []
-    exact = (*base, *(f"!{m}" for m in extra))
+    exact = (*base, *(f"!{patterns.literal_term(m)}" for m in extra))
     fitting = [c for c in by_end if _selects(c, ids) == models]
     return [*fitting[:1], exact]
 
@@ -127,7 +128,11 @@ def _common_start(texts: Sequence[str]) -> str:
 
 
 def _selects(terms: Sequence[str], ids: Sequence[str]) -> tuple[str, ...]:
-    return patterns.resolve(list(terms), ids).models
+    """What `terms` select; nothing when a candidate made from odd ids (`a=*`) is no pattern."""
+    try:
+        return patterns.resolve(list(terms), ids).models
+    except patterns.PatternError:
+        return ()
 
 
 def parse_choice(text: str, options: Sequence[str]) -> str:

@@ -55,6 +55,16 @@ def split_terms(spec: str | Sequence[str]) -> list[str]:
     return [term for item in items for term in _split(item)]
 
 
+def literal_term(model_id: str) -> str:
+    """A term that selects exactly `model_id` wherever it stands in a spec: the id itself when
+    it reads as one, else an anchored regex of it (an id such as `a=b`, `mode=chat`, `~x`,
+    `!y`, `all`, `[ab]` or `r(1` would read as another kind of term, or split the spec)."""
+    plain = (model_id[:1] not in ("!", "&", "~", "@") and model_id not in _EVERYTHING
+             and not _METADATA_TERM.fullmatch(model_id) and not _GLOB_META.search(model_id)
+             and "\\" not in model_id and split_terms(f"{model_id},x") == [model_id, "x"])
+    return model_id if plain else "~" + re.escape(model_id).replace(",", "\\,") + "$"
+
+
 def check(spec: str | Sequence[str], groups: Groups | None = None) -> None:
     """Raise PatternError for syntax problems (bad regex, unknown group, cycle, empty prefix,
     unknown metadata key)."""
@@ -148,6 +158,10 @@ def _parse(text: str) -> _Term:
         raise PatternError(f"pattern term {text!r} selects by an unknown metadata key "
                            f"{meta[1]!r} (known: {known}); to name an id holding '=', write "
                            "it as a glob such as a[=]b")
+    if meta and not meta[2].strip():
+        raise PatternError(f"pattern term {text!r} gives no value after '=': write a mode "
+                           f"such as {meta[1]}=chat, a glob ({meta[1]}=*gen*) or "
+                           f"{meta[1]}={UNKNOWN}")
     return _Term(text, op, body)
 
 

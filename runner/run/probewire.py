@@ -16,9 +16,12 @@ import aiohttp
 
 from runner.inventory.config import Server, auth_headers
 from runner.load.exchange import Exchange, Target
+from runner.load.gatewayheaders import read_gateway
 from runner.load.records import RequestRecord
 from runner.load.sse import StreamState
 from runner.load.workload import encode_body, request_body
+from runner.redaction import redact
+from runner.run.gateway import gateway_request
 from runner.run.probe import (
     ProbeReport,
     ProbeResult,
@@ -138,14 +141,16 @@ class _Seen:
 
 async def _send(target: ProbeTarget, params: Mapping[str, Any],
                 env: Mapping[str, str]) -> _Seen:
-    """One request through Exchange, the response's deployment header read by a trace hook."""
+    """One request through Exchange, the response's deployment header read by a trace hook
+    as the load generator reads it (printable, bounded) and without the key should it echo it:
+    it is printed and stored in the manifest."""
     headers: dict[str, str] = {}
     trace = aiohttp.TraceConfig()
 
     async def ended(_s: Any, _c: Any, sent: aiohttp.TraceRequestEndParams) -> None:
-        value = sent.response.headers.get(DEPLOYMENT_HEADER)
+        value = (read_gateway(sent.response.headers) or {}).get("deployment_id")
         if value:
-            headers[DEPLOYMENT_HEADER] = value[:200]
+            headers[DEPLOYMENT_HEADER] = redact(value, wire.target.headers)
 
     trace.on_request_end.append(ended)
     server = target.server
@@ -153,7 +158,11 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any],
                                  server.limits), params)
     chat = target.endpoint == "chat"
     prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat else {"prompt": PROMPT}
-    body = encode_body(request_body(params, target.model, prompt))
+    # What the jobs ask of a gateway (no fallbacks, by default): a fallback would answer for a
+    # model the jobs will find failing.
+    _, added = gateway_request(server.kind, server.gateway)
+    extra = {**added, **(params.get("extra_body") or {})}
+    body = encode_body(request_body({**params, "extra_body": extra}, target.model, prompt))
     async with _session(wire, trace) as session:
         record = await wire.send(session, body)
     return _Seen(record, headers.get(DEPLOYMENT_HEADER), wire.reasoning)

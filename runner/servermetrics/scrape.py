@@ -99,7 +99,7 @@ class Scraper:
     def _scrape(self) -> bool:
         started = time.time()
         try:
-            samples = parse(self._fetch(started + self.timeout_s))
+            samples = self._redacted(parse(self._fetch(started + self.timeout_s)))
         except ScrapeError as exc:
             self._fail(str(exc))
             return False
@@ -112,6 +112,11 @@ class Scraper:
         self._write({"t_s": round(started - self.zero, 4), "unix_s": round(started, 4),
                      "samples": changed})
         return True
+
+    def _redacted(self, samples: dict[str, float]) -> dict[str, float]:
+        """`samples` whose keys (a label value may echo the Authorization header) hold no key:
+        they are stored in the results."""
+        return {redact_keys(k, self._keys): v for k, v in samples.items()}
 
     def _fetch(self, deadline: float) -> str:
         try:

@@ -58,6 +58,12 @@ KNOWN: dict[str, Known] = {
 }
 
 
+# No reading of a known series is larger: 10^15 tokens is 300 years of 10^5 tok/s. A hostile or
+# broken endpoint's 1e308 is finite, but a sum or a difference of two is not (the summary held
+# Infinity, which JSON cannot, and the report's chart scale crashed on it).
+MAX_READING = 1e15
+
+
 class NotMetrics(ValueError):
     """The answer is not the Prometheus text format (an HTML page, JSON, garbage)."""
 
@@ -99,9 +105,12 @@ def _short(exc: Exception) -> str:
 
 def known_values(samples: Mapping[str, float]) -> dict[str, float]:
     """runner's name -> value for each known series present in `samples`: the first engine
-    name (in KNOWN's order) that has any sample, its label sets combined."""
+    name (in KNOWN's order) that has any sample, its label sets combined. A reading beyond
+    ±MAX_READING is left out, as NaN is."""
     by_name: dict[str, list[float]] = {}
     for key, value in samples.items():
+        if not abs(value) <= MAX_READING:
+            continue
         by_name.setdefault(key.split("{", 1)[0], []).append(value)
     found: dict[str, float] = {}
     for name, known in KNOWN.items():

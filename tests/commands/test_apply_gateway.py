@@ -69,9 +69,10 @@ benchmarks:
 
 
 def apply(gw: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-          capsys: pytest.CaptureFixture[str], model: str,
-          allowed: str = "") -> tuple[int, str, Path, dict[str, Any], list[dict[str, Any]]]:
-    """Run `model`'s job; returns (exit code, output, run dir, job summary, its records)."""
+          capsys: pytest.CaptureFixture[str], model: str, allowed: str = "",
+          probe: bool = False) -> tuple[int, str, Path, dict[str, Any], list[dict[str, Any]]]:
+    """Run `model`'s job; returns (exit code, output, run dir, job summary, its records).
+    Without the probe unless `probe`: its request would take a flaky backend's first failure."""
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "servers.yaml").write_text(
@@ -81,7 +82,7 @@ def apply(gw: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("PROXY_KEY", gw.proxy.master_key)
     results = tmp_path / "results"
     code, out, err = run_cli(capsys, "apply", str(tmp_path / "gw.yaml"), "--results",
-                             str(results))
+                             str(results), *(() if probe else ("--no-probe",)))
     [run] = run_dirs(results, "gw")
     [job] = manifest(run)["jobs"]
     summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
@@ -141,6 +142,21 @@ def test_by_default_a_fallback_is_refused_and_the_failure_recorded(
     assert [(r["ok"], r["http_status"]) for r in records] == [(False, 500)] * REQUESTS
     assert len(gateway.backends["spare"].calls) == spare  # never fell back
     assert summary["metrics"]["gateway"]["fallbacks"] == {"requests": 0, "total": 0}
+
+
+def test_the_probe_asks_for_no_fallback_either(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: the probe sent no disable_fallbacks, so `spare` answered it for `broken` (ok,
+    # kept) while every request of the job, which asks for no fallback, failed.
+    spare = len(gateway.backends["spare"].calls)
+    code, out, run, _, records = apply(gateway, tmp_path, monkeypatch, capsys, "broken",
+                                       probe=True)
+    assert code == EXIT_JOBS_FAILED, out
+    assert len(gateway.backends["spare"].calls) == spare
+    probed = manifest(run)["probe"]["broken"]
+    assert (probed["status"], probed["http_status"]) == ("server_error", 500), probed
+    assert [r["http_status"] for r in records] == [500] * REQUESTS
 
 
 def test_a_fallback_allowed_is_detected_and_the_job_is_invalid(

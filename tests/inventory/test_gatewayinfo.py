@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from runner.inventory.config import ModelEntry, ModelsConfig, Server
-from runner.inventory.gatewayinfo import expansion_ids, group_infos
+from runner.inventory.gatewayinfo import MAX_ROUTE_MATCHES, expansion_ids, group_infos
 from runner.inventory.listing import Inventory, Model, with_file_metadata
 from runner.inventory.proxyclient import fetch_live
+from runner.schema import validate
+from runner.yamlfile import load_text
 
 
 def listing(*ids: str) -> dict[str, Any]:
@@ -55,6 +57,24 @@ def test_a_failing_wildcard_query_marks_nothing_and_keeps_the_inventory() -> Non
                                                                   ("openai/x", False)]
 
 
+def test_a_listing_of_thousands_of_routes_is_refused_not_matched_for_minutes() -> None:
+    # 1,500 routes then 1,500 ids: 2.25 million glob matches (30,000 of each, 1 MB, took
+    # minutes); the inventory keeps its models, none marked.
+    n = 1_500
+    assert n * n > MAX_ROUTE_MATCHES
+    hostile = listing(*[f"r{i}/*" for i in range(n)], *[f"r{i}/x" for i in range(n)])
+    with pytest.raises(ValueError, match="route matches"):
+        expansion_ids(hostile)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=hostile if request.url.query else listing("m", "r0/x"))
+
+    inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)),
+                     Server(name="s", url="http://p"), {}, enrich=False)
+    assert [(m.id, m.wildcard_expansion) for m in inv.models] == [("m", False),
+                                                                  ("r0/x", False)]
+
+
 def test_placeholders_are_kept_and_explain_an_empty_inventory() -> None:
     payload = listing("all-team-models", "no-default-models")
     client = httpx.Client(transport=httpx.MockTransport(
@@ -83,3 +103,33 @@ def test_the_fallback_file_is_the_last_metadata_source() -> None:
     bare = Inventory("live", "s", "u", "t", None, (Model("a"),))
     assert with_file_metadata(bare, models).models == (
         Model("a", "chat", 9, metadata_source="models.yaml"),)
+
+
+def test_a_mode_that_no_proxy_names_is_unknown_not_printed() -> None:
+    modes = {"a": "x" * 100_000, "b": "chat\x1b[31m", "c": "chat\nnext", "d": "",
+             "e": "audio_transcription"}
+    groups = {"data": [{"model_group": k, "mode": v} for k, v in modes.items()]}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/model_group/info":
+            return httpx.Response(200, json=groups)
+        return httpx.Response(200, json=listing(*modes))
+
+    inv = fetch_live(httpx.Client(transport=httpx.MockTransport(handle)),
+                     Server(name="s", url="http://p"), {})
+    assert [m.mode for m in inv.models] == [None, None, None, None, "audio_transcription"]
+
+
+def test_a_token_limit_no_float_holds_is_unknown() -> None:
+    # Before: a 400-digit max_model_len was kept, and apply crashed (exit 70) indexing the
+    # job's metrics.model_limits, which cannot be a float.
+    huge = int("9" * 400)
+    entries = [{"id": "v", "max_model_len": huge}, {"id": "w", "max_model_len": 2**53},
+               {"id": "x", "max_model_len": 2**53 - 1}]
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, json={"data": entries})))
+    inv = fetch_live(client, Server(name="s", url="http://p"), {})
+    assert [m.max_model_len for m in inv.models] == [None, None, 2**53 - 1]
+    text = f"models:\n  - {{id: v, max_model_len: {huge}}}\n"
+    [problem] = validate(load_text(text, "models.yaml"), "models")
+    assert "at most 9007199254740991" in problem.render()

@@ -10,6 +10,7 @@ import pytest
 from runner.inventory.listing import Model
 from runner.plan import newplan
 from runner.plan.newplan import AnswerError, Choice, parse_selection, propose_pattern
+from runner.plan.patterns import resolve
 from runner.plan.planfile import load_plan
 from runner.yamlfile import load_text
 
@@ -299,3 +300,26 @@ def test_schema_ref_is_relative_to_the_plans_folder(plans_dir: str, schema: str,
 )
 def test_free_name_is_the_first_name_not_taken(taken: set[str], expected: str) -> None:
     assert newplan.free_name("latency", taken.__contains__) == expected
+
+
+ODD_IDS = sorted(["a=b", "mode=chat", "~x", "!y", "@z", "x,y", "all", "&q", "[ab]", "r(1",
+                  "a", "sp ace", "!y/1"])
+
+
+@pytest.mark.parametrize("model", ODD_IDS)
+def test_an_odd_id_chosen_by_number_is_written_as_a_term_selecting_exactly_it(
+        model: str, tmp_path: Path) -> None:
+    # Before: `a=b` by number was refused as an unknown metadata key, `mode=chat` selected by
+    # mode, `!y` excluded, `all` took every model, and the plan written read them so too.
+    number = str(ODD_IDS.index(model) + 1)
+    choice = parse_selection(f"{number}, {number}", ODD_IDS)
+    assert choice.models == (model,)
+    terms = propose_pattern(choice, ODD_IDS)
+    assert resolve(list(terms), ODD_IDS).models == (model,)
+    assert resolve(", ".join(["a", *terms, "a"]), ODD_IDS).models == tuple(sorted({"a", model}))
+    path = tmp_path / "p.yaml"
+    spec = newplan.PRESETS["latency"]
+    values = {f.key: f.default for f in spec.fields}
+    path.write_text(newplan.render_plan(newplan.build_plan("p", "s", terms, spec, values), "x"))
+    models = load_plan(str(path)).benchmarks[0].models
+    assert (models if isinstance(models, tuple) else (models,)) == terms

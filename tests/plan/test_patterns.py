@@ -391,6 +391,13 @@ def test_an_unknown_metadata_key_is_an_error(spec: str) -> None:
         check(spec)
 
 
+@pytest.mark.parametrize("spec", ["mode=", "!mode=", "a, &mode= "])
+def test_a_metadata_term_without_a_value_is_an_error(spec: str) -> None:
+    # Before: accepted by validate, it matched nothing (a mode is never empty): exit 3 later.
+    with pytest.raises(PatternError, match=r"no value after '=': .* mode=unknown"):
+        check(spec)
+
+
 def test_an_id_holding_equals_is_named_by_a_glob_class() -> None:
     check("Mode=chat")  # keys are lower-case: this is an id
     assert resolve("a[=]b", ["a=b", "c"]).models == ("a=b",)

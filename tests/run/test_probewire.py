@@ -51,6 +51,24 @@ def test_the_probe_keeps_the_benchmarks_settings() -> None:
     assert script.received[0]["stream"] is False and script.received[0]["top_k"] == 5
 
 
+def test_a_deployment_header_echoing_the_key_is_neither_printed_nor_stored() -> None:
+    key = "sk-live-0123456789abcdef"
+    script = Script(REASONING, models=("r",),
+                    headers={"x-litellm-model-id": f"dep Bearer {key} \x1b[31m"})
+    with scripted_server(script) as url:
+        server = Server("s", url, api_key_env="K")
+        report = run_probe([ProbeTarget(server, "r", {"endpoint": "chat"})], {"K": key})
+    [result] = report.results
+    assert result.status == "ok"
+    assert result.deployment is None  # a control character: not what LiteLLM sends
+    script.headers["x-litellm-model-id"] = f"dep-{key}"
+    with scripted_server(script) as url:
+        server = Server("s", url, api_key_env="K")
+        report = run_probe([ProbeTarget(server, "r", {"endpoint": "chat"})], {"K": key})
+    deployment = report.results[0].deployment or ""
+    assert deployment.startswith("dep-") and "0123456789" not in deployment, deployment
+
+
 @contextmanager
 def silent_server() -> Iterator[str]:
     """Accepts connections and reads, never answers."""

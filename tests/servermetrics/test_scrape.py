@@ -140,3 +140,16 @@ def test_an_endpoint_that_echoes_the_key_never_gets_it_stored(tmp_path: Path) ->
         scraper.finish()
     assert scraper.error is not None and "not Prometheus text format" in scraper.error
     assert "***" in scraper.error and "0123456789" not in scraper.error, scraper.error
+
+
+def test_a_key_echoed_in_a_label_value_is_not_stored(tmp_path: Path) -> None:
+    key = "sk-live-0123456789abcdef"
+    text = (f'up{{auth="Bearer {key}"}} 1\n'
+            f'vllm:num_requests_running{{k="{key}"}} 3\n')
+    with fake_exporter(Exporter([text])) as url:
+        scraper = _scraper(url, tmp_path, headers={"Authorization": f"Bearer {key}"})
+        assert scraper.begin()
+        scraper.finish()
+    stored = (tmp_path / "m.jsonl").read_text()
+    assert "0123456789" not in stored and "***" in stored, stored
+    assert scraper.points[0][1] == {"requests_running": 3.0}

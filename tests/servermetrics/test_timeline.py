@@ -5,9 +5,12 @@ grouped under the cap. Values worked out by hand."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from runner.report.timeline import timeline_charts
+from runner.servermetrics.summary import Point, summarize
 from runner.servermetrics.timeline import MAX_POINTS, read_scrapes, server_series
 
 WAITING = 'vllm:num_requests_waiting{engine="0",model_name="tiny"}'
@@ -79,3 +82,21 @@ def test_sglang_and_tgi_names_and_hostile_lines(tmp_path: Path) -> None:
     assert series["t_s"] == [0.0, 1.0]
     assert series["requests_waiting"] == [2, 2]  # the infinite reading is left out
     assert series["kv_cache_usage"] == [0.5, 0.5]
+
+
+def test_huge_finite_readings_are_left_out_and_the_chart_draws(tmp_path: Path) -> None:
+    # Before: 1e308 then -1e308 (finite each) made the generation rate and the gauges' means
+    # infinite (Infinity in the job's JSON) and the report's chart scale crashed (exit 70).
+    path = write_lines(tmp_path / "s.jsonl", [
+        {"t_s": float(t), "samples": {GENERATED: v, WAITING: v, PREEMPT: v}}
+        for t, v in enumerate([1e308, -1e308, 1e308, 8.0, 16.0])])
+    scrapes = read_scrapes(path)
+    series = server_series(scrapes)
+    assert series["generation_tokens_per_s"] == [None, None, None, None, 8.0]
+    assert series["requests_waiting"] == [None, None, None, 8.0, 16.0]
+    points = [Point(t, values) for t, values in scrapes]
+    summary = summarize(points, (0.0, 4.0), 1.0, 10.0)
+    assert all(math.isfinite(s.get("mean") or s.get("delta") or 0)
+               for s in summary["series"].values())
+    charts = timeline_charts({"t_s": [0, 1], "output_tokens_per_s": [1.0, 2.0]}, series)
+    assert charts and all(c.startswith("<svg") for c in charts)
