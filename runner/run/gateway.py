@@ -61,15 +61,28 @@ def summarize_gateway(records: Sequence[RequestRecord], model: str) -> dict[str,
         "model_time_ms": distribution(model_time),
         "retries": _attempts(g.get("attempted_retries") for _, g in seen),
         "fallbacks": _attempts(g.get("attempted_fallbacks") for _, g in seen),
-        "deployments": dict(Counter(g["deployment_id"] for _, g in seen
-                                    if g.get("deployment_id"))),
-        "model_groups": dict(groups),
+        "deployments": _most(Counter(g["deployment_id"] for _, g in seen
+                                     if g.get("deployment_id"))),
+        "model_groups": _most(groups),
         "mismatched": sum(1 for _, g in seen if _mismatch(g, model)),
-        "api_bases": sorted({g["api_base"] for _, g in seen if g.get("api_base")}),
+        "api_bases": sorted({g["api_base"] for _, g in seen if g.get("api_base")})[:MOST],
         "cost_usd": math.fsum(costs) if costs else None,
         "litellm_versions": sorted({g["litellm_version"] for _, g in seen
-                                    if g.get("litellm_version")}),
+                                    if g.get("litellm_version")})[:MOST],
     }
+
+
+# A proxy names a handful of deployments, groups, hosts and versions; one that sends a new name
+# with every answer would grow the job's JSON by a name per request: the MOST most frequent are
+# kept, and the rest counted under OTHERS.
+MOST = 32
+OTHERS = "(others)"
+
+
+def _most(counts: Counter[str]) -> dict[str, int]:
+    kept = dict(counts.most_common(MOST))
+    rest = sum(counts.values()) - sum(kept.values())
+    return {**kept, OTHERS: rest} if rest else kept
 
 
 def _finite(value: Any) -> bool:
@@ -105,12 +118,14 @@ def run_gateway(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None
         versions.update(v for v in block.get("litellm_versions") or () if isinstance(v, str))
         for name, count in (block.get("deployments") or {}).items():
             deployments[str(name)] += int(count) if isinstance(count, int) else 0
-            models.setdefault(str(name), set()).add(str(summary.get("model")))
+            if name != OTHERS:
+                models.setdefault(str(name), set()).add(str(summary.get("model")))
     if not versions and not deployments:
         return None
     shared = {name: sorted(ids) for name, ids in sorted(models.items()) if len(ids) > 1}
-    return {"litellm_versions": sorted(versions), "deployments": dict(sorted(deployments.items())),
-            "shared_deployments": shared}
+    return {"litellm_versions": sorted(versions)[:MOST],
+            "deployments": dict(sorted(_most(deployments).items())),
+            "shared_deployments": dict(list(shared.items())[:MOST])}
 
 
 def retried(metrics: Mapping[str, Any]) -> str | None:

@@ -110,3 +110,15 @@ def test_a_key_echoed_in_a_gateway_header_is_redacted_before_it_is_stored() -> N
     scrub(rec, header_keys({"Authorization": f"Bearer {key}"}))
     assert rec.gateway is not None and key not in repr(rec.gateway)
     assert rec.gateway["attempted_retries"] == 1
+
+
+def test_a_proxy_naming_a_new_deployment_per_answer_cannot_grow_the_job_without_bound() -> None:
+    # Found by a fresh-eyes pass: one dict entry per request, kept in the job JSON and manifest.
+    records = [record(i, deployment_id=f"dep-{i}", model_group=f"group-{i}",
+                      api_base=f"h{i}.example:80", litellm_version=f"1.{i}") for i in range(500)]
+    summary = summarize_gateway(records, "m")
+    assert summary is not None
+    for key in ("deployments", "model_groups"):
+        assert len(summary[key]) == 33 and summary[key]["(others)"] == 500 - 32, key
+        assert sum(summary[key].values()) == 500
+    assert len(summary["api_bases"]) == len(summary["litellm_versions"]) == 32
