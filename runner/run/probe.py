@@ -109,7 +109,8 @@ def classify(record: RequestRecord, endpoint: str, mode: str | None) -> tuple[st
         kind = _BY_HTTP.get(status) or ("server_error" if status >= 500 else "other")
         return kind, _with_advice(kind, message)
     if record.error_kind in ("timeout", "stalled"):
-        return "timeout", message
+        # The probe's deadline is the server's timeout_s (servers.yaml), not the plan's.
+        return "timeout", message.replace("request_timeout_s", "timeout_s (servers.yaml)")
     if record.error_kind == "connection":
         return "connection", message
     return "other", message

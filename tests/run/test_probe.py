@@ -126,3 +126,13 @@ def test_a_model_probed_for_two_endpoints_shows_the_verdict_that_dropped_it() ->
 def test_no_probe_no_notes() -> None:
     assert probe_notes({}) == []
     assert probe_notes({"probe": {"m": {"status": "ok", "dropped": False}}}) == []
+
+
+def test_a_probe_timeout_names_the_servers_timeout_not_the_plans() -> None:
+    # The probe waits the server's timeout_s (servers.yaml); a reason naming the plan's
+    # request_timeout_s sent users to the wrong setting.
+    record = RequestRecord(index=0, ok=False, error_kind="timeout",
+                           error="no complete answer within request_timeout_s (3 s)")
+    status, reason = classify(record, "chat", None)
+    assert status == "timeout" and "timeout_s (servers.yaml)" in reason
+    assert "request_timeout_s" not in reason
