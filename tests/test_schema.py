@@ -229,7 +229,8 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
         (HEAD + "    load: {velocity: 1}\n",
          "f.yaml:6:12: unknown key 'velocity'; allowed: arrival, burstiness, concurrency, "
          "duration_grace_s, duration_s, early_stop, job_timeout_s, max_concurrency, ramp_up, "
-         "rate, request_timeout_s, requests, search, stall_timeout_s, sweep, warmup_requests "
+         "rate, repeat, repeat_pause_s, request_timeout_s, requests, search, stall_timeout_s, "
+         "sweep, warmup_requests "
          "(at $.benchmarks[0].load.velocity)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
@@ -336,7 +337,8 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, concurrency, "
           "dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, include, "
           "input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, "
-          "prompt_reuse, ramp_up, rate, request_timeout_s, requests, seed, stall_timeout_s, "
+          "prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, request_timeout_s, requests, "
+          "seed, stall_timeout_s, "
           "stream, temperature, template, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),

@@ -63,6 +63,9 @@ class RequestRecord:
     # deployment, model group, api base host, call id, version, cost, duration, overhead,
     # attempted retries and fallbacks; None when the answer carried no LiteLLM headers.
     gateway: dict[str, Any] | None = None
+    # A repeated job's (load.repeat > 1) repetition that sent it, from 1; None (and left out of
+    # the stored record) for a job run once. Offsets count from that repetition's window.
+    repetition: int | None = None
 
     @property
     def e2e_from_scheduled_ms(self) -> float | None:
@@ -91,6 +94,8 @@ class RequestRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        if data["repetition"] is None:
+            del data["repetition"]
         data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
         data["itl_chunks_ms"] = [round(x, 3) for x in self.itl_chunks_ms]
         for key in ("scheduled_ms", "sent_ms", "queue_ms", "ttft_ms", "e2e_ms",

@@ -124,12 +124,13 @@ NEAR: dict[str, list[Any]] = {
                {"over": "rate", "from": 50, "to": 100, "precision": 1},
                {"over": "concurrency", "from": 1.5, "to": 3}, {"over": "rate", "from": 2, "to": 1}],
     "sweep": [{"rates": 1, "concurrency": 2}, {"rates": 0}, {"rates": 51}],
+    "repeat": [1, 2, 3, 0, 101], "repeat_pause_s": [0, 0.001, 0.01, 3601, -1],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep"]
+        "search", "sweep", "repeat", "repeat_pause_s"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -1,0 +1,133 @@
+"""A repeated job's numbers (issue 13 §2, pure): the median over repetitions of every numeric
+statistic, and a Student t confidence interval across repetitions for the headline ones."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from runner.run.validity import DEGRADED, INVALID, VALID
+
+REPEAT_METHOD = "student_t"
+REPEAT_LEVEL = 0.95
+# The statistics that get an interval (the compare metrics of a job's `metrics`), as dotted
+# paths: runner.report.compare.Metric.index_name.
+INTERVAL_PATHS: tuple[str, ...] = (
+    *(f"{m}_ms.{s}" for m in ("ttft", "tpot", "itl", "e2e")
+      for s in ("p50", "p90", "p95", "p99", "mean")),
+    "throughput.output_tokens_per_s", "throughput.requests_per_s",
+    "throughput.total_tokens_per_s", "goodput.requests_per_s", "error_rate",
+)
+_RANK = {VALID: 0, DEGRADED: 1, INVALID: 2}
+
+
+def t_quantile(level: float, df: int) -> float:
+    """The two-sided Student t critical value t with P(|T| <= t) = `level` for `df` degrees of
+    freedom (t_{(1+level)/2, df}: 12.706 for df 1, 4.303 for df 2, 2.776 for df 4 at 95%).
+
+    Exact up to the bisection's 1e-12: P(|T| <= t) is Abramowitz & Stegun 26.7.3-26.7.4's
+    finite series for integer df. ValueError for df < 1 or a level outside (0, 1)."""
+    if df < 1 or not 0 < level < 1:
+        raise ValueError(f"t quantile needs df >= 1 and 0 < level < 1, got {df}, {level}")
+    return _t_quantile(level, df)
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(level: float, df: int) -> float:
+    low, high = 0.0, 1.0
+    for _ in range(64):  # grow: a 0.999999 level at df 1 needs ~3e5
+        if _t_central(high, df) >= level:
+            break
+        low, high = high, high * 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        if high - low < 1e-12 * max(1.0, mid):
+            break
+        low, high = (mid, high) if _t_central(mid, df) < level else (low, mid)
+    return (low + high) / 2
+
+
+def _t_central(t: float, df: int) -> float:
+    """P(|T| <= t) for integer df (Abramowitz & Stegun 26.7.3 for odd df, 26.7.4 for even)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2 == 0:
+        term = total = 1.0
+        for k in range(1, df // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        return s * total
+    if df == 1:
+        return 2 / math.pi * theta
+    term = total = math.cos(theta)
+    for k in range(1, (df - 1) // 2):
+        term *= c2 * (2 * k) / (2 * k + 1)
+        total += term
+    return 2 / math.pi * (theta + s * total)
+
+
+def t_interval(values: Sequence[float], level: float = REPEAT_LEVEL) -> tuple[float, float] | None:
+    """The Student t interval of the mean of `values` (the repetitions' values of one
+    statistic): mean ± t_{(1+level)/2, n-1} · s / √n, with s the sample standard deviation
+    (Student 1908; NIST/SEMATECH e-Handbook of Statistical Methods §7.2.2.1). None for fewer
+    than 2 values."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    half = t_quantile(level, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
+def merge_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One metrics block for the repetitions' `runs` (each a runner.run.metrics.summarize block
+    with its validity): every numeric leaf is the median over the repetitions that have a
+    number there; other leaves are the first repetition's that has the key. `validity` is the
+    worst repetition's (invalid > degraded > valid; the first such repetition's reasons).
+    Adds `repetitions`: {count, method, level, per_repetition, intervals}."""
+    merged = _median_tree([{k: v for k, v in run.items() if k != "validity"} for run in runs])
+    verdicts = [run["validity"] for run in runs if isinstance(run.get("validity"), Mapping)]
+    if verdicts:
+        merged["validity"] = max(verdicts, key=lambda v: _RANK.get(v.get("verdict"), 0))
+    merged["repetitions"] = {"count": len(runs), "method": REPEAT_METHOD, "level": REPEAT_LEVEL,
+                             "per_repetition": [dict(run) for run in runs],
+                             "intervals": intervals(runs)}
+    return merged
+
+
+def intervals(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """INTERVAL_PATHS -> [low, high] across the repetitions that have a number there (paths with
+    fewer than 2 such repetitions are left out)."""
+    found = {}
+    for path in INTERVAL_PATHS:
+        values = [v for run in runs if (v := number_at(run, path)) is not None]
+        ci = t_interval(values)
+        if ci is not None:
+            found[path] = [ci[0], ci[1]]
+    return found
+
+
+def number_at(data: Any, path: str) -> float | None:
+    """The finite number at dotted `path` in `data`; None when there is none."""
+    for key in path.split("."):
+        data = data.get(key) if isinstance(data, Mapping) else None
+    return float(data) if _number(data) else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _median_tree(values: Sequence[Any]) -> Any:
+    maps = [v for v in values if isinstance(v, Mapping)]
+    if maps and len(maps) == len([v for v in values if v is not None]):
+        keys = dict.fromkeys(k for m in maps for k in m)
+        return {k: _median_tree([m[k] for m in maps if k in m]) for k in keys}
+    numbers = [v for v in values if _number(v)]
+    if numbers:
+        middle = statistics.median(numbers)
+        both_int = all(isinstance(v, int) for v in numbers) and middle == int(middle)
+        return int(middle) if both_int else middle
+    return next((v for v in values if v is not None), None)
