@@ -141,9 +141,8 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
-    from runner.load.loadgen import run_load
-    from runner.run.gateway import gateway_request, summarize_gateway
-    from runner.run.metrics import Expectation, summarize
+    from runner.run.gateway import gateway_request
+    from runner.run.repetitions import job_metrics, run_repetitions
     from runner.run.validity import judge_validity
 
     ctx.reporter.job_started(spec, attempt)
@@ -164,26 +163,22 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
                 ctx.reporter.request_done(spec, record)
 
             mark = None if scraper is None else partial(asyncio.to_thread, scraper.mark)
-            result = await run_load(target, spec.job.params, ctx.prompts(spec),
-                                    on_record=on_record, stop=ctx.stop, hurry=ctx.hurry,
-                                    before_window=mark, max_error_rate=spec.max_error_rate)
+            done = await run_repetitions(spec, ctx, target, on_record, mark)
     finally:
         if scraper is not None:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
-    metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
-                        pauses_s=result.pauses_s, model_limits=spec.model_limits,
-                        expect=Expectation.from_params(spec.job.params))
-    metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
-    server = skipped or _server_metrics(spec, scraper, result, metrics)
-    metrics["validity"] = judge_validity({**metrics, "early_stop": result.early_stop},
-                                         server_metrics=server)
-    first = next((r.error for r in result.records if r.error and not r.warmup), None)
-    status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)
+    last = done[-1]
+    server = skipped or _server_metrics(spec, scraper, last.result, last.metrics)
+    for rep in done:  # a repeated job's server figures span all its repetitions
+        rep.metrics["validity"] = judge_validity(
+            {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=server)
+    result = last.result
     early = {"early_stop": result.early_stop} if result.early_stop else {}
-    return {**job_header(spec), "status": status, "error": error, "attempts": attempt,
-            "stopped": result.stopped, **early, "started_at": started, "finished_at": utc_now(),
-            "duration_s": round(result.duration_s, 3), "metrics": metrics,
-            "server_metrics": server}
+    return {**job_header(spec), "status": last.status, "error": last.error,
+            "attempts": attempt, "stopped": result.stopped, **early, "started_at": started,
+            "finished_at": utc_now(),
+            "duration_s": round(sum(rep.result.duration_s for rep in done), 3),
+            "metrics": job_metrics(spec, done), "server_metrics": server}
 
 
 async def _start_scraping(

@@ -87,7 +87,8 @@ def merge_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     number there; other leaves are the first repetition's that has the key. `validity` is the
     worst repetition's (invalid > degraded > valid; the first such repetition's reasons).
     Adds `repetitions`: {count, method, level, per_repetition, intervals}."""
-    merged = _median_tree([{k: v for k, v in run.items() if k != "validity"} for run in runs])
+    merged: dict[str, Any] = dict(_median_tree(
+        [{k: v for k, v in run.items() if k != "validity"} for run in runs]) or {})
     verdicts = [run["validity"] for run in runs if isinstance(run.get("validity"), Mapping)]
     if verdicts:
         merged["validity"] = max(verdicts, key=lambda v: _RANK.get(v.get("verdict"), 0))

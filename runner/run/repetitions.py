@@ -1,0 +1,85 @@
+"""A job's load, run once or `load.repeat` times (issue 13 §2): each repetition is a new
+run_load (fresh connections, its own warm-up and job_timeout_s), its records tagged with it in
+the job's one request log, `load.repeat_pause_s` of pause between two."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.load.records import RequestRecord
+
+
+@dataclass
+class Repetition:
+    """One run of a job's load: what the load generator returned, its metrics (validity added
+    once the server's figures are known), and its status and error (executor.judge)."""
+
+    result: Any  # runner.load.loadgen.LoadResult
+    metrics: dict[str, Any]
+    status: str
+    error: str | None
+
+
+def repeat_count(params: Mapping[str, Any]) -> int:
+    """How many times the job's load runs (load.repeat; 1 when unset)."""
+    return int(params.get("repeat") or 1)
+
+
+async def run_repetitions(
+    spec: Any, ctx: Any, target: Any, write: Callable[[RequestRecord], None],
+    mark: Callable[[], Any] | None,
+) -> list[Repetition]:
+    """Run the job's load repeat_count times, or until a repetition does not succeed or the run
+    is stopped (a failed repetition fails the job: the rest would not change that). `write`
+    stores and shows a record; `mark`: the scraper's mark before the first window only."""
+    count = repeat_count(spec.job.params)
+    pause_s = float(spec.job.params.get("repeat_pause_s") or 0)
+    done: list[Repetition] = []
+    for number in range(1, count + 1):
+        if number > 1 and pause_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.stop.wait(), pause_s)
+        if number > 1 and ctx.stop.is_set():
+            break
+        done.append(await _run_once(spec, ctx, target, write, mark if number == 1 else None,
+                                    number if count > 1 else None))
+        if done[-1].status != "ok" or ctx.stop.is_set():
+            break
+    return done
+
+
+async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRecord], None],
+                    mark: Callable[[], Any] | None, number: int | None) -> Repetition:
+    from runner.load.loadgen import run_load
+    from runner.run.executor import judge
+    from runner.run.gateway import summarize_gateway
+    from runner.run.metrics import Expectation, summarize
+
+    def on_record(record: RequestRecord) -> None:
+        record.repetition = number
+        write(record)
+
+    result = await run_load(target, spec.job.params, ctx.prompts(spec), on_record=on_record,
+                            stop=ctx.stop, hurry=ctx.hurry, before_window=mark,
+                            max_error_rate=spec.max_error_rate)
+    metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
+                        pauses_s=result.pauses_s, model_limits=spec.model_limits,
+                        expect=Expectation.from_params(spec.job.params))
+    metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
+    first = next((r.error for r in result.records if r.error and not r.warmup), None)
+    status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)
+    return Repetition(result, metrics, status, error)
+
+
+def job_metrics(spec: Any, done: Sequence[Repetition]) -> dict[str, Any]:
+    """The job's `metrics`: the one repetition's as they are, or for load.repeat > 1 their
+    medians with the `repetitions` block (runner.run.repeat.merge_metrics)."""
+    from runner.run.repeat import merge_metrics
+
+    if repeat_count(spec.job.params) == 1:
+        return done[-1].metrics
+    return merge_metrics([rep.metrics for rep in done])
