@@ -72,7 +72,9 @@ def _row_json(row: Row) -> dict[str, Any]:
     return {"metric": row.metric.name, "unit": row.metric.unit, "base": row.base,
             "new": row.new, "delta": row.delta, "delta_pct": row.delta_pct,
             "verdict": row.verdict, "within_noise": row.within_noise,
-            "ci": list(row.ci) if row.ci else None, "gates": row.gates}
+            "ci": list(row.ci) if row.ci else None, "gates": row.gates,
+            **({"intervals": {"base": list(row.intervals[0]), "new": list(row.intervals[1])},
+                "outside_both": row.outside_both} if row.intervals else {})}
 
 
 def as_text(result: Comparison, base: StoredRun, new: StoredRun,
@@ -80,7 +82,9 @@ def as_text(result: Comparison, base: StoredRun, new: StoredRun,
     """An aligned table per job; `>>` marks a regression that fails the gate."""
     lines = [f"base: {_run_label(base)}", f"new:  {_run_label(new)}",
              f"threshold: {result.threshold * 100:g}%; noise: {NOISE_LEVEL:.0%} interval of "
-             "the difference, from the request logs (latency metrics)"]
+             "the difference, from the request logs (latency metrics); for jobs repeated in "
+             "both runs, each run's 95% t interval across its repetitions ('outside both': the "
+             "change is outside both)"]
     for job in result.jobs:
         table = [list(_HEAD)] + [[">>" if r.gates else "", *_cells(r)] for r in job.rows]
         lines += ["", printable(job.id), *("  " + line for line in _align(table)), *_notes(job)]
@@ -148,11 +152,13 @@ def _cells(row: Row) -> list[str]:
 
 def _verdict(row: Row) -> str:
     if row.gates:
-        return "REGRESSION"
+        return "REGRESSION" + (" (outside both)" if row.outside_both else "")
     if row.aside and row.verdict == "regression" and not row.within_noise:
         return "regression (set aside)"
     if row.within_noise and row.verdict != "same":
         return f"{row.verdict} (within noise)"
+    if row.outside_both and row.verdict != "same":
+        return f"{row.verdict} (outside both)"
     return row.verdict
 
 

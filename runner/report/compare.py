@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from runner.errors import InputError
 from runner.load.records import RequestRecord
-from runner.report.noise import difference_interval, request_values
+from runner.report.noise import Interval, difference_interval, repetition_intervals, request_values
 from runner.results.capacityjobs import CAPACITY, capacity_jobs
 from runner.run.validity import set_aside
 
@@ -159,6 +159,8 @@ class Row:
     verdict: str
     ci: tuple[float, float] | None = None  # NOISE_LEVEL interval of new - base
     aside: bool = False  # the job is not valid on a side: its rows never gate
+    # both jobs repeated (load.repeat): each side's interval across its repetitions
+    intervals: tuple[Interval, Interval] | None = None
 
     @property
     def delta(self) -> float | None:
@@ -172,8 +174,22 @@ class Row:
         return self.delta / self.base * 100
 
     @property
+    def outside_both(self) -> bool | None:
+        """Both runs repeated: whether the change is outside both runs' intervals across
+        repetitions (NEW's value outside BASE's interval and BASE's outside NEW's); None when
+        a side has no interval for this metric."""
+        if self.intervals is None or self.base is None or self.new is None:
+            return None
+        (b_low, b_high), (n_low, n_high) = self.intervals
+        return not b_low <= self.new <= b_high and not n_low <= self.base <= n_high
+
+    @property
     def within_noise(self) -> bool | None:
-        """Whether the interval holds 0; None when no request data allowed a test."""
+        """Whether the change is noise: inside either run's interval across repetitions when
+        both runs repeated, else whether the within-run interval of new - base holds 0; None
+        when no data allowed a test."""
+        if self.outside_both is not None:
+            return not self.outside_both
         return None if self.ci is None else self.ci[0] <= 0 <= self.ci[1]
 
     @property
@@ -339,7 +355,12 @@ def _row(metric: Metric, base: Job, new: Job, threshold: float, samples: _Sample
          aside: bool) -> Row:
     b, n = metric.value(base), metric.value(new)
     row = Row(metric, b, n, verdict(metric, b, n, threshold), aside=aside)
-    if not metric.samples or row.verdict == NO_DATA:
+    if row.verdict == NO_DATA:
+        return row
+    intervals = repetition_intervals(base, new, metric.root, metric.index_name)
+    if intervals is not None:  # run-to-run variance replaces the within-run bootstrap
+        return replace(row, intervals=intervals)
+    if not metric.samples:
         return row
     old, now = samples.values(metric.samples)
     ci = difference_interval(old, now, metric.path[-1], seed=f"{new['id']}|{metric.name}")

@@ -1,12 +1,14 @@
-"""Is a change real? Intervals of a statistic's difference between two sets of requests."""
+"""Is a change real? Intervals of a statistic's difference between two sets of requests, or
+each run's interval across its repetitions (load.repeat)."""
 
 from __future__ import annotations
 
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
+from typing import Any
 
 from runner.load.records import RequestRecord
 
@@ -14,6 +16,7 @@ from runner.load.records import RequestRecord
 NOISE_ROUNDS = 1000
 NOISE_LEVEL = 0.95
 NOISE_MIN_SAMPLES = 10  # per side; fewer and no noise verdict is given
+Interval = tuple[float, float]
 
 
 def request_values(records: Sequence[RequestRecord], field: str) -> list[float]:
@@ -68,3 +71,22 @@ def _mean_interval(base: Sequence[float], new: Sequence[float]) -> tuple[float, 
     se = math.sqrt(statistics.variance(base) / len(base) + statistics.variance(new) / len(new))
     delta = statistics.fmean(new) - statistics.fmean(base)
     return delta - z * se, delta + z * se
+
+
+def repetition_intervals(
+    base: Mapping[str, Any], new: Mapping[str, Any], root: str, name: str
+) -> tuple[Interval, Interval] | None:
+    """Both job summaries' intervals of metric `name` (a dotted path such as ttft_ms.p50) in
+    their `root` block's repetitions (metrics.repetitions.intervals, runner.run.repeat: a 95%
+    Student t interval across repetitions); None unless both jobs repeated and have one."""
+    found = []
+    for job in (base, new):
+        block = job.get(root)
+        reps = block.get("repetitions") if isinstance(block, Mapping) else None
+        table = reps.get("intervals") if isinstance(reps, Mapping) else None
+        pair = table.get(name) if isinstance(table, Mapping) else None
+        if not (isinstance(pair, Sequence) and len(pair) == 2 and all(
+                isinstance(v, int | float) and math.isfinite(v) for v in pair)):
+            return None
+        found.append((float(pair[0]), float(pair[1])))
+    return found[0], found[1]

@@ -84,7 +84,8 @@ def t_interval(values: Sequence[float], level: float = REPEAT_LEVEL) -> tuple[fl
 def merge_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One metrics block for the repetitions' `runs` (each a runner.run.metrics.summarize block
     with its validity): every numeric leaf is the median over the repetitions that have a
-    number there; other leaves are the first repetition's that has the key. `validity` is the
+    number there (the lower median when they are all integers, so counts stay whole); other
+    leaves are the first repetition's that has the key. `validity` is the
     worst repetition's (invalid > degraded > valid; the first such repetition's reasons).
     Adds `repetitions`: {count, method, level, per_repetition, intervals}."""
     merged: dict[str, Any] = dict(_median_tree(
@@ -127,8 +128,8 @@ def _median_tree(values: Sequence[Any]) -> Any:
         keys = dict.fromkeys(k for m in maps for k in m)
         return {k: _median_tree([m[k] for m in maps if k in m]) for k in keys}
     numbers = [v for v in values if _number(v)]
+    if numbers and all(isinstance(v, int) for v in numbers):
+        return statistics.median_low(numbers)  # counts stay whole
     if numbers:
-        middle = statistics.median(numbers)
-        both_int = all(isinstance(v, int) for v in numbers) and middle == int(middle)
-        return int(middle) if both_int else middle
+        return statistics.median(numbers)
     return next((v for v in values if v is not None), None)
