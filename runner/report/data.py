@@ -11,7 +11,7 @@ from runner.plan.expand import point_label
 from runner.report.probed import probe_notes
 from runner.results.runs import StoredRun
 from runner.run.queueing import queued_latency
-from runner.run.recap import load_label, slo_misses
+from runner.run.recap import load_label, repeat_note, slo_misses
 from runner.run.validity import (
     UNKNOWN,
     VALID,
@@ -116,11 +116,13 @@ def caveats(jobs: Sequence[Job]) -> list[Caveat]:
 
 
 def flags(job: Job) -> list[str]:
-    """A job's table flags: an early stop (`stopped early: saturated`), its validity flags
+    """A job's table flags: an early stop (`stopped early: saturated`), its repetitions with
+    their intervals (`×3 (95% CI ...)`, recap.repeat_note), its validity flags
     (validity_flags), SLO missed, and queue-inclusive latency when the client queue is
     material (`queued: TTFT p50 1180 ms, E2E p50 1222 ms from scheduled ...`)."""
     early = job.get("early_stop")
     found = [f"stopped early: {early.get('reason')}"] if isinstance(early, dict) else []
+    found += [note] if (note := repeat_note(job)) else []
     found += [*validity_flags(job), *([_slo_flag(job)] if slo_missed(job) else [])]
     queued = queued_latency(job.get("metrics") or {}) if job.get("status") == "ok" else None
     return [*found, queued] if queued else found

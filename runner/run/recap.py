@@ -62,7 +62,7 @@ def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str
                number(_stat(metrics, "ttft_ms", "p50")), number(_stat(metrics, "ttft_ms", "p95")),
                number(_stat(metrics, "tpot_ms", "p50")),
                _tokens_per_s(summary)]
-    notes = _flags(summary)
+    notes = [*([note] if (note := repeat_note(summary)) else []), *_flags(summary)]
     if summary.get("error") and summary["status"] != "ok":
         notes.append(f"({summary['error']})")
     # Model ids and error messages come from the server: one escaped line each, so that none
@@ -77,6 +77,28 @@ def _tokens_per_s(summary: Mapping[str, Any]) -> str:
     client = ((summary.get("metrics") or {}).get("throughput") or {}).get("output_tokens_per_s")
     server = (summary.get("server_metrics") or {}).get("generation_tokens_per_s")
     return number(client) + (f" (server {number(server)})" if server is not None else "")
+
+
+_REPEAT_SHOWN = (("ttft_ms.p50", "TTFT p50 ", " ms"),
+                 ("throughput.output_tokens_per_s", "", " tok/s"))
+
+
+def repeat_note(summary: Mapping[str, Any]) -> str | None:
+    """A repeated job (load.repeat) as `×3 (95% CI TTFT p50 48.1-52.3 ms, 95.0-101 tok/s)`:
+    its repetitions and their intervals (metrics.repetitions); None for a job run once."""
+    reps = (summary.get("metrics") or {}).get("repetitions")
+    if not isinstance(reps, Mapping):
+        return None
+    table = reps.get("intervals") if isinstance(reps.get("intervals"), Mapping) else {}
+    shown = []
+    for path, before, after in _REPEAT_SHOWN:
+        pair = table.get(path)
+        if isinstance(pair, Sequence) and len(pair) == 2 and all(
+                isinstance(v, int | float) for v in pair):
+            shown.append(f"{before}{number(pair[0])}-{number(pair[1])}{after}")
+    level = reps.get("level")
+    ci = f"{level:.0%} CI " if isinstance(level, float) else "CI "
+    return f"×{reps.get('count')}" + (f" ({ci}{', '.join(shown)})" if shown else "")
 
 
 def _count(value: int | None) -> str:
