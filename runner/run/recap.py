@@ -89,7 +89,8 @@ def repeat_note(summary: Mapping[str, Any]) -> str | None:
     reps = (summary.get("metrics") or {}).get("repetitions")
     if not isinstance(reps, Mapping):
         return None
-    table = reps.get("intervals") if isinstance(reps.get("intervals"), Mapping) else {}
+    found = reps.get("intervals")
+    table: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     shown = []
     for path, before, after in _REPEAT_SHOWN:
         pair = table.get(path)
