@@ -32,6 +32,11 @@ BURSTINESS = 1.0
 RAMP_START_FRACTION = 0.1
 EARLY_STOP_MIN_REQUESTS = 20
 
+# load.repeat and load.repeat_pause_s when unset (kept out of a job's params then, so a job
+# planned without them keeps its params and its lock): one run of the load, no pause.
+REPEAT = 1
+REPEAT_PAUSE_S = 0.0
+
 # The plan parameter `prompt_reuse` when unset (kept out of a job's params then, so jobs planned
 # before it existed keep theirs): synthetic prompts are a job's and a run's own.
 PROMPT_REUSE = "none"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runner.defaults import REPEAT, REPEAT_PAUSE_S
 from runner.load.records import RequestRecord
 
 
@@ -26,7 +27,7 @@ class Repetition:
 
 def repeat_count(params: Mapping[str, Any]) -> int:
     """How many times the job's load runs (load.repeat; 1 when unset)."""
-    return int(params.get("repeat") or 1)
+    return int(params.get("repeat") or REPEAT)
 
 
 async def run_repetitions(
@@ -37,7 +38,7 @@ async def run_repetitions(
     is stopped (a failed repetition fails the job: the rest would not change that). `write`
     stores and shows a record; `mark`: the scraper's mark before the first window only."""
     count = repeat_count(spec.job.params)
-    pause_s = float(spec.job.params.get("repeat_pause_s") or 0)
+    pause_s = float(spec.job.params.get("repeat_pause_s") or REPEAT_PAUSE_S)
     done: list[Repetition] = []
     for number in range(1, count + 1):
         if number > 1 and pause_s > 0:
