@@ -1,0 +1,87 @@
+"""Repetitions through `runner apply` and `runner compare --gate` (issue 13 §2, §5), against
+the simulator, whose TTFT is configured (servers.yaml ttft_ms): a job with `repeat: 3` stores 3
+repetitions, its TTFT p50 interval reaches the configured TTFT, two runs of one simulator pass
+the gate, and a run of a simulator twice as slow fails it, outside both intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from apply_helpers import jsonl_lines, run_dirs
+from cli_helpers import run_cli
+
+from runner.errors import EXIT_GATE, EXIT_OK
+from runner.schema import load_schema
+
+TTFT_MS = 50
+# A request seen by the client takes the simulator's ttft_ms plus the loopback's own delay
+# (sending the request, parsing the answer): a few ms at most on this machine.
+LOOPBACK_MS = 5
+PLAN = """\
+version: 1
+name: rep
+inventory: {server: sim, fallback: false}
+benchmarks:
+  - name: steady
+    models: all
+    workload: {synthetic: {input_tokens: 8}, max_tokens: 4}
+    load: {concurrency: 2, requests: 8, repeat: 3, repeat_pause_s: 0.05}
+"""
+
+
+def servers(ttft_ms: int) -> str:
+    return f"servers:\n  sim: {{kind: mock, models: [m1], ttft_ms: {ttft_ms}, itl_ms: 5}}\n"
+
+
+def apply(tmp_path: Path, capsys: pytest.CaptureFixture[str], ttft_ms: int) -> tuple[Path, str]:
+    (tmp_path / "configs" / "servers.yaml").write_text(servers(ttft_ms))
+    before = set(run_dirs(tmp_path / "results", "rep"))
+    code, out, err = run_cli(capsys, "apply", "rep.yaml", "--results", "results")
+    assert code == EXIT_OK, err
+    [run] = set(run_dirs(tmp_path / "results", "rep")) - before
+    return run, out
+
+
+def test_repeated_runs_store_repetitions_with_intervals_and_gate_on_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "rep.yaml").write_text(PLAN)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    first, out = apply(tmp_path, capsys, TTFT_MS)
+    [summary_file] = (first / "jobs").glob("*[!s].json")
+    job = json.loads(summary_file.read_text())
+    jsonschema.validate(job, load_schema("result"))
+    reps = job["metrics"]["repetitions"]
+    assert reps["count"] == 3 and len(reps["per_repetition"]) == 3
+    records = jsonl_lines(next((first / "jobs").glob("*.requests.jsonl")))
+    request_schema = {"$defs": load_schema("result")["$defs"], "$ref": "#/$defs/request"}
+    for record in records:
+        jsonschema.validate(record, request_schema)
+    assert [sum(r["repetition"] == n for r in records) for n in (1, 2, 3)] == [8, 8, 8]
+    p50s = [rep["ttft_ms"]["p50"] for rep in reps["per_repetition"]]
+    assert job["metrics"]["ttft_ms"]["p50"] == sorted(p50s)[1]  # the median repetition
+    low, high = reps["intervals"]["ttft_ms.p50"]
+    # The interval reaches the configured TTFT, less the loopback's own few ms
+    assert low <= TTFT_MS + LOOPBACK_MS and high >= TTFT_MS
+    assert all(TTFT_MS <= p50 <= TTFT_MS + LOOPBACK_MS for p50 in p50s)
+    [line] = [x for x in out.splitlines() if x.startswith("steady ")]
+    assert "×3 (95% CI TTFT p50 " in line and " tok/s)" in line
+    assert "×3 (95% CI TTFT p50 " in (first / "summary.md").read_text()
+
+    second, _ = apply(tmp_path, capsys, TTFT_MS)
+    code, text, _ = run_cli(capsys, "compare", str(first), str(second), "--gate",
+                            "--metric", "ttft_p50")
+    assert code == EXIT_OK, text
+
+    slow, _ = apply(tmp_path, capsys, 2 * TTFT_MS)
+    code, data, _ = run_cli(capsys, "compare", str(first), str(slow), "--gate",
+                            "--metric", "ttft_p50", "--format", "json")
+    assert code == EXIT_GATE
+    [row] = json.loads(data)["jobs"][0]["rows"]
+    assert row["outside_both"] is True and row["gates"] is True
+    assert row["intervals"]["base"] == [low, high]
