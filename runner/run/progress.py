@@ -15,6 +15,7 @@ from runner.load.records import RequestRecord
 from runner.printable import printable, printable_lines
 from runner.run.executor import JobSpec
 from runner.run.recap import job_line, number
+from runner.run.repetitions import repeat_count
 
 
 class Plain:
@@ -87,7 +88,8 @@ class Live(Plain):
     def job_started(self, spec: JobSpec, attempt: int) -> None:
         self.started = time.monotonic()
         self.requests = self.failed = self.tokens = 0
-        self.goal = int(spec.job.params.get("requests") or 0)
+        # a repeated job (load.repeat) sends its requests once per repetition
+        self.goal = int(spec.job.params.get("requests") or 0) * repeat_count(spec.job.params)
         self._show(spec, force=True)
 
     def request_done(self, spec: JobSpec, record: RequestRecord) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 from typing import Any
@@ -9,8 +10,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from runner.inventory.config import Server
 from runner.load.records import RequestRecord
+from runner.plan.expand import Job
+from runner.run.executor import JobSpec
 from runner.run.metrics import summarize
+from runner.run.progress import Live
 from runner.run.recap import job_cells, repeat_note
 from runner.run.repeat import (
     INTERVAL_PATHS,
@@ -121,3 +126,11 @@ def _metrics_only() -> dict[str, Any]:
     schema = load_schema("result")
     return {"$defs": schema["$defs"], "type": "object",
             "properties": {"metrics": {"$ref": "#/$defs/metrics"}}}
+
+
+def test_the_live_line_counts_every_repetitions_requests() -> None:
+    spec = JobSpec(Job("b/m", "slug", "b", "m", {}, {"requests": 3, "repeat": 4}),
+                   Server("s", "http://127.0.0.1:9"))
+    live = Live(1, io.StringIO())
+    live.job_started(spec, 1)
+    assert live.goal == 12
