@@ -129,7 +129,7 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
 
 def describe_load(params: Mapping[str, Any]) -> str:
     """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
-    `rate 2/s poisson (at most 8 in flight), 60 s`."""
+    `rate 2/s poisson (at most 8 in flight), 60 s`; a repeated job adds `, ×3 (10 s apart)`."""
     if isinstance(params.get("sweep"), Mapping):
         sweep = params["sweep"]
         load = (f"sweep: concurrency 1, concurrency {sweep['concurrency']}, then "
@@ -147,7 +147,11 @@ def describe_load(params: Mapping[str, Any]) -> str:
     stop += [f"{number_text(duration)} s"] if duration else []
     text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
     warmup = params.get("warmup_requests", 0)
-    return text + (f" (+{warmup} warm-up)" if warmup else "")
+    text += f" (+{warmup} warm-up)" if warmup else ""
+    repeat = params.get("repeat") or defaults.REPEAT
+    pause = params.get("repeat_pause_s")
+    return text + (f", ×{repeat}" + (f" ({number_text(pause)} s apart)" if pause else "")
+                   if repeat > 1 else "")
 
 
 def _describe_search(search: Mapping[str, Any]) -> str:

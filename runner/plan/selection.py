@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from runner.defaults import REPEAT
 from runner.errors import InputError, InventoryError, Location, Problem
 from runner.inventory.listing import Inventory
 from runner.plan import patterns
@@ -244,17 +245,19 @@ def _completer(bench: Benchmark) -> Any:
 def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     """Counts of a selection: benchmarks (and how many are skipped), distinct models, jobs, the
     measured and warm-up requests of jobs that stop after a number of them, and the jobs that stop
-    after a time (`time_bound_jobs`) with their seconds (`time_bound_s`)."""
+    after a time (`time_bound_jobs`) with their seconds (`time_bound_s`); a repeated job
+    (load.repeat) counts its requests and seconds once per repetition."""
     models = {m for s in chosen if not s.skipped for m in s.models}
     params = [job.params for s in chosen for job in s.jobs]
     runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
+    loads = [(p, n * int(p.get("repeat") or REPEAT)) for p, n in runs]  # load.repeat: each
     timed = [(p, n) for p, n in runs if "requests" not in p]
     figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
                "models": len(models), "jobs": sum(n for _, n in runs),
-               "requests": sum(p.get("requests", 0) * n for p, n in runs),
-               "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in runs),
+               "requests": sum(p.get("requests", 0) * n for p, n in loads),
+               "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
                "time_bound_jobs": sum(n for _, n in timed),
-               "time_bound_s": sum(p["duration_s"] * n for p, n in timed)}
+               "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
     return figures | ({"searches": searches} if searches else {})
 

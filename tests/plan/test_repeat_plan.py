@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.main import main
 from runner.plan.planfile import load_plan
 from runner.schema import load_schema, validate
 from runner.yamlfile import load_text
@@ -55,3 +56,24 @@ def test_a_job_carries_repeat_only_when_the_plan_sets_it(tmp_path: Path) -> None
     locked = load_schema("lock")["$defs"]["params"]["properties"]
     assert locked["repeat"] == {"$ref": "plan.schema.json#/$defs/param_repeat"}
     assert locked["repeat_pause_s"] == {"$ref": "plan.schema.json#/$defs/param_repeat_pause_s"}
+
+
+def test_runner_plan_shows_the_repetitions_and_counts_their_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1]}\n")
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nname: p\ninventory: {server: sim, fallback: false}\nbenchmarks:\n"
+        "  - name: a\n    models: all\n"
+        "    load: {concurrency: 2, requests: 8, warmup_requests: 1, repeat: 3,"
+        " repeat_pause_s: 2}\n"
+        "  - name: once\n    models: all\n    load: {requests: 5}\n")
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "p.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "a/m1  concurrency 2, 8 requests (+1 warm-up), ×3 (2 s apart)" in out
+    assert "once/m1  concurrency 1, 5 requests\n" in out
+    assert "2 jobs, 29 requests (+3 warm-up)" in out
