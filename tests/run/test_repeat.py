@@ -134,3 +134,12 @@ def test_the_live_line_counts_every_repetitions_requests() -> None:
     live = Live(1, io.StringIO())
     live.job_started(spec, 1)
     assert live.goal == 12
+
+
+def test_a_record_names_its_repetition_only_in_a_repeated_job() -> None:
+    once = RequestRecord(index=0, ok=True)
+    assert "repetition" not in once.to_json()  # a job run once: its log as before
+    third = RequestRecord(index=0, ok=True, repetition=3)
+    assert third.to_json()["repetition"] == 3
+    assert RequestRecord.from_json(third.to_json()).repetition == 3
+    assert RequestRecord.from_json(once.to_json()).repetition is None
