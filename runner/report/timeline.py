@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from runner.load.records import RequestRecord
@@ -36,8 +37,10 @@ def client_series(records: Iterable[RequestRecord]) -> dict[str, Any]:
     - `in_flight`: the mean number of requests open during the bin (time-weighted).
     - `ttft_ms_p50` / `e2e_ms_p50`: the median TTFT / E2E of ok requests by the bin they were
       sent in (None for a bin that sent none).
-    All times are the client's own (milliseconds in the log, seconds here)."""
-    measured = [r for r in records if not r.warmup]
+    All times are the client's own (milliseconds in the log, seconds here). A repeated job's
+    repetitions (load.repeat) follow each other: each one's offsets count from the end of the
+    one before (its pause left out)."""
+    measured = in_sequence([r for r in records if not r.warmup])
     if not measured:
         return {"bin_s": BIN_S, "t_s": [], "started": [], "finished": [], "errors": [],
                 "output_tokens_per_s": [], "in_flight": [], "ttft_ms_p50": [], "e2e_ms_p50": []}
@@ -48,6 +51,22 @@ def client_series(records: Iterable[RequestRecord]) -> dict[str, Any]:
     for record in measured:
         series.add(record)
     return series.to_json()
+
+
+def in_sequence(records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    """`records` as they are, or for a repeated job's log (records with a `repetition`), copies
+    whose sent_ms (and scheduled_ms) are moved past the end of the repetitions before theirs."""
+    if all(r.repetition is None for r in records):
+        return list(records)
+    ends: dict[int, float] = {}
+    for r in records:
+        ends[r.repetition or 0] = max(ends.get(r.repetition or 0, 0.0), _end_s(r) * 1000)
+    shift, before = {}, 0.0
+    for number in sorted(ends):
+        shift[number], before = before, before + ends[number]
+    return [replace(r, sent_ms=r.sent_ms + shift[r.repetition or 0],
+                    scheduled_ms=None if r.scheduled_ms is None
+                    else r.scheduled_ms + shift[r.repetition or 0]) for r in records]
 
 
 def _end_s(record: RequestRecord) -> float:

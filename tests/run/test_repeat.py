@@ -13,6 +13,7 @@ import pytest
 from runner.inventory.config import Server
 from runner.load.records import RequestRecord
 from runner.plan.expand import Job
+from runner.report.timeline import client_series, in_sequence
 from runner.run.executor import JobSpec
 from runner.run.metrics import summarize
 from runner.run.progress import Live
@@ -143,3 +144,19 @@ def test_a_record_names_its_repetition_only_in_a_repeated_job() -> None:
     assert third.to_json()["repetition"] == 3
     assert RequestRecord.from_json(third.to_json()).repetition == 3
     assert RequestRecord.from_json(once.to_json()).repetition is None
+
+
+def test_the_timeline_lays_repetitions_end_to_end() -> None:
+    def sent(at_ms: float, number: int | None) -> RequestRecord:
+        return RequestRecord(index=0, ok=True, sent_ms=at_ms, e2e_ms=500.0, ttft_ms=10.0,
+                             output_tokens=2, repetition=number)
+
+    once = [sent(0.0, None), sent(1000.0, None)]
+    assert in_sequence(once) == once
+    assert client_series(once)["started"] == [1, 1]
+    repeated = [sent(0.0, 1), sent(1000.0, 1), sent(0.0, 2), sent(1000.0, 2)]
+    moved = in_sequence(repeated)
+    assert [r.sent_ms for r in moved] == [0.0, 1000.0, 1500.0, 2500.0]
+    assert [r.sent_ms for r in repeated] == [0.0, 1000.0, 0.0, 1000.0]  # the log is untouched
+    # sent at 0, 1, 1.5 and 2.5 s: not both repetitions over one another ([2, 2])
+    assert client_series(repeated)["started"] == [1, 2, 1]
