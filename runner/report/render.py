@@ -36,7 +36,10 @@ MD_ROWS = 50  # jobs per benchmark in the Markdown summary; the HTML report has 
 JOB_COLUMNS = ("id", "benchmark", "model", "status", "error", "attempts", "started_at",
                "finished_at", "stopped", "load_duration_s")
 JOB_FIELDS = {"load_duration_s": "duration_s"}  # the job's wall time, apart from the metric's
-DYNAMIC = ("errors", "slo.checks", "gateway.deployments", "gateway.model_groups")  # per run
+DYNAMIC = ("errors", "slo.checks", "gateway.deployments", "gateway.model_groups",  # per run
+           # a repeated job's: one [low, high] column per interval; each repetition's own
+           # figures (a list of metrics blocks) stay in the job JSON
+           "repetitions.intervals", "repetitions.per_repetition")
 
 
 def render_report(run_dir: str, fmt_name: str = "html") -> str:

@@ -5,6 +5,8 @@ the gate, and a run of a simulator twice as slow fails it, outside both interval
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from apply_helpers import jsonl_lines, run_dirs
 from cli_helpers import run_cli
 
 from runner.errors import EXIT_GATE, EXIT_OK
+from runner.report.render import render_report
 from runner.schema import load_schema
 
 TTFT_MS = 50
@@ -72,6 +75,9 @@ def test_repeated_runs_store_repetitions_with_intervals_and_gate_on_them(
     [line] = [x for x in out.splitlines() if x.startswith("steady ")]
     assert "×3 (95% CI TTFT p50 " in line and " tok/s)" in line
     assert "×3 (95% CI TTFT p50 " in (first / "summary.md").read_text()
+    [row] = csv.DictReader(io.StringIO(render_report(str(first), "csv")))
+    assert row["repetitions.count"] == "3" and "repetitions.per_repetition" not in row
+    assert json.loads(row["repetitions.intervals.ttft_ms.p50"]) == [low, high]
 
     second, _ = apply(tmp_path, capsys, TTFT_MS)
     code, text, _ = run_cli(capsys, "compare", str(first), str(second), "--gate",
