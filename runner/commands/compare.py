@@ -21,6 +21,7 @@ from runner.report.compare import (
 )
 from runner.report.noise import NOISE_LEVEL, NOISE_MIN_SAMPLES, NOISE_ROUNDS
 from runner.results.runs import StoredRun, load_run, resolve_run
+from runner.run.repeat import REPEAT_LEVEL, REPEAT_METHOD
 from runner.run.validity import UNKNOWN, stored_verdict
 
 _HEAD = ("", "metric", "unit", "base", "new", "delta", "delta%", "verdict")
@@ -48,7 +49,8 @@ def as_json(result: Comparison, base: StoredRun, new: StoredRun,
     data = {"base": _run_info(base), "new": _run_info(new), "threshold": result.threshold,
             "metrics": [m.name for m in result.metrics],
             "noise": {"level": NOISE_LEVEL, "rounds": NOISE_ROUNDS,
-                      "min_samples": NOISE_MIN_SAMPLES},
+                      "min_samples": NOISE_MIN_SAMPLES,
+                      "repetitions": {"method": REPEAT_METHOD, "level": REPEAT_LEVEL}},
             "jobs": [_job_json(job) for job in result.jobs],
             "only_in_base": list(result.only_in_base), "only_in_new": list(result.only_in_new),
             "set_aside": [{"id": job.id, "why": job.aside} for job in result.jobs if job.aside],

@@ -88,6 +88,8 @@ def test_repeated_runs_store_repetitions_with_intervals_and_gate_on_them(
     code, data, _ = run_cli(capsys, "compare", str(first), str(slow), "--gate",
                             "--metric", "ttft_p50", "--format", "json")
     assert code == EXIT_GATE
-    [row] = json.loads(data)["jobs"][0]["rows"]
+    compared = json.loads(data)
+    assert compared["noise"]["repetitions"] == {"method": "student_t", "level": 0.95}
+    [row] = compared["jobs"][0]["rows"]
     assert row["outside_both"] is True and row["gates"] is True
     assert row["intervals"]["base"] == [low, high]

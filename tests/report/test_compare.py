@@ -466,7 +466,8 @@ def test_cli_unknown_run_and_same_run(
 def test_cli_json_has_everything(runs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(cli(capsys, "compare", *runs, "--format", "json")[1])
     assert data["threshold"] == 0.1 and data["metrics"] == list(DEFAULT_METRICS)
-    assert data["noise"] == {"level": 0.95, "rounds": 1000, "min_samples": 10}
+    assert data["noise"] == {"level": 0.95, "rounds": 1000, "min_samples": 10,
+                             "repetitions": {"method": "student_t", "level": 0.95}}
     m1 = data["jobs"][0]
     assert (m1["id"], m1["benchmark"], m1["model"], m1["point"]) == (
         "chat/m1/concurrency=1", "chat", "m1", {"concurrency": 1})
