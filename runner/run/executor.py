@@ -163,7 +163,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
                 ctx.reporter.request_done(spec, record)
 
             mark = None if scraper is None else partial(asyncio.to_thread, scraper.mark)
-            done = await run_repetitions(spec, ctx, target, on_record, mark)
+            done = await run_repetitions(spec, ctx, target, on_record, mark, judge)
     finally:
         if scraper is not None:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())

@@ -30,13 +30,17 @@ def repeat_count(params: Mapping[str, Any]) -> int:
     return int(params.get("repeat") or REPEAT)
 
 
+Judge = Callable[..., tuple[str, str | None]]  # runner.run.executor.judge
+
+
 async def run_repetitions(
     spec: Any, ctx: Any, target: Any, write: Callable[[RequestRecord], None],
-    mark: Callable[[], Any] | None,
+    mark: Callable[[], Any] | None, judge: Judge,
 ) -> list[Repetition]:
     """Run the job's load repeat_count times, or until a repetition does not succeed or the run
     is stopped (a failed repetition fails the job: the rest would not change that). `write`
-    stores and shows a record; `mark`: the scraper's mark before the first window only."""
+    stores and shows a record; `mark`: the scraper's mark before the first window only;
+    `judge`: a repetition's status and error from its metrics (executor.judge)."""
     count = repeat_count(spec.job.params)
     pause_s = float(spec.job.params.get("repeat_pause_s") or REPEAT_PAUSE_S)
     done: list[Repetition] = []
@@ -47,16 +51,16 @@ async def run_repetitions(
         if number > 1 and ctx.stop.is_set():
             break
         done.append(await _run_once(spec, ctx, target, write, mark if number == 1 else None,
-                                    number if count > 1 else None))
+                                    number if count > 1 else None, judge))
         if done[-1].status != "ok" or ctx.stop.is_set():
             break
     return done
 
 
 async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRecord], None],
-                    mark: Callable[[], Any] | None, number: int | None) -> Repetition:
+                    mark: Callable[[], Any] | None, number: int | None,
+                    judge: Judge) -> Repetition:
     from runner.load.loadgen import run_load
-    from runner.run.executor import judge
     from runner.run.gateway import summarize_gateway
     from runner.run.metrics import Expectation, summarize
 

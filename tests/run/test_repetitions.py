@@ -15,7 +15,7 @@ from runner.load import loadgen
 from runner.load.loadgen import LoadResult
 from runner.load.records import ClientHealth, RequestRecord
 from runner.plan.expand import Job
-from runner.run.executor import Context, JobSpec
+from runner.run.executor import Context, JobSpec, judge
 from runner.run.repetitions import job_metrics, run_repetitions
 
 
@@ -60,7 +60,8 @@ def test_a_failed_repetition_ends_the_repetitions_and_fails_the_job(
     job = spec(repeat=4)
 
     async def main() -> Any:
-        return await run_repetitions(job, context(asyncio.Event()), None, written.append, None)
+        return await run_repetitions(job, context(asyncio.Event()), None, written.append, None,
+                                     judge)
 
     done = asyncio.run(main())
     assert calls == [1, 2] and [rep.status for rep in done] == ["ok", "failed"]
@@ -86,7 +87,8 @@ def test_an_interrupt_during_the_pause_ends_the_repetitions_at_once(
                 asyncio.get_running_loop().call_soon(stop.set)
 
         # bounded: the hour's pause must not be waited out
-        return await asyncio.wait_for(run_repetitions(job, context(stop), None, record, None),
+        return await asyncio.wait_for(run_repetitions(job, context(stop), None, record, None,
+                                                      judge),
                                       60)
 
     done = asyncio.run(main())
@@ -100,7 +102,8 @@ def test_a_job_run_once_keeps_its_metrics_as_before(monkeypatch: pytest.MonkeyPa
     job = spec()
 
     async def main() -> Any:
-        return await run_repetitions(job, context(asyncio.Event()), None, written.append, None)
+        return await run_repetitions(job, context(asyncio.Event()), None, written.append, None,
+                                     judge)
 
     done = asyncio.run(main())
     assert calls == [1] and all(r.repetition is None for r in written)
