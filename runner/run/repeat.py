@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from runner.run.metrics import evaluate_slo
 from runner.run.validity import DEGRADED, INVALID, VALID
 
 REPEAT_METHOD = "student_t"
@@ -81,15 +82,21 @@ def t_interval(values: Sequence[float], level: float = REPEAT_LEVEL) -> tuple[fl
     return mean - half, mean + half
 
 
-def merge_metrics(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def merge_metrics(runs: Sequence[Mapping[str, Any]],
+                  slo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One metrics block for the repetitions' `runs` (each a runner.run.metrics.summarize block
     with its validity): every numeric leaf is the median over the repetitions that have a
     number there (the lower median when they are all integers, so counts stay whole); other
     leaves are the first repetition's that has the key. `validity` is the
     worst repetition's (invalid > degraded > valid; the first such repetition's reasons).
-    Adds `repetitions`: {count, method, level, per_repetition, intervals}."""
+    `slo` (the benchmark's): the SLO verdict is evaluated again on the medians, so it agrees
+    with the numbers it quotes. Adds `repetitions`: {count, method, level, per_repetition,
+    intervals}."""
+
     merged: dict[str, Any] = dict(_median_tree(
         [{k: v for k, v in run.items() if k != "validity"} for run in runs]) or {})
+    if slo:
+        merged["slo"] = evaluate_slo(merged, slo)
     verdicts = [run["validity"] for run in runs if isinstance(run.get("validity"), Mapping)]
     if verdicts:
         merged["validity"] = max(verdicts, key=lambda v: _RANK.get(v.get("verdict"), 0))

@@ -87,4 +87,4 @@ def job_metrics(spec: Any, done: Sequence[Repetition]) -> dict[str, Any]:
 
     if repeat_count(spec.job.params) == 1:
         return done[-1].metrics
-    return merge_metrics([rep.metrics for rep in done])
+    return merge_metrics([rep.metrics for rep in done], spec.slo or None)

@@ -160,3 +160,17 @@ def test_the_timeline_lays_repetitions_end_to_end() -> None:
     assert [r.sent_ms for r in repeated] == [0.0, 1000.0, 0.0, 1000.0]  # the log is untouched
     # sent at 0, 1, 1.5 and 2.5 s: not both repetitions over one another ([2, 2])
     assert client_series(repeated)["started"] == [1, 2, 1]
+
+
+def test_the_slo_verdict_is_judged_again_on_the_medians() -> None:
+    slo = {"ttft_ms": {"p50": 105.0}}
+    runs = []
+    for ttft in (110.0, 100.0, 101.0):  # the first repetition misses, the median does not
+        metrics = summarize(records(ttft), slo=slo)
+        metrics["validity"] = judge_validity(metrics)
+        runs.append(metrics)
+    assert runs[0]["slo"]["passed"] is False
+    merged = merge_metrics(runs, slo)
+    assert merged["slo"]["passed"] is True
+    assert merged["slo"]["checks"][0]["value"] == merged["ttft_ms"]["p50"]
+    assert merge_metrics(runs)["slo"]["passed"] is False  # without the SLO: the first's, as is
