@@ -129,14 +129,22 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+_ABSENT = object()  # a key one repetition's block lacks
+
+
 def _median_tree(values: Sequence[Any]) -> Any:
-    maps = [v for v in values if isinstance(v, Mapping)]
-    if maps and len(maps) == len([v for v in values if v is not None]):
+    present = [v for v in values if v is not _ABSENT]
+    maps = [v for v in present if isinstance(v, Mapping)]
+    if maps and len(maps) == len([v for v in present if v is not None]):
         keys = dict.fromkeys(k for m in maps for k in m)
-        return {k: _median_tree([m[k] for m in maps if k in m]) for k in keys}
-    numbers = [v for v in values if _number(v)]
+        merged = {k: _median_tree([m.get(k, _ABSENT) for m in maps]) for k in keys}
+        # a count whose median is 0, absent from some repetition, stays absent (as there)
+        return {k: v for k, v in merged.items()
+                if not (type(v) is int and v == 0 and any(k not in m for m in maps))}
+    numbers = [v for v in present if _number(v)]
     if numbers and all(isinstance(v, int) for v in numbers):
-        return statistics.median_low(numbers)  # counts stay whole
+        # counts stay whole; a count a repetition lacks (errors.timeout, say) is 0 there
+        return statistics.median_low(numbers + [0] * (len(values) - len(present)))
     if numbers:
         return statistics.median(numbers)
-    return next((v for v in values if v is not None), None)
+    return next((v for v in present if v is not None), None)

@@ -99,6 +99,11 @@ def test_a_leaf_missing_or_null_in_a_repetition_takes_the_others_median() -> Non
     assert merged["a"] == {"x": 2.0, "y": "s"}
     assert merged["b"] == pytest.approx(0.375)
     assert number_at(merged, "a.x") == 2.0 and number_at(merged, "a.y") is None
+    # a count one repetition lacks is 0 there: one timeout in one of three is no median timeout
+    errors = merge_metrics([{"errors": {"timeout": 1}}, {"errors": {}}, {"errors": {}}])
+    assert errors["errors"] == {}
+    assert merge_metrics([{"errors": {"http": 2}}, {"errors": {"http": 3}},
+                          {"errors": {}}])["errors"] == {"http": 2}
 
 
 def test_the_verdict_is_the_worst_repetitions() -> None:
