@@ -86,7 +86,8 @@ def merge_metrics(runs: Sequence[Mapping[str, Any]],
                   slo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One metrics block for the repetitions' `runs` (each a runner.run.metrics.summarize block
     with its validity): every numeric leaf is the median over the repetitions that have a
-    number there (the lower median when they are all integers, so counts stay whole); other
+    number there (the lower median when they are all integers, so counts stay whole; a count
+    a repetition lacks is 0 there, and left out when its median is 0); other
     leaves are the first repetition's that has the key. `validity` is the
     worst repetition's (invalid > degraded > valid; the first such repetition's reasons).
     `slo` (the benchmark's): the SLO verdict is evaluated again on the medians, so it agrees
