@@ -5,7 +5,9 @@ Both clients talk to the same engine (.ci/install-vllm's CPU build and tiny mode
 a loopback port): `vllm bench serve --backend openai-chat --dataset-name custom` reads the same
 JSONL prompts runner sends as its dataset, `--ignore-eos` and `extra_body: {ignore_eos: true}`
 make every answer exactly `max_tokens` long, and each side warms the engine with one request
-first. The table gives each side's median over the three rounds and the ratio runner / vllm.
+first. The table gives each side's median over the three rounds and the ratio runner / vllm,
+for runner as it runs by default (scraping the engine's /metrics every second) and without
+scraping (`metrics_url: false`): on a CPU engine the scrape shares the engine's cores.
 Run: .venv/bin/python benchmarks/vs_vllm_bench.py [--rounds N] [--requests N]
 (about 6 minutes with the defaults, most of it the engine's start-up)
 """
@@ -55,11 +57,13 @@ def write_prompts(path: Path, count: int) -> None:
 
 
 def run_runner(work: Path, server: VLLMServer, prompts: Path, concurrency: int,
-               requests: int) -> dict[str, Any]:
-    """One `runner apply` job; its metrics."""
+               requests: int, scrape: bool = True) -> dict[str, Any]:
+    """One `runner apply` job (scraping the engine's /metrics, or not); its metrics."""
     configs = work / "configs"
     configs.mkdir(exist_ok=True)
-    (configs / "servers.yaml").write_text(f"servers:\n  engine:\n    url: {server.url}\n")
+    scraping = "" if scrape else "    metrics_url: false\n"
+    (configs / "servers.yaml").write_text(
+        f"servers:\n  engine:\n    url: {server.url}\n{scraping}")
     plan = work / "side.yaml"
     plan.write_text(
         "version: 1\nname: side\ninventory: {server: engine, fallback: false}\nbenchmarks:\n"
@@ -105,14 +109,23 @@ def runner_value(metrics: dict[str, Any], where: tuple[str, str]) -> float:
     return float(metrics[group][stat])
 
 
-def table(concurrency: int, runs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+Round = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # runner, runner unscraped, vllm
+
+
+def table(concurrency: int, runs: list[Round]) -> str:
+    """Medians over rounds: runner (scraping /metrics every second, its default), runner with
+    `metrics_url: false`, vllm bench serve, and the two ratios to vllm."""
     lines = [f"concurrency {concurrency}, {len(runs)} rounds (median of rounds)",
-             f"  {'metric':<14}{'runner':>10}{'vllm':>10}{'ratio':>8}"]
+             f"  {'metric':<14}{'runner':>10}{'no scrape':>10}{'vllm':>10}{'ratio':>8}"
+             f"{'ratio ns':>9}"]
     for label, where, key in ROWS:
-        ours = statistics.median(runner_value(m, where) for m, _ in runs)
-        theirs = statistics.median(float(v[key]) for _, v in runs)
-        ratio = f"{ours / theirs:.3f}" if theirs else "n/a"
-        lines.append(f"  {label:<14}{ours:>10.2f}{theirs:>10.2f}{ratio:>8}")
+        ours = statistics.median(runner_value(m, where) for m, _, _ in runs)
+        bare = statistics.median(runner_value(m, where) for _, m, _ in runs)
+        theirs = statistics.median(float(v[key]) for _, _, v in runs)
+        ratio = f"{ours / theirs:.3f}" if theirs else "-"
+        ratio_bare = f"{bare / theirs:.3f}" if theirs else "-"
+        lines.append(f"  {label:<14}{ours:>10.2f}{bare:>10.2f}{theirs:>10.2f}{ratio:>8}"
+                     f"{ratio_bare:>9}")
     return "\n".join(lines)
 
 
@@ -135,8 +148,10 @@ def main() -> int:
                 runs = []
                 for _ in range(args.rounds):
                     ours = run_runner(work, server, prompts, concurrency, args.requests)
+                    bare = run_runner(work, server, prompts, concurrency, args.requests,
+                                      scrape=False)
                     theirs = run_vllm_bench(work, server, prompts, concurrency, args.requests)
-                    runs.append((ours, theirs))
+                    runs.append((ours, bare, theirs))
                 print(table(concurrency, runs), flush=True)
         finally:
             server.stop()
