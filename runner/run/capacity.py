@@ -69,7 +69,8 @@ async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[st
 
 def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(PASS | FAIL | INVALID, None) for a trial that ran; (None, why) for one that says
-    nothing about the SLO (interrupted, skipped, or failed without a measurement)."""
+    nothing about the SLO (interrupted, skipped, failed without a measurement, or no_data: an
+    SLO check with nothing to judge, e.g. tpot_ms of non-streamed answers)."""
     status, metrics = summary.get("status"), summary.get("metrics")
     if status in ("interrupted", "skipped"):
         return None, status
@@ -77,6 +78,8 @@ def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
         return None, "failed"
     if (metrics.get("validity") or {}).get("verdict") == "invalid":
         return INVALID, None
+    if (metrics.get("slo") or {}).get("status") == "no_data":
+        return None, "no_data"
     passed = status == "ok" and bool((metrics.get("slo") or {}).get("passed"))
     return (PASS if passed else FAIL), None
 
@@ -147,6 +150,12 @@ def _explain(reason: str | None, summaries: Sequence[Mapping[str, Any]]) -> str 
                 "the search, so it stopped there; fix the cause and run it again")
     if reason == "failed":
         return f"trial {last.get('id')} failed without a measurement: {last.get('error')}"
+    if reason == "no_data":
+        blind = [f"{c.get('metric')} {c.get('stat') or ''}".strip() for c in _checks(last)
+                 if c.get("status") == "no_data"]
+        return (f"trial {last.get('id')} has no data for the SLO check {', '.join(blind)}: "
+                "it cannot decide the search; drop that check from slo or make the workload "
+                "measure it (e.g. workload.stream: true for tpot_ms)")
     if reason in ("interrupted", "skipped"):
         return f"the search was {reason} before it ended"
     if reason == "from_failed":

@@ -128,3 +128,29 @@ def test_a_sweep_runs_constant_rates_between_the_measured_sync_and_max_rates(
     assert len(rates) == 3 and low < rates[0] < rates[1] < rates[2] < high
     assert all(j["params"]["arrival"] == "constant" for j in jobs[2:])
     assert all(j["status"] == "ok" for j in jobs) and f"rate={rates[0]!r}" in out
+
+
+def test_an_slo_check_with_no_data_does_not_decide_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tpot_ms of non-streamed answers has no value: the search stops there and says so, not
+    'even the first point missed the SLO: lower search.from'."""
+    with simulator(*SIM) as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "p.yaml"
+        plan.write_text(PLAN.replace("max_tokens: 8}", "max_tokens: 8, stream: false}")
+                        .replace("requests: 40", "requests: 4")
+                        .replace("ttft_ms: {p95: 60}", "tpot_ms: {p95: 60}"))
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results",
+                                 str(tmp_path / "results"), "--quiet")
+    assert code == EXIT_OK, err
+    [record] = manifest(run_dirs(tmp_path / "results", "cap")[-1])["capacity"]
+    jsonschema.validate(record, {"$ref": "#/$defs/capacity",
+                                 "$defs": load_schema("result")["$defs"]})
+    assert record["capacity"] is None and record["first_fail"] is None
+    assert record["stopped_reason"] == "no_data" and record["trials"] == []
+    assert "no data for the SLO check tpot_ms p95" in out
+    assert "lower search.from" not in out
