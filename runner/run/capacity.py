@@ -36,10 +36,11 @@ def derived_job(job: Job, point: Mapping[str, Any], params: Mapping[str, Any]) -
     return made
 
 
-def entry(job: Job) -> dict[str, Any]:
-    """A trial's entry in the manifest's job list (as apply records planned jobs)."""
+def entry(job: Job, search_id: str) -> dict[str, Any]:
+    """A trial's entry in the manifest's job list (as apply records planned jobs), with the id
+    of the search or sweep it is part of (`search`: a --resume knows the run holds it)."""
     return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
-            "params": dict(job.params)}
+            "params": dict(job.params), "search": search_id}
 
 
 async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[str, Any]], None],
@@ -56,7 +57,7 @@ async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[st
             halted = "interrupted"
             break
         job = trial_job(spec.job, search, value)
-        add_job(entry(job))
+        add_job(entry(job, spec.job.id))
         summary = await run_job(replace(spec, job=job, search_id=spec.job.id))
         summaries.append(summary)
         outcome, halted = trial_outcome(summary)

@@ -57,7 +57,7 @@ async def _run_all(spec: Any, jobs: Sequence[Job], run_job: RunJob,
     for job in jobs:
         if stop():
             break
-        add_job(entry(job))
+        add_job(entry(job, spec.job.id))
         summaries.append(await run_job(replace(spec, job=job, search_id=spec.job.id)))
     return summaries
 
