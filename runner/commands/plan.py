@@ -158,7 +158,7 @@ def _describe_search(search: Mapping[str, Any]) -> str:
     """`capacity search over concurrency 1..32 streams (precision 10%, at most 7 trials)`."""
     found = Search.from_json(search)
     return (f"capacity search over {found.over} {number_text(found.start)}.."
-            f"{number_text(found.stop)} {found.unit} (precision {found.precision:.0%}, "
+            f"{number_text(found.stop)} {found.unit} (precision {found.precision * 100:.3g}%, "
             f"at most {worst_case_trials(found)} trials), each trial")
 
 

@@ -26,6 +26,14 @@ from runner.plan.selection import totals_text
          "rate 4/s poisson (at most 64 in flight), 60 s"),
         ({"concurrency": 8, "requests": 200, "duration_s": 120.5, "warmup_requests": 5},
          "concurrency 8, 200 requests or 120.5 s, whichever comes first (+5 warm-up)"),
+        ({"search": {"over": "rate", "from": 1, "to": 8, "precision": 0.001, "max_jobs": 50},
+          "requests": 10},
+         "capacity search over rate 1..8 req/s (precision 0.1%, at most 14 trials), each trial, "
+         "10 requests"),
+        ({"search": {"over": "concurrency", "from": 1, "to": 8, "precision": 0.1,
+                     "max_jobs": 12}, "requests": 10},
+         "capacity search over concurrency 1..8 streams (precision 10%, at most 6 trials), each "
+         "trial, 10 requests"),
     ],
 )
 def test_describe_load(params: dict[str, Any], text: str) -> None:
