@@ -124,6 +124,8 @@ def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
         raise InventoryError.many(errors)
     enforce_max_jobs(_count(chosen), options.max_jobs)
     jobs = check_unique([j for s in chosen for j in _jobs(s)])
+    enforce_max_jobs(sum(trial_jobs(j.params) for j in jobs), options.max_jobs,
+                     "at most ")  # a search or sweep: its most trials
     if not jobs:
         raise InventoryError.many(_nothing_left(plan, chosen, options))
     by_bench: dict[str, list[Job]] = {}
