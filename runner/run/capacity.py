@@ -78,11 +78,18 @@ def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if not isinstance(metrics, Mapping) or summary.get("stopped") == "unreachable":
         return None, "failed"
     if (metrics.get("validity") or {}).get("verdict") == "invalid":
-        return INVALID, None
+        # over-saturated (early_stop): the load is beyond what the server sustains, a fail
+        return (FAIL if _invalid_codes(summary) == {"saturated"} else INVALID), None
     if (metrics.get("slo") or {}).get("status") == "no_data":
         return None, "no_data"
     passed = status == "ok" and bool((metrics.get("slo") or {}).get("passed"))
     return (PASS if passed else FAIL), None
+
+
+def _invalid_codes(summary: Mapping[str, Any]) -> set[Any]:
+    reasons = ((summary.get("metrics") or {}).get("validity") or {}).get("reasons") or []
+    return {r.get("code") for r in reasons
+            if isinstance(r, Mapping) and r.get("severity") == "invalid"}
 
 
 def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
@@ -91,7 +98,7 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
     last_pass, first_fail = bracket(trials)
     by_value = {t[0]: s for t, s in zip(trials, summaries, strict=False)}
     failing = by_value.get(first_fail) if first_fail is not None else None
-    bound_by = _binding(failing)
+    bound_by = _binding(failing) or _saturation(failing)
     shown = bound_by or _first_check(summaries)
     return {
         "id": job.id, "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
@@ -119,6 +126,16 @@ def _binding(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if missed is None:
         return None
     return {k: missed.get(k) for k in ("metric", "stat", "limit", "value")}
+
+
+def _saturation(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A failing trial stopped over-saturated without missing an SLO check: {metric
+    saturated, limit: the target rate, value: the rate completed} (req/s)."""
+    stop = (summary or {}).get("early_stop") or {}
+    if stop.get("reason") != "saturated":
+        return None
+    return {"metric": "saturated", "stat": None, "limit": stop.get("target_per_s"),
+            "value": stop.get("completed_per_s")}
 
 
 def _checks(summary: Mapping[str, Any] | None) -> list[Any]:
@@ -179,7 +196,11 @@ def capacity_line(record: Mapping[str, Any]) -> str:
     if bound is not None:
         stat = f" {bound['stat']}" if bound.get("stat") else ""
         relation = ">=" if str(bound.get("metric", "")).startswith("min_") else "<="
-        why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
+        if bound.get("metric") == "saturated":
+            why.append(f"over-saturated at {bound['limit']:g} req/s (completed "
+                       f"{bound.get('value') or 0:.3g}) bound it")
+        else:
+            why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
     if record.get("explanation"):
         why.append(record["explanation"])
     why.append(counted(trials, "trial"))

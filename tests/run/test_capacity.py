@@ -81,3 +81,26 @@ def test_a_trial_that_says_nothing_about_the_slo_ends_the_search() -> None:
     assert trial_outcome(_summary(job, 100, status="interrupted")) == (None, "interrupted")
     assert trial_outcome({"status": "failed", "metrics": None}) == (None, "failed")
     assert trial_outcome(_summary(job, 900, status="failed")) == ("fail", None)
+
+
+def test_an_over_saturated_trial_is_a_fail_not_an_invalid_one() -> None:
+    """Above the knee an open loop over-saturates and early_stop stops the trial (validity
+    saturated, invalid): that is the answer the search looks for, not a cause to stop it
+    ('an invalid trial cannot decide the search')."""
+    job = Job("b/tiny", "b_tiny-0", "b", "tiny", {}, {"rate": 1.0, "search": SEARCH})
+
+    async def run_job(spec: Any) -> dict[str, Any]:
+        rate = spec.job.params["rate"]
+        summary = _summary(spec.job, 100)  # its SLO held on the records it kept
+        if rate > 20:
+            summary["early_stop"] = {"reason": "saturated", "target_per_s": rate,
+                                     "completed_per_s": 20.0}
+            summary["metrics"]["validity"] = {"verdict": "invalid", "reasons": [
+                {"code": "saturated", "severity": "invalid", "figure": "completed 20"}]}
+        return summary
+
+    _, record = asyncio.run(run_search_jobs(Spec(job), run_job, lambda _: None, lambda: False))
+    assert 20 / 1.1 <= record["capacity"] <= 20 and record["stopped_reason"] == "precision"
+    assert record["bound_by"]["metric"] == "saturated"
+    assert record["bound_by"]["value"] == 20.0
+    assert "over-saturated at " in capacity_line(record)
