@@ -98,8 +98,9 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
     last_pass, first_fail = bracket(trials)
     by_value = {t[0]: s for t, s in zip(trials, summaries, strict=False)}
     failing = by_value.get(first_fail) if first_fail is not None else None
-    bound_by = _binding(failing) or _saturation(failing)
-    shown = bound_by or _first_check(summaries)
+    missed = _binding(failing)
+    bound_by = missed or _saturation(failing)
+    shown = missed or _first_check(summaries)
     return {
         "id": job.id, "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
         "over": search.over, "unit": search.unit,

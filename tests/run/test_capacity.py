@@ -104,3 +104,6 @@ def test_an_over_saturated_trial_is_a_fail_not_an_invalid_one() -> None:
     assert record["bound_by"]["metric"] == "saturated"
     assert record["bound_by"]["value"] == 20.0
     assert "over-saturated at " in capacity_line(record)
+    assert [t["metric"] for t in record["trials"]] == [100] * len(record["trials"])
+    from runner.report.capacitychart import capacity_chart
+    assert "SLO limit" not in capacity_chart(record)
