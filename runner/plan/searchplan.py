@@ -10,6 +10,7 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import Problem
+from runner.schema import load_schema
 from runner.yamlfile import Document, Path
 
 LOAD_KEYS = ("concurrency", "rate")  # what a search sets itself
@@ -101,11 +102,16 @@ def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]
         problems.append(Problem(f"search.to ({stop:g}) must be above search.from ({start:g})",
                                 doc.where((*at, "to"))))
     if search.get("over") == "concurrency":
+        most = load_schema("plan")["$defs"]["param_concurrency"]["maximum"]
         for key, value in (("from", start), ("to", stop)):
             if value != int(value):
                 problems.append(Problem(
                     f"search.{key} must be a whole number of streams for a concurrency "
                     f"search, got {value:g}", doc.where((*at, key))))
+            elif value > most:  # a trial's concurrency is a load.concurrency
+                problems.append(Problem(
+                    f"search.{key} ({value:.15g}) is above the most streams load.concurrency "
+                    f"allows ({most:g}) for a concurrency search: lower it", doc.where((*at, key))))
     return problems
 
 

@@ -20,6 +20,8 @@ SLO = "    slo: {ttft_ms: {p95: 500}}\n"
      "6:46: search.to (8) must be above search.from (8)"),
     ("    load: {search: {over: concurrency, from: 1.5, to: 8}}\n" + SLO,
      "6:46: search.from must be a whole number of streams for a concurrency search, got 1.5"),
+    ("    load: {search: {over: concurrency, from: 1, to: 1000000}}\n" + SLO,
+     "6:53: search.to (1000000) is above the most streams load.concurrency allows (100000)"),
     ("    load: {search: {over: rate, from: 1, to: 8}}\n",
      "6:20: a capacity search needs the benchmark's slo"),
     ("    load: {search: {over: rate, from: 1, to: 8}}\n" + SLO
