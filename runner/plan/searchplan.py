@@ -87,9 +87,14 @@ def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
     if kind is None or not isinstance(matrix, Mapping):
         return []
     what = "a capacity search" if kind == "search" else "a sweep"
+    at: Path = ("benchmarks", i, "matrix")
+    include = matrix.get("include")
+    places: list[tuple[Path, Any]] = [(at, matrix)] + [
+        ((*at, "include", j), entry) for j, entry in
+        enumerate(include if isinstance(include, list) else []) if isinstance(entry, Mapping)]
     return [Problem(f"matrix key {key!r}: {what} sets the load itself; drop it from the matrix",
-                    doc.where(("benchmarks", i, "matrix", key), key=True))
-            for key in LOAD_KEYS if key in matrix]
+                    doc.where((*path, key), key=True))
+            for path, entries in places for key in LOAD_KEYS if key in entries]
 
 
 def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:

@@ -22,6 +22,11 @@ SLO = "    slo: {ttft_ms: {p95: 500}}\n"
      "6:46: search.from must be a whole number of streams for a concurrency search, got 1.5"),
     ("    load: {search: {over: concurrency, from: 1, to: 1000000}}\n" + SLO,
      "6:53: search.to (1000000) is above the most streams load.concurrency allows (100000)"),
+    ("    load: {search: {over: rate, from: 1, to: 8}}\n" + SLO
+     + "    matrix: {max_tokens: [4], include: [{max_tokens: 8, concurrency: 3}]}\n",
+     "8:57: matrix key 'concurrency': a capacity search sets the load itself"),
+    ("    load: {sweep: {rates: 2}}\n    matrix: {include: [{rate: 3}]}\n",
+     "7:25: matrix key 'rate': a sweep sets the load itself"),
     ("    load: {search: {over: rate, from: 1, to: 8}}\n",
      "6:20: a capacity search needs the benchmark's slo"),
     ("    load: {search: {over: rate, from: 1, to: 8}}\n" + SLO
