@@ -73,9 +73,10 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
         at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
         problems += _bounds(doc, search, at)
         if not bench.get("slo"):
+            whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
             problems.append(Problem(
-                "a capacity search needs the benchmark's slo, the target it searches for: "
-                "add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
+                f"a capacity search needs the benchmark's slo, the target it searches for{whose}"
+                ": add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
     return problems
 
 

@@ -76,3 +76,16 @@ def test_defaults_load_gives_way_to_a_benchmarks_search(
     [bench] = load_plan(str(plan)).benchmarks
     assert bench.params["rate"] == 1.0 and "concurrency" not in bench.params
     assert bench.params["requests"] == 5
+
+
+def test_a_search_from_defaults_names_the_benchmark_without_an_slo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\ndefaults:\n  load: {search: {over: rate, from: 1, "
+                    "to: 4}}\nbenchmarks:\n  - name: a\n    models: all\n" + SLO
+                    + "  - name: nameless\n    models: all\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID
+    assert ("4:18: a capacity search needs the benchmark's slo, the target it searches for "
+            "(benchmark 'nameless' takes it from defaults)") in out + err
