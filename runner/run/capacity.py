@@ -80,8 +80,8 @@ def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if (metrics.get("validity") or {}).get("verdict") == "invalid":
         # over-saturated (early_stop): the load is beyond what the server sustains, a fail
         return (FAIL if _invalid_codes(summary) == {"saturated"} else INVALID), None
-    if (metrics.get("slo") or {}).get("status") == "no_data":
-        return None, "no_data"
+    if status == "ok" and (metrics.get("slo") or {}).get("status") == "no_data":
+        return None, "no_data"  # a failed job (no answers, so no data) fails below
     passed = status == "ok" and bool((metrics.get("slo") or {}).get("passed"))
     return (PASS if passed else FAIL), None
 

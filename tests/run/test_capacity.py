@@ -81,6 +81,14 @@ def test_a_trial_that_says_nothing_about_the_slo_ends_the_search() -> None:
     assert trial_outcome(_summary(job, 100, status="interrupted")) == (None, "interrupted")
     assert trial_outcome({"status": "failed", "metrics": None}) == (None, "failed")
     assert trial_outcome(_summary(job, 900, status="failed")) == ("fail", None)
+    blind = {"passed": False, "status": "no_data", "checks": [
+        {**SLO_CHECK, "value": None, "passed": False, "status": "no_data"}]}
+    no_answer = _summary(job, 0, status="failed")
+    no_answer["metrics"]["slo"] = blind  # every request failed: a fail, not 'no data'
+    assert trial_outcome(no_answer) == ("fail", None)
+    ok = _summary(job, 0)
+    ok["metrics"]["slo"] = blind
+    assert trial_outcome(ok) == (None, "no_data")
 
 
 def test_an_over_saturated_trial_is_a_fail_not_an_invalid_one() -> None:
