@@ -108,7 +108,8 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
         "bound_by": bound_by,
         "last_pass": _trial_id(by_value, last_pass), "first_fail": _trial_id(by_value, first_fail),
         "bound_hit": first_fail is None and reason in ("bound", "max_jobs"),
-        "stopped_reason": reason, "explanation": _explain(reason, summaries),
+        "stopped_reason": reason,
+        "explanation": _failed(failing, bound_by) or _explain(reason, summaries),
         "trials": [{"id": s.get("id"), "value": v, "outcome": o, "metric": _value(s, shown)}
                    for (v, o), s in zip(trials, summaries, strict=False)],
         "search": {"from": search.start, "to": search.stop, "precision": search.precision,
@@ -122,8 +123,10 @@ def _trial_id(by_value: Mapping[float, Mapping[str, Any]], value: float | None) 
 
 
 def _binding(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The first SLO check the first failing trial missed: {metric, stat, limit, value}."""
-    missed = next((c for c in _checks(summary) if not c.get("passed")), None)
+    """The first SLO check the first failing trial missed: {metric, stat, limit, value} (a
+    check without data missed nothing: a failed job's, whose requests all failed)."""
+    missed = next((c for c in _checks(summary)
+                   if not c.get("passed") and c.get("status") != "no_data"), None)
     if missed is None:
         return None
     return {k: missed.get(k) for k in ("metric", "stat", "limit", "value")}
@@ -156,6 +159,14 @@ def _value(summary: Mapping[str, Any], check: Mapping[str, Any] | None) -> float
     found = next((c for c in _checks(summary) if c.get("metric") == check["metric"]
                   and c.get("stat") == check["stat"]), None)
     return found.get("value") if found else None
+
+
+def _failed(failing: Mapping[str, Any] | None, bound_by: Any) -> str | None:
+    """The first failing trial's error when its job failed without missing an SLO check."""
+    if failing is None or bound_by is not None or failing.get("status") != "failed":
+        return None
+    return (f"trial {failing.get('id')} failed: {failing.get('error')}; the SLO did not bind "
+            "it, fix the cause and run it again")
 
 
 def _explain(reason: str | None, summaries: Sequence[Mapping[str, Any]]) -> str | None:

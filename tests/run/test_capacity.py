@@ -115,3 +115,22 @@ def test_an_over_saturated_trial_is_a_fail_not_an_invalid_one() -> None:
     assert [t["metric"] for t in record["trials"]] == [100] * len(record["trials"])
     from runner.report.capacitychart import capacity_chart
     assert "SLO limit" not in capacity_chart(record)
+
+
+def test_a_trial_whose_requests_all_failed_is_not_bound_by_an_slo_it_never_measured() -> None:
+    """Every request of the first trial failed (a 404): the record named 'ttft_ms p95 <= 500
+    bound it; lower search.from', an SLO that had no data to judge."""
+    job = Job("b/tiny", "b_tiny-0", "b", "tiny", {}, {"rate": 1.0, "search": SEARCH})
+
+    async def run_job(spec: Any) -> dict[str, Any]:
+        summary = _summary(spec.job, 0, status="failed")
+        summary["error"] = "no request succeeded (3 x http_404)"
+        summary["metrics"]["slo"] = {"passed": False, "status": "no_data", "checks": [
+            {**SLO_CHECK, "value": None, "passed": False, "status": "no_data"}]}
+        return summary
+
+    _, record = asyncio.run(run_search_jobs(Spec(job), run_job, lambda _: None, lambda: False))
+    assert record["capacity"] is None and record["bound_by"] is None
+    assert record["explanation"].startswith(
+        "trial b/tiny/rate=1.0 failed: no request succeeded (3 x http_404)")
+    assert "bound it" not in capacity_line(record)
