@@ -116,3 +116,19 @@ def test_a_regex_re2_cannot_run_is_exit_2_at_its_place(
                              str(tmp_path / "configs"), "--source", "fallback")
     assert code == EXIT_INVALID
     assert err.startswith(f"error: {plan}:4:") and "is not RE2 syntax (invalid perl operator" in err
+
+
+def test_the_totals_count_the_pauses_between_repetitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    dead_url: str
+) -> None:
+    """100 repetitions an hour apart: the plan said '1000 s of timed jobs' for a job of 4
+    days."""
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(write_configs(tmp_path / "configs", dead_url)))
+    body = ("version: 1\nname: t\nbenchmarks:\n  - name: b\n    models: Qwen/Qwen3-8B\n"
+            "    load: {rate: 5, duration_s: 10, repeat: 100, repeat_pause_s: 3600}\n")
+    code, out, err = run_cli(capsys, "plan", str(write_plan(tmp_path, body, "p.yaml")),
+                             "--source", "fallback")
+    assert code == 0, err
+    assert ("1 job, 1000 s of timed jobs and 356400 s of pauses between repetitions"
+            in out), out
