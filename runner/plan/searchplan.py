@@ -33,7 +33,9 @@ class Search:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Search:
-        """From the plan's (schema-checked) mapping {over, from, to, precision, max_jobs}."""
+        """From the plan's or lock's (schema-checked) mapping {over, from, to, precision,
+        max_jobs}; precision and max_jobs default (a lock written by hand may lack them)."""
+        data = {**defaults.SEARCH, **data}
         return cls(data["over"], data["from"], data["to"], data["precision"], data["max_jobs"])
 
     @property
@@ -71,7 +73,7 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             continue
         own = isinstance(_get(doc.data, "benchmarks", i, "load", "search"), Mapping)
         at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
-        problems += _bounds(doc, search, at)
+        problems += search_bounds(doc, search, at)
         if not bench.get("slo"):
             whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
             problems.append(Problem(
@@ -98,7 +100,9 @@ def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
             for path, entries in places for key in LOAD_KEYS if key in entries]
 
 
-def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+def search_bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+    """A search's (at `at`) `to` above `from`, and whole numbers of streams within
+    load.concurrency's range for a concurrency search."""
     start, stop = search.get("from"), search.get("to")
     if not _number(start) or not _number(stop):
         return []  # the schema says so
@@ -123,6 +127,11 @@ def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def sweep_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's `sweep` with its defaults (a lock written by hand may lack concurrency)."""
+    return {**defaults.SWEEP, **params["sweep"]}
 
 
 def search_params(params: Mapping[str, Any]) -> dict[str, Any]:

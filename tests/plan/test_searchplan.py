@@ -89,3 +89,13 @@ def test_a_search_from_defaults_names_the_benchmark_without_an_slo(
     assert code == EXIT_INVALID
     assert ("4:18: a capacity search needs the benchmark's slo, the target it searches for "
             "(benchmark 'nameless' takes it from defaults)") in out + err
+
+
+def test_a_search_or_sweep_a_lock_gives_without_its_defaults_takes_them() -> None:
+    """A hand-written lock's search without precision (or sweep without concurrency) was a
+    KeyError at apply time, exit 70."""
+    from runner.plan.searchplan import Search, sweep_settings
+
+    found = Search.from_json({"over": "rate", "from": 1, "to": 8})
+    assert (found.precision, found.max_jobs) == (0.1, 12)
+    assert sweep_settings({"sweep": {"rates": 2}}) == {"rates": 2, "concurrency": 64}
