@@ -236,6 +236,22 @@ def test_max_jobs(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == EXIT_OK
 
 
+def test_max_jobs_counts_a_searchs_most_trials(
+    env: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A search (here at most 21 trials per model) counted as one job let --max-jobs 2 pass
+    a plan that runs up to 42."""
+    plan = write_plan(env, PLAN.split("  - name: coder")[0].replace(
+        "matrix: {concurrency: [1, 4]}",
+        "load: {search: {over: rate, from: 1, to: 1000, precision: 0.001, max_jobs: 50}}\n"
+        "    slo: {ttft_ms: {p95: 500}}"))
+    code, out, err = run_cli(capsys, "plan", str(plan), "--max-jobs", "41")
+    assert code == EXIT_INVALID, out
+    assert "plan expands to at most 42 jobs, more than --max-jobs 41" in err
+    code, _, _ = run_cli(capsys, "plan", str(plan), "--max-jobs", "42")
+    assert code == EXIT_OK
+
+
 def test_plan_out_writes_a_lock_with_inventory_snapshot(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,7 +18,7 @@ from runner.inventory.workspace import Workspace, describe_source, fetch, open_w
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
-from runner.plan.searchplan import Search, worst_case_trials
+from runner.plan.searchplan import Search, sweep_settings, worst_case_trials
 from runner.plan.selection import (
     Options,
     Selected,
@@ -131,7 +131,7 @@ def describe_load(params: Mapping[str, Any]) -> str:
     """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
     `rate 2/s poisson (at most 8 in flight), 60 s`; a repeated job adds `, ×3 (10 s apart)`."""
     if isinstance(params.get("sweep"), Mapping):
-        sweep = params["sweep"]
+        sweep = sweep_settings(params)
         load = (f"sweep: concurrency 1, concurrency {sweep['concurrency']}, then "
                 f"{sweep['rates']} constant rates between their rates, each job")
     elif isinstance(params.get("search"), Mapping):
@@ -158,7 +158,7 @@ def _describe_search(search: Mapping[str, Any]) -> str:
     """`capacity search over concurrency 1..32 streams (precision 10%, at most 7 trials)`."""
     found = Search.from_json(search)
     return (f"capacity search over {found.over} {number_text(found.start)}.."
-            f"{number_text(found.stop)} {found.unit} (precision {found.precision:.0%}, "
+            f"{number_text(found.stop)} {found.unit} (precision {found.precision * 100:.3g}%, "
             f"at most {worst_case_trials(found)} trials), each trial")
 
 

@@ -261,10 +261,11 @@ def _check_slugs(jobs: Iterable[Job]) -> None:
             raise RuntimeError(f"slug collision: {other!r} and {job.id!r} both map to {job.slug!r}")
 
 
-def enforce_max_jobs(count: int, max_jobs: int) -> None:
-    """Refuse a plan that expands to more than `max_jobs` jobs."""
+def enforce_max_jobs(count: int, max_jobs: int, most: str = "") -> None:
+    """Refuse a plan that expands to more than `max_jobs` jobs (`most`: "at most " when the
+    count is a capacity search's or sweep's worst case)."""
     if count > max_jobs:
         raise InputError(
-            f"plan expands to {count} jobs, more than --max-jobs {max_jobs}; "
+            f"plan expands to {most}{count} jobs, more than --max-jobs {max_jobs}; "
             "narrow the plan or raise --max-jobs"
         )

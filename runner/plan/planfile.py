@@ -11,6 +11,7 @@ from typing import Any
 from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
+from runner.plan.openloop import open_loop_problems
 from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
 from runner.plan.searchplan import search_params, search_problems
 from runner.plan.templating import render_document
@@ -90,7 +91,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     problems = render_document(doc, variables, "plan", _is_runtime_template)
     failed = {p.where.path for p in problems}  # a failed template is not also a type error
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
-    checks += search_problems(doc, _merged(doc.data))
+    checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
@@ -303,7 +304,8 @@ def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> Non
             if key in point and group[0] not in params:
                 raise ValueError(f"a matrix point sets {key}, which needs {group[0]}; "
                                  f"this benchmark's jobs do not use {group[0]}")
-    if "burstiness" in params and params.get("arrival") != "gamma":
+    if ("burstiness" in point or "arrival" in point) and "burstiness" in params \
+            and params.get("arrival") != "gamma":  # else open_loop_problems says it in place
         raise ValueError("burstiness shapes gamma arrivals only: set arrival: gamma beside it, "
                          "or remove burstiness")
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runner.errors import Problem
+from runner.plan.searchplan import search_bounds
 from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
 
@@ -144,4 +145,15 @@ def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list
         problems.append(Problem("burstiness shapes gamma arrivals only: set arrival: gamma "
                                 "beside it, or remove burstiness",
                                 doc.where((*path, "burstiness"))))
+    return problems + _search_problems(doc, path, params)
+
+
+def _search_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list[Problem]:
+    """A lock job's search (its bounds, as a plan's) and sweep: one of them at most."""
+    search, sweep = params.get("search"), params.get("sweep")
+    problems = search_bounds(doc, search, (*path, "search")) \
+        if isinstance(search, Mapping) else []
+    if isinstance(search, Mapping) and isinstance(sweep, Mapping):
+        problems.append(Problem("a job runs a search or a sweep, not both: remove one",
+                                doc.where((*path, "sweep"))))
     return problems

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import Problem
+from runner.schema import load_schema
 from runner.yamlfile import Document, Path
 
 LOAD_KEYS = ("concurrency", "rate")  # what a search sets itself
@@ -32,7 +33,9 @@ class Search:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Search:
-        """From the plan's (schema-checked) mapping {over, from, to, precision, max_jobs}."""
+        """From the plan's or lock's (schema-checked) mapping {over, from, to, precision,
+        max_jobs}; precision and max_jobs default (a lock written by hand may lack them)."""
+        data = {**defaults.SEARCH, **data}
         return cls(data["over"], data["from"], data["to"], data["precision"], data["max_jobs"])
 
     @property
@@ -70,11 +73,12 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             continue
         own = isinstance(_get(doc.data, "benchmarks", i, "load", "search"), Mapping)
         at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
-        problems += _bounds(doc, search, at)
+        problems += search_bounds(doc, search, at)
         if not bench.get("slo"):
+            whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
             problems.append(Problem(
-                "a capacity search needs the benchmark's slo, the target it searches for: "
-                "add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
+                f"a capacity search needs the benchmark's slo, the target it searches for{whose}"
+                ": add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
     return problems
 
 
@@ -86,12 +90,19 @@ def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
     if kind is None or not isinstance(matrix, Mapping):
         return []
     what = "a capacity search" if kind == "search" else "a sweep"
+    at: Path = ("benchmarks", i, "matrix")
+    include = matrix.get("include")
+    places: list[tuple[Path, Any]] = [(at, matrix)] + [
+        ((*at, "include", j), entry) for j, entry in
+        enumerate(include if isinstance(include, list) else []) if isinstance(entry, Mapping)]
     return [Problem(f"matrix key {key!r}: {what} sets the load itself; drop it from the matrix",
-                    doc.where(("benchmarks", i, "matrix", key), key=True))
-            for key in LOAD_KEYS if key in matrix]
+                    doc.where((*path, key), key=True))
+            for path, entries in places for key in LOAD_KEYS if key in entries]
 
 
-def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+def search_bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+    """A search's (at `at`) `to` above `from`, and whole numbers of streams within
+    load.concurrency's range for a concurrency search."""
     start, stop = search.get("from"), search.get("to")
     if not _number(start) or not _number(stop):
         return []  # the schema says so
@@ -101,16 +112,26 @@ def _bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]
         problems.append(Problem(f"search.to ({stop:g}) must be above search.from ({start:g})",
                                 doc.where((*at, "to"))))
     if search.get("over") == "concurrency":
+        most = load_schema("plan")["$defs"]["param_concurrency"]["maximum"]
         for key, value in (("from", start), ("to", stop)):
             if value != int(value):
                 problems.append(Problem(
                     f"search.{key} must be a whole number of streams for a concurrency "
                     f"search, got {value:g}", doc.where((*at, key))))
+            elif value > most:  # a trial's concurrency is a load.concurrency
+                problems.append(Problem(
+                    f"search.{key} ({value:.15g}) is above the most streams load.concurrency "
+                    f"allows ({most:g}) for a concurrency search: lower it", doc.where((*at, key))))
     return problems
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def sweep_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's `sweep` with its defaults (a lock written by hand may lack concurrency)."""
+    return {**defaults.SWEEP, **params["sweep"]}
 
 
 def search_params(params: Mapping[str, Any]) -> dict[str, Any]:

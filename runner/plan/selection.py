@@ -124,6 +124,8 @@ def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
         raise InventoryError.many(errors)
     enforce_max_jobs(_count(chosen), options.max_jobs)
     jobs = check_unique([j for s in chosen for j in _jobs(s)])
+    enforce_max_jobs(sum(trial_jobs(j.params) for j in jobs), options.max_jobs,
+                     "at most ")  # a search or sweep: its most trials
     if not jobs:
         raise InventoryError.many(_nothing_left(plan, chosen, options))
     by_bench: dict[str, list[Job]] = {}
@@ -246,7 +248,8 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     """Counts of a selection: benchmarks (and how many are skipped), distinct models, jobs, the
     measured and warm-up requests of jobs that stop after a number of them, and the jobs that stop
     after a time (`time_bound_jobs`) with their seconds (`time_bound_s`); a repeated job
-    (load.repeat) counts its requests and seconds once per repetition."""
+    (load.repeat) counts its requests and seconds once per repetition, and its pauses
+    (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only when there are any)."""
     models = {m for s in chosen if not s.skipped for m in s.models}
     params = [job.params for s in chosen for job in s.jobs]
     runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
@@ -258,8 +261,11 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
                "time_bound_jobs": sum(n for _, n in timed),
                "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
+    paused = sum((int(p.get("repeat") or REPEAT) - 1) * n * float(p.get("repeat_pause_s") or 0)
+                 for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
-    return figures | ({"searches": searches} if searches else {})
+    return figures | ({"searches": searches} if searches else {}) | (
+        {"pause_s": paused} if paused else {})
 
 
 def trial_jobs(params: Mapping[str, Any]) -> int:
@@ -281,6 +287,8 @@ def totals_text(t: Mapping[str, int | float]) -> str:
     load = [counted(n("requests"), "request")] if n("requests") or not n("time_bound_jobs") else []
     if n("time_bound_jobs"):
         load.append(f"{number_text(t.get('time_bound_s', 0))} s of timed jobs")
+    if t.get("pause_s"):
+        load.append(f"{number_text(t.get('pause_s', 0))} s of pauses between repetitions")
     warmup = f" (+{n('warmup_requests')} warm-up)" if n("warmup_requests") else ""
     most = "at most " if n("searches") else ""
     many = n("searches") > 1

@@ -25,6 +25,8 @@ def capacity_chart(record: Mapping[str, Any]) -> str:
                     key=lambda t: t["value"])
     points = tuple((float(t["value"]), _number(t.get("metric"))) for t in trials)
     bound = record.get("bound_by") or {}
+    if bound.get("metric") == "saturated":  # no SLO line: the trials show the first check
+        bound = {}
     metric = " ".join(str(bound[k]) for k in ("metric", "stat") if bound.get(k)) or "SLO metric"
     series = [Series(f"trials: {metric}", points, color=0)]
     limit = _number(bound.get("limit"))

@@ -303,7 +303,12 @@ def compare(base: RunData, new: RunData, metrics: Sequence[Metric], threshold: f
 
 def _capacity_pair(base: Job, new: Job, threshold: float, aside: str | None) -> JobPair:
     """A capacity record in both runs: one row, higher is better (no request-level noise); set
-    aside from the gate when a search was cut short on a side."""
+    aside from the gate when a search was cut short on a side, or searched another parameter
+    (streams and req/s are not comparable)."""
+    units = (base.get("unit"), new.get("unit"))
+    if units[0] != units[1]:
+        aside = (f"the search's unit changed ({units[0]} -> {units[1]}): its capacities are "
+                 "not comparable")
     metric = replace(CAPACITY_METRIC, unit=str(new.get("unit") or CAPACITY_METRIC.unit))
     b, n = metric.value(base), metric.value(new)
     row = Row(metric, b, n, verdict(metric, b, n, threshold), aside=aside is not None)

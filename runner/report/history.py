@@ -14,6 +14,7 @@ from typing import Any
 from runner.errors import InputError, InventoryError
 from runner.plan.patterns import resolve
 from runner.report.compare import Metric, worsening
+from runner.results.capacityjobs import CAPACITY_SLUG, capacity_jobs
 from runner.results.index import INDEX_FILE, read_index
 from runner.results.jobfiles import JOBS_DIR
 from runner.run.validity import UNKNOWN, stored_verdict
@@ -102,8 +103,11 @@ def load_history(
 
 
 def _validity(results_dir: str, run_dir: str, slug: str) -> str:
-    """The stored job's verdict, read from its summary file (the index holds numbers only);
-    unknown when the job was stored before verdicts or its file is gone."""
+    """The stored job's verdict, read from its summary file (the index holds numbers only), or
+    for a capacity from its record in the run's manifest (degraded when the search was cut
+    short); unknown when the job was stored before verdicts or its file is gone."""
+    if slug.startswith(CAPACITY_SLUG):
+        return _capacity_validity(os.path.join(results_dir, run_dir, "manifest.json"), slug)
     path = os.path.join(results_dir, run_dir, JOBS_DIR, f"{slug}.json")
     try:
         with open(path, encoding="utf-8") as fh:
@@ -111,6 +115,17 @@ def _validity(results_dir: str, run_dir: str, slug: str) -> str:
     except (OSError, ValueError):
         return UNKNOWN
     return (stored_verdict(summary) or UNKNOWN) if isinstance(summary, dict) else UNKNOWN
+
+
+def _capacity_validity(manifest_path: str, slug: str) -> str:
+    try:
+        with open(manifest_path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return UNKNOWN
+    found = [j for j in capacity_jobs(manifest if isinstance(manifest, dict) else {})
+             if j["slug"] == slug]
+    return (stored_verdict(found[0]) or UNKNOWN) if found else UNKNOWN
 
 
 def sparkline(values: Sequence[float]) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 CAPACITY = "capacity"  # the metric's name in job-like rows and the results index
+CAPACITY_SLUG = "capacity-"  # how a capacity row's slug starts (it has no job file)
 
 
 def capacity_job(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -15,7 +16,7 @@ def capacity_job(record: Mapping[str, Any]) -> dict[str, Any]:
     (`bench/model[/point]`) with `#capacity`, status ok when a capacity was found (None when even
     search.from missed the SLO: failed)."""
     ident = f"{record.get('id')}#{CAPACITY}"
-    slug = "capacity-" + hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    slug = CAPACITY_SLUG + hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     value = record.get(CAPACITY)
     return {"id": ident, "slug": slug, "benchmark": record.get("benchmark"),
             "model": record.get("model"), "point": dict(record.get("point") or {}),

@@ -145,13 +145,19 @@ class RunStore(JobFiles):
         self._record(entries, set(given))
 
     def add_job(self, job: Mapping[str, Any]) -> None:
-        """Record one more job, pending (a capacity search's trial, known only at run time)."""
-        self._record([dict(e) for e in self.manifest["jobs"]] + _job_entries([job]), set())
+        """Record one more job, pending (a capacity search's trial, known only at run time); a
+        job the run recorded already (a --resume runs a search again) is recorded once."""
+        [new] = _job_entries([job])
+        entries = [dict(e) for e in self.manifest["jobs"] if e.get("id") != new["id"]]
+        self._record([*entries, new], {new["id"]})
 
     def write_capacity(self, record: Mapping[str, Any]) -> None:
-        """Add a capacity search's record to the manifest's `capacity` list."""
+        """Add a capacity search's record to the manifest's `capacity` list, in place of the
+        record of the same search that a --resume ran again."""
         with self._lock:
-            self.manifest.setdefault("capacity", []).append(plain(record))
+            kept = [r for r in self.manifest.get("capacity") or []
+                    if not (isinstance(r, Mapping) and r.get("id") == record.get("id"))]
+            self.manifest["capacity"] = [*kept, plain(record)]
             self._save_manifest()
         index.upsert_job(self.index_path, self._run_row(), capacity_job(record))
 

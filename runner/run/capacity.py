@@ -36,10 +36,11 @@ def derived_job(job: Job, point: Mapping[str, Any], params: Mapping[str, Any]) -
     return made
 
 
-def entry(job: Job) -> dict[str, Any]:
-    """A trial's entry in the manifest's job list (as apply records planned jobs)."""
+def entry(job: Job, search_id: str) -> dict[str, Any]:
+    """A trial's entry in the manifest's job list (as apply records planned jobs), with the id
+    of the search or sweep it is part of (`search`: a --resume knows the run holds it)."""
     return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
-            "params": dict(job.params)}
+            "params": dict(job.params), "search": search_id}
 
 
 async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[str, Any]], None],
@@ -56,7 +57,7 @@ async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[st
             halted = "interrupted"
             break
         job = trial_job(spec.job, search, value)
-        add_job(entry(job))
+        add_job(entry(job, spec.job.id))
         summary = await run_job(replace(spec, job=job, search_id=spec.job.id))
         summaries.append(summary)
         outcome, halted = trial_outcome(summary)
@@ -69,16 +70,26 @@ async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[st
 
 def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(PASS | FAIL | INVALID, None) for a trial that ran; (None, why) for one that says
-    nothing about the SLO (interrupted, skipped, or failed without a measurement)."""
+    nothing about the SLO (interrupted, skipped, failed without a measurement, or no_data: an
+    SLO check with nothing to judge, e.g. tpot_ms of non-streamed answers)."""
     status, metrics = summary.get("status"), summary.get("metrics")
     if status in ("interrupted", "skipped"):
         return None, status
     if not isinstance(metrics, Mapping) or summary.get("stopped") == "unreachable":
         return None, "failed"
     if (metrics.get("validity") or {}).get("verdict") == "invalid":
-        return INVALID, None
+        # over-saturated (early_stop): the load is beyond what the server sustains, a fail
+        return (FAIL if _invalid_codes(summary) == {"saturated"} else INVALID), None
+    if status == "ok" and (metrics.get("slo") or {}).get("status") == "no_data":
+        return None, "no_data"  # a failed job (no answers, so no data) fails below
     passed = status == "ok" and bool((metrics.get("slo") or {}).get("passed"))
     return (PASS if passed else FAIL), None
+
+
+def _invalid_codes(summary: Mapping[str, Any]) -> set[Any]:
+    reasons = ((summary.get("metrics") or {}).get("validity") or {}).get("reasons") or []
+    return {r.get("code") for r in reasons
+            if isinstance(r, Mapping) and r.get("severity") == "invalid"}
 
 
 def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
@@ -87,8 +98,9 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
     last_pass, first_fail = bracket(trials)
     by_value = {t[0]: s for t, s in zip(trials, summaries, strict=False)}
     failing = by_value.get(first_fail) if first_fail is not None else None
-    bound_by = _binding(failing)
-    shown = bound_by or _first_check(summaries)
+    missed = _binding(failing)
+    bound_by = missed or _saturation(failing)
+    shown = missed or _first_check(summaries)
     return {
         "id": job.id, "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
         "over": search.over, "unit": search.unit,
@@ -96,7 +108,8 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
         "bound_by": bound_by,
         "last_pass": _trial_id(by_value, last_pass), "first_fail": _trial_id(by_value, first_fail),
         "bound_hit": first_fail is None and reason in ("bound", "max_jobs"),
-        "stopped_reason": reason, "explanation": _explain(reason, summaries),
+        "stopped_reason": reason,
+        "explanation": _failed(failing, bound_by) or _explain(reason, summaries),
         "trials": [{"id": s.get("id"), "value": v, "outcome": o, "metric": _value(s, shown)}
                    for (v, o), s in zip(trials, summaries, strict=False)],
         "search": {"from": search.start, "to": search.stop, "precision": search.precision,
@@ -110,11 +123,23 @@ def _trial_id(by_value: Mapping[float, Mapping[str, Any]], value: float | None) 
 
 
 def _binding(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The first SLO check the first failing trial missed: {metric, stat, limit, value}."""
-    missed = next((c for c in _checks(summary) if not c.get("passed")), None)
+    """The first SLO check the first failing trial missed: {metric, stat, limit, value} (a
+    check without data missed nothing: a failed job's, whose requests all failed)."""
+    missed = next((c for c in _checks(summary)
+                   if not c.get("passed") and c.get("status") != "no_data"), None)
     if missed is None:
         return None
     return {k: missed.get(k) for k in ("metric", "stat", "limit", "value")}
+
+
+def _saturation(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A failing trial stopped over-saturated without missing an SLO check: {metric
+    saturated, limit: the target rate, value: the rate completed} (req/s)."""
+    stop = (summary or {}).get("early_stop") or {}
+    if stop.get("reason") != "saturated":
+        return None
+    return {"metric": "saturated", "stat": None, "limit": stop.get("target_per_s"),
+            "value": stop.get("completed_per_s")}
 
 
 def _checks(summary: Mapping[str, Any] | None) -> list[Any]:
@@ -136,6 +161,14 @@ def _value(summary: Mapping[str, Any], check: Mapping[str, Any] | None) -> float
     return found.get("value") if found else None
 
 
+def _failed(failing: Mapping[str, Any] | None, bound_by: Any) -> str | None:
+    """The first failing trial's error when its job failed without missing an SLO check."""
+    if failing is None or bound_by is not None or failing.get("status") != "failed":
+        return None
+    return (f"trial {failing.get('id')} failed: {failing.get('error')}; the SLO did not bind "
+            "it, fix the cause and run it again")
+
+
 def _explain(reason: str | None, summaries: Sequence[Mapping[str, Any]]) -> str | None:
     """Why a search ended before its precision, in words (None when it reached it)."""
     last = summaries[-1] if summaries else {}
@@ -147,6 +180,12 @@ def _explain(reason: str | None, summaries: Sequence[Mapping[str, Any]]) -> str 
                 "the search, so it stopped there; fix the cause and run it again")
     if reason == "failed":
         return f"trial {last.get('id')} failed without a measurement: {last.get('error')}"
+    if reason == "no_data":
+        blind = [f"{c.get('metric')} {c.get('stat') or ''}".strip() for c in _checks(last)
+                 if c.get("status") == "no_data"]
+        return (f"trial {last.get('id')} has no data for the SLO check {', '.join(blind)}: "
+                "it cannot decide the search; drop that check from slo or make the workload "
+                "measure it (e.g. workload.stream: true for tpot_ms)")
     if reason in ("interrupted", "skipped"):
         return f"the search was {reason} before it ended"
     if reason == "from_failed":
@@ -169,7 +208,11 @@ def capacity_line(record: Mapping[str, Any]) -> str:
     if bound is not None:
         stat = f" {bound['stat']}" if bound.get("stat") else ""
         relation = ">=" if str(bound.get("metric", "")).startswith("min_") else "<="
-        why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
+        if bound.get("metric") == "saturated":
+            why.append(f"over-saturated at {bound['limit']:g} req/s (completed "
+                       f"{bound.get('value') or 0:.3g}) bound it")
+        else:
+            why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
     if record.get("explanation"):
         why.append(record["explanation"])
     why.append(counted(trials, "trial"))

@@ -142,7 +142,7 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.run.gateway import gateway_request
-    from runner.run.repetitions import job_metrics, run_repetitions
+    from runner.run.repetitions import cut_short, job_metrics, run_repetitions
     from runner.run.validity import judge_validity
 
     ctx.reporter.job_started(spec, attempt)
@@ -174,8 +174,11 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
             {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=server)
     result = last.result
     early = {"early_stop": result.early_stop} if result.early_stop else {}
-    return {**job_header(spec), "status": last.status, "error": last.error,
-            "attempts": attempt, "stopped": result.stopped, **early, "started_at": started,
+    status, error, stopped = last.status, last.error, result.stopped
+    if (short := cut_short(spec, done)) is not None:
+        status, error, stopped = "interrupted", short, "interrupted"
+    return {**job_header(spec), "status": status, "error": error,
+            "attempts": attempt, "stopped": stopped, **early, "started_at": started,
             "finished_at": utc_now(),
             "duration_s": round(sum(rep.result.duration_s for rep in done), 3),
             "metrics": job_metrics(spec, done), "server_metrics": server}

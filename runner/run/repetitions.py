@@ -80,6 +80,16 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     return Repetition(result, metrics, status, error)
 
 
+def cut_short(spec: Any, done: Sequence[Repetition]) -> str | None:
+    """Why a job whose every repetition succeeded ran fewer than load.repeat of them (the run
+    was stopped, e.g. Ctrl-C in a pause): the job is then interrupted, so a --resume runs it
+    again; None when it ran them all or its last one did not succeed."""
+    count = repeat_count(spec.job.params)
+    if not done or done[-1].status != "ok" or len(done) >= count:
+        return None
+    return f"interrupted after {len(done)} of {count} repetitions (load.repeat)"
+
+
 def job_metrics(spec: Any, done: Sequence[Repetition]) -> dict[str, Any]:
     """The job's `metrics`: the one repetition's as they are, or for load.repeat > 1 their
     medians with the `repetitions` block (runner.run.repeat.merge_metrics)."""

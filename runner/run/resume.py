@@ -41,6 +41,8 @@ def check_resume(run_dir: str, manifest: Mapping[str, Any], plan: Mapping[str, A
             "new run, or pass --force to run them with the new parameters")
     if changed:
         warnings.append(f"--force: {len(changed)} job(s) of {run_dir} run with changed parameters")
+    # a search or sweep is in the run when it recorded one of its trials (their `search`)
+    recorded.update({e.get("search"): e for e in list(recorded.values()) if e.get("search")})
     outside = [j["id"] for j in jobs if j["id"] not in recorded]
     if jobs and len(outside) == len(jobs):
         raise InventoryError(

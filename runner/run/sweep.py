@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from runner.plan.expand import Job
+from runner.plan.searchplan import sweep_settings
 from runner.run.capacity import RunJob, derived_job, entry
 
 _LOAD = ("concurrency", "rate", "arrival", "max_concurrency", "sweep")
@@ -27,7 +28,7 @@ def sweep_rates(low: float, high: float, count: int) -> list[float]:
 
 def sweep_jobs(job: Job, rates: Sequence[float] = ()) -> list[Job]:
     """The synchronous and throughput jobs of `job`'s sweep, or with `rates` its rate jobs."""
-    sweep = job.params["sweep"]
+    sweep = sweep_settings(job.params)
     base = {k: v for k, v in job.params.items() if k not in _LOAD}
     if rates:
         return [derived_job(job, {"rate": r}, {**base, "rate": r, "arrival": "constant"})
@@ -57,7 +58,7 @@ async def _run_all(spec: Any, jobs: Sequence[Job], run_job: RunJob,
     for job in jobs:
         if stop():
             break
-        add_job(entry(job))
+        add_job(entry(job, spec.job.id))
         summaries.append(await run_job(replace(spec, job=job, search_id=spec.job.id)))
     return summaries
 

@@ -96,3 +96,44 @@ def test_repeated_runs_store_repetitions_with_intervals_and_gate_on_them(
     [row] = compared["jobs"][0]["rows"]
     assert row["outside_both"] is True and row["gates"] is True
     assert row["intervals"]["base"] == [low, high]
+
+
+def test_ctrl_c_in_the_pause_leaves_the_job_interrupted_and_resume_runs_every_repetition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGINT after the first of 3 repetitions: the job is interrupted, not ok with one
+    repetition (a --resume then took it as done and never ran the other two)."""
+    import signal
+    from typing import Any
+
+    from runner.errors import EXIT_INTERRUPTED
+    from runner.run import repetitions
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(servers(5))
+    (tmp_path / "rep.yaml").write_text(PLAN.replace("pause_s: 0.05", "pause_s: 3600"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    run_once = repetitions._run_once
+
+    async def once_then_interrupt(*args: Any) -> Any:
+        done = await run_once(*args)
+        signal.raise_signal(signal.SIGINT)  # before the hour's pause
+        return done
+
+    with monkeypatch.context() as patch:
+        patch.setattr(repetitions, "_run_once", once_then_interrupt)
+        code, _, err = run_cli(capsys, "apply", "rep.yaml", "--results", "results",
+                                 "--no-report")
+    assert code == EXIT_INTERRUPTED, err
+    [run] = run_dirs(tmp_path / "results", "rep")
+    [summary_file] = (run / "jobs").glob("*[!s].json")
+    job = json.loads(summary_file.read_text())
+    assert job["status"] == "interrupted" and job["stopped"] == "interrupted"
+    assert job["error"] == "interrupted after 1 of 3 repetitions (load.repeat)"
+    (tmp_path / "rep.yaml").write_text(PLAN)  # the short pause: --force
+    code, _, err = run_cli(capsys, "apply", "rep.yaml", "--results", "results",
+                             "--no-report", "--resume", str(run), "--force")
+    assert code == EXIT_OK, err
+    job = json.loads(summary_file.read_text())
+    assert job["status"] == "ok" and job["metrics"]["repetitions"]["count"] == 3

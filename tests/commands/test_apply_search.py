@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 from apply_helpers import manifest, run_dirs, simulator
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_OK
+from runner.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from runner.schema import load_schema
 
 PLAN = """\
@@ -128,3 +129,75 @@ def test_a_sweep_runs_constant_rates_between_the_measured_sync_and_max_rates(
     assert len(rates) == 3 and low < rates[0] < rates[1] < rates[2] < high
     assert all(j["params"]["arrival"] == "constant" for j in jobs[2:])
     assert all(j["status"] == "ok" for j in jobs) and f"rate={rates[0]!r}" in out
+
+
+def test_an_slo_check_with_no_data_does_not_decide_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tpot_ms of non-streamed answers has no value: the search stops there and says so, not
+    'even the first point missed the SLO: lower search.from'."""
+    with simulator(*SIM) as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "p.yaml"
+        plan.write_text(PLAN.replace("max_tokens: 8}", "max_tokens: 8, stream: false}")
+                        .replace("requests: 40", "requests: 4")
+                        .replace("ttft_ms: {p95: 60}", "tpot_ms: {p95: 60}"))
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results",
+                                 str(tmp_path / "results"), "--quiet")
+    assert code == EXIT_OK, err
+    [record] = manifest(run_dirs(tmp_path / "results", "cap")[-1])["capacity"]
+    jsonschema.validate(record, {"$ref": "#/$defs/capacity",
+                                 "$defs": load_schema("result")["$defs"]})
+    assert record["capacity"] is None and record["first_fail"] is None
+    assert record["stopped_reason"] == "no_data" and record["trials"] == []
+    assert "no data for the SLO check tpot_ms p95" in out
+    assert "lower search.from" not in out
+
+
+def test_a_search_interrupted_between_trials_resumes_with_its_done_trials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C after the second trial: --resume (the command the run prints) runs the search
+    again, its two done trials taken from the run, and records one capacity (it said 'none of
+    the selected jobs belong to run', exit 3)."""
+    import signal
+
+    from runner.results.store import RunStore
+
+    write_job = RunStore.write_job
+    written: list[str] = []
+
+    def write_then_interrupt(self: RunStore, summary: Any) -> None:
+        write_job(self, summary)
+        written.append(summary["id"])
+        if len(written) == 2:
+            signal.raise_signal(signal.SIGINT)  # handled before write_job returns
+
+    with simulator(*SIM, "--max-streams", "4") as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "p.yaml"
+        plan.write_text(PLAN)
+        results = str(tmp_path / "results")
+        with monkeypatch.context() as patch:
+            patch.setattr(RunStore, "write_job", write_then_interrupt)
+            code, out, err = run_cli(capsys, "apply", str(plan), "--results", results,
+                                     "--quiet", "--no-report")
+        assert code == EXIT_INTERRUPTED, err
+        [run] = run_dirs(tmp_path / "results", "cap")
+        assert f"--resume {run}" in out + err
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", results, "--quiet",
+                                 "--no-report", "--resume", str(run))
+    assert code == EXIT_OK, out + err
+    done = manifest(run)
+    ids = [job["id"] for job in done["jobs"]]
+    assert ids == [f"knee/tiny/concurrency={c}" for c in (1, 2, 4, 8, 6, 5)]
+    assert {job["search"] for job in done["jobs"]} == {"knee/tiny"}
+    [record] = done["capacity"]
+    assert record["capacity"] == 4 and record["stopped_reason"] == "precision"
+    assert "ok (resumed)" in out and written[:2] == ids[:2]

@@ -26,6 +26,14 @@ from runner.plan.selection import totals_text
          "rate 4/s poisson (at most 64 in flight), 60 s"),
         ({"concurrency": 8, "requests": 200, "duration_s": 120.5, "warmup_requests": 5},
          "concurrency 8, 200 requests or 120.5 s, whichever comes first (+5 warm-up)"),
+        ({"search": {"over": "rate", "from": 1, "to": 8, "precision": 0.001, "max_jobs": 50},
+          "requests": 10},
+         "capacity search over rate 1..8 req/s (precision 0.1%, at most 14 trials), each trial, "
+         "10 requests"),
+        ({"search": {"over": "concurrency", "from": 1, "to": 8, "precision": 0.1,
+                     "max_jobs": 12}, "requests": 10},
+         "capacity search over concurrency 1..8 streams (precision 10%, at most 6 trials), each "
+         "trial, 10 requests"),
     ],
 )
 def test_describe_load(params: dict[str, Any], text: str) -> None:
@@ -108,3 +116,19 @@ def test_a_regex_re2_cannot_run_is_exit_2_at_its_place(
                              str(tmp_path / "configs"), "--source", "fallback")
     assert code == EXIT_INVALID
     assert err.startswith(f"error: {plan}:4:") and "is not RE2 syntax (invalid perl operator" in err
+
+
+def test_the_totals_count_the_pauses_between_repetitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    dead_url: str
+) -> None:
+    """100 repetitions an hour apart: the plan said '1000 s of timed jobs' for a job of 4
+    days."""
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(write_configs(tmp_path / "configs", dead_url)))
+    body = ("version: 1\nname: t\nbenchmarks:\n  - name: b\n    models: Qwen/Qwen3-8B\n"
+            "    load: {rate: 5, duration_s: 10, repeat: 100, repeat_pause_s: 3600}\n")
+    code, out, err = run_cli(capsys, "plan", str(write_plan(tmp_path, body, "p.yaml")),
+                             "--source", "fallback")
+    assert code == 0, err
+    assert ("1 job, 1000 s of timed jobs and 356400 s of pauses between repetitions"
+            in out), out

@@ -144,6 +144,13 @@ EXAMPLES: list[tuple[str, Edit, str, str]] = [
     # found by tests/commands/test_fuzz.py: the hint looked the plan schema's $ref up in the lock's
     ("an unknown key in an slo", lambda d: d["benchmarks"][0]["slo"].__setitem__("ttft", {}),
      "unknown key 'ttft' (did you mean 'ttft_ms'?)", "$.benchmarks[0].slo.ttft"),
+    # a lock's search ran unchecked: concurrency 1.5 ran as 1
+    ("a fractional concurrency search", _param(0, "search", {"over": "concurrency", "from": 1.5,
+                                                             "to": 8}),
+     "search.from must be a whole number of streams", "$.jobs[0].params.search.from"),
+    ("a search and a sweep", lambda d: d["jobs"][0]["params"].update(
+        {"search": {"over": "rate", "from": 1, "to": 8}, "sweep": {"rates": 2}}),
+     "a job runs a search or a sweep, not both", "$.jobs[0].params.sweep"),
 ]
 
 

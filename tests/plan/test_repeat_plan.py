@@ -76,4 +76,4 @@ def test_runner_plan_shows_the_repetitions_and_counts_their_requests(
     out = capsys.readouterr().out
     assert "a/m1  concurrency 2, 8 requests (+1 warm-up), ×3 (2 s apart)" in out
     assert "once/m1  concurrency 1, 5 requests\n" in out
-    assert "2 jobs, 29 requests (+3 warm-up)" in out
+    assert "2 jobs, 29 requests and 4 s of pauses between repetitions (+3 warm-up)" in out

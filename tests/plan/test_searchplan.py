@@ -20,6 +20,13 @@ SLO = "    slo: {ttft_ms: {p95: 500}}\n"
      "6:46: search.to (8) must be above search.from (8)"),
     ("    load: {search: {over: concurrency, from: 1.5, to: 8}}\n" + SLO,
      "6:46: search.from must be a whole number of streams for a concurrency search, got 1.5"),
+    ("    load: {search: {over: concurrency, from: 1, to: 1000000}}\n" + SLO,
+     "6:53: search.to (1000000) is above the most streams load.concurrency allows (100000)"),
+    ("    load: {search: {over: rate, from: 1, to: 8}}\n" + SLO
+     + "    matrix: {max_tokens: [4], include: [{max_tokens: 8, concurrency: 3}]}\n",
+     "8:57: matrix key 'concurrency': a capacity search sets the load itself"),
+    ("    load: {sweep: {rates: 2}}\n    matrix: {include: [{rate: 3}]}\n",
+     "7:25: matrix key 'rate': a sweep sets the load itself"),
     ("    load: {search: {over: rate, from: 1, to: 8}}\n",
      "6:20: a capacity search needs the benchmark's slo"),
     ("    load: {search: {over: rate, from: 1, to: 8}}\n" + SLO
@@ -69,3 +76,26 @@ def test_defaults_load_gives_way_to_a_benchmarks_search(
     [bench] = load_plan(str(plan)).benchmarks
     assert bench.params["rate"] == 1.0 and "concurrency" not in bench.params
     assert bench.params["requests"] == 5
+
+
+def test_a_search_from_defaults_names_the_benchmark_without_an_slo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\ndefaults:\n  load: {search: {over: rate, from: 1, "
+                    "to: 4}}\nbenchmarks:\n  - name: a\n    models: all\n" + SLO
+                    + "  - name: nameless\n    models: all\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID
+    assert ("4:18: a capacity search needs the benchmark's slo, the target it searches for "
+            "(benchmark 'nameless' takes it from defaults)") in out + err
+
+
+def test_a_search_or_sweep_a_lock_gives_without_its_defaults_takes_them() -> None:
+    """A hand-written lock's search without precision (or sweep without concurrency) was a
+    KeyError at apply time, exit 70."""
+    from runner.plan.searchplan import Search, sweep_settings
+
+    found = Search.from_json({"over": "rate", "from": 1, "to": 8})
+    assert (found.precision, found.max_jobs) == (0.1, 12)
+    assert sweep_settings({"sweep": {"rates": 2}}) == {"rates": 2, "concurrency": 64}

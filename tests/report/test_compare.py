@@ -621,3 +621,28 @@ def test_metrics_without_data_on_a_side_are_skipped_and_named(
     [pair] = json.loads(out)["jobs"]
     verdicts = {row["metric"]: row["verdict"] for row in pair["rows"]}
     assert verdicts["tpot_p50"] == "no data" and verdicts["e2e_p95"] != "no data"
+
+
+def test_capacities_of_searches_over_other_parameters_are_not_gated() -> None:
+    """A plan's search moved from concurrency (2 streams) to rate (40 req/s): compare called
+    it +1900% better (and the other way round, a regression that failed the gate)."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Run:
+        manifest: dict[str, Any]
+        jobs: tuple[()] = ()
+
+        def requests(self, slug: str) -> list[RequestRecord]:
+            return []
+
+    def run(over: str, unit: str, value: float) -> Run:
+        return Run({"capacity": [{"id": "knee/m", "benchmark": "knee", "model": "m",
+                                  "point": {}, "over": over, "unit": unit, "capacity": value,
+                                  "stopped_reason": "precision"}]})
+
+    result = compare(run("rate", "req/s", 40.0), run("concurrency", "streams", 2.0),
+                     [METRICS["ttft_p50"]], 0.1, gate_invalid=True)
+    [pair] = result.jobs
+    assert pair.aside is not None and "unit changed (req/s -> streams)" in pair.aside
+    assert not result.gate_failures()

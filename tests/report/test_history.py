@@ -259,3 +259,21 @@ def test_invalid_and_degraded_points_are_marked_under_the_sparkline(
     data = json.loads(cli(capsys, "history", "--results", str(tmp_path), "--format", "json")[1])
     q1 = next(s for s in data["series"] if s["job_id"] == Q1)
     assert [p["validity"] for p in q1["points"]] == verdicts
+
+
+def test_a_capacity_point_carries_its_searchs_validity(tmp_path: Path) -> None:
+    """A capacity has no job file: its points were all 'validity unknown (stored before
+    verdicts)', and a search cut short by an invalid trial looked like any other."""
+    from runner.report.compare import CAPACITY_METRIC
+
+    clock, folder = Clock(), tmp_path / "results"
+    for reason in ("precision", "invalid"):
+        store = RunStore.create(str(folder), "cap", {"plan": {"name": "cap"}}, now=clock)
+        store.set_jobs([])
+        store.write_capacity({"id": "knee/a", "benchmark": "knee", "model": "a", "point": {},
+                              "over": "rate", "unit": "req/s", "capacity": 12.5,
+                              "stopped_reason": reason})
+        store.finish("ok")
+        store.close()
+    [series] = load_history(str(folder), CAPACITY_METRIC)
+    assert [p.validity for p in series.points] == ["valid", "degraded"]

@@ -81,3 +81,56 @@ def test_a_trial_that_says_nothing_about_the_slo_ends_the_search() -> None:
     assert trial_outcome(_summary(job, 100, status="interrupted")) == (None, "interrupted")
     assert trial_outcome({"status": "failed", "metrics": None}) == (None, "failed")
     assert trial_outcome(_summary(job, 900, status="failed")) == ("fail", None)
+    blind = {"passed": False, "status": "no_data", "checks": [
+        {**SLO_CHECK, "value": None, "passed": False, "status": "no_data"}]}
+    no_answer = _summary(job, 0, status="failed")
+    no_answer["metrics"]["slo"] = blind  # every request failed: a fail, not 'no data'
+    assert trial_outcome(no_answer) == ("fail", None)
+    ok = _summary(job, 0)
+    ok["metrics"]["slo"] = blind
+    assert trial_outcome(ok) == (None, "no_data")
+
+
+def test_an_over_saturated_trial_is_a_fail_not_an_invalid_one() -> None:
+    """Above the knee an open loop over-saturates and early_stop stops the trial (validity
+    saturated, invalid): that is the answer the search looks for, not a cause to stop it
+    ('an invalid trial cannot decide the search')."""
+    job = Job("b/tiny", "b_tiny-0", "b", "tiny", {}, {"rate": 1.0, "search": SEARCH})
+
+    async def run_job(spec: Any) -> dict[str, Any]:
+        rate = spec.job.params["rate"]
+        summary = _summary(spec.job, 100)  # its SLO held on the records it kept
+        if rate > 20:
+            summary["early_stop"] = {"reason": "saturated", "target_per_s": rate,
+                                     "completed_per_s": 20.0}
+            summary["metrics"]["validity"] = {"verdict": "invalid", "reasons": [
+                {"code": "saturated", "severity": "invalid", "figure": "completed 20"}]}
+        return summary
+
+    _, record = asyncio.run(run_search_jobs(Spec(job), run_job, lambda _: None, lambda: False))
+    assert 20 / 1.1 <= record["capacity"] <= 20 and record["stopped_reason"] == "precision"
+    assert record["bound_by"]["metric"] == "saturated"
+    assert record["bound_by"]["value"] == 20.0
+    assert "over-saturated at " in capacity_line(record)
+    assert [t["metric"] for t in record["trials"]] == [100] * len(record["trials"])
+    from runner.report.capacitychart import capacity_chart
+    assert "SLO limit" not in capacity_chart(record)
+
+
+def test_a_trial_whose_requests_all_failed_is_not_bound_by_an_slo_it_never_measured() -> None:
+    """Every request of the first trial failed (a 404): the record named 'ttft_ms p95 <= 500
+    bound it; lower search.from', an SLO that had no data to judge."""
+    job = Job("b/tiny", "b_tiny-0", "b", "tiny", {}, {"rate": 1.0, "search": SEARCH})
+
+    async def run_job(spec: Any) -> dict[str, Any]:
+        summary = _summary(spec.job, 0, status="failed")
+        summary["error"] = "no request succeeded (3 x http_404)"
+        summary["metrics"]["slo"] = {"passed": False, "status": "no_data", "checks": [
+            {**SLO_CHECK, "value": None, "passed": False, "status": "no_data"}]}
+        return summary
+
+    _, record = asyncio.run(run_search_jobs(Spec(job), run_job, lambda _: None, lambda: False))
+    assert record["capacity"] is None and record["bound_by"] is None
+    assert record["explanation"].startswith(
+        "trial b/tiny/rate=1.0 failed: no request succeeded (3 x http_404)")
+    assert "bound it" not in capacity_line(record)

@@ -1,0 +1,53 @@
+"""Open-loop modifiers (arrival, burstiness, max_concurrency) where they shape nothing are
+refused by validate at the key, as a lock of the same jobs would be refused by apply; where a
+rate gives them a job to shape, they pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_cli
+
+from runner.errors import EXIT_INVALID, EXIT_OK
+
+HEAD = "version: 1\nname: p\nbenchmarks:\n  - name: b\n    models: all\n"
+SLO = "    slo: {ttft_ms: {p95: 500}}\n"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("    load: {rate: 5, burstiness: 0.5}\n",
+     "6:33: burstiness shapes gamma arrivals only: set arrival: gamma beside it"),
+    ("    load: {concurrency: 2, arrival: gamma, burstiness: 2}\n",
+     "6:37: arrival shapes open-loop (rate) jobs, and this load is closed loop (concurrency): "
+     "remove arrival, or use load.rate in place of concurrency"),
+    ("    load: {sweep: {rates: 1}, arrival: gamma}\n",
+     "6:40: arrival shapes open-loop (rate) jobs, and this load is a sweep"),
+    ("    load: {search: {over: concurrency, from: 1, to: 4}, max_concurrency: 2}\n" + SLO,
+     "6:74: max_concurrency shapes open-loop (rate) jobs, and this load is a concurrency "
+     "search: remove max_concurrency"),
+    ("    load: {arrival: constant}\n", "6:21: arrival shapes open-loop (rate) jobs"),
+])
+def test_modifiers_that_shape_nothing_are_refused_where_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID and f"{plan}:{expected}" in out + err, out + err
+    assert "matrix" not in out + err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("body", [
+    "    load: {rate: 5, arrival: gamma, burstiness: 0.5}\n",
+    "    load: {concurrency: 2, arrival: constant}\n    matrix: {rate: [1, 2]}\n",
+    "    load: {rate: 5, burstiness: 2}\n    matrix: {arrival: [gamma]}\n",
+    "    load: {search: {over: rate, from: 1, to: 4}, arrival: gamma, burstiness: 2}\n" + SLO,
+])
+def test_modifiers_of_a_rate_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_OK, out + err
