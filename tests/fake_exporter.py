@@ -9,7 +9,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from served import serving_http
 
 
 @dataclass
@@ -62,17 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
 def fake_exporter(exporter: Exporter) -> Iterator[str]:
     """Serve `exporter`; yields its metrics URL (http://127.0.0.1:PORT/metrics)."""
     handler = type("Handler", (_Handler,), {"exporter": exporter})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        exporter.closing.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving_http(handler, on_close=exporter.closing.set) as url:
+        yield f"{url}/metrics"
 
 
 def exposition(generated: float, waiting: float = 0, running: float = 1,

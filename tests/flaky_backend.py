@@ -9,8 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from served import serving_http
 
 
 @dataclass
@@ -94,14 +96,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def flaky_backend(backend: Backend) -> Iterator[str]:
     """Serve `backend` on a free loopback port; yields its base URL (with /v1)."""
-    handler = type("Handler", (_Handler,), {"backend": backend})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving_http(type("Handler", (_Handler,), {"backend": backend})) as url:
+        yield f"{url}/v1"

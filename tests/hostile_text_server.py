@@ -8,12 +8,13 @@ reason is replaced by the bearer token the request carried)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from served import serving_http
 
 
 @dataclass
@@ -83,13 +84,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def hostile_server(script: Script) -> Iterator[str]:
     """Serve `script` on a free loopback port; yields the base URL."""
-    handler = type("Handler", (_Handler,), {"script": script})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving_http(type("Handler", (_Handler,), {"script": script})) as url:
+        yield url

@@ -1,12 +1,16 @@
-"""What the tests' real servers (LiteLLM proxy, vLLM engine) share: a process with a log file,
-stopped by a signal, and a bounded wait until it answers."""
+"""What the tests' servers share: for the real ones (LiteLLM proxy, vLLM engine) a process with a
+log file, stopped by a signal, and a bounded wait until it answers; for the small fake ones an
+HTTP server on a loopback port in a thread."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -55,3 +59,23 @@ def wait_ready(served: ServedProcess, name: str, is_ready: Callable[[], bool], d
             pass
         time.sleep(poll_s)
     raise RuntimeError(f"{name} not ready after {deadline_s:g}s; log tail:\n{served.log_tail()}")
+
+
+@contextmanager
+def serving_http(handler: type[BaseHTTPRequestHandler],
+                 on_close: Callable[[], None] | None = None) -> Iterator[str]:
+    """Serve `handler` on a free loopback port from a thread (one thread per connection);
+    yields the base URL http://127.0.0.1:PORT. On exit `on_close` runs first (e.g. to release
+    a handler that is still streaming), then the server stops."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        if on_close is not None:
+            on_close()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

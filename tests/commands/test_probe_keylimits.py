@@ -6,15 +6,15 @@ runner/run/keylimits.py) and chat completions instead."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from apply_helpers import manifest, run_dirs
 from cli_helpers import run_cli
+from served import serving_http
 
 from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
@@ -68,13 +68,8 @@ class _Fake(BaseHTTPRequestHandler):
 def _serve(key_info: tuple[int, Any]) -> Iterator[tuple[str, list[str]]]:
     chats: list[str] = []
     handler = type("Handler", (_Fake,), {"key_info": key_info, "chats": chats})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", chats
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(handler) as url:
+        yield url, chats
 
 
 LIMITED = (200, {"key": "hashed", "info": {"rpm_limit": 30, "tpm_limit": None,

@@ -6,9 +6,8 @@ fake server (below), because no real backend is at hand that fails this way on c
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from apply_helpers import manifest, run_dirs
 from cli_helpers import run_cli
 from conftest import require_litellm
 from litellm_proxy import LiteLLMProxy, start_proxy
+from served import serving_http
 
 from runner.errors import EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
@@ -65,14 +65,8 @@ class _Failing(BaseHTTPRequestHandler):
 def failing_backend() -> Iterator[tuple[str, list[str]]]:
     received: list[str] = []
     handler = type("Handler", (_Failing,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(handler) as url:
+        yield f"{url}/v1", received
 
 
 @pytest.fixture(scope="module")
