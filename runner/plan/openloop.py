@@ -2,7 +2,8 @@
 would shape nothing: beside a closed-loop load, a concurrency search or a sweep (whose rate jobs
 are constant), and burstiness without gamma arrivals. Checked on each benchmark merged over the
 plan's defaults, at the place the key is written, so `validate` refuses what a lock (see
-rules.param_problems) would refuse and what a run would silently ignore."""
+rules.param_problems) would refuse and what a run would silently ignore. Also a benchmark's own
+repeat_pause_s without repeats, and its own saturation watch on a load with no rate."""
 
 from __future__ import annotations
 
@@ -41,7 +42,37 @@ def open_loop_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
                     and "arrival" not in matrix:
                 problems.append(Problem("burstiness shapes gamma arrivals only: set arrival: "
                                         "gamma beside it, or remove burstiness", at))
+        problems += _idle_settings(doc, i, load, matrix, closed)
     return problems
+
+
+def _idle_settings(doc: Document, i: int, load: Mapping[str, Any], matrix: set[str],
+                   closed: str | None) -> list[Problem]:
+    """Settings a benchmark writes in its own load that would do nothing there: a pause
+    between repetitions of a job that runs once, and a saturation watch on a load that has
+    no target rate to fall short of. (In `defaults` they may serve other benchmarks.)"""
+    own = _own_load(doc, i)
+    found = []
+    repeat = load.get("repeat")
+    if "repeat_pause_s" in own and (repeat is None or repeat == 1) and "repeat" not in matrix:
+        found.append(Problem("repeat_pause_s is the pause between repetitions, and this job "
+                             "runs once: set load.repeat above 1, or remove repeat_pause_s",
+                             doc.where(("benchmarks", i, "load", "repeat_pause_s"))))
+    stop = own.get("early_stop")
+    if isinstance(stop, Mapping) and stop.get("saturation") is True and closed \
+            and "rate" not in matrix:
+        found.append(Problem(f"early_stop.saturation watches open-loop (rate) jobs, and this "
+                             f"load is {closed}: remove saturation",
+                             doc.where(("benchmarks", i, "load", "early_stop", "saturation"))))
+    return found
+
+
+def _own_load(doc: Document, i: int) -> Mapping[str, Any]:
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    benches = data.get("benchmarks")
+    bench = benches[i] if isinstance(benches, list) and i < len(benches) else {}
+    load = bench.get("load") if isinstance(bench, Mapping) else None
+    return load if isinstance(load, Mapping) else {}
 
 
 def _closed_loop(load: Mapping[str, Any]) -> str | None:
@@ -69,9 +100,4 @@ def _matrix_keys(matrix: Any) -> set[str]:
 
 def _where(doc: Document, i: int, key: str) -> Any:
     own: Path = ("benchmarks", i, "load", key)
-    data = doc.data if isinstance(doc.data, Mapping) else {}
-    benches = data.get("benchmarks")
-    bench = benches[i] if isinstance(benches, list) and i < len(benches) else {}
-    load = bench.get("load") if isinstance(bench, Mapping) else None
-    return doc.where(own if isinstance(load, Mapping) and key in load
-                     else ("defaults", "load", key))
+    return doc.where(own if key in _own_load(doc, i) else ("defaults", "load", key))

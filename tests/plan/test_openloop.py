@@ -51,3 +51,36 @@ def test_modifiers_of_a_rate_pass(
     plan.write_text(HEAD + body)
     code, out, err = run_cli(capsys, "validate", str(plan))
     assert code == EXIT_OK, out + err
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # Siblings of the modifiers above: settings a benchmark writes that its load never uses.
+    ("    load: {concurrency: 2, requests: 4, repeat_pause_s: 5}\n",
+     "6:57: repeat_pause_s is the pause between repetitions, and this job runs once: set "
+     "load.repeat above 1, or remove repeat_pause_s"),
+    ("    load: {concurrency: 2, requests: 4, early_stop: {saturation: true}}\n",
+     "6:66: early_stop.saturation watches open-loop (rate) jobs, and this load is closed loop "
+     "(concurrency): remove saturation"),
+])
+def test_settings_a_benchmark_never_uses_are_refused_where_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID and f"{plan}:{expected}" in out + err, out + err
+
+
+@pytest.mark.parametrize("body", [
+    "    load: {concurrency: 2, requests: 4, repeat: 2, repeat_pause_s: 5}\n",
+    "    load: {rate: 5, requests: 4, early_stop: {saturation: true}}\n",
+    "    load: {concurrency: 2, requests: 4, early_stop: {saturation: false}}\n",
+    "    load: {concurrency: 2, requests: 4, repeat_pause_s: 5}\n    matrix: {repeat: [1, 3]}\n",
+])
+def test_the_same_settings_pass_where_they_are_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_OK, out + err
