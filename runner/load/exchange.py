@@ -10,7 +10,7 @@ import itertools
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
@@ -77,6 +77,23 @@ class Exchange(ABC):
         each wait for bytes (aiohttp's sock_read: the answer's head and every read of its body;
         it raises ServerTimeoutError, which `_timed_out` names `stalled`)."""
         return aiohttp.ClientTimeout(total=self.timeout_s, sock_read=self.stall_s)
+
+    def client_session(
+        self, limit: int = 100, headers: Mapping[str, str] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    ) -> aiohttp.ClientSession:
+        """A session for this target's requests: at most `limit` connections, the target's
+        headers (then `headers`), client_timeout(). Identity only, never decompressed: a 261 KB
+        gzip bomb is a 256 MiB line, inflated in one go before any limit could look at it (an
+        answer compressed anyway is refused). No cookie jar: a load balancer's sticky-session
+        cookie must not pin every request. No proxy from the environment."""
+        connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=None)
+        sent = {**self.target.headers, "Content-Type": "application/json",
+                "Accept-Encoding": "identity", **(headers or {})}
+        return aiohttp.ClientSession(connector=connector, timeout=self.client_timeout(),
+                                     headers=sent, trust_env=False,
+                                     cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+                                     trace_configs=list(trace_configs) or None)
 
     @abstractmethod
     def _finish(self, record: RequestRecord) -> None:

@@ -145,16 +145,7 @@ class _Job(Schedule):
         return PREBUILD_UNBOUNDED
 
     def _session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.slots, limit_per_host=0, ttl_dns_cache=None)
-        timeout = self.client_timeout()
-        # Identity only, never decompressed: a 261 KB gzip bomb is a 256 MiB line, inflated in
-        # one go before any limit could look at it (an answer compressed anyway is refused).
-        headers = {**self.target.headers, "Content-Type": "application/json",
-                   "Accept-Encoding": "identity"}
-        # No cookie jar: a load balancer's sticky-session cookie must not pin every request.
-        return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers,
-                                     trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
-                                     auto_decompress=False)
+        return self.client_session(limit=self.slots)
 
     async def _cancel_all(self, driver: asyncio.Task[str], monitor: asyncio.Task[None]) -> None:
         self.sending, self.cancelling = False, True

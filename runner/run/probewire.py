@@ -169,13 +169,9 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any],
 
 
 def _session(wire: Exchange, trace: aiohttp.TraceConfig) -> aiohttp.ClientSession:
-    """As the load generator's session (identity encoding, no cookies, no proxy from the
-    environment), and asking LiteLLM for no retries: the probe must see the first answer."""
-    headers = {**wire.target.headers, "Content-Type": "application/json",
-               "Accept-Encoding": "identity", "x-litellm-num-retries": "0"}
-    return aiohttp.ClientSession(timeout=wire.client_timeout(), headers=headers, trust_env=False,
-                                 cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-                                 trace_configs=[trace])
+    """As the load generator's session, and asking LiteLLM for no retries: the probe must see
+    the first answer."""
+    return wire.client_session(headers={"x-litellm-num-retries": "0"}, trace_configs=[trace])
 
 
 class _ReasoningState(StreamState):
