@@ -19,9 +19,10 @@ import pytest
 from runner.main import main
 from runner.mock import clock as mockclock
 from runner.mock import process as mockprocess
-from runner.mock import server as mockserver
+from runner.mock.answers import TOKEN_TEXT
 from runner.mock.process import mock_process
-from runner.mock.server import MockConfig, count_prompt_tokens, serving
+from runner.mock.requests import count_prompt_tokens
+from runner.mock.server import MockConfig, serving
 
 T = TypeVar("T")
 FAST = MockConfig(models=("m1", "org/m2"), ttft_ms=0, itl_ms=0, output_tokens=8)
@@ -87,7 +88,7 @@ def test_chat_stream_starts_role_only_then_one_chunk_per_token() -> None:
     assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert len(tokens) == 8
     assert {t["object"] for t in got[:-1]} == {"chat.completion.chunk"}
-    assert {t["choices"][0]["delta"]["content"] for t in tokens} == {mockserver.TOKEN_TEXT}
+    assert {t["choices"][0]["delta"]["content"] for t in tokens} == {TOKEN_TEXT}
     assert all(t["choices"][0]["finish_reason"] is None for t in tokens)
     assert final["choices"][0]["delta"] == {}
     assert final["choices"][0]["finish_reason"] == "stop"
@@ -110,7 +111,7 @@ def test_usage_chunk_only_with_include_usage() -> None:
 def test_completions_stream() -> None:
     body = {**PROMPT, "max_tokens": 3, "stream_options": {"include_usage": True}}
     *tokens, final, usage, done = stream("/v1/completions", body)
-    assert [t["choices"][0]["text"] for t in tokens] == [mockserver.TOKEN_TEXT] * 3
+    assert [t["choices"][0]["text"] for t in tokens] == [TOKEN_TEXT] * 3
     assert {t["object"] for t in tokens} == {"text_completion"}
     assert final["choices"][0] == {"index": 0, "text": "", "logprobs": None,
                                    "finish_reason": "length"}
@@ -124,13 +125,13 @@ def test_non_streaming_answers_carry_usage() -> None:
     assert status == 200
     assert answer["object"] == "chat.completion"
     assert answer["choices"][0]["message"] == {"role": "assistant",
-                                               "content": mockserver.TOKEN_TEXT * 8}
+                                               "content": TOKEN_TEXT * 8}
     assert answer["choices"][0]["finish_reason"] == "stop"
     assert answer["usage"] == {"prompt_tokens": 4, "completion_tokens": 8, "total_tokens": 12}
     status, raw = post("/v1/completions", PROMPT)
     answer = json.loads(raw)
     assert answer["object"] == "text_completion"
-    assert answer["choices"][0]["text"] == mockserver.TOKEN_TEXT * 8
+    assert answer["choices"][0]["text"] == TOKEN_TEXT * 8
     assert answer["usage"]["prompt_tokens"] == 3
 
 
