@@ -76,9 +76,11 @@ def test_plan_text_lists_models_jobs_and_totals(
     assert "benchmark: lat" in out and "    lat/Qwen/Qwen3-8B/concurrency=4" in out
     [line] = [x for x in out.splitlines() if x.startswith("    lat/Qwen/Qwen3-8B/concurrency=4 ")]
     assert line.endswith("  concurrency 4, 100 requests")
-    assert "    coder/Qwen/Qwen3-Coder-30B-A3B-Instruct  rate 2/s poisson, 10 requests\n" in out
+    assert ("    coder/Qwen/Qwen3-Coder-30B-A3B-Instruct  rate 2/s poisson, 10 requests "
+            "(about 5 s)\n") in out
     assert out.rstrip().endswith("TOTAL: 2 benchmarks (0 skipped), 2 models, 5 jobs, "
-                                 "410 requests")
+                                 "410 requests; sending takes 5 s, and 4 closed-loop jobs as "
+                                 "long as the server's latency makes them")
 
 
 def test_plan_tags_limit_and_skip(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

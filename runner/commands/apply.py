@@ -26,7 +26,7 @@ from runner.inventory.config import api_key
 from runner.inventory.workspace import Workspace, describe_source
 from runner.plan.expand import Job
 from runner.plan.lock import is_lock
-from runner.plan.selection import trial_jobs
+from runner.plan.searchplan import trial_jobs
 from runner.printable import printable
 from runner.report import junit
 from runner.run import recap

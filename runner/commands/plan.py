@@ -23,13 +23,11 @@ from runner.plan.selection import (
     Options,
     Selected,
     inventory_notes,
-    number_text,
     select,
     split_tags,
-    totals,
-    totals_text,
     unknown_tags,
 )
+from runner.plan.totals import duration_text, number_text, sending_s, totals, totals_text
 from runner.plural import counted
 from runner.printable import printable
 
@@ -146,12 +144,23 @@ def describe_load(params: Mapping[str, Any]) -> str:
     stop = [counted(requests, "request")] if requests else []
     stop += [f"{number_text(duration)} s"] if duration else []
     text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
+    text += _sending_text(params)
     warmup = params.get("warmup_requests", 0)
     text += f" (+{warmup} warm-up)" if warmup else ""
     repeat = params.get("repeat") or defaults.REPEAT
     pause = params.get("repeat_pause_s")
     return text + (f", ×{repeat}" + (f" ({number_text(pause)} s apart)" if pause else "")
                    if repeat > 1 else "")
+
+
+def _sending_text(params: Mapping[str, Any]) -> str:
+    """` (about 20 s)` for an open loop that stops after a number of requests (requests / rate),
+    ` (at most 20 s)` for a rate search's trial; nothing where the plan does not say."""
+    seconds = sending_s(params)
+    if seconds is None or "requests" not in params or seconds == params.get("duration_s"):
+        return ""
+    bound = "at most" if "search" in params or "ramp_up" in params else "about"
+    return f" ({bound} {duration_text(seconds)})"
 
 
 def _describe_search(search: Mapping[str, Any]) -> str:

@@ -18,7 +18,8 @@ from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
 from runner.plan.expand import Job
 from runner.plan.limits import limit_warning, model_limits, with_limit_warnings
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
-from runner.plan.selection import select, totals, unknown_tags
+from runner.plan.selection import select, unknown_tags
+from runner.plan.totals import totals
 from runner.run.executor import JobSpec
 
 

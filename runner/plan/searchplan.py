@@ -61,6 +61,16 @@ def worst_case_trials(search: Search) -> int:
 
 
 
+def trial_jobs(params: Mapping[str, Any]) -> int:
+    """How many jobs a planned job runs: 1, a capacity search's worst-case trials, or a sweep's
+    two measuring jobs and its rates."""
+    sweep = params.get("sweep")
+    if isinstance(sweep, Mapping):
+        return 2 + int(sweep["rates"])
+    found = params.get("search")
+    return worst_case_trials(Search.from_json(found)) if isinstance(found, Mapping) else 1
+
+
 def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
     """For each benchmark (merged over the plan's defaults) with a load.search: `to` above
     `from`, whole numbers for a concurrency search, an `slo` to search for, and no matrix key

@@ -7,14 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.defaults import REPEAT
 from runner.errors import InputError, InventoryError, Location, Problem
 from runner.inventory.listing import Inventory
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
 from runner.plan.modes import DEFAULT_ENDPOINT, misfits
 from runner.plan.planfile import Benchmark, Plan, complete_params
-from runner.plan.searchplan import Search, worst_case_trials
+from runner.plan.searchplan import trial_jobs
 from runner.plural import counted
 
 
@@ -242,67 +241,6 @@ def _completer(bench: Benchmark) -> Any:
             raise InputError(str(exc), where) from None
 
     return complete
-
-
-def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
-    """Counts of a selection: benchmarks (and how many are skipped), distinct models, jobs, the
-    measured and warm-up requests of jobs that stop after a number of them, and the jobs that stop
-    after a time (`time_bound_jobs`) with their seconds (`time_bound_s`); a repeated job
-    (load.repeat) counts its requests and seconds once per repetition, and its pauses
-    (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only when there are any)."""
-    models = {m for s in chosen if not s.skipped for m in s.models}
-    params = [job.params for s in chosen for job in s.jobs]
-    runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
-    loads = [(p, n * int(p.get("repeat") or REPEAT)) for p, n in runs]  # load.repeat: each
-    timed = [(p, n) for p, n in runs if "requests" not in p]
-    figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
-               "models": len(models), "jobs": sum(n for _, n in runs),
-               "requests": sum(p.get("requests", 0) * n for p, n in loads),
-               "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
-               "time_bound_jobs": sum(n for _, n in timed),
-               "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
-    paused = sum((int(p.get("repeat") or REPEAT) - 1) * n * float(p.get("repeat_pause_s") or 0)
-                 for p, n in runs)
-    searches = sum(1 for p in params if "search" in p or "sweep" in p)
-    return figures | ({"searches": searches} if searches else {}) | (
-        {"pause_s": paused} if paused else {})
-
-
-def trial_jobs(params: Mapping[str, Any]) -> int:
-    """How many jobs a planned job runs: 1, a capacity search's worst-case trials, or a sweep's
-    two measuring jobs and its rates."""
-    sweep = params.get("sweep")
-    if isinstance(sweep, Mapping):
-        return 2 + int(sweep["rates"])
-    found = params.get("search")
-    return worst_case_trials(Search.from_json(found)) if isinstance(found, Mapping) else 1
-
-
-def totals_text(t: Mapping[str, int | float]) -> str:
-    """`1 benchmark (0 skipped), 2 models, 4 jobs, 80 requests (+8 warm-up)`, the plan view's and
-    the recap's words; jobs that stop after a time add `and 120 s of timed jobs`."""
-    def n(key: str) -> int:
-        return int(t.get(key, 0))
-
-    load = [counted(n("requests"), "request")] if n("requests") or not n("time_bound_jobs") else []
-    if n("time_bound_jobs"):
-        load.append(f"{number_text(t.get('time_bound_s', 0))} s of timed jobs")
-    if t.get("pause_s"):
-        load.append(f"{number_text(t.get('pause_s', 0))} s of pauses between repetitions")
-    warmup = f" (+{n('warmup_requests')} warm-up)" if n("warmup_requests") else ""
-    most = "at most " if n("searches") else ""
-    many = n("searches") > 1
-    searches = (f" ({n('searches')} capacity search{'es' if many else ''} or sweep"
-                f"{'s' if many else ''} counted at {'their' if many else 'its'} most jobs)"
-                if n("searches") else "")
-    return (f"{counted(n('benchmarks'), 'benchmark')} ({n('skipped')} skipped), "
-            f"{counted(n('models'), 'model')}, {most}{counted(n('jobs'), 'job')}, "
-            f"{' and '.join(load)}{warmup}{searches}")
-
-
-def number_text(value: float) -> str:
-    """A count or a number of seconds as written in a plan: `2`, `0.5`, `120`."""
-    return f"{value:g}"
 
 
 def _with_jobs(selected: Selected, jobs: list[Job]) -> Selected:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
-from runner.plan.selection import totals_text
+from runner.plan.totals import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
 from runner.run.capacity import capacity_line

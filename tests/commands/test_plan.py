@@ -12,7 +12,7 @@ from cli_helpers import run_cli, write_configs, write_plan
 
 from runner.commands.plan import describe_load
 from runner.errors import EXIT_INVALID, EXIT_INVENTORY
-from runner.plan.selection import totals_text
+from runner.plan.totals import totals_text
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from runner.plan.selection import totals_text
         ({"concurrency": 4, "requests": 20, "warmup_requests": 2},
          "concurrency 4, 20 requests (+2 warm-up)"),
         ({"concurrency": 1, "requests": 1, "warmup_requests": 0}, "concurrency 1, 1 request"),
-        ({"rate": 2.5, "arrival": "constant", "requests": 50}, "rate 2.5/s constant, 50 requests"),
+        ({"rate": 2.5, "arrival": "constant", "requests": 50}, "rate 2.5/s constant, 50 requests (about 20 s)"),
         ({"rate": 4, "arrival": "poisson", "max_concurrency": 64, "duration_s": 60},
          "rate 4/s poisson (at most 64 in flight), 60 s"),
         ({"concurrency": 8, "requests": 200, "duration_s": 120.5, "warmup_requests": 5},
@@ -29,7 +29,9 @@ from runner.plan.selection import totals_text
         ({"search": {"over": "rate", "from": 1, "to": 8, "precision": 0.001, "max_jobs": 50},
           "requests": 10},
          "capacity search over rate 1..8 req/s (precision 0.1%, at most 14 trials), each trial, "
-         "10 requests"),
+         "10 requests (at most 10 s)"),
+        ({"rate": 4, "requests": 100, "duration_s": 10}, "rate 4/s, 100 requests or 10 s, "
+         "whichever comes first"),
         ({"search": {"over": "concurrency", "from": 1, "to": 8, "precision": 0.1,
                      "max_jobs": 12}, "requests": 10},
          "capacity search over concurrency 1..8 streams (precision 10%, at most 6 trials), each "

@@ -15,10 +15,9 @@ from runner.plan.selection import (
     select,
     split_tags,
     tag_skip_reason,
-    totals,
-    totals_text,
     unknown_tags,
 )
+from runner.plan.totals import totals, totals_text
 
 IDS = ["Qwen/Qwen3-8B", "Qwen/Qwen3-8B-FP8", "llama3.1:8b", "org/model", "org-model"]
 GROUPS = {"quant": ("*-FP8",)}
