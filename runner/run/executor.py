@@ -142,7 +142,8 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.run.gateway import gateway_request
-    from runner.run.repetitions import cut_short, job_metrics, run_repetitions
+    from runner.run.repetitions import cut_short, job_metrics, run_repetitions, server_metrics
+    from runner.run.scraping import end_s, job_server_metrics, start_scraping
     from runner.run.validity import judge_validity
 
     ctx.reporter.job_started(spec, attempt)
@@ -153,7 +154,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     target = Target(spec.server.url, {**headers, **asked}, spec.job.model, spec.server.limits,
                     body)
     keys = header_keys(headers)
-    scraper, skipped = await _start_scraping(spec, ctx, headers)
+    scraper, skipped = await start_scraping(spec, ctx, headers)
     try:
         with ctx.store.request_log(spec.job.slug) as log:
 
@@ -168,10 +169,12 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
         if scraper is not None:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
     last = done[-1]
-    server = skipped or _server_metrics(spec, scraper, last.result, last.metrics)
-    for rep in done:  # a repeated job's server figures span all its repetitions
+    blocks = [skipped or job_server_metrics(spec, scraper, rep.result, rep.metrics)
+              for rep in done]  # each repetition's server figures over its own window
+    for rep, block in zip(done, blocks, strict=True):
         rep.metrics["validity"] = judge_validity(
-            {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=server)
+            {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=block)
+    server = server_metrics(blocks, [end_s(rep.result.records) for rep in done])
     result = last.result
     early = {"early_stop": result.early_stop} if result.early_stop else {}
     status, error, stopped = last.status, last.error, result.stopped
@@ -182,41 +185,6 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
             "finished_at": utc_now(),
             "duration_s": round(sum(rep.result.duration_s for rep in done), 3),
             "metrics": job_metrics(spec, done), "server_metrics": server}
-
-
-async def _start_scraping(
-    spec: JobSpec, ctx: Context, headers: Mapping[str, str],
-) -> tuple[Any, dict[str, Any] | None]:
-    """The job's started scraper, or the server_metrics block of a job not scraped (None for
-    the simulator, which has no metrics)."""
-    from runner.servermetrics import job as scraping
-    from runner.servermetrics.scrape import Scraper
-
-    server = spec.server
-    if server.kind == "mock":
-        return None, None
-    url, default = scraping.metrics_url(server.url, server.metrics_url)
-    skipped = scraping.skipped(url, ctx.scraped)
-    if skipped is not None or url is None:
-        return None, skipped
-    scraper = Scraper(url, scraping.scrape_headers(server.url, url, headers),
-                      server.scrape_interval_s, server.limits["metrics_bytes"],
-                      ctx.store.server_metrics_path(spec.job.slug), server.verify_tls)
-    answered = await asyncio.to_thread(scraper.begin)
-    scraping.remember(scraper, default, ctx.scraped, answered)
-    return scraper, None
-
-
-def _server_metrics(spec: JobSpec, scraper: Any, result: Any,
-                    metrics: Mapping[str, Any]) -> dict[str, Any] | None:
-    from runner.servermetrics.job import server_block
-
-    if scraper is None:
-        return None
-    client = (metrics.get("throughput") or {}).get("output_tokens_per_s")
-    file = f"jobs/{spec.job.slug}.server-metrics.jsonl"
-    zero = result.started_at + result.warmup_s  # the request log's offsets count from here
-    return server_block(scraper, zero, result.records, client, file)
 
 
 # Why the load generator stopped a job early because of the server (see loadgen.run_load).

@@ -94,7 +94,7 @@ def merge_metrics(runs: Sequence[Mapping[str, Any]],
     with the numbers it quotes. Adds `repetitions`: {count, method, level, per_repetition,
     intervals}."""
 
-    merged: dict[str, Any] = dict(_median_tree(
+    merged: dict[str, Any] = dict(median_tree(
         [{k: v for k, v in run.items() if k != "validity"} for run in runs]) or {})
     if slo:
         merged["slo"] = evaluate_slo(merged, slo)
@@ -133,12 +133,14 @@ def _number(value: Any) -> bool:
 _ABSENT = object()  # a key one repetition's block lacks
 
 
-def _median_tree(values: Sequence[Any]) -> Any:
+def median_tree(values: Sequence[Any]) -> Any:
+    """The median of the repetitions' `values` of one leaf, or of a whole tree, key by key (see
+    merge_metrics: counts stay whole, other leaves are the first repetition's)."""
     present = [v for v in values if v is not _ABSENT]
     maps = [v for v in present if isinstance(v, Mapping)]
     if maps and len(maps) == len([v for v in present if v is not None]):
         keys = dict.fromkeys(k for m in maps for k in m)
-        merged = {k: _median_tree([m.get(k, _ABSENT) for m in maps]) for k in keys}
+        merged = {k: median_tree([m.get(k, _ABSENT) for m in maps]) for k in keys}
         # a count whose median is 0, absent from some repetition, stays absent (as there)
         return {k: v for k, v in merged.items()
                 if not (type(v) is int and v == 0 and any(k not in m for m in maps))}

@@ -98,3 +98,32 @@ def job_metrics(spec: Any, done: Sequence[Repetition]) -> dict[str, Any]:
     if repeat_count(spec.job.params) == 1:
         return done[-1].metrics
     return merge_metrics([rep.metrics for rep in done], spec.slo or None)
+
+
+SERVER_FIGURES = ("window_s", "scrapes_in_window", "series", "generation_tokens_per_s",
+                  "client_output_tokens_per_s")
+
+
+def server_metrics(blocks: Sequence[dict[str, Any] | None],
+                   ends_s: Sequence[float | None]) -> dict[str, Any] | None:
+    """The job's `server_metrics` from each repetition's block (servermetrics.job.server_block
+    over that repetition's own window; `ends_s`: the end of its last measured request, seconds
+    from its window's opening): the one block as it is, or for several, the scrape's own
+    facts, the median of each figure across repetitions (runner.run.repeat.median_tree), the
+    first disagreement found, and `repetitions`, each one's figures with the file offset and
+    end that place its scrapes on the report's timeline (servermetrics.timeline)."""
+    from runner.run.repeat import median_tree
+
+    first = blocks[0]
+    if len(blocks) == 1 or first is None or "window_s" not in first:
+        return first  # run once, not scraped, or no scrape gave samples
+    figures = [{k: b[k] for k in SERVER_FIGURES if k in b} for b in blocks if b is not None]
+    merged = {**first, **median_tree(figures)}
+    merged["disagreement"] = next((b["disagreement"] for b in blocks
+                                   if b is not None and b.get("disagreement")), None)
+    merged["repetitions"] = [
+        {"repetition": number, "file_offset_s": b.get("file_offset_s"), "end_s": end,
+         **{k: b.get(k) for k in (*SERVER_FIGURES, "disagreement")}}
+        for number, (b, end) in enumerate(zip(blocks, ends_s, strict=True), start=1)
+        if b is not None]
+    return merged

@@ -71,6 +71,29 @@ def server_series(scrapes: Sequence[tuple[float, Mapping[str, float]]],
     return out
 
 
+def repeated_series(scrapes: Sequence[tuple[float, Mapping[str, float]]],
+                    repetitions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A repeated job's server series on the client timeline's axis, where each repetition
+    follows the one before (report.timeline.in_sequence: its offsets move past the ends of the
+    repetitions before it, their pauses left out). Each repetition's scrapes (by its
+    `file_offset_s`, up to its `end_s`; before the first window for the first, after the last
+    end for the last) make their own series, so a counter's growth never spans a pause; the
+    scrapes in a pause are left out."""
+    out: dict[str, list[Any]] = {"t_s": [], **{name: [] for name in SERIES}}
+    shift = 0.0
+    for i, rep in enumerate(repetitions):
+        offset, end = rep.get("file_offset_s"), rep.get("end_s")
+        if not _is_number(offset):
+            continue
+        low = -math.inf if i == 0 else 0.0
+        high = end if _is_number(end) and i < len(repetitions) - 1 else math.inf
+        own = [(t, v) for t, v in scrapes if low <= t + offset <= high]
+        for name, values in server_series(own, offset + shift).items():
+            out[name].extend(values)
+        shift += end if _is_number(end) else 0.0
+    return out
+
+
 def _growth(span: Sequence[tuple[float, Mapping[str, float]]], name: str) -> float | None:
     values = [v[name] for _, v in span if name in v]
     return round(counter_delta(values), 4) if len(values) > 1 else None
@@ -103,8 +126,12 @@ def job_server_series(run_dir: str, job: Mapping[str, Any]) -> dict[str, Any]:
                 **empty}
     if not scrapes:
         return {"note": f"the series file {name} holds no scrape", "scrapes": 0, **empty}
-    offset = block.get("file_offset_s")  # absent in older results: the first scrape is ~0
-    series = server_series(scrapes, offset if _is_number(offset) else 0.0)
+    reps = block.get("repetitions")
+    if isinstance(reps, list) and reps and all(isinstance(r, Mapping) for r in reps):
+        series = repeated_series(scrapes, reps)
+    else:
+        offset = block.get("file_offset_s")  # absent in older results: the first scrape is ~0
+        series = server_series(scrapes, offset if _is_number(offset) else 0.0)
     charted = ("requests_waiting", "kv_cache_usage", "preemptions")
     missing = not any(_has_values(series[k]) for k in charted)
     note = (f"the server exposes none of the charted series (requests waiting, KV-cache usage, "

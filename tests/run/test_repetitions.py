@@ -109,3 +109,30 @@ def test_a_job_run_once_keeps_its_metrics_as_before(monkeypatch: pytest.MonkeyPa
     assert calls == [1] and all(r.repetition is None for r in written)
     assert "repetitions" not in job_metrics(job, done)
     assert job_metrics(job, done) is done[0].metrics
+
+
+def test_a_repeated_jobs_server_figures_are_each_repetitions_own() -> None:
+    from runner.run.repetitions import server_metrics
+
+    def block(rate: float, offset: float, disagreement: dict[str, float] | None) -> dict:
+        return {"url": "http://127.0.0.1:1/metrics", "error": None, "interval_s": 1.0,
+                "scrapes": 20, "failed_scrapes": 0, "file": "jobs/a.server-metrics.jsonl",
+                "file_offset_s": offset, "window_s": 4.0, "scrapes_in_window": 5,
+                "series": {"generation_tokens": {"kind": "counter", "unit": "tokens",
+                                                 "delta": rate * 4, "rate_per_s": rate}},
+                "generation_tokens_per_s": rate, "client_output_tokens_per_s": 10.0,
+                "disagreement": disagreement}
+
+    far = {"server_tokens_per_s": 30.0, "client_tokens_per_s": 10.0, "difference": 2.0,
+           "threshold": 0.2}
+    blocks = [block(30.0, -1.0, far), block(10.0, -8.0, None), block(12.0, -14.0, None)]
+    merged = server_metrics(blocks, [4.0, 3.0, 3.5])
+    assert merged is not None
+    assert merged["generation_tokens_per_s"] == 12.0  # the median, not the last repetition's
+    assert merged["series"]["generation_tokens"]["rate_per_s"] == 12.0
+    assert merged["disagreement"] == far  # one repetition's is the job's
+    assert [(r["repetition"], r["file_offset_s"], r["end_s"]) for r in merged["repetitions"]] \
+        == [(1, -1.0, 4.0), (2, -8.0, 3.0), (3, -14.0, 3.5)]
+    assert merged["file_offset_s"] == -1.0  # the first repetition's, as a run-once job's
+    assert server_metrics(blocks[:1], [4.0]) == blocks[0]
+    assert server_metrics([None, None], [1.0, 1.0]) is None

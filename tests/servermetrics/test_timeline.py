@@ -100,3 +100,20 @@ def test_huge_finite_readings_are_left_out_and_the_chart_draws(tmp_path: Path) -
                for s in summary["series"].values())
     charts = timeline_charts({"t_s": [0, 1], "output_tokens_per_s": [1.0, 2.0]}, series)
     assert charts and all(c.startswith("<svg") for c in charts)
+
+
+def test_a_repeated_jobs_scrapes_follow_its_repetitions_and_leave_the_pause_out() -> None:
+    from runner.servermetrics.timeline import repeated_series
+
+    # one scrape a second from file time 0 to 12; repetition 1's window opens at file time 1
+    # and lasts 4 s, then a 3 s pause, repetition 2's opens at file time 8 and lasts 3 s
+    scrapes = [(float(t), {"generation_tokens": 10.0 * t, "requests_waiting": float(t)})
+               for t in range(13)]
+    reps = [{"file_offset_s": -1.0, "end_s": 4.0}, {"file_offset_s": -8.0, "end_s": 3.0}]
+    series = repeated_series(scrapes, reps)
+    # repetition 1: file 0..5 at -1..4; repetition 2: file 8..12 at 0..4, moved by 4 s
+    assert series["t_s"] == [-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert series["requests_waiting"] == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12]
+    # a counter's growth never spans the pause: each repetition's first scrape has none
+    assert series["generation_tokens_per_s"] == [None, 10, 10, 10, 10, 10,
+                                                 None, 10, 10, 10, 10]
