@@ -111,10 +111,19 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
         "stopped_reason": reason,
         "explanation": _failed(failing, bound_by) or _explain(reason, summaries),
         "trials": [{"id": s.get("id"), "value": v, "outcome": o, "metric": _value(s, shown)}
-                   for (v, o), s in zip(trials, summaries, strict=False)],
+                   for (v, o), s in zip(_every_trial(search, trials, summaries, reason),
+                                        summaries, strict=True)],
         "search": {"from": search.start, "to": search.stop, "precision": search.precision,
                    "max_jobs": search.max_jobs},
     }
+
+
+def _every_trial(search: Search, trials: Sequence[Trial], summaries: Sequence[Mapping[str, Any]],
+                 reason: str | None) -> list[tuple[float, str]]:
+    """(value, outcome) of every trial job that ran: the decided ones, then the one that
+    decided nothing (its outcome is why: failed, no_data, interrupted, skipped)."""
+    return [*trials, *((float(s.get("params", {}).get(search.over, 0)), reason or "failed")
+                       for s in summaries[len(trials):])]
 
 
 def _trial_id(by_value: Mapping[float, Mapping[str, Any]], value: float | None) -> str | None:

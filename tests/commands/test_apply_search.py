@@ -152,8 +152,13 @@ def test_an_slo_check_with_no_data_does_not_decide_the_search(
     jsonschema.validate(record, {"$ref": "#/$defs/capacity",
                                  "$defs": load_schema("result")["$defs"]})
     assert record["capacity"] is None and record["first_fail"] is None
-    assert record["stopped_reason"] == "no_data" and record["trials"] == []
+    assert record["stopped_reason"] == "no_data"
+    # the trial that ran is in the record, with why it decided nothing (it was left out)
+    [trial] = record["trials"]
+    assert trial["outcome"] == "no_data" and trial["metric"] is None
+    assert trial["value"] == 1 and trial["id"].endswith("concurrency=1")
     assert "no data for the SLO check tpot_ms p95" in out
+    assert "; 1 trial)" in out  # the recap counts it (it said 0 trials)
     assert "lower search.from" not in out
 
 
