@@ -30,7 +30,7 @@ from runner.plan.selection import (
     totals_text,
     unknown_tags,
 )
-from runner.plural import counted
+from runner.plan.sessions import describe_requests
 from runner.printable import printable
 
 
@@ -143,7 +143,7 @@ def describe_load(params: Mapping[str, Any]) -> str:
     else:
         load = f"concurrency {params.get('concurrency', defaults.CONCURRENCY)}"
     requests, duration = params.get("requests"), params.get("duration_s")
-    stop = [counted(requests, "request")] if requests else []
+    stop = [describe_requests(params)] if requests else []
     stop += [f"{number_text(duration)} s"] if duration else []
     text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
     warmup = params.get("warmup_requests", 0)

@@ -15,6 +15,7 @@ from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs,
 from runner.plan.modes import DEFAULT_ENDPOINT, misfits
 from runner.plan.planfile import Benchmark, Plan, complete_params
 from runner.plan.searchplan import Search, worst_case_trials
+from runner.plan.sessions import turns_of
 from runner.plural import counted
 
 
@@ -257,7 +258,7 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     timed = [(p, n) for p, n in runs if "requests" not in p]
     figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
                "models": len(models), "jobs": sum(n for _, n in runs),
-               "requests": sum(p.get("requests", 0) * n for p, n in loads),
+               "requests": sum(p.get("requests", 0) * turns_of(p) * n for p, n in loads),
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
                "time_bound_jobs": sum(n for _, n in timed),
                "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
