@@ -14,7 +14,7 @@ from runner.inputfile import input_problem, read_input
 from runner.plan.openloop import open_loop_problems
 from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
 from runner.plan.searchplan import search_params, search_problems
-from runner.plan.sessions import session_problem
+from runner.plan.sessions import session_place_problems, session_problem
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
 from runner.schema import validate, whole_numbers_as_int
@@ -93,6 +93,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     failed = {p.where.path for p in problems}  # a failed template is not also a type error
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
     checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
+    checks += session_place_problems(doc, _merged(doc.data))
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]

@@ -3,11 +3,13 @@ session job sends in all, how it reads in `plan`, and what a job's params may no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner import defaults
+from runner.errors import Problem
 from runner.plural import counted
+from runner.yamlfile import Document
 
 CHAT_ONLY = ("workload.session needs endpoint chat (a conversation is a list of chat "
              "messages): set endpoint: chat, or remove session")
@@ -39,6 +41,22 @@ def session_problem(params: Mapping[str, Any]) -> str | None:
     if isinstance(params.get("session"), Mapping) and params.get("endpoint", "chat") != "chat":
         return CHAT_ONLY
     return None
+
+
+def session_place_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
+    """Each benchmark (merged over the defaults) whose workload has a session on an endpoint
+    other than chat, at its session key (a matrix that sets the endpoint is checked per job,
+    by session_problem, in complete_params)."""
+    problems = []
+    for i, bench in enumerate(merged):
+        workload = bench.get("workload") if isinstance(bench, Mapping) else None
+        matrix = bench.get("matrix") if isinstance(bench, Mapping) else None
+        if isinstance(matrix, Mapping) and "endpoint" in matrix:
+            continue
+        if isinstance(workload, Mapping) and session_problem(workload):
+            where = doc.where(("benchmarks", i, "workload", "session"), key=True)
+            problems.append(Problem(CHAT_ONLY, where))
+    return problems
 
 
 def describe_requests(params: Mapping[str, Any]) -> str:
