@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 
 from runner.load.records import RequestRecord
-from runner.run.metrics import summarize
+from runner.run.metrics import Expectation, summarize
 
 
 def record(session: int, turn: int, ttft: float, prompt: int, ok: bool = True,
@@ -37,6 +37,14 @@ def test_by_turn_gives_each_turn_its_distributions_and_how_sessions_ended() -> N
     jsonschema.Draft202012Validator(metrics).validate(summarize(records))
     request = {"$ref": "#/$defs/request", "$defs": schema["$defs"]}
     jsonschema.Draft202012Validator(request).validate(records[1].to_json())
+
+
+def test_prompt_lengths_against_the_target_count_turn_1_only() -> None:
+    """The later turns hold the conversation: their prompts are not the synthetic target's
+    (a session job was flagged prompts_off_target for them)."""
+    records = [record(0, 1, 100, 10), record(0, 2, 30, 90), record(0, 3, 32, 170)]
+    found = summarize(records, expect=Expectation(input_tokens=10))["lengths"]["input"]
+    assert found["achieved_mean"] == 10 and found["ratio"] == 1
 
 
 def test_a_job_without_sessions_has_no_by_turn() -> None:
