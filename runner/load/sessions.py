@@ -108,9 +108,9 @@ class SessionJob(_Job):
                         *self.sessions.user(session, turn + 1)]
             body = encode_body({"model": self.bodies.model, "messages": history,
                                 **self.bodies.tail})
-            ready = perf_counter_ns()
-            scheduled = ready if scheduled is not None else None
-            queue_ms = 0.0 if queue_ms is not None else None
+            # Later turns are no arrivals: no scheduled time (an open loop's achieved rate,
+            # queue and from-scheduled latencies are its session starts'), no slot queue.
+            ready, scheduled, queue_ms = perf_counter_ns(), None, None
 
     async def _think(self) -> bool:
         """Wait the think time; False when the session must stop: sending ended, or the

@@ -127,3 +127,28 @@ def test_a_failed_turn_ends_its_session() -> None:
 ])
 def test_split_turns(messages: list[dict[str, Any]], turns: list[list[str]]) -> None:
     assert [[m["content"] for m in turn] for turn in split_turns(messages)] == turns
+
+
+def test_an_open_loop_starts_sessions_and_max_concurrency_counts_sessions() -> None:
+    """rate 50/s, at most 1 session in flight: sessions never overlap (each starts after the
+    previous one's last turn ended); only turn 1 has a scheduled time (an arrival)."""
+    result = simulate(params(concurrency=None, rate=50, arrival="constant", max_concurrency=1,
+                             requests=3, session={"turns": 3}))
+    sessions = by_session(result.records)
+    assert [[r.turn for r in sessions[s]] for s in range(3)] == [[1, 2, 3]] * 3
+    for s in (1, 2):
+        last = sessions[s - 1][-1]
+        assert sessions[s][0].sent_ms >= last.sent_ms + (last.e2e_ms or 0)
+    assert all((r.scheduled_ms is not None) == (r.turn == 1) for r in result.records)
+
+
+def test_duration_ends_sessions_between_turns() -> None:
+    """duration_s 0.3 with 0.1 s of think time: sending stops; every session's records are
+    its turns from 1 with none missing, and the job ends as `duration`."""
+    result = simulate(params(requests=None, duration_s=0.3, duration_grace_s=5,
+                             session={"turns": 50, "think_time_s": 0.1}))
+    assert result.stopped == "duration"
+    sessions = by_session(result.records)
+    assert sessions and all(len(records) < 50 for records in sessions.values())
+    for records in sessions.values():
+        assert [r.turn for r in records] == list(range(1, len(records) + 1))
