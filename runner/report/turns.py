@@ -42,6 +42,21 @@ def turn_charts(job: Mapping[str, Any], fmt: Callable[[Any], str]) -> tuple[Mark
     return chart, table
 
 
+def markdown_turns(jobs: Sequence[Mapping[str, Any]], fmt: Callable[[Any], str],
+                   md: Callable[[Any], str]) -> list[str]:
+    """One line per session job for the Markdown summary: TTFT p50 and prompt tokens p50 by
+    turn (`md` makes text safe for Markdown)."""
+    lines = []
+    for job in jobs:
+        rows = turn_rows(job)
+        if rows:
+            ttft = " → ".join(fmt(_at(r, "ttft_ms.p50")) for r in rows)
+            prompt = " → ".join(fmt(_at(r, "prompt_tokens.p50")) for r in rows)
+            lines.append(f"- `{md(job.get('id'))}` by turn: TTFT p50 {md(ttft)} ms; "
+                         f"prompt tokens p50 {md(prompt)}")
+    return ["", "**By turn** (sessions)", *lines] if lines else []
+
+
 def _cell(row: Mapping[str, Any], path: str, fmt: Callable[[Any], str]) -> str:
     value = _at(row, path)
     return f"{value:,.0f}" if value is not None and "." not in path else fmt(value)

@@ -67,6 +67,7 @@ def test_sessions_run_store_report_and_compare(project: Path,
     assert "session" not in next(r for r in records if r["warmup"])
     html = render_report(str(run), "html")
     assert "TTFT by turn" in html and 'class="by-turn"' in html
+    assert "by turn: TTFT p50 " in render_report(str(run), "md")
     code, text, err = run_cli(capsys, "compare", str(run), str(run), "--metric",
                               "turn_ttft_first_p50,turn_ttft_last_p50", "--format", "json")
     assert code == EXIT_OK, err

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from scripted_server import Script, scripted_server
 
+from runner.load.earlystop import EarlyStop
 from runner.load.exchange import Target
 from runner.load.loadgen import LoadResult, run_load
 from runner.load.records import RequestRecord
@@ -152,3 +153,12 @@ def test_duration_ends_sessions_between_turns() -> None:
     assert sessions and all(len(records) < 50 for records in sessions.values())
     for records in sessions.values():
         assert [r.turn for r in records] == list(range(1, len(records) + 1))
+
+
+def test_the_saturation_watch_looks_at_session_starts_only() -> None:
+    """A later turn is no arrival: it must not count as one completed at the target rate."""
+    watch = EarlyStop({"rate": 5}, 0.0)
+    watch.observe(RequestRecord(index=1, ok=True, ttft_ms=1, e2e_ms=2, session=0, turn=2))
+    assert not watch.answers
+    watch.observe(RequestRecord(index=0, ok=True, ttft_ms=1, e2e_ms=2, session=0, turn=1))
+    assert len(watch.answers) == 1
