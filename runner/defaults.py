@@ -45,6 +45,7 @@ PROMPT_REUSE = "none"
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
 CONCURRENCY = 1  # when neither concurrency nor rate is given
 REQUESTS = 100  # when neither requests nor duration_s is given
+SESSION_THINK_TIME_S = 0.0  # workload.session: no pause between a turn's answer and the next
 # After duration_s, requests in flight may finish for duration_grace_s, then they are cancelled.
 # Its default is duration_s itself, at most this (AIPerf's grace period is 30 s): a duration job
 # takes at most twice its duration, and at most 30 s more.

@@ -338,7 +338,7 @@ def test_good_benchmark_names(name: str) -> None:
           "dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, include, "
           "input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, "
           "prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, request_timeout_s, requests, "
-          "seed, stall_timeout_s, "
+          "seed, session, stall_timeout_s, "
           "stream, temperature, template, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),

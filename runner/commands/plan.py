@@ -27,8 +27,8 @@ from runner.plan.selection import (
     split_tags,
     unknown_tags,
 )
+from runner.plan.sessions import describe_requests
 from runner.plan.totals import duration_text, number_text, sending_s, totals, totals_text
-from runner.plural import counted
 from runner.printable import printable
 
 
@@ -141,7 +141,7 @@ def describe_load(params: Mapping[str, Any]) -> str:
     else:
         load = f"concurrency {params.get('concurrency', defaults.CONCURRENCY)}"
     requests, duration = params.get("requests"), params.get("duration_s")
-    stop = [counted(requests, "request")] if requests else []
+    stop = [describe_requests(params)] if requests else []
     stop += [f"{number_text(duration)} s"] if duration else []
     text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
     text += _sending_text(params)

@@ -93,7 +93,7 @@ class EarlyStop:
                         "lower_bound": round(low, 4), "z": self.t.error_z,
                         "threshold": self.error_limit, "finished": self.finished,
                         "failed": self.failed, "min_requests": self.min_requests}
-        if self.saturation and record.ok:
+        if self.saturation and record.ok and (record.turn or 1) == 1:  # sessions: the arrivals
             return self._saturated(record)
         return None
 

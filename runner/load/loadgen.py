@@ -75,7 +75,11 @@ async def run_load(
     cancelled ones included, goes to `on_record` as it ends; warm-ups when the window opens,
     with offsets from its start (or at the job's end, if it never opened). `before_window` is
     awaited after the warm-ups ended and before the window opens (not when there is none)."""
-    job = _Job(target, params, prompts, on_record or _ignore, max_error_rate)
+    kind: type[_Job] = _Job
+    if params.get("session"):  # multi-turn sessions (that module imports this one)
+        from runner.load.sessions import SessionJob
+        kind = SessionJob
+    job = kind(target, params, prompts, on_record or _ignore, max_error_rate)
     job.before_window = before_window
     return await job.run(stop, hurry, grace_s)
 

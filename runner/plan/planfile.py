@@ -14,6 +14,7 @@ from runner.inputfile import input_problem, read_input
 from runner.plan.openloop import open_loop_problems
 from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
 from runner.plan.searchplan import search_params, search_problems
+from runner.plan.sessions import session_place_problems, session_problem
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
 from runner.schema import validate, whole_numbers_as_int
@@ -92,6 +93,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     failed = {p.where.path for p in problems}  # a failed template is not also a type error
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
     checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
+    checks += session_place_problems(doc, _merged(doc.data))
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
@@ -295,6 +297,8 @@ def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[s
     params.update(point)
     completed = _with_defaults(params)
     _check_modifiers(point, completed)
+    if problem := session_problem(completed):
+        raise ValueError(problem)
     return completed
 
 
@@ -341,7 +345,8 @@ def _applies(key: str, params: Mapping[str, Any]) -> bool:
 
 
 _ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "dataset", "template", "max_tokens",
-          "temperature", "seed", "prompt_reuse", "stream", "extra_body", "concurrency", "rate",
+          "temperature", "seed", "prompt_reuse", "stream", "extra_body", "session",
+          "concurrency", "rate",
           "arrival", "max_concurrency", "burstiness", "ramp_up", "early_stop", "requests",
           "duration_s", "duration_grace_s", "warmup_requests", "request_timeout_s",
           "stall_timeout_s", "job_timeout_s", "repeat", "repeat_pause_s")

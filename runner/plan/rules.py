@@ -11,6 +11,7 @@ from typing import Any
 
 from runner.errors import Problem
 from runner.plan.searchplan import search_bounds
+from runner.plan.sessions import session_problem
 from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
 
@@ -145,6 +146,8 @@ def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list
         problems.append(Problem("burstiness shapes gamma arrivals only: set arrival: gamma "
                                 "beside it, or remove burstiness",
                                 doc.where((*path, "burstiness"))))
+    if problem := session_problem(params):
+        problems.append(Problem(problem, doc.where((*path, "session"))))
     return problems + _search_problems(doc, path, params)
 
 

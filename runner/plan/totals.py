@@ -9,6 +9,7 @@ from typing import Any
 from runner.defaults import REPEAT
 from runner.plan.searchplan import Search, trial_jobs
 from runner.plan.selection import Selected
+from runner.plan.sessions import turns_of
 from runner.plural import counted
 
 
@@ -25,7 +26,7 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     timed = [(p, n) for p, n in runs if "requests" not in p]
     figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
                "models": len(models), "jobs": sum(n for _, n in runs),
-               "requests": sum(p.get("requests", 0) * n for p, n in loads),
+               "requests": sum(p.get("requests", 0) * turns_of(p) * n for p, n in loads),
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
                "time_bound_jobs": sum(n for _, n in timed),
                "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
@@ -45,10 +46,11 @@ def sending_s(params: Mapping[str, Any]) -> float | None:
     request count, requests / rate (plus a ramp-up's duration: the ramp sends more slowly, so
     this is an upper bound). A rate search's trial is bounded by its lowest rate, `from`.
     None for a closed loop that stops after a number of requests (a sweep's measuring jobs and
-    a concurrency search's trials included): the server's latency sets its time. Warm-ups and
+    a concurrency search's trials included) and for sessions (their later turns follow the
+    answers): the server's latency sets its time. Warm-ups and
     the wait for the last answers are not counted."""
     duration = params.get("duration_s")
-    rate = _lowest_rate(params)
+    rate = None if params.get("session") else _lowest_rate(params)  # a session's turns: latency
     if rate is None or "requests" not in params:
         return None if duration is None else float(duration)
     ramp = params.get("ramp_up")

@@ -66,6 +66,9 @@ def _metric_table() -> dict[str, Metric]:
         Metric("total_tps", ("throughput", "total_tokens_per_s"), "tok/s", True),
         Metric("goodput", ("goodput", "requests_per_s"), "req/s", True),
         Metric("error_rate", ("error_rate",), "%", absolute=True),
+        # Session jobs (workload.session): TTFT p50 of turn 1 and of the last turn answered
+        Metric("turn_ttft_first_p50", ("by_turn", "ttft_p50", "first"), "ms"),
+        Metric("turn_ttft_last_p50", ("by_turn", "ttft_p50", "last"), "ms"),
         CAPACITY_METRIC,
     ):
         table[metric.name] = metric

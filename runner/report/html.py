@@ -36,6 +36,7 @@ from runner.report.gatewayview import GatewayRow, gateway_rows
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts
+from runner.report.turns import turn_charts
 from runner.results.runs import StoredRun
 from runner.servermetrics.timeline import job_server_series
 
@@ -204,6 +205,7 @@ def distribution(job: Job, records: Sequence[RequestRecord],
     return Dist(str(job.get("id")), note, (
         _histogram(job, "ttft_ms", "TTFT", [r.ttft_ms for r in sample]),
         _histogram(job, "e2e_ms", "E2E latency", [r.e2e_ms for r in sample]),
+        *turn_charts(job, fmt),
     ), tuple(map(Markup, timeline_charts(client_series(records), server))),
         tuple(map(Markup, server_charts(server or {}))), str((server or {}).get("note") or ""))
 

@@ -12,6 +12,7 @@ from typing import Any
 from runner.load.records import ClientHealth, RequestRecord
 from runner.run.queueing import send_rate
 from runner.run.tokens import Expectation, token_metrics
+from runner.run.turnmetrics import by_turn
 
 __all__ = ["Expectation", "distribution", "evaluate_slo", "meets_latency_slo", "summarize"]
 
@@ -105,6 +106,7 @@ def summarize(
         "client": _client(health, client_bound_threshold_ms),
         "retry_after": {"pauses": len(pauses_s), "paused_s": math.fsum(pauses_s)},
         "model_limits": dict(model_limits or NO_MODEL_LIMITS),
+        "by_turn": by_turn(measured, distribution),
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)

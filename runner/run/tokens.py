@@ -76,7 +76,9 @@ def per_chunk(ok: Sequence[RequestRecord]) -> list[float]:
 def lengths(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, Any]:
     """Achieved mean output and prompt tokens against max_tokens and the input target."""
     output = _mean([r.output_tokens for r in ok if r.output_tokens is not None])
-    prompt = _mean([r.prompt_tokens for r in ok if r.prompt_tokens is not None])
+    # A session's later turns hold the conversation so far: only turn 1 is the synthetic prompt.
+    prompt = _mean([r.prompt_tokens for r in ok if r.prompt_tokens is not None
+                    and (r.turn or 1) == 1])
     return {
         "output": {"requested": expect.max_tokens, "fixed": expect.fixed_output,
                    "achieved_mean": output, "ratio": _ratio(output, expect.max_tokens)},

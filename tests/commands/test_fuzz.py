@@ -59,7 +59,8 @@ benchmarks:
   - name: open
     models: ["@coder", "llama3.1:8b"]
     on_empty: skip
-    workload: {template: "Say {{ who }} {{ i }}"}
+    workload: {template: "Say {{ who }} {{ i }}",
+               session: {turns: 2, think_time_s: 0.01, user_tokens: 4}}
     load: {rate: 50, arrival: constant, max_concurrency: 4, requests: 3}
     max_error_rate: 0.5
 """)
@@ -125,12 +126,14 @@ NEAR: dict[str, list[Any]] = {
                {"over": "concurrency", "from": 1.5, "to": 3}, {"over": "rate", "from": 2, "to": 1}],
     "sweep": [{"rates": 1, "concurrency": 2}, {"rates": 0}, {"rates": 51}],
     "repeat": [1, 2, 3, 0, 101], "repeat_pause_s": [0, 0.001, 0.01, 3601, -1],
+    "session": [{"turns": 2}, {"turns": 1000, "think_time_s": 3600}, {"turns": 1},
+                {"turns": 3, "user_tokens": 1000000}, {"turns": 2, "think_time_s": 0}, {}],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s"]
+        "search", "sweep", "repeat", "repeat_pause_s", "session"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -294,10 +297,16 @@ def _tiny(plan: Path) -> bool:
 
 def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
     return len(jobs) <= 8 and all(
-        j.get("requests", 10**9) + j.get("warmup_requests", 0) <= 10
+        j.get("requests", 10**9) * _session(j).get("turns", 1) + j.get("warmup_requests", 0) <= 10
+        and _session(j).get("think_time_s", 0) <= 1 and _session(j).get("user_tokens", 0) <= 4096
         and j.get("max_tokens", 256) <= 64 and j.get("input_tokens", 0) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
         for j in jobs)
+
+
+def _session(job: dict[str, Any]) -> dict[str, Any]:
+    session = job.get("session")
+    return session if isinstance(session, dict) else {}
 
 
 def test_what_validate_accepts_in_a_lock_apply_runs(

@@ -568,9 +568,10 @@ def test_result_schema_rejects_drift(schema: dict[str, Any], change: Any, path: 
 
 def test_request_schema_knows_every_error_kind(schema: dict[str, Any]) -> None:
     assert schema["$defs"]["request"]["properties"]["error_kind"]["enum"] == [*ERROR_KINDS, None]
-    # `repetition` is written only in a repeated job's log (load.repeat > 1)
+    # `repetition` is written only in a repeated job's log (load.repeat > 1), `session` and
+    # `turn` only in a session job's (workload.session)
     assert set(schema["$defs"]["request"]["required"]) == \
-        set(RequestRecord.__dataclass_fields__) - {"repetition"}
+        set(RequestRecord.__dataclass_fields__) - {"repetition", "session", "turn"}
     assert set(schema["$defs"]["request"]["properties"]) == set(RequestRecord.__dataclass_fields__)
     pattern = schema["$defs"]["metrics"]["properties"]["errors"]["propertyNames"]["pattern"]
     errors = validator(schema, "metrics").evolve(
