@@ -43,7 +43,7 @@ class Target:
 
 
 class Exchange(ABC):
-    """A job's requests on the wire, the part of a running job (loadgen._Job) that sends each
+    """A job's requests on the wire, the part of a running job (loadjob.LoadJob) that sends each
     request on its turn, reads its answer within the limits and the deadline, and measures it
     into a record: `_finish` keeps it, `_give_up` stops the job (schedule.Schedule).
     `state_type` reads each answer (a subclass may learn more from it: run.probewire)."""
@@ -97,7 +97,7 @@ class Exchange(ABC):
 
     @abstractmethod
     def _finish(self, record: RequestRecord) -> None:
-        """Keep the record of a request that ended (loadgen._Job)."""
+        """Keep the record of a request that ended (loadjob.LoadJob)."""
 
     @abstractmethod
     def _give_up(self, reason: str) -> None:

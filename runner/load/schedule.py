@@ -19,7 +19,7 @@ PAUSE_POLL_S = 0.1  # a sender waiting out a pause (Retry-After) checks this oft
 
 
 class Schedule(Exchange):
-    """When a running job (loadgen._Job) sends its requests and how it stops sending: its
+    """When a running job (loadjob.LoadJob) sends its requests and how it stops sending: its
     closed or open loop, pauses, the duration, interrupts and the job timeout."""
 
     def __init__(self, target: Target, params: Mapping[str, Any], prompts: PromptSource) -> None:

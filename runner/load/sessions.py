@@ -19,7 +19,7 @@ from typing import Any
 
 from runner.load.answertext import AnswerState
 from runner.load.exchange import Target
-from runner.load.loadgen import _Job
+from runner.load.loadjob import LoadJob
 from runner.load.records import RequestRecord
 from runner.load.sse import StreamState
 from runner.load.workload import VOCABULARY, PromptSource, encode_body
@@ -76,7 +76,7 @@ def split_turns(messages: list[Message]) -> list[list[Message]]:
     return turns or [current]
 
 
-class SessionJob(_Job):
+class SessionJob(LoadJob):
     """A running job of sessions (see the module's docstring). A measured unit's index `i` from
     the closed or open loop is session `i - warmup`; turn `t` of session `s` is request index
     `warmup + s * turns + t - 1`. Warm-ups stay single requests (each session's turn 1 shape)."""
