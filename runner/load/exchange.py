@@ -20,8 +20,7 @@ import aiohttp
 from runner.defaults import LIMITS, PARAMS
 from runner.load.gatewayheaders import read_gateway
 from runner.load.pacing import Pauses, retry_after_s
-from runner.load.records import (ClientHealth, RequestRecord, count_tokens, time_answer,
-                                 time_chunks)
+from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_answer, time_chunks
 from runner.load.sse import StreamState, error_message, short
 from runner.redaction import redact
 

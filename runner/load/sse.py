@@ -267,7 +267,7 @@ class StreamState:
             self.error = self.error or error_message(answer)
             return
         said = read_event(answer)
-        if not event and (said == PLAIN or said == PLAIN_REASONING):
+        if not event and said in (PLAIN, PLAIN_REASONING):
             template = learn(data)
             if template is not None:
                 self._template, self._template_answer = template, said.answer
