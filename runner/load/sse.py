@@ -241,7 +241,9 @@ class StreamState:
             return True
         template = self._template
         if template is not None and not event and fits(data, template):
-            self._text(now_ns, self._template_answer)
+            self.chunk_ns.append(now_ns)
+            if not self._template_answer:  # (an answer template's chunk set answer_ns)
+                self.reasoning_chunks += 1
         else:
             self._parse(data, event, now_ns)
         return False
@@ -267,10 +269,8 @@ class StreamState:
             self.error = self.error or error_message(answer)
             return
         said = read_event(answer)
-        if not event and said in (PLAIN, PLAIN_REASONING):
-            template = learn(data)
-            if template is not None:
-                self._template, self._template_answer = template, said.answer
+        if not event and said in (PLAIN, PLAIN_REASONING) and (template := learn(data)):
+            self._template, self._template_answer = template, said.answer
         self._apply(said, now_ns)
 
     def _apply(self, said: Event, now_ns: int) -> None:
@@ -287,17 +287,13 @@ class StreamState:
         if said.finish is not None and not self.unfinished:
             self.finish_reason, self.unfinished = said.finish, said.unfinished
         if said.text:
-            self._text(now_ns, said.answer)
+            self.chunk_ns.append(now_ns)
+            if not said.answer:
+                self.reasoning_chunks += 1
+            elif self.answer_ns is None:
+                self.answer_ns = now_ns
         elif said.choices:
             self.textless_ns.append(now_ns)
-
-    def _text(self, now_ns: int, answer: bool) -> None:
-        """A content chunk came: with answer text, or only reasoning text."""
-        self.chunk_ns.append(now_ns)
-        if not answer:
-            self.reasoning_chunks += 1
-        elif self.answer_ns is None:
-            self.answer_ns = now_ns
 
 
 def _is_int(value: bytes) -> bool:
