@@ -51,14 +51,14 @@ def _as_json(value: Any) -> str:
 class Event:
     """What one parsed event (or a whole non-streamed answer) says.
 
-    `text`: a choice carries generated text (the README's TTFT definition), `answer`: answer
-    text, not reasoning (content, refusal, tool-call arguments, completions text: the README's
-    TTFO definition); `choices`: the
-    event has a non-empty choices list, text or not (what vLLM's client counts as a chunk);
-    `finish`: a finish
-    reason, cut to REASON_LIMIT (with several choices, the first outside FINISHED wins);
-    `unfinished`: that reason is outside FINISHED; token counts from `usage` (None: absent);
-    `error`: the message of a truthy `error`; `invalid`: what is not the OpenAI shape."""
+    `text`: a choice carries generated text (the README's TTFT definition); `answer`: answer
+    text, not only reasoning (content, refusal, tool-call arguments, completions text: the
+    README's TTFO definition); `choices`: the event has a non-empty choices list, text or not
+    (what vLLM's client counts as a chunk); `finish`: a finish reason, cut to REASON_LIMIT
+    (with several choices, the first outside FINISHED wins); `unfinished`: that reason is
+    outside FINISHED; token counts from `usage` (None: absent), reasoning tokens from its
+    `completion_tokens_details.reasoning_tokens`; `error`: the message of a truthy `error`;
+    `invalid`: what is not the OpenAI shape."""
 
     text: bool = False
     choices: bool = False
