@@ -63,6 +63,7 @@ SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
     "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
+    "reasoning_tokens": 0,  # kind: mock: chat answers reason this many tokens first
 }
 
 # What runner asks a LiteLLM proxy to do behind its back (servers.yaml `gateway`): false = ask

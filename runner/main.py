@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=None, metavar="N",
                    help="answers served at once; more wait in a FIFO queue before their time "
                         "to first token starts (default: no limit)")
+    p.add_argument("--reasoning-tokens", type=int, default=0, metavar="N",
+                   help="chat answers stream N delta.reasoning_content tokens before the answer, "
+                        "counted in usage completion_tokens_details.reasoning_tokens (default: 0)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

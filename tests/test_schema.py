@@ -244,7 +244,7 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
          "(at $.benchmarks[0].temperature)"),
         (HEAD + "    slo: {p95: 100}\n",
          "f.yaml:6:11: unknown key 'p95' (it belongs under 'ttft_ms:' or 'tpot_ms:' or "
-         "'itl_ms:' or 'e2e_ms:') (at $.benchmarks[0].slo.p95)"),
+         "'itl_ms:' or 'e2e_ms:' or 'ttfo_ms:') (at $.benchmarks[0].slo.p95)"),
     ],
 )
 def test_unknown_keys_at_every_depth_with_hints(text: str, expected: str) -> None:

@@ -13,8 +13,10 @@ _MAX_TOKENS = 1 << 40  # a token count above this is a broken server, not a long
 # The finish reasons of an answer that ended as the model meant it to (OpenAI's set, less
 # content_filter: the provider withheld or cut the output, see README "Metrics").
 FINISHED = frozenset({"stop", "length", "tool_calls", "function_call"})
-# Keys of a delta (or a message) whose non-empty string is generated text.
-TEXT_KEYS = ("content", "reasoning_content", "reasoning", "refusal")
+# Keys of a delta (or a message) whose non-empty string is reasoning text: vLLM's reasoning
+# parsers' and DeepSeek's `reasoning_content`, OpenRouter's and newer vLLM's `reasoning` (which
+# LiteLLM 1.106 renames `reasoning_content`: llms/openai/chat/gpt_transformation.py).
+REASONING_KEYS = ("reasoning_content", "reasoning")
 _DETAIL_KEYS = ("text", "summary")  # reasoning_details entries: reasoning.text, reasoning.summary
 
 
@@ -49,12 +51,14 @@ def _as_json(value: Any) -> str:
 class Event:
     """What one parsed event (or a whole non-streamed answer) says.
 
-    `text`: a choice carries generated text (the README's TTFT definition); `choices`: the
-    event has a non-empty choices list, text or not (what vLLM's client counts as a chunk);
-    `finish`: a finish
-    reason, cut to REASON_LIMIT (with several choices, the first outside FINISHED wins);
-    `unfinished`: that reason is outside FINISHED; token counts from `usage` (None: absent);
-    `error`: the message of a truthy `error`; `invalid`: what is not the OpenAI shape."""
+    `text`: a choice carries generated text (the README's TTFT definition); `answer`: answer
+    text, not only reasoning (content, refusal, tool-call arguments, completions text: the
+    README's TTFO definition); `choices`: the event has a non-empty choices list, text or not
+    (what vLLM's client counts as a chunk); `finish`: a finish reason, cut to REASON_LIMIT
+    (with several choices, the first outside FINISHED wins); `unfinished`: that reason is
+    outside FINISHED; token counts from `usage` (None: absent), reasoning tokens from its
+    `completion_tokens_details.reasoning_tokens`; `error`: the message of a truthy `error`;
+    `invalid`: what is not the OpenAI shape."""
 
     text: bool = False
     choices: bool = False
@@ -64,9 +68,12 @@ class Event:
     completion_tokens: int | None = None
     error: str | None = None
     invalid: str | None = None
+    answer: bool = False
+    reasoning_tokens: int | None = None
 
 
-PLAIN = Event(text=True, choices=True)  # a content chunk and nothing else
+PLAIN = Event(text=True, choices=True, answer=True)  # an answer chunk and nothing else
+PLAIN_REASONING = Event(text=True, choices=True)  # a reasoning chunk and nothing else
 
 
 def read_event(answer: Any) -> Event:
@@ -77,22 +84,29 @@ def read_event(answer: Any) -> Event:
         return Event(invalid="an event is not a JSON object")
     error = answer.get("error")
     usage = answer.get("usage")
-    prompt, completion, invalid = _usage(usage) if usage else (None, None, None)
+    prompt, completion, reasoning, invalid = (_usage(usage) if usage
+                                              else (None, None, None, None))
     choices = answer.get("choices")
-    text, finish, unfinished, wrong = _choices(choices)
+    text, said, finish, unfinished, wrong = _choices(choices)
     return Event(text, text or (wrong is None and bool(choices)), finish, unfinished, prompt,
-                 completion, error_message(error) if error else None, invalid or wrong)
+                 completion, error_message(error) if error else None, invalid or wrong, said,
+                 reasoning)
 
 
-def _usage(usage: Any) -> tuple[int | None, int | None, str | None]:
+def _usage(usage: Any) -> tuple[int | None, int | None, int | None, str | None]:
+    """(prompt, completion, reasoning tokens, what is invalid) of a usage object; reasoning
+    tokens are OpenAI's `completion_tokens_details.reasoning_tokens` (part of completion)."""
     if not isinstance(usage, dict):
-        return None, None, "usage is not an object"
+        return None, None, None, "usage is not an object"
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    wrong = next((v for v in (prompt, completion) if type(v) is int and _count(v) is None), None)
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    counts = (prompt, completion, reasoning)
+    wrong = next((v for v in counts if type(v) is int and _count(v) is None), None)
+    said = _count(prompt), _count(completion), _count(reasoning)
     if wrong is None:
-        return _count(prompt), _count(completion), None
-    shown = short(str(wrong), 24)
-    return _count(prompt), _count(completion), f"a usage token count is out of range: {shown}"
+        return *said, None
+    return *said, f"a usage token count is out of range: {short(str(wrong), 24)}"
 
 
 def _count(value: Any) -> int | None:
@@ -100,45 +114,59 @@ def _count(value: Any) -> int | None:
     return value if type(value) is int and 0 <= value <= _MAX_TOKENS else None
 
 
-def _choices(choices: Any) -> tuple[bool, str | None, bool, str | None]:
-    """(text, finish reason, whether it is outside FINISHED, what is invalid)."""
+def _choices(choices: Any) -> tuple[bool, bool, str | None, bool, str | None]:
+    """(text, answer text, finish reason, whether it is outside FINISHED, what is invalid)."""
     if choices is None:
-        return False, None, False, None
+        return False, False, None, False, None
     if not isinstance(choices, list):
-        return False, None, False, "choices is not a list"
-    text, finish, unfinished, wrong = False, None, False, None
+        return False, False, None, False, "choices is not a list"
+    text = said = unfinished = False
+    finish: str | None = None
+    wrong: str | None = None
     for choice in choices:
         if not isinstance(choice, dict):
-            return False, None, False, "a choice is not an object"
+            return False, False, None, False, "a choice is not an object"
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
             if not unfinished:
                 finish, unfinished = short(reason, REASON_LIMIT), reason not in FINISHED
         elif reason:
             wrong = wrong or "a finish_reason is not a string"
-        text = text or _has_text(choice)
-    return text, finish, unfinished, wrong
+        if not said:
+            said = _has_answer(choice)
+            text = text or said or _has_reasoning(choice)
+    return text, said, finish, unfinished, wrong
 
 
-def _has_text(choice: dict[str, Any]) -> bool:
-    """Whether a choice carries generated text: see the README's TTFT definition."""
+def _delta(choice: dict[str, Any]) -> Any:
     delta = choice.get("delta")
-    if delta is None:
-        delta = choice.get("message")  # a non-streamed chat answer
+    return choice.get("message") if delta is None else delta  # message: a non-streamed answer
+
+
+def _has_answer(choice: dict[str, Any]) -> bool:
+    """Whether a choice carries answer text (the README's TTFO definition): content (a string
+    or text parts), a refusal, tool-call or function-call arguments, or a completion's text."""
+    delta = _delta(choice)
     if not isinstance(delta, dict):
         text = choice.get("text")  # completions
         return isinstance(text, str) and text != ""
-    for key in TEXT_KEYS:
-        value = delta.get(key)
-        if isinstance(value, str):
-            if value:
-                return True
-        elif key == "content" and _any_text(value, ("text",)):  # a list of content parts
-            return True
-    calls = delta.get("tool_calls")
-    return (_any_text(delta.get("reasoning_details"), _DETAIL_KEYS)
+    content = delta.get("content")
+    if (isinstance(content, str) and content) or _any_text(content, ("text",)):
+        return True
+    refusal, calls = delta.get("refusal"), delta.get("tool_calls")
+    return ((isinstance(refusal, str) and refusal != "")
             or (isinstance(calls, list) and any(map(_has_arguments, calls)))
             or _has_arguments({"function": delta.get("function_call")}))
+
+
+def _has_reasoning(choice: dict[str, Any]) -> bool:
+    """Whether a chat choice carries reasoning text: `reasoning_content`, `reasoning` or
+    `reasoning_details` entries' text or summary (together with answer text, the README's TTFT)."""
+    delta = _delta(choice)
+    if not isinstance(delta, dict):
+        return False
+    return (any(isinstance(v := delta.get(k), str) and v != "" for k in REASONING_KEYS)
+            or _any_text(delta.get("reasoning_details"), _DETAIL_KEYS))
 
 
 def _any_text(entries: Any, keys: tuple[str, ...]) -> bool:

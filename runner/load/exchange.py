@@ -20,7 +20,7 @@ import aiohttp
 from runner.defaults import LIMITS, PARAMS
 from runner.load.gatewayheaders import read_gateway
 from runner.load.pacing import Pauses, retry_after_s
-from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_chunks
+from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_answer, time_chunks
 from runner.load.sse import StreamState, error_message, short
 from runner.redaction import redact
 
@@ -279,7 +279,8 @@ class Exchange(ABC):
             record.itl_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
         if not state.whole:
             time_chunks(record, times, state.textless_ns, start)
-        record.prompt_tokens = state.prompt_tokens
+            time_answer(record, state.answer_ns, state.reasoning_chunks, start)
+        record.prompt_tokens, record.reasoning_tokens = state.prompt_tokens, state.reasoning_tokens
         count_tokens(record, state.completion_tokens, self.stream)
         record.finish_reason = state.finish_reason
         if record.error_kind is None:

@@ -71,6 +71,16 @@ class RequestRecord:
     # for a request outside a session (every request of other jobs, and warm-ups).
     session: int | None = None
     turn: int | None = None
+    # Reasoning models (README "Metrics"; each None, and left out of the stored record, when
+    # unknown). AIPerf's "time to first output token": send -> the first chunk carrying answer
+    # text (content, refusal, tool-call arguments, completions text), reasoning not counted;
+    # streamed answers only, as TTFT. Equal to ttft_ms for an answer that did not reason.
+    ttfo_ms: float | None = None
+    # usage completion_tokens_details.reasoning_tokens (part of completion_tokens), as claimed.
+    reasoning_tokens: int | None = None
+    # Streamed answers: content chunks carrying reasoning text and no answer text (the rest of
+    # content_chunks carried answer text).
+    reasoning_chunks: int | None = None
 
     @property
     def e2e_from_scheduled_ms(self) -> float | None:
@@ -99,14 +109,14 @@ class RequestRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("repetition", "session", "turn"):
+        for key in OPTIONAL_FIELDS:
             if data[key] is None:
                 del data[key]
         data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
         data["itl_chunks_ms"] = [round(x, 3) for x in self.itl_chunks_ms]
         for key in ("scheduled_ms", "sent_ms", "queue_ms", "ttft_ms", "e2e_ms",
-                    "ttft_first_chunk_ms"):
-            if data[key] is not None:
+                    "ttft_first_chunk_ms", "ttfo_ms"):
+            if data.get(key) is not None:
                 data[key] = round(data[key], 3)
         return data
 
@@ -114,6 +124,11 @@ class RequestRecord:
     def from_json(cls, data: dict[str, Any]) -> RequestRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+# Fields left out of the stored record when None (older request logs lack them).
+OPTIONAL_FIELDS = ("repetition", "session", "turn", "ttfo_ms", "reasoning_tokens",
+                   "reasoning_chunks")
 
 
 def count_tokens(record: RequestRecord, claimed: int | None, streamed: bool) -> None:
@@ -153,6 +168,14 @@ def time_chunks(record: RequestRecord, content: list[int], textless: list[int],
     if times:
         record.ttft_first_chunk_ms = (times[0] - start) / 1e6
         record.itl_chunks_ms = _gaps(times) if textless else list(record.itl_ms)
+
+
+def time_answer(record: RequestRecord, answer_ns: int | None, reasoning_chunks: int,
+                start: int) -> None:
+    """A streamed answer's TTFO (`ttfo_ms`: send at `start` -> `answer_ns`, the first chunk
+    with answer text, ns; None when none came) and its reasoning chunk count."""
+    record.reasoning_chunks = reasoning_chunks
+    record.ttfo_ms = (answer_ns - start) / 1e6 if answer_ns is not None else None
 
 
 def _gaps(times: list[int]) -> list[float]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from runner.defaults import LIMITS
-from runner.load.chunks import PLAIN, Event, error_message, read_event, short
+from runner.load.chunks import PLAIN, PLAIN_REASONING, Event, error_message, read_event, short
 from runner.load.plain import Template, fits, learn
 
 __all__ = ["StreamState", "error_message", "short"]
@@ -28,7 +28,9 @@ class StreamState:
     """What one answer's stream has shown so far; feed it bytes as they arrive.
 
     A content chunk is an event whose choices carry text (chunks.read_event; the README's TTFT
-    definition), timed by the read that brought the blank line closing it. The answer
+    definition), timed by the read that brought the blank line closing it; an answer chunk
+    carries answer text (the first one's time is `answer_ns`, the README's TTFO definition), a
+    reasoning chunk only reasoning text (counted in `reasoning_chunks`). The answer
     succeeded when a finish reason in chunks.FINISHED came and nothing went wrong.
 
     Bounded whatever the server sends: a line or an event longer than `max_line` bytes, or more
@@ -36,14 +38,18 @@ class StreamState:
     server sends makes it raise (nesting too deep for the parser is an invalid answer)."""
 
     __slots__ = ("_buf", "_cr", "_data", "_data_len", "_event", "_held", "_id", "_junk",
-                 "_max_chunks", "_max_line", "_retry", "_template", "chunk_ns",
-                 "completion_tokens", "done", "error", "events", "finish_reason", "invalid",
-                 "prompt_tokens", "textless_ns", "too_large", "unfinished", "whole")
+                 "_max_chunks", "_max_line", "_retry", "_template", "_template_answer",
+                 "answer_ns", "chunk_ns", "completion_tokens", "done", "error", "events",
+                 "finish_reason", "invalid", "prompt_tokens", "reasoning_chunks",
+                 "reasoning_tokens", "textless_ns", "too_large", "unfinished", "whole")
 
     def __init__(self, max_line: int = LIMITS["line_bytes"],
                  max_chunks: int = LIMITS["chunks"]) -> None:
         self.chunk_ns: list[int] = []  # arrival time of every content chunk
         self.textless_ns: list[int] = []  # of every other event with choices (role, finish...)
+        self.answer_ns: int | None = None  # arrival time of the first answer chunk
+        self.reasoning_chunks = 0  # content chunks with reasoning text and no answer text
+        self.reasoning_tokens: int | None = None  # usage completion_tokens_details
         self.done = False  # an event whose data starts with [DONE]
         self.finish_reason: str | None = None  # the first outside FINISHED, else the last
         self.unfinished = False  # finish_reason is outside FINISHED
@@ -64,6 +70,7 @@ class StreamState:
         self._retry = False  # it had a retry field
         self._id = b""  # the last event id (kept across events, as the SDK keeps it)
         self._template: Template | None = None  # the last plain chunk's (see plain.learn)
+        self._template_answer = True  # that chunk carried answer text, not only reasoning
         self._junk = 0
 
     def feed(self, data: bytes, now_ns: int) -> bool:
@@ -235,6 +242,8 @@ class StreamState:
         template = self._template
         if template is not None and not event and fits(data, template):
             self.chunk_ns.append(now_ns)
+            if not self._template_answer:  # (an answer template's chunk set answer_ns)
+                self.reasoning_chunks += 1
         else:
             self._parse(data, event, now_ns)
         return False
@@ -260,8 +269,8 @@ class StreamState:
             self.error = self.error or error_message(answer)
             return
         said = read_event(answer)
-        if said == PLAIN and not event:
-            self._template = learn(data) or self._template
+        if not event and said in (PLAIN, PLAIN_REASONING) and (template := learn(data)):
+            self._template, self._template_answer = template, said.answer
         self._apply(said, now_ns)
 
     def _apply(self, said: Event, now_ns: int) -> None:
@@ -273,10 +282,16 @@ class StreamState:
             self.prompt_tokens = said.prompt_tokens
         if said.completion_tokens is not None:
             self.completion_tokens = said.completion_tokens
+        if said.reasoning_tokens is not None:
+            self.reasoning_tokens = said.reasoning_tokens
         if said.finish is not None and not self.unfinished:
             self.finish_reason, self.unfinished = said.finish, said.unfinished
         if said.text:
             self.chunk_ns.append(now_ns)
+            if not said.answer:
+                self.reasoning_chunks += 1
+            elif self.answer_ns is None:
+                self.answer_ns = now_ns
         elif said.choices:
             self.textless_ns.append(now_ns)
 

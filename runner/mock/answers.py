@@ -7,6 +7,9 @@ import json
 import time
 from typing import Any
 
+from aiohttp import web
+
+from runner.mock.clock import Stream
 from runner.mock.requests import Job
 
 TOKEN_TEXT = "tok "  # every output token is this word, one content chunk each
@@ -40,7 +43,11 @@ class Chunks:
                   "finish_reason": None}
         return self._event(choice)
 
-    def usage(self) -> dict[str, int]:
+    def stream(self, request: web.Request, first: float, step: float) -> Stream:
+        """The token schedule of this answer to `request`: token k due at first + k*step."""
+        return Stream(request, self.token, self.trailer, self.job.tokens, first, step)
+
+    def usage(self) -> dict[str, Any]:
         prompt, completion = self.job.prompt_tokens, self.job.tokens
         return {"prompt_tokens": prompt, "completion_tokens": completion,
                 "total_tokens": prompt + completion}

@@ -91,6 +91,10 @@ class Stream:
             return self.total
         return min(self.total, max(self.sent + 1, int((now - self.first) / self.step) + 1))
 
+    def tokens(self, due: int) -> bytes:
+        """The events of the tokens from `sent` up to `due`."""
+        return self.token * (due - self.sent)
+
     def write(self, data: bytes) -> None:
         # The framing aiohttp's writer adds; its write() is a coroutine, the clock's tick is not.
         assert self.transport is not None
@@ -152,7 +156,7 @@ class Clock:
             stream.hold_until = now + 0.001
             return True
         due = stream.due(now)
-        body = stream.token * (due - stream.sent)
+        body = stream.tokens(due)
         stream.write(body + stream.trailer if due == stream.total else body)
         self.stats.lag.add_schedule(now, stream.first, stream.step, stream.sent, due)
         self.stats.tokens += due - stream.sent

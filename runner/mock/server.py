@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from runner.mock.answers import Chunks
-from runner.mock.clock import Clock, Stats, Stream
+from runner.mock.clock import Clock, Stats
+from runner.mock.reasoning import answer_chunks, natural_length
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
 
 READY_PREFIX = "mock-server listening on "  # what `runner mock-server` prints when serving
@@ -36,6 +37,7 @@ class MockConfig:
     output_tokens: int = 128
     api_key: str | None = None
     max_streams: int | None = None
+    reasoning_tokens: int = 0  # chat answers reason this long first (runner.mock.reasoning)
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -46,6 +48,8 @@ class MockConfig:
             raise ValueError("output_tokens must be >= 1")
         if self.max_streams is not None and self.max_streams < 1:
             raise ValueError("max_streams must be >= 1")
+        if self.reasoning_tokens < 0:
+            raise ValueError("reasoning_tokens must be >= 0")
 
 
 class _Simulator:
@@ -115,7 +119,7 @@ class _Simulator:
             self.stats.answered(err.status)
             return err.response()
         self.stats.answered(200)
-        chunks = Chunks(job)
+        chunks = answer_chunks(job, self.config.reasoning_tokens)
         if job.stream:
             self.stats.streaming += 1
             return await self._stream(request, chunks, start)
@@ -132,7 +136,8 @@ class _Simulator:
         if model not in self.config.models:
             raise ApiError(404, f"The model `{model}` does not exist.", "model",
                            "model_not_found")
-        return parse_job(body, chat, model, prompt, self.config.output_tokens)
+        natural = natural_length(self.config.output_tokens, self.config.reasoning_tokens, chat)
+        return parse_job(body, chat, model, prompt, natural)
 
     def _check_key(self, request: web.Request) -> None:
         key = self.config.api_key
@@ -146,8 +151,7 @@ class _Simulator:
                       start: float) -> web.StreamResponse:
         response = web.StreamResponse(headers=_SSE_HEADERS)
         await response.prepare(request)
-        stream = Stream(request, chunks.token, chunks.trailer, chunks.job.tokens,
-                        start + self.first_s, self.step_s)
+        stream = chunks.stream(request, start + self.first_s, self.step_s)
         try:
             await response.write(chunks.opening())  # a client must not take it for TTFT
             self._clock().add(stream)

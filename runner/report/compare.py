@@ -56,7 +56,7 @@ CAPACITY_METRIC = Metric(CAPACITY, (CAPACITY,), "req/s or streams", higher_is_be
 
 def _metric_table() -> dict[str, Metric]:
     table: dict[str, Metric] = {}
-    for short in ("ttft", "tpot", "itl", "e2e"):
+    for short in ("ttft", "tpot", "itl", "e2e", "ttfo"):  # ttfo: reasoning models (issue 14)
         for stat in ("p50", "p90", "p95", "p99", "mean"):
             field = f"{short}_ms"
             table[f"{short}_{stat}"] = Metric(f"{short}_{stat}", (field, stat), "ms", samples=field)

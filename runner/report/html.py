@@ -33,6 +33,7 @@ from runner.report.data import (
 )
 from runner.report.gatewayview import HEADERS as GATEWAY_HEADERS
 from runner.report.gatewayview import GatewayRow, gateway_rows
+from runner.report.reasoningview import ReasoningTable, reasoning_table
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts
@@ -100,6 +101,7 @@ class BenchmarkView:
     errors: tuple[ErrorRow, ...]
     caveats: tuple[Caveat, ...] = ()
     gateway: tuple[GatewayRow, ...] = ()  # model time beside the LiteLLM proxy's overhead
+    reasoning: ReasoningTable | None = None  # TTFT beside TTFO, when a request reasoned
 
 
 def render_html(run: StoredRun) -> str:
@@ -132,7 +134,8 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
-                         tuple(caveats(jobs)), gateway_rows(jobs, fmt))
+                         tuple(caveats(jobs)), gateway_rows(jobs, fmt),
+                         reasoning_table(jobs, fmt))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:

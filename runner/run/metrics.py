@@ -11,13 +11,14 @@ from typing import Any
 
 from runner.load.records import ClientHealth, RequestRecord
 from runner.run.queueing import send_rate
+from runner.run.reasoning import reasoning_metrics
 from runner.run.tokens import Expectation, token_metrics
 from runner.run.turnmetrics import by_turn
 
 __all__ = ["Expectation", "distribution", "evaluate_slo", "meets_latency_slo", "summarize"]
 
 PERCENTILES = (50, 90, 95, 99)
-LATENCY_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+LATENCY_METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ttfo_ms")
 # Asyncio timer jitter is ~0.1-1 ms and OS scheduling quanta are 1-4 ms, so a p99 beyond 10 ms
 # means the load generator itself (CPU-bound stream parsing, GC pauses, too many tasks) held
 # sends or reads back. 10 ms is still small next to typical TTFTs of hundreds of ms, so below it
@@ -100,6 +101,7 @@ def summarize(
         "streamed": {"streamed": sum(r.streamed is not False for r in ok),
                      "not_streamed": sum(r.streamed is False for r in ok)},
         **token_metrics(ok, expect, distribution),
+        **reasoning_metrics(ok, distribution),
         "goodput": (_goodput(ok, total - cancelled, duration_s, slo)
                     if slo and _bounds(slo) else None),
         "slo": None,
@@ -186,11 +188,11 @@ def _goodput(
 def meets_latency_slo(record: RequestRecord, slo: Mapping[str, Any]) -> bool:
     """Goodput test: ok, and within every latency bound of `slo` by its own values.
 
-    A one-valued metric (TTFT, TPOT, E2E) must be <= the strictest bound given for it, whatever
-    statistic the bound names; for ITL each named statistic of the request's own gaps must be
-    within its bound. A missing TTFT/E2E fails; a missing TPOT/ITL of a streamed answer (fewer
-    than 2 tokens) passes; an answer that was not streamed fails a TTFT, TPOT or ITL bound (it
-    has no chunk timings: no data, not a pass).
+    A one-valued metric (TTFT, TTFO, TPOT, E2E) must be <= the strictest bound given for it,
+    whatever statistic the bound names; for ITL each named statistic of the request's own gaps
+    must be within its bound. A missing TTFT/TTFO/E2E fails (no answer text: no TTFO); a
+    missing TPOT/ITL of a streamed answer (fewer than 2 tokens) passes; an answer that was not
+    streamed fails a TTFT, TTFO, TPOT or ITL bound (no chunk timings: no data, not a pass).
     """
     return bool(_good([record], _bounds(slo)))
 

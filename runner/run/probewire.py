@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from runner.inventory.config import Server, auth_headers
+from runner.load.chunks import REASONING_KEYS
 from runner.load.exchange import Exchange, Target
 from runner.load.gatewayheaders import read_gateway
 from runner.load.records import RequestRecord
@@ -36,7 +37,6 @@ CAP_S = 120.0  # the whole probe, however many models; each request has the serv
 COOLDOWN_MAX_S = 15.0  # the longest wait for a LiteLLM cooldown to end before asking again
 PROMPT = "Reply with the single word OK."
 DEPLOYMENT_HEADER = "x-litellm-model-id"  # LiteLLM 1.106.2: the deployment that answered
-_REASONING_KEYS = ("reasoning_content", "reasoning")
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def has_reasoning(data: bytes) -> bool:
     for choice in choices if isinstance(choices, list) else ():
         part = (choice.get("delta") or choice.get("message")) if isinstance(choice, dict) else None
         if isinstance(part, dict) and any(isinstance(part.get(k), str) and part[k]
-                                          for k in _REASONING_KEYS):
+                                          for k in REASONING_KEYS):
             return True
     return False
 

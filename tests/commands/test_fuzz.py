@@ -55,7 +55,7 @@ benchmarks:
       input_tokens: [8, 16]
       exclude: [{concurrency: 2, input_tokens: 16}]
       include: [{concurrency: 1, max_tokens: 4}]
-    slo: {ttft_ms: {p95: 1000}, tpot_ms: {p50: 50}}
+    slo: {ttft_ms: {p95: 1000}, tpot_ms: {p50: 50}, ttfo_ms: {p95: 2000}}
   - name: open
     models: ["@coder", "llama3.1:8b"]
     on_empty: skip
@@ -70,7 +70,8 @@ SERVERS: dict[str, Any] = {
         "local": {"url": "http://127.0.0.1:9", "api_key_env": "FUZZ_KEY", "timeout_s": 5,
                   "metrics_url": "http://127.0.0.1:9/metrics", "scrape_interval_s": 0.5,
                   "gateway": {"retries": False, "fallbacks": True}},
-        "sim": {"kind": "mock", "models": ["Qwen/Qwen3-8B"], "ttft_ms": 1, "itl_ms": 1},
+        "sim": {"kind": "mock", "models": ["Qwen/Qwen3-8B"], "ttft_ms": 1, "itl_ms": 1,
+                "reasoning_tokens": 2},
     },
 }
 MODELS: dict[str, Any] = yaml.safe_load(FALLBACK_MODELS)
@@ -128,12 +129,13 @@ NEAR: dict[str, list[Any]] = {
     "repeat": [1, 2, 3, 0, 101], "repeat_pause_s": [0, 0.001, 0.01, 3601, -1],
     "session": [{"turns": 2}, {"turns": 1000, "think_time_s": 3600}, {"turns": 1},
                 {"turns": 3, "user_tokens": 1000000}, {"turns": 2, "think_time_s": 0}, {}],
+    "reasoning_tokens": [0, 10**7, 10**7 + 1, -1], "ttfo_ms": [{"p95": 1e-9}, {"max": 1e308}],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s", "session"]
+        "search", "sweep", "repeat", "repeat_pause_s", "session", "ttfo_ms", "reasoning_tokens"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sse_streams import RECORDED, chunk
 
-from runner.load.chunks import FINISHED, PLAIN, Event, error_message, read_event
+from runner.load.chunks import FINISHED, PLAIN, PLAIN_REASONING, Event, error_message, read_event
 
 
 def nested(inner: Any, key: str, depth: int) -> Any:
@@ -116,12 +116,65 @@ def test_finish_reasons(reasons: list[Any], finish: str | None, unfinished: bool
         ({"choices": "x"}, Event(invalid="choices is not a list")),
         ({"choices": [1]}, Event(invalid="a choice is not an object")),
         ({"choices": [{"delta": {"content": "a"}, "finish_reason": 1}]},
-         Event(text=True, choices=True, invalid="a finish_reason is not a string")),
+         Event(text=True, choices=True, invalid="a finish_reason is not a string",
+               answer=True)),
         (chunk({"content": "x"}), PLAIN),
     ],
 )
 def test_read_event(answer: Any, event: Event) -> None:
     assert read_event(answer) == event
+
+
+REASONING = {"reasoning_content", "reasoning", "reasoning_details text",
+             "reasoning_details summary", "summary entry"}
+
+
+@pytest.mark.parametrize("answer", [c[1] for c in TEXT], ids=[c[0] for c in TEXT])
+def test_answer_text_is_told_from_reasoning(answer: Any) -> None:
+    """TTFO counts answer text only (AIPerf's time to first output token): every reasoning
+    shape is text for TTFT but no answer; everything else is an answer."""
+    name = next(n for n, a in TEXT if a is answer)
+    said = read_event(answer)
+    assert (said.text, said.answer) == (True, name not in REASONING)
+
+
+@pytest.mark.parametrize(
+    ("fields", "answer"),
+    [
+        ({"reasoning_content": "a", "content": "b"}, True),  # the chunk where the answer starts
+        ({"reasoning_content": "a", "content": ""}, False),
+        ({"reasoning": "a", "tool_calls": [{"function": {"arguments": "{"}}]}, True),
+        ({"reasoning_details": [{"type": "reasoning.text", "text": "a"}], "refusal": ""}, False),
+    ],
+)
+def test_reasoning_beside_answer_text_is_an_answer(fields: dict[str, Any], answer: bool) -> None:
+    said = read_event(delta(**fields))
+    assert (said.text, said.answer) == (True, answer)
+
+
+def test_a_plain_reasoning_chunk_is_plain_reasoning() -> None:
+    assert read_event(delta(reasoning_content="x")) == PLAIN_REASONING
+    assert read_event({"choices": [{"message": {"reasoning_content": "a", "content": "b"}}]}
+                      ).answer  # a non-streamed answer that reasoned first
+
+
+@pytest.mark.parametrize(
+    ("usage", "event"),
+    [
+        ({"completion_tokens": 7, "completion_tokens_details": {"reasoning_tokens": 5}},
+         Event(completion_tokens=7, reasoning_tokens=5)),
+        ({"completion_tokens": 7, "completion_tokens_details": {"reasoning_tokens": 0}},
+         Event(completion_tokens=7, reasoning_tokens=0)),
+        ({"completion_tokens": 7, "completion_tokens_details": None}, Event(completion_tokens=7)),
+        ({"completion_tokens_details": {"reasoning_tokens": "5"}}, Event()),
+        ({"completion_tokens_details": [5]}, Event()),
+        ({"completion_tokens_details": {"reasoning_tokens": -2}},
+         Event(invalid="a usage token count is out of range: -2")),
+    ],
+    ids=["counted", "zero", "no details", "a string", "not an object", "negative"],
+)
+def test_reasoning_tokens_come_from_usage_only(usage: dict[str, Any], event: Event) -> None:
+    assert read_event({"choices": [], "usage": usage}) == event
 
 
 def string_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -153,13 +206,15 @@ def test_a_plain_chunk_stays_plain_whatever_its_non_empty_strings_say() -> None:
     non-empty string value replaced by any other non-empty string leaves the event plain."""
     rng = random.Random(7)
     plain = [e for events in RECORDED.values() for e in events
-             if e != "[DONE]" and read_event(e) == PLAIN]
+             if e != "[DONE]" and read_event(e) in (PLAIN, PLAIN_REASONING)]
     assert len(plain) > 30
+    assert any(read_event(e) == PLAIN_REASONING for e in plain)
     tried = 0
     for answer in plain:
+        said = read_event(answer)
         for path in string_paths(answer):
             for new in rng.sample(OTHER_STRINGS, 4):
-                assert read_event(replaced(answer, path, new)) == PLAIN, (answer, path, new)
+                assert read_event(replaced(answer, path, new)) == said, (answer, path, new)
                 tried += 1
     assert tried > 500
 

@@ -59,10 +59,13 @@ def generated(seed: int) -> list[Any]:
     with other chunks, changed tails and a random ending."""
     rng = random.Random(seed)
     base, slot = shape(rng), rng.choice(SLOTS)
+    answer_slot = rng.choice(SLOTS)  # a reasoning model's answer starts in another slot
+    count = rng.randint(3, 25)
+    switch = rng.randint(1, count) if rng.random() < 0.3 else count
     events: list[Any] = []
-    for _ in range(rng.randint(3, 25)):
+    for n in range(count):
         event = copy.deepcopy(base)
-        slot(event["choices"][0]["delta"], word(rng))
+        (slot if n < switch else answer_slot)(event["choices"][0]["delta"], word(rng))
         if rng.random() < 0.1:
             event["obfuscation"] = word(rng)
         if rng.random() < 0.1:
@@ -80,7 +83,8 @@ STREAMS = {**{f"recorded {k}": v for k, v in RECORDED.items()},
 def fields(state: StreamState) -> tuple[Any, ...]:
     return (state.chunk_ns, state.textless_ns, state.done, state.finish_reason, state.unfinished,
             state.prompt_tokens, state.completion_tokens, state.error, state.invalid,
-            state.too_large, state.events, state.outcome())
+            state.too_large, state.events, state.outcome(), state.answer_ns,
+            state.reasoning_chunks, state.reasoning_tokens)
 
 
 def parse(pieces: list[bytes]) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from runner.load.records import ERROR_KINDS, ClientHealth, RequestRecord
+from runner.load.records import ERROR_KINDS, OPTIONAL_FIELDS, ClientHealth, RequestRecord
 from runner.run.metrics import (
     CLIENT_BOUND_THRESHOLD_MS,
     Expectation,
@@ -568,10 +568,10 @@ def test_result_schema_rejects_drift(schema: dict[str, Any], change: Any, path: 
 
 def test_request_schema_knows_every_error_kind(schema: dict[str, Any]) -> None:
     assert schema["$defs"]["request"]["properties"]["error_kind"]["enum"] == [*ERROR_KINDS, None]
-    # `repetition` is written only in a repeated job's log (load.repeat > 1), `session` and
-    # `turn` only in a session job's (workload.session)
+    # `repetition` is written only in a repeated job's log (load.repeat > 1), the reasoning
+    # fields only when known
     assert set(schema["$defs"]["request"]["required"]) == \
-        set(RequestRecord.__dataclass_fields__) - {"repetition", "session", "turn"}
+        set(RequestRecord.__dataclass_fields__) - set(OPTIONAL_FIELDS)
     assert set(schema["$defs"]["request"]["properties"]) == set(RequestRecord.__dataclass_fields__)
     pattern = schema["$defs"]["metrics"]["properties"]["errors"]["propertyNames"]["pattern"]
     errors = validator(schema, "metrics").evolve(
