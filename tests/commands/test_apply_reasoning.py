@@ -90,8 +90,9 @@ def test_the_report_shows_ttft_and_ttfo_side_by_side_and_compare_compares_ttfo(
     code, html, err = run_cli(capsys, "report", str(runs[-1]), "--format", "html", "-o", "-")
     assert code == EXIT_OK and "<h3>Reasoning</h3>" in html and "TTFO p95" in html, err
     code, compared, err = run_json(capsys, "compare", str(runs[0]), str(runs[1]), "--format",
-                                   "json", "--metric", "ttft_p50,ttfo_p50,ttfo_p95")
-    assert code == EXIT_OK, err
+                                   "json", "--metric", "ttft_p50,ttfo_p50,ttfo_p95",
+                                   "--threshold", "1000%")
+    assert code == EXIT_OK, err  # two runs of one simulator: a busy machine moves ms, not 10x
     for job in compared["jobs"]:
         rows = {row["metric"]: row for row in job["rows"]}
         assert set(rows) == {"ttft_p50", "ttfo_p50", "ttfo_p95"}
