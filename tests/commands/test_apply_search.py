@@ -25,7 +25,7 @@ benchmarks:
   - name: knee
     models: "*"
     workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
-    load: {search: {over: concurrency, from: 1, to: 32, precision: 0.01}, requests: 24}
+    load: {search: {over: concurrency, from: 1, to: 24, precision: 0.01}, requests: 24}
     slo: {ttft_ms: {p95: 80}}
 """
 SIM = ("--models", "tiny", "--ttft-ms", "30", "--itl-ms", "50", "--output-tokens", "8")
@@ -144,7 +144,7 @@ def test_an_slo_check_with_no_data_does_not_decide_the_search(
         monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
         plan = tmp_path / "p.yaml"
         plan.write_text(PLAN.replace("max_tokens: 8}", "max_tokens: 8, stream: false}")
-                        .replace("requests: 24", "requests: 4")
+                        .replace("requests: 24", "requests: 4").replace("to: 24", "to: 4")
                         .replace("ttft_ms: {p95: 80}", "tpot_ms: {p95: 60}"))
         code, out, err = run_cli(capsys, "apply", str(plan), "--results",
                                  str(tmp_path / "results"), "--quiet")
