@@ -247,6 +247,8 @@ def test_a_search_not_started_when_the_run_was_interrupted_runs_on_resume(
         assert code == EXIT_INTERRUPTED, err
         [run] = run_dirs(tmp_path / "results", "cap")
         assert manifest(run)["status"] == "interrupted"
+        [row] = [line for line in out.splitlines() if line.startswith("knee       b")]
+        assert "pending" in row and " pending=2" in out  # b, and a's next trial
         code, out, err = run_cli(capsys, "apply", str(plan), "--results", results, "--quiet",
                                  "--no-report", "--resume", str(run))
     assert code == EXIT_OK, out + err
