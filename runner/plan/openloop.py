@@ -52,14 +52,18 @@ def open_loop_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
 def _ramp_problems(doc: Document, i: int, load: Mapping[str, Any],
                    matrix: set[str]) -> list[Problem]:
     """A ramp_up the job ends before it reaches its target: not shorter than duration_s, or
-    (open loop at a fixed rate) sending every request of the job while it ramps."""
+    (open loop at a fixed rate, or a rate search's largest trial) sending every request of
+    the job while it ramps (its SLO would hold for a load the server never got)."""
     ramp = load.get("ramp_up")
     if not isinstance(ramp, Mapping) or not _positive(ramp.get("duration_s")) \
             or matrix & {"ramp_up", "duration_s", "requests", "rate"}:
         return []
     ramp_s = float(ramp["duration_s"])
     at = _where(doc, i, "ramp_up")
-    duration, rate, requests = load.get("duration_s"), load.get("rate"), load.get("requests")
+    duration, requests = load.get("duration_s"), load.get("requests")
+    search = load.get("search")  # a rate search's largest trial ramps longest
+    rate = search.get("to") if isinstance(search, Mapping) and search.get("over") == "rate" \
+        else load.get("rate")
     if isinstance(duration, int | float) and _positive(duration) and ramp_s >= duration:
         return [Problem(f"ramp_up.duration_s ({ramp_s:g} s) is not below duration_s "
                         f"({duration:g} s): the job ends before its load reaches the target; "
@@ -70,8 +74,9 @@ def _ramp_problems(doc: Document, i: int, load: Mapping[str, Any],
     sent = ramp_s * mean_ramp_rate(ramp, float(rate))
     if sent < requests:
         return []
-    return [Problem(f"ramp_up sends about {sent:.0f} requests over its {ramp_s:g} s, and the "
-                    f"job stops after {requests}: its rate never reaches {rate:g}/s; raise "
+    trial = "the search's trial at search.to: " if isinstance(search, Mapping) else ""
+    return [Problem(f"{trial}ramp_up sends about {sent:.0f} requests over its {ramp_s:g} s, and "
+                    f"the job stops after {requests}: its rate never reaches {rate:g}/s; raise "
                     "load.requests or shorten the ramp", at)]
 
 

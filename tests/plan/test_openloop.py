@@ -96,6 +96,8 @@ def test_the_same_settings_pass_where_they_are_used(
     ("    load: {rate: 5, requests: 20, ramp_up: {duration_s: 10}}\n",
      "6:44: ramp_up sends about 28 requests over its 10 s, and the job stops after 20: its "
      "rate never reaches 5/s"),
+    ("    load: {search: {over: rate, from: 1, to: 100}, requests: 100, ramp_up: {duration_s: 10}}"
+     "\n" + SLO, "6:76: the search's trial at search.to: ramp_up sends about 550 requests"),
 ])
 def test_a_ramp_the_job_ends_within_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str,
