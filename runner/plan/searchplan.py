@@ -83,13 +83,16 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             continue
         own = isinstance(_get(doc.data, "benchmarks", i, "load", "search"), Mapping)
         at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
-        problems += search_bounds(doc, search, at, _requests(bench))
+        whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
+        problems += search_bounds(doc, search, at, None) + [
+            Problem(p.message + whose, p.where) for p in streams_problems(
+                doc, search.get("to") if search.get("over") == "concurrency" else None,
+                _requests(bench), (*at, "to"), "search.to")]
         if not bench.get("slo"):
-            whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
             problems.append(Problem(
                 f"a capacity search needs the benchmark's slo, the target it searches for{whose}"
                 ": add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
-    return problems
+    return list(dict.fromkeys(problems))  # a search in defaults: its bounds said once
 
 
 def _sweep_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
@@ -100,9 +103,10 @@ def _sweep_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
     own = isinstance(_get(doc.data, "benchmarks", i, "load", "sweep"), Mapping)
     at: Path = ("benchmarks", i, "load", "sweep") if own else ("defaults", "load", "sweep")
     streams = sweep.get("concurrency", defaults.SWEEP["concurrency"])
-    return streams_problems(doc, streams, _requests(bench),
-                            (*at, "concurrency") if "concurrency" in sweep else at,
-                            "sweep.concurrency")
+    whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
+    return [Problem(p.message + whose, p.where) for p in streams_problems(
+        doc, streams, _requests(bench), (*at, "concurrency") if "concurrency" in sweep else at,
+        "sweep.concurrency")]
 
 
 def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:

@@ -128,3 +128,23 @@ def test_searches_and_sweeps_within_their_requests_are_accepted(
     plan.write_text(HEAD + SLO + f"    load: {load}\n")
     code, out, err = run_cli(capsys, "validate", str(plan))
     assert code == EXIT_OK, out + err
+
+
+def test_a_search_in_defaults_is_checked_once_and_names_the_benchmark_that_falls_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A search in defaults said its bounds' problem once per benchmark (the same line twice),
+    and a too-small request count did not say whose."""
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\ndefaults:\n  load: {search: {over: concurrency, "
+                    "from: 1, to: 200}}\n  slo: {ttft_ms: {p95: 100}}\nbenchmarks:\n"
+                    "  - {name: a, models: all, load: {requests: 500}}\n"
+                    "  - {name: b, models: all}\n  - {name: c, models: all}\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    lines = out.splitlines()
+    assert code == EXIT_INVALID and len(lines) == 2, out + err
+    assert "(benchmark 'b' takes it from defaults)" in lines[0]
+    assert "(benchmark 'c' takes it from defaults)" in lines[1]
+    plan.write_text(plan.read_text().replace("to: 200", "to: 0.5"))
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID and len(set(out.splitlines())) == len(out.splitlines()), out
