@@ -95,13 +95,16 @@ def _salted(prompts: Mapping[str, Any], nonce: str | None) -> Callable[[JobSpec]
 
 def _record_jobs(store: RunStore, specs: Sequence[JobSpec],
                  resume_note: dict[str, Any] | None) -> None:
-    """The jobs this apply runs, recorded pending in the run (a new one, or the one resumed)."""
-    # a capacity search records its trials as they run (runner.run.capacity)
-    entries = [_job_entry(spec.job) for spec in specs if not is_search(spec.job)]
+    """The jobs this apply runs, recorded pending in the run (a new one, or the one resumed).
+    A capacity search or sweep is recorded as itself until its first trial takes its place
+    (store.add_job), so one an interrupt kept from starting stays pending for --resume; a
+    resumed one that has trials is known by them (runner.run.resume)."""
     if resume_note is None:
-        store.set_jobs(entries)
-    else:
-        store.resume_jobs(entries, resume_note)
+        store.set_jobs([_job_entry(spec.job) for spec in specs])
+        return
+    recorded = {e.get("id") for e in store.manifest["jobs"]}
+    store.resume_jobs([_job_entry(spec.job) for spec in specs
+                       if spec.job.id in recorded or not is_search(spec.job)], resume_note)
 
 
 def _shared_servers(specs: Sequence[JobSpec]) -> list[tuple[str, str]]:

@@ -133,13 +133,15 @@ def describe_load(params: Mapping[str, Any]) -> str:
         load = (f"sweep: concurrency 1, concurrency {sweep['concurrency']}, then "
                 f"{sweep['rates']} constant rates between their rates, each job")
     elif isinstance(params.get("search"), Mapping):
-        load = _describe_search(params["search"])
+        load = _describe_search(params["search"]) + _in_flight(params)
     elif "rate" in params:
         load = f"rate {number_text(params['rate'])}/s {params.get('arrival', '')}".rstrip()
-        if params.get("max_concurrency"):
-            load += f" (at most {params['max_concurrency']} in flight)"
+        load += _in_flight(params)
     else:
         load = f"concurrency {params.get('concurrency', defaults.CONCURRENCY)}"
+    ramp = params.get("ramp_up")
+    if isinstance(ramp, Mapping):
+        load += f", ramp-up {ramp.get('shape', 'linear')} over {number_text(ramp['duration_s'])} s"
     requests, duration = params.get("requests"), params.get("duration_s")
     stop = [describe_requests(params)] if requests else []
     stop += [f"{number_text(duration)} s"] if duration else []
@@ -151,6 +153,12 @@ def describe_load(params: Mapping[str, Any]) -> str:
     pause = params.get("repeat_pause_s")
     return text + (f", ×{repeat}" + (f" ({number_text(pause)} s apart)" if pause else "")
                    if repeat > 1 else "")
+
+
+def _in_flight(params: Mapping[str, Any]) -> str:
+    """` (at most 8 in flight)` for an open loop with max_concurrency."""
+    most = params.get("max_concurrency")
+    return f" (at most {most} in flight)" if most else ""
 
 
 def _sending_text(params: Mapping[str, Any]) -> str:

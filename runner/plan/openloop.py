@@ -7,9 +7,11 @@ repeat_pause_s without repeats, and its own saturation watch on a load with no r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner import defaults
 from runner.errors import Problem
 from runner.plan.rules import LOAD_MODES
 from runner.yamlfile import Document, Path
@@ -42,8 +44,57 @@ def open_loop_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
                     and "arrival" not in matrix:
                 problems.append(Problem("burstiness shapes gamma arrivals only: set arrival: "
                                         "gamma beside it, or remove burstiness", at))
-        problems += _idle_settings(doc, i, load, matrix, closed)
+        problems += _idle_settings(doc, i, load, matrix, closed) + _ramp_problems(
+            doc, i, load, matrix)
     return problems
+
+
+def _ramp_problems(doc: Document, i: int, load: Mapping[str, Any],
+                   matrix: set[str]) -> list[Problem]:
+    """A ramp_up the job ends before it reaches its target: not shorter than duration_s, or
+    (open loop at a fixed rate, or a rate search's largest trial) sending every request of
+    the job while it ramps (its SLO would hold for a load the server never got)."""
+    ramp = load.get("ramp_up")
+    if not isinstance(ramp, Mapping) or not _positive(ramp.get("duration_s")) \
+            or matrix & {"ramp_up", "duration_s", "requests", "rate"}:
+        return []
+    ramp_s = float(ramp["duration_s"])
+    at = _where(doc, i, "ramp_up")
+    duration, requests = load.get("duration_s"), load.get("requests")
+    search = load.get("search")  # a rate search's largest trial ramps longest
+    rate = search.get("to") if isinstance(search, Mapping) and search.get("over") == "rate" \
+        else load.get("rate")
+    if isinstance(duration, int | float) and _positive(duration) and ramp_s >= duration:
+        return [Problem(f"ramp_up.duration_s ({ramp_s:g} s) is not below duration_s "
+                        f"({duration:g} s): the job ends before its load reaches the target; "
+                        "shorten the ramp or lengthen duration_s", at)]
+    if not isinstance(rate, int | float) or not isinstance(requests, int) \
+            or not _positive(rate) or duration is not None:
+        return []
+    sent = ramp_s * mean_ramp_rate(ramp, float(rate))
+    if sent < requests:
+        return []
+    trial = "the search's trial at search.to: " if isinstance(search, Mapping) else ""
+    return [Problem(f"{trial}ramp_up sends about {sent:.0f} requests over its {ramp_s:g} s, and "
+                    f"the job stops after {requests}: its rate never reaches {rate:g}/s; raise "
+                    "load.requests or shorten the ramp", at)]
+
+
+def mean_ramp_rate(ramp: Mapping[str, Any], target: float) -> float:
+    """The ramp's mean arrival rate over its duration (req/s): (start + target) / 2 linear,
+    (target - start) / ln(target / start) exponential (the curves of
+    runner.load.arrivals.ramp_rate, from `start` or a tenth of the target)."""
+    given = ramp.get("start")
+    start = min(float(given) if given else target * defaults.RAMP_START_FRACTION, target)
+    if start >= target:
+        return target
+    if ramp.get("shape", "linear") == "exponential":
+        return (target - start) / math.log(target / start)
+    return (start + target) / 2
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _idle_settings(doc: Document, i: int, load: Mapping[str, Any], matrix: set[str],

@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runner.defaults import SWEEP
 from runner.errors import Problem
-from runner.plan.searchplan import search_bounds
+from runner.plan.searchplan import search_bounds, streams_problems
 from runner.plan.sessions import session_problem
 from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
@@ -154,8 +155,13 @@ def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list
 def _search_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list[Problem]:
     """A lock job's search (its bounds, as a plan's) and sweep: one of them at most."""
     search, sweep = params.get("search"), params.get("sweep")
-    problems = search_bounds(doc, search, (*path, "search")) \
+    requests = params.get("requests")
+    counted = requests if isinstance(requests, int) and not isinstance(requests, bool) else None
+    problems = search_bounds(doc, search, (*path, "search"), counted) \
         if isinstance(search, Mapping) else []
+    if isinstance(sweep, Mapping):
+        problems += streams_problems(doc, sweep.get("concurrency", SWEEP["concurrency"]),
+                                     counted, (*path, "sweep"), "sweep.concurrency")
     if isinstance(search, Mapping) and isinstance(sweep, Mapping):
         problems.append(Problem("a job runs a search or a sweep, not both: remove one",
                                 doc.where((*path, "sweep"))))

@@ -77,19 +77,36 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
     that sets the load."""
     problems: list[Problem] = []
     for i, bench in enumerate(merged):
-        problems += _matrix_problems(doc, i, bench)
+        problems += _matrix_problems(doc, i, bench) + _sweep_problems(doc, i, bench)
         search = _get(bench, "load", "search")
         if not isinstance(search, Mapping):
             continue
         own = isinstance(_get(doc.data, "benchmarks", i, "load", "search"), Mapping)
         at: Path = ("benchmarks", i, "load", "search") if own else ("defaults", "load", "search")
-        problems += search_bounds(doc, search, at)
+        whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
+        problems += search_bounds(doc, search, at, None) + [
+            Problem(p.message + whose, p.where) for p in streams_problems(
+                doc, search.get("to") if search.get("over") == "concurrency" else None,
+                _requests(bench), (*at, "to"), "search.to")]
         if not bench.get("slo"):
-            whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
             problems.append(Problem(
                 f"a capacity search needs the benchmark's slo, the target it searches for{whose}"
                 ": add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
-    return problems
+    return list(dict.fromkeys(problems))  # a search in defaults: its bounds said once
+
+
+def _sweep_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
+    """A sweep whose throughput job has more streams than the requests it sends."""
+    sweep = _get(bench, "load", "sweep")
+    if not isinstance(sweep, Mapping):
+        return []
+    own = isinstance(_get(doc.data, "benchmarks", i, "load", "sweep"), Mapping)
+    at: Path = ("benchmarks", i, "load", "sweep") if own else ("defaults", "load", "sweep")
+    streams = sweep.get("concurrency", defaults.SWEEP["concurrency"])
+    whose = "" if own else f" (benchmark {bench.get('name')!r} takes it from defaults)"
+    return [Problem(p.message + whose, p.where) for p in streams_problems(
+        doc, streams, _requests(bench), (*at, "concurrency") if "concurrency" in sweep else at,
+        "sweep.concurrency")]
 
 
 def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
@@ -110,9 +127,11 @@ def _matrix_problems(doc: Document, i: int, bench: Any) -> list[Problem]:
             for path, entries in places for key in LOAD_KEYS if key in entries]
 
 
-def search_bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Problem]:
+def search_bounds(doc: Document, search: Mapping[str, Any], at: Path,
+                  requests: int | None = None) -> list[Problem]:
     """A search's (at `at`) `to` above `from`, and whole numbers of streams within
-    load.concurrency's range for a concurrency search."""
+    load.concurrency's range for a concurrency search, and no more than the `requests` a
+    trial sends (None: bounded by time only)."""
     start, stop = search.get("from"), search.get("to")
     if not _number(start) or not _number(stop):
         return []  # the schema says so
@@ -132,7 +151,37 @@ def search_bounds(doc: Document, search: Mapping[str, Any], at: Path) -> list[Pr
                 problems.append(Problem(
                     f"search.{key} ({value:.15g}) is above the most streams load.concurrency "
                     f"allows ({most:g}) for a concurrency search: lower it", doc.where((*at, key))))
+        problems += streams_problems(doc, stop, requests, (*at, "to"), "search.to")
     return problems
+
+
+def streams_problems(doc: Document, streams: Any, requests: int | None, at: Path,
+                     what: str) -> list[Problem]:
+    """A closed loop of `streams` (a concurrency search's `to`, a sweep's throughput job) that
+    sends `requests` requests in all: above them, the streams are never all in flight, and the
+    trial measures `requests` streams under the name of more (the search's capacity with it)."""
+    if requests is None or not _number(streams) or streams <= requests:
+        return []
+    return [Problem(f"{what} ({streams:g} streams) is above the {requests} requests a job "
+                    f"sends: no more than {requests} streams are ever in flight; raise "
+                    f"load.requests to at least {streams:g} (several times it for a steady "
+                    f"state), or lower {what}", doc.where(at))]
+
+
+def _requests(bench: Any) -> int | None:
+    """The fewest requests a job of the (merged) benchmark sends (its load's, the matrix's
+    smallest, or the default when neither requests nor duration_s is given); None when only
+    duration_s bounds it."""
+    load, matrix = _get(bench, "load") or {}, _get(bench, "matrix") or {}
+    if not isinstance(load, Mapping) or not isinstance(matrix, Mapping):
+        return None
+    listed = matrix.get("requests")
+    counts = [v for v in ([load.get("requests")] + (listed if isinstance(listed, list) else []))
+              if isinstance(v, int) and not isinstance(v, bool)]
+    if counts:
+        return min(counts)
+    timed = "duration_s" in load or "duration_s" in matrix
+    return None if timed or "requests" in matrix else defaults.REQUESTS
 
 
 def _number(value: Any) -> bool:

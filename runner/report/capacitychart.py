@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from runner.report.svgchart import Series, line_chart
+from runner.run.capacity import LOAD_BOUNDS
 
 
 def capacity_charts(records: Any, benchmark: str) -> tuple[Markup, ...]:
@@ -25,7 +26,7 @@ def capacity_chart(record: Mapping[str, Any]) -> str:
                     key=lambda t: t["value"])
     points = tuple((float(t["value"]), _number(t.get("metric"))) for t in trials)
     bound = record.get("bound_by") or {}
-    if bound.get("metric") == "saturated":  # no SLO line: the trials show the first check
+    if bound.get("metric") in LOAD_BOUNDS:  # no SLO line: the trials show the first check
         bound = {}
     metric = " ".join(str(bound[k]) for k in ("metric", "stat") if bound.get(k)) or "SLO metric"
     series = [Series(f"trials: {metric}", points, color=0)]

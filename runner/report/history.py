@@ -139,8 +139,12 @@ def sparkline(values: Sequence[float]) -> str:
 
 def _series(rows: Sequence[tuple[Any, ...]]) -> list[Series]:
     grouped: dict[str, list[tuple[Any, ...]]] = {}
+    units: dict[str, set[Any]] = {}
     for row in rows:
-        grouped.setdefault(row[5], []).append(row)
+        units.setdefault(row[5], set()).add(_unit(row[8]))
+    for row in rows:  # a search over another parameter (req/s vs streams): a series of its own
+        many = len(units[row[5]]) > 1
+        grouped.setdefault(f"{row[5]} ({_unit(row[8])})" if many else row[5], []).append(row)
     return [Series(job_id, group[-1][6], group[-1][7], _params(group[-1][8]),
                    tuple(Point(row[0], row[1], row[2], row[3], row[4], row[9])
                          for row in group))
@@ -156,6 +160,12 @@ def job_order(job_id: str) -> tuple[tuple[int, float, str], ...]:
     parts = _NUMBER.split(job_id)
     return tuple((0, float(part), "") if i % 2 else (1, 0.0, part)
                  for i, part in enumerate(parts))
+
+
+def _unit(text: str | None) -> Any:
+    """A capacity row's unit (its params' `unit`: req/s or streams); None for other jobs."""
+    params = _params(text)
+    return params.get("unit") if isinstance(params, dict) else None
 
 
 def _params(text: str | None) -> Any:

@@ -145,10 +145,12 @@ class RunStore(JobFiles):
         self._record(entries, set(given))
 
     def add_job(self, job: Mapping[str, Any]) -> None:
-        """Record one more job, pending (a capacity search's trial, known only at run time); a
+        """Record one more job, pending (a capacity search's trial, known only at run time), in
+        place of the search's own entry (`job['search']`, recorded while it had no trial); a
         job the run recorded already (a --resume runs a search again) is recorded once."""
         [new] = _job_entries([job])
-        entries = [dict(e) for e in self.manifest["jobs"] if e.get("id") != new["id"]]
+        gone = {new["id"], job.get("search")}
+        entries = [dict(e) for e in self.manifest["jobs"] if e.get("id") not in gone]
         self._record([*entries, new], {new["id"]})
 
     def write_capacity(self, record: Mapping[str, Any]) -> None:

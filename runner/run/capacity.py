@@ -13,6 +13,8 @@ from runner.plural import counted
 from runner.run.search import FAIL, INVALID, PASS, Search, Trial, bracket, next_point, stop_reason
 
 RunJob = Callable[[Any], Awaitable[dict[str, Any]]]  # JobSpec -> its final summary
+SHORTFALL = "rate_shortfall"  # validity: the client sent below the trial's rate
+LOAD_BOUNDS = ("saturated", SHORTFALL)  # bound_by metrics that are the load's, not SLO checks
 
 
 def is_search(job: Job) -> bool:
@@ -79,17 +81,20 @@ def trial_outcome(summary: Mapping[str, Any]) -> tuple[str | None, str | None]:
         return None, "failed"
     if (metrics.get("validity") or {}).get("verdict") == "invalid":
         # over-saturated (early_stop): the load is beyond what the server sustains, a fail
-        return (FAIL if _invalid_codes(summary) == {"saturated"} else INVALID), None
+        return (FAIL if _codes(summary, "invalid") == {"saturated"} else INVALID), None
     if status == "ok" and (metrics.get("slo") or {}).get("status") == "no_data":
         return None, "no_data"  # a failed job (no answers, so no data) fails below
+    if SHORTFALL in _codes(summary, "degraded"):
+        return FAIL, None  # the rate was not sent (max_concurrency): its SLO shows nothing
     passed = status == "ok" and bool((metrics.get("slo") or {}).get("passed"))
     return (PASS if passed else FAIL), None
 
 
-def _invalid_codes(summary: Mapping[str, Any]) -> set[Any]:
+def _codes(summary: Mapping[str, Any], severity: str) -> set[Any]:
+    """The codes of the trial's validity reasons of `severity` (invalid, degraded)."""
     reasons = ((summary.get("metrics") or {}).get("validity") or {}).get("reasons") or []
     return {r.get("code") for r in reasons
-            if isinstance(r, Mapping) and r.get("severity") == "invalid"}
+            if isinstance(r, Mapping) and r.get("severity") == severity}
 
 
 def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
@@ -99,7 +104,7 @@ def capacity_record(job: Job, search: Search, trials: Sequence[Trial],
     by_value = {t[0]: s for t, s in zip(trials, summaries, strict=False)}
     failing = by_value.get(first_fail) if first_fail is not None else None
     missed = _binding(failing)
-    bound_by = missed or _saturation(failing)
+    bound_by = missed or _saturation(failing) or _shortfall(failing)
     shown = missed or _first_check(summaries)
     return {
         "id": job.id, "benchmark": job.benchmark, "model": job.model, "point": dict(job.point),
@@ -149,6 +154,17 @@ def _saturation(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {"metric": "saturated", "stat": None, "limit": stop.get("target_per_s"),
             "value": stop.get("completed_per_s")}
+
+
+def _shortfall(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A failing trial that sent below its rate (validity rate_shortfall) without missing an
+    SLO check: {metric rate_shortfall, limit: the target rate, value: the rate achieved}
+    (req/s, from its metrics.rate)."""
+    if summary is None or SHORTFALL not in _codes(summary, "degraded"):
+        return None
+    rate = (summary.get("metrics") or {}).get("rate") or {}
+    return {"metric": SHORTFALL, "stat": None, "limit": rate.get("target_per_s"),
+            "value": rate.get("achieved_per_s")}
 
 
 def _checks(summary: Mapping[str, Any] | None) -> list[Any]:
@@ -220,6 +236,9 @@ def capacity_line(record: Mapping[str, Any]) -> str:
         if bound.get("metric") == "saturated":
             why.append(f"over-saturated at {bound['limit']:g} req/s (completed "
                        f"{bound.get('value') or 0:.3g}) bound it")
+        elif bound.get("metric") == SHORTFALL:
+            why.append(f"achieved {bound.get('value') or 0:.3g} of {bound['limit']:g} req/s "
+                       "bound it")
         else:
             why.append(f"{bound['metric']}{stat} {relation} {bound['limit']:g} bound it")
     if record.get("explanation"):

@@ -97,15 +97,17 @@ async def _run_spec(spec: JobSpec, ctx: Context) -> list[dict[str, Any]]:
     from runner.run.capacity import is_search, run_search_jobs
     from runner.run.sweep import run_sweep_jobs
 
-    if "sweep" in spec.job.params:
-        return await run_sweep_jobs(spec, lambda job: run_job(job, ctx), ctx.store.add_job,
-                                    ctx.stop.is_set)
     if not is_search(spec.job):
         return [await run_job(spec, ctx)]
-    summaries, record = await run_search_jobs(
-        spec, lambda trial: run_job(trial, ctx), ctx.store.add_job, ctx.stop.is_set)
-    ctx.store.write_capacity(record)
-    return summaries
+    if "sweep" in spec.job.params:
+        summaries = await run_sweep_jobs(spec, lambda job: run_job(job, ctx), ctx.store.add_job,
+                                         ctx.stop.is_set)
+    else:
+        summaries, record = await run_search_jobs(
+            spec, lambda trial: run_job(trial, ctx), ctx.store.add_job, ctx.stop.is_set)
+        ctx.store.write_capacity(record)
+    # one an interrupt kept from starting is itself in the run, pending: the recap says so
+    return summaries or [skipped_summary(spec, "interrupted before it started", "interrupted")]
 
 
 async def run_job(spec: JobSpec, ctx: Context) -> dict[str, Any]:

@@ -25,7 +25,7 @@ benchmarks:
   - name: knee
     models: "*"
     workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
-    load: {search: {over: concurrency, from: 1, to: 32, precision: 0.01}, requests: 24}
+    load: {search: {over: concurrency, from: 1, to: 24, precision: 0.01}, requests: 24}
     slo: {ttft_ms: {p95: 80}}
 """
 SIM = ("--models", "tiny", "--ttft-ms", "30", "--itl-ms", "50", "--output-tokens", "8")
@@ -144,7 +144,7 @@ def test_an_slo_check_with_no_data_does_not_decide_the_search(
         monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
         plan = tmp_path / "p.yaml"
         plan.write_text(PLAN.replace("max_tokens: 8}", "max_tokens: 8, stream: false}")
-                        .replace("requests: 24", "requests: 4")
+                        .replace("requests: 24", "requests: 4").replace("to: 24", "to: 4")
                         .replace("ttft_ms: {p95: 80}", "tpot_ms: {p95: 60}"))
         code, out, err = run_cli(capsys, "apply", str(plan), "--results",
                                  str(tmp_path / "results"), "--quiet")
@@ -207,3 +207,56 @@ def test_a_search_interrupted_between_trials_resumes_with_its_done_trials(
     [record] = done["capacity"]
     assert record["capacity"] == 4 and record["stopped_reason"] == "precision"
     assert "ok (resumed)" in out and written[:2] == ids[:2]
+
+
+@pytest.mark.parametrize("load", [
+    "{search: {over: concurrency, from: 1, to: 2}, requests: 4}",
+    "{sweep: {rates: 1, concurrency: 2}, requests: 4}",
+])
+def test_a_search_not_started_when_the_run_was_interrupted_runs_on_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    load: str,
+) -> None:
+    """Ctrl-C during model a's search: model b's search had recorded nothing, so --resume
+    warned 'not part of run ... start a new run for them', never ran it, and called the run
+    ok with 'capacity b: none (interrupted)'."""
+    import signal
+
+    from runner.results.store import RunStore
+
+    write_job = RunStore.write_job
+
+    def write_then_interrupt(self: RunStore, summary: Any) -> None:
+        write_job(self, summary)
+        signal.raise_signal(signal.SIGINT)  # after the first job of model a's search
+
+    with simulator("--models", "a,b", "--ttft-ms", "5", "--itl-ms", "1", "--output-tokens",
+                   "4") as (url, _):
+        configs = tmp_path / "configs"
+        configs.mkdir()
+        (configs / "servers.yaml").write_text(f"servers:\n  sim:\n    url: {url}\n")
+        monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+        plan = tmp_path / "p.yaml"
+        plan.write_text(PLAN.replace("models: \"*\"", "models: \"a,b\"")
+                        .replace(PLAN.splitlines()[7].strip(), f"load: {load}"))
+        results = str(tmp_path / "results")
+        with monkeypatch.context() as patch:
+            patch.setattr(RunStore, "write_job", write_then_interrupt)
+            code, out, err = run_cli(capsys, "apply", str(plan), "--results", results,
+                                     "--quiet", "--no-report")
+        assert code == EXIT_INTERRUPTED, err
+        [run] = run_dirs(tmp_path / "results", "cap")
+        assert manifest(run)["status"] == "interrupted"
+        [row] = [line for line in out.splitlines() if line.startswith("knee       b")]
+        assert "pending" in row and " pending=2" in out  # b, and a's next trial
+        code, out, err = run_cli(capsys, "apply", str(plan), "--results", results, "--quiet",
+                                 "--no-report", "--resume", str(run))
+    assert code == EXIT_OK, out + err
+    assert "not part of run" not in err
+    done = manifest(run)
+    assert {job["model"] for job in done["jobs"]} == {"a", "b"}
+    assert {job["status"] for job in done["jobs"]} == {"ok"} and done["status"] == "ok"
+    assert all(job.get("search") for job in done["jobs"])  # no planned-search entry is left
+    if "search" in load:
+        assert sorted((r["model"], r["stopped_reason"]) for r in done["capacity"]) == [
+            ("a", "bound"), ("b", "bound")]

@@ -33,6 +33,13 @@ from runner.plan.totals import totals_text
          "10 requests (at most 10 s)"),
         ({"rate": 4, "requests": 100, "duration_s": 10}, "rate 4/s, 100 requests or 10 s, "
          "whichever comes first"),
+        # a rate search's max_concurrency and any ramp-up were left out of the plan view
+        ({"search": {"over": "rate", "from": 1, "to": 8}, "max_concurrency": 2,
+          "ramp_up": {"shape": "exponential", "duration_s": 5}, "requests": 10},
+         "capacity search over rate 1..8 req/s (precision 10%, at most 8 trials), each trial "
+         "(at most 2 in flight), ramp-up exponential over 5 s, 10 requests (at most 15 s)"),
+        ({"rate": 2, "arrival": "poisson", "ramp_up": {"duration_s": 3}, "duration_s": 9},
+         "rate 2/s poisson, ramp-up linear over 3 s, 9 s"),
         ({"search": {"over": "concurrency", "from": 1, "to": 8, "precision": 0.1,
                      "max_jobs": 12}, "requests": 10},
          "capacity search over concurrency 1..8 streams (precision 10%, at most 6 trials), each "

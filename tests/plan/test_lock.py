@@ -149,8 +149,15 @@ EXAMPLES: list[tuple[str, Edit, str, str]] = [
                                                              "to": 8}),
      "search.from must be a whole number of streams", "$.jobs[0].params.search.from"),
     ("a search and a sweep", lambda d: d["jobs"][0]["params"].update(
-        {"search": {"over": "rate", "from": 1, "to": 8}, "sweep": {"rates": 2}}),
+        {"search": {"over": "rate", "from": 1, "to": 8}, "sweep": {"rates": 2, "concurrency": 2}}),
      "a job runs a search or a sweep, not both", "$.jobs[0].params.sweep"),
+    # trials of 512 streams sent 12 requests: the search named a capacity never in flight
+    ("a search above its requests", lambda d: d["jobs"][0]["params"].update(
+        {"search": {"over": "concurrency", "from": 1, "to": 512}, "requests": 12}),
+     "search.to (512 streams) is above the 12 requests", "$.jobs[0].params.search.to"),
+    ("a sweep above its requests", lambda d: d["jobs"][0]["params"].update(
+        {"sweep": {"rates": 2}, "requests": 12}),
+     "sweep.concurrency (64 streams) is above the 12 requests", "$.jobs[0].params.sweep"),
 ]
 
 

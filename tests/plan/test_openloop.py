@@ -84,3 +84,41 @@ def test_the_same_settings_pass_where_they_are_used(
     plan.write_text(HEAD + body)
     code, out, err = run_cli(capsys, "validate", str(plan))
     assert code == EXIT_OK, out + err
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # a 30 s ramp in a 2 s job sent one request at 0.8/s of a 5/s target: ok and valid
+    ("    load: {rate: 5, duration_s: 2, ramp_up: {duration_s: 30}}\n",
+     "6:45: ramp_up.duration_s (30 s) is not below duration_s (2 s): the job ends before its "
+     "load reaches the target"),
+    ("    load: {concurrency: 4, duration_s: 10, ramp_up: {duration_s: 10}}\n",
+     "6:53: ramp_up.duration_s (10 s) is not below duration_s (10 s)"),
+    ("    load: {rate: 5, requests: 20, ramp_up: {duration_s: 10}}\n",
+     "6:44: ramp_up sends about 28 requests over its 10 s, and the job stops after 20: its "
+     "rate never reaches 5/s"),
+    ("    load: {search: {over: rate, from: 1, to: 100}, requests: 100, ramp_up: {duration_s: 10}}"
+     "\n" + SLO, "6:76: the search's trial at search.to: ramp_up sends about 550 requests"),
+])
+def test_a_ramp_the_job_ends_within_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID and f"{plan}:{expected}" in out + err, out + err
+
+
+@pytest.mark.parametrize("body", [
+    "    load: {rate: 5, duration_s: 20, ramp_up: {duration_s: 10}}\n",
+    "    load: {rate: 5, requests: 40, ramp_up: {duration_s: 10}}\n",
+    "    load: {rate: 5, requests: 20, ramp_up: {duration_s: 10, shape: exponential}}\n",
+    "    load: {rate: 5, duration_s: 2, ramp_up: {duration_s: 30}}\n"
+    "    matrix: {duration_s: [2, 60]}\n",
+])
+def test_a_ramp_that_reaches_its_target_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + body)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_OK, out + err

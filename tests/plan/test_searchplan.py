@@ -43,6 +43,19 @@ SLO = "    slo: {ttft_ms: {p95: 500}}\n"
     ("    load: {sweep: {rates: 0}}\n", "6:27: must be at least 1, got 0"),
     ("    load: {sweep: {rates: 2}}\n    matrix: {rate: [1, 2]}\n",
      "7:14: matrix key 'rate': a sweep sets the load itself"),
+    # a trial of 512 streams sent 12 requests: never more than 12 in flight, and the search
+    # called the capacity 512 streams (the vLLM search's 48 streams came from 24 requests)
+    ("    load: {search: {over: concurrency, from: 1, to: 64}, requests: 12}\n" + SLO,
+     "6:53: search.to (64 streams) is above the 12 requests a job sends: no more than 12 "
+     "streams are ever in flight; raise load.requests to at least 64"),
+    ("    load: {search: {over: concurrency, from: 1, to: 200}}\n" + SLO,
+     "6:53: search.to (200 streams) is above the 100 requests a job sends"),
+    ("    load: {search: {over: concurrency, from: 1, to: 64}}\n" + SLO
+     + "    matrix: {requests: [100, 50]}\n", "above the 50 requests a job sends"),
+    ("    load: {sweep: {rates: 2}, requests: 30}\n",
+     "6:19: sweep.concurrency (64 streams) is above the 30 requests a job sends"),
+    ("    load: {sweep: {rates: 2, concurrency: 40}, requests: 30}\n",
+     "6:43: sweep.concurrency (40 streams) is above the 30 requests"),
 ])
 def test_bad_searches_and_sweeps_are_refused_where_they_are_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str,
@@ -99,3 +112,39 @@ def test_a_search_or_sweep_a_lock_gives_without_its_defaults_takes_them() -> Non
     found = Search.from_json({"over": "rate", "from": 1, "to": 8})
     assert (found.precision, found.max_jobs) == (0.1, 12)
     assert sweep_settings({"sweep": {"rates": 2}}) == {"rates": 2, "concurrency": 64}
+
+
+@pytest.mark.parametrize("load", [
+    "{search: {over: concurrency, from: 1, to: 64}, requests: 64}",
+    "{search: {over: concurrency, from: 1, to: 500}, duration_s: 5}",
+    "{search: {over: rate, from: 1, to: 500}, requests: 10}",
+    "{sweep: {rates: 2, concurrency: 8}, requests: 8}",
+    "{sweep: {rates: 2}}",
+])
+def test_searches_and_sweeps_within_their_requests_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], load: str,
+) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(HEAD + SLO + f"    load: {load}\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_OK, out + err
+
+
+def test_a_search_in_defaults_is_checked_once_and_names_the_benchmark_that_falls_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A search in defaults said its bounds' problem once per benchmark (the same line twice),
+    and a too-small request count did not say whose."""
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\ndefaults:\n  load: {search: {over: concurrency, "
+                    "from: 1, to: 200}}\n  slo: {ttft_ms: {p95: 100}}\nbenchmarks:\n"
+                    "  - {name: a, models: all, load: {requests: 500}}\n"
+                    "  - {name: b, models: all}\n  - {name: c, models: all}\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    lines = out.splitlines()
+    assert code == EXIT_INVALID and len(lines) == 2, out + err
+    assert "(benchmark 'b' takes it from defaults)" in lines[0]
+    assert "(benchmark 'c' takes it from defaults)" in lines[1]
+    plan.write_text(plan.read_text().replace("to: 200", "to: 0.5"))
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID and len(set(out.splitlines())) == len(out.splitlines()), out

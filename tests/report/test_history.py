@@ -277,3 +277,27 @@ def test_a_capacity_point_carries_its_searchs_validity(tmp_path: Path) -> None:
         store.close()
     [series] = load_history(str(folder), CAPACITY_METRIC)
     assert [p.validity for p in series.points] == ["valid", "degraded"]
+
+
+def test_capacities_of_searches_over_other_parameters_are_separate_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plan's search moved from rate (8 req/s) to concurrency (4 streams): history drew one
+    series, 'change -50.0% (worse)', from req/s to streams."""
+    from runner.report.compare import CAPACITY_METRIC
+
+    clock, folder = Clock(), tmp_path / "results"
+    for over, unit, value in (("rate", "req/s", 8.0), ("rate", "req/s", 9.0),
+                              ("concurrency", "streams", 4.0)):
+        store = RunStore.create(str(folder), "cap", {"plan": {"name": "cap"}}, now=clock)
+        store.set_jobs([])
+        store.write_capacity({"id": "knee/a", "benchmark": "knee", "model": "a", "point": {},
+                              "over": over, "unit": unit, "capacity": value,
+                              "stopped_reason": "precision"})
+        store.finish("ok")
+        store.close()
+    series = load_history(str(folder), CAPACITY_METRIC)
+    assert [(s.job_id, s.values) for s in series] == [
+        ("knee/a#capacity (req/s)", [8.0, 9.0]), ("knee/a#capacity (streams)", [4.0])]
+    code, out, _ = cli(capsys, "history", "--metric", "capacity", "--results", str(folder))
+    assert code == 0 and "worse" not in out and "-50.0%" not in out

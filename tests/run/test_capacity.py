@@ -134,3 +134,28 @@ def test_a_trial_whose_requests_all_failed_is_not_bound_by_an_slo_it_never_measu
     assert record["explanation"].startswith(
         "trial b/tiny/rate=1.0 failed: no request succeeded (3 x http_404)")
     assert "bound it" not in capacity_line(record)
+
+
+def test_a_trial_that_fell_short_of_its_rate_is_a_fail() -> None:
+    """max_concurrency 2 let the client send 20 req/s whatever the trial's rate: the trials at
+    40 and 80 req/s (rate_shortfall, degraded) passed their SLO on what was sent, and the
+    search called 80 req/s the capacity ('search.to met the SLO')."""
+    job = Job("b/tiny", "b_tiny-0", "b", "tiny", {}, {"rate": 1.0, "search": SEARCH})
+
+    async def run_job(spec: Any) -> dict[str, Any]:
+        rate = spec.job.params["rate"]
+        summary = _summary(spec.job, 100)  # TTFT from the send: the client queue is not in it
+        if rate > 20:
+            summary["metrics"]["rate"] = {"target_per_s": rate, "achieved_per_s": 20.0,
+                                          "scheduled_per_s": rate, "ratio": 20.0 / rate}
+            summary["metrics"]["validity"] = {"verdict": "degraded", "reasons": [
+                {"code": "rate_shortfall", "severity": "degraded", "figure": "achieved 20"}]}
+        return summary
+
+    _, record = asyncio.run(run_search_jobs(Spec(job), run_job, lambda _: None, lambda: False))
+    assert 20 / 1.1 <= record["capacity"] <= 20 and record["stopped_reason"] == "precision"
+    assert record["bound_by"]["metric"] == "rate_shortfall" and not record["bound_hit"]
+    assert record["bound_by"]["value"] == 20.0 and record["bound_by"]["limit"] > 20
+    assert "achieved 20 of " in capacity_line(record)
+    from runner.report.capacitychart import capacity_chart
+    assert "SLO limit" not in capacity_chart(record)
