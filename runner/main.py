@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=None, metavar="N",
                    help="answers served at once; more wait in a FIFO queue before their time "
                         "to first token starts (default: no limit)")
+    p.add_argument("--tokens-per-word", type=float, default=1.0, metavar="R",
+                   help="simulated tokenizer: a prompt's word counts R tokens (default: 1)")
+    p.add_argument("--no-tokenize", action="store_true",
+                   help="do not serve vLLM's POST /tokenize (prompt token counts)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

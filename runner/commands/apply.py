@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import __version__, interrupts
 from runner.atomicfile import check_output
+from runner.commands.calibrating import calibrate_sources
 from runner.commands.conclusion import conclude, rerun_options, stopped_by_disk, tell
 from runner.commands.preparation import Prepared, prepare, prompt_sources
 from runner.errors import (
@@ -78,8 +79,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             _record_jobs(store, specs, None if resumed is None else _resume_note(args, prepared))
         except StorageError as exc:
             raise stopped_by_disk(exc, store, args) from None
+        sized = calibrate_sources(specs, prompts, env, not getattr(args, "no_probe", False))
         return _run_jobs(args, env, ws, prepared, store, specs,
-                         _salted(prompts, prompt_nonce(store.manifest)))
+                         _salted(sized, prompt_nonce(store.manifest)))
 
 
 def _salted(prompts: Mapping[str, Any], nonce: str | None) -> Callable[[JobSpec], Any]:

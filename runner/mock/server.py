@@ -9,13 +9,14 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats, Stream
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
+from runner.mock.tokenizer import count_tokens, tokenize_handler
 
 READY_PREFIX = "mock-server listening on "  # what `runner mock-server` prints when serving
 SHUTDOWN_GRACE_S = 1.0
@@ -36,6 +37,8 @@ class MockConfig:
     output_tokens: int = 128
     api_key: str | None = None
     max_streams: int | None = None
+    tokens_per_word: float = 1.0  # the simulated tokenizer (runner.mock.tokenizer)
+    tokenize: bool = True  # serve vLLM's POST /tokenize
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -46,6 +49,8 @@ class MockConfig:
             raise ValueError("output_tokens must be >= 1")
         if self.max_streams is not None and self.max_streams < 1:
             raise ValueError("max_streams must be >= 1")
+        if not 0 < self.tokens_per_word <= 100:
+            raise ValueError("tokens_per_word must be > 0 and <= 100")
 
 
 class _Simulator:
@@ -132,7 +137,8 @@ class _Simulator:
         if model not in self.config.models:
             raise ApiError(404, f"The model `{model}` does not exist.", "model",
                            "model_not_found")
-        return parse_job(body, chat, model, prompt, self.config.output_tokens)
+        job = parse_job(body, chat, model, prompt, self.config.output_tokens)
+        return replace(job, prompt_tokens=count_tokens(prompt, self.config.tokens_per_word))
 
     def _check_key(self, request: web.Request) -> None:
         key = self.config.api_key
@@ -186,6 +192,9 @@ def build_app(config: MockConfig) -> web.Application:
     app.router.add_get("/v1/models", sim.models)
     app.router.add_post("/v1/chat/completions", sim.chat)
     app.router.add_post("/v1/completions", sim.completions)
+    if config.tokenize:
+        app.router.add_post("/tokenize", tokenize_handler(sim._check_key, config.models,
+                                                          config.tokens_per_word))
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
     app.on_shutdown.append(sim.close_streams)
