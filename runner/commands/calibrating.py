@@ -29,6 +29,7 @@ def calibrate_sources(specs: Sequence[JobSpec], sources: Mapping[str, Any],
     template overhead when calibrate is auto), or uncalibrated with the reason recorded."""
     out = dict(sources)
     wanted: dict[_Key, Subject] = {}
+    sized: list[tuple[JobSpec, SyntheticPrompts]] = []
     for spec in specs:
         source, params = sources.get(spec.job.id), spec.job.params
         if not isinstance(source, SyntheticPrompts):
@@ -39,14 +40,13 @@ def calibrate_sources(specs: Sequence[JobSpec], sources: Mapping[str, Any],
                     reason=OFF if probing else NOT_PROBED)))
             continue
         key = _key(spec)
+        sized.append((spec, source))
         known = wanted.get(key)
         target = max(int(params["input_tokens"]), known.target_tokens if known else 0)
         wanted[key] = Subject(spec.server, spec.job.model, key[2], target)
-    found = asyncio.run(_calibrate_all(wanted, sources, specs, env))
-    for spec in specs:
-        sizer = found.get(_key(spec))
-        if sizer is not None and isinstance(source := sources.get(spec.job.id), SyntheticPrompts):
-            out[spec.job.id] = source.sized(sizer)
+    found = asyncio.run(_calibrate_all(wanted, sized, env)) if wanted else {}
+    for spec, source in sized:
+        out[spec.job.id] = source.sized(found[_key(spec)])
     return out
 
 
@@ -56,11 +56,12 @@ def _key(spec: JobSpec) -> _Key:
             str(params.get("tokenizer") or ""))
 
 
-async def _calibrate_all(wanted: Mapping[_Key, Subject], sources: Mapping[str, Any],
-                         specs: Sequence[JobSpec], env: Mapping[str, str]) -> dict[_Key, Any]:
+async def _calibrate_all(wanted: Mapping[_Key, Subject],
+                         sized: Sequence[tuple[JobSpec, SyntheticPrompts]],
+                         env: Mapping[str, str]) -> dict[_Key, Any]:
+    """Each subject's sizer: its fit, or its local tokenizer less the server's overhead."""
     gate = asyncio.Semaphore(CONCURRENCY)
-    local = {_key(s): sources[s.job.id].sizer for s in specs
-             if isinstance(sources.get(s.job.id), SyntheticPrompts)}
+    local = {_key(spec): source.sizer for spec, source in sized}
 
     async def one(key: _Key, subject: Subject) -> Any:
         async with gate:
