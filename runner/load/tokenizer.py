@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from runner.errors import InputError, Location
+from runner.errors import InputError
 from runner.inputfile import read_input
 from runner.load.sizing import Calibration, draw_words
 
@@ -29,25 +29,25 @@ def local_sizer(params: Mapping[str, Any], plan_dir: str) -> TokenizerSizer | No
 @lru_cache(maxsize=8)  # validate and apply read each tokenizer once, however many jobs use it
 def load_tokenizer(path: str) -> Any:
     """The `tokenizers.Tokenizer` in the file at `path`. InputError (exit 2) naming the path
-    when the library is missing, the file is not there or is not a tokenizer.json."""
+    (no location: validate gives the plan's) when the library is missing, the file is not
+    there or is not a tokenizer.json."""
     try:
         from tokenizers import Tokenizer
     except ImportError:
-        raise InputError(f"workload.tokenizer needs the tokenizers library: {INSTALL}",
-                         Location(path)) from None
+        raise InputError(f"workload.tokenizer {path} needs the tokenizers library: {INSTALL}"
+                         ) from None
     try:
         raw = read_input(path, "workload.tokenizer", MAX_TOKENIZER_BYTES)
     except OSError as exc:
-        raise InputError(f"cannot read the tokenizer: {exc.strerror or exc}; workload.tokenizer "
-                         "is the path of a tokenizer.json, relative to the plan's folder",
-                         Location(path)) from None
+        raise InputError(f"cannot read workload.tokenizer {path}: {exc.strerror or exc}; it is "
+                         "the path of a tokenizer.json, relative to the plan's folder") from None
     try:
         return Tokenizer.from_str(raw.decode("utf-8"))
     except Exception as exc:  # the library's errors are plain Exceptions with serde's text
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"not a tokenizer.json the tokenizers library reads ({first[:200]}); "
-                         "give the tokenizer.json of the model's Hugging Face repository",
-                         Location(path)) from None
+        raise InputError(f"workload.tokenizer {path} is not a tokenizer.json the tokenizers "
+                         f"library reads ({first[:200]}); give the tokenizer.json of the "
+                         "model's Hugging Face repository") from None
 
 
 class TokenizerSizer:

@@ -14,7 +14,7 @@ import pytest
 from apply_helpers import stored_jobs
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_OK
+from runner.errors import EXIT_INVALID, EXIT_OK
 from runner.schema import load_schema
 
 TARGET = 200
@@ -100,3 +100,65 @@ def test_no_probe_sends_no_calibration_and_says_so(
     assert calibration["method"] == "none"
     assert calibration["reason"] == "--no-probe: no requests before the run"
     assert jobs["auto"]["metrics"]["lengths"]["input"]["ratio"] == pytest.approx(1.3, abs=0.01)
+
+
+def word_level_tokenizer(path: Path) -> None:
+    """A tiny WordLevel tokenizer.json: a whitespace-separated word is one token."""
+    tokenizers = pytest.importorskip("tokenizers")
+    vocab = {"[UNK]": 0, "the": 1}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    tok.save(str(path))
+
+
+def test_a_local_tokenizer_sizes_prompts_exactly_less_the_servers_overhead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    word_level_tokenizer(tmp_path / "tokenizer.json")
+    plan = PLAN.replace("max_tokens: 2}", "max_tokens: 2, tokenizer: tokenizer.json}")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1}\n")
+    (tmp_path / "lengths.yaml").write_text(plan)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "apply", "lengths.yaml", "--results", "results", "--no-report")
+    assert code == EXIT_OK, err
+    jobs = {j["params"]["calibrate"]: j for j in
+            stored_jobs(tmp_path / "results", "lengths", by="id").values()}
+    for job in jobs.values():  # every prompt: exactly the target, as the simulator counts
+        assert {r["prompt_tokens"] for r in job["records"]} == {TARGET}
+    assert jobs["auto"]["metrics"]["prompt_calibration"] == {
+        "method": "tokenizer", "words_per_token": None, "overhead_tokens": 0.0,
+        "requests_spent": 1, "reason": None}  # its /tokenize: the simulator adds no template
+    assert jobs["off"]["metrics"]["prompt_calibration"]["requests_spent"] == 0
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "cannot read workload.tokenizer tok.json: No such file or directory; it is the path "
+           "of a tokenizer.json, relative to the plan's folder"),
+    ("{}", "workload.tokenizer tok.json is not a tokenizer.json the tokenizers library reads ("),
+])
+@pytest.mark.parametrize(("command", "where"), [("validate", "lengths.yaml:7:15: "),
+                                                ("apply", "error: lengths.yaml: benchmark 'b': ")])
+def test_a_bad_tokenizer_is_one_line_with_its_path_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    content: str | None, message: str, command: str, where: str
+) -> None:
+    pytest.importorskip("tokenizers")
+    if content is not None:
+        (tmp_path / "tok.json").write_text(content)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1]}\n")
+    (tmp_path / "lengths.yaml").write_text(
+        PLAN.replace("max_tokens: 2}", "max_tokens: 2, tokenizer: tok.json}"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    extra = ("--results", "results") if command == "apply" else ()
+    code, out, err = run_cli(capsys, command, "lengths.yaml", *extra)
+    assert code == EXIT_INVALID
+    [line] = [x for x in (out + err).splitlines() if x.strip()]
+    assert line.startswith(where) and message in line
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "results").exists()
