@@ -41,9 +41,7 @@ def calibrate_sources(specs: Sequence[JobSpec], sources: Mapping[str, Any],
             continue
         key = _key(spec)
         sized.append((spec, source))
-        known = wanted.get(key)
-        target = max(int(params["input_tokens"]), known.target_tokens if known else 0)
-        wanted[key] = Subject(spec.server, spec.job.model, key[2], target)
+        wanted.setdefault(key, Subject(spec.server, spec.job.model, key[2]))
     found = asyncio.run(_calibrate_all(wanted, sized, env)) if wanted else {}
     for spec, source in sized:
         out[spec.job.id] = source.sized(found[_key(spec)])

