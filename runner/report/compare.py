@@ -66,6 +66,8 @@ def _metric_table() -> dict[str, Metric]:
         Metric("total_tps", ("throughput", "total_tokens_per_s"), "tok/s", True),
         Metric("goodput", ("goodput", "requests_per_s"), "req/s", True),
         Metric("error_rate", ("error_rate",), "%", absolute=True),
+        # the server's mean prompt length: a change says the runs sent different workloads
+        Metric("prompt_tokens_mean", ("prompt_tokens", "mean"), "tokens"),
         CAPACITY_METRIC,
     ):
         table[metric.name] = metric

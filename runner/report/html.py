@@ -33,6 +33,9 @@ from runner.report.data import (
 )
 from runner.report.gatewayview import HEADERS as GATEWAY_HEADERS
 from runner.report.gatewayview import GatewayRow, gateway_rows
+from runner.report.lengthsview import HEADERS as LENGTH_HEADERS
+from runner.report.lengthsview import NOTE as LENGTH_NOTE
+from runner.report.lengthsview import LengthRow, length_rows
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts
@@ -99,6 +102,7 @@ class BenchmarkView:
     errors: tuple[ErrorRow, ...]
     caveats: tuple[Caveat, ...] = ()
     gateway: tuple[GatewayRow, ...] = ()  # model time beside the LiteLLM proxy's overhead
+    lengths: tuple[LengthRow, ...] = ()  # prompt lengths against the target (issue 14 §6)
 
 
 def render_html(run: StoredRun) -> str:
@@ -116,6 +120,7 @@ def render_html(run: StoredRun) -> str:
     return str(template.render(
         info=run_info(run, jobs), banners=warnings(run, jobs), benchmarks=views,
         headers=HEADERS, gateway_headers=GATEWAY_HEADERS, definitions=metric_definitions(),
+        length_headers=LENGTH_HEADERS, length_note=LENGTH_NOTE,
         open_all=len(jobs) <= OPEN_JOBS, version=__version__))
 
 
@@ -131,7 +136,7 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
-                         tuple(caveats(jobs)), gateway_rows(jobs, fmt))
+                         tuple(caveats(jobs)), gateway_rows(jobs, fmt), length_rows(jobs, fmt))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:

@@ -15,6 +15,8 @@ from apply_helpers import stored_jobs
 from cli_helpers import run_cli
 
 from runner.errors import EXIT_INVALID, EXIT_OK
+from runner.report.compare import METRICS
+from runner.report.render import render_report
 from runner.schema import load_schema
 
 TARGET = 200
@@ -77,6 +79,14 @@ def test_tokenize_calibrates_prompts_to_the_target_and_uncalibrated_is_flagged(
     assert abs(auto["lengths"]["input"]["ratio"] - 1) < 0.03
     assert auto["prompt_tokens"]["max"] <= TARGET * 1.03
     assert "prompts_off_target" not in reasons(jobs["auto"])
+    assert METRICS["prompt_tokens_mean"].value(jobs["off"]) == 260  # compare and history
+    [run] = (tmp_path / "results" / "lengths").iterdir()
+    summary = render_report(str(run), "md")
+    assert "**Prompt lengths**" in summary
+    assert ("| b/m1/calibrate=off | 200 | 260 | 1.300 | none (workload.synthetic.calibrate is "
+            "off) | 1.00 | 0.00 | 0 |") in summary
+    assert "| 200 | 200 | 1.000 | tokenize | 0.77" in summary
+    assert "<h3>Prompt lengths</h3>" in render_report(str(run))
 
 
 def test_without_tokenize_probe_requests_usage_calibrates(
