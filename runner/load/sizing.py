@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 METHODS = ("tokenize", "usage", "tokenizer", "none")
+# Words per token a fit may find (real tokenizers: about 0.3 for CJK-heavy vocabularies to 1.3
+# for English BPE): outside, the server's counts are not a tokenizer's, and a prompt sized by
+# them could be 20 times too long.
+PLAUSIBLE = (0.05, 20.0)
 
 
 class Sizer(Protocol):
@@ -93,7 +97,8 @@ class WordSizer:
 def fit(points: Sequence[tuple[int, float]], method: str, spent: int) -> Calibration:
     """The least-squares line tokens = a * words + b through `points` (words, tokens), as a
     Calibration (words_per_token 1/a, overhead_tokens b); `none` with the reason when the
-    points cannot give one (fewer than two sizes, or tokens not growing with words)."""
+    points cannot give one (fewer than two sizes, tokens not growing with words, or 1/a
+    outside PLAUSIBLE)."""
     sizes = {w for w, _ in points}
     if len(sizes) < 2:
         return Calibration(requests_spent=spent, reason="fewer than two prompt sizes measured")
@@ -106,6 +111,10 @@ def fit(points: Sequence[tuple[int, float]], method: str, spent: int) -> Calibra
         return Calibration(requests_spent=spent,
                            reason=f"the server's prompt length did not grow with the words "
                                   f"({', '.join(f'{w} words: {t:g}' for w, t in points)})")
+    if not PLAUSIBLE[0] <= 1 / slope <= PLAUSIBLE[1]:
+        return Calibration(requests_spent=spent,
+                           reason=f"the server's counts give {1 / slope:.3g} words per token, "
+                                  f"outside {PLAUSIBLE[0]:g}-{PLAUSIBLE[1]:g}: not a tokenizer")
     return Calibration(method, 1 / slope, mean_t - slope * mean_w, spent)
 
 

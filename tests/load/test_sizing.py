@@ -73,6 +73,8 @@ def test_fit_is_the_line_through_the_counts(points: list[tuple[int, float]], per
     ([(10, 13.0), (10, 14.0)], "fewer than two prompt sizes measured"),
     ([(10, 13.0), (100, 13.0)], "the server's prompt length did not grow with the words "
                                 "(10 words: 13, 100 words: 13)"),
+    ([(100, 13.0), (200, 14.0)], "the server's counts give 100 words per token, outside "
+                                 "0.05-20: not a tokenizer"),
 ])
 def test_a_fit_without_a_line_is_none_with_the_reason(points: list[tuple[int, float]],
                                                       reason: str) -> None:
