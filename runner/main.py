@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serves GET /v1/models, POST /v1/chat/completions and /v1/completions "
                     "(streamed or not) with deterministic timing: token k is sent at "
                     "ttft + k*itl after the request arrived. usage.prompt_tokens counts the "
-                    "prompt's whitespace-separated words. GET /mock/stats shows request counts "
+                    "prompt's whitespace-separated words (x --tokens-per-word), as vLLM's POST "
+                    "/tokenize does (unless --no-tokenize). GET /mock/stats shows request counts "
                     "and the server's own write lag; POST /mock/stats/reset clears them. "
                     "With --max-streams N at most N answers run at once: the others wait in a "
                     "FIFO queue, and their timing starts when they leave it.")
