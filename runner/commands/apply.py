@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     prompts = prompt_sources(prepared)
     for server in {spec.server.name: spec.server for spec in prepared.specs}.values():
         api_key(server, env)  # a key no header can carry stops here, before any run is made
+    # as the probe, before the run exists: a signal meanwhile stops at once
+    prompts = calibrate_sources(prepared.specs, prompts, env, not getattr(args, "no_probe", False))
     command = f"runner apply {args.plan}"
     with ExitStack() as stack:
         resumed = _open_resumed(args, prepared, command, stack) if args.resume else None
@@ -79,9 +81,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
             _record_jobs(store, specs, None if resumed is None else _resume_note(args, prepared))
         except StorageError as exc:
             raise stopped_by_disk(exc, store, args) from None
-        sized = calibrate_sources(specs, prompts, env, not getattr(args, "no_probe", False))
         return _run_jobs(args, env, ws, prepared, store, specs,
-                         _salted(sized, prompt_nonce(store.manifest)))
+                         _salted(prompts, prompt_nonce(store.manifest)))
 
 
 def _salted(prompts: Mapping[str, Any], nonce: str | None) -> Callable[[JobSpec], Any]:
