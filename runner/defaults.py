@@ -41,6 +41,10 @@ REPEAT_PAUSE_S = 0.0
 # before it existed keep theirs): synthetic prompts are a job's and a run's own.
 PROMPT_REUSE = "none"
 
+# workload.synthetic.calibrate when unset (kept out of a job's params then, as prompt_reuse is):
+# synthetic prompts are sized for each model by what its server counts (issue 14 §6).
+CALIBRATE = "auto"
+
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
 CONCURRENCY = 1  # when neither concurrency nor rate is given
@@ -62,6 +66,7 @@ PLAN: dict[str, Any] = {"fallback": True, "gate": False, "include_wildcard_expan
 SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
+    "tokens_per_word": 1.0, "tokenize": True,  # kind: mock simulated tokenizer (issue 14 §6)
     "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
     "reasoning_tokens": 0,  # kind: mock: chat answers reason this many tokens first
 }

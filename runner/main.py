@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serves GET /v1/models, POST /v1/chat/completions and /v1/completions "
                     "(streamed or not) with deterministic timing: token k is sent at "
                     "ttft + k*itl after the request arrived. usage.prompt_tokens counts the "
-                    "prompt's whitespace-separated words. GET /mock/stats shows request counts "
+                    "prompt's whitespace-separated words (x --tokens-per-word), as vLLM's POST "
+                    "/tokenize does (unless --no-tokenize). GET /mock/stats shows request counts "
                     "and the server's own write lag; POST /mock/stats/reset clears them. "
                     "With --max-streams N at most N answers run at once: the others wait in a "
                     "FIFO queue, and their timing starts when they leave it.")
@@ -167,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reasoning-tokens", type=int, default=0, metavar="N",
                    help="chat answers stream N delta.reasoning_content tokens before the answer, "
                         "counted in usage completion_tokens_details.reasoning_tokens (default: 0)")
+    p.add_argument("--tokens-per-word", type=float, default=1.0, metavar="R",
+                   help="simulated tokenizer: a prompt's word counts R tokens (default: 1)")
+    p.add_argument("--no-tokenize", action="store_true",
+                   help="do not serve vLLM's POST /tokenize (prompt token counts)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

@@ -334,12 +334,12 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'concurency' (did you mean 'concurrency'?) "
           "(at $.benchmarks[0].matrix.concurency)"]),
         ("    matrix: {models: [a]}\n",
-         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, concurrency, "
-          "dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, include, "
-          "input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, "
-          "prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, request_timeout_s, requests, "
-          "seed, session, stall_timeout_s, "
-          "stream, temperature, template, warmup_requests "
+         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, calibrate, "
+          "concurrency, dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, "
+          "include, input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, "
+          "max_tokens, prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, request_timeout_s, "
+          "requests, seed, session, stall_timeout_s, "
+          "stream, temperature, template, tokenizer, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),
         ("    matrix: {concurrency: 4}\n",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner import __version__, interrupts
 from runner.atomicfile import check_output
+from runner.commands.calibrating import calibrate_sources
 from runner.commands.conclusion import conclude, rerun_options, stopped_by_disk, tell
 from runner.commands.preparation import Prepared, prepare, prompt_sources
 from runner.errors import (
@@ -59,6 +60,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
     prompts = prompt_sources(prepared)
     for server in {spec.server.name: spec.server for spec in prepared.specs}.values():
         api_key(server, env)  # a key no header can carry stops here, before any run is made
+    # as the probe, before the run exists: a signal meanwhile stops at once
+    prompts = calibrate_sources(prepared.specs, prompts, env, not getattr(args, "no_probe", False))
     command = f"runner apply {args.plan}"
     with ExitStack() as stack:
         resumed = _open_resumed(args, prepared, command, stack) if args.resume else None

@@ -173,7 +173,7 @@ def prompt_sources(prepared: Prepared) -> dict[str, Any]:
 
 
 _PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_tokens_stddev",
-                  "seed")
+                  "tokenizer", "seed")
 
 
 def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:

@@ -251,7 +251,8 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
     )
 
 
-_MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens", "max_streams", "reasoning_tokens")
+_MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens", "max_streams", "reasoning_tokens",
+              "tokens_per_word", "tokenize")
 
 
 def load_models(directory: str | ConfigDir, env: Mapping[str, str] | None = None) -> ModelsConfig:

@@ -49,7 +49,8 @@ def serving(ws: Workspace) -> Iterator[Workspace]:
     config = MockConfig(models=tuple(opts["models"]), ttft_ms=float(opts["ttft_ms"]),
                         itl_ms=float(opts["itl_ms"]), output_tokens=int(opts["output_tokens"]),
                         max_streams=opts.get("max_streams"),
-                        reasoning_tokens=int(opts["reasoning_tokens"]))
+                        reasoning_tokens=int(opts["reasoning_tokens"]),
+                        tokens_per_word=float(opts["tokens_per_word"]), tokenize=opts["tokenize"])
     with mock_process(config) as url:
         yield replace(ws, server=replace(ws.server, url=url))
 

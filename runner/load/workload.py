@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from runner import defaults
 from runner.errors import InputError, Location
 from runner.inputfile import read_input
+from runner.load.sizing import Sizer, WordSizer
+from runner.load.tokenizer import local_sizer
 from runner.plan.templating import checked_text, environment, explain, render_text
 from runner.printable import lone_surrogate
 
@@ -56,7 +58,7 @@ def prompt_source(
     if params.get("template"):
         return TemplatePrompts(params["template"], variables, chat)
     return SyntheticPrompts(params["input_tokens"], params.get("input_tokens_stddev", 0),
-                            params.get("seed", 0), chat, salt)
+                            params.get("seed", 0), chat, salt, local_sizer(params, plan_dir))
 
 
 def prompt_salt(params: Mapping[str, Any], job_id: str, run_nonce: str | None) -> str:
@@ -79,18 +81,25 @@ def _wrap(text: str, chat: bool) -> dict[str, Any]:
 class SyntheticPrompts:
     """Random words, seeded by (seed, salt, index): the same prompts for the same three.
 
-    A prompt is `input_tokens` words (normal with `stddev`, at least 1) counting its first one,
-    the request index (`w` and the index for a warm-up), so that within a job every prompt's
-    start is unique for servers' prefix caches; the salt (`prompt_salt`) makes the rest of the
-    words differ between jobs and runs."""
+    A prompt of `input_tokens` tokens (normal with `stddev`, at least 1) is that many words
+    when uncalibrated, else as many as its `sizer` says (runner.load.sizing), counting its
+    first one, the request index (`w` and the index for a warm-up), so that within a job every
+    prompt's start is unique for servers' prefix caches; the salt (`prompt_salt`) makes the
+    rest of the words differ between jobs and runs."""
 
     def __init__(self, input_tokens: int, stddev: float, seed: int, chat: bool,
-                 salt: str = "") -> None:
+                 salt: str = "", sizer: Sizer | None = None) -> None:
         self.input_tokens, self.stddev, self.seed, self.chat = input_tokens, stddev, seed, chat
-        self.salt = salt
+        self.salt, self.sizer = salt, sizer or WordSizer()
 
     def salted(self, salt: str) -> SyntheticPrompts:
-        return SyntheticPrompts(self.input_tokens, self.stddev, self.seed, self.chat, salt)
+        return SyntheticPrompts(self.input_tokens, self.stddev, self.seed, self.chat, salt,
+                                self.sizer)
+
+    def sized(self, sizer: Sizer) -> SyntheticPrompts:
+        """These prompts, sized by `sizer` (a model's calibration)."""
+        return SyntheticPrompts(self.input_tokens, self.stddev, self.seed, self.chat, self.salt,
+                                sizer)
 
     def length(self, index: int) -> int:
         return self._draw(self._key(index))[0]
@@ -100,11 +109,11 @@ class SyntheticPrompts:
 
     def warmup(self, index: int) -> dict[str, Any]:
         length, rng = self._draw(self._key(index, "warmup:"))
-        return _wrap(" ".join([f"w{index}", *rng.choices(VOCABULARY, k=length - 1)]), self.chat)
+        return _wrap(self.sizer.text(f"w{index}", length, rng, VOCABULARY), self.chat)
 
     def text(self, index: int) -> str:
         length, rng = self._draw(self._key(index))
-        return " ".join([str(index), *rng.choices(VOCABULARY, k=length - 1)])
+        return self.sizer.text(str(index), length, rng, VOCABULARY)
 
     def _key(self, index: int, kind: str = "") -> str:
         # str seeds are stable across processes; no salt: the seeds of runner before salts

@@ -42,6 +42,8 @@ def mock_process_argv(config: MockConfig, host: str) -> list[str]:
     if config.max_streams is not None:
         argv += ["--max-streams", str(config.max_streams)]
     argv += ["--reasoning-tokens", str(config.reasoning_tokens)] if config.reasoning_tokens else []
+    argv += ["--tokens-per-word", repr(config.tokens_per_word)]
+    argv += [] if config.tokenize else ["--no-tokenize"]
     return argv + (["--api-key-env", API_KEY_ENV] if config.api_key is not None else [])
 
 

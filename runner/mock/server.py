@@ -9,7 +9,7 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats
 from runner.mock.reasoning import answer_chunks, natural_length
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
+from runner.mock.tokenizer import count_tokens, tokenize_handler
 
 READY_PREFIX = "mock-server listening on "  # what `runner mock-server` prints when serving
 SHUTDOWN_GRACE_S = 1.0
@@ -38,6 +39,8 @@ class MockConfig:
     api_key: str | None = None
     max_streams: int | None = None
     reasoning_tokens: int = 0  # chat answers reason this long first (runner.mock.reasoning)
+    tokens_per_word: float = 1.0  # the simulated tokenizer (runner.mock.tokenizer)
+    tokenize: bool = True  # serve vLLM's POST /tokenize
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -50,6 +53,8 @@ class MockConfig:
             raise ValueError("max_streams must be >= 1")
         if self.reasoning_tokens < 0:
             raise ValueError("reasoning_tokens must be >= 0")
+        if not 0 < self.tokens_per_word <= 100:
+            raise ValueError("tokens_per_word must be > 0 and <= 100")
 
 
 class _Simulator:
@@ -137,7 +142,8 @@ class _Simulator:
             raise ApiError(404, f"The model `{model}` does not exist.", "model",
                            "model_not_found")
         natural = natural_length(self.config.output_tokens, self.config.reasoning_tokens, chat)
-        return parse_job(body, chat, model, prompt, natural)
+        job = parse_job(body, chat, model, prompt, natural)
+        return replace(job, prompt_tokens=count_tokens(prompt, self.config.tokens_per_word))
 
     def _check_key(self, request: web.Request) -> None:
         key = self.config.api_key
@@ -190,6 +196,9 @@ def build_app(config: MockConfig) -> web.Application:
     app.router.add_get("/v1/models", sim.models)
     app.router.add_post("/v1/chat/completions", sim.chat)
     app.router.add_post("/v1/completions", sim.completions)
+    if config.tokenize:
+        app.router.add_post("/tokenize", tokenize_handler(sim._check_key, config.models,
+                                                          config.tokens_per_word))
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
     app.on_shutdown.append(sim.close_streams)

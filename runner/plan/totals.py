@@ -34,7 +34,7 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
                  for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
     known = [(sending_s(p), n * int(p.get("repeat") or REPEAT)) for p, n in runs]
-    figures |= {"sending_s": sum(s * n for s, n in known if s is not None) + paused,
+    figures |= {"sending_s": sum(s * n for s, n in known if s is not None),
                 "latency_bound_jobs": sum(n for s, n in known if s is None)}
     return figures | ({"searches": searches} if searches else {}) | (
         {"pause_s": paused} if paused else {})

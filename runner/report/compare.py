@@ -69,6 +69,8 @@ def _metric_table() -> dict[str, Metric]:
         # Session jobs (workload.session): TTFT p50 of turn 1 and of the last turn answered
         Metric("turn_ttft_first_p50", ("by_turn", "ttft_p50", "first"), "ms"),
         Metric("turn_ttft_last_p50", ("by_turn", "ttft_p50", "last"), "ms"),
+        # the server's mean prompt length: a change says the runs sent different workloads
+        Metric("prompt_tokens_mean", ("prompt_tokens", "mean"), "tokens"),
         CAPACITY_METRIC,
     ):
         table[metric.name] = metric

@@ -33,6 +33,9 @@ from runner.report.data import (
 )
 from runner.report.gatewayview import HEADERS as GATEWAY_HEADERS
 from runner.report.gatewayview import GatewayRow, gateway_rows
+from runner.report.lengthsview import HEADERS as LENGTH_HEADERS
+from runner.report.lengthsview import NOTE as LENGTH_NOTE
+from runner.report.lengthsview import LengthRow, length_rows
 from runner.report.reasoningview import ReasoningTable, reasoning_table
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
@@ -102,6 +105,7 @@ class BenchmarkView:
     caveats: tuple[Caveat, ...] = ()
     gateway: tuple[GatewayRow, ...] = ()  # model time beside the LiteLLM proxy's overhead
     reasoning: ReasoningTable | None = None  # TTFT beside TTFO, when a request reasoned
+    lengths: tuple[LengthRow, ...] = ()  # prompt lengths against the target (issue 14 §6)
 
 
 def render_html(run: StoredRun) -> str:
@@ -119,6 +123,7 @@ def render_html(run: StoredRun) -> str:
     return str(template.render(
         info=run_info(run, jobs), banners=warnings(run, jobs), benchmarks=views,
         headers=HEADERS, gateway_headers=GATEWAY_HEADERS, definitions=metric_definitions(),
+        length_headers=LENGTH_HEADERS, length_note=LENGTH_NOTE,
         open_all=len(jobs) <= OPEN_JOBS, version=__version__))
 
 
@@ -135,7 +140,7 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
                          tuple(caveats(jobs)), gateway_rows(jobs, fmt),
-                         reasoning_table(jobs, fmt))
+                         reasoning_table(jobs, fmt), length_rows(jobs, fmt))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:

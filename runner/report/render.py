@@ -25,6 +25,7 @@ from runner.report.data import (
 )
 from runner.report.gatewayview import markdown_gateway
 from runner.report.html import fmt, render_html
+from runner.report.lengthsview import markdown_lengths
 from runner.report.reasoningview import markdown_reasoning
 from runner.report.timeline import client_series
 from runner.report.turns import markdown_turns
@@ -99,7 +100,8 @@ def render_markdown(run: StoredRun) -> str:
         lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group),
                   *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md),
                   *markdown_turns(group[:MD_ROWS], fmt, _md),
-                  *markdown_reasoning(group[:MD_ROWS], fmt, _md)]
+                  *markdown_reasoning(group[:MD_ROWS], fmt, _md),
+                  *markdown_lengths(group[:MD_ROWS], fmt, _md)]
     return "\n".join(lines) + "\n"
 
 

@@ -69,11 +69,14 @@ def summarize(
     client_bound_threshold_ms: float = CLIENT_BOUND_THRESHOLD_MS,
     expect: Expectation | None = None,
     model_limits: Mapping[str, Any] | None = None,
+    prompt_calibration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded.
 
     `model_limits`: the job's lengths against its model's limits (runner.plan.limits), kept as
     the `model_limits` key; None: the limits are unknown (nothing exceeded).
+    `prompt_calibration`: how its synthetic prompts were sized (runner.load.sizing), None for
+    dataset and template prompts.
 
     A cancelled request (cut by the client: the end of duration_s, an interrupt, the job
     timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
@@ -109,6 +112,7 @@ def summarize(
         "retry_after": {"pauses": len(pauses_s), "paused_s": math.fsum(pauses_s)},
         "model_limits": dict(model_limits or NO_MODEL_LIMITS),
         "by_turn": by_turn(measured, distribution),
+        "prompt_calibration": dict(prompt_calibration) if prompt_calibration else None,
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)

@@ -139,8 +139,24 @@ class _Seen:
     reasoning: bool
 
 
-async def _send(target: ProbeTarget, params: Mapping[str, Any],
-                env: Mapping[str, str]) -> _Seen:
+async def send_prompt(target: ProbeTarget, params: Mapping[str, Any], env: Mapping[str, str],
+                      prompt: Mapping[str, Any]) -> RequestRecord:
+    """One unmeasured request of `prompt` ({"messages"} or {"prompt"}) sent as the probe sends
+    its own (runner.run.calibration's probe requests): its record."""
+    return (await _send(target, params, env, prompt)).record
+
+
+def probe_exchange(target: ProbeTarget, params: Mapping[str, Any],
+                   env: Mapping[str, str]) -> _ProbeExchange:
+    """The probe's wire for `target`: its client_session() has the server's key and the
+    load generator's settings."""
+    server = target.server
+    return _ProbeExchange(Target(server.url, auth_headers(server, env), target.model,
+                                 server.limits), params)
+
+
+async def _send(target: ProbeTarget, params: Mapping[str, Any], env: Mapping[str, str],
+                prompt: Mapping[str, Any] | None = None) -> _Seen:
     """One request through Exchange, the response's deployment header read by a trace hook
     as the load generator reads it (printable, bounded) and without the key should it echo it:
     it is printed and stored in the manifest."""
@@ -154,10 +170,11 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any],
 
     trace.on_request_end.append(ended)
     server = target.server
-    wire = _ProbeExchange(Target(server.url, auth_headers(server, env), target.model,
-                                 server.limits), params)
-    chat = target.endpoint == "chat"
-    prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat else {"prompt": PROMPT}
+    wire = probe_exchange(target, params, env)
+    if prompt is None:
+        chat = target.endpoint == "chat"
+        prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat \
+            else {"prompt": PROMPT}
     # What the jobs ask of a gateway (no fallbacks, by default): a fallback would answer for a
     # model the jobs will find failing.
     _, added = gateway_request(server.kind, server.gateway)

@@ -92,7 +92,7 @@ RULES: Mapping[str, Rule] = {
         "make sure the server honours ignore_eos/min_tokens"),
     "prompts_off_target": Rule(
         DEGRADED, "the server counted prompts far from the synthetic target length",
-        "set input_tokens for this model's tokenizer, or use a dataset of real prompts"),
+        "calibrate synthetic prompts (calibrate: auto, or workload.tokenizer), or use a dataset"),
     "rate_shortfall": Rule(
         DEGRADED, "the achieved request rate fell short of the target: the server saw less "
         "load than planned", "raise max_concurrency, or lower the rate to what the server "

@@ -34,9 +34,10 @@ Sent = dict[int, list[str]]  # max_tokens (the job) -> prompt texts in the order
 
 
 def sent(received: list[dict[str, Any]]) -> Sent:
+    # a body without max_tokens (calibration's /tokenize, issue 14 §6) goes under None
     by_job: Sent = {}
     for body in received:
-        by_job.setdefault(body["max_tokens"], []).append(body["messages"][0]["content"])
+        by_job.setdefault(body.get("max_tokens"), []).append(body["messages"][0]["content"])
     return by_job
 
 
@@ -110,7 +111,7 @@ class Tripwire(list[dict[str, Any]]):
 
     def append(self, body: dict[str, Any]) -> None:
         super().append(body)
-        if self.pid and sum(b["max_tokens"] == 17 for b in self) == 2:
+        if self.pid and sum(b.get("max_tokens") == 17 for b in self) == 2:
             os.kill(self.pid, signal.SIGINT)
             self.pid = 0
 

@@ -36,7 +36,7 @@ defaults:
   tags: [nightly]
   workload:
     endpoint: chat
-    synthetic: {input_tokens: 16, input_tokens_stddev: 2}
+    synthetic: {input_tokens: 16, input_tokens_stddev: 2, calibrate: auto}
     max_tokens: "{{ mt }}"
     temperature: 0.5
     seed: 7
@@ -71,7 +71,7 @@ SERVERS: dict[str, Any] = {
                   "metrics_url": "http://127.0.0.1:9/metrics", "scrape_interval_s": 0.5,
                   "gateway": {"retries": False, "fallbacks": True}},
         "sim": {"kind": "mock", "models": ["Qwen/Qwen3-8B"], "ttft_ms": 1, "itl_ms": 1,
-                "reasoning_tokens": 2},
+                "reasoning_tokens": 2, "tokens_per_word": 1.3},
     },
 }
 MODELS: dict[str, Any] = yaml.safe_load(FALLBACK_MODELS)
@@ -106,6 +106,9 @@ NEAR: dict[str, list[Any]] = {
     "template": ["{{ i / 0 }}", "{{ nope }}", "{% for %}", "{{ i }}", "{{ who * 3 }}"],
     "rate": [0.001, 1e6, 0.0011, 1000000.5],
     "prompt_reuse": ["none", "across_runs", "always", "ALWAYS", ""],
+    "calibrate": ["auto", "off", "AUTO", ""], "tokens_per_word": [1e-9, 0.001, 100, 101],
+    "tokenizer": ["nope.json", "..", "/", "a\x00b", "plan.yaml", "configs/servers.yaml"],
+    "tokenize": [False, True, "no"],
     "stall_timeout_s": [0.001, 3600, 1e-9, 86400], "scrape_interval_s": [0.05, 60, 1e-9],
     "metrics_url": [False, True, "http://[::1", "file:///etc/passwd", "http://h/\x00",
                     "http://127.0.0.1:9/metrics?x=1"],
@@ -135,7 +138,8 @@ KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset"
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s", "session", "ttfo_ms", "reasoning_tokens"]
+        "search", "sweep", "repeat", "repeat_pause_s", "session", "ttfo_ms", "reasoning_tokens",
+        "calibrate", "tokenizer", "tokens_per_word", "tokenize"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -397,7 +397,8 @@ def test_report_of_a_real_run_against_the_simulator(
     capsys.readouterr()
     run_dir = str(next((tmp_path / "results" / "e2e").iterdir()))
     html = Path(write_reports(run_dir)[0]).read_text()
-    assert count_svgs(html) == 3 + PER_JOB * 4 and html.count("<tr>") == 4 + 1
+    # job rows and header; prompt lengths (synthetic prompts, calibrated): header and 4 rows
+    assert count_svgs(html) == 3 + PER_JOB * 4 and html.count("<tr>") == 4 + 1 + 1 + 4
     assert "latency/c:d/concurrency=4" in html
     rows = list(csv.DictReader(io.StringIO(render_report(run_dir, "csv"))))
     assert [r["requests.ok"] for r in rows] == ["12"] * 4
