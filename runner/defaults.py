@@ -41,6 +41,11 @@ REPEAT_PAUSE_S = 0.0
 # before it existed keep theirs): synthetic prompts are a job's and a run's own.
 PROMPT_REUSE = "none"
 
+# workload.trace_format and load.replay.speed when unset (kept out of a job's params then):
+# runner's own JSONL, replayed in its recorded time (issue 14 §5).
+TRACE_FORMAT = "runner"
+REPLAY_SPEED = 1.0
+
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
 CONCURRENCY = 1  # when neither concurrency nor rate is given

@@ -51,6 +51,9 @@ def prompt_source(
     `salt` (see `prompt_salt`) makes synthetic prompts a job's and a run's own; "" gives the
     prompts of `prompt_reuse: always`, which depend on `seed` and the request index only."""
     chat = params.get("endpoint", "chat") == "chat"
+    if params.get("trace"):  # a replay's trace (issue 14 §5)
+        from runner.load.replay import trace_prompts
+        return trace_prompts(params, plan_dir, salt)
     if params.get("dataset"):
         return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
     if params.get("template"):
@@ -260,7 +263,8 @@ class RequestBodies:
         after the warm-ups: the measured prompts do not depend on `warmup_requests`."""
         measured = index - self.warmups
         prompt = self.prompts.prompt(measured) if measured >= 0 else self.prompts.warmup(index)
-        return encode_body({"model": self.model, **prompt, **self.tail})
+        own = {"max_tokens": prompt["max_tokens"]} if "max_tokens" in prompt else {}  # a trace's
+        return encode_body({"model": self.model, **prompt, **self.tail, **own})
 
     def prebuild(self, count: int) -> None:
         size = 0

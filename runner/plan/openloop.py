@@ -82,7 +82,7 @@ def _closed_loop(load: Mapping[str, Any]) -> str | None:
         return "a sweep (its rate jobs run at constant rates)"
     if isinstance(search, Mapping):
         return "a concurrency search" if search.get("over") == "concurrency" else None
-    if "rate" in load:
+    if "rate" in load or "replay" in load:  # a replay is an open loop too (max_concurrency)
         return None
     return CLOSED
 

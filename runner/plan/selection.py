@@ -254,13 +254,14 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     params = [job.params for s in chosen for job in s.jobs]
     runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
     loads = [(p, n * int(p.get("repeat") or REPEAT)) for p, n in runs]  # load.repeat: each
-    timed = [(p, n) for p, n in runs if "requests" not in p]
+    timed = [(p, n) for p, n in runs if "requests" not in p and "duration_s" in p]  # no replay
     figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
                "models": len(models), "jobs": sum(n for _, n in runs),
                "requests": sum(p.get("requests", 0) * n for p, n in loads),
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
                "time_bound_jobs": sum(n for _, n in timed),
-               "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
+               "time_bound_s": sum(p.get("duration_s", 0) * n for p, n in loads
+                                   if "requests" not in p)}
     paused = sum((int(p.get("repeat") or REPEAT) - 1) * n * float(p.get("repeat_pause_s") or 0)
                  for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
