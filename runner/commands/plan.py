@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from runner.inventory.workspace import Workspace, describe_source, fetch, open_w
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
+from runner.plan.replayplan import describe_replay
 from runner.plan.searchplan import Search, sweep_settings, worst_case_trials
 from runner.plan.selection import (
     Options,
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
-        chosen = with_limit_warnings(chosen, inv)
+        chosen = with_limit_warnings(chosen, inv, os.path.dirname(plan.path))
         # --probe: plan stays offline-cheap without it (apply probes by default)
         probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
     for line in unknown_tags(plan, options):
@@ -122,12 +124,12 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
     lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})"),
              printable(describe_source(inv, models_path))]
     for s in chosen:
-        lines += ["", *_benchmark_lines(s)]
+        lines += ["", *_benchmark_lines(s, os.path.dirname(plan.path))]
     lines += ["", f"TOTAL: {totals_text(totals(chosen))}"]
     return "\n".join(lines)
 
 
-def describe_load(params: Mapping[str, Any]) -> str:
+def describe_load(params: Mapping[str, Any], plan_dir: str = ".") -> str:
     """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
     `rate 2/s poisson (at most 8 in flight), 60 s`; a repeated job adds `, ×3 (10 s apart)`."""
     if isinstance(params.get("sweep"), Mapping):
@@ -136,6 +138,8 @@ def describe_load(params: Mapping[str, Any]) -> str:
                 f"{sweep['rates']} constant rates between their rates, each job")
     elif isinstance(params.get("search"), Mapping):
         load = _describe_search(params["search"])
+    elif "replay" in params:
+        load = describe_replay(params, plan_dir)
     elif "rate" in params:
         load = f"rate {number_text(params['rate'])}/s {params.get('arrival', '')}".rstrip()
         if params.get("max_concurrency"):
@@ -145,7 +149,8 @@ def describe_load(params: Mapping[str, Any]) -> str:
     requests, duration = params.get("requests"), params.get("duration_s")
     stop = [counted(requests, "request")] if requests else []
     stop += [f"{number_text(duration)} s"] if duration else []
-    text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
+    text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}" \
+        if stop else load
     warmup = params.get("warmup_requests", 0)
     text += f" (+{warmup} warm-up)" if warmup else ""
     repeat = params.get("repeat") or defaults.REPEAT
@@ -162,7 +167,7 @@ def _describe_search(search: Mapping[str, Any]) -> str:
             f"at most {worst_case_trials(found)} trials), each trial")
 
 
-def _benchmark_lines(s: Selected) -> list[str]:
+def _benchmark_lines(s: Selected, plan_dir: str) -> list[str]:
     """A benchmark's lines; names, patterns, model ids and job ids come from files and servers,
     so each is made printable on its own line."""
     tags = f"  [tags: {', '.join(s.benchmark.tags)}]" if s.benchmark.tags else ""
@@ -178,6 +183,6 @@ def _benchmark_lines(s: Selected) -> list[str]:
     lines.append(f"  jobs ({len(s.jobs)}):")
     ids = [printable(job.id) for job in s.jobs]
     width = max(map(len, ids), default=0)
-    lines += [f"    {shown.ljust(width)}  {printable(describe_load(job.params))}"
+    lines += [f"    {shown.ljust(width)}  {printable(describe_load(job.params, plan_dir))}"
               for shown, job in zip(ids, s.jobs, strict=True)]
     return lines

@@ -120,7 +120,8 @@ def prompt_problems(plan: Plan) -> list[Problem]:
     return problems
 
 
-_PROMPT_PARAMS = ("endpoint", "dataset", "template")  # what can fail in building prompts
+# what can fail in building prompts
+_PROMPT_PARAMS = ("endpoint", "dataset", "template", "trace", "trace_format")
 
 
 def _job_params(bench: Benchmark) -> list[dict[str, Any]]:

@@ -119,7 +119,7 @@ def _read(path: str, fmt: str, chat: bool, size: int, mtime_ns: int) -> Trace:
 
 def _timestamp(item: Mapping[str, Any], fmt: str, at: Location) -> float:
     name = _FIELDS[fmt][0]
-    value = item.get(name)
+    value: Any = item.get(name)
     if not _number(value) or not math.isfinite(value) or value < 0:
         raise InputError(f"{name}: expected the request's send time in milliseconds (a number "
                          f"at least 0), got {_shown(value)}", at)

@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.errors import InputError, Problem
-from runner.load.trace import load_trace
+from runner.load.replay import replay_speed
+from runner.load.trace import Trace, load_trace
 from runner.plan.openloop import _matrix_keys
 from runner.plan.rules import replay_unpaired
+from runner.plural import counted
 from runner.yamlfile import Document, Path
 
 
@@ -63,3 +65,55 @@ def _where(doc: Document, i: int, tail: Path) -> Any:
     section = bench.get(tail[0]) if isinstance(bench, Mapping) else None
     own = isinstance(section, Mapping) and tail[1] in section
     return doc.where(("benchmarks", i, *tail) if own else ("defaults", *tail))
+
+
+def describe_replay(params: Mapping[str, Any], plan_dir: str) -> str:
+    """A replay job's load in words, from its trace: `replay t.jsonl (mooncake) at speed 2:
+    3 requests over 0.15 s (0.3 s recorded), 1,536 input tokens, at most 24 output tokens`.
+    Lines given as text count no input tokens (said so); lines without an output length
+    count the job's max_tokens."""
+    from runner.plan.selection import number_text  # selection loads plans: after them
+
+    trace = load_trace(params, plan_dir)
+    assert trace is not None  # a replay job has a trace (validated)
+    speed = replay_speed(params)
+    totals = trace_totals(trace, int(params.get("max_tokens") or 0))
+    texts = sum(r.input_tokens is None for r in trace.requests)
+    inputs = f"{totals['input_tokens']:,} input tokens" + (
+        f" (+{counted(texts, 'text prompt')})" if texts else "")
+    load = (f"replay {params['trace']} ({trace.format}) at speed {number_text(speed)}: "
+            f"{counted(len(trace.requests), 'request')} over "
+            f"{number_text(round(trace.duration_s / speed, 3))} s"
+            + (f" ({number_text(round(trace.duration_s, 3))} s recorded)" if speed != 1 else "")
+            + f", {inputs}, at most {totals['output_tokens']:,} output tokens")
+    most = params.get("max_concurrency")
+    return load + (f" (at most {most} in flight)" if most else "")
+
+
+def trace_totals(trace: Trace, max_tokens: int) -> dict[str, int]:
+    """Input tokens of the lines that give a length, and the most output tokens the trace can
+    ask for (a line's output length, else `max_tokens`)."""
+    return {"input_tokens": sum(r.input_tokens or 0 for r in trace.requests),
+            "output_tokens": sum(r.output_tokens if r.output_tokens is not None else max_tokens
+                                 for r in trace.requests)}
+
+
+def longest_request(params: Mapping[str, Any],
+                    plan_dir: str | None) -> tuple[str, dict[str, int]] | None:
+    """A trace job's longest request (input + output tokens; a line without an output length
+    counts the job's max_tokens) as (`trace line N`, its input_tokens and max_tokens), for the
+    model-limit check (runner.plan.limits); None without a trace (or `plan_dir`)."""
+    if plan_dir is None or not params.get("trace"):
+        return None
+    trace = load_trace(params, plan_dir)
+    assert trace is not None
+    asked = int(params.get("max_tokens") or 0)
+
+    def output(r: Any) -> int:
+        return int(r.output_tokens) if r.output_tokens is not None else asked
+
+    best = max(trace.requests, key=lambda r: (r.input_tokens or 0) + output(r))
+    lengths = {"max_tokens": output(best)}
+    if best.input_tokens is not None:
+        lengths["input_tokens"] = best.input_tokens
+    return f"trace line {best.line}", lengths
