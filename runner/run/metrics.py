@@ -11,6 +11,7 @@ from typing import Any
 
 from runner.load.records import ClientHealth, RequestRecord
 from runner.run.queueing import send_rate
+from runner.run.replaymetrics import replay_summary
 from runner.run.tokens import Expectation, token_metrics
 
 __all__ = ["Expectation", "distribution", "evaluate_slo", "meets_latency_slo", "summarize"]
@@ -67,6 +68,7 @@ def summarize(
     client_bound_threshold_ms: float = CLIENT_BOUND_THRESHOLD_MS,
     expect: Expectation | None = None,
     model_limits: Mapping[str, Any] | None = None,
+    replay: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded.
 
@@ -77,7 +79,8 @@ def summarize(
     timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
     goodput's share. `pauses_s`: the pauses in sending a server asked for (Retry-After).
     `expect`: what the plan asked for (None: unknown): the lengths, for the `lengths` key, and
-    the rate, which the `rate` key compares the achieved rate with."""
+    the rate, which the `rate` key compares the achieved rate with. `replay`: a replayed
+    trace's figures (runner.run.replaymetrics.replay_figures), for the `replay` key."""
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
     cancelled = sum(r.error_kind == CANCELLED and not r.ok for r in measured)
@@ -105,6 +108,7 @@ def summarize(
         "client": _client(health, client_bound_threshold_ms),
         "retry_after": {"pauses": len(pauses_s), "paused_s": math.fsum(pauses_s)},
         "model_limits": dict(model_limits or NO_MODEL_LIMITS),
+        "replay": replay_summary(measured, replay),
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)

@@ -63,17 +63,20 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     from runner.load.loadgen import run_load
     from runner.run.gateway import summarize_gateway
     from runner.run.metrics import Expectation, summarize
+    from runner.run.replaymetrics import replay_figures
 
     def on_record(record: RequestRecord) -> None:
         record.repetition = number
         write(record)
 
-    result = await run_load(target, spec.job.params, ctx.prompts(spec), on_record=on_record,
+    prompts = ctx.prompts(spec)
+    result = await run_load(target, spec.job.params, prompts, on_record=on_record,
                             stop=ctx.stop, hurry=ctx.hurry, before_window=mark,
                             max_error_rate=spec.max_error_rate)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
-                        expect=Expectation.from_params(spec.job.params))
+                        expect=Expectation.from_params(spec.job.params),
+                        replay=replay_figures(spec.job.params, prompts))
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)
