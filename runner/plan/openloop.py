@@ -33,7 +33,7 @@ def open_loop_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             if key not in load:
                 continue
             at = _where(doc, i, key)
-            if closed and "rate" not in matrix:
+            if closed and not {"rate", "replay"} & matrix:
                 instead = ", or use load.rate in place of concurrency" \
                     if closed == CLOSED else ""
                 problems.append(Problem(f"{key} shapes open-loop (rate) jobs, and this load "

@@ -10,7 +10,7 @@ from typing import Any
 
 from runner.errors import InputError, Problem
 from runner.load.replay import replay_speed
-from runner.load.trace import Trace, load_trace
+from runner.load.trace import FORMATS, Trace, load_trace
 from runner.plan.openloop import _matrix_keys
 from runner.plan.rules import replay_unpaired
 from runner.plural import counted
@@ -34,7 +34,8 @@ def replay_problems(doc: Document, merged: Sequence[Any], plan_path: str) -> lis
         if replay and not trace and "replay" in load:
             problems.append(Problem(str(replay_unpaired({"replay": {}})),
                                     _where(doc, i, ("load", "replay"))))
-        if isinstance(workload.get("trace"), str) and "trace_format" not in axes:
+        if isinstance(workload.get("trace"), str) and workload["trace"] and \
+                workload.get("trace_format", FORMATS[0]) in FORMATS and "trace_format" not in axes:
             problems += _file_problems(doc, i, workload, plan_path)
     return problems
 
