@@ -25,6 +25,7 @@ from runner.report.data import (
 )
 from runner.report.gatewayview import markdown_gateway
 from runner.report.html import fmt, render_html
+from runner.report.replayview import markdown_replay
 from runner.report.timeline import client_series
 from runner.results.runs import StoredRun, load_run
 from runner.run.capacity import capacity_line
@@ -95,7 +96,8 @@ def render_markdown(run: StoredRun) -> str:
         lines += ["", "**Capacity at SLO**", *(f"- {_md(capacity_line(r))}" for r in records)]
     for name, group in by_benchmark(jobs).items():
         lines += ["", f"#### {_md(name)} ({_totals(counts(group))})", "", *_md_table(group),
-                  *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md)]
+                  *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md),
+                  *markdown_replay(group[:MD_ROWS], _md)]
     return "\n".join(lines) + "\n"
 
 
