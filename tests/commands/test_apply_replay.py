@@ -38,7 +38,8 @@ LAG_BOUND_MS = 1000.0  # a send this late would be a broken schedule, not a busy
 
 
 def _metrics_valid(metrics: dict[str, object]) -> None:
-    jsonschema.validate(metrics, {"$ref": "#/$defs/metrics", "$defs": load_schema("result")["$defs"]})
+    jsonschema.validate(metrics, {"$ref": "#/$defs/metrics",
+                                  "$defs": load_schema("result")["$defs"]})
 
 
 @pytest.mark.parametrize("source", ["plan", "lock"])
