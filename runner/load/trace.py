@@ -81,8 +81,9 @@ def load_trace(params: Mapping[str, Any], plan_dir: str) -> Trace | None:
     chat = params.get("endpoint", defaults.PARAMS["endpoint"]) == "chat"
     try:
         st = os.stat(path)
-    except OSError as exc:
-        raise InputError(f"cannot read the trace: {exc.strerror}; workload.trace is a JSONL "
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        why = exc.strerror if isinstance(exc, OSError) else "not a file path"
+        raise InputError(f"cannot read the trace: {why}; workload.trace is a JSONL "
                          "file, relative to the plan's folder", Location(path)) from None
     return _read(path, fmt, chat, st.st_size, st.st_mtime_ns)
 

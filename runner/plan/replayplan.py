@@ -34,8 +34,8 @@ def replay_problems(doc: Document, merged: Sequence[Any], plan_path: str) -> lis
         if replay and not trace and "replay" in load:
             problems.append(Problem(str(replay_unpaired({"replay": {}})),
                                     _where(doc, i, ("load", "replay"))))
-        if isinstance(workload.get("trace"), str) and workload["trace"] and \
-                workload.get("trace_format", FORMATS[0]) in FORMATS and "trace_format" not in axes:
+        if _readable(workload.get("trace")) and "trace_format" not in axes and \
+                workload.get("trace_format", FORMATS[0]) in FORMATS:
             problems += _file_problems(doc, i, workload, plan_path)
     return problems
 
@@ -56,6 +56,13 @@ def _file_problems(doc: Document, i: int, workload: Mapping[str, Any],
 def _section(bench: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     found = bench.get(name)
     return found if isinstance(found, Mapping) else {}
+
+
+def _readable(path: Any) -> bool:
+    """A path the schema takes (a non-empty string without control characters): else the
+    schema's problem is the one to show."""
+    return isinstance(path, str) and bool(path) and not any(
+        ord(c) < 32 or ord(c) == 127 for c in path)
 
 
 def _where(doc: Document, i: int, tail: Path) -> Any:

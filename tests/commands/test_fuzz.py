@@ -62,7 +62,13 @@ benchmarks:
     workload: {template: "Say {{ who }} {{ i }}"}
     load: {rate: 50, arrival: constant, max_concurrency: 4, requests: 3}
     max_error_rate: 0.5
+  - name: replay
+    models: "llama3.1:8b"
+    workload: {trace: trace.jsonl, trace_format: runner, max_tokens: 4}
+    load: {replay: {speed: 4}, max_concurrency: 2, requests: 3}
 """)
+TRACE = ('{"timestamp_ms": 100, "input_tokens": 8, "output_tokens": 2}\n'
+         '{"timestamp_ms": 120, "prompt": "hello"}\n{"timestamp_ms": 180, "input_tokens": 4}\n')
 SERVERS: dict[str, Any] = {
     "default": "local",
     "servers": {
@@ -125,12 +131,16 @@ NEAR: dict[str, list[Any]] = {
                {"over": "concurrency", "from": 1.5, "to": 3}, {"over": "rate", "from": 2, "to": 1}],
     "sweep": [{"rates": 1, "concurrency": 2}, {"rates": 0}, {"rates": 51}],
     "repeat": [1, 2, 3, 0, 101], "repeat_pause_s": [0, 0.001, 0.01, 3601, -1],
+    "trace": ["trace.jsonl", "nope.jsonl", "..", "/", "plan.yaml", "configs/servers.yaml",
+              "a\x00b"],
+    "trace_format": ["runner", "mooncake", "csv", ""],
+    "replay": [{"speed": 1e6}, {"speed": 0.001}, {}, {"speed": 0}, {"speed": -1}, None],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s"]
+        "search", "sweep", "repeat", "repeat_pause_s", "trace", "trace_format", "replay"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -201,6 +211,7 @@ class Case:
             (folder / "configs" / name).write_text(yaml.safe_dump(data, allow_unicode=True))
         plan = folder / "plan.yaml"
         plan.write_text(yaml.safe_dump(self.plan, allow_unicode=True, sort_keys=False))
+        (folder / "trace.jsonl").write_text(TRACE)
         return plan
 
 
@@ -283,7 +294,8 @@ def test_what_validate_accepts_apply_runs_against_the_simulator(
 
 
 def _tiny(plan: Path) -> bool:
-    """At most 6 jobs of at most 10 short requests each, sent at 1/s or faster."""
+    """At most 9 jobs of at most 10 short requests each, sent at 1/s or faster (a replay at
+    speed 1 or more)."""
     from runner.plan.expand import expand_matrix
     from runner.plan.planfile import complete_params, load_plan
 
@@ -293,10 +305,11 @@ def _tiny(plan: Path) -> bool:
 
 
 def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
-    return len(jobs) <= 8 and all(
+    return len(jobs) <= 9 and all(
         j.get("requests", 10**9) + j.get("warmup_requests", 0) <= 10
         and j.get("max_tokens", 256) <= 64 and j.get("input_tokens", 0) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
+        and float((j.get("replay") or {}).get("speed", 1)) >= 1
         for j in jobs)
 
 
