@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -16,10 +17,10 @@ from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.load.traceplan import describe_replay, longest_request, trace_problems
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
-from runner.plan.replayplan import describe_replay
 from runner.plan.searchplan import Search, sweep_settings, worst_case_trials
 from runner.plan.selection import (
     Options,
@@ -41,13 +42,18 @@ def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan
     plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
     ws = open_workspace(args.config_dir, args.server, env, plan.server, near=args.plan,
                         plan_where=plan.where.get("server"))
-    problems = pattern_problems(plan, ws.models)
+    problems = pattern_problems(plan, ws.models) + trace_problems(plan)
     if problems:
         raise InputError.many(problems)
     return plan, ws
 
 
 STDOUT = "-"
+
+
+def trace_lengths(plan: Plan) -> Any:
+    """A job's trace's longest request (runner.plan.limits.model_limits `longest_of`)."""
+    return functools.partial(longest_request, plan_dir=os.path.dirname(plan.path))
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
-        chosen = with_limit_warnings(chosen, inv, os.path.dirname(plan.path))
+        chosen = with_limit_warnings(chosen, inv, trace_lengths(plan))
         # --probe: plan stays offline-cheap without it (apply probes by default)
         probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
     for line in unknown_tags(plan, options):

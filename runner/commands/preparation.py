@@ -4,13 +4,14 @@ job's prompt source, checked before anything runs."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from runner.commands.plan import load_checked, options_from
+from runner.commands.plan import load_checked, options_from, trace_lengths
 from runner.commands.probing import Probed, endpoint_of, probe_jobs, probe_selection
 from runner.errors import InputError, InventoryError, Problem, RefusedError, UsageError
 from runner.inventory.listing import Inventory
@@ -57,7 +58,7 @@ def _from_plan(args: argparse.Namespace,
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         plan_dir = os.path.dirname(plan.path)
         chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options, inv), inv,
-                                     plan_dir)
+                                     trace_lengths(plan))
         probed = probe_selection(chosen, inv, live.server, env) if _probing(args) else None
         if probed is not None:
             chosen = probed.chosen
@@ -155,10 +156,13 @@ def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any], inv: Invento
                    bench.get("max_error_rate", 0), _limits(job, inv, plan_dir))
 
 
-def _limits(job: Job, inv: Inventory, plan_dir: str | None = None) -> dict[str, Any]:
-    """The job's lengths against its model's limits in the inventory (metrics `model_limits`)."""
+def _limits(job: Job, inv: Inventory, plan_dir: str) -> dict[str, Any]:
+    """The job's lengths against its model's limits in the inventory (metrics `model_limits`),
+    a trace's by its longest request."""
+    from runner.load.traceplan import longest_request
+
     model = next((m for m in inv.models if m.id == job.model), None)
-    return model_limits(job.params, model, plan_dir)
+    return model_limits(job.params, model, functools.partial(longest_request, plan_dir=plan_dir))
 
 
 def prompt_sources(prepared: Prepared) -> dict[str, Any]:
@@ -180,10 +184,10 @@ _PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_toke
 
 
 def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:
-    from runner.load.workload import prompt_source
+    from runner.load.replay import job_prompts
 
     try:
-        return prompt_source(spec.job.params, plan_dir, prepared.variables)
+        return job_prompts(spec.job.params, plan_dir, prepared.variables)
     except InputError as exc:
         where = f"{prepared.plan['path']}: benchmark '{spec.job.benchmark}'"
         raise InputError.many([Problem(f"{where}: {p.render()}") for p in exc.problems]) from None

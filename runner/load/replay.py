@@ -11,7 +11,13 @@ from typing import Any
 
 from runner import defaults
 from runner.load.trace import BLOCK_TOKENS, Trace, TraceRequest, load_trace
-from runner.load.workload import VOCABULARY, SyntheticPrompts, _warmup_variant
+from runner.load.workload import (
+    VOCABULARY,
+    PromptSource,
+    SyntheticPrompts,
+    _warmup_variant,
+    prompt_source,
+)
 
 BLOCK_CACHE = 4096  # block texts kept (each ~3 KB): a trace's common prefixes are built once
 
@@ -96,8 +102,17 @@ def replay_offsets(params: Mapping[str, Any], prompts: Any) -> list[float] | Non
     return prompts.offsets_s(replay_speed(params))
 
 
+def job_prompts(params: Mapping[str, Any], plan_dir: str, variables: Mapping[str, Any],
+                salt: str = "") -> PromptSource:
+    """A job's prompt source: its trace's (TracePrompts) when it has `trace`, else
+    runner.load.workload.prompt_source's (same arguments and errors)."""
+    if not params.get("trace"):
+        return prompt_source(params, plan_dir, variables, salt)
+    return trace_prompts(params, plan_dir, salt)
+
+
 def trace_prompts(params: Mapping[str, Any], plan_dir: str, salt: str = "") -> TracePrompts:
-    """The prompt source of a job with `trace` (see runner.load.workload.prompt_source)."""
+    """The prompt source of a job with `trace`; InputError (exit 2) for a bad trace."""
     trace = load_trace(params, plan_dir)
     assert trace is not None  # params hold a trace
     return TracePrompts(trace, int(params.get("seed", 0)), params.get("endpoint", "chat") == "chat",

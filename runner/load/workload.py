@@ -51,9 +51,6 @@ def prompt_source(
     `salt` (see `prompt_salt`) makes synthetic prompts a job's and a run's own; "" gives the
     prompts of `prompt_reuse: always`, which depend on `seed` and the request index only."""
     chat = params.get("endpoint", "chat") == "chat"
-    if params.get("trace"):  # a replay's trace (issue 14 §5)
-        from runner.load.replay import trace_prompts
-        return trace_prompts(params, plan_dir, salt)
     if params.get("dataset"):
         return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
     if params.get("template"):

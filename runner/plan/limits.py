@@ -6,26 +6,28 @@ said nothing although the inventory knew the model's max_input_tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from runner.inventory.listing import Inventory, Model
 from runner.plan.expand import Job
-from runner.plan.replayplan import longest_request
 from runner.plan.selection import Selected
+
+Longest = Callable[[Mapping[str, Any]], "tuple[str, dict[str, int]] | None"]
 
 
 def model_limits(params: Mapping[str, Any], model: Model | None,
-                 plan_dir: str | None = None) -> dict[str, Any]:
+                 longest_of: Longest | None = None) -> dict[str, Any]:
     """A job's `model_limits` (schemas/result.schema.json): the model's max_input_tokens and
     max_output_tokens (tokens, None when the inventory does not say) and whether the job's
     lengths exceed them, with the figures in `detail`. The input limit is taken as the
     model's context, which holds the prompt and the answer (vLLM's max_model_len): exceeded
     when input_tokens + max_tokens is above it; dataset and template prompts have no known
-    length, so only max_tokens is held against it then. A trace (read from `plan_dir`) is
-    held against it by its longest request."""
-    longest = longest_request(params, plan_dir)
+    length, so only max_tokens is held against it then. A trace is held against it by its
+    longest request: `longest_of(params)` gives its place and lengths (None: no trace; see
+    runner.load.traceplan.longest_request)."""
+    longest = longest_of(params) if longest_of is not None else None
     if longest is not None:
         params = {**params, **longest[1]}
     max_in = model.max_input_tokens if model is not None else None
@@ -68,13 +70,13 @@ def limit_warning(job: Job, limits: Mapping[str, Any] | None) -> str | None:
 
 
 def with_limit_warnings(chosen: Iterable[Selected], inv: Inventory,
-                        plan_dir: str | None = None) -> list[Selected]:
-    """`chosen` with a warning for each job whose lengths exceed its model's limits (traces
-    read from `plan_dir`)."""
+                        longest_of: Longest | None = None) -> list[Selected]:
+    """`chosen` with a warning for each job whose lengths exceed its model's limits (a trace's
+    longest request from `longest_of`, see model_limits)."""
     models = {m.id: m for m in inv.models}
     out = []
     for s in chosen:
-        lines = [limit_warning(job, model_limits(job.params, models.get(job.model), plan_dir))
+        lines = [limit_warning(job, model_limits(job.params, models.get(job.model), longest_of))
                  for job in s.jobs]
         out.append(replace(s, warnings=(*s.warnings, *(w for w in lines if w))))
     return out

@@ -14,7 +14,8 @@ from sse_streams import DONE, ROLE, chunk, text, usage_chunk
 
 from runner.load.loadgen import LoadResult, Target, run_load
 from runner.load.replay import TracePrompts
-from runner.load.workload import RequestBodies, prompt_source
+from runner.load.replay import job_prompts as prompt_source
+from runner.load.workload import RequestBodies
 from runner.run.metrics import summarize
 from runner.run.replaymetrics import replay_figures
 
