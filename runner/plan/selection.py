@@ -249,7 +249,8 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     measured and warm-up requests of jobs that stop after a number of them, and the jobs that stop
     after a time (`time_bound_jobs`) with their seconds (`time_bound_s`); a repeated job
     (load.repeat) counts its requests and seconds once per repetition, and its pauses
-    (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only when there are any)."""
+    (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only when there are any); jobs
+    that replay a trace to its end (no requests or duration_s) in `replays` (when any)."""
     models = {m for s in chosen if not s.skipped for m in s.models}
     params = [job.params for s in chosen for job in s.jobs]
     runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
@@ -265,8 +266,9 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     paused = sum((int(p.get("repeat") or REPEAT) - 1) * n * float(p.get("repeat_pause_s") or 0)
                  for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
+    replays = sum(n for p, n in loads if "replay" in p and not {"requests", "duration_s"} & set(p))
     return figures | ({"searches": searches} if searches else {}) | (
-        {"pause_s": paused} if paused else {})
+        {"pause_s": paused} if paused else {}) | ({"replays": replays} if replays else {})
 
 
 def trial_jobs(params: Mapping[str, Any]) -> int:
@@ -285,7 +287,10 @@ def totals_text(t: Mapping[str, int | float]) -> str:
     def n(key: str) -> int:
         return int(t.get(key, 0))
 
-    load = [counted(n("requests"), "request")] if n("requests") or not n("time_bound_jobs") else []
+    load = [counted(n("requests"), "request")] if n("requests") or not (
+        n("time_bound_jobs") or n("replays")) else []
+    if n("replays"):  # their requests are their traces' lines (the plan view says how many)
+        load.append(f"{counted(n('replays'), 'trace')} replayed to the end")
     if n("time_bound_jobs"):
         load.append(f"{number_text(t.get('time_bound_s', 0))} s of timed jobs")
     if t.get("pause_s"):

@@ -98,6 +98,7 @@ def test_a_matrix_may_replay_one_trace_at_several_speeds(
             "110 input tokens (+1 text prompt), at most 21 output tokens (at most 4 in flight)"
             in out)
     assert "replay t.jsonl (runner) at speed 1: 3 requests over 2 s, 110 input" in out
+    assert "TOTAL: 1 benchmark (0 skipped), 1 model, 2 jobs, 2 traces replayed to the end" in out
 
 
 def test_the_longest_trace_request_is_held_against_the_model_limit(
