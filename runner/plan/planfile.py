@@ -267,8 +267,9 @@ def _merge_section(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str,
 
 
 _RIVALS = (
-    (("synthetic", "dataset", "template", "trace"),
+    (("synthetic", "dataset", "template"),
      ("synthetic", "dataset", "template", "trace", "trace_format")),
+    (("trace",), ("synthetic", "dataset", "template")),
     (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness", "replay")),
     (("rate",), ("concurrency", "replay")),
     (("search",), ("concurrency", "rate", "sweep", "replay")),

@@ -17,9 +17,9 @@ from runner.yamlfile import Document, Path
 
 
 def replay_problems(doc: Document, merged: Sequence[Any], plan_path: str) -> list[Problem]:
-    """For each benchmark (merged over the defaults): a trace without replay or a replay
-    without a trace (neither set by the matrix), and a trace file that is missing or not a
-    regular file."""
+    """For each benchmark (merged over the defaults): a trace without replay, a replay or a
+    trace_format without a trace (neither set by the matrix), and a trace file that is missing
+    or not a regular file."""
     problems: list[Problem] = []
     for i, bench in enumerate(merged):
         if not isinstance(bench, Mapping):
@@ -34,6 +34,10 @@ def replay_problems(doc: Document, merged: Sequence[Any], plan_path: str) -> lis
         if replay and not trace and "replay" in load:
             problems.append(Problem(str(replay_unpaired({"replay": {}})),
                                     _where(doc, i, ("load", "replay"))))
+        if "trace_format" in workload and not trace:
+            problems.append(Problem("trace_format says how workload.trace is written: set "
+                                    "trace beside it, or remove trace_format",
+                                    _where(doc, i, ("workload", "trace_format"))))
         if _readable(workload.get("trace")):
             problems += _file_problems(doc, i, str(workload["trace"]), plan_path)
     return problems

@@ -113,3 +113,20 @@ def test_the_longest_trace_request_is_held_against_the_model_limit(
     assert code == EXIT_OK, err
     assert ("model small takes less than asked (trace line 3: input_tokens 95 + max_tokens 8 = "
             "103 > max_input_tokens 100, as the inventory says)") in out + err
+
+
+def test_defaults_may_hold_a_trace_format_and_a_load_that_benchmarks_replace(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_plan(project, "version: 1\nname: t\ndefaults:\n"
+               "  workload: {synthetic: {input_tokens: 8}, trace_format: runner}\n"
+               "  load: {concurrency: 2, requests: 3}\nbenchmarks:\n"
+               "  - {name: replayed, models: all, workload: {trace: t.jsonl},\n"
+               "     load: {replay: {speed: 2}}}\n"
+               "  - {name: closed, models: all, workload: {synthetic: {input_tokens: 4}}}\n",
+               "p.yaml")
+    assert run_cli(capsys, "validate", "p.yaml")[:2] == (EXIT_OK, "ok: p.yaml\n")
+    code, out, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big")
+    assert code == EXIT_OK, err
+    assert "replay t.jsonl (runner) at speed 2: 3 requests over 1 s (2 s recorded), 110 input " \
+           "tokens (+1 text prompt), at most 517 output tokens, 3 requests" in out
+    assert "closed/big  concurrency 2, 3 requests" in out
