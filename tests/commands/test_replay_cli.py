@@ -130,3 +130,14 @@ def test_defaults_may_hold_a_trace_format_and_a_load_that_benchmarks_replace(
     assert "replay t.jsonl (runner) at speed 2: 3 requests over 1 s (2 s recorded), 110 input " \
            "tokens (+1 text prompt), at most 517 output tokens, 3 requests" in out
     assert "closed/big  concurrency 2, 3 requests" in out
+
+
+def test_each_format_of_a_matrix_reads_the_trace_its_way(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_plan(project, plan("{trace: t.jsonl}", "{replay: {}}",
+                             "    matrix: {trace_format: [runner, mooncake]}\n"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    assert (code, out) == (EXIT_INVALID, "t.jsonl:1: timestamp: expected the request's send time "
+                                         "in milliseconds (a number at least 0), got nothing\n")
+    code, _, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big")
+    assert code == EXIT_INVALID and "t.jsonl:1: timestamp: expected" in err

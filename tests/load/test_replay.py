@@ -118,3 +118,16 @@ def test_a_runner_line_of_input_tokens_gets_that_many_synthetic_words(tmp_path: 
     first, second = (json.loads(bodies.get(i)) for i in (0, 1))
     assert len(first["prompt"].split(" ")) == 40 and first["max_tokens"] == 16
     assert second["prompt"] == "as written"
+
+
+def test_duration_s_ends_a_replay_before_a_late_line(tmp_path: Path) -> None:
+    lines = [{"timestamp_ms": t, "prompt": f"p{t}"} for t in (0, 50, 60_000)]
+    job = _job(tmp_path, lines, duration_s=0.5, duration_grace_s=5)
+    script = Script(ANSWER)
+    result = _run(script, job, tmp_path)
+    assert result.stopped == "duration"
+    assert [r.scheduled_ms for r in result.records] == [0.0, 50.0]
+    summary = summarize(result.records,
+                        replay=replay_figures(job, prompt_source(job, str(tmp_path), {})))
+    assert summary["replay"]["cut_short"].startswith("2 of 3 trace requests sent")
+    assert summary["replay"]["trace_duration_s"] == 60.0
