@@ -44,6 +44,10 @@ PROMPT_REUSE = "none"
 # workload.synthetic.calibrate when unset (kept out of a job's params then, as prompt_reuse is):
 # synthetic prompts are sized for each model by what its server counts (issue 14 §6).
 CALIBRATE = "auto"
+# workload.trace_format and load.replay.speed when unset (kept out of a job's params then):
+# runner's own JSONL, replayed in its recorded time (issue 14 §5).
+TRACE_FORMAT = "runner"
+REPLAY_SPEED = 1.0
 
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given

@@ -229,8 +229,8 @@ def test_out_of_range_values(lines: str, expected: str) -> None:
         (HEAD + "    load: {velocity: 1}\n",
          "f.yaml:6:12: unknown key 'velocity'; allowed: arrival, burstiness, concurrency, "
          "duration_grace_s, duration_s, early_stop, job_timeout_s, max_concurrency, ramp_up, "
-         "rate, repeat, repeat_pause_s, request_timeout_s, requests, search, stall_timeout_s, "
-         "sweep, warmup_requests "
+         "rate, repeat, repeat_pause_s, replay, request_timeout_s, requests, search, "
+         "stall_timeout_s, sweep, warmup_requests "
          "(at $.benchmarks[0].load.velocity)"),
         # a key one level too high: where it belongs (judged by its value)
         (HEAD + "    concurrency: 4\n",
@@ -263,10 +263,10 @@ def test_unknown_key_is_located_at_the_key_not_the_value() -> None:
          "f.yaml:6:11: give either concurrency (closed loop) or rate (open loop), not both "
          "(at $.benchmarks[0].load)"),
         ("    workload:\n      synthetic: {input_tokens: 8}\n      dataset: d.jsonl\n",
-         "f.yaml:7:7: give only one prompt source: synthetic, dataset or template "
+         "f.yaml:7:7: give only one prompt source: synthetic, dataset, template or trace "
          "(at $.benchmarks[0].workload)"),
         ("    workload: {dataset: d.jsonl, template: 'hi {{ i }}'}\n",
-         "f.yaml:6:15: give only one prompt source: synthetic, dataset or template "
+         "f.yaml:6:15: give only one prompt source: synthetic, dataset, template or trace "
          "(at $.benchmarks[0].workload)"),
     ],
 )
@@ -337,9 +337,9 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, calibrate, "
           "concurrency, dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, "
           "include, input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, "
-          "max_tokens, prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, request_timeout_s, "
-          "requests, seed, session, stall_timeout_s, "
-          "stream, temperature, template, tokenizer, warmup_requests "
+          "max_tokens, prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, replay, "
+          "request_timeout_s, requests, seed, session, stall_timeout_s, "
+          "stream, temperature, template, tokenizer, trace, trace_format, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
           ]),
         ("    matrix: {concurrency: 4}\n",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +17,7 @@ from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.load.traceplan import describe_replay, longest_request, trace_problems
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
@@ -37,13 +40,18 @@ def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan
     plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
     ws = open_workspace(args.config_dir, args.server, env, plan.server, near=args.plan,
                         plan_where=plan.where.get("server"))
-    problems = pattern_problems(plan, ws.models)
+    problems = pattern_problems(plan, ws.models) + trace_problems(plan)
     if problems:
         raise InputError.many(problems)
     return plan, ws
 
 
 STDOUT = "-"
+
+
+def trace_lengths(plan: Plan) -> Any:
+    """A job's trace's longest request (runner.plan.limits.model_limits `longest_of`)."""
+    return functools.partial(longest_request, plan_dir=os.path.dirname(plan.path))
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -54,7 +62,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
         chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
-        chosen = with_limit_warnings(chosen, inv)
+        chosen = with_limit_warnings(chosen, inv, trace_lengths(plan))
         # --probe: plan stays offline-cheap without it (apply probes by default)
         probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
     for line in unknown_tags(plan, options):
@@ -120,12 +128,12 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
     lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})"),
              printable(describe_source(inv, models_path))]
     for s in chosen:
-        lines += ["", *_benchmark_lines(s)]
+        lines += ["", *_benchmark_lines(s, os.path.dirname(plan.path))]
     lines += ["", f"TOTAL: {totals_text(totals(chosen))}"]
     return "\n".join(lines)
 
 
-def describe_load(params: Mapping[str, Any]) -> str:
+def describe_load(params: Mapping[str, Any], plan_dir: str = ".") -> str:
     """A job's load in words: `concurrency 4, 20 requests (+2 warm-up)`, or
     `rate 2/s poisson (at most 8 in flight), 60 s`; a repeated job adds `, ×3 (10 s apart)`."""
     if isinstance(params.get("sweep"), Mapping):
@@ -134,6 +142,8 @@ def describe_load(params: Mapping[str, Any]) -> str:
                 f"{sweep['rates']} constant rates between their rates, each job")
     elif isinstance(params.get("search"), Mapping):
         load = _describe_search(params["search"]) + _in_flight(params)
+    elif "replay" in params:
+        load = describe_replay(params, plan_dir)
     elif "rate" in params:
         load = f"rate {number_text(params['rate'])}/s {params.get('arrival', '')}".rstrip()
         load += _in_flight(params)
@@ -145,7 +155,8 @@ def describe_load(params: Mapping[str, Any]) -> str:
     requests, duration = params.get("requests"), params.get("duration_s")
     stop = [describe_requests(params)] if requests else []
     stop += [f"{number_text(duration)} s"] if duration else []
-    text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
+    text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}" \
+        if stop else load
     text += _sending_text(params)
     warmup = params.get("warmup_requests", 0)
     text += f" (+{warmup} warm-up)" if warmup else ""
@@ -179,7 +190,7 @@ def _describe_search(search: Mapping[str, Any]) -> str:
             f"at most {worst_case_trials(found)} trials), each trial")
 
 
-def _benchmark_lines(s: Selected) -> list[str]:
+def _benchmark_lines(s: Selected, plan_dir: str) -> list[str]:
     """A benchmark's lines; names, patterns, model ids and job ids come from files and servers,
     so each is made printable on its own line."""
     tags = f"  [tags: {', '.join(s.benchmark.tags)}]" if s.benchmark.tags else ""
@@ -195,6 +206,6 @@ def _benchmark_lines(s: Selected) -> list[str]:
     lines.append(f"  jobs ({len(s.jobs)}):")
     ids = [printable(job.id) for job in s.jobs]
     width = max(map(len, ids), default=0)
-    lines += [f"    {shown.ljust(width)}  {printable(describe_load(job.params))}"
+    lines += [f"    {shown.ljust(width)}  {printable(describe_load(job.params, plan_dir))}"
               for shown, job in zip(ids, s.jobs, strict=True)]
     return lines

@@ -4,13 +4,14 @@ job's prompt source, checked before anything runs."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from runner.commands.plan import load_checked, options_from
+from runner.commands.plan import load_checked, options_from, trace_lengths
 from runner.commands.probing import Probed, endpoint_of, probe_jobs, probe_selection
 from runner.errors import InputError, InventoryError, Problem, RefusedError, UsageError
 from runner.inventory.listing import Inventory
@@ -56,13 +57,15 @@ def _from_plan(args: argparse.Namespace,
     options = options_from(args)
     with serving(ws) as live:
         inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options, inv), inv)
+        plan_dir = os.path.dirname(plan.path)
+        chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options, inv), inv,
+                                     trace_lengths(plan))
         probed = probe_selection(chosen, inv, live.server, env) if _probing(args) else None
         if probed is not None:
             chosen = probed.chosen
             _refuse_over_limits(probed, args.force)
         specs = [JobSpec(job, live.server, s.benchmark.slo, s.benchmark.retries,
-                         s.benchmark.max_error_rate, _limits(job, inv))
+                         s.benchmark.max_error_rate, _limits(job, inv, plan_dir))
                  for s in chosen for job in s.jobs]
         warnings = unknown_tags(plan, options)
         warnings += [f"{s.benchmark.name}: {w}" for s in chosen for w in s.warnings]
@@ -120,7 +123,8 @@ def _from_lock(args: argparse.Namespace,
         warnings = check_fresh(args.plan, lock, jobs, inv.ids(), args.force, args.allow_drift)
         served = set(inv.ids())
         settings = {b["name"]: b for b in lock["benchmarks"]}
-        specs = [_locked_spec(job, live, settings[job.benchmark], inv)
+        specs = [_locked_spec(job, live, settings[job.benchmark], inv,
+                              os.path.dirname(plan_path or ""))
                  for job in jobs if job.model in served]
         warnings += [w for w in (limit_warning(s.job, s.model_limits) for s in specs) if w]
         if not specs:
@@ -147,15 +151,19 @@ def _refuse_selection_options(args: argparse.Namespace) -> None:
                          "`runner plan PLAN [options] --out FILE`")
 
 
-def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any], inv: Inventory) -> JobSpec:
+def _locked_spec(job: Job, ws: Workspace, bench: Mapping[str, Any], inv: Inventory,
+                 plan_dir: str) -> JobSpec:
     return JobSpec(job, ws.server, bench.get("slo", {}), bench.get("retries", 0),
-                   bench.get("max_error_rate", 0), _limits(job, inv))
+                   bench.get("max_error_rate", 0), _limits(job, inv, plan_dir))
 
 
-def _limits(job: Job, inv: Inventory) -> dict[str, Any]:
-    """The job's lengths against its model's limits in the inventory (metrics `model_limits`)."""
+def _limits(job: Job, inv: Inventory, plan_dir: str) -> dict[str, Any]:
+    """The job's lengths against its model's limits in the inventory (metrics `model_limits`),
+    a trace's by its longest request."""
+    from runner.load.traceplan import longest_request
+
     model = next((m for m in inv.models if m.id == job.model), None)
-    return model_limits(job.params, model)
+    return model_limits(job.params, model, functools.partial(longest_request, plan_dir=plan_dir))
 
 
 def prompt_sources(prepared: Prepared) -> dict[str, Any]:
@@ -173,14 +181,14 @@ def prompt_sources(prepared: Prepared) -> dict[str, Any]:
 
 
 _PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_tokens_stddev",
-                  "tokenizer", "seed")
+                  "tokenizer", "seed", "trace", "trace_format")
 
 
 def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:
-    from runner.load.workload import prompt_source
+    from runner.load.replay import job_prompts
 
     try:
-        return prompt_source(spec.job.params, plan_dir, prepared.variables)
+        return job_prompts(spec.job.params, plan_dir, prepared.variables)
     except InputError as exc:
         where = f"{prepared.plan['path']}: benchmark '{spec.job.benchmark}'"
         raise InputError.many([Problem(f"{where}: {p.render()}") for p in exc.problems]) from None

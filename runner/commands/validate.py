@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.errors import EXIT_INVALID, EXIT_OK, InputError, Location, Problem
 from runner.inventory import config
-from runner.load.workload import prompt_source
+from runner.load.replay import job_prompts
 from runner.plan import patterns
 from runner.plan.expand import expand_matrix
 from runner.plan.lock import check_lock, is_lock, located
@@ -121,7 +121,7 @@ def prompt_problems(plan: Plan) -> list[Problem]:
 
 
 # what can fail in building prompts
-_PROMPT_PARAMS = ("endpoint", "dataset", "template", "tokenizer")
+_PROMPT_PARAMS = ("endpoint", "dataset", "template", "tokenizer", "trace", "trace_format")
 
 
 def _job_params(bench: Benchmark) -> list[dict[str, Any]]:
@@ -136,7 +136,7 @@ def _job_params(bench: Benchmark) -> list[dict[str, Any]]:
 def _prompt_problems(params: Mapping[str, Any], plan_dir: str, variables: Mapping[str, Any],
                      where: Location) -> list[Problem]:
     try:
-        prompt_source(params, plan_dir, variables)
+        job_prompts(params, plan_dir, variables)
     except InputError as exc:
         return [p if p.where.file else Problem(p.message, where) for p in exc.problems]
     return []

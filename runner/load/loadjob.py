@@ -60,7 +60,7 @@ class LoadJob(Schedule):
         super().__init__(target, params, prompts)
         self.on_record = on_record
         # A second's worth of arrivals (open loop) or one request per worker (closed loop).
-        worth = int(float(params["rate"])) if self.open_loop else self.slots
+        worth = int(float(params.get("rate") or 0)) if self.open_loop else self.slots  # replay: 0
         self.probe = min(max(worth, PROBE_MIN), PROBE_MAX)
         self.records: list[RequestRecord] = []
         self.refused = 0

@@ -11,6 +11,7 @@ from typing import Any
 from runner import defaults
 from runner.load.arrivals import arrival_offsets, slot_openings
 from runner.load.exchange import Exchange, Target
+from runner.load.replay import replay_offsets
 from runner.load.slots import Slots
 from runner.load.workload import PromptSource, RequestBodies
 
@@ -32,7 +33,11 @@ class Schedule(Exchange):
         grace = params.get("duration_grace_s")
         self.duration_grace_s = float(grace) if grace is not None else \
             defaults.duration_grace_s(duration or 0)
-        self.open_loop = params.get("rate") is not None
+        # A replay (issue 14 §5) is an open loop on its trace's offsets, ending with the trace.
+        self.replay = replay_offsets(params, prompts)
+        if self.replay is not None:
+            self.total = self.warmup + min(len(self.replay), int(requests or len(self.replay)))
+        self.open_loop = params.get("rate") is not None or self.replay is not None
         # The plan limits open-loop requests in flight: a wait for a slot is the plan's queue.
         self.limited = self.open_loop and params.get("max_concurrency") is not None
         self.slots = int(params.get("max_concurrency") or OPEN_LOOP_SLOTS) if self.open_loop \
@@ -257,7 +262,8 @@ class Schedule(Exchange):
         A pause (Retry-After) moves every later arrival by its length: the schedule keeps its
         rate and shape after it, and no burst of arrivals that fell due in it follows."""
         slots = Slots(self.slots)
-        for index, offset_s in enumerate(arrival_offsets(self.params), start=self.warmup):
+        offsets = self.replay if self.replay is not None else arrival_offsets(self.params)
+        for index, offset_s in enumerate(offsets, start=self.warmup):
             if self.total is not None and index >= self.total:
                 break
             body = self.bodies.get(index)

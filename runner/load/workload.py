@@ -269,7 +269,8 @@ class RequestBodies:
         after the warm-ups: the measured prompts do not depend on `warmup_requests`."""
         measured = index - self.warmups
         prompt = self.prompts.prompt(measured) if measured >= 0 else self.prompts.warmup(index)
-        return encode_body({"model": self.model, **prompt, **self.tail})
+        own = {"max_tokens": prompt["max_tokens"]} if "max_tokens" in prompt else {}  # a trace's
+        return encode_body({"model": self.model, **prompt, **self.tail, **own})
 
     def prebuild(self, count: int) -> None:
         size = 0

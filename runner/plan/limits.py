@@ -6,7 +6,7 @@ said nothing although the inventory knew the model's max_input_tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,14 +14,22 @@ from runner.inventory.listing import Inventory, Model
 from runner.plan.expand import Job
 from runner.plan.selection import Selected
 
+Longest = Callable[[Mapping[str, Any]], "tuple[str, dict[str, int]] | None"]
 
-def model_limits(params: Mapping[str, Any], model: Model | None) -> dict[str, Any]:
+
+def model_limits(params: Mapping[str, Any], model: Model | None,
+                 longest_of: Longest | None = None) -> dict[str, Any]:
     """A job's `model_limits` (schemas/result.schema.json): the model's max_input_tokens and
     max_output_tokens (tokens, None when the inventory does not say) and whether the job's
     lengths exceed them, with the figures in `detail`. The input limit is taken as the
     model's context, which holds the prompt and the answer (vLLM's max_model_len): exceeded
     when input_tokens + max_tokens is above it; dataset and template prompts have no known
-    length, so only max_tokens is held against it then."""
+    length, so only max_tokens is held against it then. A trace is held against it by its
+    longest request: `longest_of(params)` gives its place and lengths (None: no trace; see
+    runner.load.traceplan.longest_request)."""
+    longest = longest_of(params) if longest_of is not None else None
+    if longest is not None:
+        params = {**params, **longest[1]}
     max_in = model.max_input_tokens if model is not None else None
     max_out = model.max_output_tokens if model is not None else None
     # vLLM's /v1/models gives max_model_len, the context itself, when nothing gives an input limit.
@@ -29,6 +37,7 @@ def model_limits(params: Mapping[str, Any], model: Model | None) -> dict[str, An
     if max_in is None and model is not None and model.max_model_len is not None:
         max_in, name = model.max_model_len, "max_model_len"
     problems = [*_input_problem(params, max_in, name), *_output_problem(params, max_out)]
+    problems = [f"{longest[0]}: {p}" for p in problems] if longest else problems
     return {"max_input_tokens": max_in, "max_output_tokens": max_out,
             "exceeded": bool(problems), "detail": "; ".join(problems) or None}
 
@@ -60,12 +69,14 @@ def limit_warning(job: Job, limits: Mapping[str, Any] | None) -> str | None:
             f"input_tokens or max_tokens, or leave the model out with !{job.model}")
 
 
-def with_limit_warnings(chosen: Iterable[Selected], inv: Inventory) -> list[Selected]:
-    """`chosen` with a warning for each job whose lengths exceed its model's limits."""
+def with_limit_warnings(chosen: Iterable[Selected], inv: Inventory,
+                        longest_of: Longest | None = None) -> list[Selected]:
+    """`chosen` with a warning for each job whose lengths exceed its model's limits (a trace's
+    longest request from `longest_of`, see model_limits)."""
     models = {m.id: m for m in inv.models}
     out = []
     for s in chosen:
-        lines = [limit_warning(job, model_limits(job.params, models.get(job.model)))
+        lines = [limit_warning(job, model_limits(job.params, models.get(job.model), longest_of))
                  for job in s.jobs]
         out.append(replace(s, warnings=(*s.warnings, *(w for w in lines if w))))
     return out

@@ -35,7 +35,7 @@ def open_loop_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             if key not in load:
                 continue
             at = _where(doc, i, key)
-            if closed and "rate" not in matrix:
+            if closed and not {"rate", "replay"} & matrix:
                 instead = ", or use load.rate in place of concurrency" \
                     if closed == CLOSED else ""
                 problems.append(Problem(f"{key} shapes open-loop (rate) jobs, and this load "
@@ -133,7 +133,7 @@ def _closed_loop(load: Mapping[str, Any]) -> str | None:
         return "a sweep (its rate jobs run at constant rates)"
     if isinstance(search, Mapping):
         return "a concurrency search" if search.get("over") == "concurrency" else None
-    if "rate" in load:
+    if "rate" in load or "replay" in load:  # a replay is an open loop too (max_concurrency)
         return None
     return CLOSED
 

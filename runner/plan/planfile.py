@@ -12,7 +12,15 @@ from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
 from runner.plan.openloop import open_loop_problems
-from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
+from runner.plan.replayplan import replay_problems
+from runner.plan.rules import (
+    LOAD_MODES,
+    PROMPT_SOURCES,
+    SECRETS,
+    document_problems,
+    modified,
+    replay_unpaired,
+)
 from runner.plan.searchplan import search_params, search_problems
 from runner.plan.sessions import session_place_problems, session_problem
 from runner.plan.templating import render_document
@@ -94,6 +102,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
     checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
     checks += session_place_problems(doc, _merged(doc.data))
+    checks += replay_problems(doc, _merged(doc.data), path)
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
@@ -260,12 +269,15 @@ def _merge_section(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str,
 
 
 _RIVALS = (
-    (("synthetic", "dataset", "template"), ("synthetic", "dataset", "template")),
-    (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness")),
-    (("rate",), ("concurrency",)),
-    (("search",), ("concurrency", "rate", "sweep")),
-    (("sweep",), ("concurrency", "rate", "search")),
+    (("synthetic", "dataset", "template"),
+     ("synthetic", "dataset", "template", "trace", "trace_format")),
+    (("trace",), ("synthetic", "dataset", "template")),
+    (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness", "replay")),
+    (("rate",), ("concurrency", "replay")),
+    (("search",), ("concurrency", "rate", "sweep", "replay")),
+    (("sweep",), ("concurrency", "rate", "search", "replay")),
     (("concurrency", "rate"), ("search", "sweep")),
+    (("replay",), ("concurrency", "rate", "arrival", "burstiness", "ramp_up", "search", "sweep")),
 )
 
 
@@ -292,7 +304,7 @@ def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[s
             raise ValueError(f"a matrix point sets both {names}; choose one")
         for group in groups:
             if chosen and group is not chosen[0]:
-                for key in group:
+                for key in set(group) - set(chosen[0]):
                     params.pop(key, None)
     params.update(point)
     completed = _with_defaults(params)
@@ -305,21 +317,23 @@ def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[s
 def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
     for group in (*PROMPT_SOURCES, *LOAD_MODES):
         for key in group[1:]:
-            if key in point and group[0] not in params:
+            if key in point and not modified(key, params):
                 raise ValueError(f"a matrix point sets {key}, which needs {group[0]}; "
                                  f"this benchmark's jobs do not use {group[0]}")
     if ("burstiness" in point or "arrival" in point) and "burstiness" in params \
             and params.get("arrival") != "gamma":  # else open_loop_problems says it in place
         raise ValueError("burstiness shapes gamma arrivals only: set arrival: gamma beside it, "
                          "or remove burstiness")
+    if (unpaired := replay_unpaired(params)) is not None:
+        raise ValueError(unpaired)
 
 
 def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
-    if not any(k in params for k in ("input_tokens", "dataset", "template")):
+    if not any(k in params for k in ("input_tokens", "dataset", "template", "trace")):
         params["input_tokens"] = defaults.INPUT_TOKENS
-    if "concurrency" not in params and "rate" not in params:
+    if not any(k in params for k in ("concurrency", "rate", "replay")):
         params["concurrency"] = defaults.CONCURRENCY
-    if "requests" not in params and "duration_s" not in params:
+    if not any(k in params for k in ("requests", "duration_s", "replay")):  # replay: its end
         params["requests"] = defaults.REQUESTS
     if "duration_s" in params:
         params.setdefault("duration_grace_s", defaults.duration_grace_s(params["duration_s"]))
@@ -345,10 +359,11 @@ def _applies(key: str, params: Mapping[str, Any]) -> bool:
 
 
 _ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "calibrate", "tokenizer", "dataset",
-          "template", "max_tokens", "temperature", "seed", "prompt_reuse", "stream", "extra_body",
-          "session", "concurrency", "rate", "arrival", "max_concurrency", "burstiness", "ramp_up",
-          "early_stop", "requests", "duration_s", "duration_grace_s", "warmup_requests",
-          "request_timeout_s", "stall_timeout_s", "job_timeout_s", "repeat", "repeat_pause_s")
+          "template", "trace", "trace_format", "max_tokens", "temperature", "seed", "prompt_reuse",
+          "stream", "extra_body", "session", "concurrency", "rate", "arrival", "max_concurrency",
+          "burstiness", "ramp_up", "replay", "early_stop", "requests", "duration_s",
+          "duration_grace_s", "warmup_requests", "request_timeout_s", "stall_timeout_s",
+          "job_timeout_s", "repeat", "repeat_pause_s")
 _RANK = {key: i for i, key in enumerate(_ORDER)}
 
 

@@ -18,8 +18,9 @@ from runner.yamlfile import Document, Path
 
 # Rival groups of job params: a job uses one group of each; the keys after the first modify it.
 PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev", "calibrate", "tokenizer"), ("dataset",),
-                  ("template",))
-LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness"))
+                  ("template",), ("trace", "trace_format"))
+LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness"),
+              ("replay", "max_concurrency"))
 # The request body's keys that runner sets; extra_body would silently override them.
 RUNNER_SETS = {
     "model": "it sends each job's model: choose models with `models:`",
@@ -140,10 +141,12 @@ def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list
         problems += [Problem(f"{key} needs {group[0]}, which these params do not set",
                              doc.where((*path, key)))
                      for group in groups for key in group[1:]
-                     if key in params and group[0] not in params]
-    if "requests" not in params and "duration_s" not in params:
+                     if key in params and not modified(key, params) and group is _first(key)]
+    if "requests" not in params and "duration_s" not in params and "replay" not in params:
         problems.append(Problem("params need requests or duration_s: when the job stops",
                                 doc.where(path)))
+    if (unpaired := replay_unpaired(params)) is not None:
+        problems.append(Problem(unpaired, doc.where(path)))
     if "burstiness" in params and params.get("arrival") != "gamma":
         problems.append(Problem("burstiness shapes gamma arrivals only: set arrival: gamma "
                                 "beside it, or remove burstiness",
@@ -151,6 +154,30 @@ def param_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list
     if problem := session_problem(params):
         problems.append(Problem(problem, doc.where((*path, "session"))))
     return problems + _search_problems(doc, path, params)
+
+
+def modified(key: str, params: Mapping[str, Any]) -> bool:
+    """Whether modifier `key` (e.g. max_concurrency) has what it modifies among `params`: the
+    first key of a group it belongs to (rate, or replay)."""
+    return any(group[0] in params for group in (*PROMPT_SOURCES, *LOAD_MODES)
+               if key in group[1:])
+
+
+def _first(key: str) -> tuple[str, ...]:
+    """The first group that `key` modifies (the one a problem names)."""
+    return next(g for g in (*PROMPT_SOURCES, *LOAD_MODES) if key in g[1:])
+
+
+def replay_unpaired(params: Mapping[str, Any]) -> str | None:
+    """A job's `replay` without a `trace` to replay, or a `trace` without `replay`: the
+    problem in words; None when they come together or not at all."""
+    if "replay" in params and not params.get("trace"):
+        return ("load.replay replays a trace: set workload.trace (and trace_format), or use "
+                "concurrency or rate")
+    if params.get("trace") and "replay" not in params:
+        return ("workload.trace is replayed at its own times: add load: {replay: {speed: 1.0}} "
+                "(a trace is not a prompt list for concurrency or rate; use workload.dataset)")
+    return None
 
 
 def _search_problems(doc: Document, path: Path, params: Mapping[str, Any]) -> list[Problem]:

@@ -23,21 +23,24 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
     params = [job.params for s in chosen for job in s.jobs]
     runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
     loads = [(p, n * int(p.get("repeat") or REPEAT)) for p, n in runs]  # load.repeat: each
-    timed = [(p, n) for p, n in runs if "requests" not in p]
+    timed = [(p, n) for p, n in runs if "requests" not in p and "duration_s" in p]  # no replay
     figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
                "models": len(models), "jobs": sum(n for _, n in runs),
                "requests": sum(p.get("requests", 0) * turns_of(p) * n for p, n in loads),
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),
                "time_bound_jobs": sum(n for _, n in timed),
-               "time_bound_s": sum(p["duration_s"] * n for p, n in loads if "requests" not in p)}
+               "time_bound_s": sum(p.get("duration_s", 0) * n for p, n in loads
+                                   if "requests" not in p)}
     paused = sum((int(p.get("repeat") or REPEAT) - 1) * n * float(p.get("repeat_pause_s") or 0)
                  for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
-    known = [(sending_s(p), n * int(p.get("repeat") or REPEAT)) for p, n in runs]
+    replays = sum(n for p, n in loads if "replay" in p and not {"requests", "duration_s"} & set(p))
+    known = [(sending_s(p), n * int(p.get("repeat") or REPEAT)) for p, n in runs
+             if "replay" not in p or "duration_s" in p]  # a trace's time is in the plan view
     figures |= {"sending_s": sum(s * n for s, n in known if s is not None),
                 "latency_bound_jobs": sum(n for s, n in known if s is None)}
     return figures | ({"searches": searches} if searches else {}) | (
-        {"pause_s": paused} if paused else {})
+        {"pause_s": paused} if paused else {}) | ({"replays": replays} if replays else {})
 
 
 def sending_s(params: Mapping[str, Any]) -> float | None:
@@ -76,7 +79,10 @@ def totals_text(t: Mapping[str, int | float]) -> str:
     def n(key: str) -> int:
         return int(t.get(key, 0))
 
-    load = [counted(n("requests"), "request")] if n("requests") or not n("time_bound_jobs") else []
+    load = [counted(n("requests"), "request")] if n("requests") or not (
+        n("time_bound_jobs") or n("replays")) else []
+    if n("replays"):  # their requests are their traces' lines (the plan view says how many)
+        load.append(f"{counted(n('replays'), 'trace')} replayed to the end")
     if n("time_bound_jobs"):
         load.append(f"{number_text(t.get('time_bound_s', 0))} s of timed jobs")
     if t.get("pause_s"):

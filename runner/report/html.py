@@ -37,6 +37,7 @@ from runner.report.lengthsview import HEADERS as LENGTH_HEADERS
 from runner.report.lengthsview import NOTE as LENGTH_NOTE
 from runner.report.lengthsview import LengthRow, length_rows
 from runner.report.reasoningview import ReasoningTable, reasoning_table
+from runner.report.replayview import replay_line
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts
@@ -210,6 +211,7 @@ def distribution(job: Job, records: Sequence[RequestRecord],
         sample = [ok[i * len(ok) // SAMPLE_CAP] for i in range(SAMPLE_CAP)]
     note = f"{len(sample):,} of {len(ok):,} ok requests"
     note += " (an evenly spaced sample)" if len(sample) < len(ok) else ""
+    note += f"; {replayed}" if (replayed := replay_line(job)) else ""
     return Dist(str(job.get("id")), note, (
         _histogram(job, "ttft_ms", "TTFT", [r.ttft_ms for r in sample]),
         _histogram(job, "e2e_ms", "E2E latency", [r.e2e_ms for r in sample]),

@@ -27,6 +27,7 @@ from runner.report.gatewayview import markdown_gateway
 from runner.report.html import fmt, render_html
 from runner.report.lengthsview import markdown_lengths
 from runner.report.reasoningview import markdown_reasoning
+from runner.report.replayview import markdown_replay
 from runner.report.timeline import client_series
 from runner.report.turns import markdown_turns
 from runner.results.runs import StoredRun, load_run
@@ -101,7 +102,8 @@ def render_markdown(run: StoredRun) -> str:
                   *_md_caveats(group[:MD_ROWS]), *markdown_gateway(group[:MD_ROWS], fmt, _md),
                   *markdown_turns(group[:MD_ROWS], fmt, _md),
                   *markdown_reasoning(group[:MD_ROWS], fmt, _md),
-                  *markdown_lengths(group[:MD_ROWS], fmt, _md)]
+                  *markdown_lengths(group[:MD_ROWS], fmt, _md),
+                  *markdown_replay(group[:MD_ROWS], _md)]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from runner.load.records import ClientHealth, RequestRecord
 from runner.run.queueing import send_rate
 from runner.run.reasoning import reasoning_metrics
+from runner.run.replaymetrics import replay_summary
 from runner.run.tokens import Expectation, token_metrics
 from runner.run.turnmetrics import by_turn
 
@@ -70,6 +71,7 @@ def summarize(
     expect: Expectation | None = None,
     model_limits: Mapping[str, Any] | None = None,
     prompt_calibration: Mapping[str, Any] | None = None,
+    replay: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job's metrics (see schemas/result.schema.json `$defs.metrics`); warm-up excluded.
 
@@ -82,7 +84,8 @@ def summarize(
     timeout) has no outcome: it is neither ok nor failed, and stays out of error_rate and
     goodput's share. `pauses_s`: the pauses in sending a server asked for (Retry-After).
     `expect`: what the plan asked for (None: unknown): the lengths, for the `lengths` key, and
-    the rate, which the `rate` key compares the achieved rate with."""
+    the rate, which the `rate` key compares the achieved rate with. `replay`: a replayed
+    trace's figures (runner.run.replaymetrics.replay_figures), for the `replay` key."""
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
     cancelled = sum(r.error_kind == CANCELLED and not r.ok for r in measured)
@@ -113,6 +116,7 @@ def summarize(
         "model_limits": dict(model_limits or NO_MODEL_LIMITS),
         "by_turn": by_turn(measured, distribution),
         "prompt_calibration": dict(prompt_calibration) if prompt_calibration else None,
+        "replay": replay_summary(measured, replay),
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)

@@ -64,6 +64,7 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     from runner.load.sizing import calibration_of
     from runner.run.gateway import summarize_gateway
     from runner.run.metrics import Expectation, summarize
+    from runner.run.replaymetrics import replay_figures
 
     def on_record(record: RequestRecord) -> None:
         record.repetition = number
@@ -76,7 +77,8 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params),
-                        prompt_calibration=calibration_of(prompts))
+                        prompt_calibration=calibration_of(prompts),
+                        replay=replay_figures(spec.job.params, prompts))
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)

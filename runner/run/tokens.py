@@ -15,9 +15,10 @@ from runner.load.records import RequestRecord
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a job asked of the lengths: `max_tokens` (output tokens requested), `fixed_output`
-    (ignore_eos true, or min_tokens >= max_tokens, in extra_body: every answer should reach
-    max_tokens), `input_tokens` (the synthetic prompt target; None for datasets/templates);
+    """What a job asked of the lengths: `max_tokens` (output tokens requested; None for a
+    trace, whose lines may each ask their own), `fixed_output` (ignore_eos true, or min_tokens
+    >= max_tokens, in extra_body: every answer should reach max_tokens), `input_tokens` (the
+    synthetic prompt target; None for datasets, templates and traces);
     and `rate`: an open loop's arrival rate (requests/s), None for a closed loop."""
 
     max_tokens: int | None = None
@@ -32,7 +33,7 @@ class Expectation:
         extra = params.get("extra_body") or {}
         asked = extra.get("max_tokens", params.get("max_tokens"))
         asked = extra.get("max_completion_tokens", asked)
-        max_tokens = asked if type(asked) is int else None
+        max_tokens = asked if type(asked) is int and not params.get("trace") else None
         least = extra.get("min_tokens")
         fixed = extra.get("ignore_eos") is True or (
             type(least) is int and max_tokens is not None and least >= max_tokens)

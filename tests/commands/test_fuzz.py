@@ -63,7 +63,13 @@ benchmarks:
                session: {turns: 2, think_time_s: 0.01, user_tokens: 4}}
     load: {rate: 50, arrival: constant, max_concurrency: 4, requests: 3}
     max_error_rate: 0.5
+  - name: replay
+    models: "llama3.1:8b"
+    workload: {trace: trace.jsonl, trace_format: runner, max_tokens: 4}
+    load: {replay: {speed: 4}, max_concurrency: 2, requests: 3}
 """)
+TRACE = ('{"timestamp_ms": 100, "input_tokens": 8, "output_tokens": 2}\n'
+         '{"timestamp_ms": 120, "prompt": "hello"}\n{"timestamp_ms": 180, "input_tokens": 4}\n')
 SERVERS: dict[str, Any] = {
     "default": "local",
     "servers": {
@@ -133,13 +139,18 @@ NEAR: dict[str, list[Any]] = {
     "session": [{"turns": 2}, {"turns": 1000, "think_time_s": 3600}, {"turns": 1},
                 {"turns": 3, "user_tokens": 1000000}, {"turns": 2, "think_time_s": 0}, {}],
     "reasoning_tokens": [0, 10**7, 10**7 + 1, -1], "ttfo_ms": [{"p95": 1e-9}, {"max": 1e308}],
+    "trace": ["trace.jsonl", "nope.jsonl", "..", "/", "plan.yaml", "configs/servers.yaml",
+              "a\x00b"],
+    "trace_format": ["runner", "mooncake", "csv", ""],
+    "replay": [{"speed": 1e6}, {"speed": 0.001}, {}, {"speed": 0}, {"speed": -1}, None],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
         "search", "sweep", "repeat", "repeat_pause_s", "session", "ttfo_ms", "reasoning_tokens",
-        "calibrate", "tokenizer", "tokens_per_word", "tokenize"]
+        "calibrate", "tokenizer", "tokens_per_word", "tokenize", "trace",
+        "trace_format", "replay"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -210,6 +221,7 @@ class Case:
             (folder / "configs" / name).write_text(yaml.safe_dump(data, allow_unicode=True))
         plan = folder / "plan.yaml"
         plan.write_text(yaml.safe_dump(self.plan, allow_unicode=True, sort_keys=False))
+        (folder / "trace.jsonl").write_text(TRACE)
         return plan
 
 
@@ -292,7 +304,8 @@ def test_what_validate_accepts_apply_runs_against_the_simulator(
 
 
 def _tiny(plan: Path) -> bool:
-    """At most 6 jobs of at most 10 short requests each, sent at 1/s or faster."""
+    """At most 9 jobs of at most 10 short requests each, sent at 1/s or faster (a replay at
+    speed 1 or more)."""
     from runner.plan.expand import expand_matrix
     from runner.plan.planfile import complete_params, load_plan
 
@@ -302,11 +315,12 @@ def _tiny(plan: Path) -> bool:
 
 
 def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
-    return len(jobs) <= 8 and all(
+    return len(jobs) <= 9 and all(
         j.get("requests", 10**9) * _session(j).get("turns", 1) + j.get("warmup_requests", 0) <= 10
         and _session(j).get("think_time_s", 0) <= 1 and _session(j).get("user_tokens", 0) <= 4096
         and j.get("max_tokens", 256) <= 64 and j.get("input_tokens", 0) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
+        and float((j.get("replay") or {}).get("speed", 1)) >= 1
         for j in jobs)
 
 

@@ -105,7 +105,7 @@ EXAMPLES: list[tuple[str, Edit, str, str]] = [
     ("params is text", _job(0, "params", "x"), 'expected a mapping, got "x"',
      "$.jobs[0].params"),
     ("no prompt source", _param(0, "input_tokens"),
-     "params need exactly one prompt source (input_tokens, dataset, template); found none",
+     "params need exactly one prompt source (input_tokens, dataset, template, trace); found none",
      "$.jobs[0].params"),
     ("a modifier without its param", lambda d: d["jobs"][0]["params"].__setitem__(
         "arrival", "constant"), "arrival needs rate, which these params do not set",
@@ -115,7 +115,7 @@ EXAMPLES: list[tuple[str, Edit, str, str]] = [
     ("concurrency 0", _param(0, "concurrency", 0), "must be at least 1, got 0",
      "$.jobs[0].params.concurrency"),
     ("rate and concurrency", _param(0, "rate", 1),
-     "params need exactly one load mode (concurrency, rate); found concurrency and rate",
+     "params need exactly one load mode (concurrency, rate, replay); found concurrency and rate",
      "$.jobs[0].params"),
     ("no way to stop", _param(0, "requests"), "params need requests or duration_s",
      "$.jobs[0].params"),

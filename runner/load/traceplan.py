@@ -1,0 +1,88 @@
+"""What the plan view and checks say of a replay's trace (issue 14 §5): the trace's problems
+for every job (file:line, the field), the replay in words, and its longest request for the
+model-limit check. Read by the CLI before anything is sent; the plan stage stays pure."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from runner.errors import InputError, Problem
+from runner.load.replay import replay_speed
+from runner.load.trace import Trace, load_trace
+from runner.plan.expand import expand_matrix
+from runner.plan.planfile import Plan, complete_params
+from runner.plan.totals import number_text
+from runner.plural import counted
+
+
+def trace_problems(plan: Plan) -> list[Problem]:
+    """Each distinct trace of the plan's jobs read as its job reads it: its first problem at
+    its file:line (a broken matrix has no jobs here: its own check reports it)."""
+    problems: list[Problem] = []
+    seen: set[tuple[Any, ...]] = set()
+    for bench in plan.benchmarks:
+        try:
+            jobs = [complete_params(bench.params, p) for p in expand_matrix(bench.matrix)]
+        except (InputError, ValueError):
+            continue
+        for params in jobs:
+            key = tuple(params.get(k) for k in ("trace", "trace_format", "endpoint"))
+            if params.get("trace") and key not in seen:
+                seen.add(key)
+                try:
+                    load_trace(params, os.path.dirname(plan.path))
+                except InputError as exc:
+                    problems += exc.problems
+    return problems
+
+
+def describe_replay(params: Mapping[str, Any], plan_dir: str) -> str:
+    """A replay job's load in words, from its trace: `replay t.jsonl (mooncake) at speed 2:
+    3 requests over 0.15 s (0.3 s recorded), 1,536 input tokens, at most 24 output tokens`.
+    Lines given as text count no input tokens (said so); lines without an output length
+    count the job's max_tokens."""
+    trace = load_trace(params, plan_dir)
+    assert trace is not None  # a replay job has a trace (validated)
+    speed = replay_speed(params)
+    totals = trace_totals(trace, int(params.get("max_tokens") or 0))
+    texts = sum(r.input_tokens is None for r in trace.requests)
+    inputs = f"{totals['input_tokens']:,} input tokens" + (
+        f" (+{counted(texts, 'text prompt')})" if texts else "")
+    load = (f"replay {params['trace']} ({trace.format}) at speed {number_text(speed)}: "
+            f"{counted(len(trace.requests), 'request')} over "
+            f"{number_text(round(trace.duration_s / speed, 3))} s"
+            + (f" ({number_text(round(trace.duration_s, 3))} s recorded)" if speed != 1 else "")
+            + f", {inputs}, at most {totals['output_tokens']:,} output tokens")
+    most = params.get("max_concurrency")
+    return load + (f" (at most {most} in flight)" if most else "")
+
+
+def trace_totals(trace: Trace, max_tokens: int) -> dict[str, int]:
+    """Input tokens of the lines that give a length, and the most output tokens the trace can
+    ask for (a line's output length, else `max_tokens`)."""
+    return {"input_tokens": sum(r.input_tokens or 0 for r in trace.requests),
+            "output_tokens": sum(r.output_tokens if r.output_tokens is not None else max_tokens
+                                 for r in trace.requests)}
+
+
+def longest_request(params: Mapping[str, Any],
+                    plan_dir: str | None) -> tuple[str, dict[str, int]] | None:
+    """A trace job's longest request (input + output tokens; a line without an output length
+    counts the job's max_tokens) as (`trace line N`, its input_tokens and max_tokens), for the
+    model-limit check (runner.plan.limits); None without a trace (or `plan_dir`)."""
+    if plan_dir is None or not params.get("trace"):
+        return None
+    trace = load_trace(params, plan_dir)
+    assert trace is not None
+    asked = int(params.get("max_tokens") or 0)
+
+    def output(r: Any) -> int:
+        return int(r.output_tokens) if r.output_tokens is not None else asked
+
+    best = max(trace.requests, key=lambda r: (r.input_tokens or 0) + output(r))
+    lengths = {"max_tokens": output(best)}
+    if best.input_tokens is not None:
+        lengths["input_tokens"] = best.input_tokens
+    return f"trace line {best.line}", lengths
