@@ -38,11 +38,13 @@ def _totals(tmp_path: Path, benchmarks: str) -> dict[str, int | float]:
 def test_a_search_plan_says_how_long_its_trials_take_at_most(tmp_path: Path) -> None:
     found = _totals(tmp_path, SEARCHES)
     # cap: 10 trials of 40 requests at no less than 2 req/s (20 s each); capd: 10 trials of
-    # 10 s; open: 2 runs of 100 requests at 4/s (25 s each) and a 5 s pause; capc: closed loop
-    assert found["sending_s"] == pytest.approx(10 * 20 + 10 * 10 + 2 * 25 + 5)
+    # 10 s; open: 2 runs of 100 requests at 4/s (25 s each; its 5 s pause is pause_s); capc:
+    # closed loop
+    assert found["sending_s"] == pytest.approx(10 * 20 + 10 * 10 + 2 * 25)
+    assert found["pause_s"] == 5
     assert found["latency_bound_jobs"] == 10
     assert totals_text(found).endswith(
-        "; sending takes at most 5 min 55 s, and 10 closed-loop jobs as long as the server's "
+        "; sending takes at most 5 min 50 s, and 10 closed-loop jobs as long as the server's "
         "latency makes them")
 
 
