@@ -66,6 +66,9 @@ class RequestRecord:
     # A repeated job's (load.repeat > 1) repetition that sent it, from 1; None (and left out of
     # the stored record) for a job run once. Offsets count from that repetition's window.
     repetition: int | None = None
+    # An embeddings request's inputs (workload.embeddings.batch_size); None (and left out of
+    # the stored record) for the other endpoints.
+    inputs: int | None = None
 
     @property
     def e2e_from_scheduled_ms(self) -> float | None:
@@ -94,8 +97,9 @@ class RequestRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        if data["repetition"] is None:
-            del data["repetition"]
+        for key in ("repetition", "inputs"):
+            if data[key] is None:
+                del data[key]
         data["itl_ms"] = [round(x, 3) for x in self.itl_ms]
         data["itl_chunks_ms"] = [round(x, 3) for x in self.itl_chunks_ms]
         for key in ("scheduled_ms", "sent_ms", "queue_ms", "ttft_ms", "e2e_ms",

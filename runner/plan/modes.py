@@ -5,7 +5,11 @@ image_generation, audio_transcription, rerank, moderations, responses, ... A `ch
 calls /v1/chat/completions: only `chat` models fit. A `completions` benchmark calls
 /v1/completions, which LiteLLM also serves with a chat model (`text_completion` in
 litellm/main.py sends the prompt as one user message): `completion` and `chat` models fit.
-A model whose mode is unknown fits both: runner cannot tell, so it does not skip it.
+An `embeddings` benchmark calls /v1/embeddings: only `embedding` models fit (and a chat
+benchmark never takes one). A `responses` benchmark calls /v1/responses, which LiteLLM serves
+natively for `responses` models and by its chat bridge (litellm/responses/
+litellm_completion_transformation) for `chat` ones: `responses` and `chat` models fit.
+A model whose mode is unknown fits every endpoint: runner cannot tell, so it does not skip it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import Iterable, Mapping
 FITTING_MODES: Mapping[str, frozenset[str]] = {
     "chat": frozenset({"chat"}),
     "completions": frozenset({"completion", "chat"}),
+    "responses": frozenset({"responses", "chat"}),
+    "embeddings": frozenset({"embedding"}),
 }
 DEFAULT_ENDPOINT = "chat"
 
@@ -31,3 +37,10 @@ def misfits(models: Iterable[str], modes: Mapping[str, str | None],
     wanted = tuple(endpoints)
     return tuple((m, mode) for m in models
                  if (mode := modes.get(m)) is not None and not fits(mode, wanted))
+
+
+def wanted_modes(endpoints: Iterable[str]) -> str:
+    """The modes that fit every one of `endpoints`, as words: `chat or completion`."""
+    sets = [FITTING_MODES[e] for e in endpoints if e in FITTING_MODES]
+    fitting = sorted(frozenset.intersection(*sets)) if sets else []
+    return " or ".join(fitting) or "other"

@@ -12,7 +12,7 @@ from runner.errors import InputError, InventoryError, Location, Problem
 from runner.inventory.listing import Inventory
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
-from runner.plan.modes import DEFAULT_ENDPOINT, misfits
+from runner.plan.modes import DEFAULT_ENDPOINT, misfits, wanted_modes
 from runner.plan.planfile import Benchmark, Plan, complete_params
 from runner.plan.searchplan import Search, worst_case_trials
 from runner.plural import counted
@@ -204,8 +204,8 @@ def _empty_problem(selected: Selected, empty_cause: str | None) -> list[Problem]
     if selected.mode_skipped:
         modes = sorted({mode for _, mode in selected.mode_skipped})
         message = (f"benchmark '{name}' matches only models whose mode does not fit its endpoint"
-                   f" ({', '.join(modes)}); select chat or completion models, or set "
-                   "on_empty: skip")
+                   f" ({', '.join(modes)}); select {wanted_modes(_endpoints(selected.benchmark))}"
+                   " models, or set on_empty: skip")
     elif empty_cause:
         message = f"benchmark '{name}' matches no model: {empty_cause}"
     else:

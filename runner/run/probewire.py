@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from runner.inventory.config import Server, auth_headers
+from runner.load.endpoints import shape_prompt
 from runner.load.exchange import Exchange, Target
 from runner.load.gatewayheaders import read_gateway
 from runner.load.records import RequestRecord
@@ -115,7 +116,7 @@ async def probe_one(target: ProbeTarget, env: Mapping[str, str]) -> ProbeResult:
         first.deployment, streams_usage=(record.usage_output_tokens is not None)
         if learned and streamed else None, sends_reasoning=first.reasoning if learned else None,
         latency_ms=record.e2e_ms)
-    if status != "ok":
+    if status != "ok" or target.endpoint == "embeddings":  # no output to ask a length of
         return result
     extra = {**(params.get("extra_body") or {}), "ignore_eos": True, "min_tokens": PROBE_TOKENS}
     second = (await _send(target, {**params, "extra_body": extra}, env)).record
@@ -158,6 +159,7 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any],
                                  server.limits), params)
     chat = target.endpoint == "chat"
     prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat else {"prompt": PROMPT}
+    prompt = shape_prompt(params, prompt)  # the Responses API's input, an embeddings batch
     # What the jobs ask of a gateway (no fallbacks, by default): a fallback would answer for a
     # model the jobs will find failing.
     _, added = gateway_request(server.kind, server.gateway)
