@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats, Stream
+from runner.mock.endpoints import add_endpoints
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
 
 READY_PREFIX = "mock-server listening on "  # what `runner mock-server` prints when serving
@@ -36,6 +37,7 @@ class MockConfig:
     output_tokens: int = 128
     api_key: str | None = None
     max_streams: int | None = None
+    embedding_dim: int = 8  # floats per vector of /v1/embeddings (runner.mock.endpoints)
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -44,6 +46,8 @@ class MockConfig:
             raise ValueError("ttft_ms and itl_ms must be finite and >= 0")
         if self.output_tokens < 1:
             raise ValueError("output_tokens must be >= 1")
+        if not 1 <= self.embedding_dim <= 65536:
+            raise ValueError("embedding_dim must be from 1 to 65536")
         if self.max_streams is not None and self.max_streams < 1:
             raise ValueError("max_streams must be >= 1")
 
@@ -186,6 +190,7 @@ def build_app(config: MockConfig) -> web.Application:
     app.router.add_get("/v1/models", sim.models)
     app.router.add_post("/v1/chat/completions", sim.chat)
     app.router.add_post("/v1/completions", sim.completions)
+    add_endpoints(app, sim)  # /v1/embeddings, /v1/responses
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
     app.on_shutdown.append(sim.close_streams)
