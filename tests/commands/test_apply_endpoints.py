@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from apply_helpers import jsonl_lines, manifest, run_dirs
 from cli_helpers import run_cli
 
 from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_OK
+from runner.schema import load_schema
 
 SERVERS = """\
 servers:
@@ -51,10 +53,17 @@ def apply(tmp_path: Path, plan_text: str, capsys: pytest.CaptureFixture[str],
 
 
 def jobs(run: Path) -> list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
+    """Each job's manifest entry, summary and records, all checked against the result schema."""
     found = []
+    schema = load_schema("result")
+    request_schema = {"$defs": schema["$defs"], "$ref": "#/$defs/request"}
     for job in manifest(run)["jobs"]:
         summary = json.loads((run / "jobs" / f"{job['slug']}.json").read_text())
-        found.append((job, summary, jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")))
+        jsonschema.validate(summary, schema)
+        records = jsonl_lines(run / "jobs" / f"{job['slug']}.requests.jsonl")
+        for record in records:
+            jsonschema.validate(record, request_schema)
+        found.append((job, summary, records))
     return found
 
 
