@@ -286,7 +286,8 @@ def test_rivals_in_defaults_are_rejected_too() -> None:
     ("lines", "expected"),
     [
         ("    workload: {endpoint: chatt}\n",
-         "f.yaml:6:26: \"chatt\" is not one of chat, completions, responses, embeddings (did you mean 'chat'?) "
+         "f.yaml:6:26: \"chatt\" is not one of chat, completions, responses, embeddings "
+         "(did you mean 'chat'?) "
          "(at $.benchmarks[0].workload.endpoint)"),
         ("    load: {rate: 1, arrival: poison}\n",
          "f.yaml:6:30: \"poison\" is not one of poisson, constant, gamma (did you mean 'poisson'?) "
@@ -334,8 +335,9 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'concurency' (did you mean 'concurrency'?) "
           "(at $.benchmarks[0].matrix.concurency)"]),
         ("    matrix: {models: [a]}\n",
-         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, batch_size, burstiness, concurrency, "
-          "dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, include, "
+         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, batch_size, burstiness, "
+          "concurrency, dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, "
+          "include, "
           "input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, max_tokens, "
           "prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, request_timeout_s, requests, "
           "seed, stall_timeout_s, "

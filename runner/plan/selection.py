@@ -167,7 +167,7 @@ def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence
         every = patterns.resolve(bench.models, ids, groups, facts.modes)
         left_out = len(set(every.models) - set(found.models))
     models = found.models if limit is None else tuple(m for m in found.models if m in limit)
-    misfit = misfits(models, facts.modes, _endpoints(bench))
+    misfit = misfits(models, facts.modes, _endpoints(bench), (t for t in terms if t in ids))
     if misfit:
         wrong = {m for m, _ in misfit}
         models = tuple(m for m in models if m not in wrong)
@@ -205,7 +205,8 @@ def _empty_problem(selected: Selected, empty_cause: str | None) -> list[Problem]
         modes = sorted({mode for _, mode in selected.mode_skipped})
         message = (f"benchmark '{name}' matches only models whose mode does not fit its endpoint"
                    f" ({', '.join(modes)}); select {wanted_modes(_endpoints(selected.benchmark))}"
-                   " models, or set on_empty: skip")
+                   " models (a model whose mode is unknown: name it exactly, or give it "
+                   "model_info: {mode: ...} in LiteLLM's config), or set on_empty: skip")
     elif empty_cause:
         message = f"benchmark '{name}' matches no model: {empty_cause}"
     else:

@@ -12,7 +12,7 @@ import pytest
 from apply_helpers import jsonl_lines, manifest, run_dirs
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_OK
+from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 from runner.schema import load_schema
 
 SERVERS = """\
@@ -27,7 +27,7 @@ benchmarks:
 """
 EMBEDDINGS = HEAD + """\
   - name: embed
-    models: all
+    models: m1
     workload: {endpoint: embeddings, synthetic: {input_tokens: 12}}
     load: {concurrency: 2, requests: 6, warmup_requests: 1}
     matrix: {batch_size: [1, 4]}
@@ -90,6 +90,23 @@ def test_an_embeddings_job_measures_latency_and_inputs(
         assert metrics["ttft_ms"]["count"] == 0 and metrics["e2e_ms"]["count"] == 6
         assert metrics["lengths"]["input"]["ratio"] == pytest.approx(1.0)
         assert metrics["validity"] == {"verdict": "valid", "reasons": []}
+
+
+def test_embeddings_take_a_model_of_unknown_mode_only_when_named_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The simulator lists no modes: `all` must not send embeddings requests to every model.
+    code, out, runs = apply(tmp_path, EMBEDDINGS.replace("models: m1", "models: all"), capsys,
+                            monkeypatch)
+    assert code == EXIT_INVENTORY and runs == [], out
+    assert ("benchmark 'embed' matches only models whose mode does not fit its endpoint "
+            "(unknown); select embedding models (a model whose mode is unknown: name it "
+            "exactly") in out
+    (tmp_path / "plan.yaml").write_text(EMBEDDINGS.replace("models: m1", "models: 'm1, m*'"))
+    (tmp_path / "configs" / "servers.yaml").write_text(SERVERS.replace("[m1]", "[m1, m2]"))
+    code, out, err = run_cli(capsys, "plan", str(tmp_path / "plan.yaml"))
+    assert code == EXIT_OK and "skipped (mode unknown): m2" in out, out + err
+    assert "m1" in out
 
 
 def test_an_slo_on_ttft_of_embeddings_has_no_data(
