@@ -11,7 +11,7 @@ from typing import Any
 from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
-from runner.plan.endpointrules import GENERATION_ONLY, endpoint_problem
+from runner.plan.endpointrules import GENERATION_ONLY, endpoint_problem, for_endpoint
 from runner.plan.openloop import open_loop_problems
 from runner.plan.rules import LOAD_MODES, PROMPT_SOURCES, SECRETS, document_problems
 from runner.plan.searchplan import search_params, search_problems
@@ -326,6 +326,7 @@ def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in defaults.PARAMS.items():
         if _applies(key, params):
             params.setdefault(key, value)
+    for_endpoint(params)
     for key in _INTEGER_PARAMS & params.keys():
         if isinstance(params[key], float):  # JSON Schema's integer admits 4.0
             params[key] = int(params[key])

@@ -142,9 +142,6 @@ def test_a_responses_job_streamed_and_not(
     ("{endpoint: chat, embeddings: {batch_size: 2}}",
      "batch_size (workload.embeddings) sizes embeddings requests, and this job's endpoint is "
      "chat: set endpoint: embeddings, or remove it"),
-    ("{endpoint: embeddings, max_tokens: 8}",
-     "endpoint embeddings generates no text: remove max_tokens (an embeddings request is never "
-     "streamed and has no sampling)"),
     ("{endpoint: embeddings, embeddings: {batch_size: 0}}", "must be at least 1, got 0"),
 ])
 def test_validate_refuses_fields_of_another_endpoint(
@@ -154,3 +151,20 @@ def test_validate_refuses_fields_of_another_endpoint(
     plan.write_text(HEAD + f"  - name: b\n    models: all\n    workload: {workload}\n")
     code, out, err = run_cli(capsys, "validate", str(plan))
     assert code == EXIT_INVALID and message in out + err, out + err
+
+
+def test_generation_fields_of_the_defaults_stay_out_of_an_embeddings_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = EMBEDDINGS.replace("benchmarks:\n", "defaults:\n  workload: {max_tokens: 8, "
+                              "temperature: 0.5, seed: 3, stream: true}\nbenchmarks:\n")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(SERVERS)
+    (tmp_path / "plan.yaml").write_text(plan)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    code, out, err = run_cli(capsys, "plan", str(tmp_path / "plan.yaml"), "--json")
+    assert code == EXIT_OK, out + err
+    jobs = json.loads(out)["jobs"]
+    assert [job["params"]["batch_size"] for job in jobs] == [1, 4]
+    for job in jobs:
+        assert not {"max_tokens", "temperature", "seed", "stream"} & set(job["params"])

@@ -62,6 +62,15 @@ benchmarks:
     workload: {template: "Say {{ who }} {{ i }}"}
     load: {rate: 50, arrival: constant, max_concurrency: 4, requests: 3}
     max_error_rate: 0.5
+  - name: embed
+    models: ["Qwen/Qwen3-8B"]
+    on_empty: skip
+    workload: {endpoint: embeddings, embeddings: {batch_size: 2}}
+  - name: resp
+    models: "Qwen/Qwen3-8B"
+    on_empty: skip
+    workload: {endpoint: responses, stream: false}
+    load: {requests: 2}
 """)
 SERVERS: dict[str, Any] = {
     "default": "local",
@@ -125,12 +134,14 @@ NEAR: dict[str, list[Any]] = {
                {"over": "concurrency", "from": 1.5, "to": 3}, {"over": "rate", "from": 2, "to": 1}],
     "sweep": [{"rates": 1, "concurrency": 2}, {"rates": 0}, {"rates": 51}],
     "repeat": [1, 2, 3, 0, 101], "repeat_pause_s": [0, 0.001, 0.01, 3601, -1],
+    "endpoint": ["embeddings", "responses", "chat", "completions", "embedding"],
+    "batch_size": [1, 2, 2048, 0, 2049], "embeddings": [{"batch_size": 2}, {}, {"size": 1}],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s"]
+        "search", "sweep", "repeat", "repeat_pause_s", "endpoint", "batch_size", "embeddings"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -283,7 +294,7 @@ def test_what_validate_accepts_apply_runs_against_the_simulator(
 
 
 def _tiny(plan: Path) -> bool:
-    """At most 6 jobs of at most 10 short requests each, sent at 1/s or faster."""
+    """At most 10 jobs of at most 10 short requests each, sent at 1/s or faster."""
     from runner.plan.expand import expand_matrix
     from runner.plan.planfile import complete_params, load_plan
 
@@ -293,9 +304,10 @@ def _tiny(plan: Path) -> bool:
 
 
 def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
-    return len(jobs) <= 8 and all(
+    return len(jobs) <= 10 and all(
         j.get("requests", 10**9) + j.get("warmup_requests", 0) <= 10
-        and j.get("max_tokens", 256) <= 64 and j.get("input_tokens", 0) <= 4096
+        and j.get("max_tokens", 0 if j.get("endpoint") == "embeddings" else 256) <= 64
+        and j.get("input_tokens", 0) * j.get("batch_size", 1) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
         for j in jobs)
 
