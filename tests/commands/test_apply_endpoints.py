@@ -90,6 +90,24 @@ def test_an_embeddings_job_measures_latency_and_inputs(
         assert metrics["ttft_ms"]["count"] == 0 and metrics["e2e_ms"]["count"] == 6
         assert metrics["lengths"]["input"]["ratio"] == pytest.approx(1.0)
         assert metrics["validity"] == {"verdict": "valid", "reasons": []}
+    assert "inputs/s" in (run / "summary.md").read_text()
+    assert "<th" in (html := (run / "report.html").read_text()) and "Inputs/s" in html
+
+
+def test_compare_takes_inputs_per_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = EMBEDDINGS.replace("    matrix: {batch_size: [1, 4]}\n", "")
+    assert apply(tmp_path, plan, capsys, monkeypatch)[0] == EXIT_OK
+    code, out, runs = apply(tmp_path, plan, capsys, monkeypatch)
+    assert code == EXIT_OK and len(runs) == 2, out
+    code, out, err = run_cli(capsys, "compare", str(runs[0]), str(runs[1]), "--metric",
+                             "input_tps,prompt_tps", "--format", "json", "--threshold", "1000%")
+    assert code == EXIT_OK, out + err
+    [job] = json.loads(out)["jobs"]
+    rows = job["rows"]
+    assert {row["metric"] for row in rows} == {"input_tps", "prompt_tps"}
+    assert all(row["base"] > 0 and row["new"] > 0 for row in rows), rows
 
 
 def test_embeddings_take_a_model_of_unknown_mode_only_when_named_exactly(
