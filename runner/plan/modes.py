@@ -55,7 +55,11 @@ def misfits(models: Iterable[str], modes: Mapping[str, str | None], endpoints: I
 
 
 def wanted_modes(endpoints: Iterable[str]) -> str:
-    """The modes that fit every one of `endpoints`, as words: `chat or completion`."""
-    sets = [FITTING_MODES[e] for e in endpoints if e in FITTING_MODES]
+    """What to select for `endpoints`, as words: `select chat or completion models`, or, when
+    no mode fits them all (a matrix over chat and embeddings), to split the benchmark."""
+    wanted = sorted(set(endpoints))
+    sets = [FITTING_MODES[e] for e in wanted if e in FITTING_MODES]
     fitting = sorted(frozenset.intersection(*sets)) if sets else []
-    return " or ".join(fitting) or "other"
+    if not fitting:
+        return f"no mode fits all of its endpoints ({', '.join(wanted)}): give each a benchmark"
+    return f"select {' or '.join(fitting)} models"

@@ -204,8 +204,8 @@ def _empty_problem(selected: Selected, empty_cause: str | None) -> list[Problem]
     if selected.mode_skipped:
         modes = sorted({mode for _, mode in selected.mode_skipped})
         message = (f"benchmark '{name}' matches only models whose mode does not fit its endpoint"
-                   f" ({', '.join(modes)}); select {wanted_modes(_endpoints(selected.benchmark))}"
-                   " models (a model whose mode is unknown: name it exactly, or give it "
+                   f" ({', '.join(modes)}); {wanted_modes(_endpoints(selected.benchmark))}"
+                   " (a model whose mode is unknown: name it exactly, or give it "
                    "model_info: {mode: ...} in LiteLLM's config), or set on_empty: skip")
     elif empty_cause:
         message = f"benchmark '{name}' matches no model: {empty_cause}"
