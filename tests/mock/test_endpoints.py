@@ -6,11 +6,14 @@ import base64
 import json
 import struct
 
+import httpx
 import pytest
 from mock.test_server import FAST, post
 
 from runner.load.responses import ResponsesState
+from runner.main import main
 from runner.mock.answers import TOKEN_TEXT
+from runner.mock.process import mock_process
 from runner.mock.server import MockConfig
 
 EMBED = {"model": "m1", "input": ["one two three", "four"], "encoding_format": "float"}
@@ -75,3 +78,17 @@ def test_a_whole_response_with_messages_as_input() -> None:
 
 def test_responses_refuse_a_missing_input() -> None:
     assert post("/v1/responses", {"model": "m1"})[0] == 400
+
+
+def test_the_embedding_dimension_on_the_command_line() -> None:
+    config = MockConfig(models=("m1",), ttft_ms=0, embedding_dim=5)
+    with mock_process(config) as url:
+        answer = httpx.post(f"{url}/v1/embeddings", json={"model": "m1", "input": "x"},
+                            timeout=10)
+    assert len(answer.json()["data"][0]["embedding"]) == 5
+
+
+@pytest.mark.parametrize("dim", ["0", "65537"])
+def test_a_bad_embedding_dimension_exits_2(capsys: pytest.CaptureFixture[str], dim: str) -> None:
+    assert main(["mock-server", "--embedding-dim", dim]) == 2
+    assert "embedding_dim must be from 1 to 65536" in capsys.readouterr().err
