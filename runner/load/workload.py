@@ -186,7 +186,8 @@ class DatasetPrompts:
 
     def _messages(self, messages: Any, where: Location) -> dict[str, Any]:
         if not self.chat:
-            raise InputError('"messages" needs endpoint chat; use "prompt" for completions', where)
+            raise InputError('"messages" needs endpoint chat or responses; use "prompt" for '
+                             'completions and embeddings', where)
         if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
         ):

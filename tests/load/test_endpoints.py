@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from runner.errors import InputError
 from runner.load.endpoints import PATHS, shape_prompt, streams
 from runner.load.workload import RequestBodies, prompt_source
 
@@ -61,3 +64,10 @@ def test_paths_streams_and_the_probe_prompt() -> None:
         "input": ["Say hi", "Say hi"]}
     assert shape_prompt({"endpoint": "responses"}, probe) == {"input": "Say hi"}
     assert shape_prompt({"endpoint": "completions"}, probe) == probe
+
+
+def test_an_embeddings_dataset_of_messages_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text('{"messages": [{"role": "user", "content": "x"}]}\n')
+    with pytest.raises(InputError, match='"messages" needs endpoint chat or responses; use '
+                                         '"prompt" for completions and embeddings'):
+        prompt_source({"endpoint": "embeddings", "dataset": "d.jsonl"}, str(tmp_path), {})
