@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from runner.inventory.config import Server, auth_headers
-from runner.load.endpoints import shape_prompt
+from runner.load.endpoints import shape_prompt, streams
 from runner.load.exchange import Exchange, Target
 from runner.load.gatewayheaders import read_gateway
 from runner.load.records import RequestRecord
@@ -109,7 +109,7 @@ async def probe_one(target: ProbeTarget, env: Mapping[str, str]) -> ProbeResult:
         first = await _send(target, params, env)
     record = first.record
     status, reason = classify(record, target.endpoint, target.mode)
-    streamed = bool(params.get("stream", True))
+    streamed = streams(params)  # an embeddings request is never streamed
     learned = record.ok
     result = ProbeResult(
         target.server.name, target.model, target.endpoint, status, reason, record.http_status,
@@ -137,7 +137,7 @@ def honoured(plain: RequestRecord, forced: RequestRecord) -> bool | None:
 class _Seen:
     record: RequestRecord
     deployment: str | None
-    reasoning: bool
+    reasoning: bool | None  # None: read by another endpoint's reader (embeddings, responses)
 
 
 async def _send(target: ProbeTarget, params: Mapping[str, Any],
@@ -220,7 +220,7 @@ class _ProbeExchange(Exchange):
     def __init__(self, target: Target, params: Mapping[str, Any]) -> None:
         super().__init__(target, params)
         self.record: RequestRecord | None = None
-        self.reasoning = False
+        self.reasoning: bool | None = False
 
     async def send(self, session: aiohttp.ClientSession, body: bytes) -> RequestRecord:
         """Send `body` once through `session`; its record (errors are records, not raised)."""
@@ -238,4 +238,4 @@ class _ProbeExchange(Exchange):
 
     def _measure(self, record: RequestRecord, state: StreamState, start: int, end: int) -> None:
         super()._measure(record, state, start, end)
-        self.reasoning = isinstance(state, _ReasoningState) and state.reasoning
+        self.reasoning = state.reasoning if isinstance(state, _ReasoningState) else None

@@ -89,7 +89,9 @@ def test_an_embeddings_job_measures_latency_and_inputs(
             throughput["requests_per_s"] * 12 * size)
         assert metrics["ttft_ms"]["count"] == 0 and metrics["e2e_ms"]["count"] == 6
         assert metrics["lengths"]["input"]["ratio"] == pytest.approx(1.0)
-        assert metrics["validity"] == {"verdict": "valid", "reasons": []}
+        # nothing about the lengths (prompt tokens are a batch's); a busy machine may make the
+        # client the limit
+        assert {r["code"] for r in metrics["validity"]["reasons"]} <= {"client_bound"}
     assert "inputs/s" in (run / "summary.md").read_text()
     assert "<th" in (html := (run / "report.html").read_text()) and "Inputs/s" in html
 

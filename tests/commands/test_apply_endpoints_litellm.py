@@ -90,6 +90,10 @@ def test_plan_selects_models_by_their_mode(
     code, out, err = run_cli(capsys, "plan", str(plan))
     assert "skipped (mode unknown): sim/chat" in out  # embed: a glob, and no mode known
     assert out.count("skipped (mode embedding): sim/embed") == 2  # resp and chat
+    code, out, err = run_cli(capsys, "plan", str(plan), "--probe")
+    assert code == EXIT_OK, out + err
+    assert "sim/embed [embeddings] OK  (deployment " in out, out  # no usage, reasoning to ask
+    assert "sim/chat [responses] OK  (usage yes, deployment " in out, out
 
 
 def test_apply_embeddings_and_responses_through_litellm(
@@ -120,4 +124,5 @@ def test_apply_embeddings_and_responses_through_litellm(
                 assert metrics["ttft_ms"]["min"] >= TTFT_MS
             else:
                 assert metrics["ttft_ms"]["count"] == 0
-        assert metrics["validity"]["verdict"] == "valid", metrics["validity"]
+        # nothing about the answers or the tokens; a busy machine may make the client the limit
+        assert {r["code"] for r in metrics["validity"]["reasons"]} <= {"client_bound"}
