@@ -19,6 +19,8 @@ import base64
 import hashlib
 import itertools
 import json
+import math
+import random
 import struct
 import time
 from typing import Any
@@ -32,10 +34,13 @@ _ids = itertools.count(1)
 
 
 def embedding(text: str, dim: int) -> list[float]:
-    """A deterministic unit vector of `dim` floats for `text` (blake2b of text and index)."""
-    raw = [int.from_bytes(hashlib.blake2b(f"{i}:{text}".encode(), digest_size=4).digest(),
-                          "little") / 2**31 - 1.0 for i in range(dim)]
-    norm = sum(x * x for x in raw) ** 0.5 or 1.0
+    """A deterministic unit vector of `dim` floats for `text`: uniform draws of a generator
+    seeded by the text's blake2b (one hash per vector, not per float: a hash per float made a
+    batch of 16 vectors of 1024 floats cost ~10 ms per input, which the E2E latency showed)."""
+    seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    draw = random.Random(seed).random
+    raw = [draw() * 2.0 - 1.0 for _ in range(dim)]
+    norm = math.sqrt(math.fsum(x * x for x in raw)) or 1.0
     return [round(x / norm, 6) for x in raw]
 
 
