@@ -7,6 +7,7 @@ from typing import Any
 # Flat job parameters that have a fixed default.
 PARAMS: dict[str, Any] = {
     "endpoint": "chat",
+    "batch_size": 1,  # inputs per embeddings request (workload.embeddings); embeddings jobs only
     "input_tokens_stddev": 0,
     "max_tokens": 256,
     "temperature": 0,

@@ -146,14 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "mock-server", help="serve a simulated OpenAI-compatible endpoint", epilog=_EPILOG,
-        description="Serves GET /v1/models, POST /v1/chat/completions and /v1/completions "
-                    "(streamed or not) with deterministic timing: token k is sent at "
-                    "ttft + k*itl after the request arrived. usage.prompt_tokens counts the "
-                    "prompt's whitespace-separated words (x --tokens-per-word), as vLLM's POST "
-                    "/tokenize does (unless --no-tokenize). GET /mock/stats shows request counts "
-                    "and the server's own write lag; POST /mock/stats/reset clears them. "
-                    "With --max-streams N at most N answers run at once: the others wait in a "
-                    "FIFO queue, and their timing starts when they leave it.")
+        description="Serves GET /v1/models, POST /v1/chat/completions, /v1/completions and "
+                    "/v1/responses (streamed or not), and /v1/embeddings (deterministic vectors of "
+                    "--embedding-dim floats), with deterministic timing: token k is sent at ttft + "
+                    "k*itl after the request arrived. usage.prompt_tokens counts the prompt's "
+                    "whitespace-separated words (x --tokens-per-word), as vLLM's POST /tokenize "
+                    "does (unless --no-tokenize). GET /mock/stats shows request counts and the "
+                    "server's own write lag; POST /mock/stats/reset clears them. With --max-streams"
+                    " N at most N answers run at once: the others wait in a FIFO queue, and their "
+                    "timing starts when they leave it.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0: a free port (default: 8000)")
     p.add_argument("--models", default="mock-model", metavar="a,b",
@@ -172,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated tokenizer: a prompt's word counts R tokens (default: 1)")
     p.add_argument("--no-tokenize", action="store_true",
                    help="do not serve vLLM's POST /tokenize (prompt token counts)")
+    p.add_argument("--embedding-dim", type=int, default=8, metavar="N",
+                   help="floats per vector of /v1/embeddings (default: 8)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

@@ -286,7 +286,8 @@ def test_rivals_in_defaults_are_rejected_too() -> None:
     ("lines", "expected"),
     [
         ("    workload: {endpoint: chatt}\n",
-         "f.yaml:6:26: \"chatt\" is not one of chat, completions (did you mean 'chat'?) "
+         "f.yaml:6:26: \"chatt\" is not one of chat, completions, responses, embeddings "
+         "(did you mean 'chat'?) "
          "(at $.benchmarks[0].workload.endpoint)"),
         ("    load: {rate: 1, arrival: poison}\n",
          "f.yaml:6:30: \"poison\" is not one of poisson, constant, gamma (did you mean 'poisson'?) "
@@ -334,7 +335,7 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'concurency' (did you mean 'concurrency'?) "
           "(at $.benchmarks[0].matrix.concurency)"]),
         ("    matrix: {models: [a]}\n",
-         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, burstiness, calibrate, "
+         ["f.yaml:6:14: unknown key 'models'; allowed: arrival, batch_size, burstiness, calibrate, "
           "concurrency, dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, "
           "include, input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, "
           "max_tokens, prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, replay, "
@@ -679,8 +680,8 @@ def test_every_param_is_a_workload_or_load_key_and_a_matrix_axis() -> None:
     defs = load_schema("plan")["$defs"]
     params = {k.removeprefix("param_") for k in defs if k.startswith("param_")}
     sections = set(defs["workload"]["properties"]) | set(defs["load"]["properties"])
-    sections |= set(defs["synthetic"]["properties"])
-    assert params == sections - {"synthetic", "search", "sweep"}  # they set the load: no axis
+    sections |= set(defs["synthetic"]["properties"]) | set(defs["embeddings"]["properties"])
+    assert params == sections - {"synthetic", "embeddings", "search", "sweep"}  # no axis
     assert set(defs["matrix"]["properties"]) - {"include", "exclude"} == params - {"extra_body"}
     assert set(defs["matrix_point"]["properties"]) == params - {"extra_body"}
     assert set(defaults.PARAMS) <= params

@@ -42,7 +42,8 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
     try:
         return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key,
                           max_streams=args.max_streams, reasoning_tokens=args.reasoning_tokens,
-                          tokens_per_word=args.tokens_per_word, tokenize=not args.no_tokenize)
+                          tokens_per_word=args.tokens_per_word, tokenize=not args.no_tokenize,
+                          embedding_dim=args.embedding_dim)
     except ValueError as exc:
         raise UsageError(f"mock-server: {exc}") from None
 

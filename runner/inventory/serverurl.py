@@ -20,7 +20,7 @@ def base_url(url: str) -> str:
 
 _LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
-_ENDPOINTS = ("/chat/completions", "/completions", "/models")
+_ENDPOINTS = ("/chat/completions", "/completions", "/models", "/embeddings", "/responses")
 
 
 def url_problem(url: str) -> str | None:

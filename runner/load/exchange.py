@@ -18,13 +18,13 @@ from typing import Any
 import aiohttp
 
 from runner.defaults import LIMITS, PARAMS
+from runner.load.endpoints import PATHS, answer_reader, endpoint, streams
 from runner.load.gatewayheaders import read_gateway
 from runner.load.pacing import Pauses, retry_after_s
 from runner.load.records import ClientHealth, RequestRecord, count_tokens, time_answer, time_chunks
 from runner.load.sse import StreamState, error_message, short
 from runner.redaction import redact
 
-ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 DRAIN_S = 1.0  # after [DONE], how long the rest of the body (chunk terminator) may take
 SENDS_PER_TICK = 4  # requests started per event-loop iteration, at most (see Exchange._turn)
 
@@ -52,8 +52,8 @@ class Exchange(ABC):
 
     def __init__(self, target: Target, params: Mapping[str, Any]) -> None:
         self.target = target
-        self.url = target.base_url.rstrip("/") + ENDPOINTS[params.get("endpoint", "chat")]
-        self.stream = bool(params.get("stream", True))
+        self.url = target.base_url.rstrip("/") + PATHS[endpoint(params)]
+        self.stream = streams(params)
         self.warmup = int(params.get("warmup_requests", 0))
         self.session: aiohttp.ClientSession
         self.health = ClientHealth()
@@ -65,6 +65,7 @@ class Exchange(ABC):
         limits = {**LIMITS, **target.limits}
         self.max_line, self.max_chunks = limits["line_bytes"], limits["chunks"]
         self.max_error = limits["error_bytes"]
+        self.new_state = answer_reader(params, self.state_type, self.max_line, self.max_chunks)
         self.timeout_s = float(params.get("request_timeout_s", PARAMS["request_timeout_s"]))
         # Not a finite number (validation refuses it): no deadline; aiohttp then refuses every
         # request, and each is recorded as a client_error.
@@ -129,7 +130,7 @@ class Exchange(ABC):
         if scheduled is not None:
             record.scheduled_ms = (scheduled - self.t0) / 1e6
             record.queue_ms = queue_ms
-        state = self.state_type(self.max_line, self.max_chunks)
+        state = self.new_state()
         if self.sends_this_tick >= SENDS_PER_TICK or self.turns:
             await self._turn()
             if not self.sending:  # stopped meanwhile: this request is never sent
@@ -281,6 +282,7 @@ class Exchange(ABC):
             time_chunks(record, times, state.textless_ns, start)
             time_answer(record, state.answer_ns, state.reasoning_chunks, start)
         record.prompt_tokens, record.reasoning_tokens = state.prompt_tokens, state.reasoning_tokens
+        record.inputs = getattr(state, "inputs", None)  # an embeddings request's (EmbeddingsState)
         count_tokens(record, state.completion_tokens, self.stream)
         record.finish_reason = state.finish_reason
         if record.error_kind is None:

@@ -81,6 +81,9 @@ class RequestRecord:
     # Streamed answers: content chunks carrying reasoning text and no answer text (the rest of
     # content_chunks carried answer text).
     reasoning_chunks: int | None = None
+    # An embeddings request's inputs (workload.embeddings.batch_size); None (and left out of
+    # the stored record) for the other endpoints.
+    inputs: int | None = None
 
     @property
     def e2e_from_scheduled_ms(self) -> float | None:
@@ -128,7 +131,7 @@ class RequestRecord:
 
 # Fields left out of the stored record when None (older request logs lack them).
 OPTIONAL_FIELDS = ("repetition", "session", "turn", "ttfo_ms", "reasoning_tokens",
-                   "reasoning_chunks")
+                   "reasoning_chunks", "inputs")
 
 
 def count_tokens(record: RequestRecord, claimed: int | None, streamed: bool) -> None:

@@ -14,6 +14,7 @@ server's error (the SDK reads it as a chunk; runner does not count it as one).""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from runner.defaults import LIMITS
 from runner.load.chunks import PLAIN, PLAIN_REASONING, Event, error_message, read_event, short
@@ -35,7 +36,11 @@ class StreamState:
 
     Bounded whatever the server sends: a line or an event longer than `max_line` bytes, or more
     than `max_chunks` content chunks, end the answer as `response_too_large`; nothing the
-    server sends makes it raise (nesting too deep for the parser is an invalid answer)."""
+    server sends makes it raise (nesting too deep for the parser is an invalid answer).
+    `fast_path`: content chunks shaped as the last plain one are counted unparsed (load.plain);
+    a subclass whose `_read` reads another shape turns it off."""
+
+    fast_path = True
 
     __slots__ = ("_buf", "_cr", "_data", "_data_len", "_event", "_held", "_id", "_junk",
                  "_max_chunks", "_max_line", "_retry", "_template", "_template_answer",
@@ -141,7 +146,7 @@ class StreamState:
             self.invalid = f"the answer is not JSON: {short(data[:80].decode(errors='replace'))}"
             return
         self.events += 1
-        self._apply(read_event(answer), now_ns)
+        self._apply(self._read(answer), now_ns)
 
     def outcome(self) -> tuple[str | None, str | None]:
         """(error kind, message) of the finished answer; (None, None) when it succeeded."""
@@ -268,10 +273,16 @@ class StreamState:
         if event == b"error":
             self.error = self.error or error_message(answer)
             return
-        said = read_event(answer)
-        if not event and said in (PLAIN, PLAIN_REASONING) and (template := learn(data)):
+        said = self._read(answer)
+        if (not event and self.fast_path and said in (PLAIN, PLAIN_REASONING)
+                and (template := learn(data))):
             self._template, self._template_answer = template, said.answer
         self._apply(said, now_ns)
+
+    def _read(self, answer: Any) -> Event:
+        """What one parsed event (or whole answer) says: an OpenAI chat or completions shape
+        here; a subclass reads another API's (runner.load.responses, runner.load.embeddings)."""
+        return read_event(answer)
 
     def _apply(self, said: Event, now_ns: int) -> None:
         if said.error is not None:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from runner import defaults
 from runner.errors import InputError, Location
 from runner.inputfile import read_input
+from runner.load.endpoints import CHAT_SHAPED, endpoint, endpoint_tail, shaped
 from runner.load.sizing import Sizer, WordSizer
 from runner.load.tokenizer import local_sizer
 from runner.plan.templating import checked_text, environment, explain, render_text
@@ -52,7 +53,7 @@ def prompt_source(
 
     `salt` (see `prompt_salt`) makes synthetic prompts a job's and a run's own; "" gives the
     prompts of `prompt_reuse: always`, which depend on `seed` and the request index only."""
-    chat = params.get("endpoint", "chat") == "chat"
+    chat = endpoint(params) in CHAT_SHAPED
     if params.get("dataset"):
         return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
     if params.get("template"):
@@ -194,7 +195,8 @@ class DatasetPrompts:
 
     def _messages(self, messages: Any, where: Location) -> dict[str, Any]:
         if not self.chat:
-            raise InputError('"messages" needs endpoint chat; use "prompt" for completions', where)
+            raise InputError('"messages" needs endpoint chat or responses; use "prompt" for '
+                             'completions and embeddings', where)
         if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
         ):
@@ -244,6 +246,7 @@ def _body_tail(params: Mapping[str, Any],
     tail["stream"] = bool(params.get("stream", True))
     if tail["stream"]:
         tail["stream_options"] = {"include_usage": True}
+    tail = endpoint_tail(params, tail)
     tail.update(added or {})
     tail.update(params.get("extra_body") or {})
     return tail
@@ -259,7 +262,7 @@ class RequestBodies:
 
     def __init__(self, params: Mapping[str, Any], model: str, prompts: PromptSource,
                  added: Mapping[str, Any] | None = None) -> None:
-        self.model, self.prompts = model, prompts
+        self.model, self.prompts = model, shaped(params, prompts)
         self.tail = _body_tail(params, added)  # the same for every request: built once per job
         self.ready: dict[int, bytes] = {}
         self.warmups = int(params.get("warmup_requests") or 0)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats
+from runner.mock.endpoints import add_endpoints
 from runner.mock.reasoning import answer_chunks, natural_length
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
 from runner.mock.tokenizer import count_tokens, tokenize_handler
@@ -41,6 +42,7 @@ class MockConfig:
     reasoning_tokens: int = 0  # chat answers reason this long first (runner.mock.reasoning)
     tokens_per_word: float = 1.0  # the simulated tokenizer (runner.mock.tokenizer)
     tokenize: bool = True  # serve vLLM's POST /tokenize
+    embedding_dim: int = 8  # floats per vector of /v1/embeddings (runner.mock.endpoints)
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -49,6 +51,8 @@ class MockConfig:
             raise ValueError("ttft_ms and itl_ms must be finite and >= 0")
         if self.output_tokens < 1:
             raise ValueError("output_tokens must be >= 1")
+        if not 1 <= self.embedding_dim <= 65536:
+            raise ValueError("embedding_dim must be from 1 to 65536")
         if self.max_streams is not None and self.max_streams < 1:
             raise ValueError("max_streams must be >= 1")
         if self.reasoning_tokens < 0:
@@ -199,6 +203,7 @@ def build_app(config: MockConfig) -> web.Application:
     if config.tokenize:
         app.router.add_post("/tokenize", tokenize_handler(sim._check_key, config.models,
                                                           config.tokens_per_word))
+    add_endpoints(app, sim)  # /v1/embeddings, /v1/responses
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
     app.on_shutdown.append(sim.close_streams)

@@ -11,6 +11,7 @@ from typing import Any
 from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
+from runner.plan.endpointrules import GENERATION_ONLY, endpoint_problem, for_endpoint
 from runner.plan.openloop import open_loop_problems
 from runner.plan.replayplan import replay_problems
 from runner.plan.rules import (
@@ -283,8 +284,9 @@ _RIVALS = (
 
 def flatten(workload: Mapping[str, Any], load: Mapping[str, Any]) -> dict[str, Any]:
     """The flat parameter namespace that matrix keys and job params use."""
-    flat = {k: v for k, v in workload.items() if k != "synthetic"}
+    flat = {k: v for k, v in workload.items() if k not in ("synthetic", "embeddings")}
     flat.update(workload.get("synthetic", {}))
+    flat.update(workload.get("embeddings", {}))
     flat.update(load)
     return flat
 
@@ -315,6 +317,8 @@ def complete_params(base: Mapping[str, Any], point: Mapping[str, Any]) -> dict[s
 
 
 def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    if (problem := endpoint_problem(params)) is not None:
+        raise ValueError(problem)
     for group in (*PROMPT_SOURCES, *LOAD_MODES):
         for key in group[1:]:
             if key in point and not modified(key, params):
@@ -340,13 +344,14 @@ def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in defaults.PARAMS.items():
         if _applies(key, params):
             params.setdefault(key, value)
+    for_endpoint(params)
     for key in _INTEGER_PARAMS & params.keys():
         if isinstance(params[key], float):  # JSON Schema's integer admits 4.0
             params[key] = int(params[key])
     return {key: params[key] for key in sorted(params, key=_param_rank)}
 
 
-_INTEGER_PARAMS = frozenset({"input_tokens", "max_tokens", "seed", "concurrency",
+_INTEGER_PARAMS = frozenset({"batch_size", "input_tokens", "max_tokens", "seed", "concurrency",
                              "max_concurrency", "requests", "warmup_requests"})
 
 
@@ -355,11 +360,14 @@ def _applies(key: str, params: Mapping[str, Any]) -> bool:
         return "input_tokens" in params
     if key == "arrival":
         return "rate" in params
+    if key == "batch_size" or key in GENERATION_ONLY:
+        return (params.get("endpoint") == "embeddings") == (key == "batch_size")
     return True
 
 
-_ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "calibrate", "tokenizer", "dataset",
-          "template", "trace", "trace_format", "max_tokens", "temperature", "seed", "prompt_reuse",
+_ORDER = ("endpoint", "batch_size", "input_tokens", "input_tokens_stddev", "calibrate",
+          "tokenizer", "dataset", "template", "trace", "trace_format", "max_tokens", "temperature",
+          "seed", "prompt_reuse",
           "stream", "extra_body", "session", "concurrency", "rate", "arrival", "max_concurrency",
           "burstiness", "ramp_up", "replay", "early_stop", "requests", "duration_s",
           "duration_grace_s", "warmup_requests", "request_timeout_s", "stall_timeout_s",

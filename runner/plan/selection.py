@@ -11,7 +11,7 @@ from runner.errors import InputError, InventoryError, Location, Problem
 from runner.inventory.listing import Inventory
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
-from runner.plan.modes import DEFAULT_ENDPOINT, misfits
+from runner.plan.modes import DEFAULT_ENDPOINT, misfits, wanted_modes
 from runner.plan.planfile import Benchmark, Plan, complete_params
 from runner.plan.searchplan import trial_jobs
 from runner.plural import counted
@@ -166,7 +166,7 @@ def _resolve(bench: Benchmark, ids: Sequence[str], groups: Mapping[str, Sequence
         every = patterns.resolve(bench.models, ids, groups, facts.modes)
         left_out = len(set(every.models) - set(found.models))
     models = found.models if limit is None else tuple(m for m in found.models if m in limit)
-    misfit = misfits(models, facts.modes, _endpoints(bench))
+    misfit = misfits(models, facts.modes, _endpoints(bench), (t for t in terms if t in ids))
     if misfit:
         wrong = {m for m, _ in misfit}
         models = tuple(m for m in models if m not in wrong)
@@ -203,8 +203,9 @@ def _empty_problem(selected: Selected, empty_cause: str | None) -> list[Problem]
     if selected.mode_skipped:
         modes = sorted({mode for _, mode in selected.mode_skipped})
         message = (f"benchmark '{name}' matches only models whose mode does not fit its endpoint"
-                   f" ({', '.join(modes)}); select chat or completion models, or set "
-                   "on_empty: skip")
+                   f" ({', '.join(modes)}); {wanted_modes(_endpoints(selected.benchmark))}"
+                   " (a model whose mode is unknown: name it exactly, or give it "
+                   "model_info: {mode: ...} in LiteLLM's config), or set on_empty: skip")
     elif empty_cause:
         message = f"benchmark '{name}' matches no model: {empty_cause}"
     else:

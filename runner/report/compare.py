@@ -64,6 +64,8 @@ def _metric_table() -> dict[str, Metric]:
         Metric("output_tps", ("throughput", "output_tokens_per_s"), "tok/s", True),
         Metric("request_tps", ("throughput", "requests_per_s"), "req/s", True),
         Metric("total_tps", ("throughput", "total_tokens_per_s"), "tok/s", True),
+        Metric("prompt_tps", ("throughput", "prompt_tokens_per_s"), "tok/s", True),
+        Metric("input_tps", ("throughput", "inputs_per_s"), "inputs/s", True),  # embeddings
         Metric("goodput", ("goodput", "requests_per_s"), "req/s", True),
         Metric("error_rate", ("error_rate",), "%", absolute=True),
         # Session jobs (workload.session): TTFT p50 of turn 1 and of the last turn answered

@@ -54,7 +54,7 @@ METRIC_COLUMNS = (
     ("TTFT p50", "ttft_ms.p50"), ("TTFT p95", "ttft_ms.p95"), ("TPOT p50", "tpot_ms.p50"),
     ("TPOT p95", "tpot_ms.p95"), ("ITL p50", "itl_ms.p50"), ("E2E p50", "e2e_ms.p50"),
     ("E2E p95", "e2e_ms.p95"), ("Output tok/s", "throughput.output_tokens_per_s"),
-    ("Req/s", "throughput.requests_per_s"),
+    ("Req/s", "throughput.requests_per_s"), ("Inputs/s", "throughput.inputs_per_s"),
 )
 HEADERS = ("Model", "Params", "Status", "OK", "Failed", *(h for h, _ in METRIC_COLUMNS), "Error %")
 

@@ -145,7 +145,10 @@ def _md_row(job: Job) -> str:
 
 
 def _tokens_per_s(job: Job) -> str:
-    """The client's output tok/s, with the server's own beside it when its metrics say."""
+    """The client's output tok/s, with the server's own beside it when its metrics say; an
+    embeddings job's inputs/s (it has no output tokens)."""
+    if (inputs := stat(job, "throughput.inputs_per_s")) is not None:
+        return f"{fmt(inputs)} inputs/s"
     server = (job.get("server_metrics") or {}).get("generation_tokens_per_s")
     client = fmt(stat(job, "throughput.output_tokens_per_s"))
     return client if server is None else f"{client} (server {fmt(server)})"

@@ -10,6 +10,7 @@ from operator import attrgetter, mul
 from typing import Any
 
 from runner.load.records import ClientHealth, RequestRecord
+from runner.run.endpointmetrics import input_throughput
 from runner.run.queueing import send_rate
 from runner.run.reasoning import reasoning_metrics
 from runner.run.replaymetrics import replay_summary
@@ -98,7 +99,7 @@ def summarize(
         "error_rate": failed / (total - cancelled) if total - cancelled else None,
         "errors": _error_counts(measured),
         "duration_s": duration_s,
-        "throughput": _throughput(ok, duration_s),
+        "throughput": {**_throughput(ok, duration_s), **input_throughput(ok, duration_s)},
         **_latencies(ok, open_loop=any(r.scheduled_ms is not None for r in measured)),
         "client_queue_ms": distribution(_values(measured, "queue_ms")),
         "rate": send_rate(measured, (expect or Expectation()).rate),

@@ -25,11 +25,13 @@ _BY_HTTP = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_
 # model does not support Chat Completions API"), relayed by LiteLLM inside its own message
 # (1.106.2 has no mode check of its own: the backend's refusal comes through, 400 or 404).
 _WRONG_MODE = re.compile(r"not a chat model|not supported in the v1/(chat/)?completions|"
-                         r"does not support (chat|completions|generate)|embedding model|"
+                         r"does not support (chat|completions|generate|embeddings?|responses)|"
+                         r"embedding model|"
                          r"only supports? embedding", re.IGNORECASE)
 _NO_DB = "No connected db."  # LiteLLM 1.106.2's 400 for a key it cannot look up
 # Inventory modes (LiteLLM's `mode`) that can answer each endpoint; None: unknown, may.
-FITS = {"chat": frozenset({"chat", "responses"}), "completions": frozenset({"completion", "chat"})}
+FITS = {"chat": frozenset({"chat", "responses"}), "completions": frozenset({"completion", "chat"}),
+        "responses": frozenset({"responses", "chat"}), "embeddings": frozenset({"embedding"})}
 _ADVICE = {
     "unauthorized": "check the key (servers.yaml api_key_env) and that it may call this model",
     "forbidden": "the key may not call this model: ask for access or leave it out of the plan",

@@ -16,6 +16,7 @@ import aiohttp
 
 from runner.inventory.config import Server, auth_headers
 from runner.load.chunks import REASONING_KEYS
+from runner.load.endpoints import shape_prompt, streams
 from runner.load.exchange import Exchange, Target
 from runner.load.gatewayheaders import read_gateway
 from runner.load.records import RequestRecord
@@ -108,14 +109,14 @@ async def probe_one(target: ProbeTarget, env: Mapping[str, str]) -> ProbeResult:
         first = await _send(target, params, env)
     record = first.record
     status, reason = classify(record, target.endpoint, target.mode)
-    streamed = bool(params.get("stream", True))
+    streamed = streams(params)  # an embeddings request is never streamed
     learned = record.ok
     result = ProbeResult(
         target.server.name, target.model, target.endpoint, status, reason, record.http_status,
         first.deployment, streams_usage=(record.usage_output_tokens is not None)
         if learned and streamed else None, sends_reasoning=first.reasoning if learned else None,
         latency_ms=record.e2e_ms)
-    if status != "ok":
+    if status != "ok" or target.endpoint == "embeddings":  # no output to ask a length of
         return result
     extra = {**(params.get("extra_body") or {}), "ignore_eos": True, "min_tokens": PROBE_TOKENS}
     second = (await _send(target, {**params, "extra_body": extra}, env)).record
@@ -136,7 +137,7 @@ def honoured(plain: RequestRecord, forced: RequestRecord) -> bool | None:
 class _Seen:
     record: RequestRecord
     deployment: str | None
-    reasoning: bool
+    reasoning: bool | None  # None: read by another endpoint's reader (embeddings, responses)
 
 
 async def send_prompt(target: ProbeTarget, params: Mapping[str, Any], env: Mapping[str, str],
@@ -175,6 +176,7 @@ async def _send(target: ProbeTarget, params: Mapping[str, Any], env: Mapping[str
         chat = target.endpoint == "chat"
         prompt = {"messages": [{"role": "user", "content": PROMPT}]} if chat \
             else {"prompt": PROMPT}
+    prompt = shape_prompt(params, prompt)  # the Responses API's input, an embeddings batch
     # What the jobs ask of a gateway (no fallbacks, by default): a fallback would answer for a
     # model the jobs will find failing.
     _, added = gateway_request(server.kind, server.gateway)
@@ -235,7 +237,7 @@ class _ProbeExchange(Exchange):
     def __init__(self, target: Target, params: Mapping[str, Any]) -> None:
         super().__init__(target, params)
         self.record: RequestRecord | None = None
-        self.reasoning = False
+        self.reasoning: bool | None = False
 
     async def send(self, session: aiohttp.ClientSession, body: bytes) -> RequestRecord:
         """Send `body` once through `session`; its record (errors are records, not raised)."""
@@ -253,4 +255,4 @@ class _ProbeExchange(Exchange):
 
     def _measure(self, record: RequestRecord, state: StreamState, start: int, end: int) -> None:
         super()._measure(record, state, start, end)
-        self.reasoning = isinstance(state, _ReasoningState) and state.reasoning
+        self.reasoning = state.reasoning if isinstance(state, _ReasoningState) else None

@@ -39,6 +39,8 @@ class Expectation:
             type(least) is int and max_tokens is not None and least >= max_tokens)
         synthetic = not params.get("dataset") and not params.get("template")
         target = params.get("input_tokens") if synthetic else None
+        if type(target) is int and params.get("endpoint") == "embeddings":
+            target *= int(params.get("batch_size") or 1)  # one request's prompt tokens: a batch
         rate = params.get("rate")
         return cls(max_tokens, fixed, target if type(target) is int else None,
                    None if rate is None else float(rate))

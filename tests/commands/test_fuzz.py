@@ -67,6 +67,15 @@ benchmarks:
     models: "llama3.1:8b"
     workload: {trace: trace.jsonl, trace_format: runner, max_tokens: 4}
     load: {replay: {speed: 4}, max_concurrency: 2, requests: 3}
+  - name: embed
+    models: ["Qwen/Qwen3-8B"]
+    on_empty: skip
+    workload: {endpoint: embeddings, embeddings: {batch_size: 2}}
+  - name: resp
+    models: "Qwen/Qwen3-8B"
+    on_empty: skip
+    workload: {endpoint: responses, stream: false}
+    load: {requests: 2}
 """)
 TRACE = ('{"timestamp_ms": 100, "input_tokens": 8, "output_tokens": 2}\n'
          '{"timestamp_ms": 120, "prompt": "hello"}\n{"timestamp_ms": 180, "input_tokens": 4}\n')
@@ -143,6 +152,8 @@ NEAR: dict[str, list[Any]] = {
               "a\x00b"],
     "trace_format": ["runner", "mooncake", "csv", ""],
     "replay": [{"speed": 1e6}, {"speed": 0.001}, {}, {"speed": 0}, {"speed": -1}, None],
+    "endpoint": ["embeddings", "responses", "chat", "completions", "embedding"],
+    "batch_size": [1, 2, 2048, 0, 2049], "embeddings": [{"batch_size": 2}, {}, {"size": 1}],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
@@ -150,7 +161,8 @@ KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset"
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
         "search", "sweep", "repeat", "repeat_pause_s", "session", "ttfo_ms", "reasoning_tokens",
         "calibrate", "tokenizer", "tokens_per_word", "tokenize", "trace",
-        "trace_format", "replay"]
+        "trace_format", "replay", "endpoint", "batch_size",
+        "embeddings"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -304,7 +316,7 @@ def test_what_validate_accepts_apply_runs_against_the_simulator(
 
 
 def _tiny(plan: Path) -> bool:
-    """At most 9 jobs of at most 10 short requests each, sent at 1/s or faster (a replay at
+    """At most 10 jobs of at most 10 short requests each, sent at 1/s or faster (a replay at
     speed 1 or more)."""
     from runner.plan.expand import expand_matrix
     from runner.plan.planfile import complete_params, load_plan
@@ -315,10 +327,11 @@ def _tiny(plan: Path) -> bool:
 
 
 def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
-    return len(jobs) <= 9 and all(
+    return len(jobs) <= 10 and all(
         j.get("requests", 10**9) * _session(j).get("turns", 1) + j.get("warmup_requests", 0) <= 10
         and _session(j).get("think_time_s", 0) <= 1 and _session(j).get("user_tokens", 0) <= 4096
-        and j.get("max_tokens", 256) <= 64 and j.get("input_tokens", 0) <= 4096
+        and j.get("max_tokens", 0 if j.get("endpoint") == "embeddings" else 256) <= 64
+        and j.get("input_tokens", 0) * j.get("batch_size", 1) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
         and float((j.get("replay") or {}).get("speed", 1)) >= 1
         for j in jobs)

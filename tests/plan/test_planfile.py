@@ -383,7 +383,8 @@ def test_flatten(workload: dict[str, Any], load: dict[str, Any], expected: dict[
     assert flatten(workload, load) == expected
 
 
-FIXED = {k: v for k, v in defaults.PARAMS.items() if k not in ("input_tokens_stddev", "arrival")}
+FIXED = {k: v for k, v in defaults.PARAMS.items()
+         if k not in ("input_tokens_stddev", "arrival", "batch_size")}  # conditional defaults
 
 
 @pytest.mark.parametrize(

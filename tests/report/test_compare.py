@@ -109,6 +109,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
         ("output_tps", ("throughput", "output_tokens_per_s"), True, None),
         ("request_tps", ("throughput", "requests_per_s"), True, None),
         ("total_tps", ("throughput", "total_tokens_per_s"), True, None),
+        ("prompt_tps", ("throughput", "prompt_tokens_per_s"), True, None),
+        ("input_tps", ("throughput", "inputs_per_s"), True, None),
         ("goodput", ("goodput", "requests_per_s"), True, None),
         ("error_rate", ("error_rate",), False, None),
     ],

@@ -200,9 +200,20 @@ def test_window_and_throughput_on_hand_made_records() -> None:
     s = summarize(records)
     assert s["duration_s"] == pytest.approx(4.0)
     assert s["throughput"] == pytest.approx(
-        {"requests_per_s": 0.5, "output_tokens_per_s": 7.5, "total_tokens_per_s": 8.75}
+        {"requests_per_s": 0.5, "output_tokens_per_s": 7.5, "total_tokens_per_s": 8.75,
+         "inputs_per_s": None, "prompt_tokens_per_s": 1.25}
     )
     assert s["prompt_tokens"]["count"] == 1
+
+
+def test_inputs_per_s_counts_the_inputs_of_ok_embeddings_requests() -> None:
+    records = [ok(0, sent=0, e2e=1000, out=None, prompt=40), ok(1, sent=0, e2e=2000, prompt=40),
+               failed(2, sent_ms=0.0, e2e_ms=500.0)]
+    for record in records:
+        record.inputs = 4
+    s = summarize(records)
+    assert s["throughput"]["inputs_per_s"] == pytest.approx(8 / 2.0)  # 2 ok x 4 inputs over 2 s
+    assert s["throughput"]["prompt_tokens_per_s"] == pytest.approx(80 / 2.0)
 
 
 def test_window_ends_at_the_send_of_a_late_failure_without_e2e() -> None:
@@ -214,7 +225,8 @@ def test_throughput_is_none_for_a_zero_window() -> None:
     s = summarize([failed(0, sent_ms=50.0)])
     assert s["duration_s"] == 0
     assert s["throughput"] == dict.fromkeys(
-        ("requests_per_s", "output_tokens_per_s", "total_tokens_per_s")
+        ("requests_per_s", "output_tokens_per_s", "total_tokens_per_s", "inputs_per_s",
+         "prompt_tokens_per_s")
     )
 
 

@@ -52,6 +52,21 @@ def test_classify(record: RequestRecord, mode: str | None, expected: str) -> Non
         assert "check the key" in reason
 
 
+@pytest.mark.parametrize(("endpoint", "mode", "message", "expected"), [
+    ("embeddings", "chat", "HTTP 404: Not Found", "wrong_mode"),
+    ("embeddings", "embedding", "HTTP 404: Not Found", "not_found"),
+    ("embeddings", None, "HTTP 400: The model does not support Embeddings API", "wrong_mode"),
+    ("responses", "embedding", "HTTP 400: bad request", "wrong_mode"),
+    ("responses", "chat", "HTTP 404: Not Found", "not_found"),
+    ("responses", None, "HTTP 404: The model does not support Responses API", "wrong_mode"),
+])
+def test_embeddings_and_responses_probes_know_their_modes(
+    endpoint: str, mode: str | None, message: str, expected: str,
+) -> None:
+    status = int(message.split()[1].rstrip(":"))
+    assert classify(_failed(status, message), endpoint, mode)[0] == expected
+
+
 def test_the_completions_endpoint_fits_chat_and_completion_modes() -> None:
     record = _failed(404, "HTTP 404: Not Found")
     assert classify(record, "completions", "completion")[0] == "not_found"
