@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from runner.mock.answers import TOKEN_TEXT
+from runner.mock.clock import Stream
 from runner.mock.requests import ApiError, Job, count_prompt_tokens, json_body, parse_job
 
 _ids = itertools.count(1)
@@ -97,6 +98,10 @@ class ResponseEvents:
     def opening(self) -> bytes:
         """Sent at arrival: the response, its message item and its text part begin."""
         return self._opening
+
+    def stream(self, request: web.Request, first: float, step: float) -> Stream:
+        """The token schedule of this answer to `request`: token k due at first + k*step."""
+        return Stream(request, self.token, self.trailer, self.job.tokens, first, step)
 
     def _first_events(self) -> bytes:
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
