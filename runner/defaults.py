@@ -41,6 +41,10 @@ REPEAT_PAUSE_S = 0.0
 # before it existed keep theirs): synthetic prompts are a job's and a run's own.
 PROMPT_REUSE = "none"
 
+# A shared prefix's (workload.synthetic.prefix) optional keys: requests take the prefixes in
+# turn, and each prefix is sent once before the warm-ups (issue 14 §1).
+PREFIX: dict[str, Any] = {"pick": "round_robin", "prime": True}
+
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
 CONCURRENCY = 1  # when neither concurrency nor rate is given
@@ -61,6 +65,7 @@ PLAN: dict[str, Any] = {"fallback": True, "gate": False, "include_wildcard_expan
 SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
+    "prefix_cache_blocks": 4096,  # kind: mock: its prefix cache (runner.mock.prefixcache)
     "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
 }
 

@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "prompt's whitespace-separated words. GET /mock/stats shows request counts "
                     "and the server's own write lag; POST /mock/stats/reset clears them. "
                     "With --max-streams N at most N answers run at once: the others wait in a "
-                    "FIFO queue, and their timing starts when they leave it.")
+                    "FIFO queue, and their timing starts when they leave it. GET /metrics serves "
+                    "its prefix cache's counters.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0: a free port (default: 8000)")
     p.add_argument("--models", default="mock-model", metavar="a,b",
@@ -164,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=None, metavar="N",
                    help="answers served at once; more wait in a FIFO queue before their time "
                         "to first token starts (default: no limit)")
+    p.add_argument("--prefix-cache-blocks", type=int, default=4096, metavar="N",
+                   help="blocks of 16 prompt words its prefix cache keeps, least recently used "
+                        "evicted; its counters are served at GET /metrics as vLLM names them "
+                        "(0: no cache; default: 4096)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

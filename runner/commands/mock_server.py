@@ -41,7 +41,8 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
         return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key,
-                          max_streams=args.max_streams)
+                          max_streams=args.max_streams,
+                          prefix_cache_blocks=args.prefix_cache_blocks)
     except ValueError as exc:
         raise UsageError(f"mock-server: {exc}") from None
 

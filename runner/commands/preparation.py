@@ -172,7 +172,7 @@ def prompt_sources(prepared: Prepared) -> dict[str, Any]:
 
 
 _PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_tokens_stddev",
-                  "seed")
+                  "seed", "prefix")
 
 
 def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:

@@ -244,14 +244,15 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
         options=options,
         source=source,
         limits={**defaults.LIMITS, **{k: int(v) for k, v in spec.get("limits", {}).items()}},
-        metrics_url=False if kind == "mock" else spec.get("metrics_url"),
+        metrics_url=spec.get("metrics_url", False if kind == "mock" else None),
         scrape_interval_s=float(spec.get("scrape_interval_s",
                                          defaults.SERVER["scrape_interval_s"])),
         gateway={**defaults.GATEWAY, **spec.get("gateway", {})},
     )
 
 
-_MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens", "max_streams")
+_MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens", "max_streams",
+              "prefix_cache_blocks")
 
 
 def load_models(directory: str | ConfigDir, env: Mapping[str, str] | None = None) -> ModelsConfig:

@@ -48,7 +48,8 @@ def serving(ws: Workspace) -> Iterator[Workspace]:
     opts = ws.server.options
     config = MockConfig(models=tuple(opts["models"]), ttft_ms=float(opts["ttft_ms"]),
                         itl_ms=float(opts["itl_ms"]), output_tokens=int(opts["output_tokens"]),
-                        max_streams=opts.get("max_streams"))
+                        max_streams=opts.get("max_streams"),
+                        prefix_cache_blocks=int(opts["prefix_cache_blocks"]))
     with mock_process(config) as url:
         yield replace(ws, server=replace(ws.server, url=url))
 

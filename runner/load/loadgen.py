@@ -15,6 +15,7 @@ import aiohttp
 
 from runner.load.earlystop import EarlyStop
 from runner.load.exchange import Target
+from runner.load.prefixes import with_priming
 from runner.load.records import ClientHealth, RequestRecord
 from runner.load.schedule import Schedule
 from runner.load.workload import PromptSource
@@ -75,7 +76,7 @@ async def run_load(
     cancelled ones included, goes to `on_record` as it ends; warm-ups when the window opens,
     with offsets from its start (or at the job's end, if it never opened). `before_window` is
     awaited after the warm-ups ended and before the window opens (not when there is none)."""
-    job = _Job(target, params, prompts, on_record or _ignore, max_error_rate)
+    job = _Job(target, with_priming(params), prompts, on_record or _ignore, max_error_rate)
     job.before_window = before_window
     return await job.run(stop, hurry, grace_s)
 

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats, Stream
+from runner.mock.prefixcache import CAPACITY_BLOCKS, PrefixCache, prompt_words
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
 
 READY_PREFIX = "mock-server listening on "  # what `runner mock-server` prints when serving
@@ -36,6 +37,7 @@ class MockConfig:
     output_tokens: int = 128
     api_key: str | None = None
     max_streams: int | None = None
+    prefix_cache_blocks: int = CAPACITY_BLOCKS  # see runner.mock.prefixcache; 0: no cache
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -46,6 +48,8 @@ class MockConfig:
             raise ValueError("output_tokens must be >= 1")
         if self.max_streams is not None and self.max_streams < 1:
             raise ValueError("max_streams must be >= 1")
+        if self.prefix_cache_blocks < 0:
+            raise ValueError("prefix_cache_blocks must be >= 0")
 
 
 class _Simulator:
@@ -60,6 +64,7 @@ class _Simulator:
         self.models_body = json.dumps({"object": "list", "data": data}).encode()
         self.clock: Clock | None = None  # made in the event loop, at the first stream
         self.queue: asyncio.Semaphore | None = None  # max_streams: made in the event loop
+        self.prefix_cache = PrefixCache(config.prefix_cache_blocks)
 
     async def models(self, request: web.Request) -> web.Response:
         try:
@@ -73,6 +78,10 @@ class _Simulator:
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, chat=False)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        text = self.prefix_cache.exposition(self.config.models[0], self.stats.in_flight)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.to_json())
@@ -132,7 +141,9 @@ class _Simulator:
         if model not in self.config.models:
             raise ApiError(404, f"The model `{model}` does not exist.", "model",
                            "model_not_found")
-        return parse_job(body, chat, model, prompt, self.config.output_tokens)
+        job = parse_job(body, chat, model, prompt, self.config.output_tokens)
+        self.prefix_cache.lookup(prompt_words(prompt))
+        return job
 
     def _check_key(self, request: web.Request) -> None:
         key = self.config.api_key
@@ -186,6 +197,7 @@ def build_app(config: MockConfig) -> web.Application:
     app.router.add_get("/v1/models", sim.models)
     app.router.add_post("/v1/chat/completions", sim.chat)
     app.router.add_post("/v1/completions", sim.completions)
+    app.router.add_get("/metrics", sim.metrics)
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
     app.on_shutdown.append(sim.close_streams)

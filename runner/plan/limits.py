@@ -35,6 +35,8 @@ def model_limits(params: Mapping[str, Any], model: Model | None) -> dict[str, An
 
 def _input_problem(params: Mapping[str, Any], max_in: int | None, name: str) -> list[str]:
     out, given = int(params.get("max_tokens") or 0), params.get("input_tokens")
+    if given is not None and isinstance(params.get("prefix"), Mapping):  # the whole prompt
+        given = int(given) + int(params["prefix"]["tokens"])
     if max_in is None:
         return []
     if given is None:

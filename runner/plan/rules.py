@@ -15,7 +15,7 @@ from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
 
 # Rival groups of job params: a job uses one group of each; the keys after the first modify it.
-PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev"), ("dataset",), ("template",))
+PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev", "prefix"), ("dataset",), ("template",))
 LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness"))
 # The request body's keys that runner sets; extra_body would silently override them.
 RUNNER_SETS = {

@@ -193,7 +193,7 @@ async def _start_scraping(
     from runner.servermetrics.scrape import Scraper
 
     server = spec.server
-    if server.kind == "mock":
+    if server.kind == "mock" and server.metrics_url is False:  # by default (servers.yaml)
         return None, None
     url, default = scraping.metrics_url(server.url, server.metrics_url)
     skipped = scraping.skipped(url, ctx.scraped)

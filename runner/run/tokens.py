@@ -10,6 +10,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
+from runner.load.prefixes import prefix_tokens
 from runner.load.records import RequestRecord
 
 
@@ -38,6 +39,7 @@ class Expectation:
             type(least) is int and max_tokens is not None and least >= max_tokens)
         synthetic = not params.get("dataset") and not params.get("template")
         target = params.get("input_tokens") if synthetic else None
+        target = target + prefix_tokens(params) if type(target) is int else target
         rate = params.get("rate")
         return cls(max_tokens, fixed, target if type(target) is int else None,
                    None if rate is None else float(rate))

@@ -36,7 +36,7 @@ defaults:
   tags: [nightly]
   workload:
     endpoint: chat
-    synthetic: {input_tokens: 16, input_tokens_stddev: 2}
+    synthetic: {input_tokens: 16, input_tokens_stddev: 2, prefix: {count: 2, tokens: 8}}
     max_tokens: "{{ mt }}"
     temperature: 0.5
     seed: 7
@@ -125,12 +125,16 @@ NEAR: dict[str, list[Any]] = {
                {"over": "concurrency", "from": 1.5, "to": 3}, {"over": "rate", "from": 2, "to": 1}],
     "sweep": [{"rates": 1, "concurrency": 2}, {"rates": 0}, {"rates": 51}],
     "repeat": [1, 2, 3, 0, 101], "repeat_pause_s": [0, 0.001, 0.01, 3601, -1],
+    "prefix": [{"count": 1, "tokens": 1}, {"count": 3, "tokens": 5, "pick": "random"},
+               {"count": 2, "tokens": 4, "prime": False}, {"count": 100000, "tokens": 10**7},
+               {"count": 0, "tokens": 1}, {"count": 1, "tokens": 2, "pick": "first"}],
+    "pick": ["round_robin", "random", "RANDOM"], "prime": [True, False, "yes"],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s"]
+        "search", "sweep", "repeat", "repeat_pause_s", "prefix", "pick", "prime"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -297,6 +301,8 @@ def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
         j.get("requests", 10**9) + j.get("warmup_requests", 0) <= 10
         and j.get("max_tokens", 256) <= 64 and j.get("input_tokens", 0) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
+        and (j.get("prefix") or {}).get("count", 0) <= 4
+        and (j.get("prefix") or {}).get("tokens", 0) <= 4096
         for j in jobs)
 
 
