@@ -142,6 +142,7 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.run.gateway import gateway_request
+    from runner.run.prefixhits import engine_block_size, prefix_cache
     from runner.run.repetitions import cut_short, job_metrics, run_repetitions
     from runner.run.validity import judge_validity
 
@@ -169,7 +170,10 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
             await asyncio.to_thread(scraper.finish, not ctx.stop.is_set())
     last = done[-1]
     server = skipped or _server_metrics(spec, scraper, last.result, last.metrics)
+    block = engine_block_size(ctx.store.server_metrics_path(spec.job.slug)) if server else None
     for rep in done:  # a repeated job's server figures span all its repetitions
+        rep.metrics["prefix_cache"] = prefix_cache(spec.job.params, ctx.prompts(spec),
+                                                   rep.result.records, server, block)
         rep.metrics["validity"] = judge_validity(
             {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=server)
     result = last.result

@@ -105,6 +105,7 @@ def summarize(
         "client": _client(health, client_bound_threshold_ms),
         "retry_after": {"pauses": len(pauses_s), "paused_s": math.fsum(pauses_s)},
         "model_limits": dict(model_limits or NO_MODEL_LIMITS),
+        "prefix_cache": None,  # a shared-prefix job's, once the server's counters are known
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)
