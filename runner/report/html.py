@@ -33,6 +33,8 @@ from runner.report.data import (
 )
 from runner.report.gatewayview import HEADERS as GATEWAY_HEADERS
 from runner.report.gatewayview import GatewayRow, gateway_rows
+from runner.report.prefixview import HEADERS as PREFIX_HEADERS
+from runner.report.prefixview import PrefixRow, prefix_rows
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts
@@ -99,6 +101,7 @@ class BenchmarkView:
     errors: tuple[ErrorRow, ...]
     caveats: tuple[Caveat, ...] = ()
     gateway: tuple[GatewayRow, ...] = ()  # model time beside the LiteLLM proxy's overhead
+    prefix: tuple[PrefixRow, ...] = ()  # expected vs achieved prefix-cache hit rates
 
 
 def render_html(run: StoredRun) -> str:
@@ -115,7 +118,8 @@ def render_html(run: StoredRun) -> str:
         raise InstallationError.missing("the report template report.html.j2") from None
     return str(template.render(
         info=run_info(run, jobs), banners=warnings(run, jobs), benchmarks=views,
-        headers=HEADERS, gateway_headers=GATEWAY_HEADERS, definitions=metric_definitions(),
+        headers=HEADERS, gateway_headers=GATEWAY_HEADERS, prefix_headers=PREFIX_HEADERS,
+        definitions=metric_definitions(),
         open_all=len(jobs) <= OPEN_JOBS, version=__version__))
 
 
@@ -131,7 +135,7 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          tuple(table_row(j) for j in jobs), dists,
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
-                         tuple(caveats(jobs)), gateway_rows(jobs, fmt))
+                         tuple(caveats(jobs)), gateway_rows(jobs, fmt), prefix_rows(jobs))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:

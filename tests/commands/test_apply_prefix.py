@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from apply_helpers import simulator, stored_jobs
+from apply_helpers import run_dirs, simulator, stored_jobs
 from cli_helpers import run_cli
 from fake_exporter import Exporter, fake_exporter
 
@@ -76,6 +76,11 @@ def test_the_simulator_achieves_the_hit_rate_the_plan_expects(
     assert cold["metrics"]["prefix_cache"]["achieved"] == pytest.approx(
         cold["metrics"]["prefix_cache"]["expected"], abs=1e-4)
     assert cold["metrics"]["validity"]["verdict"] == "valid"
+    [run] = run_dirs(tmp_path / "results", "prefixed")
+    html = (run / "report.html").read_text()
+    assert "<h3>Prefix cache</h3>" in html and "<tr class=\"prefix-gap\">" not in html
+    assert html.count("<td class=\"num\">80.0%</td>") == 2  # primed: expected and achieved
+    assert "4 × 64 tokens, round_robin, primed" in html and "+0.0 pts" in html
 
 
 def test_a_mock_server_is_not_scraped_unless_asked_and_says_so(
@@ -115,3 +120,6 @@ def test_counters_that_find_no_prefix_are_a_prefix_cache_gap(
                                 "plan (gap -0.80, beyond ±0.1)")
     assert "prefix_cache_gap" in out  # the recap names it
     assert job["metrics"]["validity"]["verdict"] == "degraded"
+    [run] = run_dirs(tmp_path / "results", "prefixed")
+    html = (run / "report.html").read_text()
+    assert '<tr class="prefix-gap">' in html and "-80.0 pts" in html
