@@ -66,6 +66,8 @@ def _metric_table() -> dict[str, Metric]:
         Metric("total_tps", ("throughput", "total_tokens_per_s"), "tok/s", True),
         Metric("goodput", ("goodput", "requests_per_s"), "req/s", True),
         Metric("error_rate", ("error_rate",), "%", absolute=True),
+        # a shared-prefix job's achieved prefix-cache hit rate (metrics.prefix_cache), a share
+        Metric("prefix_hit_rate", ("prefix_cache", "achieved"), "fraction", True, absolute=True),
         CAPACITY_METRIC,
     ):
         table[metric.name] = metric
