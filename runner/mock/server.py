@@ -80,6 +80,8 @@ class _Simulator:
         return await self._generate(request, chat=False)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        if not self.config.prefix_cache_blocks:  # no cache: a server without metrics (404)
+            raise web.HTTPNotFound()
         text = self.prefix_cache.exposition(self.config.models[0], self.stats.in_flight)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

@@ -85,3 +85,11 @@ def test_metrics_serve_vllm_named_counters_that_runner_reads() -> None:
     samples = parse(texts[0])
     assert samples['vllm:cache_config_info{block_size="16",enable_prefix_caching="True",'
                    'engine="0",num_gpu_blocks="4096"}'] == 1.0
+
+
+def test_without_its_cache_the_simulator_serves_no_metrics() -> None:
+    async def scenario(session: aiohttp.ClientSession, url: str) -> int:
+        async with session.get(url + "/metrics") as resp:
+            return resp.status
+
+    assert with_server(MockConfig(models=("m1",), prefix_cache_blocks=0), scenario) == 404
