@@ -15,6 +15,7 @@ from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.load.prefixes import priming_requests
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
@@ -148,6 +149,7 @@ def describe_load(params: Mapping[str, Any]) -> str:
     text = f"{load}, {' or '.join(stop)}{', whichever comes first' if len(stop) > 1 else ''}"
     warmup = params.get("warmup_requests", 0)
     text += f" (+{warmup} warm-up)" if warmup else ""
+    text += f" (+{primed} priming)" if (primed := priming_requests(params)) else ""
     repeat = params.get("repeat") or defaults.REPEAT
     pause = params.get("repeat_pause_s")
     return text + (f", ×{repeat}" + (f" ({number_text(pause)} s apart)" if pause else "")

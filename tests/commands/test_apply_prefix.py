@@ -123,3 +123,18 @@ def test_counters_that_find_no_prefix_are_a_prefix_cache_gap(
     [run] = run_dirs(tmp_path / "results", "prefixed")
     html = (run / "report.html").read_text()
     assert '<tr class="prefix-gap">' in html and "-80.0 pts" in html
+
+
+def test_plan_shows_the_priming_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "servers.yaml").write_text(f"servers:\n  sim:\n{SIM}")
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(configs))
+    code, out, err = run_cli(capsys, "plan", str(tmp_path / "plan.yaml"))
+    assert code == EXIT_OK, out + err
+    lines = [line for line in out.splitlines() if "24 requests" in line]
+    assert len(lines) == 2 and lines[0].endswith("(+1 warm-up) (+4 priming)")
+    assert lines[1].endswith("(+1 warm-up)")

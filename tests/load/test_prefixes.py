@@ -105,3 +105,12 @@ def test_an_unknown_achieved_rate_says_why(server: Any, reason: str) -> None:
 def test_a_job_without_a_prefix_has_no_block() -> None:
     plain = {k: v for k, v in PARAMS.items() if k != "prefix"}
     assert prefix_cache(plain, prompt_source(plain, ".", {}), records(28), None, None) is None
+
+
+def test_the_models_limit_counts_the_prefix() -> None:
+    from runner.inventory.listing import Model
+    from runner.plan.limits import model_limits
+
+    limits = model_limits({**PARAMS, "max_tokens": 4}, Model("m", max_input_tokens=30))
+    assert limits["exceeded"] and limits["detail"] == (
+        "input_tokens 8 + prefix.tokens 20 + max_tokens 4 = 32 > max_input_tokens 30")
