@@ -13,7 +13,7 @@ from apply_helpers import run_dirs, simulator, stored_jobs
 from cli_helpers import run_cli
 from fake_exporter import Exporter, fake_exporter
 
-from runner.errors import EXIT_OK
+from runner.errors import EXIT_GATE, EXIT_OK
 from runner.schema import load_schema
 
 PLAN = """\
@@ -138,3 +138,24 @@ def test_plan_shows_the_priming_requests(
     lines = [line for line in out.splitlines() if "24 requests" in line]
     assert len(lines) == 2 and lines[0].endswith("(+1 warm-up) (+4 priming)")
     assert lines[1].endswith("(+1 warm-up)")
+
+
+def test_compare_gates_on_a_cache_too_small_for_the_prefixes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = PLAN.split("  - name: cold")[0]
+    scraped = "    metrics_url: true\n    scrape_interval_s: 0.2\n"
+    apply(tmp_path, capsys, monkeypatch, f"servers:\n  sim:\n{SIM}{scraped}", plan)
+    # 2 blocks of 16 hold none of the 4 prefixes of 4 blocks: every measured prompt misses
+    small = f"servers:\n  sim:\n{SIM}{scraped}    prefix_cache_blocks: 2\n"
+    (tmp_path / "configs" / "servers.yaml").write_text(small)
+    code, out, err = run_cli(capsys, "apply", str(tmp_path / "plan.yaml"),
+                             "--results", str(tmp_path / "results"))
+    assert code == EXIT_OK, out + err
+    assert "prefix_cache_gap" in out
+    code, out, err = run_cli(capsys, "compare", "previous", "latest", "--plan", "prefixed",
+                             "--results", str(tmp_path / "results"), "--metric",
+                             "prefix_hit_rate", "--gate", "--gate-invalid")
+    assert code == EXIT_GATE, out + err
+    [row] = [line for line in out.splitlines() if "prefix_hit_rate" in line]
+    assert row.split()[-5:] == ["0.800", "0.000", "-0.800", "-", "REGRESSION"]
