@@ -24,6 +24,9 @@ DEFAULT_BLOCK_SIZE = 16
 # sent while a prefix's first use was still being computed. Together a few percent; a cache
 # that is off, too small for the prefixes, or prompts that do not share them miss by 30-100%.
 GAP = 0.10
+REPEATED = ("load.repeat: only the first repetition's window opens with a scrape, so the "
+            "server's counters span other repetitions' requests too; run one repetition to "
+            "check the hit rate")
 _INFO = "vllm:cache_config_info"
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -33,8 +36,10 @@ def prefix_cache(
     server_metrics: Mapping[str, Any] | None, block_size: int | None,
 ) -> dict[str, Any] | None:
     """The job's `prefix_cache` block; None when it has no shared prefix. `prompts`: its
-    prompt source (PrefixedPrompts: which prefix each request used); `block_size`: the
-    engine's, from its metrics (None: unknown, DEFAULT_BLOCK_SIZE is used and said)."""
+    prompt source (PrefixedPrompts: which prefix each request used); `records`: one
+    repetition's; `block_size`: the engine's, from its metrics (None: unknown,
+    DEFAULT_BLOCK_SIZE is used and said). A repeated job has no achieved rate: only its first
+    window opens with a scrape, so the counters' span holds other repetitions' requests."""
     prefix = Prefix.of(params)
     if prefix is None or not isinstance(prompts, PrefixedPrompts):
         return None
@@ -42,6 +47,8 @@ def prefix_cache(
     warmups = int(with_priming(params).get("warmup_requests") or 0)
     expected, source = expected_rate(prompts, records, block, warmups)
     achieved, hits, queries, why = achieved_rate(server_metrics)
+    if int(params.get("repeat") or 1) > 1 and achieved is not None:
+        achieved, why = None, REPEATED
     gap = None if achieved is None or expected is None else round(achieved - expected, 4)
     return {"count": prefix.count, "tokens": prefix.tokens, "pick": prefix.pick,
             "primed": prefix.prime, "block_size": block,

@@ -102,6 +102,16 @@ def test_an_unknown_achieved_rate_says_why(server: Any, reason: str) -> None:
     assert achieved is None and why is not None and reason in why
 
 
+def test_a_repeated_job_has_no_achieved_rate() -> None:
+    server = {"url": "http://x/metrics", "series": {"prefix_cache_hits": {"delta": 40},
+                                                    "prefix_cache_queries": {"delta": 56}}}
+    once = prefix_cache(PARAMS, source(), records(28), server, 4)
+    twice = prefix_cache({**PARAMS, "repeat": 2}, source(), records(28), server, 4)
+    assert once is not None and once["achieved"] == pytest.approx(40 / 56)
+    assert twice is not None and twice["achieved"] is None and twice["gap"] is None
+    assert "load.repeat" in twice["achieved_reason"] and twice["hit_tokens"] == 40
+
+
 def test_a_job_without_a_prefix_has_no_block() -> None:
     plain = {k: v for k, v in PARAMS.items() if k != "prefix"}
     assert prefix_cache(plain, prompt_source(plain, ".", {}), records(28), None, None) is None
