@@ -65,7 +65,10 @@ PLAN: dict[str, Any] = {"fallback": True, "gate": False, "include_wildcard_expan
 SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
-    "prefix_cache_blocks": 4096,  # kind: mock: its prefix cache (runner.mock.prefixcache)
+    # kind: mock: its prefix cache (runner.mock.prefixcache), off unless asked: no hashing and
+    # no /metrics, so a simulator behind a plain URL is not scraped (its scrapes cost the
+    # client's event loop a few ms on a busy machine: client_bound in timing tests)
+    "prefix_cache_blocks": 0,
     "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
 }
 

@@ -165,10 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-streams", type=int, default=None, metavar="N",
                    help="answers served at once; more wait in a FIFO queue before their time "
                         "to first token starts (default: no limit)")
-    p.add_argument("--prefix-cache-blocks", type=int, default=4096, metavar="N",
+    p.add_argument("--prefix-cache-blocks", type=int, default=0, metavar="N",
                    help="blocks of 16 prompt words its prefix cache keeps, least recently used "
                         "evicted; its counters are served at GET /metrics as vLLM names them "
-                        "(0: no cache and no /metrics; default: 4096)")
+                        "(default 0: no cache and no /metrics)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

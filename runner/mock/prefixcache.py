@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 BLOCK_SIZE = 16  # tokens per block: vLLM's default (CacheConfig.DEFAULT_BLOCK_SIZE)
-CAPACITY_BLOCKS = 4096  # blocks kept when servers.yaml says nothing: 65536 tokens
+CAPACITY_BLOCKS = 0  # no cache unless asked (runner.defaults.SERVER, --prefix-cache-blocks)
 _ROOT = 0  # the parent hash of a prompt's first block
 
 

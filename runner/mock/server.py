@@ -144,7 +144,8 @@ class _Simulator:
             raise ApiError(404, f"The model `{model}` does not exist.", "model",
                            "model_not_found")
         job = parse_job(body, chat, model, prompt, self.config.output_tokens)
-        self.prefix_cache.lookup(prompt_words(prompt))
+        if self.config.prefix_cache_blocks:  # off: no cost on the hot path
+            self.prefix_cache.lookup(prompt_words(prompt))
         return job
 
     def _check_key(self, request: web.Request) -> None:

@@ -29,7 +29,8 @@ benchmarks:
     models: m1
     workload: {synthetic: {input_tokens: 16, prefix: {count: 4, tokens: 64, prime: false}}}
 """
-SIM = "    kind: mock\n    models: [m1]\n    ttft_ms: 1\n    itl_ms: 1\n"
+SIM = ("    kind: mock\n    models: [m1]\n    ttft_ms: 1\n    itl_ms: 1\n"
+       "    prefix_cache_blocks: 4096\n")
 
 
 def apply(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -68,14 +69,14 @@ def test_the_simulator_achieves_the_hit_rate_the_plan_expects(
     assert block["block_size"] == 16 and block["block_size_source"] == "server"
     assert block["achieved"] == pytest.approx(64 / 80) and block["gap"] == pytest.approx(0)
     assert (block["hit_tokens"], block["queried_tokens"]) == (24 * 64, 24 * 80)
-    assert primed["metrics"]["validity"]["verdict"] == "valid"
+    assert "prefix_cache_gap" not in codes(primed)
 
     # without priming the first use of each of the 4 prefixes misses: 20 of 24 hit
     assert cold["metrics"]["prefix_cache"]["expected"] == pytest.approx(20 * 64 / (24 * 80),
                                                                          abs=1e-4)
     assert cold["metrics"]["prefix_cache"]["achieved"] == pytest.approx(
         cold["metrics"]["prefix_cache"]["expected"], abs=1e-4)
-    assert cold["metrics"]["validity"]["verdict"] == "valid"
+    assert "prefix_cache_gap" not in codes(cold)
     [run] = run_dirs(tmp_path / "results", "prefixed")
     html = (run / "report.html").read_text()
     assert "<h3>Prefix cache</h3>" in html and "<tr class=\"prefix-gap\">" not in html
@@ -91,6 +92,10 @@ def test_a_mock_server_is_not_scraped_unless_asked_and_says_so(
     assert block["expected"] == pytest.approx(0.8) and block["achieved"] is None
     assert "metrics_url: true" in block["achieved_reason"]
     assert jobs["primed"]["server_metrics"] is None
+
+
+def codes(job: dict[str, Any]) -> list[str]:
+    return [r["code"] for r in job["metrics"]["validity"]["reasons"]]
 
 
 def counters(step: int) -> str:
@@ -114,12 +119,13 @@ def test_counters_that_find_no_prefix_are_a_prefix_cache_gap(
     block = job["metrics"]["prefix_cache"]
     assert block["achieved"] == 0 and block["expected"] == pytest.approx(0.8)
     assert block["block_size_source"] == "default" and block["exceeded"] is True
-    [reason] = job["metrics"]["validity"]["reasons"]
-    assert reason["code"] == "prefix_cache_gap" and reason["severity"] == "degraded"
+    # (a busy machine may add client_bound: only this reason is the test's)
+    [reason] = [r for r in job["metrics"]["validity"]["reasons"] if r["code"] == "prefix_cache_gap"]
+    assert reason["severity"] == "degraded"
     assert reason["figure"] == ("prefix-cache hit rate 0.00 achieved vs 0.80 expected from the "
                                 "plan (gap -0.80, beyond ±0.1)")
     assert "prefix_cache_gap" in out  # the recap names it
-    assert job["metrics"]["validity"]["verdict"] == "degraded"
+    assert job["metrics"]["validity"]["verdict"] in ("degraded", "invalid")
     [run] = run_dirs(tmp_path / "results", "prefixed")
     html = (run / "report.html").read_text()
     assert '<tr class="prefix-gap">' in html and "-80.0 pts" in html
@@ -147,7 +153,7 @@ def test_compare_gates_on_a_cache_too_small_for_the_prefixes(
     scraped = "    metrics_url: true\n    scrape_interval_s: 0.2\n"
     apply(tmp_path, capsys, monkeypatch, f"servers:\n  sim:\n{SIM}{scraped}", plan)
     # 2 blocks of 16 hold none of the 4 prefixes of 4 blocks: every measured prompt misses
-    small = f"servers:\n  sim:\n{SIM}{scraped}    prefix_cache_blocks: 2\n"
+    small = f"servers:\n  sim:\n{SIM.replace('4096', '2')}{scraped}"
     (tmp_path / "configs" / "servers.yaml").write_text(small)
     code, out, err = run_cli(capsys, "apply", str(tmp_path / "plan.yaml"),
                              "--results", str(tmp_path / "results"))

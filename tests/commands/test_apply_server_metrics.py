@@ -46,9 +46,7 @@ def _apply(capsys: pytest.CaptureFixture[str], tmp_path: Path, server: str,
 def test_the_default_endpoint_is_tried_once_per_apply(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # without its prefix cache the simulator serves no metrics: GET /metrics is 404
-    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1",
-                   "--prefix-cache-blocks", "0") as (url, _):
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _):
         jobs = list(_apply(capsys, tmp_path, f"    url: {url}\n", monkeypatch).values())
     assert [j["status"] for j in jobs] == ["ok", "ok"]
     first, second = (j["server_metrics"] for j in jobs)

@@ -108,6 +108,7 @@ NEAR: dict[str, list[Any]] = {
     "metrics_url": [False, True, "http://[::1", "file:///etc/passwd", "http://h/\x00",
                     "http://127.0.0.1:9/metrics?x=1"],
     "burstiness": [0.01, 1000, 0.5], "max_streams": [1, 100000],
+    "prefix_cache_blocks": [0, 1, 10**7, 10**7 + 1, -1],
     "arrival": ["gamma", "constant", "poisson"],
     "ramp_up": [{"duration_s": 1e-9}, {"duration_s": 604800, "shape": "exponential"},
                 {"duration_s": 1, "start": 0.001, "shape": "exponential"},
@@ -134,7 +135,7 @@ KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset"
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s", "prefix", "pick", "prime"]
+        "search", "sweep", "repeat", "repeat_pause_s", "prefix", "pick", "prime", "prefix_cache_blocks"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -77,7 +77,8 @@ def test_metrics_serve_vllm_named_counters_that_runner_reads() -> None:
                 texts.append(await resp.text())
         return texts
 
-    config = MockConfig(models=("m1",), ttft_ms=0, itl_ms=0, output_tokens=2)
+    config = MockConfig(models=("m1",), ttft_ms=0, itl_ms=0, output_tokens=2,
+                        prefix_cache_blocks=4096)
     texts = with_server(config, scenario)
     readings = [known_values(parse(text)) for text in texts]
     assert [(r["prefix_cache_queries"], r["prefix_cache_hits"]) for r in readings] == [
@@ -87,9 +88,9 @@ def test_metrics_serve_vllm_named_counters_that_runner_reads() -> None:
                    'engine="0",num_gpu_blocks="4096"}'] == 1.0
 
 
-def test_without_its_cache_the_simulator_serves_no_metrics() -> None:
+def test_by_default_the_simulator_has_no_cache_and_serves_no_metrics() -> None:
     async def scenario(session: aiohttp.ClientSession, url: str) -> int:
         async with session.get(url + "/metrics") as resp:
             return resp.status
 
-    assert with_server(MockConfig(models=("m1",), prefix_cache_blocks=0), scenario) == 404
+    assert with_server(MockConfig(models=("m1",)), scenario) == 404
