@@ -92,6 +92,8 @@ def test_a_mock_server_is_not_scraped_unless_asked_and_says_so(
     assert block["expected"] == pytest.approx(0.8) and block["achieved"] is None
     assert "metrics_url: true" in block["achieved_reason"]
     assert jobs["primed"]["server_metrics"] is None
+    [run] = run_dirs(tmp_path / "results", "prefixed")
+    assert "<td class=\"num\">– (the server was not scraped" in (run / "report.html").read_text()
 
 
 def codes(job: dict[str, Any]) -> list[str]:

@@ -135,7 +135,8 @@ KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset"
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
         "url", "kind", "api_key_env", "id", "servers", "groups", "p95", "model", "stream",
         "gateway", "burstiness", "ramp_up", "early_stop", "max_streams",
-        "search", "sweep", "repeat", "repeat_pause_s", "prefix", "pick", "prime", "prefix_cache_blocks"]
+        "search", "sweep", "repeat", "repeat_pause_s", "prefix", "pick", "prime",
+        "prefix_cache_blocks"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
