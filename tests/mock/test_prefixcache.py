@@ -94,3 +94,9 @@ def test_by_default_the_simulator_has_no_cache_and_serves_no_metrics() -> None:
             return resp.status
 
     assert with_server(MockConfig(models=("m1",)), scenario) == 404
+
+
+def test_runner_reads_the_counters_untyped_too() -> None:
+    # an exposition without `# TYPE ... counter` shows a counter's name without `_total`
+    untyped = 'vllm:prefix_cache_queries{engine="0"} 56\nvllm:prefix_cache_hits{engine="0"} 40\n'
+    assert known_values(parse(untyped)) == {"prefix_cache_queries": 56, "prefix_cache_hits": 40}
