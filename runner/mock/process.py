@@ -39,7 +39,8 @@ def mock_process_argv(config: MockConfig, host: str) -> list[str]:
     argv = [sys.executable, "-m", "runner", "mock-server", "--host", host, "--port", "0",
             "--models=" + ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
             "--itl-ms", repr(config.itl_ms), "--output-tokens", str(config.output_tokens)]
-    argv += ["--prefix-cache-blocks", str(config.prefix_cache_blocks)]
+    if config.prefix_cache_blocks:
+        argv += ["--prefix-cache-blocks", str(config.prefix_cache_blocks)]
     if config.max_streams is not None:
         argv += ["--max-streams", str(config.max_streams)]
     return argv + (["--api-key-env", API_KEY_ENV] if config.api_key is not None else [])

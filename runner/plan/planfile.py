@@ -340,11 +340,11 @@ def _applies(key: str, params: Mapping[str, Any]) -> bool:
     return True
 
 
-_ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "prefix", "dataset", "template",
-          "max_tokens", "temperature", "seed", "prompt_reuse", "stream", "extra_body",
-          "concurrency", "rate", "arrival", "max_concurrency", "burstiness", "ramp_up",
-          "early_stop", "requests", "duration_s", "duration_grace_s", "warmup_requests",
-          "request_timeout_s", "stall_timeout_s", "job_timeout_s", "repeat", "repeat_pause_s")
+_ORDER = ("endpoint", "input_tokens", "input_tokens_stddev", "dataset", "template", "max_tokens",
+          "temperature", "seed", "prompt_reuse", "stream", "extra_body", "concurrency", "rate",
+          "arrival", "max_concurrency", "burstiness", "ramp_up", "early_stop", "requests",
+          "duration_s", "duration_grace_s", "warmup_requests", "request_timeout_s",
+          "stall_timeout_s", "job_timeout_s", "repeat", "repeat_pause_s")
 _RANK = {key: i for i, key in enumerate(_ORDER)}
 
 
