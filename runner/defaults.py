@@ -49,6 +49,9 @@ CALIBRATE = "auto"
 # runner's own JSONL, replayed in its recorded time (issue 14 §5).
 TRACE_FORMAT = "runner"
 REPLAY_SPEED = 1.0
+# A shared prefix's (workload.synthetic.prefix) optional keys: requests take the prefixes in
+# turn, and each prefix is sent once before the warm-ups (issue 14 §1).
+PREFIX: dict[str, Any] = {"pick": "round_robin", "prime": True}
 
 # Defaults that apply only when no alternative was chosen (see `complete_params`).
 INPUT_TOKENS = 256  # when no prompt source (synthetic, dataset, template) is given
@@ -72,6 +75,10 @@ SERVER: dict[str, Any] = {
     "verify_tls": True, "timeout_s": 10, "kind": "litellm",
     "ttft_ms": 50, "itl_ms": 10, "output_tokens": 128,  # kind: mock simulator timings
     "tokens_per_word": 1.0, "tokenize": True,  # kind: mock simulated tokenizer (issue 14 §6)
+    # kind: mock: its prefix cache (runner.mock.prefixcache), off unless asked: no hashing and
+    # no /metrics, so a simulator behind a plain URL is not scraped (its scrapes cost the
+    # client's event loop a few ms on a busy machine: client_bound in timing tests)
+    "prefix_cache_blocks": 0,
     "scrape_interval_s": 1,  # the server's /metrics, read this often during each job
     "reasoning_tokens": 0,  # kind: mock: chat answers reason this many tokens first
 }

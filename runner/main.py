@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "does (unless --no-tokenize). GET /mock/stats shows request counts and the "
                     "server's own write lag; POST /mock/stats/reset clears them. With --max-streams"
                     " N at most N answers run at once: the others wait in a FIFO queue, and their "
-                    "timing starts when they leave it.")
+                    "timing starts when they leave it. GET /metrics serves its prefix cache's "
+                    "counters (with --prefix-cache-blocks).")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0: a free port (default: 8000)")
     p.add_argument("--models", default="mock-model", metavar="a,b",
@@ -175,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not serve vLLM's POST /tokenize (prompt token counts)")
     p.add_argument("--embedding-dim", type=int, default=8, metavar="N",
                    help="floats per vector of /v1/embeddings (default: 8)")
+    p.add_argument("--prefix-cache-blocks", type=int, default=0, metavar="N",
+                   help="blocks of 16 prompt words its prefix cache keeps, least recently used "
+                        "evicted; its counters are served at GET /metrics as vLLM names them "
+                        "(default 0: no cache and no /metrics)")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key", metavar="KEY", help="require `Authorization: Bearer KEY`")
     key.add_argument("--api-key-env", metavar="NAME",

@@ -338,7 +338,7 @@ def test_good_benchmark_names(name: str) -> None:
          ["f.yaml:6:14: unknown key 'models'; allowed: arrival, batch_size, burstiness, calibrate, "
           "concurrency, dataset, duration_grace_s, duration_s, early_stop, endpoint, exclude, "
           "include, input_tokens, input_tokens_stddev, job_timeout_s, max_concurrency, "
-          "max_tokens, prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, replay, "
+          "max_tokens, prefix, prompt_reuse, ramp_up, rate, repeat, repeat_pause_s, replay, "
           "request_timeout_s, requests, seed, session, stall_timeout_s, "
           "stream, temperature, template, tokenizer, trace, trace_format, warmup_requests "
           "(at $.benchmarks[0].matrix.models)"
@@ -611,6 +611,8 @@ def schema_defaults(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tup
 def code_default(schema: str, path: tuple[str, ...]) -> Any:
     """The runner/defaults.py value that a schema `default` at `path` must equal."""
     name = path[-1]
+    if schema == "plan" and path[:2] == ("$defs", "param_prefix"):
+        return defaults.PREFIX[name]
     if schema == "plan" and path[:1] == ("$defs",) and path[1].startswith("param_"):
         return defaults.PARAMS[path[1].removeprefix("param_")]
     if schema == "plan" and path[-2:-1] == ("properties",) and name in defaults.BENCHMARK:

@@ -43,7 +43,8 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> MockConfig
         return MockConfig(models, args.ttft_ms, args.itl_ms, args.output_tokens, key,
                           max_streams=args.max_streams, reasoning_tokens=args.reasoning_tokens,
                           tokens_per_word=args.tokens_per_word, tokenize=not args.no_tokenize,
-                          embedding_dim=args.embedding_dim)
+                          embedding_dim=args.embedding_dim,
+                          prefix_cache_blocks=args.prefix_cache_blocks)
     except ValueError as exc:
         raise UsageError(f"mock-server: {exc}") from None
 

@@ -17,6 +17,7 @@ from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.load.prefixes import priming_requests
 from runner.load.traceplan import describe_replay, longest_request, trace_problems
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
@@ -160,6 +161,7 @@ def describe_load(params: Mapping[str, Any], plan_dir: str = ".") -> str:
     text += _sending_text(params)
     warmup = params.get("warmup_requests", 0)
     text += f" (+{warmup} warm-up)" if warmup else ""
+    text += f" (+{primed} priming)" if (primed := priming_requests(params)) else ""
     repeat = params.get("repeat") or defaults.REPEAT
     pause = params.get("repeat_pause_s")
     return text + (f", ×{repeat}" + (f" ({number_text(pause)} s apart)" if pause else "")

@@ -181,7 +181,8 @@ def prompt_sources(prepared: Prepared) -> dict[str, Any]:
 
 
 _PROMPT_PARAMS = ("endpoint", "dataset", "template", "input_tokens", "input_tokens_stddev",
-                  "tokenizer", "seed", "trace", "trace_format")
+                  "tokenizer", "seed", "trace", "trace_format",
+                  "prefix")
 
 
 def _prompt_source(spec: JobSpec, plan_dir: str, prepared: Prepared) -> Any:

@@ -244,7 +244,7 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
         options=options,
         source=source,
         limits={**defaults.LIMITS, **{k: int(v) for k, v in spec.get("limits", {}).items()}},
-        metrics_url=False if kind == "mock" else spec.get("metrics_url"),
+        metrics_url=spec.get("metrics_url", False if kind == "mock" else None),
         scrape_interval_s=float(spec.get("scrape_interval_s",
                                          defaults.SERVER["scrape_interval_s"])),
         gateway={**defaults.GATEWAY, **spec.get("gateway", {})},
@@ -252,7 +252,7 @@ def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:
 
 
 _MOCK_KEYS = ("models", "ttft_ms", "itl_ms", "output_tokens", "max_streams", "reasoning_tokens",
-              "tokens_per_word", "tokenize")
+              "tokens_per_word", "tokenize", "prefix_cache_blocks")
 
 
 def load_models(directory: str | ConfigDir, env: Mapping[str, str] | None = None) -> ModelsConfig:

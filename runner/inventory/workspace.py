@@ -50,7 +50,8 @@ def serving(ws: Workspace) -> Iterator[Workspace]:
                         itl_ms=float(opts["itl_ms"]), output_tokens=int(opts["output_tokens"]),
                         max_streams=opts.get("max_streams"),
                         reasoning_tokens=int(opts["reasoning_tokens"]),
-                        tokens_per_word=float(opts["tokens_per_word"]), tokenize=opts["tokenize"])
+                        tokens_per_word=float(opts["tokens_per_word"]), tokenize=opts["tokenize"],
+                        prefix_cache_blocks=int(opts["prefix_cache_blocks"]))
     with mock_process(config) as url:
         yield replace(ws, server=replace(ws.server, url=url))
 

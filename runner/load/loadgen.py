@@ -8,6 +8,7 @@ from typing import Any
 
 from runner.load.exchange import Target
 from runner.load.loadjob import PROBE_MIN, LoadJob, LoadResult, ignore
+from runner.load.prefixes import with_priming
 from runner.load.records import RequestRecord
 from runner.load.sessions import SessionJob
 from runner.load.workload import PromptSource
@@ -47,6 +48,6 @@ async def run_load(
     kind: type[LoadJob] = LoadJob
     if params.get("session"):  # multi-turn sessions
         kind = SessionJob
-    job = kind(target, params, prompts, on_record or ignore, max_error_rate)
+    job = kind(target, with_priming(params), prompts, on_record or ignore, max_error_rate)
     job.before_window = before_window
     return await job.run(stop, hurry, grace_s)

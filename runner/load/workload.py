@@ -58,8 +58,10 @@ def prompt_source(
         return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
     if params.get("template"):
         return TemplatePrompts(params["template"], variables, chat)
-    return SyntheticPrompts(params["input_tokens"], params.get("input_tokens_stddev", 0),
-                            params.get("seed", 0), chat, salt, local_sizer(params, plan_dir))
+    own = SyntheticPrompts(params["input_tokens"], params.get("input_tokens_stddev", 0),
+                           params.get("seed", 0), chat, salt, local_sizer(params, plan_dir))
+    from runner.load.prefixes import Prefix, PrefixedPrompts  # it builds on this module
+    return PrefixedPrompts(own, prefix) if (prefix := Prefix.of(params)) else own
 
 
 def prompt_salt(params: Mapping[str, Any], job_id: str, run_nonce: str | None) -> str:

@@ -40,6 +40,8 @@ def mock_process_argv(config: MockConfig, host: str) -> list[str]:
             "--models=" + ",".join(config.models), "--ttft-ms", repr(config.ttft_ms),
             "--itl-ms", repr(config.itl_ms), "--output-tokens", str(config.output_tokens)]
     argv += ["--embedding-dim", str(config.embedding_dim)]
+    if config.prefix_cache_blocks:
+        argv += ["--prefix-cache-blocks", str(config.prefix_cache_blocks)]
     if config.max_streams is not None:
         argv += ["--max-streams", str(config.max_streams)]
     argv += ["--reasoning-tokens", str(config.reasoning_tokens)] if config.reasoning_tokens else []

@@ -16,6 +16,7 @@ from aiohttp import web
 from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats
 from runner.mock.endpoints import add_endpoints
+from runner.mock.prefixcache import CAPACITY_BLOCKS, PrefixCache, prompt_words
 from runner.mock.reasoning import answer_chunks, natural_length
 from runner.mock.requests import ApiError, Job, json_body, parse_job, prompt_of
 from runner.mock.tokenizer import count_tokens, tokenize_handler
@@ -43,6 +44,7 @@ class MockConfig:
     tokens_per_word: float = 1.0  # the simulated tokenizer (runner.mock.tokenizer)
     tokenize: bool = True  # serve vLLM's POST /tokenize
     embedding_dim: int = 8  # floats per vector of /v1/embeddings (runner.mock.endpoints)
+    prefix_cache_blocks: int = CAPACITY_BLOCKS  # see runner.mock.prefixcache; 0: no cache
 
     def __post_init__(self) -> None:
         if not self.models or not all(self.models):
@@ -59,6 +61,8 @@ class MockConfig:
             raise ValueError("reasoning_tokens must be >= 0")
         if not 0 < self.tokens_per_word <= 100:
             raise ValueError("tokens_per_word must be > 0 and <= 100")
+        if self.prefix_cache_blocks < 0:
+            raise ValueError("prefix_cache_blocks must be >= 0")
 
 
 class _Simulator:
@@ -73,6 +77,7 @@ class _Simulator:
         self.models_body = json.dumps({"object": "list", "data": data}).encode()
         self.clock: Clock | None = None  # made in the event loop, at the first stream
         self.queue: asyncio.Semaphore | None = None  # max_streams: made in the event loop
+        self.prefix_cache = PrefixCache(config.prefix_cache_blocks)
 
     async def models(self, request: web.Request) -> web.Response:
         try:
@@ -86,6 +91,12 @@ class _Simulator:
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, chat=False)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if not self.config.prefix_cache_blocks:  # no cache: a server without metrics (404)
+            raise web.HTTPNotFound()
+        text = self.prefix_cache.exposition(self.config.models[0], self.stats.in_flight)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.to_json())
@@ -147,6 +158,8 @@ class _Simulator:
                            "model_not_found")
         natural = natural_length(self.config.output_tokens, self.config.reasoning_tokens, chat)
         job = parse_job(body, chat, model, prompt, natural)
+        if self.config.prefix_cache_blocks:  # off: no cost on the hot path
+            self.prefix_cache.lookup(prompt_words(prompt))
         return replace(job, prompt_tokens=count_tokens(prompt, self.config.tokens_per_word))
 
     def _check_key(self, request: web.Request) -> None:
@@ -204,6 +217,7 @@ def build_app(config: MockConfig) -> web.Application:
         app.router.add_post("/tokenize", tokenize_handler(sim._check_key, config.models,
                                                           config.tokens_per_word))
     add_endpoints(app, sim)  # /v1/embeddings, /v1/responses
+    app.router.add_get("/metrics", sim.metrics)
     app.router.add_get("/mock/stats", sim.get_stats)
     app.router.add_post("/mock/stats/reset", sim.reset_stats)
     app.on_shutdown.append(sim.close_streams)

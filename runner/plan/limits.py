@@ -48,9 +48,11 @@ def _input_problem(params: Mapping[str, Any], max_in: int | None, name: str) -> 
         return []
     if given is None:
         return [f"max_tokens {out} > {name} {max_in}"] if out > max_in else []
-    need = int(given) + out
-    return [f"input_tokens {given} + max_tokens {out} = {need} > {name} {max_in}"] \
-        if need > max_in else []
+    prefix = params.get("prefix")  # a shared prefix comes before input_tokens (issue 14)
+    shared = int(prefix["tokens"]) if isinstance(prefix, Mapping) else 0
+    need = int(given) + shared + out
+    terms = f"input_tokens {given}" + (f" + prefix.tokens {shared}" if shared else "")
+    return [f"{terms} + max_tokens {out} = {need} > {name} {max_in}"] if need > max_in else []
 
 
 def _output_problem(params: Mapping[str, Any], max_out: int | None) -> list[str]:

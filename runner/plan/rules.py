@@ -17,7 +17,8 @@ from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
 
 # Rival groups of job params: a job uses one group of each; the keys after the first modify it.
-PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev", "calibrate", "tokenizer"), ("dataset",),
+PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev", "calibrate", "tokenizer",
+                   "prefix"), ("dataset",),
                   ("template",), ("trace", "trace_format"))
 LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness"),
               ("replay", "max_concurrency"))

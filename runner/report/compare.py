@@ -73,6 +73,8 @@ def _metric_table() -> dict[str, Metric]:
         Metric("turn_ttft_last_p50", ("by_turn", "ttft_p50", "last"), "ms"),
         # the server's mean prompt length: a change says the runs sent different workloads
         Metric("prompt_tokens_mean", ("prompt_tokens", "mean"), "tokens"),
+        # a shared-prefix job's achieved prefix-cache hit rate (metrics.prefix_cache), a share
+        Metric("prefix_hit_rate", ("prefix_cache", "achieved"), "fraction", True, absolute=True),
         CAPACITY_METRIC,
     ):
         table[metric.name] = metric

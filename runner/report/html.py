@@ -36,6 +36,8 @@ from runner.report.gatewayview import GatewayRow, gateway_rows
 from runner.report.lengthsview import HEADERS as LENGTH_HEADERS
 from runner.report.lengthsview import NOTE as LENGTH_NOTE
 from runner.report.lengthsview import LengthRow, length_rows
+from runner.report.prefixview import HEADERS as PREFIX_HEADERS
+from runner.report.prefixview import PrefixRow, prefix_rows
 from runner.report.reasoningview import ReasoningTable, reasoning_table
 from runner.report.replayview import replay_line
 from runner.report.svgchart import Series, line_chart
@@ -107,6 +109,7 @@ class BenchmarkView:
     gateway: tuple[GatewayRow, ...] = ()  # model time beside the LiteLLM proxy's overhead
     reasoning: ReasoningTable | None = None  # TTFT beside TTFO, when a request reasoned
     lengths: tuple[LengthRow, ...] = ()  # prompt lengths against the target (issue 14 §6)
+    prefix: tuple[PrefixRow, ...] = ()  # expected vs achieved prefix-cache hit rates
 
 
 def render_html(run: StoredRun) -> str:
@@ -124,7 +127,7 @@ def render_html(run: StoredRun) -> str:
     return str(template.render(
         info=run_info(run, jobs), banners=warnings(run, jobs), benchmarks=views,
         headers=HEADERS, gateway_headers=GATEWAY_HEADERS, definitions=metric_definitions(),
-        length_headers=LENGTH_HEADERS, length_note=LENGTH_NOTE,
+        length_headers=LENGTH_HEADERS, length_note=LENGTH_NOTE, prefix_headers=PREFIX_HEADERS,
         open_all=len(jobs) <= OPEN_JOBS, version=__version__))
 
 
@@ -141,7 +144,7 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          f"Distributions of {note} (at most {DIST_JOBS} per benchmark, "
                          f"{SAMPLE_CAP:,} requests each).", error_rows(requests, jobs),
                          tuple(caveats(jobs)), gateway_rows(jobs, fmt),
-                         reasoning_table(jobs, fmt), length_rows(jobs, fmt))
+                         reasoning_table(jobs, fmt), length_rows(jobs, fmt), prefix_rows(jobs))
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:

@@ -144,6 +144,7 @@ async def _attempts(spec: JobSpec, ctx: Context) -> dict[str, Any]:
 async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     from runner.load.exchange import Target
     from runner.run.gateway import gateway_request
+    from runner.run.prefixhits import engine_block_size, prefix_cache
     from runner.run.repetitions import cut_short, job_metrics, run_repetitions, server_metrics
     from runner.run.scraping import end_s, job_server_metrics, start_scraping
     from runner.run.validity import judge_validity
@@ -173,7 +174,11 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     last = done[-1]
     blocks = [skipped or job_server_metrics(spec, scraper, rep.result, rep.metrics)
               for rep in done]  # each repetition's server figures over its own window
+    size = engine_block_size(ctx.store.server_metrics_path(spec.job.slug)) \
+        if blocks[0] else None
     for rep, block in zip(done, blocks, strict=True):
+        rep.metrics["prefix_cache"] = prefix_cache(spec.job.params, ctx.prompts(spec),
+                                                   rep.result.records, block, size)
         rep.metrics["validity"] = judge_validity(
             {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=block)
     server = server_metrics(blocks, [end_s(rep.result.records) for rep in done])

@@ -118,6 +118,7 @@ def summarize(
         "by_turn": by_turn(measured, distribution),
         "prompt_calibration": dict(prompt_calibration) if prompt_calibration else None,
         "replay": replay_summary(measured, replay),
+        "prefix_cache": None,  # a shared-prefix job's, once the server's counters are known
     }
     if slo is not None:
         summary["slo"] = evaluate_slo(summary, slo)

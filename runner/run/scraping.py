@@ -20,7 +20,7 @@ async def start_scraping(
     the simulator, which has no metrics). `spec`, `ctx`: runner.run.executor's JobSpec and
     Context."""
     server = spec.server
-    if server.kind == "mock":
+    if server.kind == "mock" and server.metrics_url is False:  # by default (servers.yaml)
         return None, None
     url, default = scraping.metrics_url(server.url, server.metrics_url)
     skipped = scraping.skipped(url, ctx.scraped)

@@ -10,6 +10,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
+from runner.load.prefixes import prefix_tokens
 from runner.load.records import RequestRecord
 
 
@@ -39,6 +40,7 @@ class Expectation:
             type(least) is int and max_tokens is not None and least >= max_tokens)
         synthetic = not params.get("dataset") and not params.get("template")
         target = params.get("input_tokens") if synthetic else None
+        target = target + prefix_tokens(params) if type(target) is int else target
         if type(target) is int and params.get("endpoint") == "embeddings":
             target *= int(params.get("batch_size") or 1)  # one request's prompt tokens: a batch
         rate = params.get("rate")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from runner.run import gateway
+from runner.run import gateway, prefixhits
 from runner.servermetrics.summary import DISAGREEMENT
 
 VALID, DEGRADED, INVALID = "valid", "degraded", "invalid"
@@ -52,6 +52,8 @@ class Thresholds:
     tokens_per_chunk_p50: float = 1.5
     # Server generation tok/s vs client output tok/s: why 20%, see servermetrics.summary.
     server_disagreement: float = DISAGREEMENT
+    # Achieved vs expected prefix-cache hit rate: why 0.10, see runner.run.prefixhits.GAP.
+    prefix_cache_gap: float = prefixhits.GAP
 
 
 THRESHOLDS = Thresholds()
@@ -111,6 +113,13 @@ RULES: Mapping[str, Rule] = {
         "a gateway, a counter that is not this model's)", "benchmark a server no one else "
         "uses; compare series.generation_tokens with the job's usage; check that metrics_url "
         "belongs to the server that answered"),
+    "prefix_cache_gap": Rule(
+        DEGRADED, "the server's prefix cache hit a share of prompt tokens far from what the "
+        "plan's shared prefixes imply: the engine did not do the prefill work the plan names "
+        "(prefix caching off, a cache too small for the prefixes, prompts that do not share "
+        "them, another client's traffic)", "turn prefix caching on (vLLM: "
+        "--enable-prefix-caching), fit count x tokens in the cache, or benchmark a server no "
+        "one else uses; compare metrics.prefix_cache with the server's counters"),
     "gateway_retries": Rule(
         DEGRADED, "the LiteLLM proxy retried failed calls: those requests' latencies include "
         "the failed attempts, and failures the model had are hidden", "leave servers.yaml "
@@ -291,6 +300,7 @@ CHECKS: Mapping[str, Check] = {
     "short_outputs": _short, "prompts_off_target": _off_target, "rate_shortfall": _rate,
     "bursty_chunks": _bursty, "tokens_per_chunk": _per_chunk,
     "server_disagreement": _disagreement,
+    "prefix_cache_gap": lambda m, t: prefixhits.gap_reason(m, t.prefix_cache_gap),
     "gateway_retries": lambda m, t: gateway.retried(m),
     "gateway_fallbacks": lambda m, t: gateway.fell_back(m),
     "deployment_mismatch": lambda m, t: gateway.mismatched(m),

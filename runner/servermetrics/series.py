@@ -43,10 +43,10 @@ KNOWN: dict[str, Known] = {
         ("vllm:num_preemptions_total", "vllm:num_preemptions")),
     "prefix_cache_queries": Known(
         "counter", "tokens", "prompt tokens looked up in the prefix cache",
-        ("vllm:prefix_cache_queries_total",)),
+        ("vllm:prefix_cache_queries_total", "vllm:prefix_cache_queries")),
     "prefix_cache_hits": Known(
         "counter", "tokens", "prompt tokens found in the prefix cache",
-        ("vllm:prefix_cache_hits_total",)),
+        ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_hits")),
     "prompt_tokens": Known(
         "counter", "tokens", "prompt tokens the server processed",
         ("vllm:prompt_tokens_total", "sglang:prompt_tokens_total", "tgi_request_input_length_sum",

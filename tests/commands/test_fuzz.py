@@ -36,7 +36,8 @@ defaults:
   tags: [nightly]
   workload:
     endpoint: chat
-    synthetic: {input_tokens: 16, input_tokens_stddev: 2, calibrate: auto}
+    synthetic: {input_tokens: 16, input_tokens_stddev: 2, calibrate: auto,
+                prefix: {count: 2, tokens: 8}}
     max_tokens: "{{ mt }}"
     temperature: 0.5
     seed: 7
@@ -128,6 +129,7 @@ NEAR: dict[str, list[Any]] = {
     "metrics_url": [False, True, "http://[::1", "file:///etc/passwd", "http://h/\x00",
                     "http://127.0.0.1:9/metrics?x=1"],
     "burstiness": [0.01, 1000, 0.5], "max_streams": [1, 100000],
+    "prefix_cache_blocks": [0, 1, 10**7, 10**7 + 1, -1],
     "arrival": ["gamma", "constant", "poisson"],
     "ramp_up": [{"duration_s": 1e-9}, {"duration_s": 604800, "shape": "exponential"},
                 {"duration_s": 1, "start": 0.001, "shape": "exponential"},
@@ -154,6 +156,10 @@ NEAR: dict[str, list[Any]] = {
     "replay": [{"speed": 1e6}, {"speed": 0.001}, {}, {"speed": 0}, {"speed": -1}, None],
     "endpoint": ["embeddings", "responses", "chat", "completions", "embedding"],
     "batch_size": [1, 2, 2048, 0, 2049], "embeddings": [{"batch_size": 2}, {}, {"size": 1}],
+    "prefix": [{"count": 1, "tokens": 1}, {"count": 3, "tokens": 5, "pick": "random"},
+               {"count": 2, "tokens": 4, "prime": False}, {"count": 100000, "tokens": 10**7},
+               {"count": 0, "tokens": 1}, {"count": 1, "tokens": 2, "pick": "first"}],
+    "pick": ["round_robin", "random", "RANDOM"], "prime": [True, False, "yes"],
 }
 KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset", "template",
         "rate", "concurrency", "requests", "duration_s", "extra_body", "include", "exclude",
@@ -162,7 +168,7 @@ KEYS = ["name", "models", "workload", "load", "matrix", "slo", "tags", "dataset"
         "search", "sweep", "repeat", "repeat_pause_s", "session", "ttfo_ms", "reasoning_tokens",
         "calibrate", "tokenizer", "tokens_per_word", "tokenize", "trace",
         "trace_format", "replay", "endpoint", "batch_size",
-        "embeddings"]
+        "embeddings", "prefix", "pick", "prime", "prefix_cache_blocks"]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -334,6 +340,8 @@ def _tiny_jobs(jobs: list[dict[str, Any]]) -> bool:
         and j.get("input_tokens", 0) * j.get("batch_size", 1) <= 4096
         and j.get("input_tokens_stddev", 0) <= 100 and j.get("rate", 1) >= 1
         and float((j.get("replay") or {}).get("speed", 1)) >= 1
+        and (j.get("prefix") or {}).get("count", 0) <= 4
+        and (j.get("prefix") or {}).get("tokens", 0) <= 4096
         for j in jobs)
 
 

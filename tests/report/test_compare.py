@@ -113,6 +113,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
         ("input_tps", ("throughput", "inputs_per_s"), True, None),
         ("goodput", ("goodput", "requests_per_s"), True, None),
         ("error_rate", ("error_rate",), False, None),
+        ("prefix_hit_rate", ("prefix_cache", "achieved"), True, None),
     ],
 )
 def test_metric_table(
@@ -187,6 +188,9 @@ def test_parse_threshold_rejects(text: str, message: str) -> None:
         ("error_rate", 0.05, 0.0, 0.10, "better"),
         ("error_rate", 0.01, 0.0104, 0.10, "same"),  # under 0.05 points
         ("error_rate", 0.0, 0.01, 0.0, "regression"),
+        ("prefix_hit_rate", 0.8, 0.2, 0.10, "regression"),  # absolute: the cache hit less
+        ("prefix_hit_rate", 0.8, 0.75, 0.10, "worse"),
+        ("prefix_hit_rate", 0.5, 0.8, 0.10, "better"),
         ("ttft_p95", None, 100.0, 0.10, "no data"),
         ("ttft_p95", 100.0, None, 0.10, "no data"),
     ],

@@ -94,6 +94,10 @@ FIRING = {
                                              "client_tokens_per_s": 100.0,
                                              "difference": 0.4, "threshold": 0.2}}},
         "server generated 140 tok/s vs client 100 tok/s (ratio 1.40, beyond 1 ± 0.2)"),
+    # issue 14 §1: a shared-prefix job whose server's counters found no prefix in its cache
+    "prefix_cache_gap": ({"prefix_cache": {"expected": 0.8, "achieved": 0.0}},
+                         "prefix-cache hit rate 0.00 achieved vs 0.80 expected from the plan "
+                         "(gap -0.80, beyond ±0.1)"),
     # issue 12: what the LiteLLM proxy's headers reported (metrics.gateway)
     "gateway_retries": ({"gateway": {"requests": 20, "retries": {"requests": 3, "total": 4}}},
                         "3 of 20 requests retried by the proxy (4 retries in all)"),
@@ -155,6 +159,11 @@ QUIET = {
     "a server that was not scraped": {"server_metrics": {"url": None, "error": "off"}},
     "a disagreement fact at the threshold": {"server_metrics": {"disagreement": {
         "server_tokens_per_s": 80.0, "client_tokens_per_s": 100.0}}},
+    "a prefix-cache gap at the threshold": {"prefix_cache": {"expected": 0.8,
+                                                             "achieved": 0.7}},
+    "a prefix job whose server has no counters": {"prefix_cache": {"expected": 0.8,
+                                                                   "achieved": None}},
+    "a job without a prefix": {"prefix_cache": None},
     "a client that counted nothing": {"server_metrics": {"disagreement": {
         "server_tokens_per_s": 80.0, "client_tokens_per_s": 0}}},
 }

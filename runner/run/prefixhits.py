@@ -1,0 +1,147 @@
+"""A shared-prefix job's prefix-cache hit rate (issue 14 §1): the one its plan implies, the one
+the server's counters achieved over the measured window, and the gap between them (the summary
+key `prefix_cache`, see schemas/result.schema.json)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from runner.load.prefixes import Prefix, PrefixedPrompts, with_priming
+from runner.load.records import RequestRecord
+
+# vLLM's default block size (vllm/config/cache.py, CacheConfig.DEFAULT_BLOCK_SIZE): the unit its
+# prefix cache hits in, used when the server does not say its own (vllm:cache_config_info).
+DEFAULT_BLOCK_SIZE = 16
+# |achieved - expected| above this share of prompt tokens is the validity reason
+# prefix_cache_gap. What moves the achieved rate off the plan's, by design: the chat template's
+# tokens (a few before the prefix hit, a few after the prompt miss: ~5 of hundreds), a block
+# boundary that the template shifts (one block of the prefix), words that tokenize a little
+# longer in the prefix than in the rest (same vocabulary: ~1%), and without priming, requests
+# sent while a prefix's first use was still being computed. Together a few percent; a cache
+# that is off, too small for the prefixes, or prompts that do not share them miss by 30-100%.
+GAP = 0.10
+REPEATED = ("load.repeat: only the first repetition's window opens with a scrape, so the "
+            "server's counters span other repetitions' requests too; run one repetition to "
+            "check the hit rate")
+_INFO = "vllm:cache_config_info"
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def prefix_cache(
+    params: Mapping[str, Any], prompts: Any, records: Sequence[RequestRecord],
+    server_metrics: Mapping[str, Any] | None, block_size: int | None,
+) -> dict[str, Any] | None:
+    """The job's `prefix_cache` block; None when it has no shared prefix. `prompts`: its
+    prompt source (PrefixedPrompts: which prefix each request used); `records`: one
+    repetition's; `block_size`: the engine's, from its metrics (None: unknown,
+    DEFAULT_BLOCK_SIZE is used and said). A repeated job has no achieved rate: only its first
+    window opens with a scrape, so the counters' span holds other repetitions' requests."""
+    prefix = Prefix.of(params)
+    if prefix is None or not isinstance(prompts, PrefixedPrompts):
+        return None
+    block = block_size or DEFAULT_BLOCK_SIZE
+    warmups = int(with_priming(params).get("warmup_requests") or 0)
+    expected, source = expected_rate(prompts, records, block, warmups)
+    achieved, hits, queries, why = achieved_rate(server_metrics)
+    if int(params.get("repeat") or 1) > 1 and achieved is not None:
+        achieved, why = None, REPEATED
+    gap = None if achieved is None or expected is None else round(achieved - expected, 4)
+    return {"count": prefix.count, "tokens": prefix.tokens, "pick": prefix.pick,
+            "primed": prefix.prime, "block_size": block,
+            "block_size_source": "server" if block_size else "default",
+            "expected": _round(expected), "expected_source": source,
+            "achieved": _round(achieved), "achieved_reason": why,
+            "hit_tokens": hits, "queried_tokens": queries, "gap": gap, "threshold": GAP,
+            "exceeded": gap is not None and abs(gap) > GAP}
+
+
+def expected_rate(prompts: PrefixedPrompts, records: Sequence[RequestRecord], block: int,
+                  warmups: int) -> tuple[float | None, str]:
+    """(Σ expected hit tokens / Σ prompt tokens over the measured ok requests, source).
+
+    A request's prefix hits when it was primed, or (without priming) when an earlier measured
+    request (by index) used the same prefix; its hit is the prefix's tokens rounded down to
+    whole blocks. Prompt tokens are the server's usage (source `usage`), the prefix's tokens
+    scaled by the ratio of the server's prompt tokens to runner's words over the job (the
+    server's tokenizer and chat template), else the words runner sent (source `plan`)."""
+    measured = sorted((r for r in records if not r.warmup and r.ok), key=lambda r: r.index)
+    if not measured:
+        return None, "plan"
+    planned = [prompts.prefix.tokens + prompts.own.length(r.index - warmups) for r in measured]
+    served = [float(r.prompt_tokens) for r in measured if r.prompt_tokens is not None]
+    usage = len(served) == len(measured)
+    totals = served if usage else [float(n) for n in planned]
+    scale = math.fsum(totals) / math.fsum(planned) if usage else 1.0
+    hit = math.floor(prompts.prefix.tokens * scale / block) * block
+    seen: set[int] = set()
+    hits = 0.0
+    for record in measured:
+        which = prompts.which(record.index - warmups)
+        hits += hit if prompts.prefix.prime or which in seen else 0
+        seen.add(which)
+    return hits / math.fsum(totals), "usage" if usage else "plan"
+
+
+def achieved_rate(
+    server_metrics: Mapping[str, Any] | None,
+) -> tuple[float | None, float | None, float | None, str | None]:
+    """(hits / queries, hit tokens, queried tokens, why None) from the server's prefix-cache
+    counters over the measured window (server_metrics.series)."""
+    if not server_metrics or not server_metrics.get("url"):
+        return None, None, None, "the server was not scraped (servers.yaml metrics_url; a " \
+            "kind: mock server needs metrics_url: true)"
+    series = server_metrics.get("series")
+    if not isinstance(series, Mapping):
+        error = server_metrics.get("error") or "no scrape gave metrics"
+        return None, None, None, f"no server metrics: {error}"
+    hits = (series.get("prefix_cache_hits") or {}).get("delta")
+    queries = (series.get("prefix_cache_queries") or {}).get("delta")
+    if hits is None or queries is None:
+        return None, None, None, "the server exposes no prefix-cache counters " \
+            "(vllm:prefix_cache_queries_total, vllm:prefix_cache_hits_total)"
+    if queries <= 0:
+        return None, hits, queries, "the server counted no prefix-cache queries in the window"
+    return hits / queries, hits, queries, None
+
+
+def engine_block_size(path: str) -> int | None:
+    """The engine's prefix-cache unit in tokens from the first scrape stored at `path` (the
+    job's server-metrics JSONL): vLLM's `vllm:cache_config_info` labels prefix_match_unit,
+    else block_size. None when the file or the series is not there."""
+    try:
+        with open(path, encoding="utf-8") as lines:
+            first = json.loads(lines.readline() or "{}")
+    except (OSError, ValueError):
+        return None
+    samples = first.get("samples") if isinstance(first, dict) else None
+    for key in samples if isinstance(samples, dict) else ():
+        if key.startswith(_INFO + "{"):
+            labels = dict(_LABEL.findall(key))
+            for name in ("prefix_match_unit", "block_size"):
+                if labels.get(name, "").isdigit() and int(labels[name]) > 0:
+                    return int(labels[name])
+    return None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def gap_reason(metrics: Mapping[str, Any], threshold: float) -> str | None:
+    """The figure of validity reason prefix_cache_gap: the achieved and expected hit rates
+    when they differ by more than `threshold`; None when they do not, or achieved is unknown."""
+    block = metrics.get("prefix_cache")
+    if not isinstance(block, Mapping):
+        return None
+    achieved, expected = block.get("achieved"), block.get("expected")
+    if not isinstance(achieved, int | float) or not isinstance(expected, int | float):
+        return None
+    gap = round(achieved - expected, 4)  # as the block holds it: 0.7 - 0.8 is not -0.1
+    if abs(gap) <= threshold:
+        return None
+    return (f"prefix-cache hit rate {achieved:.2f} achieved vs {expected:.2f} expected from "
+            f"the plan (gap {gap:+.2f}, beyond ±{threshold:g})")

@@ -1,0 +1,55 @@
+"""`runner apply` of shared-prefix jobs against a real vLLM engine (CPU build, tiny local model,
+prefix caching on by default): the hit rate its counters (vllm:prefix_cache_hits_total /
+vllm:prefix_cache_queries_total) achieve over the measured window is the one the plan implies,
+rounded to the engine's own block size (128 on the CPU backend, read from
+vllm:cache_config_info), within the prefix_cache_gap threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from apply_helpers import stored_jobs
+from cli_helpers import run_cli
+from vllm_engine import VLLMServer, engine_project
+
+from runner.errors import EXIT_OK
+from runner.run.validity import THRESHOLDS
+
+pytestmark = [pytest.mark.vllm]
+
+PLAN = """\
+version: 1
+name: engine
+inventory: {server: engine, fallback: false}
+defaults:
+  workload: {synthetic: {input_tokens: 32, prefix: {count: 2, tokens: 256}}, max_tokens: 4}
+  load: {requests: 8, concurrency: 2}
+benchmarks:
+  - {name: primed, models: tiny}
+  - name: cold
+    models: tiny
+    workload: {synthetic: {input_tokens: 32, prefix: {count: 2, tokens: 256, prime: false}}}
+"""
+
+
+def test_the_engines_counters_achieve_the_expected_hit_rate(
+    vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = engine_project(tmp_path, vllm_server, PLAN, monkeypatch)
+    code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "results"))
+    assert code == EXIT_OK, out + err
+    jobs = stored_jobs(tmp_path / "results", "engine")
+    for name, job in jobs.items():
+        block = job["metrics"]["prefix_cache"]
+        assert block["block_size_source"] == "server", (name, block)
+        assert block["expected_source"] == "usage" and block["achieved"] is not None, block
+        assert abs(block["gap"]) <= THRESHOLDS.prefix_cache_gap, (name, block)
+        assert block["exceeded"] is False and block["achieved"] > 0.3, (name, block)
+        reasons = [r["code"] for r in job["metrics"]["validity"]["reasons"]]
+        assert "prefix_cache_gap" not in reasons, reasons
+    # without priming the first use of each prefix missed: fewer hits than primed
+    assert jobs["cold"]["metrics"]["prefix_cache"]["achieved"] < \
+        jobs["primed"]["metrics"]["prefix_cache"]["achieved"]
+    print({n: j["metrics"]["prefix_cache"] for n, j in jobs.items()})
