@@ -10,8 +10,8 @@ from typing import Any
 
 from runner import defaults
 from runner.load.sizing import Calibration, WordSizer
+from runner.load.synthetic import SyntheticPrompts
 from runner.load.tokenizer import TokenizerSizer
-from runner.load.workload import SyntheticPrompts
 from runner.run.calibration import Subject, calibrate, tokenizer_overhead
 from runner.run.executor import JobSpec
 

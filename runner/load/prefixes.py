@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.defaults import PREFIX
-from runner.load.workload import VOCABULARY, SyntheticPrompts, _wrap
+from runner.load.synthetic import VOCABULARY, SyntheticPrompts, wrap
 
 CACHED_WORDS = 4_000_000  # prefix texts kept built, at most (words over all prefixes)
 
@@ -90,12 +90,12 @@ class PrefixedPrompts:
         return text
 
     def prompt(self, index: int) -> dict[str, Any]:
-        return _wrap(f"{self.prefix_text(self.which(index))} {self.own.text(index)}",
+        return wrap(f"{self.prefix_text(self.which(index))} {self.own.text(index)}",
                      self.own.chat)
 
     def warmup(self, index: int) -> dict[str, Any]:
         if index < self.priming:
-            return _wrap(f"{self.prefix_text(index)} prime {index}", self.own.chat)
+            return wrap(f"{self.prefix_text(index)} prime {index}", self.own.chat)
         return self.own.warmup(index)
 
     def _key(self, kind: str) -> str:

@@ -10,14 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner import defaults
+from runner.load.synthetic import VOCABULARY, SyntheticPrompts
 from runner.load.trace import BLOCK_TOKENS, Trace, TraceRequest, load_trace
-from runner.load.workload import (
-    VOCABULARY,
-    PromptSource,
-    SyntheticPrompts,
-    _warmup_variant,
-    prompt_source,
-)
+from runner.load.workload import PromptSource, _warmup_variant, prompt_source
 
 BLOCK_CACHE = 4096  # block texts kept (each ~3 KB): a trace's common prefixes are built once
 

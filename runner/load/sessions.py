@@ -22,7 +22,8 @@ from runner.load.exchange import Target
 from runner.load.loadjob import LoadJob
 from runner.load.records import RequestRecord
 from runner.load.sse import StreamState
-from runner.load.workload import VOCABULARY, PromptSource, encode_body
+from runner.load.synthetic import VOCABULARY
+from runner.load.workload import PromptSource, encode_body
 from runner.plan.sessions import think_time_s, turns_of, user_tokens
 
 Message = dict[str, Any]

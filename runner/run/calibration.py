@@ -15,8 +15,8 @@ import aiohttp
 
 from runner.inventory.config import Server
 from runner.load.sizing import Calibration, fit
+from runner.load.synthetic import VOCABULARY
 from runner.load.tokenizer import TokenizerSizer
-from runner.load.workload import VOCABULARY
 from runner.run.probewire import ProbeTarget, probe_exchange, send_prompt
 
 TOKENIZE_PATH = "/tokenize"  # vLLM's (vllm/entrypoints/serve/tokenize/api_router.py), no /v1

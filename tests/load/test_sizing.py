@@ -13,8 +13,9 @@ import pytest
 
 from runner.errors import InputError
 from runner.load.sizing import Calibration, WordSizer, calibration_of, fit
+from runner.load.synthetic import VOCABULARY, SyntheticPrompts
 from runner.load.tokenizer import TokenizerSizer, load_tokenizer, local_sizer
-from runner.load.workload import VOCABULARY, SyntheticPrompts, prompt_source
+from runner.load.workload import prompt_source
 
 tokenizers = pytest.importorskip("tokenizers")
 

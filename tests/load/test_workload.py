@@ -12,11 +12,10 @@ import pytest
 
 from runner.defaults import MAX_DATASET_BYTES
 from runner.errors import InputError
+from runner.load.synthetic import VOCABULARY, SyntheticPrompts
 from runner.load.workload import (
-    VOCABULARY,
     DatasetPrompts,
     RequestBodies,
-    SyntheticPrompts,
     encode_body,
     prompt_salt,
     prompt_source,

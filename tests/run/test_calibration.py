@@ -13,7 +13,7 @@ from scripted_server import Script, scripted_server
 
 from runner.inventory.config import Server
 from runner.load.sizing import Calibration
-from runner.load.workload import VOCABULARY
+from runner.load.synthetic import VOCABULARY
 from runner.run.calibration import PASSES, Subject, calibrate, probe_words
 
 ANSWER = {"id": "x", "object": "chat.completion", "model": "m",
