@@ -26,7 +26,7 @@ benchmarks:
     workload: {synthetic: {input_tokens: 32}, max_tokens: 16}
     load: {search: {over: concurrency, from: 1, to: 24, precision: 0.25, max_jobs: 8},
            requests: 24}
-    slo: {ttft_ms: {p95: 250}}
+    slo: {ttft_ms: {p95: 100}}
 """
 
 
