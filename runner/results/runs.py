@@ -53,13 +53,22 @@ def load_run(run_dir: str) -> StoredRun:
 
 
 def run_dirs(results_dir: str, plan: str) -> list[str]:
-    """A plan's run directories, oldest first (run ids sort by time)."""
+    """A plan's run directories, oldest first: by the time in the run id (to the second), then
+    by when each manifest was last written (two runs that started within one second: their
+    ids' random suffixes say nothing of their order, and `latest` must be the later one)."""
     folder = os.path.join(results_dir, plan)
     if not os.path.isdir(folder):
         return []
-    names = sorted(n for n in os.listdir(folder)
-                   if os.path.isfile(os.path.join(folder, n, "manifest.json")))
-    return [os.path.join(folder, n) for n in names]
+    found = []
+    for name in os.listdir(folder):
+        manifest = os.path.join(folder, name, "manifest.json")
+        try:
+            written = os.stat(manifest).st_mtime_ns
+        except OSError:
+            continue
+        if os.path.isfile(manifest):
+            found.append((name.split("-", 1)[0], written, name))
+    return [os.path.join(folder, name) for _, _, name in sorted(found)]
 
 
 def resolve_run(ref: str, results_dir: str, plan: str | None = None) -> str:

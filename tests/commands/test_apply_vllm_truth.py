@@ -58,11 +58,13 @@ def test_each_job_sends_prompts_the_engines_prefix_cache_has_not_seen(
            for job_id, job in jobs.items()}
     # The engine's counters over each job's window: prompts of its own find (almost) nothing
     # cached, at most the chat template's first block; the second job that shares the first
-    # one's prompts on purpose finds most of each prompt cached.
+    # one's prompts on purpose finds most of each prompt cached: whole blocks of 128 tokens
+    # (the CPU engine's), never the last token, so a calibrated 384-token prompt has at least
+    # 256 of its tokens hit (0.67; uncalibrated prompts were ~520 tokens, 512 hit).
     for job_id in ("own/tiny/max_tokens=4", "own/tiny/max_tokens=5",
                    "shared/tiny/max_tokens=4"):
         assert hit[job_id] < 0.2, hit
-    assert hit["shared/tiny/max_tokens=5"] > 0.7, hit
+    assert hit["shared/tiny/max_tokens=5"] > 0.6, hit
 
 
 WARMUP_PLAN = """\

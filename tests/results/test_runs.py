@@ -175,3 +175,22 @@ def test_commands_that_read_runs_work_on_a_read_only_results_tree(
         code, _, err = run_cli(capsys, "report", "latest", "--plan", "nightly", "--results",
                                str(ro), "-o", str(ro / "r.html"))
         assert code == 2 and "r.html: cannot write the report (Read-only file system)" in err
+
+
+def test_runs_started_within_one_second_are_ordered_by_when_they_were_written(
+    tmp_path: Path,
+) -> None:
+    from runner.results.runs import resolve_run, run_dirs
+
+    # Seen in CI: two applies in one second; `latest` took the one whose random suffix sorted
+    # last, the older run, and `compare previous latest` compared them the wrong way round.
+    plan = tmp_path / "p"
+    for name, written_s in (("20261201T082415Z-ffff", 1_000), ("20261201T082415Z-0000", 2_000),
+                            ("20261201T082414Z-9999", 3_000)):
+        (plan / name).mkdir(parents=True)
+        (plan / name / "manifest.json").write_text("{}")
+        os.utime(plan / name / "manifest.json", (written_s, written_s))
+    assert [os.path.basename(d) for d in run_dirs(str(tmp_path), "p")] == [
+        "20261201T082414Z-9999", "20261201T082415Z-ffff", "20261201T082415Z-0000"]
+    assert resolve_run("latest", str(tmp_path), "p").endswith("20261201T082415Z-0000")
+    assert resolve_run("previous", str(tmp_path), "p").endswith("20261201T082415Z-ffff")
