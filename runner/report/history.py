@@ -29,7 +29,7 @@ JOIN jobs j ON j.run_id = m.run_id AND j.job_id = m.job_id
 JOIN runs r ON r.run_id = m.run_id
 WHERE m.name = :metric AND j.status IN ('ok', 'failed')
   AND (:plan IS NULL OR r.plan = :plan) AND (:benchmark IS NULL OR j.benchmark = :benchmark)
-ORDER BY r.started_at, r.run_id
+ORDER BY r.started_at, r.rowid
 """
 
 

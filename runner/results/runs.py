@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,13 +62,12 @@ def run_dirs(results_dir: str, plan: str) -> list[str]:
         return []
     found = []
     for name in os.listdir(folder):
-        manifest = os.path.join(folder, name, "manifest.json")
         try:
-            written = os.stat(manifest).st_mtime_ns
+            manifest = os.stat(os.path.join(folder, name, "manifest.json"))
         except OSError:
             continue
-        if os.path.isfile(manifest):
-            found.append((name.split("-", 1)[0], written, name))
+        if stat.S_ISREG(manifest.st_mode):
+            found.append((name.split("-", 1)[0], manifest.st_mtime_ns, name))
     return [os.path.join(folder, name) for _, _, name in sorted(found)]
 
 

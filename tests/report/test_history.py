@@ -301,3 +301,19 @@ def test_capacities_of_searches_over_other_parameters_are_separate_series(
         ("knee/a#capacity (req/s)", [8.0, 9.0]), ("knee/a#capacity (streams)", [4.0])]
     code, out, _ = cli(capsys, "history", "--metric", "capacity", "--results", str(folder))
     assert code == 0 and "worse" not in out and "-50.0%" not in out
+
+
+def test_runs_started_within_one_second_keep_the_order_they_were_stored_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The sibling of `latest`'s fault: ordered by (started_at, run_id), two runs of one second
+    # were ordered by their ids' random suffixes. Now by when each was stored (its index row).
+    clock = StepClock(step=timedelta(0))
+    folder = tmp_path / "results"
+    for value in (100, 200, 300, 400):
+        store_run(folder, clock, {Q1: metrics(value)})
+    code, out, _ = cli(capsys, "history", "--results", str(folder), "--metric", "ttft_p95",
+                       "--format", "json")
+    assert code == 0
+    [series] = [s for s in json.loads(out)["series"] if s["job_id"] == Q1]
+    assert [p["value"] for p in series["points"]] == [100, 200, 300, 400]
