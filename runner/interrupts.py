@@ -9,6 +9,7 @@ loop gets woken through `wake`. A signal handler that raises mid-write is how a 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -26,19 +27,40 @@ class Interrupts:
         self.raising = True
         self.cutting = False  # inside cut_short: every signal raises
         self.wake: Callable[[], None] | None = None  # set while an event loop must hear of it
+        # The KeyboardInterrupt a signal raised was swallowed: it met code whose exceptions
+        # Python only reports (a weakref callback in importlib, a __del__), so nothing stopped.
+        self.swallowed = False
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
-        if (self.raising and self.count == 1) or self.cutting:
+        if (self.raising and (self.count == 1 or self.swallowed)) or self.cutting:
             raise KeyboardInterrupt
         wake = self.wake
         if wake is not None:
             with suppress(RuntimeError):  # the loop closed meanwhile: counted is enough
                 wake()
 
+    def check(self) -> None:
+        """Raise the KeyboardInterrupt a signal raised where Python could only swallow it.
+
+        Raises:
+            KeyboardInterrupt: a signal arrived while raising and its exception was lost."""
+        if self.swallowed and self.raising:
+            raise KeyboardInterrupt
+
     def hold(self) -> None:
-        """From now on signals are only counted, never raised."""
+        """From now on signals are only counted, never raised (a signal whose KeyboardInterrupt
+        was swallowed before raises here, while nothing is written yet)."""
+        self.check()
         self.raising = False
+
+    def unraisable(self, unraisable: Any, default: Callable[[Any], None]) -> None:
+        """`sys.unraisablehook`: a KeyboardInterrupt of ours that Python could not raise is
+        remembered for `check`, silently; anything else is reported as Python would."""
+        if unraisable.exc_type is KeyboardInterrupt and self.raising:
+            self.swallowed = True
+            return
+        default(unraisable)
 
     @contextmanager
     def cut_short(self) -> Iterator[None]:
@@ -84,6 +106,8 @@ def _route() -> Interrupts:
     current = Interrupts()
     for signum in SIGNALS:
         signal.signal(signum, current.handle)
+    default = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: current.unraisable(unraisable, default)
     return current
 
 
@@ -109,6 +133,7 @@ def catching() -> Iterator[Interrupts]:
         yield active()
         return
     before: dict[int, Any] = {s: signal.getsignal(s) for s in SIGNALS}
+    hook_before = sys.unraisablehook
     outer = _installed
     current = _installed = _route()
     try:
@@ -116,4 +141,5 @@ def catching() -> Iterator[Interrupts]:
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = hook_before
         _installed = outer

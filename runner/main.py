@@ -277,11 +277,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
+    signals = interrupts.active()
     try:
+        signals.check()  # a signal during start-up whose KeyboardInterrupt Python swallowed
         _refuse_undecodable(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         command = importlib.import_module(f"runner.commands.{args.command.replace('-', '_')}")
         code: int = command.run(args, dict(os.environ))
+        signals.check()  # ... or one during a command that never holds them
         return code
     except RunnerError as exc:
         for line in exc.lines():
