@@ -126,8 +126,10 @@ class StorageError(RunnerError):
     says which file and why; the message adds what to do."""
 
     exit_code = EXIT_STORAGE
+    fix = "free some space"  # what to do before the run is resumed
 
-    def __init__(self, failed: str, then: str = "free some space, then run it again") -> None:
+    def __init__(self, failed: str, then: str = "") -> None:
+        then = then or f"{self.fix}, then run it again"
         super().__init__(f"{failed}; {then}")
         self.failed = failed
 
@@ -145,3 +147,10 @@ def cannot_write(path: str, exc: OSError, what: str = "", then: str = "") -> Run
     if exc.errno in STORAGE_ERRNOS:
         return StorageError(text, then) if then else StorageError(text)
     return InputError(f"{text}{f'; {then}' if then else ''}")
+
+
+class UnreachableIndexError(StorageError):
+    """The results index on a PostgreSQL server cannot be reached or used now (refused,
+    timed out, shut down): like a full disk, the run's files are kept, and it can be resumed."""
+
+    fix = "make the results index reachable again"

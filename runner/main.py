@@ -257,6 +257,7 @@ def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--last", type=int, metavar="N", default=20)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--results", metavar="DIR", default="results")
+    _add_config_dir(p)  # servers.yaml's results.index_url
 
     p = sub.add_parser("new", help="write a plan interactively from the live inventory",
                        epilog=_EPILOG)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import TypeVar, cast
+from urllib.parse import parse_qs, urlsplit
 
 from runner.errors import Problem, RunnerError
 
@@ -18,6 +19,8 @@ _MIN_SECRET = 4  # a whole key this short is still hidden (the simulator's test 
 _HIDDEN = "***"
 _SECRET = re.compile(r"\bsk-[A-Za-z0-9_\-]{4,}")
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']+@")
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s\"']*):[^@/\s\"']*@")
+_QUERY_PASSWORD = re.compile(r"(?i)(\bpassword=)[^&\s\"']*")
 
 E = TypeVar("E", bound=RunnerError)
 
@@ -72,3 +75,19 @@ def redact_error(error: E, keys: Iterable[str]) -> E:
 def hide_url_credentials(text: str) -> str:
     """`text` with the `user:password@` of every URL in it shown as `***@`."""
     return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def hide_url_password(text: str) -> str:
+    """`text` with the password of every URL in it (`user:password@`, or a `password=` query
+    parameter as libpq reads it) shown as `***`; the user name stays, to say who connected."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+
+
+def url_password(url: str) -> str | None:
+    """The password `url` carries (in its user part, else a `password=` query parameter)."""
+    try:
+        parts = urlsplit(url)
+        given = parts.password or parse_qs(parts.query).get("password", [None])[0]
+    except ValueError:
+        return None
+    return given or None

@@ -1,5 +1,5 @@
-"""Shared fixtures: a real LiteLLM proxy and a real vLLM (one each per session), and a URL where
-nothing listens."""
+"""Shared fixtures: a real LiteLLM proxy, a real vLLM and a real PostgreSQL (one each per
+session), and a URL where nothing listens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from litellm_proxy import LiteLLMProxy, listed_ids, model_list, start_proxy
+from postgres_server import PostgresServer, start_postgres
+from postgres_server import missing as missing_postgres
 from vllm_engine import VLLMServer, installed, start_vllm, vllm_home
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,3 +97,35 @@ def dead_url() -> Iterator[str]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster (tests/postgres_server.py); skipped locally when
+    PostgreSQL is not installed, failed in CI."""
+    why = missing_postgres()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """The URL (password in it) of a new, empty database of the session's cluster."""
+    return postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """Where a test's results index is: None (results/index.sqlite, the default), or a new
+    PostgreSQL database; tests that take it run on both backends."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_url")
+    return url

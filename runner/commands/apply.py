@@ -54,23 +54,27 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
          prepared: Prepared) -> int:
     """Lock, record, run, report. Until the run's files are first written, a signal stops at
     once (exit 130); from then on it only stops the run, which still ends cleanly."""
+    from runner.results.index import check_index, choose_index
     from runner.results.store import RunStore
 
     signals = interrupts.active()
     prompts = prompt_sources(prepared)
     for server in {spec.server.name: spec.server for spec in prepared.specs}.values():
         api_key(server, env)  # a key no header can carry stops here, before any run is made
+    index = choose_index(args.results, env, ws.servers.index_url)
+    check_index(index)  # a bad URL, password or database server: stop before a run exists
     # as the probe, before the run exists: a signal meanwhile stops at once
     prompts = calibrate_sources(prepared.specs, prompts, env, not getattr(args, "no_probe", False))
     command = f"runner apply {args.plan}"
     with ExitStack() as stack:
-        resumed = _open_resumed(args, prepared, command, stack) if args.resume else None
+        resumed = _open_resumed(args, prepared, command, stack, index) if args.resume else None
         lock_servers(stack, _shared_servers(prepared.specs), env,
                      timeout_s=args.lock_timeout, command=command, on_wait=_waiting(args))
         signals.hold()
         if resumed is None:
             store = RunStore.create(args.results, prepared.plan["name"],
-                                    _manifest(args, prepared), command=command)
+                                    _manifest(args, prepared), command=command,
+                                    index_location=index)
             stack.callback(store.close)
             specs = prepared.specs
         else:
@@ -117,11 +121,11 @@ def _shared_servers(specs: Sequence[JobSpec]) -> list[tuple[str, str]]:
 
 
 def _open_resumed(args: argparse.Namespace, prepared: Prepared, command: str,
-                  stack: ExitStack) -> tuple[RunStore, frozenset[str]]:
+                  stack: ExitStack, index: str) -> tuple[RunStore, frozenset[str]]:
     """The run to resume, locked, and the ids of the selected jobs that belong to it."""
     from runner.results.store import RunStore
 
-    store = RunStore.resume(args.resume, command=command)
+    store = RunStore.resume(args.resume, command=command, index_location=index)
     stack.callback(store.close)
     found = check_resume(args.resume, store.manifest, prepared.plan,
                          [_job_entry(spec.job) for spec in prepared.specs], args.force)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:  # imported where it is used, as before
 
 def stopped_by_disk(exc: StorageError, store: RunStore,
                     args: argparse.Namespace) -> StorageError:
-    """The disk refused the run's files: the run is marked interrupted if it still can be (the
-    store gives back the space it held for this), and the one line says how to finish it."""
+    """The disk refused the run's files, or the results index could not be reached: the run
+    is marked interrupted if it still can be (the store gives back the space it held for
+    this), and the one line says how to finish it."""
     try:
         store.finish("interrupted")
         state = f"run {store.run_dir} is marked interrupted"
@@ -35,7 +36,7 @@ def stopped_by_disk(exc: StorageError, store: RunStore,
         state = f"run {store.run_dir} could not even be marked interrupted"
     resume = shlex.join(["runner", "apply", args.plan, *rerun_options(args),
                          "--resume", store.run_dir])
-    return StorageError(exc.failed, f"{state}: free some space, then finish it with: {resume}")
+    return type(exc)(exc.failed, f"{state}: {exc.fix}, then finish it with: {resume}")
 
 
 def rerun_options(args: argparse.Namespace) -> tuple[str, ...]:

@@ -7,14 +7,17 @@ import csv
 import io
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 
 from runner.commands.compare import format_value
 from runner.errors import EXIT_OK
+from runner.inventory import config
 from runner.plural import counted
 from runner.printable import printable, printable_lines
 from runner.report.compare import Metric, find_metric, verdict
 from runner.report.history import Series, load_history, sparkline
+from runner.results.index import choose_index
 from runner.run.validity import DEGRADED, INVALID, UNKNOWN
 
 # Under a job's sparkline, when some of its points are not valid: one mark per point.
@@ -24,11 +27,20 @@ LEGEND = "(! invalid, ~ degraded: see runner report RUN)"
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     metric = find_metric(args.metric)
+    index = choose_index(args.results, env, configured_index(args.config_dir, env))
     series = load_history(args.results, metric, plan=args.plan, benchmark=args.benchmark,
-                          model=args.model, last=args.last)
+                          model=args.model, last=args.last, index=index)
     renderers = {"text": as_text, "json": as_json, "csv": as_csv}
     print(printable_lines(renderers[args.format](series, metric, args)), end="")
     return EXIT_OK
+
+
+def configured_index(option: str | None, env: Mapping[str, str]) -> str | None:
+    """servers.yaml's `results.index_url`, when a servers.yaml is found (history needs none)."""
+    found = config.find_config_dir(option, env)
+    if not os.path.isfile(os.path.join(found.path, "servers.yaml")):
+        return None
+    return config.load_servers(found).index_url
 
 
 def as_text(series: Sequence[Series], metric: Metric, args: argparse.Namespace) -> str:

@@ -13,6 +13,7 @@ from runner import cache, defaults
 from runner.errors import InputError, Location
 from runner.inputfile import read_input
 from runner.inventory.serverurl import base_url, url_problems
+from runner.redaction import url_password
 from runner.schema import schema_bytes, validate, whole_numbers_as_int
 from runner.yamlfile import Document, load_file
 
@@ -108,6 +109,7 @@ class Servers:
     path: str
     default: str | None
     servers: Mapping[str, Server]
+    index_url: str | None = None  # results.index_url: a team's PostgreSQL results index
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,18 @@ def load_servers(directory: str | ConfigDir) -> Servers:
     if default is not None and default not in servers:
         message = f"default server '{default}' is not defined{_hint(default, servers)}"
         raise InputError(message, doc.where(("default",)))
-    return Servers(path, default, servers)
+    return Servers(path, default, servers, _index_url(doc))
+
+
+def _index_url(doc: Document) -> str | None:
+    """results.index_url; InputError where it carries a password (a secret has no place in
+    a config file: libpq reads it from $PGPASSWORD or ~/.pgpass)."""
+    url = (doc.data.get("results") or {}).get("index_url")
+    if isinstance(url, str) and url_password(url):
+        raise InputError("results.index_url holds a password: remove it, and give it in "
+                         "$PGPASSWORD or ~/.pgpass (or the whole URL in $RUNNER_INDEX_URL)",
+                         doc.where(("results", "index_url")))
+    return url if isinstance(url, str) else None
 
 
 def _server(name: str, spec: Mapping[str, Any], source: str) -> Server:

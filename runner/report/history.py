@@ -1,4 +1,5 @@
-"""A metric over time per job, read from the results index (results/index.sqlite)."""
+"""A metric over time per job, read from the results index (results/index.sqlite, or
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import difflib
 import json
 import os
 import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,24 +15,11 @@ from runner.errors import InputError, InventoryError
 from runner.plan.patterns import resolve
 from runner.report.compare import Metric, worsening
 from runner.results.capacityjobs import CAPACITY_SLUG, capacity_jobs
-from runner.results.index import INDEX_FILE, read_index
+from runner.results.index import INDEX_FILE, IndexReader, is_postgres, read_index
 from runner.results.jobfiles import JOBS_DIR
 from runner.run.validity import UNKNOWN, stored_verdict
 
 BARS = "▁▂▃▄▅▆▇█"
-# Complete jobs only: an interrupted job's numbers cover part of its requests.
-_QUERY = """
-SELECT r.run_id, r.plan, r.started_at, j.status, m.value, j.job_id, j.benchmark, j.model,
-       j.params_json, r.run_dir, j.slug
-FROM metrics m
-JOIN jobs j ON j.run_id = m.run_id AND j.job_id = m.job_id
-JOIN runs r ON r.run_id = m.run_id
-WHERE m.name = :metric AND j.status IN ('ok', 'failed')
-  AND (:plan IS NULL OR r.plan = :plan) AND (:benchmark IS NULL OR j.benchmark = :benchmark)
-ORDER BY r.started_at, r.rowid
-"""
-
-
 @dataclass(frozen=True)
 class Point:
     """One run's value of the metric for one job."""
@@ -81,21 +68,22 @@ class Series:
 
 def load_history(
     results_dir: str, metric: Metric, *, plan: str | None = None, benchmark: str | None = None,
-    model: str | None = None, last: int = 20,
+    model: str | None = None, last: int = 20, index: str | None = None,
 ) -> list[Series]:
-    """The metric per job over the last `last` runs that have it, sorted by job id."""
+    """The metric per job over the last `last` runs that have it, sorted by job id. `index`
+    is where the results index is (results.index.choose_index), else
+    results_dir/index.sqlite; each point's validity is read from results_dir's run files."""
     if last < 1:
         raise InputError(f"--last must be at least 1, not {last}")
-    path = os.path.join(results_dir, INDEX_FILE)
-    if not os.path.isfile(path):
-        raise InputError(f"no runs are stored yet: {path} does not exist; run `runner apply "
-                         "PLAN` first, or point --results at the folder that holds the runs")
-    with read_index(path) as conn:
-        _check_name(conn, "plan", plan, "SELECT DISTINCT plan FROM runs")
-        _check_name(conn, "benchmark", benchmark, "SELECT DISTINCT benchmark FROM jobs")
-        models = _models(conn, model)
-        rows = conn.execute(_QUERY, {"metric": metric.index_name, "plan": plan,
-                                     "benchmark": benchmark}).fetchall()
+    location = index or os.path.join(results_dir, INDEX_FILE)
+    if not is_postgres(location) and not os.path.isfile(location):
+        raise InputError(f"no runs are stored yet: {location} does not exist; run `runner "
+                         "apply PLAN` first, or point --results at the folder that holds the runs")
+    with read_index(location) as reader:
+        _check_name(reader, "plan", plan)
+        _check_name(reader, "benchmark", benchmark)
+        models = _models(reader, model)
+        rows = reader.history_rows(metric.index_name, plan, benchmark)
     rows = [row for row in rows if models is None or row[7] in models]
     runs = list(dict.fromkeys(row[0] for row in rows))[-last:]
     return _series([(*row[:9], _validity(results_dir, row[9], row[10]))
@@ -175,10 +163,10 @@ def _params(text: str | None) -> Any:
         return None
 
 
-def _check_name(conn: sqlite3.Connection, what: str, name: str | None, sql: str) -> None:
+def _check_name(reader: IndexReader, what: str, name: str | None) -> None:
     if name is None:
         return
-    known = sorted(str(row[0]) for row in conn.execute(sql) if row[0] is not None)
+    known = sorted(reader.names(what))
     if name in known:
         return
     close = difflib.get_close_matches(name, known, n=3)
@@ -187,10 +175,10 @@ def _check_name(conn: sqlite3.Connection, what: str, name: str | None, sql: str)
     raise InputError(f"no {what} '{name}' in the results index; {hint}")
 
 
-def _models(conn: sqlite3.Connection, pattern: str | None) -> set[str] | None:
+def _models(reader: IndexReader, pattern: str | None) -> set[str] | None:
     if pattern is None:
         return None
-    ids = [str(row[0]) for row in conn.execute("SELECT DISTINCT model FROM jobs") if row[0]]
+    ids = [name for name in reader.names("model") if name]
     selection = resolve(pattern, sorted(ids))
     if not selection.models:
         why = "; ".join(selection.warnings()) or "the terms exclude every model"

@@ -40,14 +40,16 @@ class RunStore(JobFiles):
     """One run's directory under results/<plan>/<run-id>/ and its rows in the index."""
 
     def __init__(
-        self, run_dir: str, manifest: dict[str, Any], now: Callable[[], datetime] | None = None
+        self, run_dir: str, manifest: dict[str, Any], now: Callable[[], datetime] | None = None,
+        index_location: str | None = None,
     ) -> None:
         super().__init__(run_dir)
         self.manifest = manifest
         self.run_id: str = manifest["run_id"]
         plan_dir = os.path.dirname(os.path.abspath(run_dir))
         self.plan_name = os.path.basename(plan_dir)
-        self.index_path = os.path.join(os.path.dirname(plan_dir), INDEX_FILE)
+        # the results index (index.choose_index): results/index.sqlite unless told otherwise
+        self.index_path = index_location or os.path.join(os.path.dirname(plan_dir), INDEX_FILE)
         self._now = now or _utc_now
         # Guards the manifest, in case jobs are written from worker threads.
         self._lock = threading.Lock()
@@ -62,8 +64,10 @@ class RunStore(JobFiles):
         manifest: Mapping[str, Any],
         now: Callable[[], datetime] | None = None,
         command: str | None = None,
+        index_location: str | None = None,
     ) -> RunStore:
-        """Make results/<plan>/<run-id>/jobs/, lock it, write manifest.json and index the run."""
+        """Make results/<plan>/<run-id>/jobs/, lock it, write manifest.json and index the run
+        (in `index_location`, a path or postgresql:// URL; default results/index.sqlite)."""
         given = plain(manifest)
         refuse_secrets(given, "run manifest")
         jobs = _job_entries(given.get("jobs", []))
@@ -73,7 +77,7 @@ class RunStore(JobFiles):
                 "started_at": _stamp(started), "finished_at": None,
                 "runner_version": __version__}
         data.update({k: v for k, v in given.items() if k not in data}, jobs=jobs)
-        store = cls(run_dir, data, now)
+        store = cls(run_dir, data, now, index_location)
         store._held = lock_run(run_dir, command)
         try:
             store._reserve.hold(0)  # no room for even this: no manifest, the run never was
@@ -88,8 +92,8 @@ class RunStore(JobFiles):
         return store
 
     @classmethod
-    def open(cls, run_dir: str) -> RunStore:
-        """The stored run at `run_dir` (for --resume and reports)."""
+    def open(cls, run_dir: str, index_location: str | None = None) -> RunStore:
+        """The stored run at `run_dir` (for --resume and reports), indexed in `index_location`."""
         path = os.path.join(run_dir, MANIFEST_FILE)
         hint = "expected a run directory such as results/<plan>/<run-id>"
         try:
@@ -101,16 +105,17 @@ class RunStore(JobFiles):
         if not (isinstance(manifest, dict) and isinstance(manifest.get("run_id"), str)
                 and isinstance(manifest.get("jobs"), list)):
             raise InputError(f"{path}: not a run manifest (no run_id or jobs); {hint}")
-        return cls(run_dir, manifest)
+        return cls(run_dir, manifest, index_location=index_location)
 
     @classmethod
-    def resume(cls, run_dir: str, command: str | None = None) -> RunStore:
+    def resume(cls, run_dir: str, command: str | None = None,
+               index_location: str | None = None) -> RunStore:
         """The stored run at `run_dir`, locked for writing: BusyError (naming the holder) while
         another process writes it."""
         cls.open(run_dir)  # a clear error for a directory that is no run, before any lock file
         held = lock_run(run_dir, command)
         try:
-            store = cls.open(run_dir)  # as the previous writer left it
+            store = cls.open(run_dir, index_location)  # as the previous writer left it
         except BaseException:
             held.release()
             raise

@@ -118,8 +118,9 @@ os._exit(0)
 
 
 def indexed_runs(path: Path) -> list[str]:
-    with read_index(str(path)) as conn:
-        return [row[0] for row in conn.execute("SELECT run_id FROM runs ORDER BY run_id")]
+    with read_index(str(path)) as reader:
+        return [row[0] for row in reader.conn.execute(  # type: ignore[attr-defined]
+            "SELECT run_id FROM runs ORDER BY run_id")]
 
 
 def test_read_index_writes_nothing_beside_a_writable_index(tmp_path: Path) -> None:
