@@ -13,6 +13,7 @@ from fakeclock import StepClock
 
 from runner.errors import InputError, InventoryError
 from runner.main import main
+from runner.redaction import url_password
 from runner.report.compare import METRICS
 from runner.report.history import job_order, load_history, sparkline
 from runner.results.store import RunStore
@@ -21,6 +22,26 @@ QWEN, LLAMA = "Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B"
 Q1, Q8, L1, LONG = (f"chat/{QWEN}/concurrency=1", f"chat/{QWEN}/concurrency=8",
                     f"chat/{LLAMA}/concurrency=1", f"long/{QWEN}")
 
+
+
+class Backend:
+    """The results index of the running test: None (results/index.sqlite) or a PostgreSQL URL."""
+
+    location: str | None = None
+
+
+INDEX = Backend()
+
+
+@pytest.fixture(autouse=True)
+def backend(index_location: str | None, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL (the CLI through $RUNNER_INDEX_URL)."""
+    monkeypatch.setattr(INDEX, "location", index_location)
+    if index_location:
+        monkeypatch.setenv("RUNNER_INDEX_URL", index_location)
+    else:
+        monkeypatch.delenv("RUNNER_INDEX_URL", raising=False)
+    return index_location
 
 
 def Clock() -> StepClock:
@@ -42,7 +63,8 @@ def metrics(ttft_p95: float, error_rate: float = 0.0) -> dict[str, Any]:
 def store_run(results: Path, clock: StepClock, values: Mapping[str, dict[str, Any]],
               plan: str = "nightly", status: Mapping[str, str] | None = None) -> str:
     manifest = {"plan": {"name": plan, "path": f"plans/{plan}.yaml", "sha256": "ab" * 32}}
-    store = RunStore.create(str(results), plan, manifest, now=clock)
+    store = RunStore.create(str(results), plan, manifest, now=clock,
+                            index_location=INDEX.location)
     store.set_jobs([job(j) for j in values])
     for job_id, data in values.items():
         state = (status or {}).get(job_id, "ok")
@@ -141,13 +163,15 @@ def test_text_direction_of_change(results: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_last_n_runs(results: Path) -> None:
-    series = load_history(str(results), METRICS["ttft_p95"], plan="nightly", last=2)
+    series = load_history(str(results), METRICS["ttft_p95"], plan="nightly", last=2,
+                          index=INDEX.location)
     assert {s.job_id: s.values for s in series} == {
         L1: [190.0, 205.0], Q1: [110.0, 150.0], Q8: [65.0], LONG: [900.0, 900.0]}
 
 
 def test_without_plan_the_runs_of_every_plan_count(results: Path) -> None:
-    series = load_history(str(results), METRICS["ttft_p95"], benchmark="chat", model=QWEN)
+    series = load_history(str(results), METRICS["ttft_p95"], benchmark="chat", model=QWEN,
+                          index=INDEX.location)
     q1 = next(s for s in series if s.job_id == Q1)
     assert q1.values == [100.0, 120.0, 999.0, 110.0, 150.0]
     assert [p.plan for p in q1.points] == ["nightly", "nightly", "other", "nightly", "nightly"]
@@ -165,7 +189,7 @@ def test_without_plan_the_runs_of_every_plan_count(results: Path) -> None:
     ],
 )
 def test_filters(results: Path, options: dict[str, Any], jobs: list[str]) -> None:
-    series = load_history(str(results), METRICS["ttft_p95"], **options)
+    series = load_history(str(results), METRICS["ttft_p95"], **options, index=INDEX.location)
     assert [s.job_id for s in series] == jobs
 
 
@@ -211,7 +235,12 @@ def test_no_stored_values(results: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_missing_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "history", "--results", str(tmp_path / "results"))
     assert (code, out) == (2, "")
-    assert "no runs are stored yet" in err and "index.sqlite" in err
+    if INDEX.location is None:
+        assert "no runs are stored yet" in err and "index.sqlite" in err
+    else:  # an empty database: one line, without the password
+        assert "no runs are indexed in it yet" in err and err.count("\n") == 1
+        assert "postgresql://runner_admin:***@" in err
+        assert url_password(INDEX.location) not in err
     assert not (tmp_path / "results").exists()
 
 
@@ -235,9 +264,9 @@ def test_errors(results: Path, capsys: pytest.CaptureFixture[str], argv: list[st
 
 def test_load_history_errors_are_typed(results: Path) -> None:
     with pytest.raises(InventoryError):
-        load_history(str(results), METRICS["ttft_p95"], model="nothing")
+        load_history(str(results), METRICS["ttft_p95"], model="nothing", index=INDEX.location)
     with pytest.raises(InputError, match="known: nightly, other"):
-        load_history(str(results), METRICS["ttft_p95"], plan="zzzzzz")
+        load_history(str(results), METRICS["ttft_p95"], plan="zzzzzz", index=INDEX.location)
 
 
 def test_invalid_and_degraded_points_are_marked_under_the_sparkline(
@@ -268,14 +297,15 @@ def test_a_capacity_point_carries_its_searchs_validity(tmp_path: Path) -> None:
 
     clock, folder = Clock(), tmp_path / "results"
     for reason in ("precision", "invalid"):
-        store = RunStore.create(str(folder), "cap", {"plan": {"name": "cap"}}, now=clock)
+        store = RunStore.create(str(folder), "cap", {"plan": {"name": "cap"}}, now=clock,
+                                index_location=INDEX.location)
         store.set_jobs([])
         store.write_capacity({"id": "knee/a", "benchmark": "knee", "model": "a", "point": {},
                               "over": "rate", "unit": "req/s", "capacity": 12.5,
                               "stopped_reason": reason})
         store.finish("ok")
         store.close()
-    [series] = load_history(str(folder), CAPACITY_METRIC)
+    [series] = load_history(str(folder), CAPACITY_METRIC, index=INDEX.location)
     assert [p.validity for p in series.points] == ["valid", "degraded"]
 
 
@@ -289,14 +319,15 @@ def test_capacities_of_searches_over_other_parameters_are_separate_series(
     clock, folder = Clock(), tmp_path / "results"
     for over, unit, value in (("rate", "req/s", 8.0), ("rate", "req/s", 9.0),
                               ("concurrency", "streams", 4.0)):
-        store = RunStore.create(str(folder), "cap", {"plan": {"name": "cap"}}, now=clock)
+        store = RunStore.create(str(folder), "cap", {"plan": {"name": "cap"}}, now=clock,
+                                index_location=INDEX.location)
         store.set_jobs([])
         store.write_capacity({"id": "knee/a", "benchmark": "knee", "model": "a", "point": {},
                               "over": over, "unit": unit, "capacity": value,
                               "stopped_reason": "precision"})
         store.finish("ok")
         store.close()
-    series = load_history(str(folder), CAPACITY_METRIC)
+    series = load_history(str(folder), CAPACITY_METRIC, index=INDEX.location)
     assert [(s.job_id, s.values) for s in series] == [
         ("knee/a#capacity (req/s)", [8.0, 9.0]), ("knee/a#capacity (streams)", [4.0])]
     code, out, _ = cli(capsys, "history", "--metric", "capacity", "--results", str(folder))
