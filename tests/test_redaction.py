@@ -16,7 +16,7 @@ from hostile_text_server import Script, hostile_server
 from runner.errors import EXIT_INVENTORY, EXIT_JOBS_FAILED, InventoryError
 from runner.inventory.config import ModelEntry, ModelsConfig, Server
 from runner.inventory.source import load_inventory
-from runner.redaction import redact_error, redact_keys
+from runner.redaction import hide_url_password, redact_error, redact_keys, url_password
 
 KEY = "sk-live-0123456789abcdef"
 
@@ -118,3 +118,28 @@ def test_apply_stores_and_prints_no_part_of_an_echoed_key(tmp_path: Path, probe:
     assert not leaked((tmp_path / "results" / "index.sqlite").read_bytes().decode("latin-1"))
     records = next(tmp_path.rglob("*reasons*.requests.jsonl")).read_text()
     assert '"finish_reason":"stop ***"' in records
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("postgresql://bench:pa55@db:5432/runs", "postgresql://bench:***@db:5432/runs"),
+    ("postgres://bench:p%40ss@db/runs?sslmode=require",
+     "postgres://bench:***@db/runs?sslmode=require"),
+    ("postgresql://bench@db/runs?password=hunter22&sslmode=require",
+     "postgresql://bench@db/runs?password=***&sslmode=require"),
+    ('failed: "postgresql://:x@h/d": refused', 'failed: "postgresql://:***@h/d": refused'),
+    ("postgresql://bench@db/runs", "postgresql://bench@db/runs"),
+    ("postgresql:///runs?host=/tmp", "postgresql:///runs?host=/tmp"),
+])
+def test_url_passwords_are_hidden_and_the_user_kept(text: str, shown: str) -> None:
+    assert hide_url_password(text) == shown
+
+
+@pytest.mark.parametrize(("url", "password"), [
+    ("postgresql://bench:pa55@db:5432/runs", "pa55"),
+    ("postgres://bench:p%40ss@db/runs", "p%40ss"),  # as written: that is what a message holds
+    ("postgresql://bench@db/runs?password=hunter22", "hunter22"),
+    ("postgresql://bench@db/runs", None),
+    ("postgresql://bench@[::1/runs", None),
+])
+def test_url_password(url: str, password: str | None) -> None:
+    assert url_password(url) == password

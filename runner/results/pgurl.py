@@ -59,7 +59,8 @@ def connect_options(url: str) -> dict[str, Any]:
 
 def failure(url: str, exc: Exception) -> RunnerError:
     """The one-line error for a psycopg error met using the index at `url`: InputError (exit
-    2) for a bad URL, credentials or database name; UnreachableIndexError (exit 74) else."""
+    2) for a bad URL, credentials, database name or an index it cannot update;
+    UnreachableIndexError (exit 74) for a server that is down, gone or too slow."""
     said, secret = " ".join(str(exc).split()), url_password(url)
     if secret:  # libpq does not echo it, but a message quoting the URL would
         said = redact_keys(said, [secret]).replace(secret, "***")
@@ -73,7 +74,9 @@ def failure(url: str, exc: Exception) -> RunnerError:
     if state == "42501":
         return InputError(f"{where}: not allowed to use the results index ({said}); grant "
                           "the user CREATE and write access on its schema")
-    if "timeout expired" in said:
+    if not any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(exc).__mro__):
+        return InputError(f"{where}: cannot update the results index ({said})")
+    if "timeout expired" in said or state == "57014":
         return UnreachableIndexError(f"{where}: the results index did not answer in time "
                                      f"({said})", f"check the server, {HINT}")
     return UnreachableIndexError(f"{where}: cannot use the results index ({said})",
