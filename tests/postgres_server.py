@@ -69,10 +69,23 @@ class PostgresServer:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
-    def stop(self) -> None:
-        """Stop the cluster (immediate: its data is thrown away) and remove its folder."""
+    def halt(self) -> None:
+        """Stop the server at once, keeping its data (`start` brings it back)."""
         _run([str(self.bin / "pg_ctl"), "-D", str(self.home / "data"), "-m", "immediate",
               "-w", "-t", "30", "stop"], check=False)
+
+    def start(self) -> bool:
+        """Start the server on its port; False when it would not (the port was taken)."""
+        options = (f"-F -p {self.port} -k {self.home} -c listen_addresses=127.0.0.1"
+                   " -c max_connections=50")
+        done = _run([str(self.bin / "pg_ctl"), "-D", str(self.home / "data"), "-l",
+                     str(self.home / "log"), "-w", "-t", str(START_TIMEOUT_S), "-o", options,
+                     "start"], check=False)
+        return done.returncode == 0
+
+    def stop(self) -> None:
+        """Stop the cluster (its data is thrown away) and remove its folder."""
+        self.halt()
         shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -90,19 +103,13 @@ def start_postgres() -> PostgresServer:
     _run([str(binary / "initdb"), "-D", str(home / "data"), "-U", SUPERUSER, "-E", "UTF8",
           "--no-locale", "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256",
           f"--pwfile={home / 'pw'}"])
-    for attempt in range(START_ATTEMPTS):
-        port = free_port()
-        options = f"-F -p {port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections=50"
-        done = _run([str(binary / "pg_ctl"), "-D", str(home / "data"), "-l",
-                     str(home / "log"), "-w", "-t", str(START_TIMEOUT_S), "-o", options,
-                     "start"], check=False)
-        if done.returncode == 0:
-            return PostgresServer(binary, home, port, password)
-        if attempt == START_ATTEMPTS - 1:  # another process took the port meanwhile: retry
-            log = (home / "log").read_text(errors="replace")[-2000:]
-            shutil.rmtree(home, ignore_errors=True)
-            raise RuntimeError(f"PostgreSQL did not start: {done.stderr}\n{log}")
-    raise AssertionError("unreachable")
+    for _ in range(START_ATTEMPTS):  # another process may take the free port meanwhile
+        server = PostgresServer(binary, home, free_port(), password)
+        if server.start():
+            return server
+    log = (home / "log").read_text(errors="replace")[-2000:]
+    shutil.rmtree(home, ignore_errors=True)
+    raise RuntimeError(f"PostgreSQL did not start in {START_ATTEMPTS} attempts:\n{log}")
 
 
 def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:

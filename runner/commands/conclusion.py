@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runner import interrupts
 from runner.atomicfile import write_output
 from runner.commands.preparation import Prepared
-from runner.errors import InputError, RunnerError, StorageError, cannot_write
+from runner.errors import (
+    InputError,
+    RunnerError,
+    StorageError,
+    UnreachableIndexError,
+    cannot_write,
+)
 from runner.printable import printable, printable_lines
 from runner.report import junit
 from runner.run.gateway import run_gateway
@@ -32,6 +38,9 @@ def stopped_by_disk(exc: StorageError, store: RunStore,
     try:
         store.finish("interrupted")
         state = f"run {store.run_dir} is marked interrupted"
+    except UnreachableIndexError:  # raised after the manifest was written
+        state = (f"run {store.run_dir} is marked interrupted in its manifest (the resume "
+                 "brings the index up to date)")
     except (RunnerError, OSError):
         state = f"run {store.run_dir} could not even be marked interrupted"
     resume = shlex.join(["runner", "apply", args.plan, *rerun_options(args),
