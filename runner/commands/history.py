@@ -17,7 +17,7 @@ from runner.plural import counted
 from runner.printable import printable, printable_lines
 from runner.report.compare import Metric, find_metric, verdict
 from runner.report.history import Series, load_history, sparkline
-from runner.results.index import choose_index
+from runner.results.index import URL_ENV, choose_index
 from runner.run.validity import DEGRADED, INVALID, UNKNOWN
 
 # Under a job's sparkline, when some of its points are not valid: one mark per point.
@@ -27,7 +27,8 @@ LEGEND = "(! invalid, ~ degraded: see runner report RUN)"
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     metric = find_metric(args.metric)
-    index = choose_index(args.results, env, configured_index(args.config_dir, env))
+    configured = None if env.get(URL_ENV) else configured_index(args.config_dir, env)
+    index = choose_index(args.results, env, configured)
     series = load_history(args.results, metric, plan=args.plan, benchmark=args.benchmark,
                           model=args.model, last=args.last, index=index)
     renderers = {"text": as_text, "json": as_json, "csv": as_csv}

@@ -18,7 +18,7 @@ from runner.results.sqliteindex import BUSY_TIMEOUT_S, INDEX_FILE, open_index
 URL_ENV = "RUNNER_INDEX_URL"
 
 __all__ = ["BUSY_TIMEOUT_S", "INDEX_FILE", "SCHEMA_VERSION", "URL_ENV", "IndexReader",
-           "RunRow", "check_index", "choose_index", "describe", "flatten_metrics", "is_postgres",
+           "RunRow", "check_index", "choose_index", "flatten_metrics", "is_postgres",
            "open_index", "read_index", "replace_jobs", "upsert_job", "upsert_run"]
 
 
@@ -43,11 +43,6 @@ def choose_index(results_dir: str, env: Mapping[str, str], configured: str | Non
         return os.path.join(results_dir, INDEX_FILE)
     check_url(url)
     return url
-
-
-def describe(location: str) -> str:
-    """The location as it may be printed or stored: a URL's password hidden."""
-    return shown(location) if is_postgres(location) else location
 
 
 def check_index(location: str) -> None:

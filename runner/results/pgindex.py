@@ -165,6 +165,6 @@ def read_index(url: str) -> Iterator[PgReader]:
             raise InputError(newer_message(shown(url), version))
         if version < 1:
             raise InputError(f"{shown(url)}: no runs are indexed in it yet; run `runner apply "
-                             "PLAN` with this RUNNER_INDEX_URL first")
+                             "PLAN` with this index first")
         yield PgReader(conn)
 

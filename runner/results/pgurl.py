@@ -23,7 +23,8 @@ _AUTH_STATES = ("28000", "28P01")  # invalid authorization, invalid password
 _AUTH_SAID = ("authentication failed", "no pg_hba.conf entry", "password is required",
               "does not exist")  # a role or database that does not exist
 FORM = "postgresql://USER@HOST:PORT/DATABASE"
-HINT = "or unset RUNNER_INDEX_URL to keep the index in results/index.sqlite"
+HINT = ("or, to keep the index in results/index.sqlite, unset RUNNER_INDEX_URL (and "
+        "servers.yaml's results.index_url)")
 
 
 def is_postgres(location: str) -> bool:
