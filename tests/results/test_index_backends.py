@@ -282,3 +282,11 @@ def test_servers_yaml_names_the_index_and_the_password_comes_from_libpq(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {configs / 'servers.yaml'}:4:14: results.index_url holds a "
                           "password: remove it") and postgres.password not in err
+
+
+def test_a_unix_socket_url(postgres: Any) -> None:
+    database = postgres.create_database().rsplit("/", 1)[1]
+    url = f"postgresql://runner_admin@/{database}?host={postgres.home}&port={postgres.port}"
+    upsert_job(url, RUN, job(1, "ok", metrics={"ttft_ms": {"p95": 5.0}}))
+    with read_index(url) as reader:
+        assert reader.names("model") == ["m1"]
