@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from runner import defaults
@@ -207,9 +207,10 @@ class RequestBodies:
         own = {"max_tokens": prompt["max_tokens"]} if "max_tokens" in prompt else {}  # a trace's
         return encode_body({"model": self.model, **prompt, **self.tail, **own})
 
-    def prebuild(self, count: int) -> None:
+    def prebuild(self, indices: Iterable[int]) -> None:
+        """Build the bodies of `indices` ahead, up to PREBUILD_BYTES of them."""
         size = 0
-        for index in range(count):
+        for index in indices:
             if size >= PREBUILD_BYTES:
                 return
             self.ready[index] = body = self.build(index)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from runner.defaults import REPEAT, REPEAT_PAUSE_S
@@ -23,6 +24,7 @@ class Repetition:
     metrics: dict[str, Any]
     status: str
     error: str | None
+    workers: int = 1  # the worker processes that sent it (--workers)
 
 
 def repeat_count(params: Mapping[str, Any]) -> int:
@@ -65,15 +67,19 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     from runner.run.gateway import summarize_gateway
     from runner.run.metrics import Expectation, summarize
     from runner.run.replaymetrics import replay_figures
+    from runner.run.workercount import workers_for
+    from runner.run.workersplit import run_split
 
     def on_record(record: RequestRecord) -> None:
         record.repetition = number
         write(record)
 
     prompts = ctx.prompts(spec)
-    result = await run_load(target, spec.job.params, prompts, on_record=on_record,
-                            stop=ctx.stop, hurry=ctx.hurry, before_window=mark,
-                            max_error_rate=spec.max_error_rate)
+    lanes = workers_for(spec.job.params, ctx.workers)
+    send = run_load if lanes == 1 else partial(run_split, lanes=lanes)
+    result = await send(target, spec.job.params, prompts, on_record=on_record,
+                        stop=ctx.stop, hurry=ctx.hurry, before_window=mark,
+                        max_error_rate=spec.max_error_rate)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params),
@@ -82,7 +88,7 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)
-    return Repetition(result, metrics, status, error)
+    return Repetition(result, metrics, status, error, lanes)
 
 
 def cut_short(spec: Any, done: Sequence[Repetition]) -> str | None:
