@@ -20,7 +20,7 @@ def parse_workers(text: str) -> int | str:
     if text == AUTO:
         return AUTO
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"--workers takes a whole number from 1, or auto, not {text!r}")
+        raise ValueError(f"give a whole number from 1, or auto, not {text!r}")
     return int(text)
 
 
