@@ -220,3 +220,39 @@ def test_ctrl_c_with_workers_exits_130_keeping_the_records_and_no_process(
     # in-flight requests got their grace: they finished (2 s answers, 2 s grace) or were cut
     assert all(r["ok"] or r["error_kind"] == "cancelled" for r in records)
     assert not [pid for pid in everyone if alive(pid)]
+
+
+PRIMED = """\
+  - name: primed
+    models: all
+    workload: {synthetic: {input_tokens: 16, prefix: {count: 3, tokens: 32}}, max_tokens: 8}
+    load: {concurrency: 4, requests: 20, repeat: 2, warmup_requests: 2}
+"""
+
+
+def test_priming_warm_ups_and_repetitions_with_workers(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project(here, PRIMED)
+    job = apply_workers(capsys, "r", "2")["primed"]
+    assert job["workers"] == 2 and job["status"] == "ok"
+    for repetition in (1, 2):  # each: 3 priming requests and 2 warm-ups, then 20 measured
+        mine = [r for r in job["records"] if r["repetition"] == repetition]
+        warm = [r for r in mine if r["warmup"]]
+        assert sorted(r["index"] for r in mine) == list(range(25))
+        assert len(warm) == 5 and all(r["sent_ms"] + r["e2e_ms"] <= 0.5 for r in warm)
+
+
+def test_an_unreachable_server_stops_every_worker(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (here / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {url: 'http://127.0.0.1:9', timeout_s: 2}\n")
+    (here / "configs" / "models.yaml").write_text("models:\n  - {id: m1}\n")
+    (here / "p.yaml").write_text(PLAN.format(benchmarks=CLOSED).replace(
+        "fallback: false", "fallback: true"))
+    code, out, err = run_cli(capsys, "apply", "p.yaml", "--no-report", "--no-probe",
+                             "--workers", "2", "--source", "fallback")
+    assert code == EXIT_JOBS_FAILED, out + err
+    job = stored_jobs(here / "results", "p")["closed"]
+    assert job["stopped"] == "unreachable" and job["workers"] == 2
+    assert "server unreachable" in job["error"]
+    assert job["metrics"]["requests"]["total"] < 64  # they gave up: nothing like the plan's 64
