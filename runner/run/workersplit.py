@@ -33,12 +33,22 @@ def shares_for(target: Target, params: Mapping[str, Any], prompts: Any, lanes: i
 
 
 def _own_params(params: Mapping[str, Any], deal: Deal) -> dict[str, Any]:
+    """The job's params as one worker sees its share: its streams, and an open loop's rate (and
+    a ramp's start) divided among the workers, which is what its own checks compare with
+    (early stop's saturation rule, the unreachable probe's second of arrivals); its arrivals
+    themselves come dealt from the whole job's schedule."""
     own = dict(params)
     if deal.arrivals is None:
         own["concurrency"] = len(deal.openings)
-    elif params.get("max_concurrency") is not None:
+        return own
+    if params.get("max_concurrency") is not None:
         own["max_concurrency"] = max(1, len(range(deal.lane, int(params["max_concurrency"]),
                                                   deal.lanes)))
+    if params.get("rate") is not None:
+        own["rate"] = float(params["rate"]) / deal.lanes
+    ramp = params.get("ramp_up")
+    if isinstance(ramp, Mapping) and ramp.get("start") is not None:
+        own["ramp_up"] = {**ramp, "start": float(ramp["start"]) / deal.lanes}
     return own
 
 
