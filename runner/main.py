@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "event loop and connections (default: 1, in this process); auto: one "
                         f"per {defaults.WORKER_STREAMS} streams or {defaults.WORKER_RATE:g} "
                         "req/s of the job, at most one per core")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where each job's load runs: local (this machine: this process, or "
+                        "--workers processes) or ray (actors on a Ray cluster, one per worker; "
+                        "needs runner[ray])")
+    p.add_argument("--ray-address", metavar="HOST:PORT|auto",
+                   help="the Ray cluster for --executor ray (default: $RAY_ADDRESS)")
     p.add_argument("--force", action="store_true",
                    help="run even though the plan file changed since the lock was saved or "
                         "since the --resume'd run started, or the plan passes the key's "

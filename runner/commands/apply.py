@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
         resumed = _open_resumed(args, prepared, command, stack) if args.resume else None
         lock_servers(stack, _shared_servers(prepared.specs), env,
                      timeout_s=args.lock_timeout, command=command, on_wait=_waiting(args))
+        args.ray_cluster = _join_cluster(args, env, stack)
         signals.hold()
         if resumed is None:
             store = RunStore.create(args.results, prepared.plan["name"],
@@ -154,6 +155,20 @@ def _resume_note(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]
             "inventory": prepared.inventory.summary()}
 
 
+def _join_cluster(args: argparse.Namespace, env: Mapping[str, str], stack: ExitStack) -> Any:
+    """`--executor ray`: this process joins the Ray cluster (left when the run ends) and says
+    so; the cluster (raycluster.Cluster), or None for the local executor."""
+    if getattr(args, "executor", "local") != "ray":
+        return None
+    from runner.run import raycluster
+
+    address = raycluster.ray_address(getattr(args, "ray_address", None), env)
+    cluster = raycluster.connect(address)
+    stack.callback(raycluster.disconnect)
+    tell(f"executor: Ray cluster at {printable(address)}, {cluster.cpus} CPUs", sys.stderr)
+    return cluster
+
+
 def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
     def say(what: str, holder: Holder) -> None:
         tell(f"waiting up to {args.lock_timeout:g} s for {what}, locked by "
@@ -211,6 +226,7 @@ def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
         **_probe_blocks(prepared),
         "options": {"source": args.source, **prepared.selection, "forks": args.forks,
                     "workers": getattr(args, "workers", 1),
+                    "executor": getattr(args, "executor", "local"),
                     "fail_fast": args.fail_fast, "lock": is_lock(args.plan)},
     }
 
@@ -252,7 +268,8 @@ def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[
             sync()
             ctx = Context(store, reporter, env, prompts, stop,
                           hurry=hurry, fail_fast=args.fail_fast, resume=bool(args.resume),
-                          workers=getattr(args, "workers", 1))
+                          workers=getattr(args, "workers", 1),
+                          cluster=getattr(args, "ray_cluster", None))
             return await execute(specs, ctx, forks=args.forks)
         finally:
             signals.wake = None

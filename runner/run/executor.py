@@ -66,6 +66,7 @@ class Context:
     resume: bool = False
     failed: bool = False  # set by the first failed job (for --fail-fast)
     workers: int | str = 1  # processes sending each job's load: N or "auto" (--workers)
+    cluster: Any = None  # the Ray cluster sending every job's load (raycluster.Cluster), or None
     # a default {url}/metrics tried in this apply -> None (it answers) or why it does not
     scraped: dict[str, str | None] = field(default_factory=dict)
 
@@ -190,6 +191,7 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
         status, error, stopped = "interrupted", short, "interrupted"
     return {**job_header(spec), "status": status, "error": error,
             "attempts": attempt, "stopped": stopped, **early, "workers": last.workers,
+            "executor": last.executor,
             "started_at": started,
             "finished_at": utc_now(),
             "duration_s": round(sum(rep.result.duration_s for rep in done), 3),

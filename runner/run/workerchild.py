@@ -69,13 +69,4 @@ def _obey(conn: Connection, control: Control, loop: asyncio.AbstractEventLoop) -
         loop.remove_reader(conn.fileno())
         control.parent_gone()
         return
-    kind = message[0]
-    if kind == "open":
-        control.open_at(float(message[1]))
-    elif kind == "stop":
-        control.stop.set()
-    elif kind == "hurry":
-        control.stop.set()
-        control.hurry.set()
-    elif kind == "give_up":
-        control.give_up(str(message[1]))
+    control.obey(message)

@@ -147,11 +147,14 @@ class Pool:
         finally:
             ended.cancel()
             hurried.cancel()
-        for number in range(len(self.procs)):
+        for number in range(len(self.shares)):
             if not self.ended[number]:
-                self.procs[number].kill()
-                self._lose(number, f"worker process {number} killed: still running "
+                self._kill(number)
+                self._lose(number, f"worker {number} killed: still running "
                                    f"{HURRIED_WAIT_S:g} s after the second interrupt")
+
+    def _kill(self, number: int) -> None:
+        self.procs[number].kill()
 
     def close(self) -> None:
         """Every worker process gone (killed if it lingers), every pipe closed."""
@@ -175,7 +178,15 @@ async def run_pool(shares: Sequence[Share], total: int | None,
     (workermerge.merge). `stop` and `hurry` (first and second interrupt) are relayed to every
     worker; `before_window` is awaited once all warm-ups ended, before the windows open.
     `total`: the job's request count with warm-ups (None: it has none, e.g. duration_s)."""
-    pool = Pool(shares, on_record, before_window)
+    return await drive(Pool(shares, on_record, before_window), total, stop, hurry)
+
+
+async def drive(pool: Pool, total: int | None, stop: asyncio.Event | None,
+                hurry: asyncio.Event | None) -> LoadResult:
+    """Start `pool`'s workers, relay `stop` and `hurry` to them, wait until every one ended,
+    record a lost worker's requests, and merge their outcomes (see `run_pool`); any kind of
+    worker (a process, a Ray actor) whose pool subclasses `Pool`."""
+    on_record = pool.on_record
     relays = [asyncio.create_task(_relay(event, pool, (name,)))
               for name, event in (("stop", stop), ("hurry", hurry)) if event is not None]
     try:

@@ -72,6 +72,20 @@ class Control:
         else:
             self.job._give_up(reason)
 
+    def obey(self, message: tuple[Any, ...]) -> None:
+        """One message from the driver: ("open", wall time), ("stop",), ("hurry",) or
+        ("give_up", reason); anything else is ignored."""
+        kind = message[0]
+        if kind == "open":
+            self.open_at(float(message[1]))
+        elif kind == "stop":
+            self.stop.set()
+        elif kind == "hurry":
+            self.stop.set()
+            self.hurry.set()
+        elif kind == "give_up":
+            self.give_up(str(message[1]))
+
     def parent_gone(self) -> None:
         self.stop.set()
         self.hurry.set()

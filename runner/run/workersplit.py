@@ -64,8 +64,10 @@ async def run_split(
     on_record: Callable[[RequestRecord], None], stop: asyncio.Event | None = None,
     hurry: asyncio.Event | None = None, grace_s: float = 2.0,
     before_window: Callable[[], Awaitable[object]] | None = None, max_error_rate: float = 0.0,
+    pool: Callable[..., Awaitable[LoadResult]] = run_pool,
 ) -> LoadResult:
-    """runner.load.loadgen.run_load's job sent by `lanes` worker processes (same arguments
-    and result; see workerpool.run_pool for how they run and workermerge.merge for the result)."""
+    """runner.load.loadgen.run_load's job sent by `lanes` workers (same arguments and result;
+    see workerpool.run_pool for how they run and workermerge.merge for the result). `pool`
+    runs the shares: worker processes (run_pool) or Ray actors (raypool.run_ray_pool)."""
     shares = shares_for(target, params, prompts, lanes, max_error_rate, grace_s)
-    return await run_pool(shares, total_requests(params), on_record, stop, hurry, before_window)
+    return await pool(shares, total_requests(params), on_record, stop, hurry, before_window)
