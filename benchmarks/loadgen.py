@@ -6,10 +6,14 @@ concurrency 1, 16, 64 and 256. (b) fidelity: measured minus true TTFT and ITL (p
 the simulator's own write lag, so the error splits into the server's share and the client's:
 closed loops (one stream, then as the issue states them), then open loops (constant arrivals)
 holding as many streams, whose requests do not all start in the same instant.
+(c) workers: the same capacity load sent by 1 and N worker processes (runner apply --workers),
+side by side: tokens/s, requests/s and the client's CPU-seconds per 1,000 requests (this process
+and its worker processes, from getrusage; the simulator excluded).
 The tests assert schedules and order only; these figures are where precision is measured.
 CPU columns are cores busy: the client, the simulator and every other process on the machine
 (a busy machine makes every number here worse; compare runs with "others" near 0).
-Run: .venv/bin/python benchmarks/loadgen.py [--quick]   (about 80 s; --quick: about 30 s)
+Run: .venv/bin/python benchmarks/loadgen.py [--quick] [--workers-only]
+(about 110 s; --quick: about 45 s; --workers-only: part (c) alone)
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import sys
 import time
 import urllib.request
@@ -26,9 +31,11 @@ from typing import Any
 
 from runner.load.exchange import Target
 from runner.load.loadgen import LoadResult, run_load
+from runner.load.loadjob import ignore
 from runner.load.workload import prompt_source
 from runner.mock.process import mock_process
 from runner.mock.server import MockConfig
+from runner.run.workersplit import run_split
 
 MODEL = "mock-model"
 CAPACITY_TOKENS = 256
@@ -37,6 +44,8 @@ CAPACITY_CONCURRENCY = (1, 16, 64, 256)
 # assert (a busy machine pushes any such bound over: issue 7), then the issue's two points.
 FIDELITY = ((50.0, 10.0, 10, 1), (50.0, 10.0, 64, 64), (50.0, 40.0, 32, 256))
 TICKS = os.sysconf("SC_CLK_TCK")
+WORKERS_STREAMS = 256  # (c): streams in flight, dealt over the workers
+WORKERS_TOKENS = (256, 16)  # (c): tokens per answer: long answers (tokens/s), short (requests/s)
 
 
 def cores() -> tuple[int, int]:
@@ -46,14 +55,15 @@ def cores() -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def simulator(config: MockConfig) -> Iterator[str]:
-    """The simulator process pinned to the server core (it inherits our affinity at start)."""
+def simulator(config: MockConfig, shared: bool = False) -> Iterator[str]:
+    """The simulator process pinned to the server core (it inherits our affinity at start); the
+    client on the other core, or with `shared` on every core (worker processes inherit it)."""
     server, client = cores()
     original = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {server})
     try:
         with mock_process(config) as url:
-            os.sched_setaffinity(0, {client})
+            os.sched_setaffinity(0, original if shared else {client})
             yield url
     finally:
         os.sched_setaffinity(0, original)
@@ -172,12 +182,58 @@ def fidelity(duration_s: float) -> None:
                   f" {len(ok):>8}  {cpu}")
 
 
+def client_cpu_s() -> float:
+    """CPU seconds of this process and of its children that ended (the worker processes, once
+    joined; the simulator, still running, is not among them)."""
+    own, ended = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
+def send(url: str, params: dict[str, Any], lanes: int) -> LoadResult:
+    target, prompts = Target(url, {}, MODEL), prompt_source(params, ".", {})
+    if lanes == 1:
+        return asyncio.run(run_load(target, params, prompts))
+    return asyncio.run(run_split(target, params, prompts, lanes, on_record=ignore))
+
+
+def workers(duration_s: float) -> None:
+    lanes = sorted({1, 2, len(os.sched_getaffinity(0))})
+    print(f"\n(c) workers: {WORKERS_STREAMS} streams, zero server delay, closed loop, sent by "
+          f"{' / '.join(map(str, lanes))} worker processes; client CPU-s per 1,000 requests: "
+          "this process and its workers (getrusage SELF + CHILDREN), simulator excluded")
+    if len(os.sched_getaffinity(0)) <= 2:
+        print(f"NOTE: this machine has {len(os.sched_getaffinity(0))} cores and the simulator "
+              "shares them with the workers: capacity cannot scale here, the CPU cost per "
+              "request shows what the workers add or save")
+    print(f"{'tokens':>6} {'workers':>7} {'tokens/s':>9} {'req/s':>7} {'failed':>6}"
+          f" {'CPU-s/1k req':>12} {'sched p99':>9} {'loop p99':>8}")
+    for tokens in WORKERS_TOKENS:
+        config = MockConfig(models=(MODEL,), ttft_ms=0, itl_ms=0, output_tokens=tokens)
+        with simulator(config, shared=True) as url:
+            for count in lanes:
+                before = client_cpu_s()
+                result = send(url, job(WORKERS_STREAMS, tokens, duration_s), count)
+                cpu = client_cpu_s() - before
+                measured = [r for r in result.records if not r.warmup]
+                ok = [r for r in measured if r.ok]
+                span, health = window_s(result), result.health
+                made = sum(r.output_tokens or 0 for r in ok)
+                print(f"{tokens:>6} {count:>7} {made / span:>9,.0f}"
+                      f" {len(ok) / span:>7,.0f} {len(measured) - len(ok):>6}"
+                      f" {cpu * 1000 / max(len(result.records), 1):>12.3f}"
+                      f" {pct(health.scheduling_lag_ms, .99):>9.1f}"
+                      f" {pct(health.loop_delay_ms, .99):>8.1f}")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
     server, client = cores()
     print(f"simulator on core {server}, client on core {client}; Python {sys.version.split()[0]}")
-    capacity(1.5 if quick else 4.0)
-    fidelity(3.0 if quick else 8.0)
+    if "--workers-only" not in sys.argv[1:]:
+        capacity(1.5 if quick else 4.0)
+        fidelity(3.0 if quick else 8.0)
+    workers(1.5 if quick else 4.0)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,10 @@ MAX_DATASET_BYTES = 256 * 1024 * 1024
 SEARCH: dict[str, Any] = {"precision": 0.1, "max_jobs": 12}
 # A sweep's (load.sweep) throughput job: streams in flight.
 SWEEP: dict[str, Any] = {"concurrency": 64}
+
+# `runner apply --workers auto` (issue 15 §1): one worker process per WORKER_STREAMS streams of
+# a closed loop, or per WORKER_RATE req/s of an open loop, at most one per core. One process
+# drives 64 streams at 170-200k simulated tok/s (benchmarks/loadgen.py), so 128 streams or
+# 200 req/s of short answers is where its event loop starts to be the limit.
+WORKER_STREAMS = 128
+WORKER_RATE = 200.0

@@ -50,6 +50,16 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def workers(text: str) -> int | str:
+    """`--workers`' value: N (from 1) or auto (argparse type)."""
+    from runner.run.workercount import parse_workers
+
+    try:
+        return parse_workers(text.strip().lower())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def duration(text: str) -> float:
     """Seconds from `90`, `90s`, `500ms`, `10m` or `1h` (argparse type)."""
     value = text.strip().lower()
@@ -113,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", action="store_true", help="stop after the first failed job")
     p.add_argument("--forks", type=int, default=1, metavar="N",
                    help="run jobs of up to N different servers side by side (default: 1)")
+    p.add_argument("--workers", type=workers, default=1, metavar="N|auto",
+                   help="split each job's load over N worker processes, each with its own "
+                        "event loop and connections (default: 1, in this process); auto: one "
+                        f"per {defaults.WORKER_STREAMS} streams or {defaults.WORKER_RATE:g} "
+                        "req/s of the job, at most one per core")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where each job's load runs: local (this machine: this process, or "
+                        "--workers processes) or ray (actors on a Ray cluster, one per worker; "
+                        "needs runner[ray])")
+    p.add_argument("--ray-address", metavar="HOST:PORT|auto",
+                   help="the Ray cluster for --executor ray (default: $RAY_ADDRESS)")
     p.add_argument("--force", action="store_true",
                    help="run even though the plan file changed since the lock was saved or "
                         "since the --resume'd run started, or the plan passes the key's "

@@ -21,6 +21,7 @@ from runner.errors import (
     EXIT_JOBS_FAILED,
     EXIT_OK,
     StorageError,
+    UsageError,
 )
 from runner.filelock import Holder
 from runner.inventory.config import api_key
@@ -45,9 +46,25 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.junit and args.junit != "-":  # refused now, not after the run
         check_output(args.junit, "the JUnit report", make_folder=True)
     with prepare(args, env) as (ws, prepared):
+        check_workers(getattr(args, "workers", 1), prepared.specs)
         for warning in prepared.warnings:
             tell(f"WARNING: {printable(warning)}", sys.stderr)
         return _run(args, env, ws, prepared)
+
+
+def check_workers(asked: int | str, specs: Sequence[JobSpec]) -> None:
+    """Refuse `--workers N` (N > 1) for a plan with multi-turn sessions, which one process
+    sends (`auto` gives those jobs one worker).
+
+    Raises:
+        UsageError: the first such job, and what to do."""
+    if not isinstance(asked, int) or asked == 1:
+        return
+    for spec in specs:
+        if spec.job.params.get("session"):
+            raise UsageError(f"--workers {asked}: job {spec.job.id} runs multi-turn sessions "
+                             "(workload.session), which one process sends; use --workers 1, "
+                             "or --workers auto, which gives such jobs one worker")
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
@@ -70,6 +87,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
         resumed = _open_resumed(args, prepared, command, stack, index) if args.resume else None
         lock_servers(stack, _shared_servers(prepared.specs), env,
                      timeout_s=args.lock_timeout, command=command, on_wait=_waiting(args))
+        args.ray_cluster = _join_cluster(args, env, stack)
         signals.hold()
         if resumed is None:
             store = RunStore.create(args.results, prepared.plan["name"],
@@ -141,6 +159,20 @@ def _resume_note(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]
             "inventory": prepared.inventory.summary()}
 
 
+def _join_cluster(args: argparse.Namespace, env: Mapping[str, str], stack: ExitStack) -> Any:
+    """`--executor ray`: this process joins the Ray cluster (left when the run ends) and says
+    so; the cluster (raycluster.Cluster), or None for the local executor."""
+    if getattr(args, "executor", "local") != "ray":
+        return None
+    from runner.run import raycluster
+
+    address = raycluster.ray_address(getattr(args, "ray_address", None), env)
+    cluster = raycluster.connect(address)
+    stack.callback(raycluster.disconnect)
+    tell(f"executor: Ray cluster at {printable(address)}, {cluster.cpus} CPUs", sys.stderr)
+    return cluster
+
+
 def _waiting(args: argparse.Namespace) -> Callable[[str, Holder], None]:
     def say(what: str, holder: Holder) -> None:
         tell(f"waiting up to {args.lock_timeout:g} s for {what}, locked by "
@@ -197,6 +229,8 @@ def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
         "prompt_nonce": secrets.token_hex(8),  # see _salted
         **_probe_blocks(prepared),
         "options": {"source": args.source, **prepared.selection, "forks": args.forks,
+                    "workers": getattr(args, "workers", 1),
+                    "executor": getattr(args, "executor", "local"),
                     "fail_fast": args.fail_fast, "lock": is_lock(args.plan)},
     }
 
@@ -237,7 +271,9 @@ def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[
         try:
             sync()
             ctx = Context(store, reporter, env, prompts, stop,
-                          hurry=hurry, fail_fast=args.fail_fast, resume=bool(args.resume))
+                          hurry=hurry, fail_fast=args.fail_fast, resume=bool(args.resume),
+                          workers=getattr(args, "workers", 1),
+                          cluster=getattr(args, "ray_cluster", None))
             return await execute(specs, ctx, forks=args.forks)
         finally:
             signals.wake = None

@@ -13,7 +13,7 @@ from runner.load.records import RequestRecord
 from runner.load.sessions import SessionJob
 from runner.load.workload import PromptSource
 
-__all__ = ["PROBE_MIN", "LoadResult", "Target", "run_load"]
+__all__ = ["PROBE_MIN", "LoadResult", "Target", "load_job", "run_load"]
 
 
 async def run_load(
@@ -45,9 +45,14 @@ async def run_load(
     cancelled ones included, goes to `on_record` as it ends; warm-ups when the window opens,
     with offsets from its start (or at the job's end, if it never opened). `before_window` is
     awaited after the warm-ups ended and before the window opens (not when there is none)."""
-    kind: type[LoadJob] = LoadJob
-    if params.get("session"):  # multi-turn sessions
-        kind = SessionJob
-    job = kind(target, with_priming(params), prompts, on_record or ignore, max_error_rate)
+    job = load_job(target, params, prompts, on_record or ignore, max_error_rate)
     job.before_window = before_window
     return await job.run(stop, hurry, grace_s)
+
+
+def load_job(target: Target, params: Mapping[str, Any], prompts: PromptSource,
+             on_record: Callable[[RequestRecord], None], max_error_rate: float) -> LoadJob:
+    """The running job `run_load` runs (a worker process runs its part of one: run.workers),
+    multi-turn sessions or single requests, its warm-ups counting the priming requests."""
+    kind: type[LoadJob] = SessionJob if params.get("session") else LoadJob
+    return kind(target, with_priming(params), prompts, on_record, max_error_rate)

@@ -71,7 +71,8 @@ class LoadJob(Schedule):
 
     async def run(self, stop: asyncio.Event | None, hurry: asyncio.Event | None,
                   grace_s: float) -> LoadResult:
-        self.bodies.prebuild(self._expected())
+        expected = self._expected()
+        self.bodies.prebuild(self.deal.indices(expected) if self.deal else range(expected))
         with _frozen_gc():
             async with self._session() as session:
                 self.session = session

@@ -21,6 +21,7 @@ ERROR_KINDS = (
     "cancelled",  # cut by the client: an interrupt, the job timeout, the end of duration_s
     "response_too_large",  # an answer past a servers.yaml `limits` (line_bytes, chunks)
     "client_error",  # runner could not send it (e.g. a header the HTTP client refuses)
+    "worker_lost",  # the worker process sending it died (--workers): it never ended
 )
 
 

@@ -4,12 +4,13 @@ server asks for, the duration and its grace, interrupts, the job timeout, the wi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from time import perf_counter_ns
 from typing import Any
 
 from runner import defaults
 from runner.load.arrivals import arrival_offsets, slot_openings
+from runner.load.deal import Deal
 from runner.load.exchange import Exchange, Target
 from runner.load.replay import replay_offsets
 from runner.load.slots import Slots
@@ -55,6 +56,14 @@ class Schedule(Exchange):
         # Awaited between the last warm-up's end and the window's opening (e.g. a scrape of
         # the server's counters, so that they hold none of the warm-up's work).
         self.before_window: Callable[[], Awaitable[object]] | None = None
+        # A worker's part of the job (runner.run.workers): its indices, arrivals, streams; and
+        # awaited last before the window opens, to open it with the other workers'.
+        self.deal: Deal | None = None
+        self.before_open: Callable[[], Awaitable[object]] | None = None
+
+    def take_part(self, deal: Deal) -> None:
+        """Send only this worker's part of the job (see runner.load.deal)."""
+        self.deal, self.next_index = deal, deal.lane
 
     async def _supervise(self, driver: asyncio.Task[str], stop: asyncio.Event | None,
                          hurry: asyncio.Event | None, grace_s: float) -> str:
@@ -194,9 +203,12 @@ class Schedule(Exchange):
         await self._warm_up()
         if self.warmup and self.before_window is not None and self.sending:
             await self.before_window()
+        if self.before_open is not None and self.sending:
+            await self.before_open()
         if not self.sending:
             return self._stopped()
         self._open_window()
+        self.next_index = self.warmup + (self.deal.lane if self.deal else 0)
         return await (self._open() if self.open_loop else self._closed())
 
     async def _warm_up(self) -> None:
@@ -216,7 +228,7 @@ class Schedule(Exchange):
             if self._paused():  # a server's Retry-After holds warm-ups too
                 await self._pace()
                 continue
-            index, self.next_index = self.next_index, self.next_index + 1
+            index, self.next_index = self.next_index, self.next_index + self._step()
             await self._request(index, self.bodies.get(index), None, None)
 
     def _open_window(self) -> None:
@@ -231,7 +243,8 @@ class Schedule(Exchange):
     async def _closed(self) -> str:
         """Closed loop: `concurrency` workers (from when each slot opens, see slot_openings),
         each sending when its previous request ends."""
-        workers = [self._spawn(self._worker(at)) for at in slot_openings(self.params)]
+        openings = self.deal.openings if self.deal else slot_openings(self.params)
+        workers = [self._spawn(self._worker(at)) for at in openings]
         await asyncio.wait(workers)
         return self._stopped()
 
@@ -254,16 +267,19 @@ class Schedule(Exchange):
         if self.duration_ns is not None and perf_counter_ns() - self.t0 >= self.duration_ns:
             self.duration_hit = True
             return None
-        self.next_index += 1
-        return self.next_index - 1
+        self.next_index += self._step()
+        return self.next_index - self._step()
+
+    def _step(self) -> int:
+        """From one of this job's (or worker's) request indices to its next."""
+        return self.deal.lanes if self.deal else 1
 
     async def _open(self) -> str:
         """Open loop: arrivals on absolute offsets from the start, so lateness never drifts.
         A pause (Retry-After) moves every later arrival by its length: the schedule keeps its
         rate and shape after it, and no burst of arrivals that fell due in it follows."""
         slots = Slots(self.slots)
-        offsets = self.replay if self.replay is not None else arrival_offsets(self.params)
-        for index, offset_s in enumerate(offsets, start=self.warmup):
+        for index, offset_s in self._arrivals():
             if self.total is not None and index >= self.total:
                 break
             body = self.bodies.get(index)
@@ -274,6 +290,13 @@ class Schedule(Exchange):
         if self.tasks:
             await asyncio.wait(set(self.tasks))
         return self._stopped()
+
+    def _arrivals(self) -> Iterable[tuple[int, float]]:
+        """The open loop's (index, offset_s) arrivals: a worker's dealt ones, else all."""
+        if self.deal is not None and self.deal.arrivals is not None:
+            return self.deal.arrivals
+        offsets = self.replay if self.replay is not None else arrival_offsets(self.params)
+        return enumerate(offsets, start=self.warmup)
 
     async def _arrive(self, offset_ns: int) -> int | None:
         """Sleep until an arrival is due (its offset, moved by the pauses so far) and return

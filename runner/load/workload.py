@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from runner import defaults
@@ -140,7 +140,7 @@ class TemplatePrompts:
     """A Jinja2 template rendered per request (sandboxed) with the plan's vars and `i`."""
 
     def __init__(self, template: str, variables: Mapping[str, Any], chat: bool) -> None:
-        self.variables, self.chat = dict(variables), chat
+        self.template, self.variables, self.chat = template, dict(variables), chat
         try:
             render_text(template, {**self.variables, "i": 0})  # syntax, sandbox and names
             self.compiled = environment().from_string(template)
@@ -159,6 +159,11 @@ class TemplatePrompts:
 
     def salted(self, salt: str) -> TemplatePrompts:
         return self  # the user's text, as rendered: see README, Prompts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its text and vars, compiled again where unpickled (a worker process,
+        run.workers): the sandbox's compiled template holds functions pickle cannot name."""
+        return (TemplatePrompts, (self.template, self.variables, self.chat))
 
 
 def request_body(
@@ -207,9 +212,10 @@ class RequestBodies:
         own = {"max_tokens": prompt["max_tokens"]} if "max_tokens" in prompt else {}  # a trace's
         return encode_body({"model": self.model, **prompt, **self.tail, **own})
 
-    def prebuild(self, count: int) -> None:
+    def prebuild(self, indices: Iterable[int]) -> None:
+        """Build the bodies of `indices` ahead, up to PREBUILD_BYTES of them."""
         size = 0
-        for index in range(count):
+        for index in indices:
             if size >= PREBUILD_BYTES:
                 return
             self.ready[index] = body = self.build(index)

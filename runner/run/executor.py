@@ -65,6 +65,8 @@ class Context:
     fail_fast: bool = False
     resume: bool = False
     failed: bool = False  # set by the first failed job (for --fail-fast)
+    workers: int | str = 1  # processes sending each job's load: N or "auto" (--workers)
+    cluster: Any = None  # the Ray cluster sending every job's load (raycluster.Cluster), or None
     # a default {url}/metrics tried in this apply -> None (it answers) or why it does not
     scraped: dict[str, str | None] = field(default_factory=dict)
 
@@ -188,7 +190,9 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
     if (short := cut_short(spec, done)) is not None:
         status, error, stopped = "interrupted", short, "interrupted"
     return {**job_header(spec), "status": status, "error": error,
-            "attempts": attempt, "stopped": stopped, **early, "started_at": started,
+            "attempts": attempt, "stopped": stopped, **early, "workers": last.workers,
+            "executor": last.executor,
+            "started_at": started,
             "finished_at": utc_now(),
             "duration_s": round(sum(rep.result.duration_s for rep in done), 3),
             "metrics": job_metrics(spec, done), "server_metrics": server}
@@ -229,6 +233,10 @@ def judge(
         return "failed", f"server unreachable ({_errors(metrics, first_error)})"
     if stopped == "job_timeout":
         return "failed", "job_timeout_s reached before the job finished"
+    if stopped == "worker_lost":
+        lost = (metrics.get("errors") or {}).get("worker_lost", 0)
+        return "failed", (f"a worker process was lost: {lost} of its requests recorded as "
+                          f"worker_lost ({_errors(metrics, first_error)})")
     if stopped in GAVE_UP:
         return "failed", f"{GAVE_UP[stopped]} ({_errors(metrics, first_error)})"
     if stopped == "error_rate" and early_stop:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from runner.defaults import REPEAT, REPEAT_PAUSE_S
@@ -23,6 +24,8 @@ class Repetition:
     metrics: dict[str, Any]
     status: str
     error: str | None
+    workers: int = 1  # the worker processes that sent it (--workers)
+    executor: str = "local"  # where they ran: local (this process), processes, ray
 
 
 def repeat_count(params: Mapping[str, Any]) -> int:
@@ -60,7 +63,6 @@ async def run_repetitions(
 async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRecord], None],
                     mark: Callable[[], Any] | None, number: int | None,
                     judge: Judge) -> Repetition:
-    from runner.load.loadgen import run_load
     from runner.load.sizing import calibration_of
     from runner.run.gateway import summarize_gateway
     from runner.run.metrics import Expectation, summarize
@@ -71,9 +73,10 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
         write(record)
 
     prompts = ctx.prompts(spec)
-    result = await run_load(target, spec.job.params, prompts, on_record=on_record,
-                            stop=ctx.stop, hurry=ctx.hurry, before_window=mark,
-                            max_error_rate=spec.max_error_rate)
+    lanes, executor, send = _sender(spec.job.params, ctx)
+    result = await send(target, spec.job.params, prompts, on_record=on_record,
+                        stop=ctx.stop, hurry=ctx.hurry, before_window=mark,
+                        max_error_rate=spec.max_error_rate)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
                         expect=Expectation.from_params(spec.job.params),
@@ -82,7 +85,26 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
     first = next((r.error for r in result.records if r.error and not r.warmup), None)
     status, error = judge(metrics, result.stopped, spec.max_error_rate, first, result.early_stop)
-    return Repetition(result, metrics, status, error)
+    return Repetition(result, metrics, status, error, lanes, executor)
+
+
+def _sender(params: Mapping[str, Any], ctx: Any) -> tuple[int, str, Callable[..., Any]]:
+    """How many workers send a job's load, where (local, processes, ray), and the function
+    that sends it (run_load's arguments). On Ray every job goes to actors but a multi-turn
+    session job, which one event loop sends: it stays in this process."""
+    from runner.load.loadgen import run_load
+    from runner.run.workercount import workers_for
+    from runner.run.workersplit import run_split
+
+    cluster = ctx.cluster
+    lanes = workers_for(params, ctx.workers, cluster.cpus if cluster is not None else None)
+    if cluster is not None and not params.get("session"):
+        from runner.run.raypool import run_ray_pool
+
+        return lanes, "ray", partial(run_split, lanes=lanes, pool=run_ray_pool)
+    if lanes == 1:
+        return 1, "local", run_load
+    return lanes, "processes", partial(run_split, lanes=lanes)
 
 
 def cut_short(spec: Any, done: Sequence[Repetition]) -> str | None:

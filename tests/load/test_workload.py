@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from runner.load.synthetic import VOCABULARY, SyntheticPrompts
 from runner.load.workload import (
     DatasetPrompts,
     RequestBodies,
+    TemplatePrompts,
     encode_body,
     prompt_salt,
     prompt_source,
@@ -263,3 +265,11 @@ def test_request_bodies_count_measured_prompts_from_zero_after_the_warmups() -> 
     first_words = [json.loads(bodies.build(i))["messages"][0]["content"].split()[0]
                    for i in range(4)]
     assert first_words == ["w0", "w1", "0", "1"]
+
+
+def test_template_prompts_travel_to_a_worker_process_by_pickle() -> None:
+    """--workers hands each worker its job's prompt source pickled; the sandbox's compiled
+    template held functions pickle cannot name (an internal error, exit 70, before)."""
+    source = TemplatePrompts("Say {{ who }} {{ i }}", {"who": "hi"}, chat=True)
+    copy = pickle.loads(pickle.dumps(source))
+    assert [copy.prompt(i) for i in range(3)] == [source.prompt(i) for i in range(3)]

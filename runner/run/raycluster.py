@@ -1,0 +1,108 @@
+"""The Ray cluster a run's load is sent from (`runner apply --executor ray`, issue 15 §2):
+connecting to it, and what it offers. Only this module and raypool import `ray`, and only
+when the executor is Ray; `ray` is the optional extra runner[ray]."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import UsageError
+from runner.printable import printable
+
+NAMESPACE = "runner"
+CONNECT_TIMEOUT_S = 5.0  # the cluster's address must answer a TCP connect within this
+AUTO = "auto"  # Ray's own meaning: the cluster this machine is part of (its latest `ray start`)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A connected Ray cluster: its address as given, and its CPUs (Ray's `CPU` resource)."""
+
+    address: str
+    cpus: int
+
+
+def ray_address(given: str | None, env: Mapping[str, str]) -> str:
+    """The cluster's address: `--ray-address`, else $RAY_ADDRESS.
+
+    Raises:
+        UsageError: neither is set."""
+    address = (given or env.get("RAY_ADDRESS") or "").strip()
+    if not address:
+        raise UsageError("--executor ray needs a cluster: give --ray-address HOST:PORT (the "
+                         "head's GCS port, 6379 by default), or auto for the cluster this "
+                         "machine joined with `ray start`, or set RAY_ADDRESS")
+    return address
+
+
+def connect(address: str) -> Cluster:
+    """Connect this process (the driver) to the Ray cluster at `address` and return it.
+    SIGINT and SIGTERM keep runner's handlers (ray.init installs its own for SIGTERM).
+
+    Raises:
+        UsageError: `ray` is not installed, nothing answers at `address` within
+            CONNECT_TIMEOUT_S, or Ray refuses to connect; one line each."""
+    ray = _import_ray()
+    if address != AUTO:
+        _reachable(address)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports to anyone
+    try:
+        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR",
+                 log_to_driver=False, configure_logging=False)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+        raise UsageError(f"--ray-address {address}: Ray could not connect "
+                         f"({type(exc).__name__}: {_first_line(exc)}); check the address "
+                         "and that this runner's Ray version is the cluster's") from None
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    if cpus < 1:
+        raise UsageError(f"--ray-address {address}: the cluster has no CPU to place a worker "
+                         "on; start its nodes with --num-cpus 1 or more")
+    return Cluster(address, cpus)
+
+
+def disconnect() -> None:
+    """Leave the cluster (the driver's actors end with it); nothing if never connected."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs the ray package: pip install 'runner[ray]' "
+                         "(the same Ray version as the cluster's)") from None
+    return ray
+
+
+def _reachable(address: str) -> None:
+    """A TCP connect to the GCS port: ray.init itself retries an address where nothing
+    listens for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address {address}: give HOST:PORT (the head's GCS port, "
+                         "6379 by default) or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--ray-address {address}: no Ray cluster answers there "
+                         f"({exc.strerror or exc}); start one with `ray start --head` or fix "
+                         "the address") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return printable(text[0]) if text else "no message"
