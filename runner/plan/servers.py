@@ -104,6 +104,13 @@ def with_server(job: Job, server: str) -> Job:
     return replace(job, id=ident, slug=slugify(ident), server=server)
 
 
+def id_server(job_id: str) -> str | None:
+    """The server a job id names (`eu:chat/m` -> `eu`), None for the id of a one-server plan
+    (no benchmark or server name holds a colon, so the first one before a slash is it)."""
+    head, sep, _ = job_id.split("/", 1)[0].partition(SEPARATOR)
+    return head if sep else None
+
+
 def on_server(error: RunnerError, server: str) -> RunnerError:
     """`error` (same class, same exit code) with each problem saying which server it is about."""
     problems = [replace(p, message=f"server '{server}': {p.message}") for p in error.problems]

@@ -54,10 +54,34 @@ def all_jobs(run: StoredRun) -> list[Job]:
 
 
 def by_benchmark(jobs: Sequence[Job]) -> dict[str, list[Job]]:
+    """The jobs by benchmark, in order; a run of several servers groups them by server first,
+    each group named `<server> · <benchmark>`."""
+    names = [server_of(job) for job in jobs]
+    several = len(set(names)) > 1
+    order = {name: i for i, name in reversed(list(enumerate(names)))}
     groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(str(job.get("benchmark", "")), []).append(job)
+    for i in sorted(range(len(jobs)), key=lambda i: order[names[i]]):
+        bench = str(jobs[i].get("benchmark", ""))
+        groups.setdefault(f"{names[i]} · {bench}" if several else bench, []).append(jobs[i])
     return groups
+
+
+def server_of(job: Job) -> str:
+    """The name of a job's server: its summary's server.name, or a manifest entry's server
+    ('' when neither says: a run of one server before servers were recorded)."""
+    server = job.get("server")
+    if isinstance(server, Mapping):
+        return str(server.get("name") or "")
+    return str(server or "")
+
+
+def inventories(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every server's inventory block of a run (one for a run of one server)."""
+    found = manifest.get("inventories")
+    if isinstance(found, list) and found:
+        return [i for i in found if isinstance(i, Mapping)]
+    one = manifest.get("inventory")
+    return [one] if isinstance(one, Mapping) else []
 
 
 def point(job: Job) -> Mapping[str, Any]:
@@ -165,6 +189,10 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
     inventory = {**dict.fromkeys(("source", "server", "url", "fetched_at", "fallback_reason",
                                   "model_count")),
                  **{k: v for k, v in (manifest.get("inventory") or {}).items() if k != "models"}}
+    if len(every := inventories(manifest)) > 1:  # `live from eu, fallback from us`
+        inventory |= {"source": ", ".join(f"{i.get('source')} from {i.get('server')}"
+                                          for i in every),
+                      "server": None, "model_count": None}
     plan = {**dict.fromkeys(("name", "path", "sha256")), **(manifest.get("plan") or {})}
     return {"plan": plan, "run_id": run.run_id,
             "run_dir": run.run_dir, "status": manifest.get("status"),
@@ -177,11 +205,13 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
 def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
     """Why a reader should be careful with these numbers."""
     found = _status_warnings(str(run.manifest.get("status")), jobs)
-    inventory = run.manifest.get("inventory") or {}
-    if inventory.get("source") == "fallback":
-        reason = inventory.get("fallback_reason") or "no reason recorded"
-        found.append(Banner("warn", "The model inventory came from the fallback file, not the "
-                                     f"live proxy: {reason}"))
+    every = inventories(run.manifest)
+    for inventory in every:
+        if inventory.get("source") == "fallback":
+            reason = inventory.get("fallback_reason") or "no reason recorded"
+            whose = f" of server {inventory.get('server')}" if len(every) > 1 else ""
+            found.append(Banner("warn", f"The model inventory{whose} came from the fallback "
+                                         f"file, not the live proxy: {reason}"))
     found += [Banner("warn", text) for text in probe_notes(run.manifest)]
     found += _validity_warnings(jobs)
     # A job with a verdict says client_bound among its reasons; an older one says it here.

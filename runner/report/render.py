@@ -89,7 +89,8 @@ def render_markdown(run: StoredRun) -> str:
     inventory = info["inventory"]
     lines = [f"### runner · {_md(info['plan'].get('name'))} · run `{info['run_id']}`", "",
              f"**{_md(info['badge'][0])}** · jobs: {_totals(info['totals'])} · inventory: "
-             f"{_md(inventory.get('source'))} ({_md(inventory.get('server'))}) · "
+             f"{_md(inventory.get('source'))}"
+             + (f" ({_md(inventory['server'])})" if inventory.get("server") else "") + " · "
              f"{info['started_at']} → {info['finished_at'] or 'not finished'}"]
     found = warnings(run, jobs)
     if found:
