@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
+from runner.plan.servers import id_server
 from runner.report.probed import probe_notes
 from runner.results.runs import StoredRun
 from runner.run.queueing import queued_latency
@@ -67,12 +68,8 @@ def by_benchmark(jobs: Sequence[Job]) -> dict[str, list[Job]]:
 
 
 def server_of(job: Job) -> str:
-    """The name of a job's server: its summary's server.name, or a manifest entry's server
-    ('' when neither says: a run of one server before servers were recorded)."""
-    server = job.get("server")
-    if isinstance(server, Mapping):
-        return str(server.get("name") or "")
-    return str(server or "")
+    """The server a job's id names in a run of several servers, else ''."""
+    return id_server(str(job.get("id", ""))) or ""
 
 
 def inventories(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:

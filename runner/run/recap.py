@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
+from runner.plan.servers import id_server
 from runner.plan.totals import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
@@ -246,9 +247,8 @@ def _table(summaries: Sequence[Mapping[str, Any]],
 
 
 def server_name(summary: Mapping[str, Any]) -> str:
-    """The name of the server a job ran on ('' when its summary does not say)."""
-    server = summary.get("server")
-    return str(server.get("name") or "") if isinstance(server, Mapping) else ""
+    """The server a job's id names in a run of several servers, else ''."""
+    return id_server(str(summary.get("id", ""))) or ""
 
 
 def next_steps(facts: RunFacts) -> list[str]:

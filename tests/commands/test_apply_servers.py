@@ -184,6 +184,8 @@ def test_two_servers_run_side_by_side_and_one_servers_jobs_never_overlap(
     assert code == EXIT_OK, err
     assert md.index("#### eu · chat") < md.index("#### us · chat") < md.index("#### us · us-only")
     assert "inventory: live from eu, live from us" in md
+    html = (run / "report.html").read_text()
+    assert html.index("eu · chat") < html.index("us · chat") < html.index("us · us-only")
 
 
 def test_history_keeps_two_servers_of_one_model_apart(
