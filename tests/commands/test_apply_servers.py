@@ -259,3 +259,17 @@ def test_resume_runs_the_rest_of_a_two_server_run(
     assert code == EXIT_OK, err
     assert [j["status"] for j in manifest(run)["jobs"]] == ["ok"] * 5
     assert out.count("(resumed)") == 1
+
+
+def test_compare_never_pairs_one_servers_job_with_anothers(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for server in ("eu", "us"):
+        code, _, err = apply(capsys, "plan.yaml", "--no-report", "--server", server)
+        assert code == EXIT_OK, err
+    code, out, err = run_cli(capsys, "compare", "previous", "latest", "--plan", "two",
+                             "--results", "results", "--allow-missing", "--format", "json")
+    assert code == EXIT_OK, err
+    data = json.loads(out)
+    assert data["jobs"] == []  # shared/model of eu and of us: two series, never one pair
+    assert data["only_in_base"] == EU_IDS and data["only_in_new"] == US_IDS
