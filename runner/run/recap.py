@@ -112,8 +112,12 @@ def _stat(metrics: Mapping[str, Any], name: str, stat: str) -> float | None:
 
 
 def job_line(summary: Mapping[str, Any]) -> str:
-    """One job as a line, for the progress output (the recap aligns the same cells)."""
+    """One job as a line, for the progress output (the recap aligns the same cells); a job of
+    a plan with several servers starts with its server (`us:chat`), as jobs of two servers
+    finish side by side."""
     cells = job_cells(summary)
+    if name := server_name(summary):
+        cells[0] = printable(f"{name}:{cells[0]}")
     parts = cells[:4]
     if summary.get("metrics"):
         ok, failed, ttft50, ttft95, tpot, tput = cells[4:10]

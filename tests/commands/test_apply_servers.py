@@ -273,3 +273,15 @@ def test_compare_never_pairs_one_servers_job_with_anothers(
     data = json.loads(out)
     assert data["jobs"] == []  # shared/model of eu and of us: two series, never one pair
     assert data["only_in_base"] == EU_IDS and data["only_in_new"] == US_IDS
+
+
+def test_validate_checks_the_servers_a_plan_names(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (work / "bad.yaml").write_text((work / "plan.yaml").read_text().replace(
+        "server: us", "servers: [us, eu, usa]"))
+    code, out, _ = run_cli(capsys, "validate", "plan.yaml", "bad.yaml")
+    assert code == EXIT_INVALID
+    assert "ok: plan.yaml" in out
+    assert "bad.yaml:12:23: server 'usa' (from benchmark 'us-only') is not defined in " in out
+    assert "(did you mean 'us'?)" in out
