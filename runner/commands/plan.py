@@ -146,7 +146,7 @@ def as_text(plan: Plan, found: Sequence[Target], models_path: str) -> str:
     """The human view, in the spirit of `ansible-playbook --list-hosts`; a plan with several
     servers is grouped by server, each with where its models came from."""
     lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})")]
-    several = len(found) > 1
+    several = len(found) > 1 or any(s.server for t in found for s in t.chosen)
     for t in found:
         if several:
             lines += ["", printable(f"server: {t.server.name}")]

@@ -13,7 +13,7 @@ import pytest
 from apply_helpers import manifest, run_dirs
 from cli_helpers import run_cli, run_json
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_STALE
+from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_INVENTORY, EXIT_OK, EXIT_STALE
 
 SERVERS = """\
 servers:
@@ -285,3 +285,20 @@ def test_validate_checks_the_servers_a_plan_names(
     assert "ok: plan.yaml" in out
     assert "bad.yaml:12:23: server 'usa' (from benchmark 'us-only') is not defined in " in out
     assert "(did you mean 'us'?)" in out
+
+
+def test_a_limit_or_a_benchmark_that_matches_nothing_on_one_server_names_it(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "plan", "plan.yaml", "--limit", "meta-llama/*")
+    assert code == EXIT_OK, err
+    assert "--limit 'meta-llama/*' matches no model of server 'eu': none of its jobs run" in out
+    assert "us:us-only/meta-llama/Llama-3.1-8B" in out and "eu:chat" not in out
+    code, _, err = run_cli(capsys, "plan", "plan.yaml", "--limit", "nothing/*")
+    assert (code, err.count("\n")) == (EXIT_INVENTORY, 1), err
+    assert "--limit 'nothing/*' matches no model on any of the plan's servers" in err
+    (work / "plan.yaml").write_text((work / "plan.yaml").read_text().replace(
+        '"Qwen/*,shared/*"', "Qwen/*"))
+    code, _, err = run_cli(capsys, "plan", "plan.yaml")
+    assert code == EXIT_INVENTORY
+    assert "error: plan.yaml:10:13: server 'us': benchmark 'chat' matches no model" in err
