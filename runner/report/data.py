@@ -1,4 +1,5 @@
-"""What every report format shares: jobs by benchmark, run info, warnings, axes, definitions."""
+"""What every report format shares: run info, warnings, axes, definitions (jobs by benchmark
+and server: runner.report.servergroups)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
-from runner.plan.servers import id_server
 from runner.report.probed import probe_notes
+from runner.report.servergroups import fallback_notes, inventory_header
 from runner.results.runs import StoredRun
 from runner.run.queueing import queued_latency
 from runner.run.recap import load_label, repeat_note, slo_misses
@@ -52,33 +53,6 @@ def all_jobs(run: StoredRun) -> list[Job]:
     stored = {job.get("slug"): job for job in run.jobs}
     entries = run.manifest.get("jobs", [])
     return [stored.get(e.get("slug")) or {**e, "metrics": None} for e in entries]
-
-
-def by_benchmark(jobs: Sequence[Job]) -> dict[str, list[Job]]:
-    """The jobs by benchmark, in order; a run of several servers groups them by server first,
-    each group named `<server> · <benchmark>`."""
-    names = [server_of(job) for job in jobs]
-    several = len(set(names)) > 1
-    order = {name: i for i, name in reversed(list(enumerate(names)))}
-    groups: dict[str, list[Job]] = {}
-    for i in sorted(range(len(jobs)), key=lambda i: order[names[i]]):
-        bench = str(jobs[i].get("benchmark", ""))
-        groups.setdefault(f"{names[i]} · {bench}" if several else bench, []).append(jobs[i])
-    return groups
-
-
-def server_of(job: Job) -> str:
-    """The server a job's id names in a run of several servers, else ''."""
-    return id_server(str(job.get("id", ""))) or ""
-
-
-def inventories(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every server's inventory block of a run (one for a run of one server)."""
-    found = manifest.get("inventories")
-    if isinstance(found, list) and found:
-        return [i for i in found if isinstance(i, Mapping)]
-    one = manifest.get("inventory")
-    return [one] if isinstance(one, Mapping) else []
 
 
 def point(job: Job) -> Mapping[str, Any]:
@@ -183,13 +157,7 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
     """The run's header: plan, ids, times, inventory source and job totals."""
     manifest = run.manifest
     # Older or partial manifests may lack fields: every key the reports read is present.
-    inventory = {**dict.fromkeys(("source", "server", "url", "fetched_at", "fallback_reason",
-                                  "model_count")),
-                 **{k: v for k, v in (manifest.get("inventory") or {}).items() if k != "models"}}
-    if len(every := inventories(manifest)) > 1:  # `live from eu, fallback from us`
-        inventory |= {"source": ", ".join(f"{i.get('source')} from {i.get('server')}"
-                                          for i in every),
-                      "server": None, "model_count": None}
+    inventory = inventory_header(manifest)
     plan = {**dict.fromkeys(("name", "path", "sha256")), **(manifest.get("plan") or {})}
     return {"plan": plan, "run_id": run.run_id,
             "run_dir": run.run_dir, "status": manifest.get("status"),
@@ -202,13 +170,7 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
 def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
     """Why a reader should be careful with these numbers."""
     found = _status_warnings(str(run.manifest.get("status")), jobs)
-    every = inventories(run.manifest)
-    for inventory in every:
-        if inventory.get("source") == "fallback":
-            reason = inventory.get("fallback_reason") or "no reason recorded"
-            whose = f" of server {inventory.get('server')}" if len(every) > 1 else ""
-            found.append(Banner("warn", f"The model inventory{whose} came from the fallback "
-                                         f"file, not the live proxy: {reason}"))
+    found += [Banner("warn", text) for text in fallback_notes(run.manifest)]
     found += [Banner("warn", text) for text in probe_notes(run.manifest)]
     found += _validity_warnings(jobs)
     # A job with a verdict says client_bound among its reasons; an older one says it here.

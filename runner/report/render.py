@@ -14,7 +14,6 @@ from runner.atomicfile import write_atomic
 from runner.report.data import (
     Job,
     all_jobs,
-    by_benchmark,
     caveats,
     counts,
     flags,
@@ -28,6 +27,7 @@ from runner.report.html import fmt, render_html
 from runner.report.lengthsview import markdown_lengths
 from runner.report.reasoningview import markdown_reasoning
 from runner.report.replayview import markdown_replay
+from runner.report.servergroups import by_benchmark
 from runner.report.timeline import client_series
 from runner.report.turns import markdown_turns
 from runner.results.runs import StoredRun, load_run
