@@ -23,7 +23,7 @@ from runner.plan.rules import (
     replay_unpaired,
 )
 from runner.plan.searchplan import search_params, search_problems
-from runner.plan.servers import server_choice_problems, server_places
+from runner.plan.servers import server_choice_problems, server_names, server_places
 from runner.plan.sessions import session_place_problems, session_problem
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
@@ -218,7 +218,7 @@ def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) 
                **server_places(doc, ("inventory",), inventory)},
         include_wildcard_expansions=inventory.get(
             "include_wildcard_expansions", defaults.PLAN["include_wildcard_expansions"]),
-        servers=_server_names(inventory, single=False),
+        servers=server_names(inventory, single=False),
     )
 
 
@@ -238,17 +238,8 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
         max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
         where={**{key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},
                **server_places(doc, at, spec)},
-        servers=_server_names(spec, single=True),
+        servers=server_names(spec, single=True),
     )
-
-
-def _server_names(section: Mapping[str, Any], single: bool) -> tuple[str, ...] | None:
-    """A section's `servers:` list, or (`single`) its `server:` as a list of one; else None."""
-    if "servers" in section:
-        return tuple(section["servers"])
-    if single and "server" in section:
-        return (section["server"],)
-    return None
 
 
 def _merged(data: Any) -> list[Any]:

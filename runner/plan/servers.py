@@ -28,6 +28,16 @@ def server_places(doc: Document, at: Path, section: Mapping[str, Any]) -> dict[s
     return places
 
 
+def server_names(section: Mapping[str, Any], single: bool) -> tuple[str, ...] | None:
+    """A section's `servers:` list, or (`single`: a benchmark) its `server:` as a list of one;
+    None when it names none."""
+    if "servers" in section:
+        return tuple(section["servers"])
+    if single and "server" in section:
+        return (section["server"],)
+    return None
+
+
 def server_choice_problems(doc: Document) -> list[Problem]:
     """`server` and `servers` side by side (in the inventory or a benchmark): keep one."""
     sections: list[tuple[Path, Any]] = [(("inventory",), doc.data.get("inventory"))]
