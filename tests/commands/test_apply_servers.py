@@ -302,3 +302,35 @@ def test_a_limit_or_a_benchmark_that_matches_nothing_on_one_server_names_it(
     code, _, err = run_cli(capsys, "plan", "plan.yaml")
     assert code == EXIT_INVENTORY
     assert "error: plan.yaml:10:13: server 'us': benchmark 'chat' matches no model" in err
+
+
+def test_a_capacity_search_on_two_servers_keeps_each_servers_trials_apart(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (work / "cap.yaml").write_text("""\
+version: 1
+name: cap
+inventory: {servers: [eu, us]}
+benchmarks:
+  - name: knee
+    models: shared/model
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 8}
+    load: {search: {over: concurrency, from: 1, to: 2}, requests: 4}
+    slo: {ttft_ms: {p95: 10000}}
+""")
+    code, out, err = apply(capsys, "cap.yaml", "--no-report", "--forks", "2")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(Path("results"), "cap")
+    data = manifest(run)
+    trials = [j["id"] for j in data["jobs"]]
+    # each server's search starts at 1 stream (a trial judged invalid on a busy machine ends
+    # its search there): never a trial without its server, never one file for two servers
+    for server in ("eu", "us"):
+        assert f"{server}:knee/shared/model/concurrency=1" in trials
+    assert all(t.split(":")[0] in ("eu", "us") for t in trials)
+    assert {j["search"] for j in data["jobs"]} == {"eu:knee/shared/model",
+                                                    "us:knee/shared/model"}
+    assert len(list((run / "jobs").glob("*.requests.jsonl"))) == len(trials)
+    assert sorted(r["id"] for r in data["capacity"]) == ["eu:knee/shared/model",
+                                                         "us:knee/shared/model"]
+    assert "[eu:knee]" in out and "[us:knee]" in out
