@@ -145,10 +145,10 @@ def _from_lock(args: argparse.Namespace,
     jobs = [job for job in locked_jobs(lock) if not several or job.server in names]
     with ExitStack() as stack:
         found = [_served(stack, ws, name, env, args.source, several) for name in names]
-        served = {(srv.name if several else None): set(inv.ids()) for srv, inv in found}
+        by_server = _by_job_server(found, jobs, several)
+        served = {name: set(inv.ids()) for name, (_, inv) in by_server.items()}
         warnings = check_fresh(args.plan, lock, jobs, served, args.force, args.allow_drift)
         settings = {b["name"]: b for b in lock["benchmarks"]}
-        by_server = {(srv.name if several else None): (srv, inv) for srv, inv in found}
         specs = [_locked_spec(job, *by_server[job.server], settings[job.benchmark],
                               os.path.dirname(plan_path or ""))
                  for job in jobs if job.model in served[job.server]]
@@ -163,6 +163,16 @@ def _from_lock(args: argparse.Namespace,
         yield replace(ws, server=found[0][0]), Prepared(
             lock["plan"], lock.get("variables", {}), found[0][1], specs, warnings, selection,
             lock.get("totals") or {}, probed, tuple(inv for _, inv in found))
+
+
+def _by_job_server(found: Sequence[_Served], jobs: Sequence[Job],
+                   several: bool) -> dict[str | None, _Served]:
+    """A job's `server` (None in a plan of one server) -> the server it runs on now: its own
+    in a lock of several, else the lock's one (--server may replace it; a lock of one server
+    of a plan of several still has jobs that name it)."""
+    if several:
+        return {server.name: (server, inv) for server, inv in found}
+    return {job.server: found[0] for job in jobs}
 
 
 def _lock_servers(lock: Mapping[str, Any], picked: str | None) -> tuple[list[str], bool]:

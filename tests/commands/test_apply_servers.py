@@ -334,3 +334,15 @@ benchmarks:
     assert sorted(r["id"] for r in data["capacity"]) == ["eu:knee/shared/model",
                                                          "us:knee/shared/model"]
     assert "[eu:knee]" in out and "[us:knee]" in out
+
+
+def test_a_lock_of_one_server_of_several_runs_with_its_ids(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "plan", "plan.yaml", "--server", "us", "--out", "us.json")
+    assert code == EXIT_OK, err
+    assert "servers" not in json.loads((work / "us.json").read_text())
+    code, _, err = apply(capsys, "us.json", "--no-report")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(Path("results"), "two")
+    assert [j["id"] for j in manifest(run)["jobs"]] == US_IDS
