@@ -346,3 +346,21 @@ def test_a_lock_of_one_server_of_several_runs_with_its_ids(
     assert code == EXIT_OK, err
     [run] = run_dirs(Path("results"), "two")
     assert [j["id"] for j in manifest(run)["jobs"]] == US_IDS
+
+
+def test_each_servers_metrics_are_scraped_from_that_server(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers = work / "configs" / "servers.yaml"
+    servers.write_text(servers.read_text().replace(
+        "    output_tokens: 16\n",
+        "    output_tokens: 16\n    metrics_url: true\n    prefix_cache_blocks: 64\n"))
+    code, _, err = apply(capsys, "plan.yaml", "--no-report", "--forks", "2")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(Path("results"), "two")
+    jobs = [json.loads(p.read_text()) for p in (run / "jobs").glob("*.json")]
+    assert len(jobs) == 5 and len({j["server"]["url"] for j in jobs}) == 2
+    for job in jobs:
+        scraped = job["server_metrics"]
+        assert scraped["url"] == job["server"]["url"] + "/metrics", (job["id"], scraped)
+        assert scraped["scrapes"] >= 1
