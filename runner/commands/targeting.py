@@ -19,8 +19,10 @@ from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
 from runner.load.traceplan import longest_request
 from runner.plan import patterns
+from runner.plan.expand import enforce_max_jobs
 from runner.plan.limits import with_limit_warnings
 from runner.plan.planfile import Plan
+from runner.plan.searchplan import trial_jobs
 from runner.plan.selection import Options, Selected, for_server, nothing_left, select
 from runner.plan.servers import (
     Targets,
@@ -86,6 +88,11 @@ def resolve_targets(plan: Plan, ws: Workspace, targets: Targets, options: Option
             raise (on_server(exc, name) if targets.several else exc) from None
     if targets.several and not any(s.jobs for t in found for s in t.chosen):
         _no_job_anywhere(plan, found, options)
+    if targets.several:  # --max-jobs bounds the run, not each server's part of it
+        jobs = [job for t in found for s in t.chosen for job in s.jobs]
+        enforce_max_jobs(len(jobs), options.max_jobs)
+        enforce_max_jobs(sum(trial_jobs(job.params) for job in jobs), options.max_jobs,
+                         "at most ")
     return found
 
 

@@ -364,3 +364,13 @@ def test_each_servers_metrics_are_scraped_from_that_server(
         scraped = job["server_metrics"]
         assert scraped["url"] == job["server"]["url"] + "/metrics", (job["id"], scraped)
         assert scraped["scrapes"] >= 1
+
+
+def test_max_jobs_bounds_every_servers_jobs_together(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "plan", "plan.yaml", "--max-jobs", "4")  # 2 + 3 jobs
+    assert code == EXIT_INVALID
+    assert "plan expands to 5 jobs, more than --max-jobs 4" in err
+    code, _, err = run_cli(capsys, "plan", "plan.yaml", "--max-jobs", "5")
+    assert code == EXIT_OK, err
