@@ -98,6 +98,8 @@ def test_plan_resolves_every_benchmark_against_each_servers_inventory(
     assert "inventory: live from server 'eu'" in out and "inventory: live from server 'us'" in out
     # a term that matches nothing on one server warns, naming that server
     assert "WARNING: on server 'us': pattern term 'Qwen/*' matched no model" in out
+    # a benchmark counts once however many servers run it; a model once per server
+    assert "TOTAL: 2 benchmarks (0 skipped), 4 models, 5 jobs, 20 requests" in out
     code, data, err = run_json(capsys, "plan", "plan.yaml", "--json")
     assert code == EXIT_OK, err
     assert [j["id"] for j in data["jobs"]] == EU_IDS + US_IDS
