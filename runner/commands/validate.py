@@ -87,7 +87,7 @@ def _servers_problems(plan: Plan, servers: Callable[[], config.Servers]) -> list
 
 
 def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
-    """What `runner apply LOCK` would refuse before running: the lock (read_lock), its server
+    """What `runner apply LOCK` would refuse before running: the lock (read_lock), its servers
     in servers.yaml (found as apply finds it) and its jobs' datasets and templates."""
     doc = check_lock(path)
     lock = located(path, doc.data)
@@ -96,6 +96,11 @@ def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
     server = lock["options"]["server"]
     problems = _server_problems(server, ("lock", "options.server"),
                                 doc.where(("options", "server")), lambda: configs.servers(found))
+    for i, entry in enumerate(lock.get("servers") or ()):  # a lock of several servers
+        if entry["name"] != server:  # the first is options.server, said once
+            problems += _server_problems(entry["name"], ("lock", f"servers[{i}].name"),
+                                         doc.where(("servers", i, "name")),
+                                         lambda: configs.servers(found))
     for i, job in enumerate(lock["jobs"]):
         problems += _prompt_problems(job["params"], os.path.dirname(plan_path), lock.get(
             "variables", {}), doc.where(("jobs", i, "params")))

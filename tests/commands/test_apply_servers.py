@@ -376,3 +376,15 @@ def test_max_jobs_bounds_every_servers_jobs_together(
     assert "plan expands to 5 jobs, more than --max-jobs 4" in err
     code, _, err = run_cli(capsys, "plan", "plan.yaml", "--max-jobs", "5")
     assert code == EXIT_OK, err
+
+
+def test_validate_checks_every_server_of_a_lock(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "plan", "plan.yaml", "--out", "lock.json")
+    assert code == EXIT_OK, err
+    servers = work / "configs" / "servers.yaml"
+    servers.write_text(servers.read_text().replace("  us:\n", "  usa:\n"))
+    code, out, _ = run_cli(capsys, "validate", "lock.json")
+    assert code == EXIT_INVALID
+    assert "server 'us' (from the lock's servers[1].name) is not defined in" in out
