@@ -156,7 +156,9 @@ def _resume_note(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]
     """What a --resume ran with, kept in the manifest's `resumes`."""
     return {"plan_sha256": prepared.plan.get("sha256"), "limit": getattr(args, "limit", None),
             "tags": getattr(args, "tags", None), "force": bool(args.force),
-            "inventory": prepared.inventory.summary()}
+            "inventory": prepared.inventory.summary()} | (
+                {"inventories": [inv.summary() for inv in prepared.inventories]}
+                if prepared.several else {})
 
 
 def _join_cluster(args: argparse.Namespace, env: Mapping[str, str], stack: ExitStack) -> Any:
@@ -185,8 +187,11 @@ def _run_jobs(args: argparse.Namespace, env: Mapping[str, str], ws: Workspace,
               prompts: Callable[[JobSpec], Any]) -> int:
     signals = interrupts.active()
     reporter = reporter_for(args, sum(trial_jobs(s.job.params) for s in specs))  # at most
-    source_line = describe_source(prepared.inventory, ws.models.path)
-    reporter.note(printable(source_line))
+    lines = [describe_source(inv, ws.models.path)
+             for inv in prepared.inventories or (prepared.inventory,)]
+    for line in lines:
+        reporter.note(printable(line))
+    source_line = "\n".join(map(printable, lines))
     try:
         summaries = _execute(specs, store, reporter, env, prompts, args, signals)
     except StorageError as exc:
@@ -226,6 +231,8 @@ def _manifest(args: argparse.Namespace, prepared: Prepared) -> dict[str, Any]:
         "plan": prepared.plan,
         "runner_version": __version__,
         "inventory": prepared.inventory.to_json(),
+        **({"inventories": [inv.to_json() for inv in prepared.inventories]}
+           if prepared.several else {}),
         "prompt_nonce": secrets.token_hex(8),  # see _salted
         **_probe_blocks(prepared),
         "options": {"source": args.source, **prepared.selection, "forks": args.forks,
@@ -245,7 +252,7 @@ def _probe_blocks(prepared: Prepared) -> dict[str, Any]:
 
 def _job_entry(job: Job) -> dict[str, Any]:
     return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
-            "params": dict(job.params)}
+            "params": dict(job.params)} | ({"server": job.server} if job.server else {})
 
 
 def _execute(specs: list[JobSpec], store: RunStore, reporter: Any, env: Mapping[str, str],

@@ -17,6 +17,7 @@ from typing import Any, TextIO, TypeVar
 
 from runner.atomicfile import write_atomic
 from runner.commands.plan import as_text
+from runner.commands.targeting import Target
 from runner.errors import EXIT_OK, InputError, InventoryError, UsageError
 from runner.inventory import config
 from runner.inventory.listing import Inventory, Model
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plan = _write(draft, name, path, args.plans_dir, replace)
     asker.say(f"wrote {path}; run it with: runner apply {path}")
     chosen = select(plan, draft.inv.ids(), draft.ws.models.groups, Options(), draft.inv)
-    print(printable_lines(as_text(plan, draft.inv, chosen, draft.ws.models.path)))
+    found = [Target(draft.ws.server, draft.inv, chosen)]
+    print(printable_lines(as_text(plan, found, draft.ws.models.path)))
     return EXIT_OK
 
 

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from runner import defaults
 from runner.atomicfile import check_output
-from runner.commands.probing import probe_selection
+from runner.commands.probing import Probed
+from runner.commands.targeting import (
+    Target,
+    chosen_of,
+    plan_workspace,
+    probe_targets,
+    resolve_targets,
+    with_warnings,
+)
 from runner.commands.validate import pattern_problems
 from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
-from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
+from runner.inventory.workspace import Workspace, describe_source
 from runner.load.prefixes import priming_requests
-from runner.load.traceplan import describe_replay, longest_request, trace_problems
-from runner.plan.limits import with_limit_warnings
+from runner.load.traceplan import describe_replay, trace_problems
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.searchplan import Search, sweep_settings, worst_case_trials
@@ -27,75 +34,76 @@ from runner.plan.selection import (
     Options,
     Selected,
     inventory_notes,
-    select,
     split_tags,
     unknown_tags,
 )
+from runner.plan.servers import Targets
 from runner.plan.sessions import describe_requests
 from runner.plan.totals import duration_text, number_text, sending_s, totals, totals_text
 from runner.printable import printable
 
 
-def load_checked(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Plan, Workspace]:
-    """The plan and its workspace, with pattern syntax checked before any network call."""
+def load_checked(args: argparse.Namespace,
+                 env: Mapping[str, str]) -> tuple[Plan, Workspace, Targets]:
+    """The plan, its workspace and its servers, with pattern syntax checked before any network
+    call."""
     plan = load_plan(args.plan, parse_extra_vars(args.extra_vars))
-    ws = open_workspace(args.config_dir, args.server, env, plan.server, near=args.plan,
-                        plan_where=plan.where.get("server"))
+    ws, targets = plan_workspace(plan, args, env)
     problems = pattern_problems(plan, ws.models) + trace_problems(plan)
     if problems:
         raise InputError.many(problems)
-    return plan, ws
+    return plan, ws, targets
 
 
 STDOUT = "-"
 
 
-def trace_lengths(plan: Plan) -> Any:
-    """A job's trace's longest request (runner.plan.limits.model_limits `longest_of`)."""
-    return functools.partial(longest_request, plan_dir=os.path.dirname(plan.path))
-
-
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.out and args.out != STDOUT:  # refused now, not after asking the inventory
         check_output(args.out, "the plan lock", make_folder=True)
-    plan, ws = load_checked(args, env)
-    options = options_from(args)
-    with serving(ws) as live:
-        inv = fetch(live, env, args.source, allow_fallback=plan.fallback)
-        chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
-        chosen = with_limit_warnings(chosen, inv, trace_lengths(plan))
-        # --probe: plan stays offline-cheap without it (apply probes by default)
-        probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
-    for line in unknown_tags(plan, options):
+    plan, ws, targets = load_checked(args, env)
+    with ExitStack() as stack:  # each server's inventory; no job left: says why
+        found = resolve_targets(plan, ws, targets, options_from(args), args, env, stack)
+        found = with_warnings(found, plan)
+        probed = None
+        if args.probe:  # plan stays offline-cheap without it (apply probes by default)
+            found, probed = probe_targets(found, env, targets.several)
+    for line in unknown_tags(plan, options_from(args)):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
-    if probed is not None:
-        chosen = probed.chosen
-        for line in probed.over_limits:
-            print(f"WARNING: {printable(line)}; apply refuses this plan unless --force",
-                  file=sys.stderr)
-    report = to_json(plan, inv, chosen)
+    for line in (probed.over_limits if probed is not None else []):
+        print(f"WARNING: {printable(line)}; apply refuses this plan unless --force",
+              file=sys.stderr)
+    report = to_json(plan, found)
     if probed is not None:
         report["probe"] = probed.to_json()
         report["key_limits"] = dict(probed.report.key_limits)
     # A lock holds the jobs left after the probe, not its verdicts (lock.schema.json)
     locked = {k: v for k, v in report.items() if k not in ("probe", "key_limits")}
-    lock = lock_of(locked, inv, plan, args) if args.out else None
+    lock = lock_of(locked, found, plan, args) if args.out else None
     if lock is not None and args.out != STDOUT:
         save_lock(args.out, lock)
-    view = sys.stderr if args.out == STDOUT else sys.stdout  # stdout holds the lock then
-    if args.json:
-        if inv.source != "live":
-            print(printable(describe_source(inv, ws.models.path)), file=sys.stderr)
-        print(json.dumps(report, separators=(",", ":")), file=view)
-    else:
-        text = as_text(plan, inv, chosen, ws.models.path)
-        probe_text = "" if probed is None else "\n\n" + "\n".join(map(printable, probed.lines()))
-        print(text + probe_text, file=view)
+    _show(args, report, as_text(plan, found, ws.models.path), probed,
+          [t.inventory for t in found], ws.models.path)
     if lock is not None and args.out == STDOUT:
         sys.stdout.write(lock_text(STDOUT, lock))
     elif lock is not None:
         print(f"saved plan lock to {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _show(args: argparse.Namespace, report: Mapping[str, Any], text: str, probed: Probed | None,
+          inventories: Sequence[Inventory], models_path: str) -> None:
+    """The plan view: JSON (the fallback warnings on stderr) or text, on stdout, or on stderr
+    when stdout holds the lock."""
+    view = sys.stderr if args.out == STDOUT else sys.stdout
+    if args.json:
+        for inv in inventories:
+            if inv.source != "live":
+                print(printable(describe_source(inv, models_path)), file=sys.stderr)
+        print(json.dumps(report, separators=(",", ":")), file=view)
+    else:
+        probe_text = "" if probed is None else "\n\n" + "\n".join(map(printable, probed.lines()))
+        print(text + probe_text, file=view)
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -105,32 +113,48 @@ def options_from(args: argparse.Namespace) -> Options:
     return Options(args.limit, split_tags(args.tags), split_tags(args.skip_tags), max_jobs)
 
 
-def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str, Any]:
-    """The machine-readable plan view (also the body of a plan lock)."""
+def to_json(plan: Plan, found: Sequence[Target]) -> dict[str, Any]:
+    """The machine-readable plan view (also the body of a plan lock); a plan with several
+    servers adds `inventories` (one per server; `inventory` is the first's)."""
+    chosen = chosen_of(found)
+    several = {"inventories": [t.inventory.summary() for t in found]} if len(found) > 1 else {}
     return {
         "plan": plan.to_json(),
-        "inventory": inv.summary(),
+        "inventory": found[0].inventory.summary(),
+        **several,
         "benchmarks": [s.to_json() for s in chosen],
         "jobs": [job.to_json() for s in chosen for job in s.jobs],
         "totals": totals(chosen),
     }
 
 
-def lock_of(report: Mapping[str, Any], inv: Inventory, plan: Plan,
+def lock_of(report: Mapping[str, Any], found: Sequence[Target], plan: Plan,
             args: argparse.Namespace) -> dict[str, Any]:
-    """The lock `--out` saves: the plan view with the inventory snapshot."""
-    options = {"server": inv.server, "source": args.source, "limit": args.limit,
+    """The lock `--out` saves: the plan view with each server's inventory snapshot."""
+    first = found[0].inventory
+    options = {"server": first.server, "source": args.source, "limit": args.limit,
                "tags": args.tags, "skip_tags": args.skip_tags}
-    return build_lock(report, inv, plan.variables, options)
+    lock = build_lock({k: v for k, v in report.items() if k != "inventories"}, first,
+                      plan.variables, options)
+    if len(found) > 1:
+        lock["servers"] = [{"name": t.inventory.server, "inventory": t.inventory.summary(),
+                            "inventory_snapshot": t.inventory.to_json()} for t in found]
+    return lock
 
 
-def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path: str) -> str:
-    """The human view, in the spirit of `ansible-playbook --list-hosts`."""
-    lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})"),
-             printable(describe_source(inv, models_path))]
-    for s in chosen:
-        lines += ["", *_benchmark_lines(s, os.path.dirname(plan.path))]
-    lines += ["", f"TOTAL: {totals_text(totals(chosen))}"]
+def as_text(plan: Plan, found: Sequence[Target], models_path: str) -> str:
+    """The human view, in the spirit of `ansible-playbook --list-hosts`; a plan with several
+    servers is grouped by server, each with where its models came from."""
+    lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})")]
+    several = len(found) > 1 or any(s.server for t in found for s in t.chosen)
+    for t in found:
+        if several:
+            lines += ["", printable(f"server: {t.server.name}")]
+        lines.append(printable(describe_source(t.inventory, models_path)))
+        lines += [f"WARNING: {printable(note)}" for note in t.notes]
+        for s in t.chosen:
+            lines += ["", *_benchmark_lines(s, os.path.dirname(plan.path))]
+    lines += ["", f"TOTAL: {totals_text(totals(chosen_of(found)))}"]
     return "\n".join(lines)
 
 

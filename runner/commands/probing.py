@@ -78,6 +78,19 @@ def probe_jobs(jobs: Sequence[Job], inv: Inventory, server: Server,
                   [], limits, over)
 
 
+def merge_probed(probes: Sequence[Probed]) -> Probed:
+    """The probes of several servers as one: every result, every server's key limits, every
+    selection and warning (the first server's limits for the plan view's line)."""
+    reports = [p.report for p in probes]
+    report = ProbeReport(tuple(r for rep in reports for r in rep.results),
+                         {k: v for rep in reports for k, v in rep.key_limits.items()},
+                         round(sum(rep.seconds for rep in reports), 3),
+                         any(rep.capped for rep in reports))
+    return Probed(report, [s for p in probes for s in p.chosen],
+                  next((p.limits for p in probes if p.limits is not None), None),
+                  [line for p in probes for line in p.over_limits])
+
+
 def endpoint_of(job: Job) -> str:
     return str(job.params.get("endpoint", "chat"))
 

@@ -17,6 +17,7 @@ from runner.plan import patterns
 from runner.plan.expand import expand_matrix
 from runner.plan.lock import check_lock, is_lock, located
 from runner.plan.planfile import Benchmark, Plan, complete_params, load_plan, parse_extra_vars
+from runner.plan.servers import names_servers, unknown_server_problems
 from runner.printable import printable, printable_lines
 
 _CONFIG_FILES: dict[str, Callable[[str], object]] = {
@@ -67,13 +68,26 @@ def check_file(path: str, extra: Mapping[str, str], configs: _Configs) -> list[P
         return (pattern_problems(plan, configs.models(found)) + matrix_problems(plan)
                 + prompt_problems(plan)
                 + _server_problems(plan.server, ("plan", "inventory.server"),
-                                   plan.where.get("server"), lambda: configs.servers(found)))
+                                   plan.where.get("server"), lambda: configs.servers(found))
+                + _servers_problems(plan, lambda: configs.servers(found)))
     except InputError as exc:
         return list(exc.problems)
 
 
+def _servers_problems(plan: Plan, servers: Callable[[], config.Servers]) -> list[Problem]:
+    """The servers a plan names (inventory.servers, a benchmark's server/servers) must be
+    defined in servers.yaml, as `runner plan` and `runner apply` check, each at its place."""
+    if not names_servers(plan):
+        return []
+    try:
+        found = servers()
+    except InputError as exc:  # servers.yaml's own problems are said once, by inventory.server
+        return [] if plan.server else list(exc.problems)
+    return unknown_server_problems(plan, found.servers, found.path)
+
+
 def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
-    """What `runner apply LOCK` would refuse before running: the lock (read_lock), its server
+    """What `runner apply LOCK` would refuse before running: the lock (read_lock), its servers
     in servers.yaml (found as apply finds it) and its jobs' datasets and templates."""
     doc = check_lock(path)
     lock = located(path, doc.data)
@@ -82,6 +96,11 @@ def lock_file_problems(path: str, configs: _Configs) -> list[Problem]:
     server = lock["options"]["server"]
     problems = _server_problems(server, ("lock", "options.server"),
                                 doc.where(("options", "server")), lambda: configs.servers(found))
+    for i, entry in enumerate(lock.get("servers") or ()):  # a lock of several servers
+        if entry["name"] != server:  # the first is options.server, said once
+            problems += _server_problems(entry["name"], ("lock", f"servers[{i}].name"),
+                                         doc.where(("servers", i, "name")),
+                                         lambda: configs.servers(found))
     for i, job in enumerate(lock["jobs"]):
         problems += _prompt_problems(job["params"], os.path.dirname(plan_path), lock.get(
             "variables", {}), doc.where(("jobs", i, "params")))

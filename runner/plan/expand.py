@@ -31,6 +31,8 @@ class Job:
     model: str
     point: Mapping[str, Any]  # only the values the matrix chose
     params: Mapping[str, Any]  # base params overridden by the point
+    # the server of a plan with several (its id then starts `<server>:`); None: the plan's one
+    server: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The job as JSON-ready data (`point` and `params` are shared, not copied)."""
@@ -41,7 +43,7 @@ class Job:
             "model": self.model,
             "point": self.point,
             "params": self.params,
-        }
+        } | ({"server": self.server} if self.server else {})
 
 
 def expand_matrix(

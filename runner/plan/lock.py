@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,15 +131,19 @@ def stale_plan(lock: Mapping[str, Any]) -> str | None:
     return None
 
 
-def drifted_models(jobs: Sequence[Job], served: Sequence[str]) -> list[str]:
-    """Locked models that the inventory no longer serves."""
-    live = set(served)
-    return sorted({job.model for job in jobs if job.model not in live})
+def drifted_models(jobs: Sequence[Job], served: Mapping[str | None, Collection[str]]) -> list[str]:
+    """Locked models that their server's inventory no longer serves (`served`: the job's
+    server, None in a lock of one server -> the ids it serves); `model on server 'eu'` in a
+    lock of several servers."""
+    return sorted({job.model + (f" on server '{job.server}'" if job.server else "")
+                   for job in jobs if job.model not in served.get(job.server, ())})
 
 
 def check_fresh(lock_path: str, lock: Mapping[str, Any], jobs: Sequence[Job],
-                served: Sequence[str], force: bool, allow_drift: bool) -> list[str]:
-    """Raise StaleError (exit 5) unless forced; returns the warnings for what was allowed."""
+                served: Mapping[str | None, Collection[str]], force: bool,
+                allow_drift: bool) -> list[str]:
+    """Raise StaleError (exit 5) unless forced; returns the warnings for what was allowed.
+    `served` as drifted_models takes it: every server's inventory is checked."""
     warnings = []
     changed = stale_plan(lock)
     if changed:
@@ -159,5 +163,5 @@ def check_fresh(lock_path: str, lock: Mapping[str, Any], jobs: Sequence[Job],
 
 def locked_jobs(lock: Mapping[str, Any]) -> list[Job]:
     """The jobs of a lock that `read_lock` accepted."""
-    return [Job(j["id"], j["slug"], j["benchmark"], j["model"], j.get("point", {}), j["params"])
-            for j in lock["jobs"]]
+    return [Job(j["id"], j["slug"], j["benchmark"], j["model"], j.get("point", {}), j["params"],
+                j.get("server")) for j in lock["jobs"]]

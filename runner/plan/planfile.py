@@ -23,6 +23,7 @@ from runner.plan.rules import (
     replay_unpaired,
 )
 from runner.plan.searchplan import search_params, search_problems
+from runner.plan.servers import server_choice_problems, server_names, server_places
 from runner.plan.sessions import session_place_problems, session_problem
 from runner.plan.templating import render_document
 from runner.safenames import is_secret_key
@@ -47,8 +48,9 @@ class Benchmark:
     slo: Mapping[str, Any] = field(default_factory=dict)
     retries: int = defaults.BENCHMARK["retries"]
     max_error_rate: float = defaults.BENCHMARK["max_error_rate"]
-    # "name", "models", "matrix", "workload"
+    # "name", "models", "matrix", "workload", "servers" (its `server:` or `servers:`)
     where: Mapping[str, Location] = field(default_factory=dict)
+    servers: tuple[str, ...] | None = None  # its own `server:`/`servers:`; None: the plan's
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ class Plan:
     gate: bool
     variables: Mapping[str, Any]
     benchmarks: tuple[Benchmark, ...]
-    where: Mapping[str, Location] = field(default_factory=dict)  # "server"
+    where: Mapping[str, Location] = field(default_factory=dict)  # "server", "servers"
     # `inventory.include_wildcard_expansions`: may `all`, globs and regexes select them?
     include_wildcard_expansions: bool = False
+    servers: tuple[str, ...] | None = None  # `inventory.servers` (never with `server`)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "sha256": self.sha256, "gate": self.gate}
@@ -103,7 +106,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
     checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
     checks += session_place_problems(doc, _merged(doc.data))
-    checks += replay_problems(doc, _merged(doc.data), path)
+    checks += replay_problems(doc, _merged(doc.data), path) + server_choice_problems(doc)
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
     problems += [p for p in checks if p.where.path not in failed]
@@ -211,9 +214,11 @@ def _build(doc: Document, path: str, sha256: str, variables: Mapping[str, Any]) 
         gate=data.get("gate", defaults.PLAN["gate"]),
         variables=dict(variables),
         benchmarks=benchmarks,
-        where={"server": doc.where(("inventory", "server"))},
+        where={"server": doc.where(("inventory", "server")),
+               **server_places(doc, ("inventory",), inventory)},
         include_wildcard_expansions=inventory.get(
             "include_wildcard_expansions", defaults.PLAN["include_wildcard_expansions"]),
+        servers=server_names(inventory, single=False),
     )
 
 
@@ -231,7 +236,9 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
         slo=spec.get("slo", {}),
         retries=spec.get("retries", defaults.BENCHMARK["retries"]),
         max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
-        where={key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},
+        where={**{key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},
+               **server_places(doc, at, spec)},
+        servers=server_names(spec, single=True),
     )
 
 

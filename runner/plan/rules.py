@@ -90,11 +90,11 @@ def _get(data: Any, path: Path) -> Any:
 
 def lock_problems(doc: Document) -> list[Problem]:
     """What the lock schema cannot say: the plan name, credential-like and extra_body keys (as
-    for plans), unique benchmark names, unique job ids and slugs (slugs in any letter case: they
-    name files), each job's benchmark among the lock's, and job params with exactly one prompt
-    source, one load mode and a way to stop."""
+    for plans), unique benchmark names (per server), unique job ids and slugs (slugs in any
+    letter case: they name files), each job's benchmark among the lock's, and job params with
+    exactly one prompt source, one load mode and a way to stop."""
     problems = document_problems(doc, ("plan", "name"))
-    problems += _duplicates(doc, "benchmarks", "name", str)
+    problems += _duplicates(doc, "benchmarks", "name", str, per_server=True)
     problems += _duplicates(doc, "jobs", "id", str) + _duplicates(doc, "jobs", "slug", str.casefold)
     names = [b["name"] for _, b in _entries(doc, "benchmarks") if isinstance(b.get("name"), str)]
     for i, job in _entries(doc, "jobs"):
@@ -110,14 +110,19 @@ def lock_problems(doc: Document) -> list[Problem]:
     return problems
 
 
-def _duplicates(doc: Document, section: str, key: str, fold: Any) -> list[Problem]:
-    """Entries of `section` whose `key` repeats an earlier one's (compared through `fold`)."""
-    first: dict[str, int] = {}
+def _duplicates(doc: Document, section: str, key: str, fold: Any,
+                per_server: bool = False) -> list[Problem]:
+    """Entries of `section` whose `key` repeats an earlier one's (compared through `fold`);
+    `per_server`: on the same server (a lock of several has each benchmark once per server)."""
+    first: dict[tuple[Any, str], int] = {}
     problems = []
     for i, entry in _entries(doc, section):
         value = entry.get(key)
-        if isinstance(value, str) and first.setdefault(fold(value), i) != i:
-            line = doc.where((section, first[fold(value)], key)).line
+        if not isinstance(value, str):
+            continue
+        seen = (entry.get("server") if per_server else None, fold(value))
+        if first.setdefault(seen, i) != i:
+            line = doc.where((section, first[seen], key)).line
             problems.append(Problem(f"duplicate {section[:-1]} {key} '{value}' (first on line "
                                     f"{line})", doc.where((section, i, key))))
     return problems

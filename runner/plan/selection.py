@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from runner.errors import InputError, InventoryError, Location, Problem
+from runner.errors import InputError, InventoryError, Location, Problem, RunnerError
 from runner.inventory.listing import Inventory
 from runner.plan import patterns
 from runner.plan.expand import Job, check_unique, enforce_max_jobs, expand_jobs, expand_matrix
 from runner.plan.modes import DEFAULT_ENDPOINT, misfits, wanted_modes
 from runner.plan.planfile import Benchmark, Plan, complete_params
 from runner.plan.searchplan import trial_jobs
+from runner.plan.servers import SEPARATOR, with_server
 from runner.plural import counted
 
 
@@ -30,6 +31,7 @@ class Selected:
     jobs: tuple[Job, ...] = ()
     mode_skipped: tuple[tuple[str, str], ...] = ()  # (id, mode) matched but of a mode not served
     expansions_left_out: int = 0  # wildcard expansions the pattern would match if included
+    server: str | None = None  # in a plan with several servers: the one it resolved against
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.benchmark.name, "patterns": list(self.patterns),
@@ -39,7 +41,14 @@ class Selected:
                 "slo": dict(self.benchmark.slo), "retries": self.benchmark.retries,
                 "max_error_rate": self.benchmark.max_error_rate,
                 "skipped_by_mode": [{"id": i, "mode": m} for i, m in self.mode_skipped],
-                "wildcard_expansions_left_out": self.expansions_left_out}
+                "wildcard_expansions_left_out": self.expansions_left_out} | (
+                    {"server": self.server} if self.server else {})
+
+    @property
+    def label(self) -> str:
+        """Its name in messages: `bench`, or `eu:bench` in a plan with several servers."""
+        name = self.benchmark.name
+        return f"{self.server}{SEPARATOR}{name}" if self.server else name
 
 
 @dataclass(frozen=True)
@@ -107,13 +116,16 @@ def _facts(plan: Plan, inv: Inventory | None) -> _Facts:
 
 
 def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
-           options: Options, inv: Inventory | None = None) -> list[Selected]:
+           options: Options, inv: Inventory | None = None,
+           allow_empty: bool = False) -> list[Selected]:
     """Resolve every benchmark against the inventory ids, then expand the jobs.
 
     With `inv`, models whose mode does not fit a benchmark's endpoint are skipped (listed in
     `mode_skipped`), and wildcard expansions are left out unless the plan includes them.
     A selection that leaves no job at all is an InventoryError (exit 3), as is an empty --limit;
     when the inventory explains its emptiness (placeholders, only expansions), that is said.
+    `allow_empty`: a selection with no job is returned (one server of several: the others
+    may have jobs).
     """
     facts = _facts(plan, inv)
     limit = _limit_models(options.limit, ids, groups)
@@ -125,12 +137,25 @@ def select(plan: Plan, ids: Sequence[str], groups: Mapping[str, Sequence[str]],
     jobs = check_unique([j for s in chosen for j in _jobs(s)])
     enforce_max_jobs(sum(trial_jobs(j.params) for j in jobs), options.max_jobs,
                      "at most ")  # a search or sweep: its most trials
-    if not jobs:
+    if not jobs and not allow_empty:
         raise InventoryError.many(_nothing_left(plan, chosen, options))
     by_bench: dict[str, list[Job]] = {}
     for job in jobs:
         by_bench.setdefault(job.benchmark, []).append(job)
     return [_with_jobs(s, by_bench.get(s.benchmark.name, [])) for s in chosen]
+
+
+def for_server(selected: Sequence[Selected], server: str) -> list[Selected]:
+    """A selection of one server of several: its jobs' ids and slugs carry the server, its
+    warnings name it."""
+    return [replace(s, server=server, jobs=tuple(with_server(j, server) for j in s.jobs),
+                    warnings=tuple(f"on server '{server}': {w}" for w in s.warnings))
+            for s in selected]
+
+
+def nothing_left(plan: Plan, chosen: Sequence[Selected], options: Options) -> RunnerError:
+    """The error of a selection that leaves no job to run."""
+    return InventoryError.many(_nothing_left(plan, chosen, options))
 
 
 def _nothing_left(plan: Plan, chosen: Sequence[Selected], options: Options) -> list[Problem]:

@@ -14,17 +14,22 @@ from runner.plural import counted
 
 
 def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
-    """Counts of a selection: benchmarks (and how many are skipped), distinct models, jobs, the
-    measured and warm-up requests of jobs that stop after a number of them, and the jobs that stop
-    after a time (`time_bound_jobs`) with their seconds (`time_bound_s`); a repeated job
-    (load.repeat) counts its requests and seconds once per repetition, and its pauses
-    (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only when there are any)."""
-    models = {m for s in chosen if not s.skipped for m in s.models}
+    """Counts of a selection: benchmarks (and how many are skipped on every server), distinct
+    models (per server), jobs, the measured and warm-up requests of jobs that stop after a
+    number of them, and the jobs that stop after a time (`time_bound_jobs`) with their seconds
+    (`time_bound_s`); a repeated job (load.repeat) counts its requests and seconds once per
+    repetition, and its pauses (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only
+    when there are any)."""
+    # a plan of several servers: a benchmark once, however many servers it runs on; a model
+    # once per server that serves it
+    models = {(s.server, m) for s in chosen if not s.skipped for m in s.models}
+    names = {s.benchmark.name for s in chosen}
+    ran = {s.benchmark.name for s in chosen if not s.skipped}
     params = [job.params for s in chosen for job in s.jobs]
     runs = list(zip(params, map(trial_jobs, params), strict=True))  # a search: its most trials
     loads = [(p, n * int(p.get("repeat") or REPEAT)) for p, n in runs]  # load.repeat: each
     timed = [(p, n) for p, n in runs if "requests" not in p and "duration_s" in p]  # no replay
-    figures = {"benchmarks": len(chosen), "skipped": sum(1 for s in chosen if s.skipped),
+    figures = {"benchmarks": len(names), "skipped": len(names - ran),
                "models": len(models), "jobs": sum(n for _, n in runs),
                "requests": sum(p.get("requests", 0) * turns_of(p) * n for p, n in loads),
                "warmup_requests": sum(p.get("warmup_requests", 0) * n for p, n in loads),

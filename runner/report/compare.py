@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from runner.errors import InputError
 from runner.load.records import RequestRecord
+from runner.plan.servers import id_server
 from runner.report.noise import Interval, difference_interval, repetition_intervals, request_values
 from runner.results.capacityjobs import CAPACITY, capacity_jobs
 from runner.run.validity import set_aside
@@ -355,7 +356,9 @@ def _point_key(job: Job) -> tuple[Any, ...]:
     point = job.get("point")
     if not isinstance(point, Mapping):
         return ("id", job["id"])
-    return (job.get("benchmark"), job.get("model"), tuple(sorted(point.items(), key=str)))
+    # a job of a plan with several servers is its server's: never paired with another's
+    return (id_server(str(job.get("id", ""))), job.get("benchmark"), job.get("model"),
+            tuple(sorted(point.items(), key=str)))
 
 
 def _job(base_run: RunData, new_run: RunData, base: Job, new: Job, metrics: Sequence[Metric],

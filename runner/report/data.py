@@ -1,4 +1,5 @@
-"""What every report format shares: jobs by benchmark, run info, warnings, axes, definitions."""
+"""What every report format shares: run info, warnings, axes, definitions (jobs by benchmark
+and server: runner.report.servergroups)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from runner.plan.expand import point_label
 from runner.report.probed import probe_notes
+from runner.report.servergroups import fallback_notes, inventory_header
 from runner.results.runs import StoredRun
 from runner.run.queueing import queued_latency
 from runner.run.recap import load_label, repeat_note, slo_misses
@@ -51,13 +53,6 @@ def all_jobs(run: StoredRun) -> list[Job]:
     stored = {job.get("slug"): job for job in run.jobs}
     entries = run.manifest.get("jobs", [])
     return [stored.get(e.get("slug")) or {**e, "metrics": None} for e in entries]
-
-
-def by_benchmark(jobs: Sequence[Job]) -> dict[str, list[Job]]:
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(str(job.get("benchmark", "")), []).append(job)
-    return groups
 
 
 def point(job: Job) -> Mapping[str, Any]:
@@ -162,9 +157,7 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
     """The run's header: plan, ids, times, inventory source and job totals."""
     manifest = run.manifest
     # Older or partial manifests may lack fields: every key the reports read is present.
-    inventory = {**dict.fromkeys(("source", "server", "url", "fetched_at", "fallback_reason",
-                                  "model_count")),
-                 **{k: v for k, v in (manifest.get("inventory") or {}).items() if k != "models"}}
+    inventory = inventory_header(manifest)
     plan = {**dict.fromkeys(("name", "path", "sha256")), **(manifest.get("plan") or {})}
     return {"plan": plan, "run_id": run.run_id,
             "run_dir": run.run_dir, "status": manifest.get("status"),
@@ -177,11 +170,7 @@ def run_info(run: StoredRun, jobs: Sequence[Job]) -> dict[str, Any]:
 def warnings(run: StoredRun, jobs: Sequence[Job]) -> list[Banner]:
     """Why a reader should be careful with these numbers."""
     found = _status_warnings(str(run.manifest.get("status")), jobs)
-    inventory = run.manifest.get("inventory") or {}
-    if inventory.get("source") == "fallback":
-        reason = inventory.get("fallback_reason") or "no reason recorded"
-        found.append(Banner("warn", "The model inventory came from the fallback file, not the "
-                                     f"live proxy: {reason}"))
+    found += [Banner("warn", text) for text in fallback_notes(run.manifest)]
     found += [Banner("warn", text) for text in probe_notes(run.manifest)]
     found += _validity_warnings(jobs)
     # A job with a verdict says client_bound among its reasons; an older one says it here.

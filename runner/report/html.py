@@ -21,7 +21,6 @@ from runner.report.data import (
     Job,
     all_jobs,
     axis,
-    by_benchmark,
     caveats,
     counts,
     flags,
@@ -40,6 +39,7 @@ from runner.report.prefixview import HEADERS as PREFIX_HEADERS
 from runner.report.prefixview import PrefixRow, prefix_rows
 from runner.report.reasoningview import ReasoningTable, reasoning_table
 from runner.report.replayview import replay_line
+from runner.report.servergroups import by_benchmark
 from runner.report.svgchart import Series, line_chart
 from runner.report.svgdist import histogram
 from runner.report.timeline import client_series, server_charts, timeline_charts

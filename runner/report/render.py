@@ -14,7 +14,6 @@ from runner.atomicfile import write_atomic
 from runner.report.data import (
     Job,
     all_jobs,
-    by_benchmark,
     caveats,
     counts,
     flags,
@@ -28,6 +27,7 @@ from runner.report.html import fmt, render_html
 from runner.report.lengthsview import markdown_lengths
 from runner.report.reasoningview import markdown_reasoning
 from runner.report.replayview import markdown_replay
+from runner.report.servergroups import by_benchmark
 from runner.report.timeline import client_series
 from runner.report.turns import markdown_turns
 from runner.results.runs import StoredRun, load_run
@@ -89,7 +89,8 @@ def render_markdown(run: StoredRun) -> str:
     inventory = info["inventory"]
     lines = [f"### runner · {_md(info['plan'].get('name'))} · run `{info['run_id']}`", "",
              f"**{_md(info['badge'][0])}** · jobs: {_totals(info['totals'])} · inventory: "
-             f"{_md(inventory.get('source'))} ({_md(inventory.get('server'))}) · "
+             f"{_md(inventory.get('source'))}"
+             + (f" ({_md(inventory['server'])})" if inventory.get("server") else "") + " · "
              f"{info['started_at']} → {info['finished_at'] or 'not finished'}"]
     found = warnings(run, jobs)
     if found:

@@ -46,6 +46,10 @@ class RunRow:
         """The row of the run with this manifest.json, stored under results/<plan>/."""
         m = manifest
         source = _dig(m, "inventory", "source") or _dig(m, "inventory_snapshot", "source")
+        every = m.get("inventories")
+        if isinstance(every, list) and any(isinstance(i, Mapping) and i.get("source")
+                                           == "fallback" for i in every):
+            source = "fallback"  # a run of several servers: any one's fallback
         return cls(m["run_id"], plan, _dig(m, "plan", "path"), _dig(m, "plan", "sha256"),
                    m.get("started_at"), m.get("finished_at"), m.get("status"), source,
                    f"{plan}/{m['run_id']}")

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from runner.plan.expand import Job, expand_jobs
+from runner.plan.servers import id_server, with_server
 from runner.plural import counted
 from runner.run.search import FAIL, INVALID, PASS, Search, Trial, bracket, next_point, stop_reason
 
@@ -35,14 +36,15 @@ def derived_job(job: Job, point: Mapping[str, Any], params: Mapping[str, Any]) -
     as the matrix would give them."""
     [made] = expand_jobs(job.benchmark, [job.model], [{**job.point, **point}],
                          lambda _: dict(params))
-    return made
+    return with_server(made, job.server) if job.server else made  # one server's of several
 
 
 def entry(job: Job, search_id: str) -> dict[str, Any]:
     """A trial's entry in the manifest's job list (as apply records planned jobs), with the id
     of the search or sweep it is part of (`search`: a --resume knows the run holds it)."""
     return {"id": job.id, "slug": job.slug, "benchmark": job.benchmark, "model": job.model,
-            "params": dict(job.params), "search": search_id}
+            "params": dict(job.params), "search": search_id} | (
+                {"server": job.server} if job.server else {})
 
 
 async def run_search_jobs(spec: Any, run_job: RunJob, add_job: Callable[[dict[str, Any]], None],
@@ -244,7 +246,8 @@ def capacity_line(record: Mapping[str, Any]) -> str:
     if record.get("explanation"):
         why.append(record["explanation"])
     why.append(counted(trials, "trial"))
-    where = record.get("benchmark", "")
+    server = id_server(str(record.get("id", "")))  # a plan of several servers: `[eu:bench]`
+    where = f"{server}:{record.get('benchmark', '')}" if server else record.get("benchmark", "")
     point = ",".join(f"{k}={v}" for k, v in sorted((record.get("point") or {}).items()))
     return (f"capacity {record.get('model')}: {shown} ({'; '.join(why)}) "
             f"[{where}{'/' + point if point else ''}]")

@@ -149,13 +149,20 @@ class ProbeReport:
     def to_json(self) -> dict[str, Any]:
         """The manifest's `probe` block: model id -> its verdict (a model probed for two
         endpoints shows the one that dropped it, else the first), with `same_deployment_as`:
-        the other ids one deployment answered for."""
+        the other ids one deployment answered for. Probes of several servers are keyed
+        `<server>:<model id>`: two servers' models of one id are two verdicts."""
+        several = len({r.server for r in self.results}) > 1  # then `<server>:<model id>`
+
+        def key(server: str, model: str) -> str:
+            return f"{server}:{model}" if several else model
+
         models: dict[str, Any] = {}
         for r in sorted(self.results, key=lambda r: (not r.dropped, r.endpoint)):
-            models.setdefault(r.model, r.to_json())
+            models.setdefault(key(r.server, r.model), r.to_json())
         for dup in duplicates(self.results):
             for model in dup["models"]:
-                models[model]["same_deployment_as"] = [m for m in dup["models"] if m != model]
+                models[key(dup["server"], model)]["same_deployment_as"] = [
+                    m for m in dup["models"] if m != model]
         return models
 
 

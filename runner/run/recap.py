@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.plan.expand import point_label
+from runner.plan.servers import id_server
 from runner.plan.totals import totals_text
 from runner.printable import printable, printable_lines
 from runner.results.jobfiles import COMPLETE_STATUSES as FINISHED
@@ -111,8 +112,12 @@ def _stat(metrics: Mapping[str, Any], name: str, stat: str) -> float | None:
 
 
 def job_line(summary: Mapping[str, Any]) -> str:
-    """One job as a line, for the progress output (the recap aligns the same cells)."""
+    """One job as a line, for the progress output (the recap aligns the same cells); a job of
+    a plan with several servers starts with its server (`us:chat`), as jobs of two servers
+    finish side by side."""
     cells = job_cells(summary)
+    if name := server_name(summary):
+        cells[0] = printable(f"{name}:{cells[0]}")
     parts = cells[:4]
     if summary.get("metrics"):
         ok, failed, ttft50, ttft95, tpot, tput = cells[4:10]
@@ -212,17 +217,42 @@ def _status(summary: Mapping[str, Any], statuses: Mapping[str, str] | None) -> s
 
 def render(summaries: Sequence[Mapping[str, Any]], facts: RunFacts) -> str:
     """The whole recap as text; its last lines say where the results are and what to run next."""
-    rows = [list(HEADER), *(job_cells(s, _status(s, facts.statuses)) for s in summaries)]
     counts = totals(summaries, facts.statuses)
-    lines = ["", "RECAP " + "*" * 66, *align(rows), ""]
+    lines = ["", "RECAP " + "*" * 66, *_table(summaries, facts.statuses), ""]
     if facts.planned:
         lines.append(f"planned: {totals_text(facts.planned)}")
     lines += [capacity_line(record) for record in facts.capacity]
     lines += ["jobs: " + " ".join(f"{k}={v}" for k, v in counts.items()),
-              printable(facts.source_line), f"results: {printable(facts.run_dir)}"]
+              *map(printable, facts.source_line.split("\n")),  # one line per server
+              f"results: {printable(facts.run_dir)}"]
     if facts.report:
         lines.append(f"report: {printable(facts.report)}")
     return printable_lines("\n".join(lines + next_steps(facts)))
+
+
+def _table(summaries: Sequence[Mapping[str, Any]],
+           statuses: Mapping[str, str] | None) -> list[str]:
+    """The jobs' rows under their header; jobs of several servers are grouped by server, each
+    group under a `server: NAME` line (the columns line up across groups)."""
+    names = [server_name(s) for s in summaries]
+    order = {name: i for i, name in reversed(list(enumerate(names)))}
+    ranked = sorted(range(len(summaries)), key=lambda i: order[names[i]])  # stable
+    rows = align([list(HEADER), *(job_cells(summaries[i], _status(summaries[i], statuses))
+                                  for i in ranked)])
+    if len(order) < 2:
+        return rows
+    lines, current = [rows[0]], None
+    for row, i in zip(rows[1:], ranked, strict=True):
+        if names[i] != current:
+            current = names[i]
+            lines.append(printable(f"server: {current}"))
+        lines.append(row)
+    return lines
+
+
+def server_name(summary: Mapping[str, Any]) -> str:
+    """The server a job's id names in a run of several servers, else ''."""
+    return id_server(str(summary.get("id", ""))) or ""
 
 
 def next_steps(facts: RunFacts) -> list[str]:
