@@ -20,7 +20,8 @@ INTERVAL_PATHS: tuple[str, ...] = (
     *(f"{m}_ms.{s}" for m in ("ttft", "tpot", "itl", "e2e")
       for s in ("p50", "p90", "p95", "p99", "mean")),
     "throughput.output_tokens_per_s", "throughput.requests_per_s",
-    "throughput.total_tokens_per_s", "goodput.requests_per_s", "error_rate",
+    "throughput.total_tokens_per_s", "throughput.inputs_per_s", "throughput.prompt_tokens_per_s",
+    "goodput.requests_per_s", "error_rate",
 )
 _RANK = {VALID: 0, DEGRADED: 1, INVALID: 2}
 

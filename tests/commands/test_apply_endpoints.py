@@ -84,6 +84,7 @@ def test_an_embeddings_job_measures_latency_and_inputs(
                    for r in records)
         metrics = summary["metrics"]
         throughput = metrics["throughput"]
+        assert throughput["output_tokens_per_s"] is None  # not a zero: it has no outputs
         assert throughput["inputs_per_s"] == pytest.approx(throughput["requests_per_s"] * size)
         assert throughput["prompt_tokens_per_s"] == pytest.approx(
             throughput["requests_per_s"] * 12 * size)
@@ -92,6 +93,11 @@ def test_an_embeddings_job_measures_latency_and_inputs(
         # nothing about the lengths (prompt tokens are a batch's); a busy machine may make the
         # client the limit
         assert {r["code"] for r in metrics["validity"]["reasons"]} <= {"client_bound"}
+    # the recap and progress lines show what an embeddings job has, never "0 tok/s"
+    assert " 0 tok/s" not in out
+    rows = [line for line in out.splitlines() if line.startswith(("embed ", "[1/2] embed"))]
+    assert len(rows) == 3 and all("inputs/s (" in row and "prompt tok/s)" in row
+                                  and "latency p50 " in row for row in rows), out
     assert "inputs/s" in (run / "summary.md").read_text()
     assert "<th" in (html := (run / "report.html").read_text()) and "Inputs/s" in html
 
