@@ -39,8 +39,11 @@ async def run_repetitions(
 ) -> list[Repetition]:
     """Run the job's load repeat_count times, or until a repetition does not succeed or the run
     is stopped (a failed repetition fails the job: the rest would not change that). `write`
-    stores and shows a record; `mark`: the scraper's mark before the first window only;
-    `judge`: a repetition's status and error from its metrics (executor.judge)."""
+    stores and shows a record; `mark`: the scraper's mark, a scrape taken before each
+    repetition's window opens and after each but the last one's load ended, so that each
+    window's counters hold its own requests only (not the next one's priming and warm-ups; the
+    scraper's last scrape closes the last window); `judge`: a repetition's status and error
+    from its metrics (executor.judge)."""
     count = repeat_count(spec.job.params)
     pause_s = float(spec.job.params.get("repeat_pause_s") or REPEAT_PAUSE_S)
     done: list[Repetition] = []
@@ -50,10 +53,12 @@ async def run_repetitions(
                 await asyncio.wait_for(ctx.stop.wait(), pause_s)
         if number > 1 and ctx.stop.is_set():
             break
-        done.append(await _run_once(spec, ctx, target, write, mark if number == 1 else None,
+        done.append(await _run_once(spec, ctx, target, write, mark,
                                     number if count > 1 else None, judge))
         if done[-1].status != "ok" or ctx.stop.is_set():
             break
+        if number < count and mark is not None:
+            await mark()  # closes this window before the next repetition sends
     return done
 
 
@@ -98,11 +103,14 @@ def cut_short(spec: Any, done: Sequence[Repetition]) -> str | None:
 def job_metrics(spec: Any, done: Sequence[Repetition]) -> dict[str, Any]:
     """The job's `metrics`: the one repetition's as they are, or for load.repeat > 1 their
     medians with the `repetitions` block (runner.run.repeat.merge_metrics)."""
+    from runner.run.prefixhits import merged_prefix_cache
     from runner.run.repeat import merge_metrics
 
     if repeat_count(spec.job.params) == 1:
         return done[-1].metrics
-    return merge_metrics([rep.metrics for rep in done], spec.slo or None)
+    merged = merge_metrics([rep.metrics for rep in done], spec.slo or None)
+    merged["prefix_cache"] = merged_prefix_cache(merged.get("prefix_cache"))
+    return merged
 
 
 SERVER_FIGURES = ("window_s", "scrapes_in_window", "series", "generation_tokens_per_s",
