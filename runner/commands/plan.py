@@ -18,7 +18,13 @@ from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source, fetch, open_workspace, serving
 from runner.load.prefixes import priming_requests
-from runner.load.traceplan import describe_replay, longest_request, trace_problems
+from runner.load.traceplan import (
+    describe_replay,
+    longest_request,
+    replay_plan,
+    replay_sending_s,
+    trace_problems,
+)
 from runner.plan.limits import with_limit_warnings
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
@@ -107,13 +113,20 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def to_json(plan: Plan, inv: Inventory, chosen: Sequence[Selected]) -> dict[str, Any]:
     """The machine-readable plan view (also the body of a plan lock)."""
+    plan_dir = os.path.dirname(plan.path)
     return {
         "plan": plan.to_json(),
         "inventory": inv.summary(),
         "benchmarks": [s.to_json() for s in chosen],
-        "jobs": [job.to_json() for s in chosen for job in s.jobs],
-        "totals": totals(chosen),
+        "jobs": [_job_json(job.to_json(), plan_dir) for s in chosen for job in s.jobs],
+        "totals": totals(chosen, replay_sending_s(plan_dir)),
     }
+
+
+def _job_json(job: dict[str, Any], plan_dir: str) -> dict[str, Any]:
+    """A job of the plan view; a replay's adds its trace's figures (`replay`)."""
+    found = replay_plan(job["params"], plan_dir)
+    return job if found is None else {**job, "replay": found}
 
 
 def lock_of(report: Mapping[str, Any], inv: Inventory, plan: Plan,
@@ -128,9 +141,10 @@ def as_text(plan: Plan, inv: Inventory, chosen: Sequence[Selected], models_path:
     """The human view, in the spirit of `ansible-playbook --list-hosts`."""
     lines = [printable(f"plan: {plan.name} ({plan.path}, sha256 {plan.sha256[:12]})"),
              printable(describe_source(inv, models_path))]
+    plan_dir = os.path.dirname(plan.path)
     for s in chosen:
-        lines += ["", *_benchmark_lines(s, os.path.dirname(plan.path))]
-    lines += ["", f"TOTAL: {totals_text(totals(chosen))}"]
+        lines += ["", *_benchmark_lines(s, plan_dir)]
+    lines += ["", f"TOTAL: {totals_text(totals(chosen, replay_sending_s(plan_dir)))}"]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from runner.commands.probing import Probed, endpoint_of, probe_jobs, probe_selec
 from runner.errors import InputError, InventoryError, Problem, RefusedError, UsageError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
+from runner.load.traceplan import replay_sending_s
 from runner.plan.expand import Job
 from runner.plan.limits import limit_warning, model_limits, with_limit_warnings
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
@@ -72,7 +73,7 @@ def _from_plan(args: argparse.Namespace,
         selection = {"limit": args.limit, "tags": args.tags, "skip_tags": args.skip_tags}
         warnings += _probe_notes(probed)
         yield live, Prepared(plan.to_json(), plan.variables, inv, specs, warnings, selection,
-                             totals(chosen), probed)
+                             totals(chosen, replay_sending_s(plan_dir)), probed)
 
 
 def _probing(args: argparse.Namespace) -> bool:

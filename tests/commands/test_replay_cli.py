@@ -4,6 +4,7 @@ holds its longest request against the model's limits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,42 @@ def test_each_format_of_a_matrix_reads_the_trace_its_way(
                                          "in milliseconds (a number at least 0), got nothing\n")
     code, _, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big")
     assert code == EXIT_INVALID and "t.jsonl:1: timestamp: expected" in err
+
+
+def test_plan_json_has_each_replays_trace_figures_and_its_sending_time(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # t.jsonl: 3 lines over 2 s as recorded; input lengths 20 and 90 (one text prompt); output
+    # lengths 5, then the plan's max_tokens 8 twice
+    write_plan(project, plan("{trace: t.jsonl, max_tokens: 8}", "{max_concurrency: 4}",
+                             "    matrix: {replay: [{speed: 1}, {speed: 4}]}\n"), "p.yaml")
+    code, out, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big", "--json")
+    assert code == EXIT_OK, err
+    view = json.loads(out)
+    figures = [job["replay"] for job in view["jobs"]]
+    assert figures == [
+        {"trace": "t.jsonl", "format": "runner", "speed": speed, "requests": 3,
+         "recorded_s": 2.0, "duration_s": 2.0 / speed, "sending_s": 2.0 / speed,
+         "input_tokens_mean": 55.0, "text_prompts": 1, "output_tokens_mean": 7.0}
+        for speed in (1.0, 4.0)]
+    # the replays' time is in the totals now: 2 s + 0.5 s
+    assert view["totals"]["sending_s"] == pytest.approx(2.5)
+    assert view["totals"]["latency_bound_jobs"] == 0
+    code, text, _ = run_cli(capsys, "plan", "p.yaml", "--limit", "big")
+    assert "2 traces replayed to the end; sending takes 3 s" in text
+    # the lock holds the plan view: it stays valid, and apply reads its jobs as before
+    code, _, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big", "--out", "p.lock.json")
+    assert code == EXIT_OK, err
+    assert run_cli(capsys, "validate", "p.lock.json")[0] == EXIT_OK
+
+
+def test_a_replay_cut_by_requests_or_duration_sends_for_less_time(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_plan(project, plan("{trace: t.jsonl, max_tokens: 8}", "{replay: {speed: 1}}",
+                             "    matrix: {include: [{requests: 2}, {duration_s: 1}]}\n"),
+               "p.yaml")
+    code, out, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big", "--json")
+    assert code == EXIT_OK, err
+    view = json.loads(out)
+    # 2 requests: the second line is sent at 0.5 s; duration_s 1 stops sending at 1 s
+    assert [job["replay"]["sending_s"] for job in view["jobs"]] == [0.5, 1.0]
+    assert view["totals"]["sending_s"] == pytest.approx(1.5)
