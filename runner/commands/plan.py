@@ -71,7 +71,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         chosen = select(plan, inv.ids(), ws.models.groups, options, inv)  # no job left: says why
         chosen = with_limit_warnings(chosen, inv, trace_lengths(plan))
         # --probe: plan stays offline-cheap without it (apply probes by default)
-        probed = probe_selection(chosen, inv, live.server, env) if args.probe else None
+        probed = probe_selection(chosen, inv, live.server, env, os.path.dirname(plan.path)) \
+            if args.probe else None
     for line in unknown_tags(plan, options):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
     if probed is not None:

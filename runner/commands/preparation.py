@@ -61,7 +61,8 @@ def _from_plan(args: argparse.Namespace,
         plan_dir = os.path.dirname(plan.path)
         chosen = with_limit_warnings(select(plan, inv.ids(), ws.models.groups, options, inv), inv,
                                      trace_lengths(plan))
-        probed = probe_selection(chosen, inv, live.server, env) if _probing(args) else None
+        probed = probe_selection(chosen, inv, live.server, env, plan_dir) \
+            if _probing(args) else None
         if probed is not None:
             chosen = probed.chosen
             _refuse_over_limits(probed, args.force)
@@ -90,11 +91,12 @@ def _probe_notes(probed: Probed | None) -> list[str]:
 
 
 def _probe_locked(args: argparse.Namespace, specs: list[JobSpec], inv: Inventory,
-                  live: Workspace, env: Mapping[str, str]) -> tuple[list[JobSpec], Probed | None]:
+                  live: Workspace, env: Mapping[str, str],
+                  plan_dir: str) -> tuple[list[JobSpec], Probed | None]:
     """A lock's jobs probed as a plan's are (unless --no-probe): the dropped ones left out."""
     if not _probing(args) or not specs:
         return specs, None
-    probed = probe_jobs([s.job for s in specs], inv, live.server, env)
+    probed = probe_jobs([s.job for s in specs], inv, live.server, env, plan_dir)
     _refuse_over_limits(probed, args.force)
     name = live.server.name
     return [s for s in specs
@@ -131,7 +133,8 @@ def _from_lock(args: argparse.Namespace,
         if not specs:
             raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
                                  "re-plan with `runner plan PLAN --out FILE`")
-        specs, probed = _probe_locked(args, specs, inv, live, env)
+        specs, probed = _probe_locked(args, specs, inv, live, env,
+                                      os.path.dirname(plan_path or ""))
         warnings += _probe_notes(probed)
         options = lock.get("options") or {}
         selection = {k: options.get(k) for k in ("limit", "tags", "skip_tags")}
