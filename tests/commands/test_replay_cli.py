@@ -65,9 +65,17 @@ def test_a_bad_trace_is_one_line_from_validate_and_plan(
      "7:20: load.replay replays a trace: set workload.trace (and trace_format), or use "
      "concurrency or rate"),
     ("{trace: t.jsonl}", "{replay: {speed: 1}, rate: 3}",
-     "7:11: replay sends each request at the trace's own time: give replay (with "
-     "max_concurrency at most), or concurrency/rate/search/sweep, not both"),
-    ("{trace: t.jsonl}", "{replay: {speed: 1}, arrival: constant}", "give replay (with"),
+     "7:32: rate has no meaning beside replay, which sends each request at the trace's own "
+     "time: remove rate (max_concurrency may cap a replay), or replace replay with "
+     "concurrency or rate"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, arrival: constant}",
+     "7:32: arrival has no meaning beside replay"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, ramp_up: {duration_s: 5}}",
+     "7:32: ramp_up has no meaning beside replay"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, concurrency: 4}",
+     "7:32: concurrency has no meaning beside replay"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, sweep: {rates: 3}}",
+     "7:32: sweep has no meaning beside replay"),
     ("{trace: t.jsonl}", "{replay: {speed: 0}}", "must be greater than 0, got 0"),
     ("{trace: t.jsonl}", "{replay: {sped: 2}}", "unknown key 'sped'"),
     ("{trace: t.jsonl, dataset: t.jsonl}", "{replay: {}}",
@@ -181,3 +189,17 @@ def test_a_replay_cut_by_requests_or_duration_sends_for_less_time(
     # 2 requests: the second line is sent at 0.5 s; duration_s 1 stops sending at 1 s
     assert [job["replay"]["sending_s"] for job in view["jobs"]] == [0.5, 1.0]
     assert view["totals"]["sending_s"] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("axis", ["concurrency: [1, 2]", "rate: [1, 2]"])
+def test_a_matrix_load_mode_beside_a_replay_says_it_replaces_the_replay(
+        project: Path, capsys: pytest.CaptureFixture[str], axis: str) -> None:
+    write_plan(project, plan("{trace: t.jsonl}", "{replay: {speed: 1}}",
+                             f"    matrix: {{{axis}}}\n"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    mode = axis.split(":")[0]
+    assert code == EXIT_INVALID
+    assert out.startswith(f"p.yaml:8:13: a matrix point sets {mode}, which replaces "
+                          "load.replay, and a trace is sent at its own times: remove "
+                          f"{mode} from the matrix"), out
+    assert len(out.splitlines()) == 1
