@@ -81,7 +81,7 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
                             max_error_rate=spec.max_error_rate)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
-                        expect=Expectation.from_params(spec.job.params),
+                        expect=Expectation.from_params(spec.job.params, prompts),
                         prompt_calibration=calibration_of(prompts),
                         replay=replay_figures(spec.job.params, prompts))
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)
