@@ -103,14 +103,11 @@ def cut_short(spec: Any, done: Sequence[Repetition]) -> str | None:
 def job_metrics(spec: Any, done: Sequence[Repetition]) -> dict[str, Any]:
     """The job's `metrics`: the one repetition's as they are, or for load.repeat > 1 their
     medians with the `repetitions` block (runner.run.repeat.merge_metrics)."""
-    from runner.run.prefixhits import merged_prefix_cache
     from runner.run.repeat import merge_metrics
 
     if repeat_count(spec.job.params) == 1:
         return done[-1].metrics
-    merged = merge_metrics([rep.metrics for rep in done], spec.slo or None)
-    merged["prefix_cache"] = merged_prefix_cache(merged.get("prefix_cache"))
-    return merged
+    return merge_metrics([rep.metrics for rep in done], spec.slo or None)
 
 
 SERVER_FIGURES = ("window_s", "scrapes_in_window", "series", "generation_tokens_per_s",
