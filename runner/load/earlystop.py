@@ -125,7 +125,6 @@ class EarlyStop:
         middle_s = (end_ms - self.window_ms / 2) / 1e3
         return ramp_rate(self.ramp, rate, middle_s) if self.ramp else rate
 
-
     def _scheduled_rate(self, end_ms: float) -> float:
         """A replay's target (requests/s): the sends its schedule asked for in the window the
         last window's answers were due in, (end - window, end] moved back by their median time
