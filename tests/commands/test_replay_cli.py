@@ -76,6 +76,11 @@ def test_a_bad_trace_is_one_line_from_validate_and_plan(
      "7:32: concurrency has no meaning beside replay"),
     ("{trace: t.jsonl}", "{replay: {speed: 1}, sweep: {rates: 3}}",
      "7:32: sweep has no meaning beside replay"),
+    # validate took it and apply crashed (internal error: load.replay needs workload.trace)
+    ("{trace: t.jsonl, session: {turns: 3}}", "{replay: {speed: 1}}",
+     "6:32: workload.session runs conversations of its own prompts, and a trace replays single "
+     "requests at their recorded times: remove session, or give the conversations as "
+     "workload.dataset"),
     ("{trace: t.jsonl}", "{replay: {speed: 0}}", "must be greater than 0, got 0"),
     ("{trace: t.jsonl}", "{replay: {sped: 2}}", "unknown key 'sped'"),
     ("{trace: t.jsonl, dataset: t.jsonl}", "{replay: {}}",
