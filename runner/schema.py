@@ -107,7 +107,21 @@ def _describe(doc: Document, error: Any, name: str) -> Iterator[Problem]:
         yield Problem(message, doc.where((*path, error.instance), key=True))
         return
     custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
+    if custom and "{key}" in custom:  # a rule on keys that may not come together: at each key
+        for key in _together(error):
+            yield Problem(custom.replace("{key}", key), doc.where((*path, key), key=True))
+        return
     yield Problem(custom or _message(error), doc.where(path))
+
+
+def _together(error: Any) -> list[str]:
+    """The keys a `not: {anyOf: [{required: [a, b]}, ...]}` rule refused in its instance: the
+    last key of each pair the instance holds (the first is the one they may not join)."""
+    pairs = ((error.schema.get("not") or {}).get("anyOf") or []) \
+        if isinstance(error.instance, dict) else []
+    found = [pair["required"][-1] for pair in pairs if isinstance(pair, dict)
+             and all(k in error.instance for k in pair.get("required", []))]
+    return list(dict.fromkeys(found))
 
 
 def _unknown_keys(doc: Document, error: Any, path: Path, name: str) -> Iterator[Problem]:

@@ -26,7 +26,7 @@ from runner.errors import EXIT_OK, InputError
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, describe_source
 from runner.load.prefixes import priming_requests
-from runner.load.traceplan import describe_replay, trace_problems
+from runner.load.traceplan import describe_replay, replay_plan, replay_sending_s, trace_problems
 from runner.plan.lock import build_lock, lock_text, save_lock
 from runner.plan.planfile import Plan, load_plan, parse_extra_vars
 from runner.plan.searchplan import Search, sweep_settings, worst_case_trials
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         found = with_warnings(found, plan)
         probed = None
         if args.probe:  # plan stays offline-cheap without it (apply probes by default)
-            found, probed = probe_targets(found, env, targets.several)
+            found, probed = probe_targets(found, env, targets.several,
+                                          os.path.dirname(plan.path))
     for line in unknown_tags(plan, options_from(args)):
         print(f"WARNING: {printable(line)}", file=sys.stderr)
     for line in (probed.over_limits if probed is not None else []):
@@ -118,14 +119,21 @@ def to_json(plan: Plan, found: Sequence[Target]) -> dict[str, Any]:
     servers adds `inventories` (one per server; `inventory` is the first's)."""
     chosen = chosen_of(found)
     several = {"inventories": [t.inventory.summary() for t in found]} if len(found) > 1 else {}
+    plan_dir = os.path.dirname(plan.path)
     return {
         "plan": plan.to_json(),
         "inventory": found[0].inventory.summary(),
         **several,
         "benchmarks": [s.to_json() for s in chosen],
-        "jobs": [job.to_json() for s in chosen for job in s.jobs],
-        "totals": totals(chosen),
+        "jobs": [_job_json(job.to_json(), plan_dir) for s in chosen for job in s.jobs],
+        "totals": totals(chosen, replay_sending_s(plan_dir)),
     }
+
+
+def _job_json(job: dict[str, Any], plan_dir: str) -> dict[str, Any]:
+    """A job of the plan view; a replay's adds its trace's figures (`replay`)."""
+    found = replay_plan(job["params"], plan_dir)
+    return job if found is None else {**job, "replay": found}
 
 
 def lock_of(report: Mapping[str, Any], found: Sequence[Target], plan: Plan,
@@ -154,7 +162,8 @@ def as_text(plan: Plan, found: Sequence[Target], models_path: str) -> str:
         lines += [f"WARNING: {printable(note)}" for note in t.notes]
         for s in t.chosen:
             lines += ["", *_benchmark_lines(s, os.path.dirname(plan.path))]
-    lines += ["", f"TOTAL: {totals_text(totals(chosen_of(found)))}"]
+    totaled = totals(chosen_of(found), replay_sending_s(os.path.dirname(plan.path)))
+    lines += ["", f"TOTAL: {totals_text(totaled)}"]
     return "\n".join(lines)
 
 

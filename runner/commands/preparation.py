@@ -25,6 +25,7 @@ from runner.errors import (
 from runner.inventory.config import Server, unknown_server
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
+from runner.load.traceplan import replay_sending_s
 from runner.plan.expand import Job
 from runner.plan.limits import limit_warning, model_limits
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
@@ -77,7 +78,8 @@ def _from_plan(args: argparse.Namespace,
                               plan)
         probed = None
         if _probing(args):
-            found, probed = probe_targets(found, env, targets.several)
+            found, probed = probe_targets(found, env, targets.several,
+                                          os.path.dirname(plan.path))
             _refuse_over_limits(probed, args.force)
         plan_dir = os.path.dirname(plan.path)
         specs = [JobSpec(job, t.server, s.benchmark.slo, s.benchmark.retries,
@@ -89,7 +91,8 @@ def _from_plan(args: argparse.Namespace,
         warnings += _probe_notes(probed)
         yield replace(ws, server=found[0].server), Prepared(
             plan.to_json(), plan.variables, found[0].inventory, specs, warnings, selection,
-            totals(chosen_of(found)), probed, tuple(t.inventory for t in found))
+            totals(chosen_of(found), replay_sending_s(plan_dir)), probed,
+            tuple(t.inventory for t in found))
 
 
 def _probing(args: argparse.Namespace) -> bool:
@@ -106,7 +109,7 @@ def _probe_notes(probed: Probed | None) -> list[str]:
 
 
 def _probe_locked(args: argparse.Namespace, specs: list[JobSpec], found: Sequence[_Served],
-                  env: Mapping[str, str]) -> tuple[list[JobSpec], Probed | None]:
+                  env: Mapping[str, str], plan_dir: str) -> tuple[list[JobSpec], Probed | None]:
     """A lock's jobs probed as a plan's are (unless --no-probe), each on its server: the
     dropped ones left out."""
     if not _probing(args) or not specs:
@@ -115,7 +118,7 @@ def _probe_locked(args: argparse.Namespace, specs: list[JobSpec], found: Sequenc
     for server, inv in found:
         mine = [s.job for s in specs if s.server.name == server.name]
         if mine:
-            probes.append(probe_jobs(mine, inv, server, env))
+            probes.append(probe_jobs(mine, inv, server, env, plan_dir))
     probed = merge_probed(probes)
     _refuse_over_limits(probed, args.force)
     return [s for s in specs if probed.report.drops(s.server.name, s.job.model,
@@ -156,7 +159,7 @@ def _from_lock(args: argparse.Namespace,
         if not specs:
             raise InventoryError(f"{args.plan}: none of the locked jobs can run; "
                                  "re-plan with `runner plan PLAN --out FILE`")
-        specs, probed = _probe_locked(args, specs, found, env)
+        specs, probed = _probe_locked(args, specs, found, env, os.path.dirname(plan_path or ""))
         warnings += _probe_notes(probed)
         options = lock.get("options") or {}
         selection = {k: options.get(k) for k in ("limit", "tags", "skip_tags")}

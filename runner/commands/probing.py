@@ -11,6 +11,7 @@ from typing import Any
 from runner.errors import InventoryError
 from runner.inventory.config import Server
 from runner.inventory.listing import Inventory
+from runner.load.trace import load_trace
 from runner.plan.expand import Job
 from runner.plan.selection import Selected
 from runner.run.keylimits import (
@@ -49,16 +50,17 @@ class Probed:
 
 
 def probe_selection(chosen: Sequence[Selected], inv: Inventory, server: Server,
-                    env: Mapping[str, str]) -> Probed:
+                    env: Mapping[str, str], plan_dir: str = ".") -> Probed:
     """Probe each (model, endpoint) of the selection once on `server`; raises InventoryError
-    (exit 3) when the probe drops every model that had jobs."""
-    probed = probe_jobs([job for s in chosen for job in s.jobs], inv, server, env)
+    (exit 3) when the probe drops every model that had jobs. `plan_dir`: where the plan's
+    traces are (a replay's demand is its trace's)."""
+    probed = probe_jobs([job for s in chosen for job in s.jobs], inv, server, env, plan_dir)
     return replace(probed, chosen=[_without_dropped(s, probed.report, server.name)
                                    for s in chosen])
 
 
 def probe_jobs(jobs: Sequence[Job], inv: Inventory, server: Server,
-               env: Mapping[str, str]) -> Probed:
+               env: Mapping[str, str], plan_dir: str = ".") -> Probed:
     """Probe each (model, endpoint) of `jobs` once on `server` (a lock's jobs, or a
     selection's), and hold the jobs left against the key's limits; `chosen` is left empty.
     Raises InventoryError (exit 3) when the probe drops every job."""
@@ -73,7 +75,7 @@ def probe_jobs(jobs: Sequence[Job], inv: Inventory, server: Server,
     if report.dropped() and not kept:
         raise InventoryError(all_dropped_message(report))
     limits = fetch_key_limits(server, env) if server.kind != "mock" else None
-    over = exceeded(limits, _demands(kept, report)) if limits is not None else []
+    over = exceeded(limits, _demands(kept, report, plan_dir)) if limits is not None else []
     return Probed(replace(report, key_limits={server.name: limits.to_json()} if limits else {}),
                   [], limits, over)
 
@@ -109,10 +111,13 @@ def _without_dropped(s: Selected, report: ProbeReport, server: str) -> Selected:
                    skipped=s.skipped or (None if jobs else "every model dropped by the probe"))
 
 
-def _demands(jobs: Sequence[Job], report: ProbeReport) -> list[Demand]:
+def _demands(jobs: Sequence[Job], report: ProbeReport, plan_dir: str) -> list[Demand]:
     """Each job's peak demand; a closed loop's expected latency per token is its model's probe
-    latency over PROBE_TOKENS (None without one: that job is not estimated)."""
+    latency over PROBE_TOKENS (None without one: that job is not estimated); a replay's is its
+    trace's (read from `plan_dir`, once per file)."""
     per_token = {(r.model, r.endpoint): r.latency_ms / 1e3 / PROBE_TOKENS
                  for r in report.results if r.status == "ok" and r.latency_ms}
-    found = (job_demand(job, per_token.get((job.model, endpoint_of(job)))) for job in jobs)
+    found = (job_demand(job, per_token.get((job.model, endpoint_of(job))),
+                        load_trace(job.params, plan_dir) if "replay" in job.params else None)
+             for job in jobs)
     return [d for d in found if d is not None]

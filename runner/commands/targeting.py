@@ -134,18 +134,19 @@ def with_warnings(found: Sequence[Target], plan: Plan) -> list[Target]:
             for t in found]
 
 
-def probe_targets(found: Sequence[Target], env: Mapping[str, str],
-                  several: bool) -> tuple[list[Target], Probed]:
-    """Each server's models probed on that server (its key's limits fetched from it), the
-    dropped ones' jobs left out; the probes merged into one (a server with no job is not
-    probed). An error about one server of several names it."""
+def probe_targets(found: Sequence[Target], env: Mapping[str, str], several: bool,
+                  plan_dir: str = ".") -> tuple[list[Target], Probed]:
+    """Each server's models probed on that server (its key's limits fetched from it, a
+    replay's demand from its trace under `plan_dir`), the dropped ones' jobs left out; the
+    probes merged into one (a server with no job is not probed). An error about one server
+    of several names it."""
     probes, kept = [], []
     for t in found:
         if not any(s.jobs for s in t.chosen):
             kept.append(t)
             continue
         try:
-            probed = probe_selection(t.chosen, t.inventory, t.server, env)
+            probed = probe_selection(t.chosen, t.inventory, t.server, env, plan_dir)
         except RunnerError as exc:
             raise (on_server(exc, t.server.name) if several else exc) from None
         probes.append(probed)

@@ -8,10 +8,11 @@ schemas/result.schema.json (`early_stop`) mirror them."""
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,17 +51,19 @@ STOP = StopThresholds()
 
 
 class EarlyStop:
-    """A running job's early-stop rules, set from its params (`early_stop`, `rate`, `ramp_up`)
-    and its benchmark's max_error_rate.
+    """A running job's early-stop rules, set from its params (`early_stop`, `rate`, `ramp_up`),
+    a replay's schedule and its benchmark's max_error_rate.
 
     error_rate rule: after min_requests finished, stop when the error rate's lower bound
     (`wilson_low`, error_z standard errors) is above the threshold: `early_stop.error_rate` (a
     share, 0-1), else max_error_rate when the benchmark sets one above 0 (the default
     benchmark, 0, keeps every job running to its end); `error_rate: false` turns it off.
-    saturated rule: open loop only, on unless `early_stop.saturation: false`."""
+    saturated rule: open loop only (a rate, or a replay's `schedule_s`: its sends' offsets in
+    seconds from the window's start), on unless `early_stop.saturation: false`."""
 
     def __init__(self, params: Mapping[str, Any], max_error_rate: float,
-                 thresholds: StopThresholds = STOP) -> None:
+                 thresholds: StopThresholds = STOP,
+                 schedule_s: Sequence[float] | None = None) -> None:
         given = params.get("early_stop")
         spec: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         self.t = thresholds
@@ -70,11 +73,15 @@ class EarlyStop:
         self.error_limit = None if limit is None or limit is False else float(limit)
         self.rate = params.get("rate")
         self.ramp = params.get("ramp_up")
-        self.saturation = self.rate is not None and spec.get("saturation", True) is not False
-        rate = float(self.rate or 1.0)
+        replay = schedule_s is not None and params.get("replay") is not None
+        self.schedule_ms = sorted(1e3 * s for s in schedule_s or ()) if replay else None
+        paced = self.rate is not None or bool(self.schedule_ms)
+        self.saturation = paced and spec.get("saturation", True) is not False
+        rate = float(self.rate or _mean_rate(self.schedule_ms or ()) or 1.0)
         self.window_ms = 1e3 * max(thresholds.window_s, thresholds.window_arrivals / rate)
         self.finished = self.failed = 0
-        self.answers: deque[tuple[float, float]] = deque()  # (end offset ms, wait ms)
+        # (end offset ms, wait ms, ms from its due time to its end)
+        self.answers: deque[tuple[float, float, float]] = deque()
         self.checked_ms = 0.0
 
     def observe(self, record: RequestRecord) -> dict[str, Any] | None:
@@ -101,18 +108,41 @@ class EarlyStop:
         end = record.sent_ms + (record.e2e_ms or 0.0)
         lag = record.sent_ms - record.scheduled_ms if record.scheduled_ms is not None else 0.0
         first = record.ttft_ms if record.ttft_ms is not None else record.e2e_ms or 0.0
-        self.answers.append((end, (record.queue_ms or 0.0) + max(0.0, lag) + first))
+        due = record.scheduled_ms if record.scheduled_ms is not None else record.sent_ms
+        self.answers.append((end, (record.queue_ms or 0.0) + max(0.0, lag) + first, end - due))
         while self.answers and self.answers[0][0] <= end - 2 * self.window_ms:
             self.answers.popleft()
         if end < 2 * self.window_ms or end - self.checked_ms < 1e3:  # once a second at most
             return None
         self.checked_ms = end
-        return saturation(list(self.answers), end, self.window_ms, self._target(end), self.t)
+        return saturation([(e, w) for e, w, _ in self.answers], end, self.window_ms,
+                          self._target(end), self.t)
 
     def _target(self, end_ms: float) -> float:
+        if self.schedule_ms is not None:
+            return self._scheduled_rate(end_ms)
         rate = float(self.rate or 0.0)
         middle_s = (end_ms - self.window_ms / 2) / 1e3
         return ramp_rate(self.ramp, rate, middle_s) if self.ramp else rate
+
+    def _scheduled_rate(self, end_ms: float) -> float:
+        """A replay's target (requests/s): the sends its schedule asked for in the window the
+        last window's answers were due in, (end - window, end] moved back by their median time
+        from due to end. Its rate varies over the trace, and answers follow their sends by the
+        latency: at a burst's start they trail the same window's sends on a healthy server."""
+        last = [d for e, _, d in self.answers if e > end_ms - self.window_ms]
+        shift = statistics.median(last) if last else 0.0
+        high = end_ms - shift
+        schedule = self.schedule_ms or []
+        due = bisect.bisect_right(schedule, high) - bisect.bisect_right(
+            schedule, high - self.window_ms)
+        return due / (self.window_ms / 1e3)
+
+
+def _mean_rate(schedule_ms: Sequence[float]) -> float | None:
+    """A schedule's mean rate (requests/s over its span); None for fewer than 2 sends."""
+    span_s = (schedule_ms[-1] - schedule_ms[0]) / 1e3 if len(schedule_ms) > 1 else 0.0
+    return (len(schedule_ms) - 1) / span_s if span_s > 0 else None
 
 
 def wilson_low(failed: int, n: int, z: float) -> float:

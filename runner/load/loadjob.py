@@ -66,7 +66,7 @@ class LoadJob(Schedule):
         self.refused = 0
         self.timeouts_in_a_row = 0
         self.held: list[RequestRecord] = []  # warm-ups, handed on when the window opens
-        self.early = EarlyStop(params, max_error_rate)
+        self.early = EarlyStop(params, max_error_rate, schedule_s=self.replay)
         self.early_stop: dict[str, Any] | None = None
 
     async def run(self, stop: asyncio.Event | None, hurry: asyncio.Event | None,

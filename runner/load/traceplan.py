@@ -5,7 +5,7 @@ model-limit check. Read by the CLI before anything is sent; the plan stage stays
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runner.errors import InputError, Problem
@@ -57,6 +57,46 @@ def describe_replay(params: Mapping[str, Any], plan_dir: str) -> str:
             + f", {inputs}, at most {totals['output_tokens']:,} output tokens")
     most = params.get("max_concurrency")
     return load + (f" (at most {most} in flight)" if most else "")
+
+
+def replay_plan(params: Mapping[str, Any], plan_dir: str) -> dict[str, Any] | None:
+    """A replay job's trace in figures, for `plan --json` (each job's `replay`): `trace`,
+    `format`, `speed`, `requests` (its lines), `recorded_s` (first to last send, as recorded),
+    `duration_s` (the same at the speed), `sending_s` (how long the job sends: to its last
+    line, or to the line `requests` stops at, at most `duration_s`), `input_tokens_mean` (of
+    the lines that give a length; None when none does), `text_prompts` (lines given as text),
+    `output_tokens_mean` (each line's output length, else the job's max_tokens: a maximum;
+    None when neither says). None for a job that is not a replay."""
+    trace = load_trace(params, plan_dir) if params.get("replay") is not None else None
+    if trace is None:
+        return None
+    speed = replay_speed(params)
+    lines = trace.requests
+    sent = min(len(lines), int(params.get("requests") or len(lines)))
+    sending = lines[sent - 1].offset_ms / 1000 / speed
+    if params.get("duration_s") is not None:
+        sending = min(sending, float(params["duration_s"]))
+    given = [r.input_tokens for r in lines if r.input_tokens is not None]
+    asked = params.get("max_tokens")
+    outs = [n for r in lines if (n := r.output_tokens if r.output_tokens is not None
+                                 else asked) is not None]
+    return {"trace": params["trace"], "format": trace.format, "speed": speed,
+            "requests": len(lines), "recorded_s": trace.duration_s,
+            "duration_s": trace.duration_s / speed, "sending_s": sending,
+            "input_tokens_mean": _mean(given), "text_prompts": len(lines) - len(given),
+            "output_tokens_mean": _mean(outs)}
+
+
+def replay_sending_s(plan_dir: str) -> Callable[[Mapping[str, Any]], float | None]:
+    """For runner.plan.totals: a replay job's sending seconds (replay_plan `sending_s`)."""
+    def seconds(params: Mapping[str, Any]) -> float | None:
+        found = replay_plan(params, plan_dir)
+        return None if found is None else float(found["sending_s"])
+    return seconds
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def trace_totals(trace: Trace, max_tokens: int) -> dict[str, int]:

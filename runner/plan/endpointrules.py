@@ -3,8 +3,11 @@ job of another would be sent nowhere, silently."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from runner.errors import Problem
+from runner.yamlfile import Document
 
 # Generation fields an embeddings request has no use for: left out of an embeddings job's
 # params (a plan's `defaults:` may set them for its other benchmarks), never sent.
@@ -27,3 +30,35 @@ def for_endpoint(params: dict[str, Any]) -> dict[str, Any]:
         for key in GENERATION_ONLY:
             params.pop(key, None)
     return params
+
+
+def generation_place_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
+    """Each GENERATION_ONLY field that an embeddings benchmark (its workload's endpoint, merged
+    over the defaults, not set by its matrix) writes in its own workload or matrix, at its
+    key: it would be left out of every one of its jobs, silently. (The plan's defaults may set
+    them for its other benchmarks.)"""
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    found = data.get("benchmarks")
+    own: list[Any] = found if isinstance(found, list) else []
+    problems = []
+    for i, bench in enumerate(merged):
+        if not (_embeds(bench) and i < len(own) and isinstance(own[i], Mapping)):
+            continue
+        for section in ("workload", "matrix"):
+            written = own[i].get(section)
+            problems += [Problem(f"{key} has no meaning for endpoint embeddings (an embeddings "
+                                 f"request generates no text and is never streamed): remove "
+                                 f"{key}", doc.where(("benchmarks", i, section, key), key=True))
+                         for key in GENERATION_ONLY
+                         if isinstance(written, Mapping) and key in written]
+    return problems
+
+
+def _embeds(bench: Any) -> bool:
+    """Whether every job of a merged benchmark is an embeddings one."""
+    if not isinstance(bench, Mapping):
+        return False
+    workload, matrix = bench.get("workload"), bench.get("matrix")
+    varied = isinstance(matrix, Mapping) and ("endpoint" in matrix or "include" in matrix)
+    return isinstance(workload, Mapping) and workload.get("endpoint") == "embeddings" \
+        and not varied

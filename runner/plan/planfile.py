@@ -11,7 +11,12 @@ from typing import Any
 from runner import defaults
 from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
-from runner.plan.endpointrules import GENERATION_ONLY, endpoint_problem, for_endpoint
+from runner.plan.endpointrules import (
+    GENERATION_ONLY,
+    endpoint_problem,
+    for_endpoint,
+    generation_place_problems,
+)
 from runner.plan.openloop import open_loop_problems
 from runner.plan.replayplan import replay_problems
 from runner.plan.rules import (
@@ -106,6 +111,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     checks = validate(doc, "plan") + _check_names(doc) + _check_datasets(doc, path)
     checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
     checks += session_place_problems(doc, _merged(doc.data))
+    checks += generation_place_problems(doc, _merged(doc.data))
     checks += replay_problems(doc, _merged(doc.data), path) + server_choice_problems(doc)
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
@@ -336,7 +342,17 @@ def _check_modifiers(point: Mapping[str, Any], params: Mapping[str, Any]) -> Non
         raise ValueError("burstiness shapes gamma arrivals only: set arrival: gamma beside it, "
                          "or remove burstiness")
     if (unpaired := replay_unpaired(params)) is not None:
-        raise ValueError(unpaired)
+        raise ValueError(_replaced_replay(point, params) or unpaired)
+
+
+def _replaced_replay(point: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
+    """Why a point's load mode left a trace without its replay: it replaced load.replay."""
+    mode = next((k for k in ("concurrency", "rate", "search", "sweep") if k in point), None)
+    if mode is None or not params.get("trace") or "replay" in params:
+        return None
+    return (f"a matrix point sets {mode}, which replaces load.replay, and a trace is sent at "
+            f"its own times: remove {mode} from the matrix (vary the replay instead: "
+            "replay: [{speed: 1}, {speed: 2}])")
 
 
 def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:

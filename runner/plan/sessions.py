@@ -13,6 +13,9 @@ from runner.yamlfile import Document
 
 CHAT_ONLY = ("workload.session needs endpoint chat (a conversation is a list of chat "
              "messages): set endpoint: chat, or remove session")
+NOT_A_TRACE = ("workload.session runs conversations of its own prompts, and a trace replays "
+               "single requests at their recorded times: remove session, or give the "
+               "conversations as workload.dataset")
 
 
 def turns_of(params: Mapping[str, Any]) -> int:
@@ -37,25 +40,28 @@ def user_tokens(params: Mapping[str, Any]) -> int:
 
 
 def session_problem(params: Mapping[str, Any]) -> str | None:
-    """Why a job's params cannot run sessions (None: they can, or have none)."""
-    if isinstance(params.get("session"), Mapping) and params.get("endpoint", "chat") != "chat":
+    """Why a job's params cannot run sessions (None: they can, or have none): another endpoint
+    than chat, or a trace (a replay)."""
+    if not isinstance(params.get("session"), Mapping):
+        return None
+    if params.get("endpoint", "chat") != "chat":
         return CHAT_ONLY
-    return None
+    return NOT_A_TRACE if params.get("trace") or "replay" in params else None
 
 
 def session_place_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
     """Each benchmark (merged over the defaults) whose workload has a session on an endpoint
-    other than chat, at its session key (a matrix that sets the endpoint is checked per job,
-    by session_problem, in complete_params)."""
+    other than chat, or beside a trace, at its session key (a matrix that sets the endpoint
+    is checked per job, by session_problem, in complete_params)."""
     problems = []
     for i, bench in enumerate(merged):
         workload = bench.get("workload") if isinstance(bench, Mapping) else None
         matrix = bench.get("matrix") if isinstance(bench, Mapping) else None
         if isinstance(matrix, Mapping) and "endpoint" in matrix:
             continue
-        if isinstance(workload, Mapping) and session_problem(workload):
+        if isinstance(workload, Mapping) and (problem := session_problem(workload)):
             where = doc.where(("benchmarks", i, "workload", "session"), key=True)
-            problems.append(Problem(CHAT_ONLY, where))
+            problems.append(Problem(problem, where))
     return problems
 
 

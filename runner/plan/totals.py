@@ -3,7 +3,7 @@ timed seconds, and how long the jobs take to send where the plan alone says it."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runner.defaults import REPEAT
@@ -12,14 +12,18 @@ from runner.plan.selection import Selected
 from runner.plan.sessions import turns_of
 from runner.plural import counted
 
+Seconds = Callable[[Mapping[str, Any]], float | None]
 
-def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
+
+def totals(chosen: Sequence[Selected], replay_s: Seconds | None = None) -> dict[str, int | float]:
     """Counts of a selection: benchmarks (and how many are skipped on every server), distinct
     models (per server), jobs, the measured and warm-up requests of jobs that stop after a
     number of them, and the jobs that stop after a time (`time_bound_jobs`) with their seconds
     (`time_bound_s`); a repeated job (load.repeat) counts its requests and seconds once per
     repetition, and its pauses (repeat - 1 of load.repeat_pause_s) in `pause_s` (seconds; only
-    when there are any)."""
+    when there are any). `replay_s`: a replay job's sending seconds from its trace
+    (runner.load.traceplan replay_sending_s; the plan alone does not say them), counted in
+    `sending_s`; without it only a replay's duration_s is."""
     # a plan of several servers: a benchmark once, however many servers it runs on; a model
     # once per server that serves it
     models = {(s.server, m) for s in chosen if not s.skipped for m in s.models}
@@ -40,12 +44,18 @@ def totals(chosen: Sequence[Selected]) -> dict[str, int | float]:
                  for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
     replays = sum(n for p, n in loads if "replay" in p and not {"requests", "duration_s"} & set(p))
-    known = [(sending_s(p), n * int(p.get("repeat") or REPEAT)) for p, n in runs
-             if "replay" not in p or "duration_s" in p]  # a trace's time is in the plan view
+    known = [(_sending(p, replay_s), n * int(p.get("repeat") or REPEAT)) for p, n in runs
+             if "replay" not in p or "duration_s" in p or replay_s is not None]
     figures |= {"sending_s": sum(s * n for s, n in known if s is not None),
                 "latency_bound_jobs": sum(n for s, n in known if s is None)}
     return figures | ({"searches": searches} if searches else {}) | (
         {"pause_s": paused} if paused else {}) | ({"replays": replays} if replays else {})
+
+
+def _sending(params: Mapping[str, Any], replay_s: Seconds | None) -> float | None:
+    """One run's sending seconds: a replay's from its trace when `replay_s` says them."""
+    found = replay_s(params) if replay_s is not None and "replay" in params else None
+    return sending_s(params) if found is None else found
 
 
 def sending_s(params: Mapping[str, Any]) -> float | None:

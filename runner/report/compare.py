@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from runner.errors import InputError
 from runner.load.records import RequestRecord
 from runner.plan.servers import id_server
+from runner.report.endpointrows import pair_metrics
 from runner.report.noise import Interval, difference_interval, repetition_intervals, request_values
 from runner.results.capacityjobs import CAPACITY, capacity_jobs
 from runner.run.validity import set_aside
@@ -364,7 +365,8 @@ def _point_key(job: Job) -> tuple[Any, ...]:
 def _job(base_run: RunData, new_run: RunData, base: Job, new: Job, metrics: Sequence[Metric],
          threshold: float, aside: str | None) -> JobPair:
     samples = _Samples(base_run, base["slug"], new_run, new["slug"])
-    rows = tuple(_row(m, base, new, threshold, samples, aside is not None) for m in metrics)
+    rows = tuple(_row(m, base, new, threshold, samples, aside is not None)
+                 for m in pair_metrics(metrics, base, new, find_metric))
     return JobPair(base, new, rows, aside)
 
 

@@ -148,16 +148,20 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
 
 
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:
-    """TTFT and TPOT (p50 solid, p95 dashed) and output tokens/s against the varied parameter."""
+    """TTFT and TPOT (p50 solid, p95 dashed) and output tokens/s against the varied parameter;
+    for embeddings jobs (no output tokens, no TTFT), E2E latency and inputs/s."""
     x_label = ax.param or "model"
     common: dict[str, Any] = {"x_label": x_label, "categories": ax.categories}
     pair = ("p50", "p95")
-    latency = tuple(Markup(line_chart(_series(jobs, ax, metric, pair), title=title, y_label="ms",
-                                      styles=pair, **common))
-                    for metric, title in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT")))
-    return (*latency,
-            Markup(line_chart(_series(jobs, ax, "throughput", ("output_tokens_per_s",)),
-                              title="Output tokens/s", y_label="tokens/s", **common)))
+    embeds = bool(jobs) and all((j.get("params") or {}).get("endpoint") == "embeddings"
+                                for j in jobs)
+    shown = (("e2e_ms", "E2E latency"),) if embeds else (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"))
+    rate, title, unit = ("inputs_per_s", "Inputs/s", "inputs/s") if embeds else (
+        "output_tokens_per_s", "Output tokens/s", "tokens/s")
+    latency = tuple(Markup(line_chart(_series(jobs, ax, metric, pair), title=name, y_label="ms",
+                                      styles=pair, **common)) for metric, name in shown)
+    return (*latency, Markup(line_chart(_series(jobs, ax, "throughput", (rate,)), title=title,
+                                        y_label=unit, **common)))
 
 
 def _series(jobs: Sequence[Job], ax: Axis, metric: str, stats: Sequence[str]) -> list[Series]:

@@ -82,9 +82,12 @@ def _metrics_text(summary: Mapping[str, Any]) -> str:
         dist = metrics.get(name) or {}
         if dist.get("count"):
             lines.append(f"{name}: p50 {dist['p50']:.2f} p95 {dist['p95']:.2f}")
-    tput = (metrics.get("throughput") or {}).get("output_tokens_per_s")
-    if tput is not None:
-        lines.append(f"output_tokens_per_s: {tput:.1f}")
+    throughput = metrics.get("throughput") or {}
+    # an embeddings job has inputs/s and prompt tokens/s in place of output tokens/s
+    names = ("inputs_per_s", "prompt_tokens_per_s") \
+        if throughput.get("inputs_per_s") is not None else ("output_tokens_per_s",)
+    lines += [f"{name}: {throughput[name]:.1f}" for name in names
+              if throughput.get(name) is not None]
     return "\n".join(lines)
 
 

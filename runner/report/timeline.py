@@ -33,7 +33,9 @@ def client_series(records: Iterable[RequestRecord]) -> dict[str, Any]:
     - `started` / `finished`: requests sent / ended (ok or failed) in the bin; `errors`: failed
       requests by their end (cancelled ones are neither: the client cut them).
     - `output_tokens_per_s`: ok requests' output tokens, each spread evenly over its stream
-      (first token to last), per second of the bin.
+      (first token to last), per second of the bin; None in each bin of an embeddings job.
+    - `inputs_per_s`: an embeddings job only: ok requests' inputs by the bin they ended in,
+      per second of the bin.
     - `in_flight`: the mean number of requests open during the bin (time-weighted).
     - `ttft_ms_p50` / `e2e_ms_p50`: the median TTFT / E2E of ok requests by the bin they were
       sent in (None for a bin that sent none).
@@ -79,7 +81,8 @@ class _Series:
         # The last bin ends with the last request, so its rates are per second of its own length.
         self.lengths = [width] * (bins - 1) + [max(end_s - (bins - 1) * width, 1e-3)]
         self.started, self.finished, self.errors = [0] * bins, [0] * bins, [0] * bins
-        self.tokens, self.busy = [0.0] * bins, [0.0] * bins
+        self.tokens, self.busy, self.inputs = [0.0] * bins, [0.0] * bins, [0.0] * bins
+        self.embeds = False  # an embeddings job's records carry their inputs
         self.ttft: list[list[float]] = [[] for _ in range(bins)]
         self.e2e: list[list[float]] = [[] for _ in range(bins)]
 
@@ -102,21 +105,29 @@ class _Series:
             self.ttft[first].append(record.ttft_ms)
         if record.e2e_ms is not None:
             self.e2e[first].append(record.e2e_ms)
+        if record.inputs is not None:
+            self.embeds = True
+            self.inputs[self._bin(end_s)] += record.inputs
         if record.output_tokens:
             stream_start = sent_s + (record.ttft_ms or 0.0) / 1000
             _spread(self.tokens, self.lengths, stream_start, end_s, record.output_tokens,
                     self.width)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        tokens: list[float | None] = [round(x, 3) for x in self.tokens]
+        found = {
             "bin_s": self.width,
             "t_s": [round(i * self.width, 3) for i in range(self.bins)],
             "started": self.started, "finished": self.finished, "errors": self.errors,
-            "output_tokens_per_s": [round(x, 3) for x in self.tokens],
+            "output_tokens_per_s": [None] * self.bins if self.embeds else tokens,
             "in_flight": [round(x, 3) for x in self.busy],
             "ttft_ms_p50": [_median(v) for v in self.ttft],
             "e2e_ms_p50": [_median(v) for v in self.e2e],
         }
+        if self.embeds:  # an embeddings job: inputs in place of output tokens
+            found["inputs_per_s"] = [round(x / n, 3) for x, n in zip(self.inputs, self.lengths,
+                                                                     strict=True)]
+        return found
 
 
 def _spread(into: list[float], lengths: Sequence[float], start_s: float, end_s: float,
@@ -145,6 +156,12 @@ CLIENT_CHARTS = (
     ("TTFT p50 by send time", "ms", "ttft_ms_p50"),
     ("Requests in flight", "requests", "in_flight"),
 )
+# An embeddings job's: it has no output tokens and no TTFT.
+EMBEDDINGS_CHARTS = (
+    ("Inputs/s over time", "inputs/s", "inputs_per_s"),
+    ("E2E p50 by send time", "ms", "e2e_ms_p50"),
+    ("Requests in flight", "requests", "in_flight"),
+)
 
 
 # (title, y label, series key, scale) of the server timeline charts: runner.servermetrics.timeline
@@ -161,7 +178,7 @@ def timeline_charts(client: Mapping[str, Any],
     server's generation tok/s (`server`: timeline.server) joins the client's throughput."""
     times = client.get("t_s") or []
     charts = []
-    for title, unit, key in CLIENT_CHARTS:
+    for title, unit, key in EMBEDDINGS_CHARTS if "inputs_per_s" in client else CLIENT_CHARTS:
         points = tuple(zip(times, client.get(key) or [], strict=False))
         series = [Series("client", points)]
         if key == "output_tokens_per_s" and server is not None:

@@ -178,9 +178,10 @@ async def _attempt(spec: JobSpec, ctx: Context, attempt: int) -> dict[str, Any]:
               for rep in done]  # each repetition's server figures over its own window
     size = engine_block_size(ctx.store.server_metrics_path(spec.job.slug)) \
         if blocks[0] else None
-    for rep, block in zip(done, blocks, strict=True):
+    for number, (rep, block) in enumerate(zip(done, blocks, strict=True)):
         rep.metrics["prefix_cache"] = prefix_cache(spec.job.params, ctx.prompts(spec),
-                                                   rep.result.records, block, size)
+                                                   rep.result.records, block, size,
+                                                   sent=number > 0)
         rep.metrics["validity"] = judge_validity(
             {**rep.metrics, "early_stop": rep.result.early_stop}, server_metrics=block)
     server = server_metrics(blocks, [end_s(rep.result.records) for rep in done])

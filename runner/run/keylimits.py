@@ -9,7 +9,9 @@ proxy/hooks/parallel_request_limiter_v3.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,8 @@ from runner import defaults
 from runner.inventory.config import Server, auth_headers
 from runner.inventory.listing import LiveUnavailable
 from runner.inventory.proxyclient import _Getter, _timeout
+from runner.load.replay import replay_speed
+from runner.load.trace import Trace, TraceRequest
 from runner.plan.expand import Job
 
 KEY_INFO_BYTES = 1 << 20  # a key's row is a few KB
@@ -88,15 +92,18 @@ class Demand:
     basis: str
 
 
-def job_demand(job: Job, latency_s: float | None) -> Demand | None:
+def job_demand(job: Job, latency_s: float | None, trace: Trace | None = None) -> Demand | None:
     """A job's requests and tokens per minute at its peak.
 
     Open loop: `rate` x 60 (what the plan sends; max_concurrency may only lower it). Closed
     loop: concurrency x 60 / L, where L is the expected request latency: the probe's latency
     for its few tokens (`latency_s`, per token) times the job's max_tokens; without a probe
     there is no estimate (None). Tokens: requests x (input_tokens + max_tokens), the most a
-    request can count against tpm_limit (which counts total tokens)."""
+    request can count against tpm_limit (which counts total tokens). A replay: its `trace`'s
+    busiest minute at the speed asked (replay_demand); None when the trace is not given."""
     params = job.params
+    if params.get("replay") is not None:
+        return None if trace is None else replay_demand(job, trace)
     size = _tokens(params.get("input_tokens"), defaults.INPUT_TOKENS) + _tokens(
         params.get("max_tokens"), defaults.PARAMS["max_tokens"])
     if "rate" in params:
@@ -109,6 +116,42 @@ def job_demand(job: Job, latency_s: float | None) -> Demand | None:
     rpm = slots * 60 / expected
     return Demand(job.id, rpm, rpm * size,
                   f"concurrency {slots} / expected latency {expected:.2f} s (from the probe)")
+
+
+def replay_demand(job: Job, trace: Trace) -> Demand:
+    """A replay job's peak: the most requests, and separately the most tokens, that its
+    `trace` sends within any 60 s at the job's speed (sends at offset / speed; only the lines
+    sent: the first `requests`, up to `duration_s`). A request's tokens: its input length (a
+    text prompt's words), plus its output length, else the job's max_tokens."""
+    params, speed = job.params, replay_speed(job.params)
+    lines = trace.requests[:int(params.get("requests") or len(trace.requests))]
+    until = float(params.get("duration_s") or math.inf)
+    sent = [(r.offset_ms / 1000 / speed, r) for r in lines if r.offset_ms / 1000 / speed <= until]
+    asked = _tokens(params.get("max_tokens"), defaults.PARAMS["max_tokens"])
+    sums = [0, *itertools.accumulate(_line_tokens(r, asked) for _, r in sent)]
+    rpm, first, last, tpm = 0, 0, 0, 0.0
+    end = 0
+    for start, (at, _) in enumerate(sent):  # each send opens a minute: what falls in it
+        while end < len(sent) and sent[end][0] < at + 60:
+            end += 1
+        tpm = max(tpm, float(sums[end] - sums[start]))
+        if end - start > rpm:
+            rpm, first, last = end - start, sent[start][1].line, sent[end - 1][1].line
+    return Demand(job.id, float(rpm), tpm, f"the trace's busiest minute at speed {speed:g} "
+                  f"(trace lines {first}-{last})")
+
+
+def _line_tokens(line: TraceRequest, max_tokens: int) -> int:
+    """A trace line's tokens against tpm_limit: its input (a text prompt: a token a word) and
+    output lengths (its own, else the job's max_tokens)."""
+    if line.input_tokens is not None:
+        given = line.input_tokens
+    else:
+        prompt = line.prompt or {}
+        texts = [prompt.get("prompt")] + [m.get("content") for m in prompt.get("messages") or ()
+                                          if isinstance(m, Mapping)]
+        given = sum(len(t.split()) for t in texts if isinstance(t, str))
+    return given + (line.output_tokens if line.output_tokens is not None else max_tokens)
 
 
 def _tokens(value: Any, default: int) -> int:

@@ -24,50 +24,59 @@ DEFAULT_BLOCK_SIZE = 16
 # sent while a prefix's first use was still being computed. Together a few percent; a cache
 # that is off, too small for the prefixes, or prompts that do not share them miss by 30-100%.
 GAP = 0.10
-REPEATED = ("load.repeat: only the first repetition's window opens with a scrape, so the "
-            "server's counters span other repetitions' requests too; run one repetition to "
-            "check the hit rate")
 _INFO = "vllm:cache_config_info"
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def prefix_cache(
     params: Mapping[str, Any], prompts: Any, records: Sequence[RequestRecord],
-    server_metrics: Mapping[str, Any] | None, block_size: int | None,
+    server_metrics: Mapping[str, Any] | None, block_size: int | None, *, sent: bool = False,
 ) -> dict[str, Any] | None:
-    """The job's `prefix_cache` block; None when it has no shared prefix. `prompts`: its
-    prompt source (PrefixedPrompts: which prefix each request used); `records`: one
-    repetition's; `block_size`: the engine's, from its metrics (None: unknown,
-    DEFAULT_BLOCK_SIZE is used and said). A repeated job has no achieved rate: only its first
-    window opens with a scrape, so the counters' span holds other repetitions' requests."""
+    """The job's `prefix_cache` block, or one repetition's; None when it has no shared prefix.
+    `prompts`: its prompt source (PrefixedPrompts: which prefix each request used); `records`
+    and `server_metrics`: one repetition's, over its own window; `block_size`: the engine's,
+    from its metrics (None: unknown, DEFAULT_BLOCK_SIZE is used and said); `sent`: an earlier
+    repetition of the job sent its prefixes already (the same ones), so every one hits."""
     prefix = Prefix.of(params)
     if prefix is None or not isinstance(prompts, PrefixedPrompts):
         return None
     block = block_size or DEFAULT_BLOCK_SIZE
     warmups = int(with_priming(params).get("warmup_requests") or 0)
-    expected, source = expected_rate(prompts, records, block, warmups)
+    expected, source = expected_rate(prompts, records, block, warmups, sent=sent)
     achieved, hits, queries, why = achieved_rate(server_metrics)
-    if int(params.get("repeat") or 1) > 1 and achieved is not None:
-        achieved, why = None, REPEATED
+    return with_gap({"count": prefix.count, "tokens": prefix.tokens, "pick": prefix.pick,
+                     "primed": prefix.prime, "block_size": block,
+                     "block_size_source": "server" if block_size else "default",
+                     "expected": _round(expected), "expected_source": source,
+                     "achieved": _round(achieved), "achieved_reason": why,
+                     "hit_tokens": hits, "queried_tokens": queries})
+
+
+def with_gap(block: dict[str, Any]) -> dict[str, Any]:
+    """`block` with its gap (achieved - expected; None when either is), the threshold and
+    whether the gap exceeds it."""
+    achieved, expected = block.get("achieved"), block.get("expected")
     gap = None if achieved is None or expected is None else round(achieved - expected, 4)
-    return {"count": prefix.count, "tokens": prefix.tokens, "pick": prefix.pick,
-            "primed": prefix.prime, "block_size": block,
-            "block_size_source": "server" if block_size else "default",
-            "expected": _round(expected), "expected_source": source,
-            "achieved": _round(achieved), "achieved_reason": why,
-            "hit_tokens": hits, "queried_tokens": queries, "gap": gap, "threshold": GAP,
-            "exceeded": gap is not None and abs(gap) > GAP}
+    return {**block, "gap": gap, "threshold": GAP, "exceeded": gap is not None and abs(gap) > GAP}
+
+
+def merged_prefix_cache(block: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A repeated job's `prefix_cache` from the repetitions' medians (repeat.merge_metrics:
+    expected, achieved and the token counts are medians): its gap and `exceeded` computed
+    again from these medians, so they agree with the rates the block shows."""
+    return None if block is None else with_gap(dict(block))
 
 
 def expected_rate(prompts: PrefixedPrompts, records: Sequence[RequestRecord], block: int,
-                  warmups: int) -> tuple[float | None, str]:
+                  warmups: int, *, sent: bool = False) -> tuple[float | None, str]:
     """(Σ expected hit tokens / Σ prompt tokens over the measured ok requests, source).
 
-    A request's prefix hits when it was primed, or (without priming) when an earlier measured
-    request (by index) used the same prefix; its hit is the prefix's tokens rounded down to
-    whole blocks. Prompt tokens are the server's usage (source `usage`), the prefix's tokens
-    scaled by the ratio of the server's prompt tokens to runner's words over the job (the
-    server's tokenizer and chat template), else the words runner sent (source `plan`)."""
+    A request's prefix hits when it was primed, when an earlier repetition sent the job's
+    prefixes (`sent`), or else when an earlier measured request (by index) used the same
+    prefix; its hit is the prefix's tokens rounded down to whole blocks. Prompt tokens are the
+    server's usage (source `usage`), the prefix's tokens scaled by the ratio of the server's
+    prompt tokens to runner's words over the job (the server's tokenizer and chat template),
+    else the words runner sent (source `plan`)."""
     measured = sorted((r for r in records if not r.warmup and r.ok), key=lambda r: r.index)
     if not measured:
         return None, "plan"
@@ -81,7 +90,7 @@ def expected_rate(prompts: PrefixedPrompts, records: Sequence[RequestRecord], bl
     hits = 0.0
     for record in measured:
         which = prompts.which(record.index - warmups)
-        hits += hit if prompts.prefix.prime or which in seen else 0
+        hits += hit if prompts.prefix.prime or sent or which in seen else 0
         seen.add(which)
     return hits / math.fsum(totals), "usage" if usage else "plan"
 

@@ -63,7 +63,8 @@ def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str
                number(_stat(metrics, "ttft_ms", "p50")), number(_stat(metrics, "ttft_ms", "p95")),
                number(_stat(metrics, "tpot_ms", "p50")),
                _tokens_per_s(summary)]
-    notes = [*([note] if (note := repeat_note(summary)) else []), *_flags(summary)]
+    notes = [*([note] if (note := repeat_note(summary)) else []), *_latency_note(summary),
+             *_flags(summary)]
     if summary.get("error") and summary["status"] != "ok":
         notes.append(f"({summary['error']})")
     # Model ids and error messages come from the server: one escaped line each, so that none
@@ -74,14 +75,30 @@ def job_cells(summary: Mapping[str, Any], status: str | None = None) -> list[str
 
 def _tokens_per_s(summary: Mapping[str, Any]) -> str:
     """The client's output tok/s, and the server's own beside it when its metrics say:
-    `41.2 (server 40.8)`."""
-    client = ((summary.get("metrics") or {}).get("throughput") or {}).get("output_tokens_per_s")
+    `41.2 (server 40.8)`; an embeddings job's inputs/s and prompt tok/s, which it has in their
+    place: `345 inputs/s (4140 prompt tok/s)`."""
+    throughput = (summary.get("metrics") or {}).get("throughput") or {}
+    if (inputs := throughput.get("inputs_per_s")) is not None:
+        prompt = throughput.get("prompt_tokens_per_s")
+        return f"{number(inputs)} inputs/s ({number(prompt)} prompt tok/s)"
+    client = throughput.get("output_tokens_per_s")
     server = (summary.get("server_metrics") or {}).get("generation_tokens_per_s")
     return number(client) + (f" (server {number(server)})" if server is not None else "")
 
 
 _REPEAT_SHOWN = (("ttft_ms.p50", "TTFT p50 ", " ms"),
-                 ("throughput.output_tokens_per_s", "", " tok/s"))
+                 ("throughput.output_tokens_per_s", "", " tok/s"),
+                 ("throughput.inputs_per_s", "", " inputs/s"))
+
+
+def _latency_note(summary: Mapping[str, Any]) -> list[str]:
+    """An embeddings job's latency (it has no TTFT nor TPOT): `latency p50 5.50 p95 6.12 ms`,
+    request sent to answer read (metrics.e2e_ms); nothing for the other jobs."""
+    metrics = summary.get("metrics") or {}
+    if (metrics.get("throughput") or {}).get("inputs_per_s") is None:
+        return []
+    return [f"latency p50 {number(_stat(metrics, 'e2e_ms', 'p50'))} "
+            f"p95 {number(_stat(metrics, 'e2e_ms', 'p95'))} ms"]
 
 
 def repeat_note(summary: Mapping[str, Any]) -> str | None:
@@ -119,10 +136,15 @@ def job_line(summary: Mapping[str, Any]) -> str:
     if name := server_name(summary):
         cells[0] = printable(f"{name}:{cells[0]}")
     parts = cells[:4]
-    if summary.get("metrics"):
+    metrics = summary.get("metrics")
+    if metrics:
         ok, failed, ttft50, ttft95, tpot, tput = cells[4:10]
-        parts += [f"ok={ok} failed={failed}", f"TTFT p50 {ttft50} p95 {ttft95} ms",
-                  f"TPOT p50 {tpot} ms", f"{tput} tok/s"]
+        parts.append(f"ok={ok} failed={failed}")
+        if (metrics.get("throughput") or {}).get("inputs_per_s") is not None:
+            parts.append(tput)  # an embeddings job: its latency is in the notes
+        else:
+            parts += [f"TTFT p50 {ttft50} p95 {ttft95} ms", f"TPOT p50 {tpot} ms",
+                      f"{tput} tok/s"]
     return "  ".join([*parts, *cells[10:11]]).rstrip()
 
 

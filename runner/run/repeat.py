@@ -10,7 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 from runner.run.metrics import evaluate_slo
-from runner.run.validity import DEGRADED, INVALID, VALID
+from runner.run.prefixhits import merged_prefix_cache
+from runner.run.validity import DEGRADED, INVALID, RULES, VALID, judge_validity
 
 REPEAT_METHOD = "student_t"
 REPEAT_LEVEL = 0.95
@@ -20,7 +21,8 @@ INTERVAL_PATHS: tuple[str, ...] = (
     *(f"{m}_ms.{s}" for m in ("ttft", "tpot", "itl", "e2e")
       for s in ("p50", "p90", "p95", "p99", "mean")),
     "throughput.output_tokens_per_s", "throughput.requests_per_s",
-    "throughput.total_tokens_per_s", "goodput.requests_per_s", "error_rate",
+    "throughput.total_tokens_per_s", "throughput.inputs_per_s", "throughput.prompt_tokens_per_s",
+    "goodput.requests_per_s", "error_rate",
 )
 _RANK = {VALID: 0, DEGRADED: 1, INVALID: 2}
 
@@ -89,7 +91,9 @@ def merge_metrics(runs: Sequence[Mapping[str, Any]],
     number there (the lower median when they are all integers, so counts stay whole; a count
     a repetition lacks is 0 there, and left out when its median is 0); other
     leaves are the first repetition's that has the key. `validity` is the
-    worst repetition's (invalid > degraded > valid; the first such repetition's reasons).
+    worst repetition's (invalid > degraded > valid; the first such repetition's reasons),
+    but prefix_cache_gap (ON_MEDIANS) is judged on the medians: a shared-prefix job's
+    `prefix_cache` gets its gap from its median rates (prefixhits.merged_prefix_cache).
     `slo` (the benchmark's): the SLO verdict is evaluated again on the medians, so it agrees
     with the numbers it quotes. Adds `repetitions`: {count, method, level, per_repetition,
     intervals}."""
@@ -98,13 +102,52 @@ def merge_metrics(runs: Sequence[Mapping[str, Any]],
         [{k: v for k, v in run.items() if k != "validity"} for run in runs]) or {})
     if slo:
         merged["slo"] = evaluate_slo(merged, slo)
+    if "prefix_cache" in merged:
+        merged["prefix_cache"] = merged_prefix_cache(merged["prefix_cache"])
     verdicts = [run["validity"] for run in runs if isinstance(run.get("validity"), Mapping)]
     if verdicts:
-        merged["validity"] = max(verdicts, key=lambda v: _RANK.get(v.get("verdict"), 0))
+        merged["validity"] = _verdict(merged, verdicts)
     merged["repetitions"] = {"count": len(runs), "method": REPEAT_METHOD, "level": REPEAT_LEVEL,
                              "per_repetition": [dict(run) for run in runs],
                              "intervals": intervals(runs)}
     return merged
+
+
+# Reasons judged on the repetitions' medians, as the figure they quote (the others are the
+# worst repetition's): a shared prefix's hit rate (one cold repetition is not the job's rate).
+ON_MEDIANS = frozenset({"prefix_cache_gap"})
+
+
+def _verdict(merged: Mapping[str, Any],
+             verdicts: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The worst repetition's verdict (the first such one's) leaving out the ON_MEDIANS
+    reasons, with those reasons judged on `merged` (the medians); reasons invalid first, then
+    in RULES order."""
+    worst = max((_without_medians(v) for v in verdicts),
+                key=lambda v: _RANK.get(str(v.get("verdict")), 0))
+    added = [r for r in judge_validity(merged)["reasons"] if r["code"] in ON_MEDIANS]
+    if not added:
+        return worst
+    order = {code: i for i, code in enumerate(RULES)}
+    reasons = sorted([*worst.get("reasons", ()), *added], key=lambda r: (
+        -_RANK.get(_severity(r), 0), order.get(str(r.get("code")), len(order))))
+    return {"verdict": max(map(_severity, reasons), key=lambda s: _RANK.get(s, 0)),
+            "reasons": reasons}
+
+
+def _without_medians(verdict: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A repetition's verdict without its ON_MEDIANS reasons (as it is when it has none)."""
+    reasons = list(verdict.get("reasons") or ())
+    kept = [r for r in reasons if r.get("code") not in ON_MEDIANS]
+    if len(kept) == len(reasons):
+        return verdict
+    return {"verdict": max(map(_severity, kept), key=lambda s: _RANK.get(s, 0), default=VALID),
+            "reasons": kept}
+
+
+def _severity(reason: Mapping[str, Any]) -> str:
+    rule = RULES.get(str(reason.get("code")))
+    return str(reason.get("severity") or (rule.severity if rule else VALID))
 
 
 def intervals(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:

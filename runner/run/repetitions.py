@@ -42,8 +42,11 @@ async def run_repetitions(
 ) -> list[Repetition]:
     """Run the job's load repeat_count times, or until a repetition does not succeed or the run
     is stopped (a failed repetition fails the job: the rest would not change that). `write`
-    stores and shows a record; `mark`: the scraper's mark before the first window only;
-    `judge`: a repetition's status and error from its metrics (executor.judge)."""
+    stores and shows a record; `mark`: the scraper's mark, a scrape taken before each
+    repetition's window opens and after each but the last one's load ended, so that each
+    window's counters hold its own requests only (not the next one's priming and warm-ups; the
+    scraper's last scrape closes the last window); `judge`: a repetition's status and error
+    from its metrics (executor.judge)."""
     count = repeat_count(spec.job.params)
     pause_s = float(spec.job.params.get("repeat_pause_s") or REPEAT_PAUSE_S)
     done: list[Repetition] = []
@@ -53,10 +56,12 @@ async def run_repetitions(
                 await asyncio.wait_for(ctx.stop.wait(), pause_s)
         if number > 1 and ctx.stop.is_set():
             break
-        done.append(await _run_once(spec, ctx, target, write, mark if number == 1 else None,
+        done.append(await _run_once(spec, ctx, target, write, mark,
                                     number if count > 1 else None, judge))
         if done[-1].status != "ok" or ctx.stop.is_set():
             break
+        if number < count and mark is not None:
+            await mark()  # closes this window before the next repetition sends
     return done
 
 
@@ -79,7 +84,7 @@ async def _run_once(spec: Any, ctx: Any, target: Any, write: Callable[[RequestRe
                         max_error_rate=spec.max_error_rate)
     metrics = summarize(result.records, slo=spec.slo or None, health=result.health,
                         pauses_s=result.pauses_s, model_limits=spec.model_limits,
-                        expect=Expectation.from_params(spec.job.params),
+                        expect=Expectation.from_params(spec.job.params, prompts),
                         prompt_calibration=calibration_of(prompts),
                         replay=replay_figures(spec.job.params, prompts))
     metrics["gateway"] = summarize_gateway(result.records, spec.job.model)

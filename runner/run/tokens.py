@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from operator import attrgetter
 from typing import Any
 
 from runner.load.prefixes import prefix_tokens
 from runner.load.records import RequestRecord
+from runner.load.replay import TracePrompts
 
 
 @dataclass(frozen=True)
@@ -20,17 +21,23 @@ class Expectation:
     trace, whose lines may each ask their own), `fixed_output` (ignore_eos true, or min_tokens
     >= max_tokens, in extra_body: every answer should reach max_tokens), `input_tokens` (the
     synthetic prompt target; None for datasets, templates and traces);
-    and `rate`: an open loop's arrival rate (requests/s), None for a closed loop."""
+    and `rate`: an open loop's arrival rate (requests/s), None for a closed loop.
+    A trace job's `targets`: each trace line's fixed output length (the line's output length,
+    else the plan's; None where it is not fixed), by line; its measured request i (after
+    `warmups`) sends line i (cycled)."""
 
     max_tokens: int | None = None
     fixed_output: bool = False
     input_tokens: int | None = None
     rate: float | None = None
+    targets: tuple[int | None, ...] | None = None
+    warmups: int = 0
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> Expectation:
+    def from_params(cls, params: Mapping[str, Any], prompts: Any = None) -> Expectation:
         """The expectation of a job's params (extra_body's max_tokens and
-        max_completion_tokens override the plan's max_tokens, as they do in the request)."""
+        max_completion_tokens override the plan's max_tokens, as they do in the request);
+        `prompts`: its prompt source, whose trace (TracePrompts) gives each line's length."""
         extra = params.get("extra_body") or {}
         asked = extra.get("max_tokens", params.get("max_tokens"))
         asked = extra.get("max_completion_tokens", asked)
@@ -44,8 +51,31 @@ class Expectation:
         if type(target) is int and params.get("endpoint") == "embeddings":
             target *= int(params.get("batch_size") or 1)  # one request's prompt tokens: a batch
         rate = params.get("rate")
-        return cls(max_tokens, fixed, target if type(target) is int else None,
-                   None if rate is None else float(rate))
+        found = cls(max_tokens, fixed, target if type(target) is int else None,
+                    None if rate is None else float(rate))
+        if params.get("trace") and isinstance(prompts, TracePrompts):
+            targets = trace_targets(params, prompts)
+            found = replace(found, fixed_output=any(t is not None for t in targets),
+                            targets=targets, warmups=int(params.get("warmup_requests") or 0))
+        return found
+
+
+def trace_targets(params: Mapping[str, Any], prompts: TracePrompts) -> tuple[int | None, ...]:
+    """Each trace line's fixed output length: what its request asks (extra_body's
+    max_completion_tokens, else the line's output length, else extra_body's or the plan's
+    max_tokens), when extra_body makes it fixed: ignore_eos true, or min_tokens at least that
+    length; None for a line whose answer may stop earlier."""
+    extra = params.get("extra_body") or {}
+    plan = extra.get("max_tokens", params.get("max_tokens"))
+    newer, least = extra.get("max_completion_tokens"), extra.get("min_tokens")
+    found: list[int | None] = []
+    for line in prompts.trace.requests:
+        asked = newer if type(newer) is int else (
+            line.output_tokens if line.output_tokens is not None else plan)
+        fixed = extra.get("ignore_eos") is True or (type(least) is int and type(asked) is int
+                                                    and least >= asked)
+        found.append(asked if fixed and type(asked) is int else None)
+    return tuple(found)
 
 
 def token_metrics(ok: Sequence[RequestRecord], expect: Expectation | None,
@@ -86,10 +116,25 @@ def lengths(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, Any]:
                     and (r.turn or 1) == 1])
     return {
         "output": {"requested": expect.max_tokens, "fixed": expect.fixed_output,
-                   "achieved_mean": output, "ratio": _ratio(output, expect.max_tokens)},
+                   "achieved_mean": output, "ratio": _ratio(output, expect.max_tokens),
+                   **_own_lengths(ok, expect)},
         "input": {"target": expect.input_tokens, "achieved_mean": prompt,
                   "ratio": _ratio(prompt, expect.input_tokens)},
     }
+
+
+def _own_lengths(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, Any]:
+    """A trace job's output against each request's own fixed length (Expectation.targets):
+    `requested_mean`, the mean of those lengths, and `ratio`, Σ output / Σ length, over the ok
+    requests with a fixed length and a known output; {} for a job without a trace."""
+    if expect.targets is None:
+        return {}
+    lines = expect.targets
+    pairs = [(r.output_tokens, own) for r in ok if r.output_tokens is not None
+             and (own := lines[(r.index - expect.warmups) % len(lines)]) is not None]
+    asked = sum(own for _, own in pairs)
+    return {"requested_mean": asked / len(pairs) if pairs else None,
+            "ratio": sum(out for out, _ in pairs) / asked if asked else None}
 
 
 def _mean(values: Sequence[int]) -> float | None:

@@ -221,6 +221,10 @@ def _short(m: Mapping[str, Any], t: Thresholds) -> str | None:
     ratio = _num(out.get("ratio"))
     if not out.get("fixed") or ratio is None or ratio >= t.short_outputs_ratio:
         return None
+    own = _num(out.get("requested_mean"))  # a trace: each request's own length
+    if own is not None:
+        return (f"outputs {_fig(ratio * own)} tokens on average of {_fig(own)} asked (each "
+                f"request's own length; ratio {ratio:.2f} < {t.short_outputs_ratio:g})")
     return (f"outputs {_fig(out.get('achieved_mean'))} tokens on average of "
             f"{out.get('requested')} asked (ratio {ratio:.2f} < {t.short_outputs_ratio:g})")
 

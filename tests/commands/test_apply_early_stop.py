@@ -68,6 +68,35 @@ def test_an_open_loop_beyond_capacity_stops_as_saturated(
     assert "stopped early: saturated" in (run / "report.html").read_text()
 
 
+def test_a_replay_beyond_capacity_stops_as_saturated_against_its_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same flood as a trace: 40 requests a second for a minute. The watch follows the
+    trace's schedule (a replay has no rate) and stops it as the open loop above."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(SERVERS)
+    (tmp_path / "flood.jsonl").write_text("".join(
+        f'{{"timestamp_ms": {i * 25}, "input_tokens": 8}}\n' for i in range(2400)))
+    (tmp_path / "sat.yaml").write_text(PLAN.replace(
+        "{synthetic: {input_tokens: 8}, max_tokens: 16}", "{trace: flood.jsonl, max_tokens: 16}")
+        .replace("{rate: 40, arrival: constant, duration_s: 60, request_timeout_s: 120}",
+                 "{replay: {speed: 1}, request_timeout_s: 120}"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "apply", "sat.yaml", "--results", "results")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(tmp_path / "results", "sat")
+    [summary_file] = (run / "jobs").glob("*.json")
+    job = json.loads(summary_file.read_text())
+    jsonschema.validate(job, load_schema("result"))
+    assert job["stopped"] == "saturated", job.get("early_stop")
+    assert "invalid: saturated (completed" in out
+    stop = job["early_stop"]
+    assert stop["completed_per_s"] <= 10 * 1.05 and 20 <= stop["target_per_s"] <= 40.5
+    assert stop["at_s"] < 60 and job["metrics"]["replay"]["cut_short"]
+    assert [r["code"] for r in job["metrics"]["validity"]["reasons"]][:1] == ["saturated"]
+
+
 FAILING_PLAN = """\
 version: 1
 name: half

@@ -84,6 +84,7 @@ def test_an_embeddings_job_measures_latency_and_inputs(
                    for r in records)
         metrics = summary["metrics"]
         throughput = metrics["throughput"]
+        assert throughput["output_tokens_per_s"] is None  # not a zero: it has no outputs
         assert throughput["inputs_per_s"] == pytest.approx(throughput["requests_per_s"] * size)
         assert throughput["prompt_tokens_per_s"] == pytest.approx(
             throughput["requests_per_s"] * 12 * size)
@@ -92,6 +93,11 @@ def test_an_embeddings_job_measures_latency_and_inputs(
         # nothing about the lengths (prompt tokens are a batch's); a busy machine may make the
         # client the limit
         assert {r["code"] for r in metrics["validity"]["reasons"]} <= {"client_bound"}
+    # the recap and progress lines show what an embeddings job has, never "0 tok/s"
+    assert " 0 tok/s" not in out
+    rows = [line for line in out.splitlines() if line.startswith(("embed ", "[1/2] embed"))]
+    assert len(rows) == 3 and all("inputs/s (" in row and "prompt tok/s)" in row
+                                  and "latency p50 " in row for row in rows), out
     assert "inputs/s" in (run / "summary.md").read_text()
     assert "<th" in (html := (run / "report.html").read_text()) and "Inputs/s" in html
 
@@ -188,3 +194,31 @@ def test_generation_fields_of_the_defaults_stay_out_of_an_embeddings_job(
     assert [job["params"]["batch_size"] for job in jobs] == [1, 4]
     for job in jobs:
         assert not {"max_tokens", "temperature", "seed", "stream"} & set(job["params"])
+
+
+@pytest.mark.parametrize(("bench", "message"), [
+    ("    workload: {endpoint: embeddings, max_tokens: 8}\n",
+     "plan.yaml:7:38: max_tokens has no meaning for endpoint embeddings"),
+    ("    workload: {endpoint: embeddings, stream: true, temperature: 0.5}\n",
+     "plan.yaml:7:38: stream has no meaning for endpoint embeddings"),
+    ("    workload: {endpoint: embeddings}\n    matrix: {seed: [1, 2]}\n",
+     "plan.yaml:8:14: seed has no meaning for endpoint embeddings"),
+])
+def test_validate_refuses_generation_fields_written_for_an_embeddings_benchmark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    bench: str, message: str,
+) -> None:
+    # they were left out of its jobs silently (a plan's defaults may still set them)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(SERVERS)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(HEAD + "  - name: b\n    models: all\n" + bench)
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID, out + err
+    assert out.startswith(str(tmp_path / message)), out
+    assert "(an embeddings request generates no text and is never streamed): remove" in out
+    # the matrix may set the endpoint: then the field serves its other jobs
+    plan.write_text(HEAD + "  - name: b\n    models: all\n    workload: {max_tokens: 8}\n"
+                    "    matrix: {endpoint: [chat, embeddings]}\n")
+    assert run_cli(capsys, "validate", str(plan))[0] == EXIT_OK

@@ -167,3 +167,43 @@ def test_compare_gates_on_a_cache_too_small_for_the_prefixes(
     assert code == EXIT_GATE, out + err
     [row] = [line for line in out.splitlines() if "prefix_hit_rate" in line]
     assert row.split()[-5:] == ["0.800", "0.000", "-0.800", "-", "REGRESSION"]
+
+
+def test_a_repeated_job_has_the_achieved_rate_of_each_repetition_and_their_median(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each repetition's window opens and closes with a scrape of its own: its counters hold its
+    # own requests only, not the next repetition's priming (no pause between them)
+    plan = PLAN.replace("warmup_requests: 1}", "warmup_requests: 1, repeat: 3}")
+    servers = f"servers:\n  sim:\n{SIM}    metrics_url: true\n    scrape_interval_s: 5\n"
+    _, jobs = apply(tmp_path, capsys, monkeypatch, servers, plan)
+    for name in ("primed", "cold"):
+        metrics = jobs[name]["metrics"]
+        reps = [run["prefix_cache"] for run in metrics["repetitions"]["per_repetition"]]
+        assert len(reps) == 3 and all(rep["achieved_reason"] is None for rep in reps), reps
+        # the first use of a prefix misses in the cold job's first repetition only: the
+        # repetitions after it find every prefix its first one sent
+        expected = [64 / 80] * 3 if name == "primed" else [20 * 64 / (24 * 80)] + [64 / 80] * 2
+        assert [rep["expected"] for rep in reps] == pytest.approx(expected, abs=1e-4)
+        assert [rep["achieved"] for rep in reps] == pytest.approx(expected, abs=1e-4)
+        block = metrics["prefix_cache"]
+        assert block["achieved"] == pytest.approx(64 / 80) and block["gap"] == pytest.approx(0)
+        assert block["exceeded"] is False and "prefix_cache_gap" not in codes(jobs[name])
+
+
+def test_a_repeated_job_whose_counters_find_no_prefix_is_a_prefix_cache_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = PLAN.split("  - name: cold")[0].replace("warmup_requests: 1}",
+                                                   "warmup_requests: 1, repeat: 2}")
+    with simulator("--models", "m1", "--ttft-ms", "1", "--itl-ms", "1") as (url, _), \
+            fake_exporter(Exporter([counters(i) for i in range(1000)])) as metrics:
+        servers = (f"servers:\n  sim:\n    url: {url}\n    metrics_url: {metrics}\n"
+                   "    scrape_interval_s: 0.2\n")
+        _, jobs = apply(tmp_path, capsys, monkeypatch, servers, plan)
+    job = jobs["primed"]
+    block = job["metrics"]["prefix_cache"]
+    assert block["achieved"] == 0 and block["gap"] == pytest.approx(-0.8)
+    assert block["exceeded"] is True and "prefix_cache_gap" in codes(job)
+    assert [run["prefix_cache"]["achieved"] for run in
+            job["metrics"]["repetitions"]["per_repetition"]] == [0, 0]

@@ -89,3 +89,31 @@ def test_a_replay_sends_the_trace_at_its_offsets_over_the_speed(
     summary = (run / "summary.md").read_text()
     assert "replay of a runner trace at speed 2: 6 of 6 requests sent, over 0.2 s (0.4 s " \
            "recorded); send lag p99" in summary
+
+
+def test_answers_of_a_fixed_length_are_held_to_each_lines_own_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # lines ask 3 and 20 tokens, one none (the plan's 8); the simulator honours ignore_eos
+    lines = [{"timestamp_ms": 0, "input_tokens": 4, "output_tokens": 3},
+             {"timestamp_ms": 10, "input_tokens": 4, "output_tokens": 20},
+             {"timestamp_ms": 20, "input_tokens": 4}]
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1, output_tokens: 5}\n")
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (tmp_path / "rp.yaml").write_text(PLAN.split("  - name: mooncake")[0].replace(
+        "max_tokens: 8}", "max_tokens: 8, extra_body: {ignore_eos: true}}"))
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "apply", "rp.yaml", "--results", "results")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(tmp_path / "results", "rp")
+    [summary_file] = (run / "jobs").glob("*.json")
+    metrics = json.loads(summary_file.read_text())["metrics"]
+    _metrics_valid(metrics)
+    output = metrics["lengths"]["output"]
+    assert output["requested"] is None and output["fixed"] is True
+    assert output["requested_mean"] == pytest.approx((3 + 20 + 8) / 3)
+    assert output["ratio"] == 1.0  # every answer its own line's length, none short
+    assert "short_outputs" not in [r["code"] for r in metrics["validity"]["reasons"]]

@@ -18,6 +18,7 @@ from served import serving_http
 
 from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 from runner.inventory.config import Server
+from runner.load.trace import Trace, TraceRequest
 from runner.plan.expand import Job
 from runner.run.keylimits import Demand, KeyLimits, exceeded, fetch_key_limits, job_demand
 
@@ -217,3 +218,53 @@ def test_exceeded_names_the_limit_and_the_figures() -> None:
         "server 'p': the key has spent its budget (spend 5 of max_budget 5)",
         "server 'p': job b asks about 12000 tpm (concurrency 1), above the key's tpm_limit "
         "10000: it would measure 429s, not the model"]
+
+
+def _trace(offsets_ms: list[float], input_tokens: int = 10, output_tokens: int = 5) -> Trace:
+    return Trace("t.jsonl", "runner", tuple(
+        TraceRequest(offset, n, input_tokens=input_tokens, output_tokens=output_tokens)
+        for n, offset in enumerate(offsets_ms, 1)))
+
+
+def test_a_replays_demand_is_its_traces_busiest_minute_at_its_speed() -> None:
+    # 10 requests in the first 9 s, then 5 more a minute and more later
+    trace = _trace([i * 1000.0 for i in range(10)] + [70_000.0 + i * 1000 for i in range(5)])
+    once = job_demand(_job(replay={"speed": 1}, trace="t.jsonl"), None, trace)
+    assert once == Demand("b/m", 10.0, 10.0 * 15,
+                          "the trace's busiest minute at speed 1 (trace lines 1-10)")
+    # at speed 10 the whole trace (7.4 s) falls in one minute: 15 requests
+    fast = job_demand(_job(replay={"speed": 10}, trace="t.jsonl"), None, trace)
+    assert fast is not None and (fast.rpm, fast.tpm) == (15.0, 15.0 * 15)
+    # requests: 4 sends only the first 4 lines; a line without an output length counts
+    # max_tokens (50), a text prompt its words
+    cut = job_demand(_job(replay={}, trace="t.jsonl", requests=4), None, trace)
+    assert cut is not None and cut.rpm == 4.0
+    texts = Trace("t.jsonl", "runner", (TraceRequest(0, 1, prompt={"prompt": "a b c"}),))
+    text = job_demand(_job(replay={}, trace="t.jsonl"), None, texts)
+    assert text is not None and (text.rpm, text.tpm) == (1.0, 3.0 + 50)
+
+
+def test_plan_warns_of_a_replay_over_the_rpm_limit(
+    limited: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = _workspace(tmp_path, limited[0], monkeypatch)
+    (tmp_path / "t.jsonl").write_text("".join(
+        f'{{"timestamp_ms": {i * 250}, "input_tokens": 8, "output_tokens": 2}}\n'
+        for i in range(40)))  # 40 requests over 10 s: 40 in a minute, above rpm_limit 30
+    plan.write_text(PLAN.replace("{synthetic: {input_tokens: 8}, max_tokens: 4}",
+                                 "{trace: t.jsonl, max_tokens: 4}")
+                    .replace("{rate: 1, requests: 3}", "{replay: {speed: 1}}"))
+    code, out, err = run_cli(capsys, "plan", str(plan), "--probe")
+    assert code == EXIT_OK, err
+    assert ("WARNING: server 'fake': job open/m asks about 40 rpm (the trace's busiest minute "
+            "at speed 1 (trace lines 1-40)), above the key's rpm_limit 30") in err
+    results = tmp_path / "results"
+    code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(results))
+    assert code == EXIT_INVALID and "above the key's rpm_limit 30" in err, out + err
+    plan.write_text(plan.read_text().replace("speed: 1", "speed: 0.25"))  # 39 s: still 40
+    code, out, err = run_cli(capsys, "plan", str(plan), "--probe")
+    assert "rpm_limit 30" in err
+    plan.write_text(plan.read_text().replace("speed: 0.25", "speed: 0.1"))  # 100 s: 24 a minute
+    code, out, err = run_cli(capsys, "plan", str(plan), "--probe")
+    assert code == EXIT_OK and "WARNING" not in err, err

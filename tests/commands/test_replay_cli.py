@@ -4,6 +4,7 @@ holds its longest request against the model's limits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,9 +65,22 @@ def test_a_bad_trace_is_one_line_from_validate_and_plan(
      "7:20: load.replay replays a trace: set workload.trace (and trace_format), or use "
      "concurrency or rate"),
     ("{trace: t.jsonl}", "{replay: {speed: 1}, rate: 3}",
-     "7:11: replay sends each request at the trace's own time: give replay (with "
-     "max_concurrency at most), or concurrency/rate/search/sweep, not both"),
-    ("{trace: t.jsonl}", "{replay: {speed: 1}, arrival: constant}", "give replay (with"),
+     "7:32: rate has no meaning beside replay, which sends each request at the trace's own "
+     "time: remove rate (max_concurrency may cap a replay), or replace replay with "
+     "concurrency or rate"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, arrival: constant}",
+     "7:32: arrival has no meaning beside replay"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, ramp_up: {duration_s: 5}}",
+     "7:32: ramp_up has no meaning beside replay"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, concurrency: 4}",
+     "7:32: concurrency has no meaning beside replay"),
+    ("{trace: t.jsonl}", "{replay: {speed: 1}, sweep: {rates: 3}}",
+     "7:32: sweep has no meaning beside replay"),
+    # validate took it and apply crashed (internal error: load.replay needs workload.trace)
+    ("{trace: t.jsonl, session: {turns: 3}}", "{replay: {speed: 1}}",
+     "6:32: workload.session runs conversations of its own prompts, and a trace replays single "
+     "requests at their recorded times: remove session, or give the conversations as "
+     "workload.dataset"),
     ("{trace: t.jsonl}", "{replay: {speed: 0}}", "must be greater than 0, got 0"),
     ("{trace: t.jsonl}", "{replay: {sped: 2}}", "unknown key 'sped'"),
     ("{trace: t.jsonl, dataset: t.jsonl}", "{replay: {}}",
@@ -141,3 +155,56 @@ def test_each_format_of_a_matrix_reads_the_trace_its_way(
                                          "in milliseconds (a number at least 0), got nothing\n")
     code, _, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big")
     assert code == EXIT_INVALID and "t.jsonl:1: timestamp: expected" in err
+
+
+def test_plan_json_has_each_replays_trace_figures_and_its_sending_time(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # t.jsonl: 3 lines over 2 s as recorded; input lengths 20 and 90 (one text prompt); output
+    # lengths 5, then the plan's max_tokens 8 twice
+    write_plan(project, plan("{trace: t.jsonl, max_tokens: 8}", "{max_concurrency: 4}",
+                             "    matrix: {replay: [{speed: 1}, {speed: 4}]}\n"), "p.yaml")
+    code, out, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big", "--json")
+    assert code == EXIT_OK, err
+    view = json.loads(out)
+    figures = [job["replay"] for job in view["jobs"]]
+    assert figures == [
+        {"trace": "t.jsonl", "format": "runner", "speed": speed, "requests": 3,
+         "recorded_s": 2.0, "duration_s": 2.0 / speed, "sending_s": 2.0 / speed,
+         "input_tokens_mean": 55.0, "text_prompts": 1, "output_tokens_mean": 7.0}
+        for speed in (1.0, 4.0)]
+    # the replays' time is in the totals now: 2 s + 0.5 s
+    assert view["totals"]["sending_s"] == pytest.approx(2.5)
+    assert view["totals"]["latency_bound_jobs"] == 0
+    code, text, _ = run_cli(capsys, "plan", "p.yaml", "--limit", "big")
+    assert "2 traces replayed to the end; sending takes 3 s" in text
+    # the lock holds the plan view: it stays valid, and apply reads its jobs as before
+    code, _, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big", "--out", "p.lock.json")
+    assert code == EXIT_OK, err
+    assert run_cli(capsys, "validate", "p.lock.json")[0] == EXIT_OK
+
+
+def test_a_replay_cut_by_requests_or_duration_sends_for_less_time(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_plan(project, plan("{trace: t.jsonl, max_tokens: 8}", "{replay: {speed: 1}}",
+                             "    matrix: {include: [{requests: 2}, {duration_s: 1}]}\n"),
+               "p.yaml")
+    code, out, err = run_cli(capsys, "plan", "p.yaml", "--limit", "big", "--json")
+    assert code == EXIT_OK, err
+    view = json.loads(out)
+    # 2 requests: the second line is sent at 0.5 s; duration_s 1 stops sending at 1 s
+    assert [job["replay"]["sending_s"] for job in view["jobs"]] == [0.5, 1.0]
+    assert view["totals"]["sending_s"] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("axis", ["concurrency: [1, 2]", "rate: [1, 2]"])
+def test_a_matrix_load_mode_beside_a_replay_says_it_replaces_the_replay(
+        project: Path, capsys: pytest.CaptureFixture[str], axis: str) -> None:
+    write_plan(project, plan("{trace: t.jsonl}", "{replay: {speed: 1}}",
+                             f"    matrix: {{{axis}}}\n"), "p.yaml")
+    code, out, _ = run_cli(capsys, "validate", "p.yaml")
+    mode = axis.split(":")[0]
+    assert code == EXIT_INVALID
+    assert out.startswith(f"p.yaml:8:13: a matrix point sets {mode}, which replaces "
+                          "load.replay, and a trace is sent at its own times: remove "
+                          f"{mode} from the matrix"), out
+    assert len(out.splitlines()) == 1

@@ -116,3 +116,50 @@ def test_judge_fails_an_error_rate_stop_with_its_figure() -> None:
     assert error == ("stopped early: error rate 0.9 (at least 0.6 at 3 standard errors) above "
                      "0.1 after 20 requests (early_stop.min_requests 20; 18 x http; first: "
                      "engine died)")
+
+
+REPLAY = {"replay": {"speed": 1}, "trace": "t.jsonl"}
+
+
+def bursty_schedule_s() -> list[float]:
+    """10 s at 5/s, 10 s at 50/s, 10 s at 5/s: the rate a trace asks for varies."""
+    return ([i / 5 for i in range(50)] + [10 + i / 50 for i in range(500)]
+            + [20 + i / 5 for i in range(50)])
+
+
+def test_a_healthy_replay_through_a_burst_is_never_stopped_as_saturated() -> None:
+    """The server keeps up with every send: its answers end 0.5 s after the send (0.7 s in the
+    burst, whose TTFT triples). Completions follow the schedule by the latency, so at the
+    burst's start they trail the sends of the same window; that is no saturation."""
+    schedule = bursty_schedule_s()
+    stop = EarlyStop(REPLAY, 0.0, schedule_s=schedule)
+    assert stop.saturation
+    records = []
+    for i, due_s in enumerate(schedule):
+        busy = 10 <= due_s < 20
+        ttft = 300.0 if busy else 100.0
+        records.append(rec(i, sent_ms=due_s * 1e3, scheduled_ms=due_s * 1e3, ttft_ms=ttft,
+                           e2e_ms=ttft + 400))
+    records.sort(key=lambda r: r.sent_ms + (r.e2e_ms or 0))
+    assert feed(stop, records) == (len(records), None)
+
+
+def test_an_overloaded_replay_stops_as_saturated_against_its_schedule() -> None:
+    """Sends on time at 40/s, answers at most 10/s: the queue grows, the wait with it."""
+    schedule = [i / 40 for i in range(800)]
+    stop = EarlyStop(REPLAY, 0.0, schedule_s=schedule)
+    records, free = [], 0.0
+    for i, due_s in enumerate(schedule):
+        end = max(due_s * 1e3 + 200, free + 100)
+        free = end
+        records.append(rec(i, sent_ms=due_s * 1e3, scheduled_ms=due_s * 1e3,
+                           ttft_ms=end - due_s * 1e3 - 100, e2e_ms=end - due_s * 1e3))
+    n, detail = feed(stop, records)
+    assert detail is not None and detail["reason"] == "saturated" and n < 200
+    # the target: sends due in the window its answers were due in (40/s, a little less where
+    # that window starts before the trace)
+    assert 30 <= detail["target_per_s"] <= 40.5
+    assert detail["completed_per_s"] == pytest.approx(10, abs=1)
+    # turned off, it runs to the end
+    off = EarlyStop({**REPLAY, "early_stop": {"saturation": False}}, 0.0, schedule_s=schedule)
+    assert feed(off, records)[1] is None

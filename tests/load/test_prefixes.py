@@ -10,7 +10,12 @@ import pytest
 from runner.load.prefixes import PrefixedPrompts, prefix_tokens, with_priming
 from runner.load.records import RequestRecord
 from runner.load.workload import prompt_source
-from runner.run.prefixhits import achieved_rate, expected_rate, prefix_cache
+from runner.run.prefixhits import (
+    achieved_rate,
+    expected_rate,
+    merged_prefix_cache,
+    prefix_cache,
+)
 from runner.run.tokens import Expectation
 
 PARAMS: dict[str, Any] = {"endpoint": "completions", "input_tokens": 8, "seed": 3,
@@ -102,14 +107,25 @@ def test_an_unknown_achieved_rate_says_why(server: Any, reason: str) -> None:
     assert achieved is None and why is not None and reason in why
 
 
-def test_a_repeated_job_has_no_achieved_rate() -> None:
+def test_a_later_repetition_finds_every_prefix_an_earlier_one_sent() -> None:
     server = {"url": "http://x/metrics", "series": {"prefix_cache_hits": {"delta": 40},
                                                     "prefix_cache_queries": {"delta": 56}}}
-    once = prefix_cache(PARAMS, source(), records(28), server, 4)
-    twice = prefix_cache({**PARAMS, "repeat": 2}, source(), records(28), server, 4)
-    assert once is not None and once["achieved"] == round(40 / 56, 4)
-    assert twice is not None and twice["achieved"] is None and twice["gap"] is None
-    assert "load.repeat" in twice["achieved_reason"] and twice["hit_tokens"] == 40
+    cold = {**PARAMS, "prefix": {"count": 3, "tokens": 20, "prime": False}, "repeat": 2}
+    first = prefix_cache(cold, source(prime=False), records(28, warmups=0), server, 4)
+    later = prefix_cache(cold, source(prime=False), records(28, warmups=0), server, 4,
+                         sent=True)
+    assert first is not None and first["expected"] == pytest.approx(60 / 168, abs=1e-4)
+    assert later is not None and later["expected"] == pytest.approx(20 / 28, abs=1e-4)
+    # each repetition has its achieved rate, over its own window
+    assert first["achieved"] == later["achieved"] == round(40 / 56, 4)
+    assert later["gap"] == 0 and first["exceeded"] is True
+
+
+def test_a_repeated_jobs_gap_is_the_one_of_its_median_rates() -> None:
+    block = {"expected": 0.8, "achieved": 0.65, "gap": 0.01, "exceeded": False}
+    merged = merged_prefix_cache(block)
+    assert merged is not None and merged["gap"] == -0.15 and merged["exceeded"] is True
+    assert merged_prefix_cache(None) is None
 
 
 def test_a_job_without_a_prefix_has_no_block() -> None:

@@ -652,3 +652,28 @@ def test_capacities_of_searches_over_other_parameters_are_not_gated() -> None:
     [pair] = result.jobs
     assert pair.aside is not None and "unit changed (req/s -> streams)" in pair.aside
     assert not result.gate_failures()
+
+
+def embedding_records(seed: int, n: int = 40, e2e: float = 20.0) -> list[RequestRecord]:
+    """n embeddings requests of 4 inputs (48 prompt tokens) each, E2E ~ N(e2e, 2) ms."""
+    rng = random.Random(seed)
+    return [RequestRecord(index=i, sent_ms=i * 25.0, e2e_ms=max(1.0, rng.gauss(e2e, 2.0)),
+                          prompt_tokens=48, inputs=4, streamed=False, ok=True)
+            for i in range(n)]
+
+
+def test_an_embeddings_job_is_compared_on_its_inputs_not_on_output_tokens() -> None:
+    summary = {**job("e1", endpoint="embeddings"), "status": "ok",
+               "metrics": summarize(embedding_records(1))}
+    assert summary["metrics"]["throughput"]["output_tokens_per_s"] is None
+    run = FakeRun([summary], embedding_records(1))
+    result = compare(run, run, parse_metrics(None), 0.1)
+    names = [row.metric.name for row in result.rows()]
+    assert names == ["e2e_p95", "input_tps", "prompt_tps", "error_rate"]
+    assert all(row.base and row.base > 0 and row.verdict == "same" for row in result.rows()
+               if row.metric.name != "error_rate")
+    # a chat job beside it keeps every default metric
+    chat = {**job("m1"), "status": "ok", "metrics": summarize(records(1))}
+    rows = compare(FakeRun([chat], records(1)), FakeRun([chat], records(1)),
+                   parse_metrics(None), 0.1).rows()
+    assert [row.metric.name for row in rows] == list(DEFAULT_METRICS)

@@ -88,3 +88,18 @@ def test_ids_and_messages_with_characters_xml_forbids_still_parse() -> None:
     failure = root.find(".//failure")
     assert failure is not None and failure.get("message") == "boom \\x1b]0;t\\x07\\x0c"
     assert root.get("name") == "runner p\\x1b"
+
+
+def test_an_embeddings_jobs_output_says_its_inputs_not_output_tokens() -> None:
+    job = summary("embedder")
+    job["metrics"]["throughput"] = {"output_tokens_per_s": None, "inputs_per_s": 345.2,
+                                    "prompt_tokens_per_s": 4142.4}
+    chat = summary("chat")
+    chat["metrics"]["throughput"] = {"output_tokens_per_s": 41.25, "inputs_per_s": None,
+                                     "prompt_tokens_per_s": 90.0}
+    [suite] = ET.fromstring(render("nightly", [job, chat])).findall("testsuite")
+    out = {c.get("name"): c.findtext("system-out") or "" for c in suite.iter("testcase")}
+    assert "inputs_per_s: 345.2\nprompt_tokens_per_s: 4142.4" in out["embedder concurrency=1"]
+    assert "output_tokens_per_s" not in out["embedder concurrency=1"]
+    assert "output_tokens_per_s: 41.2" in out["chat concurrency=1"]
+    assert "inputs_per_s" not in out["chat concurrency=1"]

@@ -17,7 +17,7 @@ from stored_runs import EVIL, PER_JOB, Spec, grid, job_of, mixed_run, store_job,
 from runner.main import main
 from runner.report import data as reportdata
 from runner.report import svgchart, svgdist
-from runner.report.html import SAMPLE_CAP
+from runner.report.html import SAMPLE_CAP, charts
 from runner.report.render import DYNAMIC, render_report, schema_leaves, write_reports
 from runner.results.runs import load_run
 from runner.results.store import RunStore
@@ -519,3 +519,24 @@ def test_reports_show_queue_inclusive_latency_when_the_client_queue_is_material(
         assert text.count(note) == 1, fmt_name  # alpha's; beta's 1 ms queue is not material
         assert "queue p50 1 ms" not in text
 
+
+
+def test_an_embeddings_benchmarks_charts_are_its_latency_and_inputs() -> None:
+    def job(size: int, inputs: float | None) -> dict[str, Any]:
+        return {"id": f"e/m/batch_size={size}", "benchmark": "e", "model": "m",
+                "point": {"batch_size": size},
+                "params": {"endpoint": "embeddings", "batch_size": size},
+                "metrics": {"e2e_ms": {"p50": 5.0 * size, "p95": 6.0 * size},
+                            "ttft_ms": {"p50": None, "p95": None},
+                            "throughput": {"output_tokens_per_s": None, "inputs_per_s": inputs}}}
+
+    jobs = [job(1, 300.0), job(4, 1200.0)]
+    titles = [re.findall(r'class="title"[^>]*>([^<]*)', str(c))
+              for c in charts(jobs, reportdata.axis(jobs))]
+    assert titles == [["E2E latency"], ["Inputs/s"]]
+    chat = [dict(j, params={"endpoint": "chat"}, metrics={
+        **j["metrics"], "throughput": {"output_tokens_per_s": 9.0, "inputs_per_s": None}})
+            for j in jobs]
+    assert [re.findall(r'class="title"[^>]*>([^<]*)', str(c))
+            for c in charts(chat, reportdata.axis(chat))] == [["TTFT"], ["TPOT"],
+                                                                ["Output tokens/s"]]

@@ -10,7 +10,7 @@ from stored_runs import grid, store_run
 
 from runner.load.records import RequestRecord
 from runner.report.render import render_report
-from runner.report.timeline import MAX_BINS, bin_width_s, client_series
+from runner.report.timeline import MAX_BINS, bin_width_s, client_series, timeline_charts
 from runner.results.runs import load_run
 
 
@@ -78,3 +78,21 @@ def test_the_json_report_carries_each_run_jobs_client_series(tmp_path: Path) -> 
         assert client == client_series(records)
         assert sum(client["started"]) == len(records) == job["metrics"]["requests"]["total"]
         assert sum(client["errors"]) == job["metrics"]["requests"]["failed"]
+
+
+def test_an_embeddings_job_has_inputs_per_second_and_no_output_token_series() -> None:
+    # two batches of 4 inputs end in the first second, one in the second
+    records = [RequestRecord(index=i, sent_ms=sent, e2e_ms=200.0, inputs=4, prompt_tokens=40,
+                             streamed=False, ok=True) for i, sent in enumerate((0, 300, 1200))]
+    series = client_series(records)
+    assert series["inputs_per_s"] == pytest.approx([8.0, 4 / 0.4])  # the last bin is 0.4 s
+    assert series["output_tokens_per_s"] == [None, None]  # not 0: it has no output tokens
+    assert series["e2e_ms_p50"] == [200.0, 200.0]
+    charts = timeline_charts(series)
+    assert any("Inputs/s over time" in chart for chart in charts)
+    assert any("E2E p50 by send time" in chart for chart in charts)
+    assert not any("Output tokens/s" in chart or "TTFT" in chart for chart in charts)
+    # a chat job's series and charts are as they were
+    chat = client_series([ok(0, 500, 2500, 201)])
+    assert "inputs_per_s" not in chat
+    assert any("Output tokens/s over time" in c for c in timeline_charts(chat))

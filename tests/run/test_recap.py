@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runner.run.recap import RunFacts, job_cells, number, render, slo_misses, totals
+from runner.run.recap import RunFacts, job_cells, job_line, number, render, slo_misses, totals
 from runner.run.validity import judge_validity
 
 SLO_MISSED = {"passed": False, "checks": [{"metric": "ttft_ms", "stat": "p95", "limit": 500,
@@ -153,3 +153,19 @@ def test_the_recap_shows_queue_inclusive_latency_when_the_queue_is_material() ->
     small = {**queued, "client_queue_ms": {"p50": 1.0, "p90": 2.0}}
     assert job_cells(job("m", **small))[-1] == ""
 
+
+
+def test_an_embeddings_job_shows_inputs_and_latency_never_a_zero_output_rate() -> None:
+    embed = job("e", ttft_ms={"count": 0, "p50": None, "p95": None},
+                tpot_ms={"count": 0, "p50": None}, e2e_ms={"p50": 5.5, "p95": 6.12},
+                throughput={"output_tokens_per_s": None, "inputs_per_s": 345.2,
+                            "prompt_tokens_per_s": 4142.4})
+    cells = job_cells(embed)
+    assert cells[4:10] == ["20", "0", "-", "-", "-", "345.2 inputs/s (4142.4 prompt tok/s)"]
+    assert cells[10] == "latency p50 5.50 p95 6.12 ms"
+    line = job_line(embed)
+    assert "tok/s" not in line.replace("prompt tok/s", "") and "TTFT" not in line, line
+    assert "ok=20 failed=0  345.2 inputs/s (4142.4 prompt tok/s)  latency p50 5.50 p95 6.12 ms" \
+        in line
+    # a chat job keeps its output tok/s and no latency note
+    assert "latency" not in job_cells(job("m"))[10] and "1286.5 tok/s" in job_line(job("m"))

@@ -179,3 +179,31 @@ def test_the_slo_verdict_is_judged_again_on_the_medians() -> None:
     assert merged["slo"]["passed"] is True
     assert merged["slo"]["checks"][0]["value"] == merged["ttft_ms"]["p50"]
     assert merge_metrics(runs)["slo"]["passed"] is False  # without the SLO: the first's, as is
+
+
+def prefixed(achieved: float, **extra: Any) -> dict[str, Any]:
+    """A repetition's metrics: its prefix_cache block (expected 0.8) and its own verdict."""
+    block = {"expected": 0.8, "achieved": achieved, "hit_tokens": achieved * 100,
+             "queried_tokens": 100.0, "gap": round(achieved - 0.8, 4), "threshold": 0.1,
+             "exceeded": abs(achieved - 0.8) > 0.1}
+    metrics = {"prefix_cache": block, **extra}
+    return {**metrics, "validity": judge_validity(metrics)}
+
+
+def test_a_repeated_jobs_prefix_cache_gap_is_judged_on_the_median_rates() -> None:
+    # one cold repetition of three: its own verdict says so, the job's median does not
+    runs = [prefixed(0.6), prefixed(0.8), prefixed(0.79)]
+    assert [r["validity"]["verdict"] for r in runs] == ["degraded", "valid", "valid"]
+    merged = merge_metrics(runs)
+    assert merged["prefix_cache"]["achieved"] == 0.79 and merged["prefix_cache"]["gap"] == -0.01
+    assert merged["prefix_cache"]["exceeded"] is False
+    assert merged["validity"] == {"verdict": "valid", "reasons": []}
+    # two of three short: the median is, and its figure is the median's
+    merged = merge_metrics([prefixed(0.6), prefixed(0.5), prefixed(0.8)])
+    [reason] = merged["validity"]["reasons"]
+    assert reason["code"] == "prefix_cache_gap" and merged["prefix_cache"]["exceeded"] is True
+    assert reason["figure"].startswith("prefix-cache hit rate 0.60 achieved vs 0.80 expected")
+    # other reasons stay the worst repetition's
+    bound = {"client": {"client_bound": True, "reason": "event-loop delay"}}
+    merged = merge_metrics([prefixed(0.8, **bound), prefixed(0.8), prefixed(0.8)])
+    assert [r["code"] for r in merged["validity"]["reasons"]] == ["client_bound"]

@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from runner.load.records import RequestRecord
+from runner.load.replay import TracePrompts
+from runner.load.trace import Trace, TraceRequest
 from runner.run.tokens import Expectation, lengths, per_chunk, sources
+from runner.run.validity import judge_validity
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,50 @@ def test_tokens_per_chunk_only_from_streamed_usage_counts() -> None:
 def test_sources_count_inconsistent_usage_among_chunks() -> None:
     records = [record(30, "chunks", 30, usage_inconsistent=True), record(5), record(2, "chunks")]
     assert sources(records) == {"usage": 1, "chunks": 2, "usage_inconsistent": 1}
+
+
+def trace_prompts(*outputs: int | None) -> TracePrompts:
+    """A runner trace whose lines ask these output lengths (None: the plan's max_tokens)."""
+    lines = tuple(TraceRequest(i * 100.0, i + 1, input_tokens=8, output_tokens=out)
+                  for i, out in enumerate(outputs))
+    return TracePrompts(Trace("t.jsonl", "runner", lines), seed=0, chat=True)
+
+
+TRACE = {"trace": "t.jsonl", "replay": {}, "max_tokens": 64, "warmup_requests": 1,
+         "extra_body": {"ignore_eos": True}}
+
+
+def test_a_trace_job_is_judged_against_each_requests_own_length() -> None:
+    expect = Expectation.from_params(TRACE, trace_prompts(10, 200, None))
+    assert expect.max_tokens is None and expect.fixed_output  # each line asks its own
+    # measured request i (after the 1 warm-up) sends line i; line 3 asks max_tokens 64
+    answers = [RequestRecord(index=i + 1, ok=True, output_tokens=out)
+               for i, out in enumerate((10, 200, 64, 10, 100))]
+    out = lengths(answers, expect)["output"]
+    assert out["requested"] is None and out["fixed"] is True
+    assert out["requested_mean"] == pytest.approx((10 + 200 + 64 + 10 + 200) / 5)
+    assert out["ratio"] == pytest.approx((10 + 200 + 64 + 10 + 100) / (10 + 200 + 64 + 10 + 200))
+    # the plan's max_tokens (64) would have called the 200-token answers 3x too long, and
+    # the 10-token answers short: each request is held to its own line's length
+    short = judge_validity({"lengths": {"output": out}, "requests": {"ok": 5}})
+    assert [r["code"] for r in short["reasons"]] == ["short_outputs"]
+    assert short["reasons"][0]["figure"] == (
+        "outputs 76.8 tokens on average of 96.8 asked (each request's own length; ratio 0.79 "
+        "< 0.9)")
+    exact = [RequestRecord(index=i + 1, ok=True, output_tokens=out)
+             for i, out in enumerate((10, 200, 64, 10, 200))]
+    out = lengths(exact, expect)["output"]
+    assert out["ratio"] == 1.0
+    assert judge_validity({"lengths": {"output": out}, "requests": {"ok": 5}})["reasons"] == []
+
+
+def test_min_tokens_fixes_the_trace_lines_it_covers() -> None:
+    params = {**TRACE, "extra_body": {"min_tokens": 50}}
+    expect = Expectation.from_params(params, trace_prompts(10, 200))
+    # line 1 (10 <= 50) must be exactly 10; line 2 (200 > 50) may stop early: not judged
+    answers = [RequestRecord(index=1, ok=True, output_tokens=5),
+               RequestRecord(index=2, ok=True, output_tokens=60)]
+    out = lengths(answers, expect)["output"]
+    assert out["fixed"] is True and out["requested_mean"] == 10 and out["ratio"] == 0.5
+    assert not Expectation.from_params({**TRACE, "extra_body": {}},
+                                       trace_prompts(10, 200)).fixed_output
