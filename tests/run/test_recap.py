@@ -153,3 +153,11 @@ def test_the_recap_shows_queue_inclusive_latency_when_the_queue_is_material() ->
     small = {**queued, "client_queue_ms": {"p50": 1.0, "p90": 2.0}}
     assert job_cells(job("m", **small))[-1] == ""
 
+
+
+def test_a_ttfo_check_missed_by_answers_that_never_came_says_so() -> None:
+    check = {"metric": "ttfo_ms", "stat": "p95", "limit": 1000, "value": None, "passed": False,
+             "status": "fail", "unanswered": 6}
+    summary = {"status": "ok", "metrics": {"slo": {"status": "fail", "checks": [check]}}}
+    assert slo_misses(summary) == [
+        "ttfo_ms p95 not reached (6 answers with no answer text) (limit <= 1000)"]
