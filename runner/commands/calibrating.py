@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner import defaults
+from runner.load.prefixes import PrefixedPrompts
 from runner.load.sizing import Calibration, WordSizer
 from runner.load.synthetic import SyntheticPrompts
 from runner.load.tokenizer import TokenizerSizer
@@ -29,10 +30,10 @@ def calibrate_sources(specs: Sequence[JobSpec], sources: Mapping[str, Any],
     template overhead when calibrate is auto), or uncalibrated with the reason recorded."""
     out = dict(sources)
     wanted: dict[_Key, Subject] = {}
-    sized: list[tuple[JobSpec, SyntheticPrompts]] = []
+    sized: list[tuple[JobSpec, SyntheticPrompts | PrefixedPrompts]] = []
     for spec in specs:
         source, params = sources.get(spec.job.id), spec.job.params
-        if not isinstance(source, SyntheticPrompts):
+        if not isinstance(source, SyntheticPrompts | PrefixedPrompts):
             continue
         if params.get("calibrate", defaults.CALIBRATE) == "off" or not probing:
             if not isinstance(source.sizer, TokenizerSizer):
@@ -55,7 +56,7 @@ def _key(spec: JobSpec) -> _Key:
 
 
 async def _calibrate_all(wanted: Mapping[_Key, Subject],
-                         sized: Sequence[tuple[JobSpec, SyntheticPrompts]],
+                         sized: Sequence[tuple[JobSpec, SyntheticPrompts | PrefixedPrompts]],
                          env: Mapping[str, str]) -> dict[_Key, Any]:
     """Each subject's sizer: its fit, or its local tokenizer less the server's overhead."""
     gate = asyncio.Semaphore(CONCURRENCY)
