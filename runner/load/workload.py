@@ -38,7 +38,8 @@ def prompt_source(
     prompts of `prompt_reuse: always`, which depend on `seed` and the request index only."""
     chat = endpoint(params) in CHAT_SHAPED
     if params.get("dataset"):
-        return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
+        return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat,
+                              session=isinstance(params.get("session"), Mapping))
     if params.get("template"):
         return TemplatePrompts(params["template"], variables, chat)
     own = SyntheticPrompts(params["input_tokens"], params.get("input_tokens_stddev", 0),
@@ -78,10 +79,12 @@ def _warmup_variant(prompt: Mapping[str, Any], index: int) -> dict[str, Any]:
 
 
 class DatasetPrompts:
-    """A JSONL file of `{"prompt": "..."}` or `{"messages": [...]}` lines, read once and cycled."""
+    """A JSONL file of `{"prompt": "..."}` or `{"messages": [...]}` lines, read once and cycled.
+    `session`: each line is a session's conversation, whose user messages are its turns (so a
+    line of messages must hold one; runner.load.sessions)."""
 
-    def __init__(self, path: str, chat: bool) -> None:
-        self.path, self.chat = path, chat
+    def __init__(self, path: str, chat: bool, session: bool = False) -> None:
+        self.path, self.chat, self.session = path, chat, session
         self.prompts = self._read()
 
     def prompt(self, index: int) -> dict[str, Any]:
@@ -133,6 +136,10 @@ class DatasetPrompts:
             isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
         ):
             raise InputError('"messages" must be a non-empty list of objects with a role', where)
+        if self.session and not any(m["role"] == "user" for m in messages):
+            raise InputError('a session\'s conversation needs a "user" message (its turn 1; '
+                             'the line\'s "assistant" messages are dropped, the model\'s '
+                             'answers take their place)', where)
         return {"messages": messages}
 
 
