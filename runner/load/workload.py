@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from runner import defaults
 from runner.errors import InputError, Location
-from runner.inputfile import read_input
+from runner.inputfile import read_input, utf8_text
 from runner.load.endpoints import CHAT_SHAPED, endpoint, endpoint_tail, shaped
 from runner.load.synthetic import SyntheticPrompts, wrap
 from runner.load.tokenizer import local_sizer
@@ -83,6 +83,8 @@ class DatasetPrompts:
     `session`: each line is a session's conversation, whose user messages are its turns (so a
     line of messages must hold one; runner.load.sessions)."""
 
+    session = False  # what a subclass that reads lines its own way (a trace's) keeps
+
     def __init__(self, path: str, chat: bool, session: bool = False) -> None:
         self.path, self.chat, self.session = path, chat, session
         self.prompts = self._read()
@@ -99,10 +101,10 @@ class DatasetPrompts:
     def _read(self) -> list[dict[str, Any]]:
         try:
             raw = read_input(self.path, "the dataset", defaults.MAX_DATASET_BYTES)
-            lines = raw.decode("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise InputError(f"cannot read the dataset: {exc}; workload.dataset is a UTF-8 JSONL "
                              "file, relative to the plan's folder", Location(self.path)) from None
+        lines = utf8_text(raw, self.path, "the dataset").splitlines()
         prompts = [self._line(text, n) for n, text in enumerate(lines, 1) if text.strip()]
         if not prompts:
             raise InputError('the dataset has no prompts; add one JSON object per line, with '

@@ -263,3 +263,12 @@ def test_request_bodies_count_measured_prompts_from_zero_after_the_warmups() -> 
     first_words = [json.loads(bodies.build(i))["messages"][0]["content"].split()[0]
                    for i in range(4)]
     assert first_words == ["w0", "w1", "0", "1"]
+
+
+def test_a_dataset_line_that_is_not_utf8_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "ok"}\n\n{"prompt": "\xff\xfe bad"}\n')
+    with pytest.raises(InputError) as caught:
+        DatasetPrompts(str(path), chat=True)
+    assert caught.value.lines() == [f"{path}:3: not UTF-8 text (byte 0xff at column 13); "
+                                    "save the dataset as UTF-8"]
