@@ -519,3 +519,12 @@ def test_reports_show_queue_inclusive_latency_when_the_client_queue_is_material(
         assert text.count(note) == 1, fmt_name  # alpha's; beta's 1 ms queue is not material
         assert "queue p50 1 ms" not in text
 
+
+
+def test_a_point_without_the_axis_key_is_named_by_its_own_load_never_null() -> None:
+    # Seen in a sweep's chart: concurrency ticks "1 3 null", its rate jobs "at concurrency 2".
+    ax = reportdata.axis(jobs({"concurrency": 1}, {"concurrency": 3}, {"rate": 60.54},
+                              {"rate": 84.01}))
+    assert ax.param == "concurrency"
+    assert ax.categories == ("1", "3", "rate=60.54", "rate=84.01")
+    assert ax.xs == (0, 1, 2, 3)
