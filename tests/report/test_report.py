@@ -528,3 +528,11 @@ def test_a_point_without_the_axis_key_is_named_by_its_own_load_never_null() -> N
     assert ax.param == "concurrency"
     assert ax.categories == ("1", "3", "rate=60.54", "rate=84.01")
     assert ax.xs == (0, 1, 2, 3)
+
+
+def test_a_category_charts_tooltips_name_the_category_not_its_index() -> None:
+    # Seen in a sweep's chart: "m1: 20.6 at concurrency 0" for the job at concurrency 1.
+    svg = svgchart.line_chart([svgchart.Series("m1", ((0, 20.6), (1, 21.0)))], title="TTFT",
+                              x_label="concurrency", y_label="ms", categories=("1", "3"))
+    assert "<title>m1: 20.6 at concurrency 1</title>" in svg
+    assert "<title>m1: 21 at concurrency 3</title>" in svg
