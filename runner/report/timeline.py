@@ -155,13 +155,21 @@ SERVER_CHARTS = (
 )
 
 
-def timeline_charts(client: Mapping[str, Any],
-                    server: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+# An embeddings job's: its answers have no tokens and no TTFT (README, Endpoints).
+EMBEDDINGS_CLIENT_CHARTS = (
+    ("E2E p50 by send time", "ms", "e2e_ms_p50"),
+    ("Requests in flight", "requests", "in_flight"),
+)
+
+
+def timeline_charts(client: Mapping[str, Any], server: Mapping[str, Any] | None = None,
+                    embeddings: bool = False) -> tuple[str, ...]:
     """SVG line charts of a job's client series against seconds from the job's start; the
-    server's generation tok/s (`server`: timeline.server) joins the client's throughput."""
+    server's generation tok/s (`server`: timeline.server) joins the client's throughput.
+    `embeddings`: an embeddings job's charts (EMBEDDINGS_CLIENT_CHARTS)."""
     times = client.get("t_s") or []
     charts = []
-    for title, unit, key in CLIENT_CHARTS:
+    for title, unit, key in EMBEDDINGS_CLIENT_CHARTS if embeddings else CLIENT_CHARTS:
         points = tuple(zip(times, client.get(key) or [], strict=False))
         series = [Series("client", points)]
         if key == "output_tokens_per_s" and server is not None:
