@@ -12,6 +12,7 @@ from typing import Any
 from runner.defaults import PREFIX
 from runner.load.sizing import Sizer
 from runner.load.synthetic import VOCABULARY, SyntheticPrompts, wrap
+from runner.load.tokenizer import TokenizerSizer
 
 CACHED_WORDS = 4_000_000  # prefix texts kept built, at most (words over all prefixes)
 
@@ -87,9 +88,9 @@ class PrefixedPrompts:
         return PrefixedPrompts(self.own.sized(sizer), self.prefix)
 
     def prefix_words(self) -> int:
-        """Words of a prefix: as many as its tokens uncalibrated (or sized by a local
-        tokenizer, which sizes whole prompts only), else tokens x the calibration's words per
-        token; no template overhead, which the own part's length already holds."""
+        """Words of a prefix: as many as its tokens uncalibrated, else tokens x the
+        calibration's words per token; no template overhead, which the own part's length
+        already holds. (A local tokenizer sizes a prefix to exactly its tokens.)"""
         fit = getattr(self.own.sizer, "fit", None)
         per = getattr(fit, "words_per_token", None)
         if getattr(fit, "method", "none") == "none" or not per:
@@ -106,7 +107,12 @@ class PrefixedPrompts:
         text = self._texts.get(which)
         if text is None:
             rng = random.Random(self._key(f"prefix:{which}"))
-            text = " ".join(rng.choices(VOCABULARY, k=self.prefix_words()))
+            sizer = self.own.sizer
+            if isinstance(sizer, TokenizerSizer):  # exactly `tokens` of it, no overhead
+                text = TokenizerSizer(sizer.tokenizer).text(
+                    rng.choice(VOCABULARY), self.prefix.tokens, rng, VOCABULARY)
+            else:
+                text = " ".join(rng.choices(VOCABULARY, k=self.prefix_words()))
             if self.prefix.count * self.prefix.tokens <= CACHED_WORDS:
                 self._texts[which] = text
         return text
