@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 
-from runner.errors import InputError
+from runner.errors import InputError, Location
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -40,6 +40,19 @@ def read_input(path: str, what: str, limit: int, fix: str = SAVE_IT) -> bytes:
     if problem is not None:
         raise InputError(f"{path}: {problem}")
     return data
+
+
+def utf8_text(data: bytes, path: str, what: str) -> str:
+    """`data` (the file at `path`, e.g. `the dataset`) as text; InputError (exit 2) at the line
+    and column of the first byte that is not UTF-8, not its offset in the file."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column "
+                         f"{exc.start - start + 1}); save {what} as UTF-8",
+                         Location(path, line)) from None
 
 
 def _problem(info: os.stat_result, what: str, limit: int, fix: str) -> str | None:

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner import defaults
+from runner.load.prefixes import PrefixedPrompts
+from runner.load.replay import TracePrompts
 from runner.load.sizing import Calibration, WordSizer
 from runner.load.synthetic import SyntheticPrompts
 from runner.load.tokenizer import TokenizerSizer
@@ -19,6 +21,7 @@ CONCURRENCY = 4  # models calibrated at once, as many as the probe probes
 OFF = "workload.synthetic.calibrate is off"
 NOT_PROBED = "--no-probe: no requests before the run"
 
+Sized = SyntheticPrompts | PrefixedPrompts | TracePrompts  # the prompt sources runner sizes
 _Key = tuple[str, str, str, str]  # server url, model, endpoint, tokenizer path ("": none)
 
 
@@ -29,10 +32,11 @@ def calibrate_sources(specs: Sequence[JobSpec], sources: Mapping[str, Any],
     template overhead when calibrate is auto), or uncalibrated with the reason recorded."""
     out = dict(sources)
     wanted: dict[_Key, Subject] = {}
-    sized: list[tuple[JobSpec, SyntheticPrompts]] = []
+    sized: list[tuple[JobSpec, Sized]] = []
     for spec in specs:
         source, params = sources.get(spec.job.id), spec.job.params
-        if not isinstance(source, SyntheticPrompts):
+        if not isinstance(source, Sized) or (
+                isinstance(source, TracePrompts) and not source.synthetic):
             continue
         if params.get("calibrate", defaults.CALIBRATE) == "off" or not probing:
             if not isinstance(source.sizer, TokenizerSizer):
@@ -55,7 +59,7 @@ def _key(spec: JobSpec) -> _Key:
 
 
 async def _calibrate_all(wanted: Mapping[_Key, Subject],
-                         sized: Sequence[tuple[JobSpec, SyntheticPrompts]],
+                         sized: Sequence[tuple[JobSpec, Sized]],
                          env: Mapping[str, str]) -> dict[_Key, Any]:
     """Each subject's sizer: its fit, or its local tokenizer less the server's overhead."""
     gate = asyncio.Semaphore(CONCURRENCY)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.defaults import PREFIX
+from runner.load.sizing import Sizer
 from runner.load.synthetic import VOCABULARY, SyntheticPrompts, wrap
+from runner.load.tokenizer import TokenizerSizer
 
 CACHED_WORDS = 4_000_000  # prefix texts kept built, at most (words over all prefixes)
 
@@ -74,6 +76,27 @@ class PrefixedPrompts:
     def salted(self, salt: str) -> PrefixedPrompts:
         return PrefixedPrompts(self.own.salted(salt), self.prefix)
 
+    @property
+    def sizer(self) -> Sizer:
+        """The own part's sizer (runner.load.sizing): the job's prompt_calibration."""
+        return self.own.sizer
+
+    def sized(self, sizer: Sizer) -> PrefixedPrompts:
+        """These prompts, sized by `sizer` (a model's calibration): the own part as
+        SyntheticPrompts sizes it, the prefix `tokens` of the server's tokens (see
+        prefix_words)."""
+        return PrefixedPrompts(self.own.sized(sizer), self.prefix)
+
+    def prefix_words(self) -> int:
+        """Words of a prefix: as many as its tokens uncalibrated, else tokens x the
+        calibration's words per token; no template overhead, which the own part's length
+        already holds. (A local tokenizer sizes a prefix to exactly its tokens.)"""
+        fit = getattr(self.own.sizer, "fit", None)
+        per = getattr(fit, "words_per_token", None)
+        if getattr(fit, "method", "none") == "none" or not per:
+            return self.prefix.tokens
+        return max(1, round(self.prefix.tokens * float(per)))
+
     def which(self, index: int) -> int:
         """The prefix (0..count-1) of measured request `index`."""
         if self.prefix.pick == "random":
@@ -84,7 +107,12 @@ class PrefixedPrompts:
         text = self._texts.get(which)
         if text is None:
             rng = random.Random(self._key(f"prefix:{which}"))
-            text = " ".join(rng.choices(VOCABULARY, k=self.prefix.tokens))
+            sizer = self.own.sizer
+            if isinstance(sizer, TokenizerSizer):  # exactly `tokens` of it, no overhead
+                text = TokenizerSizer(sizer.tokenizer).text(
+                    rng.choice(VOCABULARY), self.prefix.tokens, rng, VOCABULARY)
+            else:
+                text = " ".join(rng.choices(VOCABULARY, k=self.prefix_words()))
             if self.prefix.count * self.prefix.tokens <= CACHED_WORDS:
                 self._texts[which] = text
         return text

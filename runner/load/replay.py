@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner import defaults
+from runner.load.sizing import Sizer, WordSizer
 from runner.load.synthetic import VOCABULARY, SyntheticPrompts
 from runner.load.trace import BLOCK_TOKENS, Trace, TraceRequest, load_trace
 from runner.load.workload import PromptSource, _warmup_variant, prompt_source
@@ -28,12 +29,24 @@ class TracePrompts:
     request's own. A line's output length becomes its request's `max_tokens` (added to the
     prompt mapping; runner.load.workload.RequestBodies sends it over the plan's)."""
 
-    def __init__(self, trace: Trace, seed: int, chat: bool, salt: str = "") -> None:
+    def __init__(self, trace: Trace, seed: int, chat: bool, salt: str = "",
+                 sizer: Sizer | None = None) -> None:
         self.trace, self.seed, self.chat, self.salt = trace, seed, chat, salt
+        self.sizer: Sizer = sizer or WordSizer()
         self.blocks: OrderedDict[int, list[str]] = OrderedDict()
 
     def salted(self, salt: str) -> TracePrompts:
-        return TracePrompts(self.trace, self.seed, self.chat, salt)
+        return TracePrompts(self.trace, self.seed, self.chat, salt, self.sizer)
+
+    def sized(self, sizer: Sizer) -> TracePrompts:
+        """These prompts, the lines that give a length sized by `sizer` (a model's calibration:
+        runner.load.sizing), so that the server counts the tokens the trace recorded."""
+        return TracePrompts(self.trace, self.seed, self.chat, self.salt, sizer)
+
+    @property
+    def synthetic(self) -> bool:
+        """Some line gives a length, not its text: calibration can size it."""
+        return any(r.prompt is None for r in self.trace.requests)
 
     def prompt(self, index: int) -> dict[str, Any]:
         request = self.trace.requests[index % len(self.trace.requests)]
@@ -55,14 +68,28 @@ class TracePrompts:
         """The synthetic text of a line that gives a length (input_tokens or input_length)."""
         length = int(request.input_tokens or 1)
         if self.trace.format != "mooncake":
-            return SyntheticPrompts(length, 0, self.seed, self.chat, self.salt).text(index)
+            return SyntheticPrompts(length, 0, self.seed, self.chat, self.salt,
+                                    self.sizer).text(index)
+        fitted = self._fitted()
+        length = length if fitted is None else fitted.words(length)
+        block_words = BLOCK_TOKENS if fitted is None else max(1, round(
+            BLOCK_TOKENS * float(fitted.fit.words_per_token or 1)))
         words: list[str] = []
         for block in request.hash_ids:
-            words += self._block(block)[:length - len(words)]
+            words += self._block(block)[:min(block_words, length - len(words))]
         if len(words) < length:
             rng = random.Random(f"{self.seed}:{self.salt}:own:{index}")
             words += [f"r{index}", *rng.choices(VOCABULARY, k=length - len(words) - 1)]
         return " ".join(words)
+
+    def _fitted(self) -> WordSizer | None:
+        """The sizer when it is a calibration's fit; None uncalibrated, or sized by a local
+        tokenizer, which sizes whole texts only: Mooncake blocks then stay 512 words."""
+        sizer = self.sizer
+        if isinstance(sizer, WordSizer) and sizer.fit.method != "none" and \
+                sizer.fit.words_per_token:
+            return sizer
+        return None
 
     def _block(self, block: int) -> list[str]:
         words = self.blocks.get(block)

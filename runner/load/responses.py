@@ -68,6 +68,11 @@ def read_response(response: Any, whole: bool = True) -> Event:
     if isinstance(usage, dict):
         chat["usage"] = {"prompt_tokens": usage.get("input_tokens"),
                          "completion_tokens": usage.get("output_tokens")}
+        details = usage.get("output_tokens_details")
+        if isinstance(details, dict) and "reasoning_tokens" in details:
+            # Chat's completion_tokens_details, as read_event reads it (part of the output).
+            chat["usage"]["completion_tokens_details"] = {
+                "reasoning_tokens": details["reasoning_tokens"]}
     elif usage is not None:
         chat["usage"] = usage  # read_event says what is wrong with it
     return read_event(chat)

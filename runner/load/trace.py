@@ -14,7 +14,7 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import InputError, Location
-from runner.inputfile import read_input
+from runner.inputfile import read_input, utf8_text
 from runner.load.workload import DatasetPrompts
 
 FORMATS = ("runner", "mooncake")
@@ -91,10 +91,11 @@ def load_trace(params: Mapping[str, Any], plan_dir: str) -> Trace | None:
 @functools.lru_cache(maxsize=8)
 def _read(path: str, fmt: str, chat: bool, size: int, mtime_ns: int) -> Trace:
     try:
-        lines = read_input(path, "the trace", defaults.MAX_DATASET_BYTES).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_input(path, "the trace", defaults.MAX_DATASET_BYTES)
+    except OSError as exc:
         raise InputError(f"cannot read the trace: {exc}; workload.trace is a UTF-8 JSONL file, "
                          "relative to the plan's folder", Location(path)) from None
+    lines = utf8_text(raw, path, "the trace")
     parse = _Lines(path, chat)
     requests: list[TraceRequest] = []
     first: float | None = None

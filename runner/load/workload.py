@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from runner import defaults
 from runner.errors import InputError, Location
-from runner.inputfile import read_input
+from runner.inputfile import read_input, utf8_text
 from runner.load.endpoints import CHAT_SHAPED, endpoint, endpoint_tail, shaped
 from runner.load.synthetic import SyntheticPrompts, wrap
 from runner.load.tokenizer import local_sizer
@@ -38,7 +38,8 @@ def prompt_source(
     prompts of `prompt_reuse: always`, which depend on `seed` and the request index only."""
     chat = endpoint(params) in CHAT_SHAPED
     if params.get("dataset"):
-        return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat)
+        return DatasetPrompts(os.path.join(plan_dir, params["dataset"]), chat,
+                              session=isinstance(params.get("session"), Mapping))
     if params.get("template"):
         return TemplatePrompts(params["template"], variables, chat)
     own = SyntheticPrompts(params["input_tokens"], params.get("input_tokens_stddev", 0),
@@ -78,10 +79,14 @@ def _warmup_variant(prompt: Mapping[str, Any], index: int) -> dict[str, Any]:
 
 
 class DatasetPrompts:
-    """A JSONL file of `{"prompt": "..."}` or `{"messages": [...]}` lines, read once and cycled."""
+    """A JSONL file of `{"prompt": "..."}` or `{"messages": [...]}` lines, read once and cycled.
+    `session`: each line is a session's conversation, whose user messages are its turns (so a
+    line of messages must hold one; runner.load.sessions)."""
 
-    def __init__(self, path: str, chat: bool) -> None:
-        self.path, self.chat = path, chat
+    session = False  # what a subclass that reads lines its own way (a trace's) keeps
+
+    def __init__(self, path: str, chat: bool, session: bool = False) -> None:
+        self.path, self.chat, self.session = path, chat, session
         self.prompts = self._read()
 
     def prompt(self, index: int) -> dict[str, Any]:
@@ -96,10 +101,10 @@ class DatasetPrompts:
     def _read(self) -> list[dict[str, Any]]:
         try:
             raw = read_input(self.path, "the dataset", defaults.MAX_DATASET_BYTES)
-            lines = raw.decode("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise InputError(f"cannot read the dataset: {exc}; workload.dataset is a UTF-8 JSONL "
                              "file, relative to the plan's folder", Location(self.path)) from None
+        lines = utf8_text(raw, self.path, "the dataset").splitlines()
         prompts = [self._line(text, n) for n, text in enumerate(lines, 1) if text.strip()]
         if not prompts:
             raise InputError('the dataset has no prompts; add one JSON object per line, with '
@@ -133,6 +138,10 @@ class DatasetPrompts:
             isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
         ):
             raise InputError('"messages" must be a non-empty list of objects with a role', where)
+        if self.session and not any(m["role"] == "user" for m in messages):
+            raise InputError('a session\'s conversation needs a "user" message (its turn 1; '
+                             'the line\'s "assistant" messages are dropped, the model\'s '
+                             'answers take their place)', where)
         return {"messages": messages}
 
 

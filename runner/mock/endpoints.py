@@ -9,8 +9,10 @@ OpenAI's Responses events when streamed (response.created, output_item.added and
 content_part.added at arrival; one response.output_text.delta per token, every one the same
 bytes, so the deltas carry no sequence_number; then output_text.done, content_part.done,
 output_item.done and response.completed, or response.incomplete with reason
-max_output_tokens when the limit cut it; no [DONE]) or as the response object. Neither waits
-in the max_streams queue."""
+max_output_tokens when the limit cut it; no [DONE]) or as the response object; with
+reasoning_tokens, the first ones as response.reasoning_text.delta events (a `reasoning` output
+item when not streamed) and usage output_tokens_details.reasoning_tokens, as chat reasons.
+Neither waits in the max_streams queue."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from aiohttp import web
 
 from runner.mock.answers import TOKEN_TEXT
 from runner.mock.clock import Stream
+from runner.mock.reasoning import REASONING_TEXT, ReasoningStream, natural_length
 from runner.mock.requests import ApiError, Job, count_prompt_tokens, json_body, parse_job
 
 _ids = itertools.count(1)
@@ -75,15 +78,17 @@ class ResponseEvents:
     """One Responses answer's events, as answers.Chunks is a chat answer's: `opening()` at
     arrival, `token` per output token, `trailer` at the end; `answer()` when not streamed."""
 
-    def __init__(self, job: Job) -> None:
-        self.job = job
+    def __init__(self, job: Job, reasoning: int = 0) -> None:
+        self.job, self.reasoning = job, min(reasoning, job.tokens)
         number = next(_ids)
         self.id, self.item = f"resp_mock{number}", f"msg_mock{number}"
         self.seq = itertools.count()
         self.token = _event("response.output_text.delta", item_id=self.item, output_index=0,
                             content_index=0, delta=TOKEN_TEXT, logprobs=[])
+        self.thought = _event("response.reasoning_text.delta", item_id=f"rs_mock{number}",
+                              output_index=0, content_index=0, delta=REASONING_TEXT)
         self._opening = self._first_events()
-        text = TOKEN_TEXT * job.tokens
+        text = TOKEN_TEXT * (job.tokens - self.reasoning)
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
         final = self.response(self._status(), [self._message(text, "completed")])
         self.trailer = b"".join([
@@ -101,6 +106,8 @@ class ResponseEvents:
 
     def stream(self, request: web.Request, first: float, step: float) -> Stream:
         """The token schedule of this answer to `request`: token k due at first + k*step."""
+        if self.reasoning:
+            return ReasoningStream(request, self, first, step)
         return Stream(request, self.token, self.trailer, self.job.tokens, first, step)
 
     def _first_events(self) -> bytes:
@@ -114,14 +121,19 @@ class ResponseEvents:
 
     def answer(self) -> dict[str, Any]:
         """The non-streamed answer: the response object."""
-        return self.response(self._status(), [self._message(TOKEN_TEXT * self.job.tokens,
-                                                            "completed")])
+        text = TOKEN_TEXT * (self.job.tokens - self.reasoning)
+        thought = [{"type": "reasoning", "id": self.item.replace("msg", "rs"), "summary": [],
+                    "content": [{"type": "reasoning_text",
+                                 "text": REASONING_TEXT * self.reasoning}]}]
+        return self.response(self._status(), [*(thought if self.reasoning else []),
+                                              self._message(text, "completed")])
 
     def response(self, status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
         done = status != "in_progress"
         prompt, tokens = self.job.prompt_tokens, self.job.tokens
         usage = {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
-                 "output_tokens": tokens, "output_tokens_details": {"reasoning_tokens": 0},
+                 "output_tokens": tokens,
+                 "output_tokens_details": {"reasoning_tokens": self.reasoning},
                  "total_tokens": prompt + tokens}
         incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
         return {"id": self.id, "object": "response", "created_at": int(time.time()),
@@ -181,13 +193,15 @@ class Endpoints:
         sim = self.sim
         try:
             body, model = await self._read(request)
-            job = responses_job(body, model, sim.config.output_tokens)
+            reasoning = sim.config.reasoning_tokens
+            job = responses_job(body, model, natural_length(sim.config.output_tokens,
+                                                            reasoning, True))
         except ApiError as err:
             sim.stats.answered(err.status)
             return err.response()
         sim.stats.answered(200)
         sim.stats.total += 1
-        events = ResponseEvents(job)
+        events = ResponseEvents(job, reasoning)
         if job.stream:
             sim.stats.streaming += 1
             response: web.StreamResponse = await sim._stream(request, events, start)

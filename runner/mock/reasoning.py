@@ -8,7 +8,7 @@ latency, they count in completion_tokens, and max_tokens bounds reasoning and an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -57,10 +57,21 @@ class ReasoningChunks(Chunks):
         return ReasoningStream(request, self, first, step)
 
 
+class Reasoned(Protocol):
+    """An answer that reasons first: its token and reasoning events, its trailer, its job and
+    how many of its tokens reason (ReasoningChunks; endpoints.ResponseEvents)."""
+
+    token: bytes
+    thought: bytes
+    trailer: bytes
+    job: Job
+    reasoning: int
+
+
 class ReasoningStream(Stream):
     """A stream whose first `reasoning` tokens are reasoning chunks."""
 
-    def __init__(self, request: web.Request, chunks: ReasoningChunks, first: float,
+    def __init__(self, request: web.Request, chunks: Reasoned, first: float,
                  step: float) -> None:
         super().__init__(request, chunks.token, chunks.trailer, chunks.job.tokens, first, step)
         self.thought, self.reasoning = chunks.thought, chunks.reasoning

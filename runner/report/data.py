@@ -246,9 +246,15 @@ def axis(jobs: Sequence[Job]) -> Axis:
         return Axis(None, names, tuple(float(names.index(s)) for s in series), series)
     if param in numeric:
         return Axis(param, None, tuple(float(p[param]) for p in points), series)
-    values = [_text(p.get(param)) for p in points]
+    values = [_text(p[param]) if param in p else _own_load(p, others) for p in points]
     names = tuple(dict.fromkeys(values))
     return Axis(param, names, tuple(float(names.index(v)) for v in values), series)
+
+
+def _own_load(p: Mapping[str, Any], others: Sequence[str]) -> str:
+    """The category of a point without the axis's key (a sweep's rate jobs on its concurrency
+    axis): its other varied keys, e.g. `rate=60.54`; `-` when it has none."""
+    return point_label({k: p[k] for k in others if k in p}) or "-"
 
 
 def _varied(points: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -147,21 +147,26 @@ def benchmark_view(run: StoredRun, name: str, jobs: Sequence[Job], index: int) -
                          reasoning_table(jobs, fmt), length_rows(jobs, fmt), prefix_rows(jobs))
 
 
+# What a benchmark's charts show: latencies (p50 solid, p95 dashed) and one throughput. An
+# embeddings answer has no tokens or chunks (README, Endpoints): its E2E and inputs/s instead.
+CHARTED = (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT")), ("output_tokens_per_s", "Output tokens/s",
+                                                       "tokens/s")
+EMBEDDINGS_CHARTED = (("e2e_ms", "E2E latency"),), ("inputs_per_s", "Inputs/s", "inputs/s")
+
+
 def charts(jobs: Sequence[Job], ax: Axis) -> tuple[Markup, ...]:
     """TTFT and TPOT (p50 solid, p95 dashed) and output tokens/s against the varied parameter;
-    for embeddings jobs (no output tokens, no TTFT), E2E latency and inputs/s."""
-    x_label = ax.param or "model"
-    common: dict[str, Any] = {"x_label": x_label, "categories": ax.categories}
+    for a benchmark of embeddings jobs, E2E and inputs/s."""
+    embeddings = bool(jobs) and all(
+        (j.get("params") or {}).get("endpoint") == "embeddings" for j in jobs)
+    latencies, (throughput, title, unit) = EMBEDDINGS_CHARTED if embeddings else CHARTED
+    common: dict[str, Any] = {"x_label": ax.param or "model", "categories": ax.categories}
     pair = ("p50", "p95")
-    embeds = bool(jobs) and all((j.get("params") or {}).get("endpoint") == "embeddings"
-                                for j in jobs)
-    shown = (("e2e_ms", "E2E latency"),) if embeds else (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"))
-    rate, title, unit = ("inputs_per_s", "Inputs/s", "inputs/s") if embeds else (
-        "output_tokens_per_s", "Output tokens/s", "tokens/s")
     latency = tuple(Markup(line_chart(_series(jobs, ax, metric, pair), title=name, y_label="ms",
-                                      styles=pair, **common)) for metric, name in shown)
-    return (*latency, Markup(line_chart(_series(jobs, ax, "throughput", (rate,)), title=title,
-                                        y_label=unit, **common)))
+                                      styles=pair, **common))
+                    for metric, name in latencies)
+    return (*latency, Markup(line_chart(_series(jobs, ax, "throughput", (throughput,)),
+                                        title=title, y_label=unit, **common)))
 
 
 def _series(jobs: Sequence[Job], ax: Axis, metric: str, stats: Sequence[str]) -> list[Series]:
@@ -219,11 +224,12 @@ def distribution(job: Job, records: Sequence[RequestRecord],
     note = f"{len(sample):,} of {len(ok):,} ok requests"
     note += " (an evenly spaced sample)" if len(sample) < len(ok) else ""
     note += f"; {replayed}" if (replayed := replay_line(job)) else ""
+    embeddings = (job.get("params") or {}).get("endpoint") == "embeddings"  # no TTFT
     return Dist(str(job.get("id")), note, (
-        _histogram(job, "ttft_ms", "TTFT", [r.ttft_ms for r in sample]),
+        *([] if embeddings else [_histogram(job, "ttft_ms", "TTFT", [r.ttft_ms for r in sample])]),
         _histogram(job, "e2e_ms", "E2E latency", [r.e2e_ms for r in sample]),
         *turn_charts(job, fmt),
-    ), tuple(map(Markup, timeline_charts(client_series(records), server))),
+    ), tuple(map(Markup, timeline_charts(client_series(records), server, embeddings))),
         tuple(map(Markup, server_charts(server or {}))), str((server or {}).get("note") or ""))
 
 

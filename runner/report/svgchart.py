@@ -198,8 +198,10 @@ def _segments(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[f
     return [run for run in runs if run]
 
 
-def series_marks(s: Series, xs: Scale, ys: Scale, x_name: str) -> list[str]:
-    """The series' lines (broken at missing values) and a marker with a tooltip per point."""
+def series_marks(s: Series, xs: Scale, ys: Scale, x_name: str,
+                 categories: Sequence[str] | None = None) -> list[str]:
+    """The series' lines (broken at missing values) and a marker with a tooltip per point
+    (its x named by `categories` when the axis has them: x is then their index)."""
     stroke = color(s.color)
     dash = ' stroke-dasharray="5 3"' if s.dashed else ""
     parts = []
@@ -207,7 +209,8 @@ def series_marks(s: Series, xs: Scale, ys: Scale, x_name: str) -> list[str]:
         path = " ".join(f"{xs(x):.1f},{ys(y):.1f}" for x, y in run)
         parts.append(f'<polyline class="line" points="{path}" stroke="{stroke}"{dash}/>')
         for x, y in run:
-            tip = escape(f"{s.name}: {fmt_num(y)} at {x_name} {fmt_num(x)}")
+            shown = categories[int(x)] if categories is not None else fmt_num(x)
+            tip = escape(f"{s.name}: {fmt_num(y)} at {x_name} {shown}")
             fill = "#fff" if s.dashed else stroke
             parts.append(f'<circle cx="{xs(x):.1f}" cy="{ys(y):.1f}" r="2.8" fill="{fill}" '
                          f'stroke="{stroke}"><title>{tip}</title></circle>')
@@ -261,7 +264,7 @@ def line_chart(
     parts += y_axis(ys, y_ticks, y_label)
     parts += x_axis(xs, x_ticks, x_label, categories)
     for s in series:
-        parts += series_marks(s, xs, ys, x_label)
+        parts += series_marks(s, xs, ys, x_label, categories)
     parts += legend(names, TOP + PLOT_H + BOTTOM + 10)
     return "".join([*parts, "</svg>"])
 

@@ -172,13 +172,16 @@ SERVER_CHARTS = (
 )
 
 
-def timeline_charts(client: Mapping[str, Any],
-                    server: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+def timeline_charts(client: Mapping[str, Any], server: Mapping[str, Any] | None = None,
+                    embeddings: bool = False) -> tuple[str, ...]:
     """SVG line charts of a job's client series against seconds from the job's start; the
-    server's generation tok/s (`server`: timeline.server) joins the client's throughput."""
+    server's generation tok/s (`server`: timeline.server) joins the client's throughput.
+    `embeddings` (or inputs/s in the client series): an embeddings job's charts
+    (EMBEDDINGS_CHARTS)."""
     times = client.get("t_s") or []
     charts = []
-    for title, unit, key in EMBEDDINGS_CHARTS if "inputs_per_s" in client else CLIENT_CHARTS:
+    shown = EMBEDDINGS_CHARTS if embeddings or "inputs_per_s" in client else CLIENT_CHARTS
+    for title, unit, key in shown:
         points = tuple(zip(times, client.get(key) or [], strict=False))
         series = [Series("client", points)]
         if key == "output_tokens_per_s" and server is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from runner.load.records import ClientHealth, RequestRecord
 from runner.run.endpointmetrics import input_throughput
 from runner.run.queueing import send_rate
-from runner.run.reasoning import reasoning_metrics
+from runner.run.reasoning import reasoning_metrics, ttfo_check, ttfo_for_slo
 from runner.run.replaymetrics import replay_summary
 from runner.run.tokens import Expectation, token_metrics
 from runner.run.turnmetrics import by_turn
@@ -122,7 +122,7 @@ def summarize(
         "prefix_cache": None,  # a shared-prefix job's, once the server's counters are known
     }
     if slo is not None:
-        summary["slo"] = evaluate_slo(summary, slo)
+        summary["slo"] = evaluate_slo(summary, slo, ttfo_for_slo(ok))
     return summary
 
 
@@ -258,15 +258,17 @@ def _own_stat(ordered: Sequence[float], stat: str) -> float:
     return _percentile(ordered, float(stat.removeprefix("p")))
 
 
-def evaluate_slo(summary: Mapping[str, Any], slo: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_slo(summary: Mapping[str, Any], slo: Mapping[str, Any],
+                 ttfo: Sequence[float] | None = None) -> dict[str, Any]:
     """Each SLO bound against the summary: `{"passed", "status", "checks"}`.
 
     A check's `status` is `pass`, `fail`, or `no_data` when the summary has no value to judge
     (e.g. TPOT of answers that were not streamed, TTFT when no request succeeded). No data is
     never a pass: the SLO's status is `fail` when a check failed, else `no_data` when one had
-    no data, else `pass`; `passed` is true only for `pass`."""
+    no data, else `pass`; `passed` is true only for `pass`. `ttfo`: see reasoning.ttfo_check."""
     checks = [
-        _check(metric, stat, limit, (summary.get(metric) or {}).get(stat), upper=True)
+        (metric == "ttfo_ms" and ttfo_check(stat, limit, summary, ttfo))
+        or _check(metric, stat, limit, (summary.get(metric) or {}).get(stat), upper=True)
         for metric, limits in _bounds(slo).items()
         for stat, limit in limits.items()
     ]

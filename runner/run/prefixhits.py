@@ -75,24 +75,50 @@ def expected_rate(prompts: PrefixedPrompts, records: Sequence[RequestRecord], bl
     prefixes (`sent`), or else when an earlier measured request (by index) used the same
     prefix; its hit is the prefix's tokens rounded down to whole blocks. Prompt tokens are the
     server's usage (source `usage`), the prefix's tokens scaled by the ratio of the server's
-    prompt tokens to runner's words over the job (the server's tokenizer and chat template),
-    else the words runner sent (source `plan`)."""
+    prompt tokens to runner's words over the job's first prompts (the server's tokenizer and
+    chat template), else the words runner sent (source `plan`). A session's later turn
+    (workload.session) hits at least the conversation so far (history_hit)."""
     measured = sorted((r for r in records if not r.warmup and r.ok), key=lambda r: r.index)
     if not measured:
         return None, "plan"
-    planned = [prompts.prefix.tokens + prompts.own.length(r.index - warmups) for r in measured]
-    served = [float(r.prompt_tokens) for r in measured if r.prompt_tokens is not None]
-    usage = len(served) == len(measured)
-    totals = served if usage else [float(n) for n in planned]
-    scale = math.fsum(totals) / math.fsum(planned) if usage else 1.0
+    usage = all(r.prompt_tokens is not None for r in measured)
+    firsts = [r for r in measured if (r.turn or 1) == 1]
+    planned = [prompts.prefix.tokens + prompts.own.length(_unit(r, warmups)) for r in firsts]
+    scale = (math.fsum(float(r.prompt_tokens or 0) for r in firsts) / math.fsum(planned)
+             if usage and firsts else 1.0)
     hit = math.floor(prompts.prefix.tokens * scale / block) * block
+    turns: dict[tuple[int | None, int | None], RequestRecord] = {
+        (r.session, r.turn): r for r in measured if r.session is not None}
     seen: set[int] = set()
     hits = 0.0
     for record in measured:
-        which = prompts.which(record.index - warmups)
-        hits += hit if prompts.prefix.prime or sent or which in seen else 0
+        which = prompts.which(_unit(record, warmups))
+        prefix_hit = hit if prompts.prefix.prime or sent or which in seen else 0
+        hits += max(prefix_hit, history_hit(record, turns, block)) if usage else prefix_hit
         seen.add(which)
+    totals = [float(r.prompt_tokens) if usage and r.prompt_tokens is not None else float(
+        prompts.prefix.tokens + prompts.own.length(_unit(r, warmups))) for r in measured]
     return hits / math.fsum(totals), "usage" if usage else "plan"
+
+
+def _unit(record: RequestRecord, warmups: int) -> int:
+    """The measured prompt a request was built from: its session's, else its own index."""
+    return record.session if record.session is not None else record.index - warmups
+
+
+def history_hit(record: RequestRecord, turns: Mapping[tuple[int | None, int | None],
+                RequestRecord], block: int) -> int:
+    """Tokens of a session's turn 2+ that the previous turn left in the cache, in whole
+    blocks: its prompt and its answer but the last token (vLLM caches every block it computed;
+    the last sampled token is never computed), or its prompt alone when it reasoned (the next
+    prompt holds no reasoning, so the chain breaks where the answer starts); never the turn's
+    own last token. 0 for a turn 1, or when the previous turn's record is not there."""
+    before = turns.get((record.session, (record.turn or 1) - 1))
+    if before is None or before.prompt_tokens is None or record.prompt_tokens is None:
+        return 0
+    answer = 0 if before.reasoning_tokens else max((before.output_tokens or 0) - 1, 0)
+    cached = min(before.prompt_tokens + answer, record.prompt_tokens - 1)
+    return max(cached, 0) // block * block
 
 
 def achieved_rate(

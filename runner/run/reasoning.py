@@ -3,7 +3,8 @@ reasoning and answer token counts the server's usage gave."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runner.load.records import RequestRecord
@@ -41,8 +42,55 @@ def reasoning_metrics(ok: Sequence[RequestRecord],
             "inconsistent": inconsistent,
             "source": _source(len(reported), len(ok)),
             "reason": _reason(len(reported), len(ok), len(reasoned), inconsistent),
+            "unanswered": sum(r.ttfo_ms is None for r in streamed),
         },
     }
+
+
+def ttfo_for_slo(ok: Sequence[RequestRecord]) -> list[float]:
+    """The TTFOs a `ttfo_ms` SLO check judges, in order (ms): every ok streamed request's, one
+    that brought no answer text (reasoning cut by max_tokens) as infinitely late: it misses any
+    bound (README, Reasoning models). Records of a runner before TTFO existed (no
+    reasoning_chunks) are left out: their TTFO is unknown, not missing."""
+    return sorted(math.inf if r.ttfo_ms is None else r.ttfo_ms
+                  for r in ok if r.reasoning_chunks is not None)
+
+
+def ttfo_check(stat: str, limit: float, summary: Mapping[str, Any],
+               ordered: Sequence[float] | None) -> dict[str, Any] | None:
+    """The SLO check of `stat` of ttfo_ms when some answers never came (`unanswered` > 0 in
+    the summary's `reasoning`): the statistic over `ordered` (ttfo_for_slo), or, without it (a
+    merge of repetitions' medians), the summary's distribution's unless the statistic lands
+    on an unanswered request. Its value is null and it fails when it lands there (the mean
+    and max always do). None when every answer came: the ordinary check applies."""
+    missing = int((summary.get("reasoning") or {}).get("unanswered") or 0)
+    if not missing:
+        return None
+    value: float | None = _statistic(ordered, stat) if ordered is not None else None
+    if ordered is None:
+        answered = int((summary.get("ttfo_ms") or {}).get("count") or 0)
+        reached = _statistic([0.0] * answered + [math.inf] * missing, stat)
+        value = reached if math.isinf(reached) else (summary.get("ttfo_ms") or {}).get(stat)
+    if value is not None and math.isinf(value):
+        value = None
+    within = value is not None and value <= limit
+    return {"metric": "ttfo_ms", "stat": stat, "limit": limit, "value": value, "passed": within,
+            "status": "pass" if within else "fail", "unanswered": missing}
+
+
+def _statistic(ordered: Sequence[float], stat: str) -> float:
+    """mean, max or pN (linear between closest ranks, as runner.run.metrics.distribution) of
+    the sorted `ordered`, infinity when it depends on an infinite value."""
+    if stat == "mean":
+        return math.fsum(ordered) / len(ordered)
+    if stat == "max":
+        return ordered[-1]
+    rank = (len(ordered) - 1) * float(stat.removeprefix("p")) / 100
+    low = math.floor(rank)
+    high, part = min(low + 1, len(ordered) - 1), rank - low
+    if math.isinf(ordered[low]) or (part and math.isinf(ordered[high])):
+        return math.inf
+    return ordered[low] + (ordered[high] - ordered[low]) * part
 
 
 def _source(reported: int, ok: int) -> str | None:

@@ -218,6 +218,8 @@ def _describe(check: Mapping[str, Any]) -> str:
     stat = f" {check['stat']}" if check.get("stat") else ""
     value = check.get("value")
     shown = "no data" if value is None else number(value)
+    if value is None and check.get("unanswered"):
+        shown = f"not reached ({check['unanswered']} answers with no answer text)"
     relation = ">=" if check["metric"].startswith("min_") else "<="
     return f"{check['metric']}{stat} {shown} (limit {relation} {check['limit']})"
 

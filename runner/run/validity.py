@@ -247,8 +247,11 @@ def _rate(m: Mapping[str, Any], t: Thresholds) -> str | None:
     ratio = _num(rate.get("ratio"))
     if ratio is None or ratio >= t.rate_ratio:
         return None
-    return (f"achieved {_fig(rate.get('achieved_per_s'))} req/s of "
-            f"{_fig(rate.get('target_per_s'))} target (ratio {ratio:.2f} < {t.rate_ratio:g})")
+    # A replay plans no rate: its ratio is against the rate its trace scheduled.
+    target = (f"{_fig(rate.get('target_per_s'))} target" if _num(rate.get("target_per_s"))
+              is not None else f"{_fig(rate.get('scheduled_per_s'))} scheduled by the trace")
+    return (f"achieved {_fig(rate.get('achieved_per_s'))} req/s of {target} "
+            f"(ratio {ratio:.2f} < {t.rate_ratio:g})")
 
 
 def _bursty(m: Mapping[str, Any], t: Thresholds) -> str | None:

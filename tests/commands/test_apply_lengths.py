@@ -34,12 +34,12 @@ benchmarks:
 
 
 def apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-          sim: str, *extra: str) -> dict[str, dict[str, Any]]:
+          sim: str, *extra: str, plan: str = PLAN) -> dict[str, dict[str, Any]]:
     """The two jobs (by their `calibrate`) of one run against a simulator `sim` (flow YAML)."""
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "servers.yaml").write_text(
         f"servers:\n  sim: {{kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1, {sim}}}\n")
-    (tmp_path / "lengths.yaml").write_text(PLAN)
+    (tmp_path / "lengths.yaml").write_text(plan)
     monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, "apply", "lengths.yaml", "--results", "results",
@@ -172,3 +172,20 @@ def test_a_bad_tokenizer_is_one_line_with_its_path_and_exit_2(
     assert line.startswith(where) and message in line
     assert "Traceback" not in out + err
     assert not (tmp_path / "results").exists()
+
+
+def test_a_shared_prefix_job_is_calibrated_prefix_and_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Seen: a prefix job had prompt_calibration null (no reason) and prompts 260 tokens for a
+    # target of 200: "degraded: prompts_off_target", calibrate: auto or not.
+    plan = PLAN.replace(f"{{input_tokens: {TARGET}}}",
+                        f"{{input_tokens: {TARGET // 2}, prefix: {{count: 2, tokens: 100}}}}")
+    jobs = apply(tmp_path, monkeypatch, capsys, "tokens_per_word: 1.3", plan=plan)
+    auto, off = jobs["auto"]["metrics"], jobs["off"]["metrics"]
+    assert auto["prompt_calibration"]["method"] == "tokenize"
+    assert auto["lengths"]["input"]["target"] == TARGET
+    assert abs(auto["lengths"]["input"]["ratio"] - 1) < 0.03, auto["lengths"]["input"]
+    assert "prompts_off_target" not in reasons(jobs["auto"])
+    assert off["prompt_calibration"]["reason"] == "workload.synthetic.calibrate is off"
+    assert "prompts_off_target" in reasons(jobs["off"])

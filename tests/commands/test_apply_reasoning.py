@@ -111,3 +111,21 @@ def test_a_run_without_reasoning_shows_no_reasoning_table(
     for job in stored_jobs(project / "results", "think").values():
         assert job["metrics"]["reasoning"]["requests_with_reasoning"] == 0
         assert all(r["ttfo_ms"] == r["ttft_ms"] for r in job["records"])
+
+
+def test_the_responses_endpoint_reasons_and_is_split_as_chat_is(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The simulator answered /v1/responses without reasoning, whatever reasoning_tokens said,
+    # so reasoning on the Responses endpoint was never run end to end.
+    (project / "think.yaml").write_text(PLAN.replace("max_tokens: 64}",
+                                                     "max_tokens: 64, endpoint: responses}"))
+    code, _, err = run_cli(capsys, "apply", "think.yaml", "--results", "results", "--no-probe")
+    assert code == EXIT_OK, err  # the strict SLO misses, and no gate was asked for
+    jobs = stored_jobs(Path("results"), "think")
+    loose = jobs["loose"]["metrics"]
+    assert loose["ttfo_ms"]["p50"] - loose["ttft_ms"]["p50"] > THOUGHTS * 25 * 0.5
+    assert loose["reasoning"]["requests_with_reasoning"] == 4
+    assert loose["reasoning"]["reasoning_tokens"]["p50"] == THOUGHTS
+    assert loose["reasoning"]["answer_tokens"]["p50"] == 3
+    assert loose["reasoning"]["source"] == "usage"
+    assert checks(jobs["strict"])["ttfo_ms"] == "fail"

@@ -117,3 +117,30 @@ def test_answers_of_a_fixed_length_are_held_to_each_lines_own_length(
     assert output["requested_mean"] == pytest.approx((3 + 20 + 8) / 3)
     assert output["ratio"] == 1.0  # every answer its own line's length, none short
     assert "short_outputs" not in [r["code"] for r in metrics["validity"]["reasons"]]
+
+
+def test_a_replay_sends_the_input_lengths_the_trace_recorded_calibrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Seen: against a server counting 1.3 tokens a word, a trace's 200-token lines were sent
+    # as 260 tokens (Mooncake's 1100 as 1430), and nothing said so: prompt_calibration null.
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1, "
+        "tokens_per_word: 1.3, tokenize: false}\n")
+    (tmp_path / "rp.yaml").write_text(PLAN)
+    (tmp_path / "t.jsonl").write_text("".join(
+        json.dumps({"timestamp_ms": t, "input_tokens": 200, "output_tokens": 3}) + "\n"
+        for t in (0, 10, 20)))
+    (tmp_path / "m.jsonl").write_text(MOONCAKE)
+    monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "apply", "rp.yaml", "--results", "results", "--no-report")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(tmp_path / "results", "rp")
+    jobs = {path.name.split("_")[0]: json.loads(path.read_text())
+            for path in (run / "jobs").glob("*.json")}
+    for name, tokens in (("runner", 200), ("mooncake", 600)):
+        metrics = jobs[name]["metrics"]
+        assert metrics["prompt_calibration"]["method"] == "usage", name
+        assert abs(metrics["lengths"]["input"]["achieved_mean"] / tokens - 1) < 0.03, metrics

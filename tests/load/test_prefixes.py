@@ -140,3 +140,34 @@ def test_the_models_limit_counts_the_prefix() -> None:
     limits = model_limits({**PARAMS, "max_tokens": 4}, Model("m", max_input_tokens=30))
     assert limits["exceeded"] and limits["detail"] == (
         "input_tokens 8 + prefix.tokens 20 + max_tokens 4 = 32 > max_input_tokens 30")
+
+
+def session_records(sessions: int = 2) -> list[RequestRecord]:
+    """Primed (3 warm-ups), 3 turns a session: turn 1 is 28 tokens (20 prefix + 8), each answer
+    8 tokens and each later user message 8, so turns 2 and 3 send 44 and 60 tokens."""
+    made = [RequestRecord(index=i, warmup=True, ok=True, prompt_tokens=22) for i in range(3)]
+    for s in range(sessions):
+        for turn in (1, 2, 3):
+            made.append(RequestRecord(index=3 + s * 3 + turn - 1, ok=True, session=s, turn=turn,
+                                      prompt_tokens=28 + 16 * (turn - 1), output_tokens=8))
+    return made
+
+
+def test_a_sessions_later_turns_expect_to_hit_the_conversation_so_far() -> None:
+    # Turn t > 1 repeats turn t - 1's prompt and answer: an engine that caches both (vLLM keeps
+    # every computed block, the answer's but its last token too) hits 28 + 8 - 1 = 35 tokens of
+    # turn 2 (32 in blocks of 4) and 44 + 7 = 51 of turn 3 (48). Only the prefix (20) was
+    # expected before, and the gap made every session job with a prefix degraded.
+    rate, origin = expected_rate(source(), session_records(), 4, 3)
+    assert origin == "usage"
+    assert rate == pytest.approx((20 + 32 + 48) / (28 + 44 + 60))
+
+
+def test_a_reasoning_answer_is_not_expected_to_hit() -> None:
+    # The reasoning the engine computed is not in the next turn's prompt: the chain of blocks
+    # breaks where the answer starts, so only the previous prompt hits.
+    kept = session_records(1)
+    for record in kept:
+        record.reasoning_tokens = 0 if record.warmup else 4
+    rate, _ = expected_rate(source(), kept, 4, 3)
+    assert rate == pytest.approx((20 + 28 + 44) / (28 + 44 + 60))

@@ -147,3 +147,14 @@ def test_read_response_event_ignores_events_it_has_no_use_for() -> None:
     said = read_response_event({"type": "response.output_item.done", "item": {}})
     assert not said.text and said.finish is None and said.invalid is None
     assert read_response(response("completed"), whole=False).text is False
+
+
+def test_the_usages_reasoning_tokens_are_kept_streamed_and_not() -> None:
+    # The Responses usage says output_tokens_details.reasoning_tokens (OpenAI, vLLM): they were
+    # dropped when the usage was read as chat's, so a reasoning model's split was unknown.
+    usage = {**USAGE, "output_tokens_details": {"reasoning_tokens": 2}}
+    streamed = read(OPENING + delta("think", "response.reasoning_text.delta") + TEXT
+                    + event("response.completed", response=response("completed", usage=usage)))
+    assert (streamed.completion_tokens, streamed.reasoning_tokens) == (3, 2)
+    assert whole(response("completed", output=[], usage=usage)).reasoning_tokens == 2
+    assert read(OPENING + TEXT + COMPLETED).reasoning_tokens is None  # none said: unknown

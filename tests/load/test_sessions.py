@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from scripted_server import Script, scripted_server
 
+from runner.errors import InputError
 from runner.load.earlystop import EarlyStop
 from runner.load.exchange import Target
 from runner.load.loadgen import LoadResult, run_load
@@ -162,3 +163,23 @@ def test_the_saturation_watch_looks_at_session_starts_only() -> None:
     assert not watch.answers
     watch.observe(RequestRecord(index=0, ok=True, ttft_ms=1, e2e_ms=2, session=0, turn=1))
     assert len(watch.answers) == 1
+
+
+@pytest.mark.parametrize("line", [
+    '{"messages": [{"role": "assistant", "content": "only the model speaks"}]}',
+    '{"messages": [{"role": "system", "content": "no user"}, '
+    '{"role": "assistant", "content": "x"}]}',
+])
+def test_a_session_line_without_a_user_message_is_refused_at_its_line(
+        tmp_path: Path, line: str) -> None:
+    # Seen: validate accepted it, and apply sent turn 1 with no message at all (its assistant
+    # messages dropped): HTTP 400 "'messages' must be a non-empty list", the job failed.
+    path = tmp_path / "talks.jsonl"
+    path.write_text('{"prompt": "fine"}\n' + line + "\n")
+    params = {"dataset": "talks.jsonl", "session": {"turns": 2}}
+    with pytest.raises(InputError) as caught:
+        prompt_source(params, str(tmp_path), {})
+    assert caught.value.lines()[0].startswith(f"{path}:2: a session's conversation needs a "
+                                              '"user" message')
+    assert caught.value.exit_code == 2
+    prompt_source({"dataset": "talks.jsonl"}, str(tmp_path), {})  # a plain job sends it as is

@@ -169,3 +169,16 @@ def test_without_the_library_a_tokenizer_asks_for_the_extra(
     assert problem(tmp_path, "tokenizer.json") == (
         f"workload.tokenizer {tmp_path}/tokenizer.json needs the tokenizers library: "
         "pip install 'runner[tokenizers]'")
+
+
+def test_a_local_tokenizer_sizes_a_shared_prefix_exactly_too(tmp_path: Path) -> None:
+    # A prefix was `tokens` words whatever the tokenizer: with a BPE of ~1.4 tokens a word,
+    # prompts of prefix 64 + 16 tokens came out near 105 (prompts_off_target).
+    path = small_bpe(tmp_path / "tokenizer.json")
+    params = {"input_tokens": 16, "tokenizer": "tokenizer.json", "seed": 3,
+              "prefix": {"count": 2, "tokens": 64}}
+    prompts = prompt_source(params, str(tmp_path), {}).salted("job")
+    for which in (0, 1):
+        assert count(path, prompts.prefix_text(which)) == 64  # type: ignore[attr-defined]
+    for index in range(4):
+        assert abs(count(path, prompts.prompt(index)["messages"][0]["content"]) - 80) <= 1

@@ -120,3 +120,16 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     assert len(_trace(tmp_path, RUNNER).requests) == 3
     assert len(_trace(tmp_path, RUNNER + '{"timestamp_ms": 1700000000200, "input_tokens": 1}\n'
                       ).requests) == 4
+
+
+def test_bytes_that_are_not_utf8_are_refused_at_their_line(tmp_path: Path) -> None:
+    # Seen: "cannot read the trace: 'utf-8' codec can't decode byte 0xff in position 70",
+    # which leaves the user to count bytes in a file of a million lines.
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"timestamp_ms": 1, "input_tokens": 3}\n{"timestamp_ms": 2, '
+                     b'"prompt": "caf\xe9"}\n')
+    with pytest.raises(InputError) as caught:
+        load_trace({"trace": "t.jsonl"}, str(tmp_path))
+    assert caught.value.lines() == [f"{path}:2: not UTF-8 text (byte 0xe9 at column 35); "
+                                    "save the trace as UTF-8"]
+    assert caught.value.exit_code == 2

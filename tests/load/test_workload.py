@@ -273,3 +273,12 @@ def test_template_prompts_travel_to_a_worker_process_by_pickle() -> None:
     source = TemplatePrompts("Say {{ who }} {{ i }}", {"who": "hi"}, chat=True)
     copy = pickle.loads(pickle.dumps(source))
     assert [copy.prompt(i) for i in range(3)] == [source.prompt(i) for i in range(3)]
+
+
+def test_a_dataset_line_that_is_not_utf8_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "ok"}\n\n{"prompt": "\xff\xfe bad"}\n')
+    with pytest.raises(InputError) as caught:
+        DatasetPrompts(str(path), chat=True)
+    assert caught.value.lines() == [f"{path}:3: not UTF-8 text (byte 0xff at column 13); "
+                                    "save the dataset as UTF-8"]

@@ -540,3 +540,46 @@ def test_an_embeddings_benchmarks_charts_are_its_latency_and_inputs() -> None:
     assert [re.findall(r'class="title"[^>]*>([^<]*)', str(c))
             for c in charts(chat, reportdata.axis(chat))] == [["TTFT"], ["TPOT"],
                                                                 ["Output tokens/s"]]
+
+
+def test_a_point_without_the_axis_key_is_named_by_its_own_load_never_null() -> None:
+    # Seen in a sweep's chart: concurrency ticks "1 3 null", its rate jobs "at concurrency 2".
+    ax = reportdata.axis(jobs({"concurrency": 1}, {"concurrency": 3}, {"rate": 60.54},
+                              {"rate": 84.01}))
+    assert ax.param == "concurrency"
+    assert ax.categories == ("1", "3", "rate=60.54", "rate=84.01")
+    assert ax.xs == (0, 1, 2, 3)
+
+
+def test_a_category_charts_tooltips_name_the_category_not_its_index() -> None:
+    # Seen in a sweep's chart: "m1: 20.6 at concurrency 0" for the job at concurrency 1.
+    svg = svgchart.line_chart([svgchart.Series("m1", ((0, 20.6), (1, 21.0)))], title="TTFT",
+                              x_label="concurrency", y_label="ms", categories=("1", "3"))
+    assert "<title>m1: 20.6 at concurrency 1</title>" in svg
+    assert "<title>m1: 21 at concurrency 3</title>" in svg
+
+
+def test_an_embeddings_benchmark_charts_e2e_and_inputs_per_s_not_empty_token_charts() -> None:
+    # Seen: an embeddings search's charts were "TTFT no data", "TPOT no data" and an output
+    # tokens/s line at 0: no chart of what the job measures (E2E, inputs/s).
+    from runner.report.html import charts
+    made = [{"model": "e1", "point": {"batch_size": b}, "params": {"endpoint": "embeddings"},
+             "metrics": {"e2e_ms": {"p50": 5.0 * b, "p95": 6.0 * b},
+                         "throughput": {"inputs_per_s": 100.0 * b, "output_tokens_per_s": 0}}}
+            for b in (1, 16)]
+    shown = "".join(charts(made, reportdata.axis(made)))
+    assert "E2E latency" in shown and "Inputs/s" in shown
+    assert "TTFT" not in shown and "Output tokens/s" not in shown and "no data" not in shown
+
+
+def test_an_embeddings_jobs_distribution_and_timeline_skip_token_charts() -> None:
+    from runner.load.records import RequestRecord
+    from runner.report.html import distribution
+    job = {"id": "e/e1", "params": {"endpoint": "embeddings"},
+           "metrics": {"e2e_ms": {"p50": 5.0, "p99": 6.0}}}
+    records = [RequestRecord(index=i, ok=True, sent_ms=i * 10.0, e2e_ms=5.0, streamed=False)
+               for i in range(4)]
+    shown = "".join(map(str, [*distribution(job, records).charts,
+                              *distribution(job, records).timeline]))
+    assert "E2E latency" in shown and "E2E p50 by send time" in shown
+    assert "TTFT" not in shown and "Output tokens/s" not in shown and "no data" not in shown

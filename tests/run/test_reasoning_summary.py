@@ -68,3 +68,32 @@ def test_old_records_without_the_fields_summarise_as_before() -> None:
     assert metrics["reasoning"]["requests_with_reasoning"] == 0
     assert metrics["reasoning"]["source"] is None and metrics["reasoning"]["reason"] is None
     assert evaluate_slo(metrics, SLO)["status"] == "no_data"
+
+
+def test_answers_that_never_came_miss_the_ttfo_check() -> None:
+    # Cut while reasoning (max_tokens): no answer text, so no TTFO. README: such a request
+    # misses a ttfo_ms bound; a check that skipped it judged only the answers that came.
+    none = summarize([record(ttfo=None)] * 4, slo=SLO)
+    assert none["reasoning"]["unanswered"] == 4
+    assert none["slo"]["status"] == "fail"
+    assert none["slo"]["checks"] == [{"metric": "ttfo_ms", "stat": "p50", "limit": 50.0,
+                                      "value": None, "passed": False, "status": "fail",
+                                      "unanswered": 4}]
+    half = summarize([record(ttfo=10.0)] * 2 + [record(ttfo=None)] * 2, slo=SLO)
+    assert half["ttfo_ms"]["p50"] == 10.0  # the distribution: the answers that came
+    assert half["slo"]["status"] == "fail"  # the median request had no answer in time
+
+
+@pytest.mark.parametrize(("stat", "value", "status"),
+                         [("p50", 10.0, "pass"), ("p90", 10.0, "pass"), ("p95", None, "fail"),
+                          ("max", None, "fail"), ("mean", None, "fail")])
+def test_one_unanswered_request_in_twenty_counts_as_infinitely_late(
+        stat: str, value: float | None, status: str) -> None:
+    kept = [record(ttfo=10.0)] * 19 + [record(ttfo=None)]
+    check = summarize(kept, slo={"ttfo_ms": {stat: 1000.0}})["slo"]["checks"][0]
+    assert (check["value"], check["status"], check["unanswered"]) == (value, status, 1)
+
+
+def test_repetitions_medians_keep_the_unanswered_rule() -> None:
+    merged = summarize([record(ttfo=None)] * 3)
+    assert evaluate_slo(merged, SLO)["status"] == "fail"

@@ -169,3 +169,11 @@ def test_an_embeddings_job_shows_inputs_and_latency_never_a_zero_output_rate() -
         in line
     # a chat job keeps its output tok/s and no latency note
     assert "latency" not in job_cells(job("m"))[10] and "1286.5 tok/s" in job_line(job("m"))
+
+
+def test_a_ttfo_check_missed_by_answers_that_never_came_says_so() -> None:
+    check = {"metric": "ttfo_ms", "stat": "p95", "limit": 1000, "value": None, "passed": False,
+             "status": "fail", "unanswered": 6}
+    summary = {"status": "ok", "metrics": {"slo": {"status": "fail", "checks": [check]}}}
+    assert slo_misses(summary) == [
+        "ttfo_ms p95 not reached (6 answers with no answer text) (limit <= 1000)"]

@@ -263,3 +263,13 @@ def test_every_verdict_validates_against_the_schema(schema: dict[str, Any], code
     other = "invalid" if verdict["verdict"] == "degraded" else "degraded"
     wrong = {**verdict, "reasons": [{**verdict["reasons"][0], "severity": other}]}
     assert not validator.is_valid(wrong)
+
+
+def test_a_replays_shortfall_quotes_the_rate_its_trace_scheduled_never_a_question_mark() -> None:
+    # A replay has no planned rate (target_per_s null): its ratio is against the trace's
+    # scheduled rate, which the figure must quote (it printed "of ? target").
+    replay = {"rate": {"target_per_s": None, "achieved_per_s": 2781.6,
+                       "scheduled_per_s": 10000.0, "ratio": 0.278}}
+    reason = judge_validity(metrics(**replay))["reasons"][0]
+    assert reason["figure"] == ("achieved 2782 req/s of 10000 scheduled by the trace "
+                                "(ratio 0.28 < 0.8)")
