@@ -180,7 +180,8 @@ def timeline_charts(client: Mapping[str, Any], server: Mapping[str, Any] | None 
     (EMBEDDINGS_CHARTS)."""
     times = client.get("t_s") or []
     charts = []
-    shown = EMBEDDINGS_CHARTS if embeddings or "inputs_per_s" in client else CLIENT_CHARTS
+    shown = EMBEDDINGS_CHARTS if "inputs_per_s" in client else (
+        EMBEDDINGS_CHARTS[1:] if embeddings else CLIENT_CHARTS)  # no inputs recorded: no chart
     for title, unit, key in shown:
         points = tuple(zip(times, client.get(key) or [], strict=False))
         series = [Series("client", points)]
