@@ -256,3 +256,24 @@ def test_an_unreachable_server_stops_every_worker(
     assert job["stopped"] == "unreachable" and job["workers"] == 2
     assert "server unreachable" in job["error"]
     assert job["metrics"]["requests"]["total"] < 64  # they gave up: nothing like the plan's 64
+
+
+@needs_proc
+def test_kill_9_of_apply_leaves_no_worker_behind(tmp_path: Path) -> None:
+    env = project(tmp_path, LONG, ttft=10, itl=5, tokens=400)
+    proc = start_apply(tmp_path, env)
+    everyone: list[int] = []
+    try:
+        wait_for(lambda: both_sending(tmp_path, proc), 60.0, "both workers sending")
+        everyone = children(proc.pid)
+        assert len(workers_of(proc.pid)) == 2
+        proc.kill()
+        proc.communicate()
+        left = [pid for pid in everyone if not wait_gone(pid, 15.0)]
+        assert not left, f"processes {left} outlived apply"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for pid in everyone:
+            kill_leftover(pid)
