@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+from runner.errors import RunnerError
 from runner.load.loadjob import LoadResult
 from runner.load.records import RequestRecord
 from runner.run.workerchild import serve
@@ -43,6 +44,7 @@ class Pool:
         self.opening: asyncio.Task[None] | None = None
         self.window_at: float | None = None
         self.first_reason: str | None = None
+        self.raised: RunnerError | None = None  # a worker's user error, raised once all ended
         self.loop = asyncio.get_running_loop()
 
     def start(self) -> None:
@@ -96,7 +98,10 @@ class Pool:
                 self.first_reason = payload.stopped
                 self.send(("give_up", payload.stopped))
         elif kind == "crashed":
-            self._lose(number, f"worker process {number} crashed: {payload}")
+            text, self.raised = payload[0], self.raised or payload[1]
+            if self.raised is not None:  # as in one process: in-flight requests are cancelled
+                self.send(("hurry",))
+            self._lose(number, f"worker process {number} crashed: {text}")
 
     def _death(self, number: int) -> str:
         proc = self.procs[number]
@@ -174,6 +179,8 @@ async def run_pool(shares: Sequence[Share], total: int | None,
     (a lost worker's, see workermerge.lost_records, at the end); returns the job's merged result
     (workermerge.merge). `stop` and `hurry` (first and second interrupt) are relayed to every
     worker; `before_window` is awaited once all warm-ups ended, before the windows open.
+    A worker stopped by the user's error (a template failing for one request) stops the others
+    at once, and the error is raised here, as run_load raises it (RunnerError).
     `total`: the job's request count with warm-ups (None: it has none, e.g. duration_s)."""
     pool = Pool(shares, on_record, before_window)
     relays = [asyncio.create_task(_relay(event, pool, (name,)))
@@ -185,6 +192,8 @@ async def run_pool(shares: Sequence[Share], total: int | None,
         for relay in relays:
             relay.cancel()
         pool.close()
+    if pool.raised is not None:
+        raise pool.raised
     interrupted = stop is not None and stop.is_set()
     whole = not interrupted and pool.first_reason is None
     for lane in pool.lanes:

@@ -277,3 +277,17 @@ def test_kill_9_of_apply_leaves_no_worker_behind(tmp_path: Path) -> None:
             proc.communicate()
         for pid in everyone:
             kill_leftover(pid)
+
+
+def test_a_template_failing_in_a_worker_is_the_same_input_error_as_in_one_process(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (here / "p.yaml").write_text(PLAN.format(benchmarks=CLOSED.replace(
+        "synthetic: {input_tokens: 16}", 'template: "Say {{ 10 // (i - 7) }}"')))
+    said = []
+    for workers in ("1", "2"):
+        code, _, err = run_cli(capsys, "apply", "p.yaml", "--no-report", "--no-probe",
+                               "--results", f"r{workers}", "--workers", workers)
+        assert code == EXIT_INVALID, err
+        said.append(err.strip().splitlines()[-1])  # after the inventory line
+    assert said[0] == said[1]
+    assert said[1].startswith("error: workload.template (request 7): template error: ")
