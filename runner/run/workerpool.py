@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from runner.errors import RunnerError
 from runner.load.loadjob import LoadResult
 from runner.load.records import RequestRecord
 from runner.run.workerchild import serve
@@ -44,7 +43,8 @@ class Pool:
         self.opening: asyncio.Task[None] | None = None
         self.window_at: float | None = None
         self.first_reason: str | None = None
-        self.raised: RunnerError | None = None  # a worker's user error, raised once all ended
+        # A worker's user error, or on_record's (a full disk): raised once every worker ended.
+        self.raised: Exception | None = None
         self.loop = asyncio.get_running_loop()
 
     def start(self) -> None:
@@ -80,6 +80,14 @@ class Pool:
                 self._take(number, *conn.recv())
         except (EOFError, OSError):
             self._lose(number, self._death(number))
+        except Exception as exc:  # on_record's: the job stops as in one process, then raises
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        """Stop every worker at once (in-flight requests cancelled, as one process does when
+        a request crashes the job); `exc` is raised once they all ended."""
+        self.raised = self.raised or exc
+        self.send(("hurry",))
 
     def _take(self, number: int, kind: str, payload: Any) -> None:
         lane = self.lanes[number]
@@ -87,7 +95,8 @@ class Pool:
             for record in payload:
                 lane.received.add(record.index)
                 self.records.append(record)
-                self.on_record(record)
+                if self.raised is None:
+                    self.on_record(record)
         elif kind == "ready":
             self.ready.add(number)
             self._maybe_open()
@@ -98,9 +107,9 @@ class Pool:
                 self.first_reason = payload.stopped
                 self.send(("give_up", payload.stopped))
         elif kind == "crashed":
-            text, self.raised = payload[0], self.raised or payload[1]
-            if self.raised is not None:  # as in one process: in-flight requests are cancelled
-                self.send(("hurry",))
+            text, error = payload
+            if error is not None:
+                self._fail(error)
             self._lose(number, f"worker process {number} crashed: {text}")
 
     def _death(self, number: int) -> str:
@@ -179,8 +188,9 @@ async def run_pool(shares: Sequence[Share], total: int | None,
     (a lost worker's, see workermerge.lost_records, at the end); returns the job's merged result
     (workermerge.merge). `stop` and `hurry` (first and second interrupt) are relayed to every
     worker; `before_window` is awaited once all warm-ups ended, before the windows open.
-    A worker stopped by the user's error (a template failing for one request) stops the others
-    at once, and the error is raised here, as run_load raises it (RunnerError).
+    A worker stopped by the user's error (a template failing for one request), or `on_record`
+    raising (a full disk), stops the others at once, and the error is raised here once they all
+    ended, as run_load raises it.
     `total`: the job's request count with warm-ups (None: it has none, e.g. duration_s)."""
     pool = Pool(shares, on_record, before_window)
     relays = [asyncio.create_task(_relay(event, pool, (name,)))

@@ -4,6 +4,7 @@ worker_lost, and Ctrl-C ending every process with the finished records kept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,11 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import jsonl_lines, run_dirs, stored_jobs, wait_for
+from apply_helpers import jsonl_lines, run_dirs, simulator, stored_jobs, wait_for
 from cli_helpers import run_cli
 from proc_helpers import HAS_PROC, alive, children, kill_leftover, wait_gone
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_JOBS_FAILED, EXIT_OK
+from runner.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    StorageError,
+)
+from runner.load.exchange import Target
+from runner.load.synthetic import SyntheticPrompts
+from runner.run.workersplit import run_split
 
 SERVERS = """\
 servers:
@@ -291,3 +301,21 @@ def test_a_template_failing_in_a_worker_is_the_same_input_error_as_in_one_proces
         said.append(err.strip().splitlines()[-1])  # after the inventory line
     assert said[0] == said[1]
     assert said[1].startswith("error: workload.template (request 7): template error: ")
+
+
+def test_a_record_the_runner_cannot_keep_stops_every_worker_and_is_raised() -> None:
+    """on_record raising (a full disk: StorageError) ends the job as in one process, where
+    the request that met it crashes the job: every worker stops and the error is raised."""
+    kept: list[int] = []
+
+    def on_record(record: Any) -> None:
+        if len(kept) == 5:
+            raise StorageError("disk full: jobs/x.requests.jsonl")
+        kept.append(record.index)
+
+    params = {"concurrency": 4, "requests": 400, "max_tokens": 50, "request_timeout_s": 30}
+    prompts = SyntheticPrompts(16, 0, 0, chat=True)
+    with simulator("--models", "m1", "--itl-ms", "5") as (url, _), \
+            pytest.raises(StorageError, match="disk full"):
+        asyncio.run(run_split(Target(url, {}, "m1"), params, prompts, 2, on_record=on_record))
+    assert len(kept) == 5
