@@ -49,7 +49,7 @@ class Pool:
 
     def start(self) -> None:
         """Start every worker; SIGINT and SIGTERM are held meanwhile, so that none reaches a
-        worker before it ignores SIGINT (a child starts with its parent's signal mask)."""
+        worker before it ignores them (a child starts with its parent's signal mask)."""
         context = multiprocessing.get_context("spawn")
         parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
         held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import jsonl_lines, run_dirs, simulator, stored_jobs, wait_for
+from apply_helpers import (
+    jsonl_lines,
+    requests_sent,
+    run_dirs,
+    simulator,
+    stored_jobs,
+    wait_for,
+)
 from cli_helpers import run_cli
 from proc_helpers import HAS_PROC, alive, children, kill_leftover, wait_gone
 
@@ -319,3 +326,30 @@ def test_a_record_the_runner_cannot_keep_stops_every_worker_and_is_raised() -> N
             pytest.raises(StorageError, match="disk full"):
         asyncio.run(run_split(Target(url, {}, "m1"), params, prompts, 2, on_record=on_record))
     assert len(kept) == 5
+
+
+@needs_proc
+def test_sigint_then_sigterm_to_the_group_cancels_in_flight_requests_in_every_worker(
+        tmp_path: Path) -> None:
+    """A cancelled CI job: SIGINT, then SIGTERM, to the whole process group. The workers obey
+    the runner: its second signal cancels their in-flight requests (none lost to a worker's
+    own death by SIGTERM). The simulator runs outside the group: SIGTERM would end it."""
+    with simulator("--models", "m1", "--itl-ms", "10", "--output-tokens", "400") as (url, _):
+        env = project(tmp_path, LONG)  # answers of 4 s, grace 2 s
+        (tmp_path / "configs" / "servers.yaml").write_text(
+            f"servers:\n  sim: {{url: '{url}', timeout_s: 5}}\n")
+        proc = start_apply(tmp_path, env)
+        try:
+            wait_for(lambda: proc.poll() is not None or (len(workers_of(proc.pid)) == 2
+                     and requests_sent(url) >= 4), 60.0, "both workers sending")
+            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == EXIT_INTERRUPTED, out + err
+    records = stored_jobs(tmp_path / "results", "p")["long"]["records"]
+    kinds = {r["error_kind"] for r in records}
+    assert kinds == {"cancelled"}, kinds
