@@ -118,6 +118,8 @@ def job_line(summary: Mapping[str, Any]) -> str:
         ok, failed, ttft50, ttft95, tpot, tput = cells[4:10]
         parts += [f"ok={ok} failed={failed}", f"TTFT p50 {ttft50} p95 {ttft95} ms",
                   f"TPOT p50 {tpot} ms", f"{tput} tok/s"]
+    if (summary.get("workers") or 1) > 1:  # --workers: how many processes sent its load
+        parts.append(f"workers={summary['workers']}")
     return "  ".join([*parts, *cells[10:11]]).rstrip()
 
 
