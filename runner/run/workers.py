@@ -37,8 +37,9 @@ Emit = Callable[[str, Any], None]
 @dataclass(frozen=True)
 class Share:
     """One worker's part of a job: the target (URL, headers with the API key, see the module
-    docstring), the job's params with this worker's `concurrency` (closed loop) or
-    `max_concurrency` (open loop), its prompt source, its indices and arrivals (`deal`), and
+    docstring), the job's params with this worker's `concurrency` (closed loop) or its part of
+    `rate` and `max_concurrency` (open loop; workersplit), its prompt source, its indices and
+    arrivals (`deal`, dealt from the job's one schedule), and
     the job's max_error_rate and interrupt grace (s). `opens_at`: the wall time (time.time())
     at which its measured window opens; None: when its driver says so ("ready" / "open")."""
 
