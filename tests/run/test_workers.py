@@ -353,3 +353,25 @@ def test_sigint_then_sigterm_to_the_group_cancels_in_flight_requests_in_every_wo
     records = stored_jobs(tmp_path / "results", "p")["long"]["records"]
     kinds = {r["error_kind"] for r in records}
     assert kinds == {"cancelled"}, kinds
+
+
+SATURATED = """\
+  - name: flood
+    models: all
+    workload: {synthetic: {input_tokens: 8}, max_tokens: 16}
+    load: {rate: 40, arrival: constant, duration_s: 60, request_timeout_s: 120}
+"""
+
+
+def test_an_open_loop_beyond_capacity_stops_every_worker_as_saturated(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The simulator completes at most 10 requests/s (2 streams of 200 ms); 40/s are sent by
+    two workers, each judging its 20/s: the first to see saturation stops the other."""
+    project(here, SATURATED)
+    (here / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1], ttft_ms: 50, itl_ms: 10, max_streams: 2}\n")
+    job = apply_workers(capsys, "r", "2")["flood"]
+    assert job["workers"] == 2 and job["stopped"] == "saturated"
+    stop = job["early_stop"]
+    assert stop["target_per_s"] == 20 and stop["completed_per_s"] <= 10 * 1.05
+    assert stop["at_s"] < 60 and len(job["records"]) < 2400 * 0.75
