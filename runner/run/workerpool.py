@@ -144,7 +144,11 @@ class Pool:
 
     async def _open(self) -> None:
         if self.before_window is not None and self.shares[0].deal.warmup:
-            await self.before_window()
+            try:
+                await self.before_window()
+            except Exception as exc:  # raised once the workers stopped, as run_load raises it
+                self._fail(exc)
+                return
         self.window_at = time.time() + OPEN_LEAD_S
         self.send(("open", self.window_at))
 
@@ -168,9 +172,12 @@ class Pool:
                                    f"{HURRIED_WAIT_S:g} s after the second interrupt")
 
     def close(self) -> None:
-        """Every worker process gone (killed if it lingers), every pipe closed."""
+        """Every worker process gone (killed if it lingers, or at once if the driver itself
+        stopped before it ended: an exception here), every pipe closed."""
         for number, proc in enumerate(self.procs):
-            self._end(number)
+            if not self.ended[number]:
+                proc.kill()
+                self._end(number)
             proc.join(EXIT_WAIT_S)
             if proc.is_alive():
                 proc.kill()

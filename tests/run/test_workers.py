@@ -375,3 +375,16 @@ def test_an_open_loop_beyond_capacity_stops_every_worker_as_saturated(
     stop = job["early_stop"]
     assert stop["target_per_s"] == 20 and stop["completed_per_s"] <= 10 * 1.05
     assert stop["at_s"] < 60 and len(job["records"]) < 2400 * 0.75
+
+
+def test_a_failing_hook_before_the_window_stops_the_workers_and_is_raised() -> None:
+    """before_window (the scrape of the server's counters after the warm-ups) raising: every
+    worker stops and the error is raised, as in one process; never a hang waiting to open."""
+    async def scrape() -> None:
+        raise RuntimeError("scrape broke")
+
+    params = {"concurrency": 2, "requests": 20, "warmup_requests": 2, "max_tokens": 4}
+    with simulator("--models", "m1") as (url, _), pytest.raises(RuntimeError, match="broke"):
+        asyncio.run(asyncio.wait_for(  # a hang fails the test (TimeoutError), never stalls it
+            run_split(Target(url, {}, "m1"), params, SyntheticPrompts(16, 0, 0, True), 2,
+                      on_record=lambda record: None, before_window=scrape), 60))
