@@ -212,13 +212,17 @@ async def run_pool(shares: Sequence[Share], total: int | None,
     if pool.raised is not None:
         raise pool.raised
     interrupted = stop is not None and stop.is_set()
-    whole = not interrupted and pool.first_reason is None
+    _record_lost(pool, total, not interrupted and pool.first_reason is None)
+    return merge(pool.lanes, pool.records, interrupted, pool.first_reason)
+
+
+def _record_lost(pool: Pool, total: int | None, whole: bool) -> None:
+    """Each lost worker's unfinished requests as records (workermerge.lost_records)."""
     for lane in pool.lanes:
         if lane.lost is not None:
             for record in lost_records(lane, total, whole, pool.window_at):
                 pool.records.append(record)
-                on_record(record)
-    return merge(pool.lanes, pool.records, interrupted, pool.first_reason)
+                pool.on_record(record)
 
 
 async def _relay(event: asyncio.Event, pool: Pool, message: tuple[Any, ...]) -> None:
