@@ -197,6 +197,20 @@ def send(url: str, params: dict[str, Any], lanes: int) -> LoadResult:
     return asyncio.run(run_split(target, params, prompts, lanes, on_record=ignore))
 
 
+def cpu_of(url: str, params: dict[str, Any], lanes: int) -> tuple[float, LoadResult]:
+    """The client's CPU-s for one job, and its result."""
+    before = client_cpu_s()
+    result = send(url, params, lanes)
+    return client_cpu_s() - before, result
+
+
+def tiny(lanes: int, tokens: int) -> dict[str, Any]:
+    """One request per worker: what starting the workers costs."""
+    params = {**job(lanes, tokens, 1.0), "requests": lanes, "warmup_requests": 0}
+    del params["duration_s"]
+    return params
+
+
 def workers(duration_s: float) -> None:
     lanes = sorted({1, 2, len(os.sched_getaffinity(0))})
     print(f"\n(c) workers: {WORKERS_STREAMS} streams, zero server delay, closed loop, sent by "
@@ -206,22 +220,24 @@ def workers(duration_s: float) -> None:
         print(f"NOTE: this machine has {len(os.sched_getaffinity(0))} cores and the simulator "
               "shares them with the workers: capacity cannot scale here, the CPU cost per "
               "request shows what the workers add or save")
+    print("start-up: the CPU-s of a job of one request per worker (spawning, importing runner);"
+          " run: CPU-s per 1,000 requests of the timed job, start-up subtracted")
     print(f"{'tokens':>6} {'workers':>7} {'tokens/s':>9} {'req/s':>7} {'failed':>6}"
-          f" {'CPU-s/1k req':>12} {'sched p99':>9} {'loop p99':>8}")
+          f" {'start-up':>8} {'CPU-s/1k req':>12} {'run':>6} {'sched p99':>9} {'loop p99':>8}")
     for tokens in WORKERS_TOKENS:
         config = MockConfig(models=(MODEL,), ttft_ms=0, itl_ms=0, output_tokens=tokens)
         with simulator(config, shared=True) as url:
             for count in lanes:
-                before = client_cpu_s()
-                result = send(url, job(WORKERS_STREAMS, tokens, duration_s), count)
-                cpu = client_cpu_s() - before
+                start_up = cpu_of(url, tiny(count, tokens), count)[0]
+                cpu, result = cpu_of(url, job(WORKERS_STREAMS, tokens, duration_s), count)
                 measured = [r for r in result.records if not r.warmup]
                 ok = [r for r in measured if r.ok]
                 span, health = window_s(result), result.health
                 made = sum(r.output_tokens or 0 for r in ok)
+                sent = max(len(result.records), 1)
                 print(f"{tokens:>6} {count:>7} {made / span:>9,.0f}"
-                      f" {len(ok) / span:>7,.0f} {len(measured) - len(ok):>6}"
-                      f" {cpu * 1000 / max(len(result.records), 1):>12.3f}"
+                      f" {len(ok) / span:>7,.0f} {len(measured) - len(ok):>6} {start_up:>8.3f}"
+                      f" {cpu * 1000 / sent:>12.3f} {(cpu - start_up) * 1000 / sent:>6.3f}"
                       f" {pct(health.scheduling_lag_ms, .99):>9.1f}"
                       f" {pct(health.loop_delay_ms, .99):>8.1f}")
 

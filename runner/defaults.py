@@ -117,8 +117,10 @@ SEARCH: dict[str, Any] = {"precision": 0.1, "max_jobs": 12}
 SWEEP: dict[str, Any] = {"concurrency": 64}
 
 # `runner apply --workers auto` (issue 15 §1): one worker process per WORKER_STREAMS streams of
-# a closed loop, or per WORKER_RATE req/s of an open loop, at most one per core. One process
-# drives 64 streams at 170-200k simulated tok/s (benchmarks/loadgen.py), so 128 streams or
-# 200 req/s of short answers is where its event loop starts to be the limit.
+# a closed loop, or per WORKER_RATE req/s of an open loop, at most one per core. A rule of
+# thumb, not a measured knee: against a zero-delay simulator one process's send lag p99 passes
+# the 10 ms client_bound threshold at 64 streams already (benchmarks/loadgen.py, part a), while
+# a real server's answers last far longer and leave the client idle most of the time; a
+# worker costs ~0.3 CPU-s to start and ~25% more CPU per request (part c).
 WORKER_STREAMS = 128
 WORKER_RATE = 200.0

@@ -85,9 +85,7 @@ class RayPool(Pool):
                 wait = PLACE_WAIT_S if first else PLACE_WAIT_S / 4
                 messages = await asyncio.wait_for(actor.take.remote(TAKE_WAIT_S), wait)
                 first = False
-                for kind, payload in messages:
-                    if not self.ended[number]:
-                        self._take(number, kind, payload)
+                self._take_all(number, messages)
         except (TimeoutError, GetTimeoutError):
             self._lose(number, f"Ray actor {number} did not answer within "
                                f"{PLACE_WAIT_S if first else PLACE_WAIT_S / 4:g} s (no node "
@@ -96,6 +94,14 @@ class RayPool(Pool):
         except RayError as exc:
             self._lose(number, f"Ray actor {number} was lost ({type(exc).__name__}: "
                                f"{_first_line(exc)}) before this request ended")
+
+    def _take_all(self, number: int, messages: list[tuple[str, Any]]) -> None:
+        try:
+            for kind, payload in messages:
+                if not self.ended[number]:
+                    self._take(number, kind, payload)
+        except Exception as exc:  # on_record's (a full disk): the job stops, then raises
+            self._fail(exc)
 
     def send(self, message: tuple[Any, ...], number: int | None = None) -> None:
         for n in range(len(self.actors)) if number is None else (number,):

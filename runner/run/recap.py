@@ -145,6 +145,8 @@ def job_line(summary: Mapping[str, Any]) -> str:
         else:
             parts += [f"TTFT p50 {ttft50} p95 {ttft95} ms", f"TPOT p50 {tpot} ms",
                       f"{tput} tok/s"]
+    if (summary.get("workers") or 1) > 1:  # --workers: how many processes sent its load
+        parts.append(f"workers={summary['workers']}")
     return "  ".join([*parts, *cells[10:11]]).rstrip()
 
 

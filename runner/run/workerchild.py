@@ -2,9 +2,11 @@
 obeys the driver's messages from it, and never outlives the runner that started it.
 
 The driver (workerpool) sends ("open", wall time), ("stop",), ("hurry",) or ("give_up", reason).
-A worker ignores SIGINT: Ctrl-C reaches the whole foreground process group, and the runner's
-first signal gives in-flight requests a grace period, which a worker dying of the same SIGINT
-would turn into lost requests; the runner relays it as "stop" (then "hurry")."""
+A worker ignores SIGINT and SIGTERM: Ctrl-C reaches the whole foreground process group (and a
+cancelled CI job may signal the whole tree), and the runner's first signal gives in-flight
+requests a grace period, which a worker dying of the same signal would turn into lost
+requests; the runner relays them as "stop" (then "hurry"). SIGKILL still ends a worker, and
+the runner records its unfinished requests as worker_lost."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ def serve(conn: Connection, share: Share, parent: int) -> None:
     pid, whose death (kill -9 included) ends this process too (0: started from a thread other
     than the main one, whose end Linux would take for the runner's: the pipe alone watches)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
     _die_with(parent)
     asyncio.run(_serve(conn, share))

@@ -43,11 +43,13 @@ class Pool:
         self.opening: asyncio.Task[None] | None = None
         self.window_at: float | None = None
         self.first_reason: str | None = None
+        # A worker's user error, or on_record's (a full disk): raised once every worker ended.
+        self.raised: Exception | None = None
         self.loop = asyncio.get_running_loop()
 
     def start(self) -> None:
         """Start every worker; SIGINT and SIGTERM are held meanwhile, so that none reaches a
-        worker before it ignores SIGINT (a child starts with its parent's signal mask)."""
+        worker before it ignores them (a child starts with its parent's signal mask)."""
         context = multiprocessing.get_context("spawn")
         parent = os.getpid() if threading.current_thread() is threading.main_thread() else 0
         held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
@@ -78,6 +80,14 @@ class Pool:
                 self._take(number, *conn.recv())
         except (EOFError, OSError):
             self._lose(number, self._death(number))
+        except Exception as exc:  # on_record's: the job stops as in one process, then raises
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        """Stop every worker at once (in-flight requests cancelled, as one process does when
+        a request crashes the job); `exc` is raised once they all ended."""
+        self.raised = self.raised or exc
+        self.send(("hurry",))
 
     def _take(self, number: int, kind: str, payload: Any) -> None:
         lane = self.lanes[number]
@@ -85,7 +95,8 @@ class Pool:
             for record in payload:
                 lane.received.add(record.index)
                 self.records.append(record)
-                self.on_record(record)
+                if self.raised is None:
+                    self.on_record(record)
         elif kind == "ready":
             self.ready.add(number)
             self._maybe_open()
@@ -96,7 +107,10 @@ class Pool:
                 self.first_reason = payload.stopped
                 self.send(("give_up", payload.stopped))
         elif kind == "crashed":
-            self._lose(number, f"worker process {number} crashed: {payload}")
+            text, error = payload
+            if error is not None:
+                self._fail(error)
+            self._lose(number, f"worker process {number} crashed: {text}")
 
     def _death(self, number: int) -> str:
         proc = self.procs[number]
@@ -130,7 +144,11 @@ class Pool:
 
     async def _open(self) -> None:
         if self.before_window is not None and self.shares[0].deal.warmup:
-            await self.before_window()
+            try:
+                await self.before_window()
+            except Exception as exc:  # raised once the workers stopped, as run_load raises it
+                self._fail(exc)
+                return
         self.window_at = time.time() + OPEN_LEAD_S
         self.send(("open", self.window_at))
 
@@ -157,9 +175,12 @@ class Pool:
         self.procs[number].kill()
 
     def close(self) -> None:
-        """Every worker process gone (killed if it lingers), every pipe closed."""
+        """Every worker process gone (killed if it lingers, or at once if the driver itself
+        stopped before it ended: an exception here), every pipe closed."""
         for number, proc in enumerate(self.procs):
-            self._end(number)
+            if not self.ended[number]:
+                proc.kill()
+                self._end(number)
             proc.join(EXIT_WAIT_S)
             if proc.is_alive():
                 proc.kill()
@@ -177,6 +198,9 @@ async def run_pool(shares: Sequence[Share], total: int | None,
     (a lost worker's, see workermerge.lost_records, at the end); returns the job's merged result
     (workermerge.merge). `stop` and `hurry` (first and second interrupt) are relayed to every
     worker; `before_window` is awaited once all warm-ups ended, before the windows open.
+    A worker stopped by the user's error (a template failing for one request), or `on_record`
+    raising (a full disk), stops the others at once, and the error is raised here once they all
+    ended, as run_load raises it.
     `total`: the job's request count with warm-ups (None: it has none, e.g. duration_s)."""
     return await drive(Pool(shares, on_record, before_window), total, stop, hurry)
 
@@ -186,7 +210,6 @@ async def drive(pool: Pool, total: int | None, stop: asyncio.Event | None,
     """Start `pool`'s workers, relay `stop` and `hurry` to them, wait until every one ended,
     record a lost worker's requests, and merge their outcomes (see `run_pool`); any kind of
     worker (a process, a Ray actor) whose pool subclasses `Pool`."""
-    on_record = pool.on_record
     relays = [asyncio.create_task(_relay(event, pool, (name,)))
               for name, event in (("stop", stop), ("hurry", hurry)) if event is not None]
     try:
@@ -196,14 +219,20 @@ async def drive(pool: Pool, total: int | None, stop: asyncio.Event | None,
         for relay in relays:
             relay.cancel()
         pool.close()
+    if pool.raised is not None:
+        raise pool.raised
     interrupted = stop is not None and stop.is_set()
-    whole = not interrupted and pool.first_reason is None
+    _record_lost(pool, total, not interrupted and pool.first_reason is None)
+    return merge(pool.lanes, pool.records, interrupted, pool.first_reason)
+
+
+def _record_lost(pool: Pool, total: int | None, whole: bool) -> None:
+    """Each lost worker's unfinished requests as records (workermerge.lost_records)."""
     for lane in pool.lanes:
         if lane.lost is not None:
             for record in lost_records(lane, total, whole, pool.window_at):
                 pool.records.append(record)
-                on_record(record)
-    return merge(pool.lanes, pool.records, interrupted, pool.first_reason)
+                pool.on_record(record)
 
 
 async def _relay(event: asyncio.Event, pool: Pool, message: tuple[Any, ...]) -> None:

@@ -11,11 +11,13 @@ Ray's object transfer), never in argv, the environment or a file."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from runner.errors import RunnerError
 from runner.load.deal import Deal
 from runner.load.exchange import Target
 from runner.load.loadgen import load_job
@@ -26,15 +28,18 @@ from runner.load.records import RequestRecord
 #   "records"  list[RequestRecord]: records that ended (as they end, in batches per loop turn)
 #   "ready"    None: its warm-ups ended; it waits for "open" (Share.opens_at None)
 #   "done"     LoadResult without records: how it fared (health, stopped, pauses, ...)
-#   "crashed"  str: the exception that ended it ("TypeError: ...")
+#   "crashed"  (str, RunnerError | None): the exception that ended it ("TypeError: ..."), and
+#              itself when it is the user's error (a template failing for one request), which
+#              the driver raises as run_load would have
 Emit = Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
 class Share:
     """One worker's part of a job: the target (URL, headers with the API key, see the module
-    docstring), the job's params with this worker's `concurrency` (closed loop) or
-    `max_concurrency` (open loop), its prompt source, its indices and arrivals (`deal`), and
+    docstring), the job's params with this worker's `concurrency` (closed loop) or its part of
+    `rate` and `max_concurrency` (open loop; workersplit), its prompt source, its indices and
+    arrivals (`deal`, dealt from the job's one schedule), and
     the job's max_error_rate and interrupt grace (s). `opens_at`: the wall time (time.time())
     at which its measured window opens; None: when its driver says so ("ready" / "open")."""
 
@@ -107,10 +112,21 @@ async def run_share(share: Share, emit: Emit, control: Control | None = None) ->
         result = await job.run(control.stop, control.hurry, share.grace_s)
     except Exception as exc:  # a template failing for one index, say: the worker is lost
         _flush(batch, emit)
-        emit("crashed", f"{type(exc).__name__}: {exc}")
+        emit("crashed", (f"{type(exc).__name__}: {exc}", _portable(exc)))
         return
     _flush(batch, emit)
     emit("done", replace(result, records=[]))
+
+
+def _portable(exc: Exception) -> RunnerError | None:
+    """`exc` when it is a user's error that survives pickling, else None."""
+    if not isinstance(exc, RunnerError):
+        return None
+    try:
+        copy = pickle.loads(pickle.dumps(exc))
+    except Exception:  # an error class whose arguments do not rebuild it
+        return None
+    return copy if isinstance(copy, RunnerError) else None
 
 
 def _collect(batch: list[RequestRecord], emit: Emit, record: RequestRecord) -> None:

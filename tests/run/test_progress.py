@@ -46,6 +46,15 @@ def test_plain_prints_one_line_per_job_start_and_end() -> None:
                              "  SLO missed: ttft_ms p95 50.0 (limit <= 45)")
 
 
+def test_a_job_sent_by_several_workers_says_how_many() -> None:
+    out = io.StringIO()
+    plain = Plain(1, out)
+    plain.job_finished(SPEC, {**SUMMARY, "workers": 4})
+    assert "  12.5 tok/s  workers=4  invalid: client_bound" in out.getvalue()
+    plain.job_finished(SPEC, {**SUMMARY, "workers": 1})
+    assert out.getvalue().count("workers=") == 1  # one process: said nothing, as before
+
+
 def test_verbose_adds_errors_slo_checks_and_client_health() -> None:
     assert details(SUMMARY) == [
         "errors: http_500=1",

@@ -4,6 +4,7 @@ worker_lost, and Ctrl-C ending every process with the finished records kept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,11 +15,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import jsonl_lines, run_dirs, stored_jobs, wait_for
+from apply_helpers import (
+    jsonl_lines,
+    requests_sent,
+    run_dirs,
+    simulator,
+    stored_jobs,
+    wait_for,
+)
 from cli_helpers import run_cli
 from proc_helpers import HAS_PROC, alive, children, kill_leftover, wait_gone
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_JOBS_FAILED, EXIT_OK
+from runner.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    StorageError,
+)
+from runner.load.exchange import Target
+from runner.load.synthetic import SyntheticPrompts
+from runner.run.workersplit import run_split
 
 SERVERS = """\
 servers:
@@ -256,3 +273,118 @@ def test_an_unreachable_server_stops_every_worker(
     assert job["stopped"] == "unreachable" and job["workers"] == 2
     assert "server unreachable" in job["error"]
     assert job["metrics"]["requests"]["total"] < 64  # they gave up: nothing like the plan's 64
+
+
+@needs_proc
+def test_kill_9_of_apply_leaves_no_worker_behind(tmp_path: Path) -> None:
+    env = project(tmp_path, LONG, ttft=10, itl=5, tokens=400)
+    proc = start_apply(tmp_path, env)
+    everyone: list[int] = []
+    try:
+        wait_for(lambda: both_sending(tmp_path, proc), 60.0, "both workers sending")
+        everyone = children(proc.pid)
+        assert len(workers_of(proc.pid)) == 2
+        proc.kill()
+        proc.communicate()
+        left = [pid for pid in everyone if not wait_gone(pid, 15.0)]
+        assert not left, f"processes {left} outlived apply"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for pid in everyone:
+            kill_leftover(pid)
+
+
+def test_a_template_failing_in_a_worker_is_the_same_input_error_as_in_one_process(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (here / "p.yaml").write_text(PLAN.format(benchmarks=CLOSED.replace(
+        "synthetic: {input_tokens: 16}", 'template: "Say {{ 10 // (i - 7) }}"')))
+    said = []
+    for workers in ("1", "2"):
+        code, _, err = run_cli(capsys, "apply", "p.yaml", "--no-report", "--no-probe",
+                               "--results", f"r{workers}", "--workers", workers)
+        assert code == EXIT_INVALID, err
+        said.append(err.strip().splitlines()[-1])  # after the inventory line
+    assert said[0] == said[1]
+    assert said[1].startswith("error: workload.template (request 7): template error: ")
+
+
+def test_a_record_the_runner_cannot_keep_stops_every_worker_and_is_raised() -> None:
+    """on_record raising (a full disk: StorageError) ends the job as in one process, where
+    the request that met it crashes the job: every worker stops and the error is raised."""
+    kept: list[int] = []
+
+    def on_record(record: Any) -> None:
+        if len(kept) == 5:
+            raise StorageError("disk full: jobs/x.requests.jsonl")
+        kept.append(record.index)
+
+    params = {"concurrency": 4, "requests": 400, "max_tokens": 50, "request_timeout_s": 30}
+    prompts = SyntheticPrompts(16, 0, 0, chat=True)
+    with simulator("--models", "m1", "--itl-ms", "5") as (url, _), \
+            pytest.raises(StorageError, match="disk full"):
+        asyncio.run(run_split(Target(url, {}, "m1"), params, prompts, 2, on_record=on_record))
+    assert len(kept) == 5
+
+
+@needs_proc
+def test_sigint_then_sigterm_to_the_group_cancels_in_flight_requests_in_every_worker(
+        tmp_path: Path) -> None:
+    """A cancelled CI job: SIGINT, then SIGTERM, to the whole process group. The workers obey
+    the runner: its second signal cancels their in-flight requests (none lost to a worker's
+    own death by SIGTERM). The simulator runs outside the group: SIGTERM would end it."""
+    with simulator("--models", "m1", "--itl-ms", "10", "--output-tokens", "400") as (url, _):
+        env = project(tmp_path, LONG)  # answers of 4 s, grace 2 s
+        (tmp_path / "configs" / "servers.yaml").write_text(
+            f"servers:\n  sim: {{url: '{url}', timeout_s: 5}}\n")
+        proc = start_apply(tmp_path, env)
+        try:
+            wait_for(lambda: proc.poll() is not None or (len(workers_of(proc.pid)) == 2
+                     and requests_sent(url) >= 4), 60.0, "both workers sending")
+            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == EXIT_INTERRUPTED, out + err
+    records = stored_jobs(tmp_path / "results", "p")["long"]["records"]
+    kinds = {r["error_kind"] for r in records}
+    assert kinds == {"cancelled"}, kinds
+
+
+SATURATED = """\
+  - name: flood
+    models: all
+    workload: {synthetic: {input_tokens: 8}, max_tokens: 16}
+    load: {rate: 40, arrival: constant, duration_s: 60, request_timeout_s: 120}
+"""
+
+
+def test_an_open_loop_beyond_capacity_stops_every_worker_as_saturated(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The simulator completes at most 10 requests/s (2 streams of 200 ms); 40/s are sent by
+    two workers, each judging its 20/s: the first to see saturation stops the other."""
+    project(here, SATURATED)
+    (here / "configs" / "servers.yaml").write_text(
+        "servers:\n  sim: {kind: mock, models: [m1], ttft_ms: 50, itl_ms: 10, max_streams: 2}\n")
+    job = apply_workers(capsys, "r", "2")["flood"]
+    assert job["workers"] == 2 and job["stopped"] == "saturated"
+    stop = job["early_stop"]
+    assert stop["target_per_s"] == 20 and stop["completed_per_s"] <= 10 * 1.05
+    assert stop["at_s"] < 60 and len(job["records"]) < 2400 * 0.75
+
+
+def test_a_failing_hook_before_the_window_stops_the_workers_and_is_raised() -> None:
+    """before_window (the scrape of the server's counters after the warm-ups) raising: every
+    worker stops and the error is raised, as in one process; never a hang waiting to open."""
+    async def scrape() -> None:
+        raise RuntimeError("scrape broke")
+
+    params = {"concurrency": 2, "requests": 20, "warmup_requests": 2, "max_tokens": 4}
+    with simulator("--models", "m1") as (url, _), pytest.raises(RuntimeError, match="broke"):
+        asyncio.run(asyncio.wait_for(  # a hang fails the test (TimeoutError), never stalls it
+            run_split(Target(url, {}, "m1"), params, SyntheticPrompts(16, 0, 0, True), 2,
+                      on_record=lambda record: None, before_window=scrape), 60))
