@@ -85,15 +85,15 @@ def test_junit_on_a_read_only_mount_is_refused_before_the_run(
 def test_plan_out_and_report_o_are_refused_before_the_work(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import runner.commands.plan as plan_command
     import runner.commands.report as report_command
+    import runner.commands.targeting as targeting
 
     def never(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the expensive work started")
 
     code, _, err = run_cli(capsys, "apply", "p.yaml", "--no-report")
     assert code == EXIT_OK, err
-    monkeypatch.setattr(plan_command, "fetch", never)
+    monkeypatch.setattr(targeting, "fetch", never)  # plan asks each server's inventory there
     monkeypatch.setattr(report_command, "render_report", never)
     refused_before_the_work(capsys, "a-file/lock.json", "the plan lock", "plan", "p.yaml",
                             "--out", "a-file/lock.json")

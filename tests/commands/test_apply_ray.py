@@ -169,3 +169,38 @@ def test_without_executor_ray_nothing_imports_ray(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, text=True,
                           env={**os.environ, **env}, capture_output=True, timeout=120)
     assert done.stdout.split()[-2:] == ["False", "0"], done.stdout + done.stderr
+
+
+TWO_SERVERS = """\
+servers:
+  eu: {kind: mock, models: [m1], ttft_ms: 10, itl_ms: 5, output_tokens: 200}
+  us: {kind: mock, models: [m1], ttft_ms: 10, itl_ms: 5, output_tokens: 200}
+"""
+TWO_PLAN = """\
+version: 1
+name: p
+inventory: {servers: [eu, us], fallback: false}
+benchmarks:
+  - name: chat
+    models: all
+    workload: {synthetic: {input_tokens: 16}, max_tokens: 200}
+    load: {concurrency: 4, requests: 12}
+"""
+
+
+def test_jobs_of_two_servers_run_side_by_side_on_the_cluster(
+        tmp_path: Path, ray_cluster: RayCluster) -> None:  # noqa: F811
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "servers.yaml").write_text(TWO_SERVERS)
+    (tmp_path / "p.yaml").write_text(TWO_PLAN)
+    env = {"RUNNER_CONFIG_DIR": str(tmp_path / "configs"), **ray_cluster.env}
+    code, out = apply(tmp_path, env, "results", "--executor", "ray", "--workers", "2",
+                      "--forks", "2", "--ray-address", ray_cluster.address)
+    assert code == EXIT_OK, out
+    jobs = stored_jobs(tmp_path / "results", "p", by="id")
+    assert set(jobs) == {"eu:chat/m1", "us:chat/m1"}
+    for job in jobs.values():
+        assert (job["executor"], job["workers"], job["status"]) == ("ray", 2, "ok")
+        assert sorted(r["index"] for r in job["records"]) == list(range(12))
+    spans = [(job["started_at"], job["finished_at"]) for job in jobs.values()]
+    assert max(s for s, _ in spans) < min(f for _, f in spans)  # side by side, not in turn
