@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runner.defaults import PROMPT_REUSE
 from runner.load.prefixes import Prefix, PrefixedPrompts, with_priming
 from runner.load.records import RequestRecord
 
@@ -50,13 +51,22 @@ def prefix_cache(
     if int(params.get("repeat") or 1) > 1 and achieved is not None:
         achieved, why = None, REPEATED
     gap = None if achieved is None or expected is None else round(achieved - expected, 4)
+    # Prompts reused on purpose (prompt_reuse) may be in the cache from an earlier job or
+    # run: hitting more than the plan expects is then no fault, hitting less still is.
+    one_sided = params.get("prompt_reuse", PROMPT_REUSE) != PROMPT_REUSE
     return {"count": prefix.count, "tokens": prefix.tokens, "pick": prefix.pick,
             "primed": prefix.prime, "block_size": block,
             "block_size_source": "server" if block_size else "default",
             "expected": _round(expected), "expected_source": source,
             "achieved": _round(achieved), "achieved_reason": why,
             "hit_tokens": hits, "queried_tokens": queries, "gap": gap, "threshold": GAP,
-            "exceeded": gap is not None and abs(gap) > GAP}
+            "one_sided": one_sided, "exceeded": _beyond(gap, GAP, one_sided)}
+
+
+def _beyond(gap: float | None, threshold: float, one_sided: bool) -> bool:
+    """The gap (achieved - expected) is past the threshold: either way, or only below when
+    `one_sided`."""
+    return gap is not None and (-gap if one_sided else abs(gap)) > threshold
 
 
 def expected_rate(prompts: PrefixedPrompts, records: Sequence[RequestRecord], block: int,
@@ -168,7 +178,7 @@ def gap_reason(metrics: Mapping[str, Any], threshold: float) -> str | None:
     if not isinstance(achieved, int | float) or not isinstance(expected, int | float):
         return None
     gap = round(achieved - expected, 4)  # as the block holds it: 0.7 - 0.8 is not -0.1
-    if abs(gap) <= threshold:
+    if not _beyond(gap, threshold, bool(block.get("one_sided"))):
         return None
     return (f"prefix-cache hit rate {achieved:.2f} achieved vs {expected:.2f} expected from "
             f"the plan (gap {gap:+.2f}, beyond ±{threshold:g})")

@@ -155,3 +155,21 @@ def test_a_reasoning_answer_is_not_expected_to_hit() -> None:
         record.reasoning_tokens = 0 if record.warmup else 4
     rate, _ = expected_rate(source(), kept, 4, 3)
     assert rate == pytest.approx((20 + 28 + 44) / (28 + 44 + 60))
+
+
+@pytest.mark.parametrize(("reuse", "achieved", "flagged"), [
+    ("none", 50 / 56, True), ("across_jobs", 50 / 56, False), ("always", 50 / 56, False),
+    ("across_runs", 10 / 56, True),  # below the plan's: a cache that lost the prefixes
+])
+def test_prompts_reused_on_purpose_may_hit_more_than_the_plan_expects(
+        reuse: str, achieved: float, flagged: bool) -> None:
+    # Seen: with prompt_reuse: across_jobs the second job re-sent the first one's prompts, the
+    # cache answered them whole (0.88 vs 0.50 expected), and the job was degraded.
+    from runner.run.validity import judge_validity
+    server = {"url": "http://x/metrics", "series": {
+        "prefix_cache_hits": {"delta": achieved * 56}, "prefix_cache_queries": {"delta": 56}}}
+    block = prefix_cache({**PARAMS, "prompt_reuse": reuse}, source(), records(28), server, 4)
+    assert block is not None and block["exceeded"] is flagged
+    assert block["one_sided"] is (reuse != "none")
+    reasons = judge_validity({"prefix_cache": block})["reasons"]
+    assert ("prefix_cache_gap" in [r["code"] for r in reasons]) is flagged
