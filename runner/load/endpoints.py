@@ -77,7 +77,8 @@ def shape_prompt(params: Mapping[str, Any], prompt: Mapping[str, Any]) -> dict[s
     if size is not None:
         return {"input": [_text(prompt)] * size}
     if endpoint(params) == "responses":
-        return {"input": prompt.get("messages", prompt.get("prompt"))}
+        own = {"max_output_tokens": prompt["max_tokens"]} if "max_tokens" in prompt else {}
+        return {"input": prompt.get("messages", prompt.get("prompt")), **own}  # a trace's
     return dict(prompt)
 
 

@@ -203,6 +203,9 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+OWN_LENGTH = ("max_tokens", "max_output_tokens")  # a prompt's own output length (a trace's)
+
+
 class RequestBodies:
     """Encoded request bodies: the first ones built before the clock starts, others on demand."""
 
@@ -218,7 +221,7 @@ class RequestBodies:
         after the warm-ups: the measured prompts do not depend on `warmup_requests`."""
         measured = index - self.warmups
         prompt = self.prompts.prompt(measured) if measured >= 0 else self.prompts.warmup(index)
-        own = {"max_tokens": prompt["max_tokens"]} if "max_tokens" in prompt else {}  # a trace's
+        own = {k: prompt[k] for k in OWN_LENGTH if k in prompt}  # a trace line's, over the plan's
         return encode_body({"model": self.model, **prompt, **self.tail, **own})
 
     def prebuild(self, indices: Iterable[int]) -> None:

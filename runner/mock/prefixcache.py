@@ -43,13 +43,11 @@ class PrefixCache:
         self.blocks: OrderedDict[int, None] = OrderedDict()
         self.queries = self.hits = 0
 
-    def lookup(self, words: Sequence[str], answer: Sequence[str] = ()) -> int:
+    def lookup(self, words: Sequence[str]) -> int:
         """Count a prompt of `words` in: the tokens of its leading blocks found in the cache
-        (at most len - 1, as vLLM always computes a prompt's last token), then keep the full
-        blocks of the prompt and of its `answer` but the answer's last token (vLLM caches every
-        block it computed, and never computes the last sampled token: a multi-turn session's
-        next prompt, which repeats the answer, hits it). Returns the tokens found."""
-        hashes = self._hashes([*words, *answer[:-1]])
+        (at most len - 1, as vLLM always computes a prompt's last token), then keep its full
+        blocks. Returns the tokens found."""
+        hashes = self._hashes(words)
         limit = (len(words) - 1) // self.block_size if words else 0
         found = 0
         while found < min(limit, len(hashes)) and hashes[found] in self.blocks:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from runner.mock.answers import TOKEN_TEXT, Chunks
+from runner.mock.answers import Chunks
 from runner.mock.clock import Clock, Stats
 from runner.mock.endpoints import add_endpoints
 from runner.mock.prefixcache import CAPACITY_BLOCKS, PrefixCache, prompt_words
@@ -159,10 +159,7 @@ class _Simulator:
         natural = natural_length(self.config.output_tokens, self.config.reasoning_tokens, chat)
         job = parse_job(body, chat, model, prompt, natural)
         if self.config.prefix_cache_blocks:  # off: no cost on the hot path
-            # The answer's words (TOKEN_TEXT each), which a session's next turn repeats; a
-            # reasoning answer's reasoning is not repeated, so it breaks the chain there.
-            answer = [] if self.config.reasoning_tokens else [TOKEN_TEXT.strip()] * job.tokens
-            self.prefix_cache.lookup(prompt_words(prompt), answer)
+            self.prefix_cache.lookup(prompt_words(prompt))
         return replace(job, prompt_tokens=count_tokens(prompt, self.config.tokens_per_word))
 
     def _check_key(self, request: web.Request) -> None:

@@ -44,12 +44,15 @@ def totals(chosen: Sequence[Selected], replay_s: Seconds | None = None) -> dict[
                  for p, n in runs)
     searches = sum(1 for p in params if "search" in p or "sweep" in p)
     replays = sum(n for p, n in loads if "replay" in p and not {"requests", "duration_s"} & set(p))
-    known = [(_sending(p, replay_s), n * int(p.get("repeat") or REPEAT)) for p, n in runs
-             if "replay" not in p or "duration_s" in p or replay_s is not None]
-    figures |= {"sending_s": sum(s * n for s, n in known if s is not None),
-                "latency_bound_jobs": sum(n for s, n in known if s is None)}
+    known = [(_sending(p, replay_s), n * int(p.get("repeat") or REPEAT), "session" in p)
+             for p, n in runs if "replay" not in p or "duration_s" in p or replay_s is not None]
+    figures |= {"sending_s": sum(s * n for s, n, _ in known if s is not None),
+                "latency_bound_jobs": sum(n for s, n, _ in known if s is None)}
+    # Of those, session jobs (closed or open loop): their later turns follow the answers.
+    sessions = sum(n for s, n, talk in known if s is None and talk)
     return figures | ({"searches": searches} if searches else {}) | (
-        {"pause_s": paused} if paused else {}) | ({"replays": replays} if replays else {})
+        {"pause_s": paused} if paused else {}) | ({"replays": replays} if replays else {}) | (
+        {"latency_bound_sessions": sessions} if sessions else {})
 
 
 def _sending(params: Mapping[str, Any], replay_s: Seconds | None) -> float | None:
@@ -120,9 +123,11 @@ def _time_text(t: Mapping[str, int | float], most: str) -> str:
     if not t.get("sending_s"):
         return ""
     text = f"; sending takes {most}{duration_text(float(t['sending_s']))}"
+    sessions = int(t.get("latency_bound_sessions", 0))
     if bound := int(t.get("latency_bound_jobs", 0)):
-        text += (f", and {counted(bound, 'closed-loop job')} as long as the server's latency "
-                 "makes them")
+        kinds = [counted(n, kind) for n, kind in ((bound - sessions, "closed-loop job"),
+                                                 (sessions, "session job")) if n]
+        text += f", and {' and '.join(kinds)} as long as the server's latency makes them"
     return text
 
 

@@ -40,7 +40,9 @@ def reasoning_table(jobs: Sequence[Job], fmt: Any) -> ReasoningTable | None:
         source = split.get("source") or "unknown"
         if split.get("reason"):
             source += f" ({split['reason']})"
-        rows.append((str(job.get("id")), f"{reasoned} of {ok}",
+        unanswered = split.get("unanswered")  # cut while reasoning: no TTFO
+        no_answer = f", {unanswered} with no answer text" if unanswered else ""
+        rows.append((str(job.get("id")), f"{reasoned} of {ok}{no_answer}",
                      fmt(stat(job, "ttft_ms.p50")), fmt(stat(job, "ttfo_ms.p50")),
                      fmt(stat(job, "ttft_ms.p95")), fmt(stat(job, "ttfo_ms.p95")),
                      fmt(stat(job, "reasoning.reasoning_tokens.p50")),

@@ -53,3 +53,37 @@ def test_the_engines_counters_achieve_the_expected_hit_rate(
     assert jobs["cold"]["metrics"]["prefix_cache"]["achieved"] < \
         jobs["primed"]["metrics"]["prefix_cache"]["achieved"]
     print({n: j["metrics"]["prefix_cache"] for n, j in jobs.items()})
+
+
+SESSIONS = """\
+version: 1
+name: engine
+inventory: {server: engine, fallback: false}
+defaults:
+  workload:
+    synthetic: {input_tokens: 32, prefix: {count: 2, tokens: 256}}
+    max_tokens: 160
+    extra_body: {ignore_eos: true}
+    session: {turns: 3, user_tokens: 64}
+  load: {requests: 4, concurrency: 2}
+benchmarks:
+  - {name: talk, models: tiny}
+"""
+
+
+def test_a_session_job_with_a_prefix_expects_the_engines_history_hits(
+    vllm_server: VLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Later turns hit the conversation so far, which the expected rate left out (0.78
+    # achieved vs 0.44 expected on the simulator). Long answers (160 tokens, more than a
+    # block of 128) tell whether the engine's cache keeps the answer's blocks too.
+    plan = engine_project(tmp_path, vllm_server, SESSIONS, monkeypatch)
+    code, out, err = run_cli(capsys, "apply", str(plan), "--results", str(tmp_path / "results"))
+    assert code == EXIT_OK, out + err
+    job = stored_jobs(tmp_path / "results", "engine")["talk"]
+    block = job["metrics"]["prefix_cache"]
+    print(block, [(r["session"], r["turn"], r["prompt_tokens"], r["output_tokens"])
+                  for r in job["records"] if not r["warmup"]])
+    assert block["achieved"] is not None and block["block_size"] == 128, block
+    assert abs(block["gap"]) <= THRESHOLDS.prefix_cache_gap, block

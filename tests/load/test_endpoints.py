@@ -71,3 +71,16 @@ def test_an_embeddings_dataset_of_messages_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match='"messages" needs endpoint chat or responses; use '
                                          '"prompt" for completions and embeddings'):
         prompt_source({"endpoint": "embeddings", "dataset": "d.jsonl"}, str(tmp_path), {})
+
+
+def test_a_traces_own_output_length_reaches_a_responses_body(tmp_path: Path) -> None:
+    # Seen: replaying a trace on endpoint responses, every request asked the plan's max_tokens
+    # (12), not its line's output_tokens (4): shaping the prompt for the Responses API
+    # dropped the line's max_tokens.
+    from runner.load.replay import trace_prompts
+    (tmp_path / "t.jsonl").write_text(
+        json.dumps({"timestamp_ms": 0, "input_tokens": 3, "output_tokens": 4}) + "\n")
+    params = {"endpoint": "responses", "trace": "t.jsonl", "max_tokens": 12, "stream": True,
+              "replay": {}}
+    sent = json.loads(RequestBodies(params, "m", trace_prompts(params, str(tmp_path))).build(0))
+    assert sent["max_output_tokens"] == 4 and "max_tokens" not in sent

@@ -101,12 +101,3 @@ def test_runner_reads_the_counters_untyped_too() -> None:
     untyped = 'vllm:prefix_cache_queries{engine="0"} 56\nvllm:prefix_cache_hits{engine="0"} 40\n'
     assert known_values(parse(untyped)) == {"prefix_cache_queries": 56, "prefix_cache_hits": 40}
 
-
-def test_an_answer_is_cached_but_its_last_token_so_the_next_turn_hits_it() -> None:
-    cache = PrefixCache(capacity=64)
-    prompt = [f"p{i}" for i in range(16)]
-    cache.lookup(prompt, ["tok"] * 17)  # 16 + 16 computed answer tokens: two full blocks
-    assert cache.lookup([*prompt, *["tok"] * 17, "next", "user"]) == 32
-    cache = PrefixCache(capacity=64)
-    cache.lookup(prompt, ["tok"] * 16)  # the 16th is never computed: one block only
-    assert cache.lookup([*prompt, *["tok"] * 16, "next"]) == 16

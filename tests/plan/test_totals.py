@@ -80,3 +80,24 @@ def test_closed_loops_alone_carry_no_estimate(tmp_path: Path) -> None:
 def test_a_recaps_totals_carry_no_estimate() -> None:
     assert totals_text({"benchmarks": 1, "models": 1, "jobs": 2, "requests": 40}) == (
         "1 benchmark (0 skipped), 1 model, 2 jobs, 40 requests")
+
+
+def test_an_open_loop_of_sessions_is_not_called_a_closed_loop(tmp_path: Path) -> None:
+    # Seen: "sending takes 2 s, and 1 closed-loop job as long as the server's latency makes
+    # them" for a rate job of sessions (its later turns follow the answers).
+    found = _totals(tmp_path, """\
+  - name: talk
+    models: Qwen/Qwen3-8B
+    workload: {session: {turns: 3}}
+    load: {requests: 10, rate: 5}
+  - name: closed
+    models: Qwen/Qwen3-8B
+    load: {requests: 10, concurrency: 2}
+  - name: timed
+    models: Qwen/Qwen3-8B
+    load: {duration_s: 2, rate: 5}
+""")
+    assert (found["latency_bound_jobs"], found["latency_bound_sessions"]) == (2, 1)
+    assert totals_text(found).endswith(
+        "; sending takes 2 s, and 1 closed-loop job and 1 session job as long as the server's "
+        "latency makes them")

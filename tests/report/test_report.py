@@ -583,3 +583,12 @@ def test_an_embeddings_jobs_distribution_and_timeline_skip_token_charts() -> Non
                               *distribution(job, records).timeline]))
     assert "E2E latency" in shown and "E2E p50 by send time" in shown
     assert "TTFT" not in shown and "Output tokens/s" not in shown and "no data" not in shown
+
+
+def test_an_inventory_of_one_model_is_one_model() -> None:
+    # Seen in the HTML report of a run on a one-model simulator: "live from simemb, 1 models".
+    from stored_runs import LIVE
+    with __import__("tempfile").TemporaryDirectory() as results:
+        run = store_run(Path(results), grid("b", ["m"], [1]), inventory={**LIVE, "model_count": 1})
+        html = render_report(run, "html")
+    assert ", 1 model at " in html and "1 models" not in html
