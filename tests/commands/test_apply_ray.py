@@ -15,42 +15,9 @@ from typing import Any
 import pytest
 from apply_helpers import jsonl_lines, stored_jobs, wait_for
 from ray_cluster import RayCluster, ray_cluster  # noqa: F401 (the fixture)
+from worker_plans import CLOSED, LONG, OPEN, project
 
 from runner.errors import EXIT_INVALID, EXIT_JOBS_FAILED, EXIT_OK
-
-SERVERS = """\
-servers:
-  sim: {{kind: mock, models: [m1], ttft_ms: 10, itl_ms: 5, output_tokens: {tokens}}}
-"""
-PLAN = """\
-version: 1
-name: p
-inventory: {{server: sim, fallback: false}}
-benchmarks:
-{benchmarks}"""
-SCHEDULED = """\
-  - name: open
-    models: all
-    workload: {synthetic: {input_tokens: 16}, max_tokens: 16, seed: 11}
-    load: {rate: 80, requests: 40, arrival: gamma, burstiness: 0.7, warmup_requests: 3}
-  - name: closed
-    models: all
-    workload: {synthetic: {input_tokens: 16}, max_tokens: 16}
-    load: {concurrency: 8, requests: 64, warmup_requests: 4}
-"""
-LONG = """\
-  - name: long
-    models: all
-    workload: {synthetic: {input_tokens: 16}, max_tokens: 400}
-    load: {concurrency: 4, requests: 16, request_timeout_s: 60}
-"""
-
-
-def project(tmp_path: Path, benchmarks: str, tokens: int = 16) -> dict[str, str]:
-    (tmp_path / "configs").mkdir(exist_ok=True)
-    (tmp_path / "configs" / "servers.yaml").write_text(SERVERS.format(tokens=tokens))
-    (tmp_path / "p.yaml").write_text(PLAN.format(benchmarks=benchmarks))
-    return {"RUNNER_CONFIG_DIR": str(tmp_path / "configs")}
 
 
 def start_apply(tmp_path: Path, env: dict[str, str], results: str,
@@ -81,7 +48,7 @@ def arrivals(job: dict[str, Any]) -> list[Any]:
 
 def test_ray_actors_send_the_plan_s_requests_on_the_plan_s_schedule(
         tmp_path: Path, ray_cluster: RayCluster) -> None:  # noqa: F811
-    env = {**project(tmp_path, SCHEDULED), **ray_cluster.env}
+    env = {**project(tmp_path, OPEN + CLOSED), **ray_cluster.env}
     code, out = apply(tmp_path, env, "local")
     assert code == EXIT_OK, out
     code, out = apply(tmp_path, env, "ray", "--executor", "ray", "--workers", "2",
