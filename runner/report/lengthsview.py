@@ -11,7 +11,8 @@ from runner.report.data import Job, stat
 
 HEADERS = ("Job", "Target", "Achieved mean", "Ratio", "Sized by", "Words/token",
            "Overhead", "Requests")
-NOTE = ("Synthetic prompts: the server's mean prompt_tokens against input_tokens, and how "
+NOTE = ("Synthetic prompts: the server's mean prompt_tokens against input_tokens (a trace: "
+        "against each request's own input length, 'per request' its mean), and how "
         "runner sized them for the model (tokenize: the server's /tokenize; usage: probe "
         "requests' usage; tokenizer: the model's tokenizer.json; none: a word per token).")
 
@@ -36,13 +37,23 @@ def length_rows(jobs: Sequence[Job], fmt: Any) -> tuple[LengthRow, ...]:
         method = str(calibration.get("method"))
         if calibration.get("reason"):
             method += f" ({calibration['reason']})"
-        cells = (fmt(stat(job, "lengths.input.target")),
-                 fmt(stat(job, "lengths.input.achieved_mean")),
+        cells = (*_target_cells(job, fmt),
                  "–" if not isinstance(ratio, int | float) else f"{ratio:.3f}", method,
                  fmt(calibration.get("words_per_token")), fmt(calibration.get("overhead_tokens")),
                  str(calibration.get("requests_spent", "–")))
         rows.append(LengthRow(str(job.get("id")), cells))
     return tuple(rows)
+
+
+def _target_cells(job: Job, fmt: Any) -> tuple[str, str]:
+    """The target and achieved mean cells: a trace job's are the mean of its requests' own
+    input lengths ('per request') and the server's mean over those requests (ratio x it)."""
+    own, ratio = stat(job, "lengths.input.requested_mean"), stat(job, "lengths.input.ratio")
+    if not isinstance(own, int | float):
+        return (fmt(stat(job, "lengths.input.target")),
+                fmt(stat(job, "lengths.input.achieved_mean")))
+    achieved = ratio * own if isinstance(ratio, int | float) else None
+    return f"{fmt(own)} per request", fmt(achieved)
 
 
 def markdown_lengths(jobs: Sequence[Job], fmt: Any, escape: Any) -> list[str]:

@@ -24,7 +24,9 @@ class Expectation:
     and `rate`: an open loop's arrival rate (requests/s), None for a closed loop.
     A trace job's `targets`: each trace line's fixed output length (the line's output length,
     else the plan's; None where it is not fixed), by line; its measured request i (after
-    `warmups`) sends line i (cycled)."""
+    `warmups`) sends line i (cycled). Its `input_targets`: each line's input length (tokens;
+    None for a line of text); an embeddings request sends `batch` lines, and its target is
+    their sum."""
 
     max_tokens: int | None = None
     fixed_output: bool = False
@@ -32,6 +34,8 @@ class Expectation:
     rate: float | None = None
     targets: tuple[int | None, ...] | None = None
     warmups: int = 0
+    input_targets: tuple[int | None, ...] | None = None
+    batch: int = 1
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], prompts: Any = None) -> Expectation:
@@ -55,8 +59,12 @@ class Expectation:
                     None if rate is None else float(rate))
         if params.get("trace") and isinstance(prompts, TracePrompts):
             targets = trace_targets(params, prompts)
+            batch = int(params.get("batch_size") or 1) \
+                if params.get("endpoint") == "embeddings" else 1
             found = replace(found, fixed_output=any(t is not None for t in targets),
-                            targets=targets, warmups=int(params.get("warmup_requests") or 0))
+                            targets=targets, warmups=int(params.get("warmup_requests") or 0),
+                            input_targets=tuple(r.input_tokens for r in prompts.trace.requests),
+                            batch=batch)
         return found
 
 
@@ -119,7 +127,7 @@ def lengths(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, Any]:
                    "achieved_mean": output, "ratio": _ratio(output, expect.max_tokens),
                    **_own_lengths(ok, expect)},
         "input": {"target": expect.input_tokens, "achieved_mean": prompt,
-                  "ratio": _ratio(prompt, expect.input_tokens)},
+                  "ratio": _ratio(prompt, expect.input_tokens), **_own_inputs(ok, expect)},
     }
 
 
@@ -135,6 +143,29 @@ def _own_lengths(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, 
     asked = sum(own for _, own in pairs)
     return {"requested_mean": asked / len(pairs) if pairs else None,
             "ratio": sum(out for out, _ in pairs) / asked if asked else None}
+
+
+def _own_inputs(ok: Sequence[RequestRecord], expect: Expectation) -> dict[str, Any]:
+    """A trace job's prompts against each request's own input length (Expectation.input_targets):
+    `requested_mean`, the mean of those lengths (tokens), and `ratio`, Σ prompt_tokens / Σ
+    length, over the ok requests whose lines all give a length and whose server counted the
+    prompt; {} for a job without a trace."""
+    if expect.input_targets is None:
+        return {}
+    pairs = [(r.prompt_tokens, own) for r in ok if r.prompt_tokens is not None
+             and (own := _input_target(expect, r.index - expect.warmups)) is not None]
+    asked = sum(own for _, own in pairs)
+    return {"requested_mean": asked / len(pairs) if pairs else None,
+            "ratio": sum(got for got, _ in pairs) / asked if asked else None}
+
+
+def _input_target(expect: Expectation, request: int) -> int | None:
+    """The input length (tokens) measured request `request` asked for: its line's, or the sum
+    over an embeddings batch's lines; None when a line is text."""
+    lines = expect.input_targets or ()
+    first = request * expect.batch
+    own = [lines[i % len(lines)] for i in range(first, first + expect.batch)] if lines else [None]
+    return None if None in own else sum(int(n or 0) for n in own)
 
 
 def _mean(values: Sequence[int]) -> float | None:

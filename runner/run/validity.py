@@ -232,14 +232,19 @@ def _short(m: Mapping[str, Any], t: Thresholds) -> str | None:
 def _off_target(m: Mapping[str, Any], t: Thresholds) -> str | None:
     given = dig(m, "lengths", "input") or {}
     ratio, mean, target = (_num(given.get(k)) for k in ("ratio", "achieved_mean", "target"))
+    own = _num(given.get("requested_mean"))  # a trace: each request's own input length
+    if own is not None and ratio is not None:
+        mean, target = ratio * own, own
     if ratio is None or mean is None or target is None:
         return None
     if t.prompt_ratio_low <= ratio <= t.prompt_ratio_high:
         return None
     if abs(mean - target) <= t.prompt_slack_tokens:
         return None
-    return (f"prompts {_fig(mean)} tokens on average vs target {_fig(target)} (ratio "
-            f"{ratio:.2f}, outside {t.prompt_ratio_low:g}-{t.prompt_ratio_high:g})")
+    asked = (f"{_fig(target)} asked (each request's own length; " if own is not None
+             else f"target {_fig(target)} (")
+    return (f"prompts {_fig(mean)} tokens on average vs {asked}ratio {ratio:.2f}, outside "
+            f"{t.prompt_ratio_low:g}-{t.prompt_ratio_high:g})")
 
 
 def _rate(m: Mapping[str, Any], t: Thresholds) -> str | None:

@@ -109,3 +109,58 @@ def test_min_tokens_fixes_the_trace_lines_it_covers() -> None:
     assert out["fixed"] is True and out["requested_mean"] == 10 and out["ratio"] == 0.5
     assert not Expectation.from_params({**TRACE, "extra_body": {}},
                                        trace_prompts(10, 200)).fixed_output
+
+
+def input_trace(*inputs: int | None) -> TracePrompts:
+    """A runner trace whose lines give these input lengths (None: a line of text)."""
+    lines = tuple(TraceRequest(i * 100.0, i + 1, input_tokens=n) if n is not None else
+                  TraceRequest(i * 100.0, i + 1, prompt={"prompt": "text"})
+                  for i, n in enumerate(inputs))
+    return TracePrompts(Trace("t.jsonl", "runner", lines), seed=0, chat=False)
+
+
+def test_a_trace_jobs_prompts_are_held_to_each_lines_own_input_length() -> None:
+    # Seen: a trace's input target was null, so prompts_off_target could never fire for it.
+    expect = Expectation.from_params(TRACE, input_trace(100, 400, None))
+    # measured request i (after the 1 warm-up) sends line i (cycled); line 3 is text
+    sent = [RequestRecord(index=i + 1, ok=True, prompt_tokens=n, output_tokens=1)
+            for i, n in enumerate((130, 520, 9, 130))]
+    given = lengths(sent, expect)["input"]
+    assert given["target"] is None
+    assert given["requested_mean"] == pytest.approx((100 + 400 + 100) / 3)
+    assert given["ratio"] == pytest.approx((130 + 520 + 130) / 600)
+    judged = judge_validity({"lengths": {"input": given}, "requests": {"ok": 4}})
+    assert [r["code"] for r in judged["reasons"]] == ["prompts_off_target"]
+    assert judged["reasons"][0]["figure"] == (
+        "prompts 260 tokens on average vs 200 asked (each request's own length; ratio 1.30, "
+        "outside 0.8-1.25)")
+    near = [RequestRecord(index=i + 1, ok=True, prompt_tokens=n)
+            for i, n in enumerate((104, 410, 9))]
+    given = lengths(near, expect)["input"]
+    assert given["ratio"] == pytest.approx(514 / 500)
+    assert judge_validity({"lengths": {"input": given}, "requests": {"ok": 3}})["reasons"] == []
+
+
+def test_a_short_trace_prompt_within_the_template_slack_is_on_target() -> None:
+    # 4-token lines counted as 24 (a chat template's markers): 6x, yet only 20 tokens off
+    expect = Expectation.from_params(TRACE, input_trace(4))
+    given = lengths([RequestRecord(index=1, ok=True, prompt_tokens=24)], expect)["input"]
+    assert given["ratio"] == 6.0
+    assert judge_validity({"lengths": {"input": given}, "requests": {"ok": 1}})["reasons"] == []
+
+
+def test_an_embeddings_trace_request_asks_the_sum_of_its_batchs_lines() -> None:
+    params = {**TRACE, "endpoint": "embeddings", "batch_size": 2, "warmup_requests": 0}
+    expect = Expectation.from_params(params, input_trace(10, 30, 50))
+    # request 0 sends lines 1-2 (40 tokens), request 1 lines 3 and 1 (60 tokens)
+    sent = [RequestRecord(index=0, ok=True, prompt_tokens=40),
+            RequestRecord(index=1, ok=True, prompt_tokens=90)]
+    given = lengths(sent, expect)["input"]
+    assert given["requested_mean"] == 50 and given["ratio"] == pytest.approx(130 / 100)
+
+
+def test_a_trace_of_text_lines_asks_no_input_length() -> None:
+    given = lengths([RequestRecord(index=1, ok=True, prompt_tokens=7)],
+                    Expectation.from_params(TRACE, input_trace(None)))["input"]
+    assert given["requested_mean"] is None and given["ratio"] is None
+    assert "requested_mean" not in lengths([], Expectation.from_params({"max_tokens": 4}))["input"]
