@@ -274,7 +274,8 @@ def _add_results_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--plan", metavar="NAME")
     p.add_argument("--benchmark", metavar="NAME")
     p.add_argument("--model", metavar="PATTERN")
-    p.add_argument("--metric", metavar="NAME", default="ttft_p95")
+    p.add_argument("--metric", metavar="NAME",
+                   help="default ttft_p95; e2e_p95 where no job has a TTFT (embeddings)")
     p.add_argument("--last", type=int, metavar="N", default=20)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--results", metavar="DIR", default="results")

@@ -23,17 +23,33 @@ from runner.run.validity import DEGRADED, INVALID, UNKNOWN
 # Under a job's sparkline, when some of its points are not valid: one mark per point.
 MARKS = {INVALID: "!", DEGRADED: "~"}
 LEGEND = "(! invalid, ~ degraded: see runner report RUN)"
+# Without --metric: TTFT p95; where no job in scope has one (an embeddings job has no first
+# token), E2E p95, which every job has, and a line that says so.
+DEFAULT_METRIC, NO_TTFT_METRIC = "ttft_p95", "e2e_p95"
+NO_TTFT_NOTE = (f"no job here has {DEFAULT_METRIC} (an embeddings job has no first token): "
+                f"showing {NO_TTFT_METRIC}; --metric NAME for another\n")
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    metric = find_metric(args.metric)
     configured = None if env.get(URL_ENV) else configured_index(args.config_dir, env)
     index = choose_index(args.results, env, configured)
-    series = load_history(args.results, metric, plan=args.plan, benchmark=args.benchmark,
-                          model=args.model, last=args.last, index=index)
+    metric, series = _load(args, index, args.metric or DEFAULT_METRIC)
+    note = ""
+    if not series and args.metric is None:  # e.g. embeddings jobs only: they have no TTFT
+        metric, series = _load(args, index, NO_TTFT_METRIC)
+        note = NO_TTFT_NOTE if series else ""
     renderers = {"text": as_text, "json": as_json, "csv": as_csv}
-    print(printable_lines(renderers[args.format](series, metric, args)), end="")
+    text = renderers[args.format](series, metric, args)
+    print(printable_lines((note if args.format == "text" else "") + text), end="")
     return EXIT_OK
+
+
+def _load(args: argparse.Namespace, index: str | None, name: str) -> tuple[Metric, list[Series]]:
+    """The metric `name` and its series under the command's filters (InputError: see
+    load_history and find_metric)."""
+    metric = find_metric(name)
+    return metric, load_history(args.results, metric, plan=args.plan, benchmark=args.benchmark,
+                                model=args.model, last=args.last, index=index)
 
 
 def configured_index(option: str | None, env: Mapping[str, str]) -> str | None:

@@ -26,6 +26,7 @@ from runner.inventory.config import Server, unknown_server
 from runner.inventory.listing import Inventory
 from runner.inventory.workspace import Workspace, fetch, open_workspace, serving
 from runner.load.traceplan import replay_sending_s
+from runner.plan.endpointrules import slo_for
 from runner.plan.expand import Job
 from runner.plan.limits import limit_warning, model_limits
 from runner.plan.lock import check_fresh, is_lock, locked_jobs, read_lock
@@ -82,7 +83,7 @@ def _from_plan(args: argparse.Namespace,
                                           os.path.dirname(plan.path))
             _refuse_over_limits(probed, args.force)
         plan_dir = os.path.dirname(plan.path)
-        specs = [JobSpec(job, t.server, s.benchmark.slo, s.benchmark.retries,
+        specs = [JobSpec(job, t.server, slo_for(job.params, s.benchmark.slo), s.benchmark.retries,
                          s.benchmark.max_error_rate, _limits(job, t.inventory, plan_dir))
                  for t in found for s in t.chosen for job in s.jobs]
         warnings = unknown_tags(plan, options) + [n for t in found for n in t.notes]
@@ -219,7 +220,8 @@ def _refuse_selection_options(args: argparse.Namespace) -> None:
 
 def _locked_spec(job: Job, server: Server, inv: Inventory, bench: Mapping[str, Any],
                  plan_dir: str) -> JobSpec:
-    return JobSpec(job, server, bench.get("slo", {}), bench.get("retries", 0),
+    return JobSpec(job, server, slo_for(job.params, bench.get("slo") or {}),
+                   bench.get("retries", 0),
                    bench.get("max_error_rate", 0), _limits(job, inv, plan_dir))
 
 

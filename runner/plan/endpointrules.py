@@ -12,6 +12,9 @@ from runner.yamlfile import Document
 # Generation fields an embeddings request has no use for: left out of an embeddings job's
 # params (a plan's `defaults:` may set them for its other benchmarks), never sent.
 GENERATION_ONLY = ("max_tokens", "temperature", "seed", "stream")
+# The SLO metrics (plan schema $defs.slo) an embeddings answer has: it streams no tokens, so
+# ttft_ms, tpot_ms, itl_ms, ttfo_ms and min_output_tokens_per_s would always say no_data.
+EMBEDDINGS_SLO = ("e2e_ms", "error_rate")
 
 
 def endpoint_problem(params: Mapping[str, Any]) -> str | None:
@@ -30,6 +33,64 @@ def for_endpoint(params: dict[str, Any]) -> dict[str, Any]:
         for key in GENERATION_ONLY:
             params.pop(key, None)
     return params
+
+
+def slo_for(params: Mapping[str, Any], slo: Mapping[str, Any]) -> dict[str, Any]:
+    """The SLO a job of `params` is held to: `slo` without the metrics an embeddings job never
+    has (a plan's defaults, or a matrix that varies the endpoint, may set them for the
+    benchmark's other jobs); `slo` unchanged for other endpoints."""
+    if params.get("endpoint") != "embeddings":
+        return dict(slo)
+    return {key: value for key, value in slo.items() if key in EMBEDDINGS_SLO}
+
+
+def slo_problem(key: str) -> str:
+    """The one-line refusal of an SLO on `key` for an embeddings benchmark."""
+    return (f"slo.{key} has no data for endpoint embeddings (an embeddings answer streams no "
+            f"tokens: no first token, no output tokens); an embeddings job has "
+            f"{', '.join(EMBEDDINGS_SLO)} (and inputs/s, prompt tokens/s in its throughput): "
+            f"remove {key}")
+
+
+def slo_place_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
+    """Each SLO metric that an embeddings benchmark (as for generation_place_problems) writes
+    in its own `slo` and that an embeddings job never has, at its key."""
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    found = data.get("benchmarks")
+    own: list[Any] = found if isinstance(found, list) else []
+    problems = []
+    for i, bench in enumerate(merged):
+        slo = own[i].get("slo") if i < len(own) and isinstance(own[i], Mapping) else None
+        if _embeds(bench) and isinstance(slo, Mapping):
+            problems += [Problem(slo_problem(key), doc.where(("benchmarks", i, "slo", key),
+                                                             key=True))
+                         for key in slo if key not in EMBEDDINGS_SLO]
+    return problems
+
+
+def lock_slo_problems(doc: Document) -> list[Problem]:
+    """In a lock: each SLO metric of a benchmark whose jobs are all embeddings ones (at least
+    one) that an embeddings job never has, at its key."""
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    jobs = [j for j in data.get("jobs") or [] if isinstance(j, Mapping)]
+    problems = []
+    for i, bench in enumerate(data.get("benchmarks") or []):
+        if not isinstance(bench, Mapping) or not isinstance(bench.get("slo"), Mapping):
+            continue
+        ends = {(j.get("params") or {}).get("endpoint") for j in jobs
+                if j.get("benchmark") == bench.get("name") and isinstance(j.get("params"), Mapping)}
+        if ends == {"embeddings"}:
+            problems += [Problem(slo_problem(key), doc.where(("benchmarks", i, "slo", key),
+                                                             key=True))
+                         for key in bench["slo"] if key not in EMBEDDINGS_SLO]
+    return problems
+
+
+def embeddings_slo(bench: Mapping[str, Any]) -> dict[str, Any]:
+    """A merged benchmark's `slo`, less what an embeddings job never has when every one of its
+    jobs is an embeddings one (what its defaults set for the plan's other benchmarks)."""
+    slo = bench.get("slo") or {}
+    return slo_for({"endpoint": "embeddings"}, slo) if _embeds(bench) else dict(slo)
 
 
 def generation_place_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:

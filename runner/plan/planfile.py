@@ -13,9 +13,11 @@ from runner.errors import InputError, Location, Problem
 from runner.inputfile import input_problem, read_input
 from runner.plan.endpointrules import (
     GENERATION_ONLY,
+    embeddings_slo,
     endpoint_problem,
     for_endpoint,
     generation_place_problems,
+    slo_place_problems,
 )
 from runner.plan.openloop import open_loop_problems
 from runner.plan.replayplan import replay_problems
@@ -112,6 +114,7 @@ def load_plan(path: str, extra_vars: Mapping[str, str] | None = None) -> Plan:
     checks += search_problems(doc, _merged(doc.data)) + open_loop_problems(doc, _merged(doc.data))
     checks += session_place_problems(doc, _merged(doc.data))
     checks += generation_place_problems(doc, _merged(doc.data))
+    checks += slo_place_problems(doc, _merged(doc.data))
     checks += replay_problems(doc, _merged(doc.data), path) + server_choice_problems(doc)
     flagged = {p.where.path for p in checks}  # one problem per place: the schema's first
     checks += [p for p in document_problems(doc, ("name",)) if p.where.path not in flagged]
@@ -239,7 +242,7 @@ def _benchmark(doc: Document, index: int, spec: dict[str, Any]) -> Benchmark:
         on_empty=spec.get("on_empty", defaults.BENCHMARK["on_empty"]),
         params=search_params(flatten(spec.get("workload", {}), spec.get("load", {}))),
         matrix=spec.get("matrix"),
-        slo=spec.get("slo", {}),
+        slo=embeddings_slo(spec),
         retries=spec.get("retries", defaults.BENCHMARK["retries"]),
         max_error_rate=spec.get("max_error_rate", defaults.BENCHMARK["max_error_rate"]),
         where={**{key: doc.where((*at, key)) for key in ("name", "models", "matrix", "workload")},

@@ -11,6 +11,7 @@ from typing import Any
 
 from runner.defaults import SWEEP
 from runner.errors import Problem
+from runner.plan.endpointrules import lock_slo_problems
 from runner.plan.searchplan import search_bounds, streams_problems
 from runner.plan.sessions import session_problem
 from runner.safenames import is_secret_key, plan_name_problem, slug_problem
@@ -95,6 +96,7 @@ def lock_problems(doc: Document) -> list[Problem]:
     exactly one prompt source, one load mode and a way to stop."""
     problems = document_problems(doc, ("plan", "name"))
     problems += _duplicates(doc, "benchmarks", "name", str, per_server=True)
+    problems += lock_slo_problems(doc)
     problems += _duplicates(doc, "jobs", "id", str) + _duplicates(doc, "jobs", "slug", str.casefold)
     names = [b["name"] for _, b in _entries(doc, "benchmarks") if isinstance(b.get("name"), str)]
     for i, job in _entries(doc, "jobs"):

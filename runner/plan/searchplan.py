@@ -10,6 +10,7 @@ from typing import Any
 
 from runner import defaults
 from runner.errors import Problem
+from runner.plan.endpointrules import embeddings_slo
 from runner.schema import load_schema
 from runner.yamlfile import Document, Path
 
@@ -88,10 +89,11 @@ def search_problems(doc: Document, merged: Sequence[Any]) -> list[Problem]:
             Problem(p.message + whose, p.where) for p in streams_problems(
                 doc, search.get("to") if search.get("over") == "concurrency" else None,
                 _requests(bench), (*at, "to"), "search.to")]
-        if not bench.get("slo"):
+        if not embeddings_slo(bench):  # an embeddings search: its defaults' ttft_ms is none
             problems.append(Problem(
                 f"a capacity search needs the benchmark's slo, the target it searches for{whose}"
-                ": add e.g. slo: {ttft_ms: {p95: 500}}", doc.where(at)))
+                ": add e.g. slo: {ttft_ms: {p95: 500}} (an embeddings job: e2e_ms)",
+                doc.where(at)))
     return list(dict.fromkeys(problems))  # a search in defaults: its bounds said once
 
 

@@ -12,7 +12,7 @@ import pytest
 from apply_helpers import jsonl_lines, manifest, run_dirs
 from cli_helpers import run_cli
 
-from runner.errors import EXIT_GATE, EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
+from runner.errors import EXIT_INVALID, EXIT_INVENTORY, EXIT_OK
 from runner.schema import load_schema
 
 SERVERS = """\
@@ -135,16 +135,15 @@ def test_embeddings_take_a_model_of_unknown_mode_only_when_named_exactly(
     assert "m1" in out
 
 
-def test_an_slo_on_ttft_of_embeddings_has_no_data(
+def test_an_slo_on_ttft_of_embeddings_is_refused_not_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # it ran, and its ttft_ms check always said no_data (tests/commands/test_embeddings_slo.py)
     plan = EMBEDDINGS.replace("    matrix: {batch_size: [1, 4]}\n",
                               "    slo: {ttft_ms: {p50: 1000}, e2e_ms: {p50: 5000}}\n")
-    code, out, [run] = apply(tmp_path, plan, capsys, monkeypatch, "--gate")
-    assert code == EXIT_GATE, out
-    [(_, summary, _)] = jobs(run)
-    checks = {c["metric"]: c["status"] for c in summary["metrics"]["slo"]["checks"]}
-    assert checks == {"ttft_ms": "no_data", "e2e_ms": "pass"}
+    code, out, runs = apply(tmp_path, plan, capsys, monkeypatch, "--gate")
+    assert code == EXIT_INVALID and runs == [], out
+    assert "plan.yaml:9:11: slo.ttft_ms has no data for endpoint embeddings" in out
 
 
 def test_a_responses_job_streamed_and_not(
