@@ -17,10 +17,11 @@ from runner.plan.sessions import session_problem
 from runner.safenames import is_secret_key, plan_name_problem, slug_problem
 from runner.yamlfile import Document, Path
 
-# Rival groups of job params: a job uses one group of each; the keys after the first modify it.
+# Rival groups of job params: a job uses one group of each; the keys after the first modify it
+# (calibrate sizes a trace's length-only lines too, runner.commands.calibrating).
 PROMPT_SOURCES = (("input_tokens", "input_tokens_stddev", "calibrate", "tokenizer",
                    "prefix"), ("dataset",),
-                  ("template",), ("trace", "trace_format"))
+                  ("template",), ("trace", "trace_format", "calibrate"))
 LOAD_MODES = (("concurrency",), ("rate", "arrival", "max_concurrency", "burstiness"),
               ("replay", "max_concurrency"))
 # The request body's keys that runner sets; extra_body would silently override them.

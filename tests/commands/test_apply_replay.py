@@ -150,34 +150,38 @@ def test_a_trace_jobs_prompts_are_judged_against_each_lines_input_length(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Seen: a trace's lengths.input.target was null, so an uncalibrated replay whose prompts
-    # the server counted 30% over the trace's lengths was still valid. (A plan cannot say
-    # calibrate: off beside a trace: --no-probe leaves its prompts uncalibrated.)
+    # the server counted 30% over the trace's lengths was still valid. (calibrate as a matrix
+    # axis of a trace benchmark was refused: "which needs input_tokens".)
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "servers.yaml").write_text(
         "servers:\n  sim: {kind: mock, models: [m1], ttft_ms: 1, itl_ms: 1, "
         "tokens_per_word: 1.3}\n")
-    (tmp_path / "rp.yaml").write_text(PLAN.split("  - name: mooncake")[0])
+    (tmp_path / "rp.yaml").write_text(PLAN.split("  - name: mooncake")[0]
+                                      + "    matrix: {calibrate: [auto, off]}\n")
     (tmp_path / "t.jsonl").write_text("".join(
         json.dumps({"timestamp_ms": t, "input_tokens": n, "output_tokens": 3}) + "\n"
         for t, n in ((0, 100), (10, 300), (20, 200))))
     monkeypatch.setenv("RUNNER_CONFIG_DIR", str(tmp_path / "configs"))
     monkeypatch.chdir(tmp_path)
-    jobs = {}
-    for name, extra in (("auto", ()), ("off", ("--no-probe",))):
-        code, _, err = run_cli(capsys, "apply", "rp.yaml", "--results", name, *extra)
-        assert code == EXIT_OK, err
-        [run] = run_dirs(tmp_path / name, "rp")
-        [path] = (run / "jobs").glob("*.json")
-        jobs[name] = json.loads(path.read_text())["metrics"]
-        _metrics_valid(jobs[name])
-        assert jobs[name]["lengths"]["input"]["target"] is None
-        assert jobs[name]["lengths"]["input"]["requested_mean"] == 200  # lines 1-3, once each
+    code, _, err = run_cli(capsys, "apply", "rp.yaml", "--results", "results")
+    assert code == EXIT_OK, err
+    [run] = run_dirs(tmp_path / "results", "rp")
+    jobs = {job["params"]["calibrate"]: job["metrics"] for job in
+            (json.loads(path.read_text()) for path in (run / "jobs").glob("*.json"))}
+    for metrics in jobs.values():
+        _metrics_valid(metrics)
+        assert metrics["lengths"]["input"]["target"] is None
+        assert metrics["lengths"]["input"]["requested_mean"] == 200  # lines 1-3, once each
     off = jobs["off"]
+    assert off["prompt_calibration"]["reason"] == "workload.synthetic.calibrate is off"
     assert off["lengths"]["input"]["ratio"] == pytest.approx(1.3, abs=0.02)
     [reason] = [r for r in off["validity"]["reasons"] if r["code"] == "prompts_off_target"]
     assert reason["figure"].startswith("prompts 26") and "vs 200 asked (each request's own " \
         "length; ratio 1.3" in reason["figure"]
-    assert "| runner/m1 | 200 per request | 26" in (run / "summary.md").read_text()
+    summary = (run / "summary.md").read_text()
+    assert "| runner/m1/calibrate=off | 200 per request | 26" in summary
     auto = jobs["auto"]
+    assert auto["prompt_calibration"]["method"] == "tokenize"
     assert abs(auto["lengths"]["input"]["ratio"] - 1) < 0.03
     assert "prompts_off_target" not in [r["code"] for r in auto["validity"]["reasons"]]
+    assert "| runner/m1/calibrate=auto | 200 per request | 20" in summary
