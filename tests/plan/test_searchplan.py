@@ -148,3 +148,19 @@ def test_a_search_in_defaults_is_checked_once_and_names_the_benchmark_that_falls
     plan.write_text(plan.read_text().replace("to: 200", "to: 0.5"))
     code, out, err = run_cli(capsys, "validate", str(plan))
     assert code == EXIT_INVALID and len(set(out.splitlines())) == len(out.splitlines()), out
+
+
+def test_an_embeddings_search_needs_an_slo_it_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the defaults' ttft_ms is left out of an embeddings job's SLO: it would search for nothing
+    plan = tmp_path / "p.yaml"
+    plan.write_text("version: 1\nname: p\ndefaults:\n" + SLO[2:] + "benchmarks:\n  - name: e\n"
+                    "    models: all\n    workload: {endpoint: embeddings, synthetic: "
+                    "{input_tokens: 8}}\n    load: {search: {over: rate, from: 1, to: 4}}\n")
+    code, out, err = run_cli(capsys, "validate", str(plan))
+    assert code == EXIT_INVALID
+    assert ("9:20: a capacity search needs the benchmark's slo, the target it searches for: add "
+            "e.g. slo: {ttft_ms: {p95: 500}} (an embeddings job: e2e_ms)") in out + err
+    plan.write_text(plan.read_text().replace("ttft_ms", "e2e_ms"))
+    assert run_cli(capsys, "validate", str(plan))[0] == EXIT_OK
