@@ -3,6 +3,7 @@ connection options with bounded timeouts, and psycopg's errors turned into one l
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
 _AUTH_STATES = ("28000", "28P01")  # invalid authorization, invalid password
 _AUTH_SAID = ("authentication failed", "no pg_hba.conf entry", "password is required",
               "does not exist")  # a role or database that does not exist
+# libpq's checks of the URL's options before it connects (sslmode=bogus: psycopg raises them
+# as OperationalError, like a server that is down): "invalid sslmode value", "invalid
+# target_session_attrs value", "invalid integer value"
+_BAD_OPTION = re.compile(r"\binvalid [\w ]+ value\b")
 FORM = "postgresql://USER@HOST:PORT/DATABASE"
 HINT = ("or, to keep the index in results/index.sqlite, unset RUNNER_INDEX_URL (and "
         "servers.yaml's results.index_url)")
@@ -67,7 +72,7 @@ def failure(url: str, exc: Exception) -> RunnerError:
         said = redact_keys(said, [secret]).replace(secret, "***")
     said = shown(said)
     where, state = shown(url), getattr(exc, "sqlstate", None) or ""
-    if type(exc).__name__ == "ProgrammingError" and not state:
+    if not state and (type(exc).__name__ == "ProgrammingError" or _BAD_OPTION.search(said)):
         return InputError(f"{where}: not a usable PostgreSQL URL ({said}); expected {FORM}")
     if state in (*_AUTH_STATES, "3D000") or (not state and any(s in said for s in _AUTH_SAID)):
         return InputError(f"{where}: the server refused the connection ({said}); check the "

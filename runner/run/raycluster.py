@@ -95,12 +95,40 @@ def _reachable(address: str) -> None:
         raise UsageError(f"--ray-address {address}: give HOST:PORT (the head's GCS port, "
                          "6379 by default) or auto")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S) as sock:
+            speaks = _speaks_grpc(sock)
     except OSError as exc:
         raise UsageError(f"--ray-address {address}: no Ray cluster answers there "
                          f"({exc.strerror or exc}); start one with `ray start --head` or fix "
                          "the address") from None
+    if not speaks:
+        raise UsageError(f"--ray-address {address}: what answers there is not a Ray head (no "
+                         "gRPC); give the head's GCS address (`ray start --head` prints it, "
+                         "port 6379 by default)")
+
+
+def _speaks_grpc(sock: socket.socket) -> bool:
+    """Whether the server on `sock` answers HTTP/2's preface with a SETTINGS frame (RFC 9113
+    §3.4), as Ray's GCS (gRPC) does at once; a web server, a silent port or a closed one does
+    not, and ray.init would wait on it for minutes. Not checked with Ray's TLS (RAY_USE_TLS)."""
+    if os.environ.get("RAY_USE_TLS", "0") not in ("", "0"):
+        return True
+    sock.settimeout(CONNECT_TIMEOUT_S)
+    sock.sendall(_PREFACE)
+    head = b""
+    try:
+        while len(head) < 9:
+            chunk = sock.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except TimeoutError:
+        return False
+    return head[3] == _SETTINGS
+
+
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_SETTINGS = 0x04  # the frame type a server's first frame must have
 
 
 def _first_line(exc: BaseException) -> str:

@@ -187,6 +187,10 @@ def _error(location: str) -> RunnerError:
      "not a usable PostgreSQL URL"),
     (f"mysql://u:{SECRET}@127.0.0.1/db", EXIT_INVALID, "not a PostgreSQL URL"),
     (f"postgresql://u:{SECRET}@[::1/db", EXIT_INVALID, "not a usable PostgreSQL URL"),
+    (f"postgresql://u:{SECRET}@127.0.0.1:1/db?sslmode=bogus", EXIT_INVALID,
+     'not a usable PostgreSQL URL (connection is bad: invalid sslmode value: "bogus")'),
+    (f"postgresql://u:{SECRET}@127.0.0.1:1/db?target_session_attrs=x", EXIT_INVALID,
+     "not a usable PostgreSQL URL"),
 ])
 def test_a_bad_url_is_one_line_without_the_password(url: str, code: int, said: str) -> None:
     error = _error(url)
