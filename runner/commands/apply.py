@@ -171,6 +171,11 @@ def _join_cluster(args: argparse.Namespace, env: Mapping[str, str], stack: ExitS
     address = raycluster.ray_address(getattr(args, "ray_address", None), env)
     cluster = raycluster.connect(address)
     stack.callback(raycluster.disconnect)
+    workers = getattr(args, "workers", 1)
+    if isinstance(workers, int) and workers > cluster.cpus:  # each actor takes one Ray CPU
+        raise UsageError(f"--workers {workers}: the Ray cluster at {printable(address)} has "
+                         f"{cluster.cpus} CPUs, one per worker; ask for at most {cluster.cpus}, "
+                         "or --workers auto")
     tell(f"executor: Ray cluster at {printable(address)}, {cluster.cpus} CPUs", sys.stderr)
     return cluster
 

@@ -236,8 +236,8 @@ def judge(
         return "failed", "job_timeout_s reached before the job finished"
     if stopped == "worker_lost":
         lost = (metrics.get("errors") or {}).get("worker_lost", 0)
-        return "failed", (f"a worker process was lost: {lost} of its requests recorded as "
-                          f"worker_lost ({_errors(metrics, first_error)})")
+        return "failed", (f"a worker (process or Ray actor) was lost: {lost} of its requests "
+                          f"recorded as worker_lost ({_errors(metrics, first_error)})")
     if stopped in GAVE_UP:
         return "failed", f"{GAVE_UP[stopped]} ({_errors(metrics, first_error)})"
     if stopped == "error_rate" and early_stop:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,11 @@ from runner.printable import printable
 
 NAMESPACE = "runner"
 CONNECT_TIMEOUT_S = 5.0  # the cluster's address must answer a TCP connect within this
+INIT_TIMEOUT_S = 60.0  # a trial ray.init in a child process must connect within this
+# The trial: connect as a driver, say the cluster's CPUs, leave.
+_TRIAL = ("import sys, ray; ray.init(address=sys.argv[1], logging_level='ERROR', "
+          "log_to_driver=False, configure_logging=False); "
+          "print(int(ray.cluster_resources().get('CPU', 0))); ray.shutdown()")
 AUTO = "auto"  # Ray's own meaning: the cluster this machine is part of (its latest `ray start`)
 
 
@@ -50,8 +57,9 @@ def connect(address: str) -> Cluster:
     ray = _import_ray()
     if address != AUTO:
         _reachable(address)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports to anyone
+    _trial(address)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR",
                  log_to_driver=False, configure_logging=False)
@@ -71,8 +79,6 @@ def connect(address: str) -> Cluster:
 
 def disconnect() -> None:
     """Leave the cluster (the driver's actors end with it); nothing if never connected."""
-    import sys
-
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
@@ -85,6 +91,31 @@ def _import_ray() -> Any:
         raise UsageError("--executor ray needs the ray package: pip install 'runner[ray]' "
                          "(the same Ray version as the cluster's)") from None
     return ray
+
+
+def _trial(address: str) -> None:
+    """Connect once from a child process first, bounded by INIT_TIMEOUT_S: ray.init retries
+    for as long as the addresses a head gives for its nodes cannot be reached from here (seen:
+    over 10 minutes), and ignores SIGINT and SIGTERM meanwhile. A signal during the trial
+    ends it (the child is killed) and raises KeyboardInterrupt here, as at any other moment
+    before the run exists.
+
+    Raises:
+        UsageError: the trial did not connect in time, or failed (its last line said why)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _TRIAL, address], capture_output=True,
+                              text=True, timeout=INIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"--ray-address {address}: Ray did not connect within "
+                         f"{INIT_TIMEOUT_S:g} s; the head answers, but the addresses it gives "
+                         "for its nodes may not be reachable from here (check the head's "
+                         "--node-ip-address)") from None
+    if done.returncode != 0:
+        said = [line for line in done.stderr.splitlines() if line.strip()]
+        raise UsageError(f"--ray-address {address}: Ray could not connect "
+                         f"({printable(said[-1].strip()) if said else f'exit {done.returncode}'})"
+                         "; check the address and that this runner's Ray version is the "
+                         "cluster's")
 
 
 def _reachable(address: str) -> None:

@@ -171,3 +171,16 @@ def test_jobs_of_two_servers_run_side_by_side_on_the_cluster(
         assert sorted(r["index"] for r in job["records"]) == list(range(12))
     spans = [(job["started_at"], job["finished_at"]) for job in jobs.values()]
     assert max(s for s, _ in spans) < min(f for _, f in spans)  # side by side, not in turn
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_refused_before_the_run(
+        tmp_path: Path, ray_cluster: RayCluster) -> None:  # noqa: F811
+    # Seen: on a 2-CPU cluster --workers 4 waited 120 s for CPUs, then failed the job with
+    # 100 worker_lost records.
+    env = {**project(tmp_path, LONG), **ray_cluster.env}
+    code, out = apply(tmp_path, env, "results", "--executor", "ray", "--workers", "5",
+                      "--ray-address", ray_cluster.address)
+    assert code == EXIT_INVALID, out
+    assert (f"--workers 5: the Ray cluster at {ray_cluster.address} has 4 CPUs, one per "
+            "worker; ask for at most 4, or --workers auto") in out
+    assert "Traceback" not in out and not (tmp_path / "results").exists()

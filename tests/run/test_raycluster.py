@@ -74,3 +74,30 @@ def test_a_port_that_never_answers_is_refused_in_bounded_time(
 
 def test_a_grpc_port_passes(grpc_port: str) -> None:
     raycluster._reachable(grpc_port)
+
+
+def test_a_connection_that_never_completes_is_one_line_within_the_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen: a head whose nodes' addresses cannot be reached from here kept ray.init retrying
+    # for over 10 minutes, deaf to SIGINT and SIGTERM; the trial in a child process is bounded.
+    monkeypatch.setattr(raycluster, "_TRIAL", "import time; time.sleep(60)")
+    monkeypatch.setattr(raycluster, "INIT_TIMEOUT_S", 1.0)
+    started = time.monotonic()
+    with pytest.raises(UsageError) as caught:
+        raycluster._trial("127.0.0.1:6379")
+    assert time.monotonic() - started < 30
+    assert caught.value.lines() == [
+        "--ray-address 127.0.0.1:6379: Ray did not connect within 1 s; the head answers, but "
+        "the addresses it gives for its nodes may not be reachable from here (check the "
+        "head's --node-ip-address)"]
+
+
+def test_a_trial_that_fails_says_its_last_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(raycluster, "_TRIAL",
+                        "import sys; print('noise', file=sys.stderr); "
+                        "sys.exit('ConnectionError: version mismatch')")
+    with pytest.raises(UsageError) as caught:
+        raycluster._trial("127.0.0.1:6379")
+    assert caught.value.lines() == [
+        "--ray-address 127.0.0.1:6379: Ray could not connect (ConnectionError: version "
+        "mismatch); check the address and that this runner's Ray version is the cluster's"]

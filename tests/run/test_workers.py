@@ -160,7 +160,7 @@ def test_a_killed_worker_s_share_is_recorded_as_worker_lost_and_fails_the_job(
     assert proc.returncode == EXIT_JOBS_FAILED, out + err
     job = stored_jobs(tmp_path / "results", "p")["long"]
     assert job["status"] == "failed" and job["stopped"] == "worker_lost"
-    assert "a worker process was lost" in job["error"]
+    assert "a worker (process or Ray actor) was lost" in job["error"]
     records = job["records"]
     assert sorted(r["index"] for r in records) == list(range(16))  # never fewer records
     lost = [r for r in records if r["error_kind"] == "worker_lost"]
