@@ -48,12 +48,14 @@ def ray_address(given: str | None, env: Mapping[str, str]) -> str:
 
 
 def connect(address: str) -> Cluster:
-    """Connect this process (the driver) to the Ray cluster at `address` and return it.
+    """Connect this process (the driver) to the Ray cluster at `address` and return it,
+    after a trial connection from a child process (`_trial`, bounded by INIT_TIMEOUT_S).
     SIGINT and SIGTERM keep runner's handlers (ray.init installs its own for SIGTERM).
 
     Raises:
-        UsageError: `ray` is not installed, nothing answers at `address` within
-            CONNECT_TIMEOUT_S, or Ray refuses to connect; one line each."""
+        UsageError: `ray` is not installed, nothing (or no Ray head) answers at `address`
+            within CONNECT_TIMEOUT_S, the trial does not connect within INIT_TIMEOUT_S, or
+            Ray refuses to connect; one line each."""
     ray = _import_ray()
     if address != AUTO:
         _reachable(address)
