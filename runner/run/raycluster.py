@@ -68,7 +68,7 @@ def connect(address: str) -> Cluster:
         cpus = int(ray.cluster_resources().get("CPU", 0))
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
         raise UsageError(f"--ray-address {address}: Ray could not connect "
-                         f"({type(exc).__name__}: {_first_line(exc)}); check the address "
+                         f"({type(exc).__name__}: {first_line(exc)}); check the address "
                          "and that this runner's Ray version is the cluster's") from None
     finally:
         for signum, handler in handlers.items():
@@ -164,6 +164,7 @@ _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\
 _SETTINGS = 0x04  # the frame type a server's first frame must have
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of what `exc` says (Ray's errors run to many lines), printable."""
     text = str(exc).strip().splitlines()
     return printable(text[0]) if text else "no message"

@@ -21,6 +21,7 @@ from ray.exceptions import GetTimeoutError, RayError
 
 from runner.load.loadjob import LoadResult
 from runner.load.records import RequestRecord
+from runner.run.raycluster import first_line
 from runner.run.workerpool import Pool, drive
 from runner.run.workers import Control, Share, run_share
 
@@ -93,7 +94,7 @@ class RayPool(Pool):
                                "request ended")
         except RayError as exc:
             self._lose(number, f"Ray actor {number} was lost ({type(exc).__name__}: "
-                               f"{_first_line(exc)}) before this request ended")
+                               f"{first_line(exc)}) before this request ended")
 
     def _take_all(self, number: int, messages: list[tuple[str, Any]]) -> None:
         try:
@@ -144,8 +145,3 @@ def _actor_class() -> Any:
     """ShareActor as a Ray actor class (made once: Ray exports a class's definition per
     ray.remote call)."""
     return ray.remote(num_cpus=WORKER_CPUS, max_restarts=0)(ShareActor)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else "no message"
